@@ -1,0 +1,73 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { statusOf } from './error-status.ts'
+
+export interface HttpServerComponents {
+  store: StudyStore
+  logger: Logger
+}
+
+export interface HttpServerInit {
+  /** shown by /health */
+  nodeName: string
+  peerId: string
+  /** largest page of the study listing (default 500) */
+  maxListing?: number
+}
+
+const DATE = /^[0-9]{8}$/
+const StudyListingQuery = z.strictObject({
+  patientId: z.string().min(1).max(64).optional(),
+  issuer: z.string().max(64).optional(),
+  bsn: z.string().regex(/^[0-9]{9}$/, 'a BSN has 9 digits').optional(),
+  dateFrom: z.string().regex(DATE, 'dates are YYYYMMDD').optional(),
+  dateTo: z.string().regex(DATE, 'dates are YYYYMMDD').optional(),
+  modality: z.string().regex(/^[A-Z]{2,4}$/).optional(),
+  accessionNumber: z.string().min(1).max(16).optional(),
+  limit: z.coerce.number().int().min(1).optional()
+})
+
+class BadRequestError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
+}
+
+/** The node's HTTP edge: for now /health and a read-only JSON study listing. */
+export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
+  const { store, logger } = components
+  const maxListing = init.maxListing ?? 500
+  const app: FastifyInstance = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 })
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (isBeeldnetError(err)) {
+      void reply.status(statusOf(err.code)).send({ code: err.code, message: err.message })
+      return
+    }
+    const status = (err as { statusCode?: number }).statusCode ?? 500
+    if (status >= 500) logger.error({ err }, 'request failed')
+    void reply.status(status).send({ code: status >= 500 ? 'BEELDNET_ERR_INTERNAL' : 'BEELDNET_ERR_BAD_REQUEST', message: status >= 500 ? 'internal error' : (err as Error).message })
+  })
+
+  app.get('/health', async () => {
+    const usage = await store.diskUsage()
+    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage }
+  })
+
+  app.get('/api/studies', async (req) => {
+    const parsed = StudyListingQuery.safeParse(req.query)
+    if (!parsed.success) throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+    const query = parsed.data
+    const limit = Math.min(query.limit ?? maxListing, maxListing)
+    const studies = await store.findStudies({ ...query, limit: limit + 1 })
+    return { studies: studies.slice(0, limit), truncated: studies.length > limit }
+  })
+
+  app.get<{ Params: { uid: string } }>('/api/studies/:uid', async (req) => {
+    const entries = await store.getStudy(req.params.uid)
+    return { ...entries.study, series: entries.series, instances: entries.instances }
+  })
+
+  return app
+}

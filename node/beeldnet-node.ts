@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { loadIdentityFile, type NodeIdentity } from '../protocol/identity.ts'
+import { createHttpServer } from './api/http-server.ts'
+import { loadConfig, type NodeConfig } from './config/config.ts'
+import { nodePaths } from './paths.ts'
+import { StudyStore } from './store/study-store.ts'
+import { stat } from 'node:fs/promises'
+import { NotInitialisedError } from './errors.ts'
+
+export interface BeeldnetNodeInit {
+  dataDir: string
+  /** environment for config overrides (default process.env) */
+  env?: NodeJS.ProcessEnv
+  /** where logs go (default: pino to stdout at the configured level) */
+  logger?: Logger
+}
+
+/** The long-running node: store, HTTP server and the retention sweep, with start/stop. */
+export class BeeldnetNode {
+  readonly dataDir: string
+  private readonly env: NodeJS.ProcessEnv
+  private readonly givenLogger: Logger | undefined
+  config!: NodeConfig
+  identity!: NodeIdentity
+  store!: StudyStore
+  logger!: Logger
+  private http: FastifyInstance | undefined
+  private retentionTimer: NodeJS.Timeout | undefined
+  private retentionRun: Promise<void> = Promise.resolve()
+
+  constructor (init: BeeldnetNodeInit) {
+    this.dataDir = init.dataDir
+    this.env = init.env ?? process.env
+    this.givenLogger = init.logger
+  }
+
+  async start (): Promise<void> {
+    const paths = nodePaths(this.dataDir)
+    if (!await stat(paths.config).then(() => true, () => false)) throw new NotInitialisedError(this.dataDir)
+    this.config = await loadConfig(paths.config, this.env)
+    this.logger = this.givenLogger ?? pino({ level: this.config.log.level, base: { node: this.config.node.name } })
+    this.identity = await loadIdentityFile(paths.identity)
+    this.store = new StudyStore({ dir: paths.data })
+    await this.store.start()
+    this.http = createHttpServer({ store: this.store, logger: this.logger }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
+    this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
+    this.retentionTimer.unref()
+    this.sweepRetention()
+    this.logger.info({ url: this.url, peerId: this.identity.peerId }, 'node started')
+  }
+
+  /** http://host:port the server actually listens on (port 0 in config picks a free one). */
+  get url (): string {
+    const address = this.http?.server.address()
+    if (address === null || address === undefined || typeof address === 'string') throw new Error('the node is not listening')
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    return `http://${host}:${address.port}`
+  }
+
+  private sweepRetention (): void {
+    this.retentionRun = this.retentionRun.then(async () => {
+      const { purged, keptHeld } = await this.store.purgeExpired(this.config.store.retentionDays)
+      if (purged.length > 0 || keptHeld.length > 0) {
+        this.logger.info({ purged: purged.map((s) => s.studyInstanceUID), keptHeld }, 'retention sweep')
+      }
+    }).catch((err: unknown) => { this.logger.error({ err }, 'retention sweep failed') })
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.retentionTimer)
+    await this.http?.close()
+    await this.retentionRun
+    await this.store.stop()
+    this.logger.info('node stopped')
+  }
+}

@@ -1,0 +1,217 @@
+import { Command, Option } from 'commander'
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { BeeldnetNode } from '../beeldnet-node.ts'
+import { importFiles, type ImportSummary } from '../dicom/file-import.ts'
+import { NotInitialisedError } from '../errors.ts'
+import { initNode } from '../init.ts'
+import { defaultDataDir, nodePaths } from '../paths.ts'
+import type { StudyRecord } from '../store/records.ts'
+import { StudyStore } from '../store/study-store.ts'
+import { createOutput, reportError, type Output } from './output.ts'
+import { formatBytes, formatStudyDetail, formatStudyTable } from './format.ts'
+
+interface GlobalOptions { dataDir: string, json: boolean }
+
+/** Runs `action` with an open store and the output chosen by --json; sets the exit code on error. */
+async function withStore (cmd: Command, action: (store: StudyStore, out: Output) => Promise<number | undefined>): Promise<void> {
+  const opts = cmd.optsWithGlobals<GlobalOptions>()
+  const out = createOutput(opts.json)
+  let store: StudyStore | undefined
+  try {
+    if (!await stat(nodePaths(opts.dataDir).config).then(() => true, () => false)) throw new NotInitialisedError(opts.dataDir)
+    store = new StudyStore({ dir: opts.dataDir })
+    await store.start()
+    process.exitCode = await action(store, out) ?? 0
+  } catch (err) {
+    process.exitCode = reportError(err, opts.json)
+  } finally {
+    await store?.stop()
+  }
+}
+
+export function nodeCommand (): Command {
+  const node = new Command('node').description('run and manage this hospital\'s Beeldnet node')
+  node.addOption(new Option('-d, --data-dir <dir>', 'the node\'s data directory').env('BEELDNET_DATA_DIR').default(defaultDataDir({})).argParser((v) => resolve(v)))
+  node.option('--json', 'machine-readable output on stdout', false)
+
+  node.command('init')
+    .description('create the data directory, a commented config file and the node\'s Ed25519 identity key')
+    .option('--name <name>', 'name of this node, shown in logs', 'Beeldnet node')
+    .action(async (opts: { name: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const out = createOutput(g.json)
+      try {
+        const identity = await initNode(g.dataDir, { name: opts.name })
+        out.result({ dataDir: g.dataDir, config: identity.configPath, peerId: identity.peerId },
+          () => `initialised ${g.dataDir}\n  config   ${identity.configPath}\n  peer id  ${identity.peerId}`)
+      } catch (err) {
+        process.exitCode = reportError(err, g.json)
+      }
+    })
+
+  node.command('import')
+    .description('import DICOM files, folders (recursively) and DVD/USB media with a DICOMDIR; exit status 3 if any file was rejected')
+    .argument('<paths...>', 'files, folders or DICOMDIR files')
+    .action(async (paths: string[], _opts: unknown, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const progress = out.progress('importing')
+        const summary = await importFiles(paths, {
+          store,
+          onEvent: (e) => {
+            if (e.type === 'found') progress.start(e.total)
+            if (e.type === 'file') progress.update(e.done, e.status === 'rejected' ? `${e.path}: ${e.code}` : undefined)
+            if (e.type === 'warning') out.info(`warning: ${e.message}`)
+          }
+        })
+        progress.stop()
+        out.result(summary, () => formatImportSummary(summary))
+        return summary.rejected.length > 0 ? 3 : 0
+      })
+    })
+
+  node.command('studies')
+    .description('list stored studies, newest first')
+    .option('--patient-id <id>', 'patient id (with --issuer for an exact patient)')
+    .option('--issuer <issuer>', 'issuer of the patient id')
+    .option('--bsn <bsn>', 'Dutch citizen service number')
+    .option('--date <range>', 'study date YYYYMMDD or range YYYYMMDD-YYYYMMDD (either end may be open)')
+    .option('--modality <modality>', 'modality in study, e.g. CT')
+    .option('--accession <number>', 'accession number')
+    .action(async (opts: { patientId?: string, issuer?: string, bsn?: string, date?: string, modality?: string, accession?: string }, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const [dateFrom, dateTo] = parseDateRange(opts.date)
+        const studies = await store.findStudies({
+          patientId: opts.patientId, issuer: opts.issuer, bsn: opts.bsn, dateFrom, dateTo, modality: opts.modality?.toUpperCase(), accessionNumber: opts.accession
+        })
+        out.result(studies, () => formatStudyTable(studies))
+        return 0
+      })
+    })
+
+  node.command('show')
+    .description('show one study: patient, series, instances and reports')
+    .argument('<StudyInstanceUID>')
+    .action(async (uid: string, _opts: unknown, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const entries = await store.getStudy(uid)
+        out.result({ ...entries.study, series: entries.series, instances: entries.instances }, () => formatStudyDetail(entries))
+        return 0
+      })
+    })
+
+  node.command('export')
+    .description('write a study\'s DICOM files to a folder, byte-identical to what was stored')
+    .argument('<StudyInstanceUID>')
+    .argument('<dir>')
+    .action(async (uid: string, dir: string, _opts: unknown, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const files = await store.exportStudy(uid, resolve(dir))
+        out.result({ studyInstanceUID: uid, files }, () => `exported ${files.length} file(s) to ${resolve(dir)}`)
+        return 0
+      })
+    })
+
+  node.command('delete')
+    .description('delete a study from this node (refused while an unfinished transfer needs it, unless --force)')
+    .argument('<StudyInstanceUID>')
+    .option('--force', 'delete even if held', false)
+    .action(async (uid: string, opts: { force: boolean }, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const study = await store.deleteStudy(uid, { force: opts.force })
+        out.result({ deleted: study.studyInstanceUID, instances: study.numberOfInstances, size: study.size },
+          () => `deleted ${study.studyInstanceUID} (${study.numberOfInstances} instances, ${formatBytes(study.size)})`)
+        return 0
+      })
+    })
+
+  node.command('fsck')
+    .description('check every stored file against its hash; exit status 3 if anything is missing or corrupt')
+    .option('--repair', 'quarantine corrupt files, drop missing ones from the index, remove orphan files', false)
+    .action(async (opts: { repair: boolean }, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const report = await store.fsck({ repair: opts.repair })
+        out.result(report, () => [
+          `checked ${report.checked} file(s): ${report.missing.length} missing, ${report.corrupt.length} corrupt, ${report.orphans.length} orphan(s)`,
+          ...report.missing.map((m) => `  missing  ${m.sha256}  study ${m.studyInstanceUID} instance ${m.sopInstanceUID}`),
+          ...report.corrupt.map((c) => `  corrupt  ${c.sha256}  study ${c.studyInstanceUID} instance ${c.sopInstanceUID}`),
+          ...report.orphans.map((o) => `  orphan   ${o}`),
+          report.repaired ? 'repaired: corrupt files quarantined, lost instances dropped from the index, orphans removed' : ''
+        ].filter((l) => l !== '').join('\n'))
+        return report.missing.length + report.corrupt.length > 0 && !report.repaired ? 3 : 0
+      })
+    })
+
+  node.command('purge')
+    .description('run the retention sweep now: delete studies not updated for the configured number of days')
+    .option('--older-than <days>', 'override the configured retention', Number)
+    .action(async (opts: { olderThan?: number }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      await withStore(cmd, async (store, out) => {
+        const { loadConfig } = await import('../config/config.ts')
+        const days = opts.olderThan ?? (await loadConfig(nodePaths(g.dataDir).config)).store.retentionDays
+        const result = await store.purgeExpired(days)
+        out.result({ retentionDays: days, purged: result.purged.map((s) => s.studyInstanceUID), keptHeld: result.keptHeld },
+          () => `purged ${result.purged.length} study(ies) older than ${days} day(s); kept ${result.keptHeld.length} still needed by transfers`)
+        return 0
+      })
+    })
+
+  node.command('status')
+    .description('disk use and counts of the store')
+    .action(async (_opts: unknown, cmd: Command) => {
+      await withStore(cmd, async (store, out) => {
+        const usage = await store.diskUsage()
+        out.result(usage, () => `${usage.studies} studies, ${usage.instances} instances, ${formatBytes(usage.storedBytes)} stored; ` +
+          `${formatBytes(usage.freeBytes)} free of ${formatBytes(usage.totalBytes)}`)
+        return 0
+      })
+    })
+
+  node.command('start')
+    .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const beeldnet = new BeeldnetNode({ dataDir: g.dataDir })
+      try {
+        await beeldnet.start()
+      } catch (err) {
+        process.exitCode = reportError(err, g.json)
+        return
+      }
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: string): void => {
+          beeldnet.logger.info({ signal }, 'stopping')
+          beeldnet.stop().then(resolveStop, (err: unknown) => {
+            beeldnet.logger.error({ err }, 'stop failed')
+            process.exitCode = 1
+            resolveStop()
+          })
+        }
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+      })
+    })
+
+  return node
+}
+
+function parseDateRange (value: string | undefined): [string | undefined, string | undefined] {
+  if (value === undefined) return [undefined, undefined]
+  const m = /^([0-9]{8})?(-)?([0-9]{8})?$/.exec(value)
+  if (m === null || (m[1] === undefined && m[3] === undefined)) throw new Error(`--date takes YYYYMMDD or YYYYMMDD-YYYYMMDD, not ${value}`)
+  return m[2] === undefined ? [m[1], m[1]] : [m[1], m[3]]
+}
+
+function formatImportSummary (s: ImportSummary): string {
+  const lines = [`${s.files} file(s): ${s.stored} stored, ${s.duplicates} duplicate(s), ${s.rejected.length} rejected; ${s.studies.length} study(ies), ${formatBytes(s.bytes)}`]
+  const byCode = Map.groupBy(s.rejected, (r) => r.code)
+  for (const [code, list] of byCode) {
+    lines.push(`  ${code} (${list.length}):`)
+    for (const r of list.slice(0, 10)) lines.push(`    ${r.path}: ${r.message}`)
+    if (list.length > 10) lines.push(`    ... and ${list.length - 10} more`)
+  }
+  return lines.join('\n')
+}
+
+export type { StudyRecord }

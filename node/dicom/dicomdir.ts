@@ -1,0 +1,66 @@
+import { readdir } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { readHeader } from './dataset-reader.ts'
+import { tag } from './tags.ts'
+import { DicomMalformedError } from '../errors.ts'
+
+/*
+ * A DVD or USB stick from another hospital has a DICOMDIR listing its files. Only the files it
+ * references are DICOM; the rest (viewer programs, autorun) is not ours to import.
+ */
+
+const DirectoryRecordSequence = tag(0x0004, 0x1220)
+const ReferencedFileID = tag(0x0004, 0x1500)
+
+export function isDicomdirName (path: string): boolean {
+  return basename(path).toUpperCase() === 'DICOMDIR'
+}
+
+/** The files a DICOMDIR references, resolved on disk (ISO 9660 media may change case or add ';1'). */
+export async function readDicomdir (dicomdirPath: string): Promise<{ files: string[], unresolved: string[] }> {
+  const header = readHeader(dicomdirPath, { maxValueBytes: 1024 })
+  const records = header.dataset.get(DirectoryRecordSequence)?.items
+  if (records === undefined) throw new DicomMalformedError('the DICOMDIR has no Directory Record Sequence')
+  const root = dirname(dicomdirPath)
+  const resolver = new CaseInsensitivePaths()
+  const files: string[] = []
+  const unresolved: string[] = []
+  for (const record of records) {
+    const value = record.get(ReferencedFileID)?.value
+    if (value === undefined) continue
+    const parts = value.toString('latin1').split('\\').map((p) => p.trim()).filter((p) => p !== '')
+    // Components are relative names; anything that could climb out of the medium is refused.
+    if (parts.length === 0 || parts.some((p) => p === '..' || p === '.' || p.includes('/'))) {
+      unresolved.push(parts.join('\\'))
+      continue
+    }
+    const resolved = await resolver.resolve(root, parts)
+    if (resolved === undefined) unresolved.push(parts.join('\\'))
+    else files.push(resolved)
+  }
+  return { files, unresolved }
+}
+
+class CaseInsensitivePaths {
+  private readonly listings = new Map<string, string[]>()
+
+  async resolve (root: string, parts: string[]): Promise<string | undefined> {
+    let current = root
+    for (const part of parts) {
+      const wanted = part.toUpperCase()
+      const match = (await this.list(current)).find((name) => name.toUpperCase().replace(/;1$/, '') === wanted)
+      if (match === undefined) return undefined
+      current = join(current, match)
+    }
+    return current
+  }
+
+  private async list (dir: string): Promise<string[]> {
+    let names = this.listings.get(dir)
+    if (names === undefined) {
+      names = await readdir(dir).catch(() => [])
+      this.listings.set(dir, names)
+    }
+    return names
+  }
+}

@@ -1,0 +1,122 @@
+import { lstat, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import { ImportSourceError } from '../errors.ts'
+import type { CommitResult, StudyStore } from '../store/study-store.ts'
+import { isDicomdirName, readDicomdir } from './dicomdir.ts'
+
+/*
+ * `beeldnet node import`: files, folders (recursively) and DVD/USB media with a DICOMDIR. A bad
+ * file is rejected with its code and the rest goes on; each study commits as one batch at the end.
+ */
+
+export interface ImportRejection {
+  path: string
+  code: string
+  message: string
+}
+
+export interface ImportSummary {
+  files: number
+  stored: number
+  duplicates: number
+  rejected: ImportRejection[]
+  studies: Array<{ studyInstanceUID: string, stored: number, duplicates: number }>
+  bytes: number
+}
+
+export type ImportEvent =
+  | { type: 'found', total: number }
+  | { type: 'file', path: string, done: number, total: number, status: 'staged' | 'duplicate' | 'rejected', code?: string }
+  | { type: 'warning', message: string }
+
+export interface ImportFilesInit {
+  store: StudyStore
+  onEvent?: (event: ImportEvent) => void
+  signal?: AbortSignal
+}
+
+export async function importFiles (paths: string[], init: ImportFilesInit): Promise<ImportSummary> {
+  const { store, onEvent, signal } = init
+  const warn = (message: string): void => onEvent?.({ type: 'warning', message })
+  const files = await collectFiles(paths, warn)
+  onEvent?.({ type: 'found', total: files.length })
+  const summary: ImportSummary = { files: files.length, stored: 0, duplicates: 0, rejected: [], studies: [], bytes: 0 }
+  const session = store.beginImport()
+  const pathOf = new Map<string, string>()
+  try {
+    for (const [n, path] of files.entries()) {
+      signal?.throwIfAborted()
+      try {
+        const outcome = await session.addFile(path, signal)
+        summary.bytes += outcome.size
+        pathOf.set(outcome.header.sopInstanceUID, path)
+        if (outcome.status === 'duplicate') summary.duplicates++
+        onEvent?.({ type: 'file', path, done: n + 1, total: files.length, status: outcome.status })
+      } catch (err) {
+        if (!isBeeldnetError(err)) throw err
+        summary.rejected.push({ path, code: err.code, message: err.message })
+        onEvent?.({ type: 'file', path, done: n + 1, total: files.length, status: 'rejected', code: err.code })
+      }
+    }
+    signal?.throwIfAborted()
+    const results: CommitResult[] = await session.commit()
+    for (const r of results) {
+      summary.stored += r.stored
+      summary.duplicates += r.duplicates
+      for (const rej of r.rejected) summary.rejected.push({ path: pathOf.get(rej.sopInstanceUID) ?? rej.sopInstanceUID, code: rej.code, message: rej.message })
+      summary.studies.push({ studyInstanceUID: r.studyInstanceUID, stored: r.stored, duplicates: r.duplicates })
+    }
+  } catch (err) {
+    await session.abort()
+    throw err
+  }
+  return summary
+}
+
+/** Expands the paths to files: a DICOMDIR (or a folder holding one) stands for the files it lists. */
+async function collectFiles (paths: string[], warn: (message: string) => void): Promise<string[]> {
+  const out: string[] = []
+  for (const path of paths) {
+    const info = await lstat(path).catch((err: unknown) => { throw new ImportSourceError(`cannot read ${path}: ${(err as Error).message}`, { cause: err }) })
+    if (info.isFile()) {
+      if (isDicomdirName(path)) out.push(...await filesOfDicomdir(path, warn) ?? [])
+      else out.push(path)
+    } else if (info.isDirectory()) {
+      await walk(path, out, warn)
+    } else {
+      warn(`skipped ${path}: not a file or folder`)
+    }
+  }
+  return out
+}
+
+async function walk (dir: string, out: string[], warn: (message: string) => void): Promise<void> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))
+  const dicomdir = entries.find((e) => e.isFile() && isDicomdirName(e.name))
+  if (dicomdir !== undefined) {
+    const listed = await filesOfDicomdir(join(dir, dicomdir.name), warn)
+    if (listed !== undefined) {
+      out.push(...listed)
+      return
+    }
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name)
+    // Symlinks are not followed: a medium must not lead the import elsewhere on the disk.
+    if (entry.isDirectory()) await walk(path, out, warn)
+    else if (entry.isFile()) out.push(path)
+  }
+}
+
+/** The DICOMDIR's files, or undefined (with a warning) when it cannot be read, so the folder is walked instead. */
+async function filesOfDicomdir (path: string, warn: (message: string) => void): Promise<string[] | undefined> {
+  try {
+    const { files, unresolved } = await readDicomdir(path)
+    if (unresolved.length > 0) warn(`${path} lists ${unresolved.length} file(s) that are not on the medium: ${unresolved.slice(0, 5).join(', ')}`)
+    return files
+  } catch (err) {
+    warn(`${path} could not be read (${isBeeldnetError(err) ? err.code : (err as Error).message}); importing the folder's files instead`)
+    return undefined
+  }
+}

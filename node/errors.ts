@@ -1,0 +1,88 @@
+import { BeeldnetError } from '../protocol/errors.ts'
+
+/*
+ * One class per condition the node can refuse. The `code` is stable: scripts, peers and the audit
+ * trail match on it. `ERROR_CODES` is the list the docs and the HTTP status table are checked against.
+ */
+
+export class NotDicomError extends BeeldnetError {
+  constructor (message = 'not a DICOM file or dataset') { super('BEELDNET_ERR_NOT_DICOM', message) }
+}
+
+export class DicomTruncatedError extends BeeldnetError {
+  constructor (message = 'the DICOM file ends before its data does') { super('BEELDNET_ERR_DICOM_TRUNCATED', message) }
+}
+
+export class DicomMalformedError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_DICOM_MALFORMED', message) }
+}
+
+export class DicomMissingUidError extends BeeldnetError {
+  constructor (attribute: string) { super('BEELDNET_ERR_DICOM_MISSING_UID', `the dataset has no ${attribute}`) }
+}
+
+export class DicomInvalidUidError extends BeeldnetError {
+  constructor (attribute: string, value: string) {
+    super('BEELDNET_ERR_DICOM_INVALID_UID', `${attribute} is not a valid UID: ${JSON.stringify(value.slice(0, 80))}`)
+  }
+}
+
+export class DicomUnsupportedError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_DICOM_UNSUPPORTED', message) }
+}
+
+export class DicomHeaderTooLargeError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_DICOM_HEADER_TOO_LARGE', message) }
+}
+
+export class InstanceConflictError extends BeeldnetError {
+  constructor (sopInstanceUID: string) {
+    super('BEELDNET_ERR_INSTANCE_CONFLICT', `instance ${sopInstanceUID} is already stored with different content; the stored copy is kept`)
+  }
+}
+
+export class PatientMismatchError extends BeeldnetError {
+  constructor (studyInstanceUID: string, expected: string, got: string) {
+    super('BEELDNET_ERR_PATIENT_MISMATCH', `study ${studyInstanceUID} belongs to patient ${expected}, but this instance names patient ${got}`)
+  }
+}
+
+export class StudyNotFoundError extends BeeldnetError {
+  constructor (studyInstanceUID: string) { super('BEELDNET_ERR_STUDY_NOT_FOUND', `no study ${studyInstanceUID} in the store`) }
+}
+
+export class StudyHeldError extends BeeldnetError {
+  constructor (studyInstanceUID: string, holders: string[]) {
+    super('BEELDNET_ERR_STUDY_HELD', `study ${studyInstanceUID} is still needed by ${holders.join(', ')}`)
+  }
+}
+
+export class StoredFileMissingError extends BeeldnetError {
+  constructor (sha256: string) { super('BEELDNET_ERR_STORE_FILE_MISSING', `stored file ${sha256} is missing`) }
+}
+
+export class StoredFileCorruptError extends BeeldnetError {
+  constructor (sha256: string) { super('BEELDNET_ERR_STORE_FILE_CORRUPT', `stored file ${sha256} does not match its hash`) }
+}
+
+export class StoreLockedError extends BeeldnetError {
+  constructor (dir: string) {
+    super('BEELDNET_ERR_STORE_LOCKED', `the store in ${dir} is in use by another process (is the node running?)`)
+  }
+}
+
+export class ConfigError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_CONFIG', message) }
+}
+
+export class NotInitialisedError extends BeeldnetError {
+  constructor (dir: string) { super('BEELDNET_ERR_NOT_INITIALISED', `no Beeldnet node in ${dir}: run 'beeldnet node init' first`) }
+}
+
+export class AlreadyInitialisedError extends BeeldnetError {
+  constructor (dir: string) { super('BEELDNET_ERR_ALREADY_INITIALISED', `${dir} already holds a Beeldnet node; refusing to overwrite its identity`) }
+}
+
+export class ImportSourceError extends BeeldnetError {
+  constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_IMPORT_SOURCE', message, options) }
+}

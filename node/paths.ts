@@ -1,0 +1,16 @@
+import { join } from 'node:path'
+import { homedir } from 'node:os'
+
+/** Where a node keeps its things inside its data directory. */
+export function nodePaths (dataDir: string): { config: string, identity: string, data: string } {
+  return {
+    config: join(dataDir, 'beeldnet.yaml'),
+    identity: join(dataDir, 'identity.key'),
+    data: dataDir
+  }
+}
+
+/** --data-dir, else BEELDNET_DATA_DIR, else ~/.beeldnet */
+export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
+  return env.BEELDNET_DATA_DIR ?? join(homedir(), '.beeldnet')
+}

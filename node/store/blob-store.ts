@@ -1,0 +1,188 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Transform, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { StoredFileCorruptError, StoredFileMissingError } from '../errors.ts'
+
+/*
+ * Instance files named by the SHA-256 of their bytes: the same file stored twice is one file,
+ * and no UID (sender-controlled text) ever becomes part of a path. A file is written under tmp/,
+ * fsynced, then renamed into place, so a path under blobs/ always holds complete bytes.
+ */
+
+export interface BlobStoreInit {
+  /** the store's root directory; blobs/, tmp/ and quarantine/ live under it */
+  dir: string
+}
+
+export interface StagedBlob {
+  tmpPath: string
+  sha256: string
+  size: number
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/
+
+export class BlobStore {
+  readonly dir: string
+  private readonly blobsDir: string
+  private readonly tmpDir: string
+  private readonly quarantineDir: string
+
+  constructor (init: BlobStoreInit) {
+    this.dir = init.dir
+    this.blobsDir = join(init.dir, 'blobs')
+    this.tmpDir = join(init.dir, 'tmp')
+    this.quarantineDir = join(init.dir, 'quarantine')
+  }
+
+  async start (): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true })
+    await mkdir(this.quarantineDir, { recursive: true })
+    // Whatever is in tmp/ was being written when a process died: it was never visible, drop it.
+    await rm(this.tmpDir, { recursive: true, force: true })
+    await mkdir(this.tmpDir, { recursive: true })
+  }
+
+  pathOf (sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new TypeError(`not a SHA-256 hex digest: ${sha256}`)
+    return join(this.blobsDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256)
+  }
+
+  /** Streams `source` into a temp file, hashing as it goes; the bytes are durable when this resolves. */
+  async stage (source: Readable, signal?: AbortSignal): Promise<StagedBlob> {
+    const tmpPath = join(this.tmpDir, randomBytes(12).toString('hex'))
+    const hash = createHash('sha256')
+    let size = 0
+    const hashing = new Transform({
+      transform (chunk: Buffer, _enc, cb) {
+        hash.update(chunk)
+        size += chunk.length
+        cb(null, chunk)
+      }
+    })
+    try {
+      await pipeline(source, hashing, createWriteStream(tmpPath, { flags: 'wx' }), { signal })
+      await fsyncPath(tmpPath)
+    } catch (err) {
+      await rm(tmpPath, { force: true })
+      throw err
+    }
+    return { tmpPath, sha256: hash.digest('hex'), size }
+  }
+
+  /**
+   * Moves a staged file to its content address. Returns false when that content was already there
+   * (the staged copy is dropped and the stored one is left untouched).
+   */
+  async commit (staged: StagedBlob): Promise<boolean> {
+    const target = this.pathOf(staged.sha256)
+    if (await exists(target)) {
+      await rm(staged.tmpPath, { force: true })
+      return false
+    }
+    await mkdir(join(target, '..'), { recursive: true })
+    await rename(staged.tmpPath, target)
+    return true
+  }
+
+  async discard (staged: StagedBlob): Promise<void> {
+    await rm(staged.tmpPath, { force: true })
+  }
+
+  /** Makes renames into these blobs' directories durable before the index points at them. */
+  async syncDirectoriesOf (sha256s: Iterable<string>): Promise<void> {
+    const dirs = new Set<string>()
+    for (const sha of sha256s) dirs.add(join(this.pathOf(sha), '..'))
+    for (const dir of dirs) await fsyncPath(dir)
+  }
+
+  async has (sha256: string): Promise<boolean> {
+    return exists(this.pathOf(sha256))
+  }
+
+  /** A read stream that fails with a stable code if the file is missing or its bytes no longer hash right. */
+  openVerified (sha256: string): Readable {
+    const hash = createHash('sha256')
+    const verify = new Transform({
+      transform (chunk: Buffer, _enc, cb) {
+        hash.update(chunk)
+        cb(null, chunk)
+      },
+      flush (cb) {
+        cb(hash.digest('hex') === sha256 ? null : new StoredFileCorruptError(sha256))
+      }
+    })
+    const source = createReadStream(this.pathOf(sha256))
+    source.on('error', (err: NodeJS.ErrnoException) => {
+      verify.destroy(err.code === 'ENOENT' ? new StoredFileMissingError(sha256) : err)
+    })
+    return source.pipe(verify)
+  }
+
+  /** 'ok', 'missing' or 'corrupt', by re-hashing the stored bytes. */
+  async check (sha256: string): Promise<'ok' | 'missing' | 'corrupt'> {
+    try {
+      const hash = createHash('sha256')
+      await pipeline(createReadStream(this.pathOf(sha256)), hash)
+      return hash.digest('hex') === sha256 ? 'ok' : 'corrupt'
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing'
+      throw err
+    }
+  }
+
+  /** Moves a damaged file aside for inspection instead of deleting evidence. */
+  async quarantine (sha256: string): Promise<string> {
+    const target = join(this.quarantineDir, `${sha256}.${Date.now()}`)
+    await rename(this.pathOf(sha256), target)
+    return target
+  }
+
+  async remove (sha256: string): Promise<void> {
+    await unlink(this.pathOf(sha256)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })
+  }
+
+  /** Every content address present on disk (for finding files the index does not know). */
+  async * list (): AsyncGenerator<string> {
+    for (const a of await readdirSafe(this.blobsDir)) {
+      for (const b of await readdirSafe(join(this.blobsDir, a))) {
+        for (const name of await readdirSafe(join(this.blobsDir, a, b))) {
+          if (SHA256_HEX.test(name)) yield name
+        }
+      }
+    }
+  }
+}
+
+async function readdirSafe (dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+async function fsyncPath (path: string): Promise<void> {
+  const handle = await open(path, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,231 @@
+import { Level } from 'level'
+import type { AbstractSublevel } from 'abstract-level'
+import { StoreLockedError } from '../errors.ts'
+import type { HoldRecord, InstanceRecord, PatientRecord, SeriesRecord, SopLocation, StudyRecord } from './records.ts'
+
+/*
+ * The level index: patients -> studies -> series -> instances, plus the secondary keys queries
+ * use. Every change to one study is one batch, so a study is either wholly indexed or not at all.
+ * Keys join parts with NUL, which neither UIDs nor trimmed DICOM strings contain.
+ */
+
+const SEP = '\x00'
+const LAST = '\xff'
+
+type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>
+
+export interface StudyQuery {
+  patientId?: string
+  issuer?: string
+  bsn?: string
+  /** YYYYMMDD, inclusive */
+  dateFrom?: string
+  dateTo?: string
+  modality?: string
+  accessionNumber?: string
+  limit?: number
+}
+
+/** The full contents of one study's index entries, as committed or deleted in one batch. */
+export interface StudyEntries {
+  study: StudyRecord
+  series: SeriesRecord[]
+  instances: InstanceRecord[]
+}
+
+export class StudyIndex {
+  private readonly db: Level<string, unknown>
+  private readonly studies: Sub<StudyRecord>
+  private readonly series: Sub<SeriesRecord>
+  private readonly instances: Sub<InstanceRecord>
+  private readonly sops: Sub<SopLocation>
+  private readonly patients: Sub<PatientRecord>
+  private readonly blobs: Sub<string>
+  private readonly holds: Sub<HoldRecord>
+  /** secondary keys: value is always '' — the key is the information */
+  private readonly byPatient: Sub<string>
+  private readonly byBsn: Sub<string>
+  private readonly byDate: Sub<string>
+  private readonly byAccession: Sub<string>
+
+  constructor (location: string) {
+    this.db = new Level<string, unknown>(location, { valueEncoding: 'json' })
+    const sub = <V>(name: string): Sub<V> => this.db.sublevel<string, V>(name, { valueEncoding: 'json' })
+    this.studies = sub('studies')
+    this.series = sub('series')
+    this.instances = sub('instances')
+    this.sops = sub('sops')
+    this.patients = sub('patients')
+    this.blobs = sub('blobs')
+    this.holds = sub('holds')
+    this.byPatient = sub('by-patient')
+    this.byBsn = sub('by-bsn')
+    this.byDate = sub('by-date')
+    this.byAccession = sub('by-accession')
+  }
+
+  async start (): Promise<void> {
+    try {
+      await this.db.open()
+    } catch (err) {
+      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(this.db.location)
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.db.close()
+  }
+
+  async getStudy (studyInstanceUID: string): Promise<StudyRecord | undefined> {
+    return this.studies.get(studyInstanceUID)
+  }
+
+  async getSopLocation (sopInstanceUID: string): Promise<SopLocation | undefined> {
+    return this.sops.get(sopInstanceUID)
+  }
+
+  /** The instance a content hash belongs to, as `study NUL series NUL sop`. */
+  async getBlobOwner (sha256: string): Promise<string | undefined> {
+    return this.blobs.get(sha256)
+  }
+
+  async getEntries (studyInstanceUID: string): Promise<StudyEntries | undefined> {
+    const study = await this.getStudy(studyInstanceUID)
+    if (study === undefined) return undefined
+    return {
+      study,
+      series: await values(this.series, prefixRange(studyInstanceUID)),
+      instances: await values(this.instances, prefixRange(studyInstanceUID))
+    }
+  }
+
+  /** Replaces everything indexed for one study with `next`, in one atomic batch. */
+  async writeStudy (next: StudyEntries, previous: StudyEntries | undefined): Promise<void> {
+    const batch = this.db.batch()
+    if (previous !== undefined) this.deleteOps(batch, previous)
+    const { study } = next
+    const uid = study.studyInstanceUID
+    batch.put(uid, study, { sublevel: this.studies })
+    for (const s of next.series) batch.put(key(uid, s.seriesInstanceUID), s, { sublevel: this.series })
+    for (const i of next.instances) {
+      batch.put(key(uid, i.seriesInstanceUID, i.sopInstanceUID), i, { sublevel: this.instances })
+      batch.put(i.sopInstanceUID, { studyInstanceUID: uid, seriesInstanceUID: i.seriesInstanceUID, sha256: i.sha256 }, { sublevel: this.sops })
+      batch.put(i.sha256, key(uid, i.seriesInstanceUID, i.sopInstanceUID), { sublevel: this.blobs })
+    }
+    const p = study.patient
+    batch.put(key(p.issuer, p.id), p, { sublevel: this.patients })
+    batch.put(key(p.issuer, p.id, uid), '', { sublevel: this.byPatient })
+    if (p.bsn !== undefined) batch.put(key(p.bsn, uid), '', { sublevel: this.byBsn })
+    batch.put(key(study.date, uid), '', { sublevel: this.byDate })
+    if (study.accessionNumber !== '') batch.put(key(study.accessionNumber, uid), '', { sublevel: this.byAccession })
+    await batch.write()
+  }
+
+  /** Removes every index entry of a study in one batch (holds included). */
+  async deleteStudy (entries: StudyEntries): Promise<void> {
+    const batch = this.db.batch()
+    this.deleteOps(batch, entries)
+    for (const holder of await this.holdersOf(entries.study.studyInstanceUID)) {
+      batch.del(key(entries.study.studyInstanceUID, holder), { sublevel: this.holds })
+    }
+    await batch.write()
+  }
+
+  private deleteOps (batch: ReturnType<Level<string, unknown>['batch']>, entries: StudyEntries): void {
+    const { study } = entries
+    const uid = study.studyInstanceUID
+    batch.del(uid, { sublevel: this.studies })
+    for (const s of entries.series) batch.del(key(uid, s.seriesInstanceUID), { sublevel: this.series })
+    for (const i of entries.instances) {
+      batch.del(key(uid, i.seriesInstanceUID, i.sopInstanceUID), { sublevel: this.instances })
+      batch.del(i.sopInstanceUID, { sublevel: this.sops })
+      batch.del(i.sha256, { sublevel: this.blobs })
+    }
+    const p = study.patient
+    batch.del(key(p.issuer, p.id, uid), { sublevel: this.byPatient })
+    if (p.bsn !== undefined) batch.del(key(p.bsn, uid), { sublevel: this.byBsn })
+    batch.del(key(study.date, uid), { sublevel: this.byDate })
+    if (study.accessionNumber !== '') batch.del(key(study.accessionNumber, uid), { sublevel: this.byAccession })
+  }
+
+  /** Studies matching every given criterion, newest study date first. */
+  async findStudies (query: StudyQuery = {}): Promise<StudyRecord[]> {
+    const uids = await this.candidateUids(query)
+    const out: StudyRecord[] = []
+    const limit = query.limit ?? Infinity
+    for (const uid of uids) {
+      const study = await this.studies.get(uid)
+      if (study === undefined || !matches(study, query)) continue
+      out.push(study)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  /** Narrows by the most selective secondary key available; the rest is checked per record. */
+  private async candidateUids (query: StudyQuery): Promise<string[]> {
+    if (query.bsn !== undefined) return lastParts(this.byBsn, prefixRange(query.bsn))
+    if (query.patientId !== undefined && query.issuer !== undefined) return lastParts(this.byPatient, prefixRange(query.issuer, query.patientId))
+    if (query.accessionNumber !== undefined) return lastParts(this.byAccession, prefixRange(query.accessionNumber))
+    if (query.dateFrom !== undefined || query.dateTo !== undefined) {
+      const range = { gte: query.dateFrom ?? '', lt: (query.dateTo ?? '99999999') + SEP + LAST }
+      return (await lastParts(this.byDate, range)).reverse()
+    }
+    return (await lastParts(this.byDate, {})).reverse()
+  }
+
+  async * allInstances (): AsyncGenerator<InstanceRecord> {
+    for await (const value of this.instances.values()) yield value as InstanceRecord
+  }
+
+  async hold (studyInstanceUID: string, holder: string, record: HoldRecord): Promise<void> {
+    await this.holds.put(key(studyInstanceUID, holder), record)
+  }
+
+  async release (studyInstanceUID: string, holder: string): Promise<void> {
+    await this.holds.del(key(studyInstanceUID, holder))
+  }
+
+  async holdersOf (studyInstanceUID: string): Promise<string[]> {
+    return lastParts(this.holds, prefixRange(studyInstanceUID))
+  }
+
+  async countStudies (): Promise<number> {
+    let n = 0
+    for await (const _ of this.studies.keys()) n++
+    return n
+  }
+}
+
+export function key (...parts: string[]): string {
+  return parts.join(SEP)
+}
+
+function prefixRange (...parts: string[]): { gte: string, lt: string } {
+  const prefix = key(...parts) + SEP
+  return { gte: prefix, lt: prefix + LAST }
+}
+
+async function values<V> (sub: Sub<V>, range: object): Promise<V[]> {
+  const out: V[] = []
+  for await (const value of sub.values(range)) out.push(value as V)
+  return out
+}
+
+async function lastParts<V> (sub: Sub<V>, range: object): Promise<string[]> {
+  const out: string[] = []
+  for await (const k of sub.keys(range)) out.push((k as string).split(SEP).at(-1) as string)
+  return out
+}
+
+function matches (study: StudyRecord, q: StudyQuery): boolean {
+  if (q.bsn !== undefined && study.patient.bsn !== q.bsn) return false
+  if (q.patientId !== undefined && study.patient.id !== q.patientId) return false
+  if (q.issuer !== undefined && study.patient.issuer !== q.issuer) return false
+  if (q.dateFrom !== undefined && study.date < q.dateFrom) return false
+  if (q.dateTo !== undefined && study.date > q.dateTo) return false
+  if (q.modality !== undefined && !study.modalities.includes(q.modality)) return false
+  if (q.accessionNumber !== undefined && study.accessionNumber !== q.accessionNumber) return false
+  return true
+}

@@ -1,0 +1,451 @@
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, rename, rm, statfs } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { BlobStore, type StagedBlob } from './blob-store.ts'
+import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
+import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
+import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
+import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import type { Readable } from 'node:stream'
+
+export interface StudyStoreInit {
+  /** the node's data directory; the store keeps `store/` (files) and `index/` (level) inside it */
+  dir: string
+  /** test hook: runs after instance files are durable and before the index batch commits */
+  beforeIndexCommit?: (studyInstanceUID: string) => Promise<void> | void
+}
+
+/** What happened to one incoming file. */
+export type StageOutcome =
+  | { status: 'staged', header: InstanceHeader, sha256: string, size: number }
+  | { status: 'duplicate', header: InstanceHeader, sha256: string, size: number }
+
+export interface CommitResult {
+  studyInstanceUID: string
+  stored: number
+  duplicates: number
+  rejected: Array<{ sopInstanceUID: string, code: string, message: string }>
+}
+
+export interface DiskUsage {
+  studies: number
+  instances: number
+  /** bytes of indexed instance files */
+  storedBytes: number
+  /** free and total bytes of the file system holding the store */
+  freeBytes: number
+  totalBytes: number
+}
+
+export interface FsckReport {
+  checked: number
+  missing: Array<{ sha256: string, studyInstanceUID: string, sopInstanceUID: string }>
+  corrupt: Array<{ sha256: string, studyInstanceUID: string, sopInstanceUID: string }>
+  /** files on disk that no index entry points at (left by a crash before commit) */
+  orphans: string[]
+  repaired: boolean
+}
+
+interface Staged {
+  header: InstanceHeader
+  blob: StagedBlob
+}
+
+/**
+ * The node's study store: content-addressed files plus the level index. Incoming instances are
+ * staged (file durable, not yet visible) and a study appears only when its index batch commits.
+ */
+export class StudyStore {
+  readonly blobs: BlobStore
+  readonly index: StudyIndex
+  private readonly dir: string
+  private readonly beforeIndexCommit: StudyStoreInit['beforeIndexCommit']
+  private commitQueue: Promise<unknown> = Promise.resolve()
+
+  constructor (init: StudyStoreInit) {
+    this.dir = init.dir
+    this.blobs = new BlobStore({ dir: join(init.dir, 'store') })
+    this.index = new StudyIndex(join(init.dir, 'index'))
+    this.beforeIndexCommit = init.beforeIndexCommit
+  }
+
+  async start (): Promise<void> {
+    await mkdir(this.dir, { recursive: true })
+    await this.index.start()
+    await this.blobs.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.index.stop()
+  }
+
+  /** Starts a batch of incoming instances; nothing becomes visible until `commit()`. */
+  beginImport (): ImportSession {
+    return new ImportSession(this)
+  }
+
+  /** @internal used by ImportSession */
+  async stageFile (source: Readable, signal?: AbortSignal): Promise<Staged> {
+    const blob = await this.blobs.stage(source, signal)
+    try {
+      return { header: readInstanceHeader(blob.tmpPath), blob }
+    } catch (err) {
+      await this.blobs.discard(blob)
+      throw err
+    }
+  }
+
+  /** @internal one study's staged instances become visible together, or not at all */
+  async commitStudy (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
+    const run = this.commitQueue.then(async () => this.commitStudyNow(studyInstanceUID, staged))
+    this.commitQueue = run.catch(() => {})
+    return run
+  }
+
+  private async commitStudyNow (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
+    const result: CommitResult = { studyInstanceUID, stored: 0, duplicates: 0, rejected: [] }
+    const previous = await this.index.getEntries(studyInstanceUID)
+    const patientKey = previous?.study.patient ?? patientOf(staged[0]!.header)
+    const accepted: InstanceRecord[] = []
+    const seen = new Map<string, string>()
+    for (const { header, blob } of staged) {
+      try {
+        const mine = seen.get(header.sopInstanceUID)
+        if (mine !== undefined) {
+          if (mine !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
+          result.duplicates++
+          await this.blobs.discard(blob)
+          continue
+        }
+        const existing = await this.index.getSopLocation(header.sopInstanceUID)
+        if (existing !== undefined) {
+          if (existing.sha256 !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
+          result.duplicates++
+          await this.blobs.discard(blob)
+          continue
+        }
+        const p = header.patient
+        if (p.id !== patientKey.id || p.issuer !== patientKey.issuer) {
+          throw new PatientMismatchError(studyInstanceUID, describePatient(patientKey), describePatient(p))
+        }
+        seen.set(header.sopInstanceUID, blob.sha256)
+        accepted.push(instanceRecord(header, blob))
+      } catch (err) {
+        if (!isBeeldnetError(err)) throw err
+        await this.blobs.discard(blob)
+        result.rejected.push({ sopInstanceUID: header.sopInstanceUID, code: err.code, message: err.message })
+      }
+    }
+    if (accepted.length === 0) return result
+    const bySha = new Map(staged.map((s) => [s.blob.sha256, s]))
+    const placed: string[] = []
+    for (const record of accepted) {
+      if (await this.blobs.commit(bySha.get(record.sha256)!.blob)) placed.push(record.sha256)
+    }
+    await this.blobs.syncDirectoriesOf(accepted.map((r) => r.sha256))
+    await this.beforeIndexCommit?.(studyInstanceUID)
+    const next = aggregate(accepted.map((r) => bySha.get(r.sha256)!.header), accepted, previous)
+    try {
+      await this.index.writeStudy(next, previous)
+    } catch (err) {
+      // The index did not take them: files that only this commit placed are orphans, remove them.
+      for (const sha of placed) await this.blobs.remove(sha)
+      throw err
+    }
+    result.stored = accepted.length
+    return result
+  }
+
+  async getStudy (studyInstanceUID: string): Promise<StudyEntries> {
+    const entries = await this.index.getEntries(studyInstanceUID)
+    if (entries === undefined) throw new StudyNotFoundError(studyInstanceUID)
+    return entries
+  }
+
+  async findStudies (query?: StudyQuery): Promise<StudyRecord[]> {
+    return this.index.findStudies(query)
+  }
+
+  /**
+   * Writes the study's files to `dir` exactly as stored (byte for byte), one folder per series,
+   * checking every file against its hash on the way. Returns the paths written.
+   */
+  async exportStudy (studyInstanceUID: string, dir: string, signal?: AbortSignal): Promise<string[]> {
+    const entries = await this.getStudy(studyInstanceUID)
+    const written: string[] = []
+    const seriesOrder = [...entries.series].sort(byNumberThenUid)
+    for (const [si, series] of seriesOrder.entries()) {
+      const seriesDir = join(dir, `S${String(si + 1).padStart(4, '0')}`)
+      await mkdir(seriesDir, { recursive: true })
+      const instances = entries.instances
+        .filter((i) => i.seriesInstanceUID === series.seriesInstanceUID)
+        .sort(byNumberThenUid)
+      for (const [ii, instance] of instances.entries()) {
+        const target = join(seriesDir, `I${String(ii + 1).padStart(5, '0')}.dcm`)
+        const partial = `${target}.partial`
+        try {
+          await pipeline(this.blobs.openVerified(instance.sha256), createWriteStream(partial), { signal })
+        } catch (err) {
+          await rm(partial, { force: true })
+          throw err
+        }
+        await rename(partial, target)
+        written.push(target)
+      }
+    }
+    return written
+  }
+
+  /** A stored instance's bytes, verified against their hash as they stream. */
+  openInstance (record: InstanceRecord): Readable {
+    return this.blobs.openVerified(record.sha256)
+  }
+
+  /** Deletes a study: index first (one batch), then its files. Refuses while anything holds it. */
+  async deleteStudy (studyInstanceUID: string, options: { force?: boolean } = {}): Promise<StudyRecord> {
+    const run = this.commitQueue.then(async () => {
+      const entries = await this.getStudy(studyInstanceUID)
+      const holders = await this.index.holdersOf(studyInstanceUID)
+      if (holders.length > 0 && options.force !== true) throw new StudyHeldError(studyInstanceUID, holders)
+      await this.index.deleteStudy(entries)
+      for (const instance of entries.instances) await this.blobs.remove(instance.sha256)
+      return entries.study
+    })
+    this.commitQueue = run.catch(() => {})
+    return run
+  }
+
+  /** Marks a study as needed (by an unfinished transfer, say) so retention and delete leave it alone. */
+  async hold (studyInstanceUID: string, holder: string, reason: string): Promise<void> {
+    await this.getStudy(studyInstanceUID)
+    await this.index.hold(studyInstanceUID, holder, { reason, since: new Date().toISOString() })
+  }
+
+  async release (studyInstanceUID: string, holder: string): Promise<void> {
+    await this.index.release(studyInstanceUID, holder)
+  }
+
+  /** Deletes studies not updated for `maxAgeDays`, except held ones. Returns what was purged and kept. */
+  async purgeExpired (maxAgeDays: number, now = new Date()): Promise<{ purged: StudyRecord[], keptHeld: string[] }> {
+    const cutoff = new Date(now.getTime() - maxAgeDays * 86_400_000).toISOString()
+    const purged: StudyRecord[] = []
+    const keptHeld: string[] = []
+    for (const study of await this.index.findStudies()) {
+      if (study.updatedAt >= cutoff) continue
+      if ((await this.index.holdersOf(study.studyInstanceUID)).length > 0) {
+        keptHeld.push(study.studyInstanceUID)
+        continue
+      }
+      purged.push(await this.deleteStudy(study.studyInstanceUID))
+    }
+    return { purged, keptHeld }
+  }
+
+  async diskUsage (): Promise<DiskUsage> {
+    let studies = 0
+    let instances = 0
+    let storedBytes = 0
+    for (const study of await this.index.findStudies()) {
+      studies++
+      instances += study.numberOfInstances
+      storedBytes += study.size
+    }
+    const fs = await statfs(this.dir)
+    return { studies, instances, storedBytes, freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }
+  }
+
+  /**
+   * Re-hashes every indexed file. With `repair`, corrupt files go to quarantine/, missing and corrupt
+   * instances leave the index (so a peer can send them again), and orphan files are removed.
+   */
+  async fsck (options: { repair?: boolean, onProgress?: (done: number) => void } = {}): Promise<FsckReport> {
+    const report: FsckReport = { checked: 0, missing: [], corrupt: [], orphans: [], repaired: false }
+    const indexed = new Set<string>()
+    for await (const instance of this.index.allInstances()) {
+      indexed.add(instance.sha256)
+      const state = await this.blobs.check(instance.sha256)
+      const entry = { sha256: instance.sha256, studyInstanceUID: instance.studyInstanceUID, sopInstanceUID: instance.sopInstanceUID }
+      if (state === 'missing') report.missing.push(entry)
+      if (state === 'corrupt') report.corrupt.push(entry)
+      report.checked++
+      options.onProgress?.(report.checked)
+    }
+    for await (const sha of this.blobs.list()) if (!indexed.has(sha)) report.orphans.push(sha)
+    if (options.repair === true) {
+      for (const c of report.corrupt) await this.blobs.quarantine(c.sha256)
+      await this.dropInstances([...report.missing, ...report.corrupt])
+      for (const sha of report.orphans) await this.blobs.remove(sha)
+      report.repaired = true
+    }
+    return report
+  }
+
+  private async dropInstances (lost: Array<{ studyInstanceUID: string, sopInstanceUID: string }>): Promise<void> {
+    const byStudy = Map.groupBy(lost, (l) => l.studyInstanceUID)
+    for (const [studyUID, items] of byStudy) {
+      const previous = await this.index.getEntries(studyUID)
+      if (previous === undefined) continue
+      const gone = new Set(items.map((i) => i.sopInstanceUID))
+      const remaining = previous.instances.filter((i) => !gone.has(i.sopInstanceUID))
+      if (remaining.length === 0) {
+        await this.index.deleteStudy(previous)
+      } else {
+        await this.index.writeStudy(recount(previous, remaining), previous)
+      }
+    }
+  }
+}
+
+/** One batch of incoming files (an import run, later a received transfer). */
+export class ImportSession {
+  private readonly store: StudyStore
+  private readonly byStudy = new Map<string, Staged[]>()
+  private readonly shas = new Set<string>()
+
+  constructor (store: StudyStore) {
+    this.store = store
+  }
+
+  /** Stages one file; throws a BeeldnetError (with its code) if the file is unusable. */
+  async addFile (path: string, signal?: AbortSignal): Promise<StageOutcome> {
+    return this.add(createReadStream(path), signal)
+  }
+
+  async add (source: Readable, signal?: AbortSignal): Promise<StageOutcome> {
+    const staged = await this.store.stageFile(source, signal)
+    const { header, blob } = staged
+    const known = await this.store.index.getBlobOwner(blob.sha256)
+    if (known !== undefined || this.shas.has(blob.sha256)) {
+      await this.store.blobs.discard(blob)
+      return { status: 'duplicate', header, sha256: blob.sha256, size: blob.size }
+    }
+    this.shas.add(blob.sha256)
+    const list = this.byStudy.get(header.studyInstanceUID) ?? []
+    list.push(staged)
+    this.byStudy.set(header.studyInstanceUID, list)
+    return { status: 'staged', header, sha256: blob.sha256, size: blob.size }
+  }
+
+  /** Commits every study staged so far, each in its own atomic batch. */
+  async commit (): Promise<CommitResult[]> {
+    const results: CommitResult[] = []
+    for (const [studyUID, staged] of this.byStudy) {
+      results.push(await this.store.commitStudy(studyUID, staged))
+      this.byStudy.delete(studyUID)
+    }
+    this.shas.clear()
+    return results
+  }
+
+  /** Drops everything staged and not committed. */
+  async abort (): Promise<void> {
+    for (const staged of this.byStudy.values()) {
+      for (const s of staged) await this.store.blobs.discard(s.blob)
+    }
+    this.byStudy.clear()
+    this.shas.clear()
+  }
+}
+
+function patientOf (header: InstanceHeader): { id: string, issuer: string } {
+  return { id: header.patient.id, issuer: header.patient.issuer }
+}
+
+function describePatient (p: { id: string, issuer: string }): string {
+  return p.issuer === '' ? JSON.stringify(p.id) : `${JSON.stringify(p.id)} (${p.issuer})`
+}
+
+function instanceRecord (header: InstanceHeader, blob: StagedBlob): InstanceRecord {
+  return {
+    studyInstanceUID: header.studyInstanceUID,
+    seriesInstanceUID: header.seriesInstanceUID,
+    sopInstanceUID: header.sopInstanceUID,
+    sopClassUID: header.sopClassUID,
+    transferSyntaxUID: header.transferSyntaxUID,
+    part10: header.part10,
+    number: header.instance.number,
+    rows: header.instance.rows,
+    columns: header.instance.columns,
+    frames: header.instance.frames,
+    isReport: header.instance.isReport,
+    title: header.instance.title,
+    completionFlag: header.instance.completionFlag,
+    verificationFlag: header.instance.verificationFlag,
+    sha256: blob.sha256,
+    size: blob.size,
+    specificCharacterSet: header.specificCharacterSet
+  }
+}
+
+/** Builds the study's next index entries from what was there plus the newly accepted instances. */
+function aggregate (headers: InstanceHeader[], added: InstanceRecord[], previous: StudyEntries | undefined): StudyEntries {
+  const now = new Date().toISOString()
+  const first = headers[0]!
+  const seriesByUid = new Map<string, SeriesRecord>((previous?.series ?? []).map((s) => [s.seriesInstanceUID, s]))
+  for (const h of headers) {
+    if (seriesByUid.has(h.seriesInstanceUID)) continue
+    seriesByUid.set(h.seriesInstanceUID, {
+      studyInstanceUID: h.studyInstanceUID,
+      seriesInstanceUID: h.seriesInstanceUID,
+      modality: h.series.modality,
+      number: h.series.number,
+      description: h.series.description,
+      bodyPart: h.series.bodyPart,
+      numberOfInstances: 0,
+      size: 0
+    })
+  }
+  const study: StudyRecord = previous?.study ?? {
+    studyInstanceUID: first.studyInstanceUID,
+    patient: { ...first.patient },
+    date: first.study.date,
+    time: first.study.time,
+    accessionNumber: first.study.accessionNumber,
+    description: first.study.description,
+    referringPhysician: first.study.referringPhysician,
+    studyId: first.study.studyId,
+    modalities: [],
+    numberOfSeries: 0,
+    numberOfInstances: 0,
+    numberOfReports: 0,
+    size: 0,
+    receivedAt: now,
+    updatedAt: now
+  }
+  // A BSN learned from a later instance still makes the study findable by BSN.
+  const bsn = study.patient.bsn ?? headers.find((h) => h.patient.bsn !== undefined)?.patient.bsn
+  const base: StudyEntries = {
+    study: { ...study, patient: { ...study.patient, ...(bsn === undefined ? {} : { bsn }) }, updatedAt: now },
+    series: [...seriesByUid.values()],
+    instances: previous?.instances ?? []
+  }
+  return recount(base, [...base.instances, ...added])
+}
+
+/** Recomputes series and study counts and sizes from the instance list. */
+function recount (entries: StudyEntries, instances: InstanceRecord[]): StudyEntries {
+  const series = entries.series
+    .map((s) => {
+      const mine = instances.filter((i) => i.seriesInstanceUID === s.seriesInstanceUID)
+      return { ...s, numberOfInstances: mine.length, size: mine.reduce((n, i) => n + i.size, 0) }
+    })
+    .filter((s) => s.numberOfInstances > 0)
+  const study: StudyRecord = {
+    ...entries.study,
+    modalities: [...new Set(series.map((s) => s.modality).filter((m) => m !== ''))].sort(),
+    numberOfSeries: series.length,
+    numberOfInstances: instances.length,
+    numberOfReports: instances.filter((i) => i.isReport).length,
+    size: instances.reduce((n, i) => n + i.size, 0)
+  }
+  return { study, series, instances }
+}
+
+function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
+  const an = a.number ?? Number.MAX_SAFE_INTEGER
+  const bn = b.number ?? Number.MAX_SAFE_INTEGER
+  if (an !== bn) return an - bn
+  return (a.sopInstanceUID ?? a.seriesInstanceUID).localeCompare(b.sopInstanceUID ?? b.seriesInstanceUID)
+}
