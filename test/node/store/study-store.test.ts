@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { readFile, readdir, rm, writeFile, appendFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterEach, describe, expect, it } from 'vitest'
+import { importFiles } from '../../../node/dicom/file-import.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+const tempDir = useTempDirs()
+const run = promisify(execFile)
+const open: StudyStore[] = []
+
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.stop().catch(() => {})
+})
+
+async function openStore (dir: string): Promise<StudyStore> {
+  const store = new StudyStore({ dir })
+  await store.start()
+  open.push(store)
+  return store
+}
+
+const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex')
+
+function ctStudy (seed: number, overrides: Partial<StudySpec> = {}): StudySpec {
+  return {
+    seed,
+    accession: `ACC${seed}`,
+    studyDate: '20261020',
+    patient: { id: `P${seed}`, issuer: 'HOSP-A', name: 'de Vries^Anna', bsn: '123456782', birthDate: '19711203', sex: 'F' },
+    series: [
+      { modality: 'CT', instances: 4, rows: 64, columns: 64 },
+      { modality: 'CT', instances: 2, rows: 64, columns: 64, transferSyntax: 'rle' }
+    ],
+    reports: { sr: true, pdf: true },
+    ...overrides
+  }
+}
+
+async function generate (seed: number, overrides?: Partial<StudySpec>): Promise<GeneratedStudy> {
+  return generateStudy(await tempDir('src'), ctStudy(seed, overrides))
+}
+
+describe('StudyStore', () => {
+  it('imports a study, indexes what queries need, and makes it visible as a whole', async () => {
+    const store = await openStore(await tempDir())
+    const study = await generate(1)
+    const summary = await importFiles(study.instances.map((i) => i.path), { store })
+    expect(summary).toMatchObject({ files: 8, stored: 8, duplicates: 0, rejected: [] })
+
+    const entries = await store.getStudy(study.studyInstanceUID)
+    expect(entries.study).toMatchObject({
+      accessionNumber: 'ACC1',
+      date: '20261020',
+      numberOfSeries: 4,
+      numberOfInstances: 8,
+      numberOfReports: 2,
+      size: study.instances.reduce((n, i) => n + i.size, 0),
+      patient: { id: 'P1', issuer: 'HOSP-A', name: 'de Vries^Anna', bsn: '123456782', birthDate: '19711203', sex: 'F' }
+    })
+    expect(entries.study.modalities).toEqual(['CT', 'DOC', 'SR'])
+    expect(entries.instances.map((i) => i.sopInstanceUID).sort()).toEqual(study.instances.map((i) => i.sopInstanceUID).sort())
+  })
+
+  it('stores identical content once and counts re-imports as duplicates', async () => {
+    const dir = await tempDir()
+    const store = await openStore(dir)
+    const study = await generate(2)
+    const paths = study.instances.map((i) => i.path)
+    await importFiles(paths, { store })
+    const again = await importFiles([...paths, paths[0]!], { store })
+    expect(again).toMatchObject({ stored: 0, duplicates: 9, rejected: [] })
+    const blobs = []
+    for await (const sha of store.blobs.list()) blobs.push(sha)
+    expect(blobs).toHaveLength(8)
+    expect((await store.getStudy(study.studyInstanceUID)).study.numberOfInstances).toBe(8)
+  })
+
+  it('exports every file byte-identical to what was imported', async () => {
+    const store = await openStore(await tempDir())
+    const study = await generate(3)
+    await importFiles(study.instances.map((i) => i.path), { store })
+    const out = await tempDir('export')
+    const written = await store.exportStudy(study.studyInstanceUID, out)
+    expect(written).toHaveLength(8)
+    const exported = (await Promise.all(written.map(sha256))).sort()
+    const original = (await Promise.all(study.instances.map((i) => sha256(i.path)))).sort()
+    expect(exported).toEqual(original)
+    // the export is readable DICOM to a real tool
+    const { stdout } = await run('dcmdump', ['+P', '0020,000d', written[0]!])
+    expect(stdout).toContain(study.studyInstanceUID)
+  })
+
+  it('finds studies by BSN, patient id and issuer, date range, modality and accession', async () => {
+    const store = await openStore(await tempDir())
+    const a = await generate(4)
+    const b = await generate(5, {
+      studyDate: '20250101',
+      patient: { id: 'P5', issuer: 'HOSP-B', name: 'Bakker^Jan', bsn: '999999990', birthDate: '19500505', sex: 'M' },
+      series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32 }],
+      reports: {}
+    })
+    await importFiles([...a.instances, ...b.instances].map((i) => i.path), { store })
+    const uids = async (q: Parameters<StudyStore['findStudies']>[0]): Promise<string[]> => (await store.findStudies(q)).map((s) => s.studyInstanceUID)
+    expect(await uids({ bsn: '123456782' })).toEqual([a.studyInstanceUID])
+    expect(await uids({ bsn: '999999990' })).toEqual([b.studyInstanceUID])
+    expect(await uids({ patientId: 'P5', issuer: 'HOSP-B' })).toEqual([b.studyInstanceUID])
+    expect(await uids({ patientId: 'P5', issuer: 'HOSP-A' })).toEqual([])
+    expect(await uids({ dateFrom: '20260101' })).toEqual([a.studyInstanceUID])
+    expect(await uids({ dateFrom: '20240101', dateTo: '20251231' })).toEqual([b.studyInstanceUID])
+    expect(await uids({ modality: 'MR' })).toEqual([b.studyInstanceUID])
+    expect(await uids({ accessionNumber: 'ACC4' })).toEqual([a.studyInstanceUID])
+    expect(await uids({})).toEqual([a.studyInstanceUID, b.studyInstanceUID])
+  })
+
+  it('rejects bad files with their codes, stores the rest, and leaves stored studies untouched', async () => {
+    const dir = await tempDir()
+    const store = await openStore(dir)
+    const study = await generate(6)
+    await importFiles(study.instances.slice(0, 4).map((i) => i.path), { store })
+    const before = await store.getStudy(study.studyInstanceUID)
+
+    const src = await tempDir('bad')
+    const good = study.instances[4]!.path
+    const truncated = join(src, 'truncated')
+    await writeFile(truncated, (await readFile(study.instances[5]!.path)).subarray(0, 2000))
+    const text = join(src, 'autorun.inf')
+    await writeFile(text, '[autorun]\nopen=viewer.exe\n')
+    // same SOP Instance UID as a stored instance, different bytes: must not replace the stored copy
+    const conflicting = join(src, 'conflict')
+    await writeFile(conflicting, Buffer.concat([await readFile(study.instances[0]!.path), Buffer.alloc(2)]))
+
+    const summary = await importFiles([good, truncated, text, conflicting], { store })
+    expect(summary.stored).toBe(1)
+    expect(summary.rejected.map((r) => [r.path, r.code]).sort()).toEqual([
+      [conflicting, 'BEELDNET_ERR_INSTANCE_CONFLICT'],
+      [text, 'BEELDNET_ERR_NOT_DICOM'],
+      [truncated, 'BEELDNET_ERR_DICOM_TRUNCATED']
+    ].sort())
+    const after = await store.getStudy(study.studyInstanceUID)
+    expect(after.study.numberOfInstances).toBe(before.study.numberOfInstances + 1)
+    const stored = after.instances.find((i) => i.sopInstanceUID === study.instances[0]!.sopInstanceUID)!
+    expect(stored.sha256).toBe(await sha256(study.instances[0]!.path))
+    expect((await store.fsck()).orphans).toEqual([])
+  })
+
+  it('refuses an instance that names another patient than its study', async () => {
+    const store = await openStore(await tempDir())
+    const study = await generate(7)
+    await importFiles(study.instances.slice(0, 2).map((i) => i.path), { store })
+    // the same instance relabelled with another patient id: what a wrongly labelled disc looks like
+    const bytes = await readFile(study.instances[2]!.path)
+    const at = bytes.indexOf(Buffer.from([0x10, 0x00, 0x20, 0x00, 0x4c, 0x4f]))
+    expect(bytes.subarray(at + 8, at + 10).toString()).toBe('P7')
+    bytes.write('Q7', at + 8, 'latin1')
+    const wrongPath = join(await tempDir('wrong'), 'IM1')
+    await writeFile(wrongPath, bytes)
+    const summary = await importFiles([wrongPath], { store })
+    expect(summary.rejected.map((r) => r.code)).toEqual(['BEELDNET_ERR_PATIENT_MISMATCH'])
+    expect((await store.getStudy(study.studyInstanceUID)).study.numberOfInstances).toBe(2)
+  })
+
+  it('fsck finds a corrupt and a missing file; --repair quarantines and drops them from the index', async () => {
+    const dir = await tempDir()
+    const store = await openStore(dir)
+    const study = await generate(8)
+    await importFiles(study.instances.map((i) => i.path), { store })
+    const [first, second] = (await store.getStudy(study.studyInstanceUID)).instances
+    await appendFile(store.blobs.pathOf(first!.sha256), 'x')
+    await rm(store.blobs.pathOf(second!.sha256))
+
+    const report = await store.fsck()
+    expect(report.checked).toBe(8)
+    expect(report.corrupt.map((c) => c.sopInstanceUID)).toEqual([first!.sopInstanceUID])
+    expect(report.missing.map((m) => m.sopInstanceUID)).toEqual([second!.sopInstanceUID])
+    await expect(store.exportStudy(study.studyInstanceUID, await tempDir('export'))).rejects.toMatchObject({ code: expect.stringMatching(/^BEELDNET_ERR_STORE_FILE_(CORRUPT|MISSING)$/) })
+
+    const repaired = await store.fsck({ repair: true })
+    expect(repaired.repaired).toBe(true)
+    expect(await readdir(join(dir, 'store', 'quarantine'))).toHaveLength(1)
+    const after = await store.getStudy(study.studyInstanceUID)
+    expect(after.study.numberOfInstances).toBe(6)
+    expect(await store.fsck()).toMatchObject({ checked: 6, missing: [], corrupt: [], orphans: [] })
+    // what was lost can be imported again
+    const again = await importFiles(study.instances.map((i) => i.path), { store })
+    expect(again).toMatchObject({ stored: 2, duplicates: 6 })
+  })
+
+  it('a crash between writing files and committing the index leaves no visible study', async () => {
+    const dir = await tempDir()
+    const study = await generate(9)
+    const script = join(import.meta.dirname, 'fixtures', 'crash-before-commit.ts')
+    const child = await run(process.execPath, [script, dir, ...study.instances.map((i) => i.path)]).then(
+      () => ({ signal: null }),
+      (err: { signal?: string }) => ({ signal: err.signal })
+    )
+    expect(child.signal).toBe('SIGKILL')
+
+    const store = await openStore(dir)
+    expect(await store.findStudies()).toEqual([])
+    await expect(store.getStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+    const report = await store.fsck()
+    expect(report.orphans).toHaveLength(8)
+    await store.fsck({ repair: true })
+    expect((await store.fsck()).orphans).toEqual([])
+    expect(await importFiles(study.instances.map((i) => i.path), { store })).toMatchObject({ stored: 8 })
+  })
+
+  it('deletes a study with its files, but not while a transfer holds it', async () => {
+    const dir = await tempDir()
+    const store = await openStore(dir)
+    const study = await generate(10)
+    await importFiles(study.instances.map((i) => i.path), { store })
+    await store.hold(study.studyInstanceUID, 'transfer-1', 'push to 12345678')
+    await expect(store.deleteStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_HELD' })
+    await store.release(study.studyInstanceUID, 'transfer-1')
+    await store.deleteStudy(study.studyInstanceUID)
+    expect(await store.findStudies()).toEqual([])
+    const left = []
+    for await (const sha of store.blobs.list()) left.push(sha)
+    expect(left).toEqual([])
+    await expect(store.deleteStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+  })
+
+  it('retention purges old studies, keeps held ones, and disk use follows', async () => {
+    const store = await openStore(await tempDir())
+    const old = await generate(11)
+    const held = await generate(12)
+    await importFiles([...old.instances, ...held.instances].map((i) => i.path), { store })
+    await store.hold(held.studyInstanceUID, 'transfer-9', 'pull by 87654321')
+    const usage = await store.diskUsage()
+    expect(usage).toMatchObject({ studies: 2, instances: 16 })
+    expect(usage.storedBytes).toBe([...old.instances, ...held.instances].reduce((n, i) => n + i.size, 0))
+    expect(usage.freeBytes).toBeGreaterThan(0)
+
+    expect((await store.purgeExpired(30)).purged).toEqual([]) // just received: nothing is old yet
+    const later = new Date(Date.now() + 31 * 86_400_000)
+    const result = await store.purgeExpired(30, later)
+    expect(result.purged.map((s) => s.studyInstanceUID)).toEqual([old.studyInstanceUID])
+    expect(result.keptHeld).toEqual([held.studyInstanceUID])
+    expect(await store.diskUsage()).toMatchObject({ studies: 1, instances: 8 })
+  })
+
+  it('refuses a second process on the same store with a clear code', async () => {
+    const dir = await tempDir()
+    await openStore(dir)
+    const script = join(import.meta.dirname, 'fixtures', 'open-store.ts')
+    const result = await run(process.execPath, [script, dir]).then((r) => r.stdout, (err: { stdout: string }) => err.stdout)
+    expect(result.trim()).toBe('BEELDNET_ERR_STORE_LOCKED')
+  })
+})
