@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync } from 'node:fs'
-import dcmjs from 'dcmjs'
+import { createRequire } from 'node:module'
 import { FileCursor } from './byte-source.ts'
 import { DicomHeaderTooLargeError, DicomMalformedError, DicomTruncatedError, DicomUnsupportedError, NotDicomError } from '../errors.ts'
 import { TransferSyntax, tag } from './tags.ts'
@@ -57,12 +57,19 @@ const PIXEL_DATA = tag(0x7FE0, 0x0010)
 // Float / double pixel data and everything after pixel data is never needed to index an instance.
 const FIRST_BULK_TAG = tag(0x7FE0, 0x0008)
 
-const dictionary = dcmjs.data.DicomMetaDictionary.dictionary as Record<string, { vr: string } | undefined>
+type Dictionary = Record<string, { vr: string } | undefined>
+let dictionary: Dictionary | undefined
+
+/** dcmjs's data dictionary, loaded on first need: only implicit VR datasets need it, and it costs ~20 MB. */
+function loadDictionary (): Dictionary {
+  dictionary ??= (createRequire(import.meta.url)('dcmjs') as { data: { DicomMetaDictionary: { dictionary: Dictionary } } }).data.DicomMetaDictionary.dictionary
+  return dictionary
+}
 
 function dictionaryVr (t: number): string | undefined {
   const group = (t >>> 16).toString(16).toUpperCase().padStart(4, '0')
   const element = (t & 0xFFFF).toString(16).toUpperCase().padStart(4, '0')
-  const vr = dictionary[`(${group},${element})`]?.vr
+  const vr = loadDictionary()[`(${group},${element})`]?.vr
   // Some dictionary entries are ambiguous ('US or SS', 'OB or OW'); the first is good enough to skip.
   return vr?.slice(0, 2)
 }

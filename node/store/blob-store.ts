@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -49,6 +49,41 @@ export class BlobStore {
   pathOf (sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new TypeError(`not a SHA-256 hex digest: ${sha256}`)
     return join(this.blobsDir, sha256.slice(0, 2), sha256.slice(2, 4), sha256)
+  }
+
+  /**
+   * Copies a file into a temp file through one reused buffer, hashing as it goes. A stream pipeline
+   * allocates a buffer per chunk and leaves tens of MB to the garbage collector on a large instance.
+   */
+  async stageFile (path: string, signal?: AbortSignal): Promise<StagedBlob> {
+    const tmpPath = join(this.tmpDir, randomBytes(12).toString('hex'))
+    const hash = createHash('sha256')
+    const buffer = Buffer.allocUnsafe(COPY_BUFFER_BYTES)
+    let size = 0
+    const source = await open(path, 'r')
+    try {
+      const target = await open(tmpPath, 'wx')
+      try {
+        for (;;) {
+          signal?.throwIfAborted()
+          const { bytesRead } = await source.read(buffer, 0, buffer.length, null)
+          if (bytesRead === 0) break
+          const chunk = buffer.subarray(0, bytesRead)
+          hash.update(chunk)
+          await writeAll(target, chunk)
+          size += bytesRead
+        }
+        await target.sync()
+      } finally {
+        await target.close()
+      }
+    } catch (err) {
+      await rm(tmpPath, { force: true })
+      throw err
+    } finally {
+      await source.close()
+    }
+    return { tmpPath, sha256: hash.digest('hex'), size }
   }
 
   /** Streams `source` into a temp file, hashing as it goes; the bytes are durable when this resolves. */
@@ -156,6 +191,16 @@ export class BlobStore {
         }
       }
     }
+  }
+}
+
+const COPY_BUFFER_BYTES = 1024 * 1024
+
+async function writeAll (handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset, null)
+    offset += bytesWritten
   }
 }
 

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -86,9 +86,9 @@ export class StudyStore {
     return new ImportSession(this)
   }
 
-  /** @internal used by ImportSession */
-  async stageFile (source: Readable, signal?: AbortSignal): Promise<Staged> {
-    const blob = await this.blobs.stage(source, signal)
+  /** @internal used by ImportSession: a file path or a stream of one instance's bytes */
+  async stageInstance (source: string | Readable, signal?: AbortSignal): Promise<Staged> {
+    const blob = typeof source === 'string' ? await this.blobs.stageFile(source, signal) : await this.blobs.stage(source, signal)
     try {
       return { header: readInstanceHeader(blob.tmpPath), blob }
     } catch (err) {
@@ -310,11 +310,12 @@ export class ImportSession {
 
   /** Stages one file; throws a BeeldnetError (with its code) if the file is unusable. */
   async addFile (path: string, signal?: AbortSignal): Promise<StageOutcome> {
-    return this.add(createReadStream(path), signal)
+    return this.add(path, signal)
   }
 
-  async add (source: Readable, signal?: AbortSignal): Promise<StageOutcome> {
-    const staged = await this.store.stageFile(source, signal)
+  /** Stages one instance from a file path or a stream of its bytes. */
+  async add (source: string | Readable, signal?: AbortSignal): Promise<StageOutcome> {
+    const staged = await this.store.stageInstance(source, signal)
     const { header, blob } = staged
     const known = await this.store.index.getBlobOwner(blob.sha256)
     if (known !== undefined || this.shas.has(blob.sha256)) {
