@@ -1,0 +1,77 @@
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { importFiles, type ImportEvent } from '../../../node/dicom/file-import.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { generateStudy, writeMediaLayout } from '../../../simulations/generator/index.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+const tempDir = useTempDirs()
+const stores: StudyStore[] = []
+afterEach(async () => { for (const s of stores.splice(0)) await s.stop() })
+
+async function openStore (): Promise<StudyStore> {
+  const store = new StudyStore({ dir: await tempDir('store') })
+  await store.start()
+  stores.push(store)
+  return store
+}
+
+describe('importFiles', () => {
+  it('imports a DVD by its DICOMDIR and leaves the viewer software on the disc alone', async () => {
+    const dvd = await tempDir('dvd')
+    const { studies } = await writeMediaLayout(dvd, [
+      { seed: 21, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }], reports: { sr: true } },
+      { seed: 22, series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32 }] }
+    ])
+    await mkdir(join(dvd, 'VIEWER'))
+    await writeFile(join(dvd, 'VIEWER', 'VIEWER.EXE'), Buffer.alloc(4096, 0x90))
+    await writeFile(join(dvd, 'AUTORUN.INF'), '[autorun]\nopen=VIEWER\\VIEWER.EXE\n')
+
+    const store = await openStore()
+    const summary = await importFiles([dvd], { store })
+    expect(summary).toMatchObject({ files: 6, stored: 6, rejected: [] })
+    expect((await store.findStudies()).map((s) => s.studyInstanceUID).sort()).toEqual(studies.map((s) => s.studyInstanceUID).sort())
+
+    // the DICOMDIR file itself, given directly, means the same thing
+    const again = await importFiles([join(dvd, 'DICOMDIR')], { store })
+    expect(again).toMatchObject({ files: 6, stored: 0, duplicates: 6 })
+  })
+
+  it('finds the DICOMDIR\'s files when the medium shows them in lower case', async () => {
+    const dvd = await tempDir('dvd')
+    await writeMediaLayout(dvd, [{ seed: 23, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] }])
+    // as some ISO 9660 mounts present names: lower case throughout
+    const lower = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const target = join(dir, entry.name.toLowerCase())
+        if (entry.name !== entry.name.toLowerCase()) await rename(join(dir, entry.name), target)
+        if (entry.isDirectory()) await lower(target)
+      }
+    }
+    await lower(dvd)
+    const store = await openStore()
+    const summary = await importFiles([dvd], { store })
+    expect(summary).toMatchObject({ files: 2, stored: 2, rejected: [] })
+  })
+
+  it('walks folders recursively, reports progress, and summarises rejections by code', async () => {
+    const src = await tempDir('src')
+    const study = await generateStudy(join(src, 'a', 'b'), { seed: 24, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
+    await writeFile(join(src, 'a', 'notes.txt'), 'referral letter follows by post')
+    await writeFile(join(src, 'empty.dcm'), '')
+    const events: ImportEvent[] = []
+    const store = await openStore()
+    const summary = await importFiles([src], { store, onEvent: (e) => events.push(e) })
+    expect(summary.stored).toBe(3)
+    expect(summary.rejected.map((r) => r.code)).toEqual(['BEELDNET_ERR_NOT_DICOM', 'BEELDNET_ERR_NOT_DICOM'])
+    expect(events[0]).toEqual({ type: 'found', total: 5 })
+    expect(events.filter((e) => e.type === 'file')).toHaveLength(5)
+    expect((await store.getStudy(study.studyInstanceUID)).study.numberOfInstances).toBe(3)
+  })
+
+  it('fails clearly on a path that does not exist', async () => {
+    const store = await openStore()
+    await expect(importFiles(['/nonexistent/beeldnet/disc'], { store })).rejects.toMatchObject({ code: 'BEELDNET_ERR_IMPORT_SOURCE' })
+  })
+})
