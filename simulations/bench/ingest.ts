@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { generateStudy } from '../generator/index.ts'
-import { formatTable, type BenchRow } from './table.ts'
+import type { BenchRow } from './table.ts'
 
 /*
  * Ingest benchmark: a 400-instance CT series (512x512, 16-bit) and one 500 MB multi-frame
