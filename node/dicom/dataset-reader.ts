@@ -31,6 +31,8 @@ export interface ReadHeaderInit {
   maxHeaderBytes?: number
   /** deepest sequence nesting accepted (default 16) */
   maxDepth?: number
+  /** most elements (sequence items' included) kept from one header (default 200,000) */
+  maxElements?: number
 }
 
 export interface ParsedHeader {
@@ -81,6 +83,8 @@ class HeaderWalker {
   private readonly maxValueBytes: number
   private readonly maxHeaderBytes: number
   private readonly maxDepth: number
+  private readonly maxElements: number
+  private elements = 0
   pixelDataOffset: number | undefined
   pixelDataLength: number | undefined
 
@@ -89,6 +93,7 @@ class HeaderWalker {
     this.maxValueBytes = init.maxValueBytes ?? 64 * 1024
     this.maxHeaderBytes = init.maxHeaderBytes ?? 64 * 1024 * 1024
     this.maxDepth = init.maxDepth ?? 16
+    this.maxElements = init.maxElements ?? 200_000
   }
 
   /** Top-level elements until pixel data, the end of the file, or (for meta) the end of group 0002. */
@@ -140,6 +145,7 @@ class HeaderWalker {
   }
 
   private readElementBody (t: number, encoding: Encoding, depth: number): DataElement {
+    if (++this.elements > this.maxElements) throw new DicomHeaderTooLargeError(`more than ${this.maxElements} elements before pixel data`)
     const { vr, length } = this.readVrAndLength(t, encoding)
     if (vr === 'SQ' || (length === UNDEFINED && vr === 'UN')) {
       // An undefined-length UN is a sequence encoded implicit VR little endian (PS3.5 6.2.2).

@@ -99,6 +99,8 @@ describe('readInstanceHeader', () => {
       expect(r.instance.isReport).toBe(true)
       expect(r.instance.title).toBeTruthy()
     }
+    const sr = reports.find((r) => r.series.modality === 'SR')!
+    expect(sr.instance).toMatchObject({ title: 'Diagnostic imaging report', completionFlag: 'COMPLETE', verificationFlag: 'VERIFIED' })
   })
 
   describe('rejects unusable files with a stable code', () => {
@@ -155,5 +157,48 @@ describe('readInstanceHeader', () => {
       await writeFile(bad, patch(bytes, Buffer.from([0x08, 0x00, 0x18, 0x00, 0x55, 0x49]), Buffer.from([0x08, 0x00, 0x18, 0x00, 0x51, 0x21])))
       expect(codeOf(() => readInstanceHeader(bad))).toBe('BEELDNET_ERR_DICOM_MALFORMED')
     })
+  })
+})
+
+describe('readInstanceHeader on damaged files', () => {
+  it('answers every corrupted header with a result or a coded error, never a crash', async () => {
+    const dir = await tempDir()
+    const study = await generateStudy(dir, {
+      seed: 17,
+      patient: { name: 'Yamada^Tarou=山田^太郎=やまだ^たろう', charset: 'japanese' },
+      series: [{ modality: 'CT', instances: 1, rows: 16, columns: 16 }, { modality: 'CT', instances: 1, rows: 16, columns: 16, transferSyntax: 'implicit-le' }],
+      reports: { sr: true }
+    })
+    // a fixed-seed mutation run: flip bytes and cut files in the header region
+    let seed = 12345
+    const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    const target = join(dir, 'mutant')
+    const outcomes = new Map<string, number>()
+    for (const instance of study.instances) {
+      const original = await readFile(instance.path)
+      for (let round = 0; round < 150; round++) {
+        const bytes = Buffer.from(original)
+        for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(Math.min(bytes.length, 1500))] = random(256)
+        await writeFile(target, round % 5 === 0 ? bytes.subarray(0, random(bytes.length)) : bytes)
+        let outcome = 'parsed'
+        try {
+          readInstanceHeader(target)
+        } catch (err) {
+          outcome = (err as { code?: unknown }).code as string
+          expect(outcome, String(err)).toMatch(/^BEELDNET_ERR_/)
+        }
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+      }
+    }
+    expect(outcomes.size).toBeGreaterThan(2)
+  })
+})
+
+describe('readInstanceHeader limits', () => {
+  it('refuses a header with more elements than any real one has', async () => {
+    const dir = await tempDir()
+    const study = await generateStudy(dir, { seed: 19, series: [{ modality: 'CT', instances: 1, rows: 16, columns: 16 }] })
+    expect(() => readInstanceHeader(study.instances[0]!.path, { maxElements: 10 })).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE' }))
+    expect(() => readInstanceHeader(study.instances[0]!.path, { maxHeaderBytes: 200 })).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE' }))
   })
 })
