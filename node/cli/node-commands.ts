@@ -130,7 +130,10 @@ export function nodeCommand (): Command {
     .option('--repair', 'quarantine corrupt files, drop missing ones from the index, remove orphan files', false)
     .action(async (opts: { repair: boolean }, cmd: Command) => {
       await withStore(cmd, async (store, out) => {
-        const report = await store.fsck({ repair: opts.repair })
+        const progress = out.progress('checking')
+        progress.start((await store.diskUsage()).instances)
+        const report = await store.fsck({ repair: opts.repair, onProgress: (done) => progress.update(done) })
+        progress.stop()
         out.result(report, () => [
           `checked ${report.checked} file(s): ${report.missing.length} missing, ${report.corrupt.length} corrupt, ${report.orphans.length} orphan(s)`,
           ...report.missing.map((m) => `  missing  ${m.sha256}  study ${m.studyInstanceUID} instance ${m.sopInstanceUID}`),
