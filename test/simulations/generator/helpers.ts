@@ -26,7 +26,9 @@ export async function dcmtk (tool: string, args: string[]): Promise<{ stdout: st
   try {
     return await run(tool, args, { maxBuffer: 64 << 20, encoding: 'utf8' })
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') throw new Error(`${tool} not found: apt-get install dcmtk`)
+    if ((err as { code?: string }).code === 'ENOENT') {
+      throw new Error(`${tool} not found: apt-get install dcmtk`, { cause: err })
+    }
     throw err
   }
 }
@@ -42,8 +44,11 @@ interface DcmjsModule {
     DicomMessage: { readFile: (buf: ArrayBuffer, opts?: object) => { dict: object; meta: object } }
     DicomMetaDictionary: { naturalizeDataset: (dict: object) => Record<string, unknown> }
   }
+  log: { getLogger: (name: string) => { setLevel: (level: string) => void } }
 }
 const dcmjs = createRequire(import.meta.url)('dcmjs') as DcmjsModule
+// Quiet "Invalid vr type ox - using OW": implicit VR pixel data has no VR, dcmjs's choice of OW is right.
+dcmjs.log.getLogger('validation.dcmjs').setLevel('silent')
 
 /** Parses a Part 10 file with dcmjs and returns the naturalized dataset (plus meta under _meta). */
 export function readWithDcmjs (bytes: Uint8Array): Record<string, unknown> {

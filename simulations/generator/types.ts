@@ -1,0 +1,80 @@
+// Public types of the study generator.
+import type { CharsetName } from './charsets.ts'
+import type { TransferSyntaxName } from './transfer-syntaxes.ts'
+
+export type { CharsetName, TransferSyntaxName }
+
+export type Modality = 'CT' | 'MR' | 'CR' | 'DX' | 'US'
+
+export interface PatientSpec {
+  /** DICOM PN, Unicode (e.g. 'Yamada^Tarou=山田^太郎=やまだ^たろう'); default: a Dutch name from the seed. */
+  name?: string
+  /** Hospital patient ID; default: 7 digits from the seed. */
+  id?: string
+  /** IssuerOfPatientID; default 'BEELDNET'. */
+  issuer?: string
+  /** 9-digit BSN for OtherPatientIDsSequence; default: a valid (11-proof) one from the seed. Not validated. */
+  bsn?: string
+  /** YYYYMMDD; default from the seed. */
+  birthDate?: string
+  sex?: 'M' | 'F' | 'O'
+  /** Default: 'ascii' for ASCII names, else 'utf8'. */
+  charset?: CharsetName
+}
+
+export interface SeriesSpec {
+  modality: Modality
+  instances: number
+  /** Defaults: CT 512, MR 256, CR/DX 512, US 480 x 640. */
+  rows?: number
+  columns?: number
+  /** Frames per instance; > 1 makes multi-frame instances (Multi-frame Grayscale Word SC, US Multi-frame). */
+  frames?: number
+  /** Default 'explicit-le'. */
+  transferSyntax?: TransferSyntaxName
+  /** false: raw implicit VR LE dataset, no preamble / DICM / File Meta (old modalities). Default true. */
+  part10?: boolean
+  description?: string
+}
+
+export interface StudySpec {
+  /** Default 1. Same seed and spec: byte-identical files. */
+  seed?: number
+  patient?: PatientSpec
+  /** YYYYMMDD; default from the seed. */
+  studyDate?: string
+  accession?: string
+  description?: string
+  series: SeriesSpec[]
+  /** Reports in their own series: Basic Text SR (modality SR) and Encapsulated PDF (modality DOC). */
+  reports?: { sr?: boolean; pdf?: boolean }
+}
+
+export interface GeneratedInstance {
+  path: string
+  size: number
+  studyInstanceUID: string
+  seriesInstanceUID: string
+  sopInstanceUID: string
+  sopClassUID: string
+  transferSyntaxUID: string
+  modality: string
+  isReport: boolean
+}
+
+export interface GeneratedPatient {
+  name: string
+  id: string
+  issuer: string
+  bsn?: string
+  birthDate: string
+  sex: string
+}
+
+export interface GeneratedStudy {
+  studyInstanceUID: string
+  patient: GeneratedPatient
+  accession: string
+  studyDate: string
+  instances: GeneratedInstance[]
+}
