@@ -1,13 +1,9 @@
+import type { InstanceHeader } from '../dicom/instance-header.ts'
+
 /** What the level index keeps. Plain JSON: it is also what the HTTP listing returns. */
 
-export interface PatientRecord {
-  id: string
-  issuer: string
-  name: string
-  bsn?: string
-  birthDate: string
-  sex: string
-}
+export type PatientRecord = InstanceHeader['patient']
+type InstanceAttributes = InstanceHeader['instance']
 
 export interface StudyRecord {
   studyInstanceUID: string
@@ -40,21 +36,14 @@ export interface SeriesRecord {
   size: number
 }
 
-export interface InstanceRecord {
+/** The instance's own attributes as read from its header, plus where its bytes are. */
+export interface InstanceRecord extends InstanceAttributes {
   studyInstanceUID: string
   seriesInstanceUID: string
   sopInstanceUID: string
   sopClassUID: string
   transferSyntaxUID: string
   part10: boolean
-  number?: number
-  rows?: number
-  columns?: number
-  frames: number
-  isReport: boolean
-  title?: string
-  completionFlag?: string
-  verificationFlag?: string
   sha256: string
   size: number
   specificCharacterSet: string[]
