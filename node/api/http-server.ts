@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { statusOf } from './error-status.ts'
+import { statusOf } from '../../protocol/error-status.ts'
 
 export interface HttpServerComponents {
   store: StudyStore

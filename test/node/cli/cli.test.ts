@@ -9,7 +9,7 @@ import { generateStudy } from '../../../simulations/generator/index.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 const tempDir = useTempDirs()
-const main = join(import.meta.dirname, '..', '..', '..', 'node', 'cli', 'main.ts')
+const main = join(import.meta.dirname, '..', '..', '..', 'bin', 'beeldnet.ts')
 
 interface CliResult { code: number, stdout: string, stderr: string }
 

@@ -1,7 +1,8 @@
+// The `beeldnet` command: composes the verbs of the node and the registry (which never import
+// each other) into one program.
 import { Command } from 'commander'
-import { nodeCommand } from './node-commands.ts'
+import { nodeCommand } from '../node/cli/node-commands.ts'
 
-/** `beeldnet`: one command, verbs grouped by who uses them (node now; registry and governance later). */
 export function createProgram (): Command {
   const program = new Command('beeldnet')
     .description('Beeldnet: federated exchange of radiology studies between hospitals')

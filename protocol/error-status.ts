@@ -1,6 +1,6 @@
 /**
- * The one place error codes become HTTP statuses. A test keeps this table, the error classes and
- * docs/errors.md in step, so a new code cannot ship without a status and a line of documentation.
+ * The one place error codes become HTTP statuses. Both HTTP edges (the node's API and the registry) use it. A test keeps this table, the
+ * error classes and docs/errors.md in step, so a new code cannot ship without a status and a line of documentation.
  */
 export const ERROR_STATUS: Record<string, number> = {
   BEELDNET_ERR_NOT_DICOM: 415,
@@ -24,7 +24,19 @@ export const ERROR_STATUS: Record<string, number> = {
   BEELDNET_ERR_IMPORT_SOURCE: 400,
   BEELDNET_ERR_IDENTITY_FILE: 500,
   BEELDNET_ERR_BAD_REQUEST: 400,
-  BEELDNET_ERR_INTERNAL: 500
+  BEELDNET_ERR_INTERNAL: 500,
+  BEELDNET_ERR_SCHEMA: 400,
+  BEELDNET_ERR_FORGED: 422,
+  BEELDNET_ERR_BELOW_THRESHOLD: 422,
+  BEELDNET_ERR_ROLLBACK: 409,
+  BEELDNET_ERR_BROKEN_CHAIN: 409,
+  BEELDNET_ERR_EXPIRED: 422,
+  BEELDNET_ERR_UNKNOWN_ROOT: 409,
+  BEELDNET_ERR_WRONG_NETWORK: 422,
+  BEELDNET_ERR_FORK: 409,
+  BEELDNET_ERR_INVALID_ENTRY: 422,
+  BEELDNET_ERR_PROOF_OF_POSSESSION: 422,
+  BEELDNET_ERR_INVALID_CHANGE: 409
 }
 
 export function statusOf (code: string): number {

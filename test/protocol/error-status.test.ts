@@ -1,9 +1,9 @@
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ERROR_STATUS } from '../../../node/api/error-status.ts'
+import { ERROR_STATUS } from '../../protocol/error-status.ts'
 
-const root = join(import.meta.dirname, '..', '..', '..')
+const root = join(import.meta.dirname, '..', '..')
 
 async function sourceFiles (dir: string): Promise<string[]> {
   const out: string[] = []
@@ -15,7 +15,7 @@ async function sourceFiles (dir: string): Promise<string[]> {
 
 async function codesInSource (): Promise<Set<string>> {
   const codes = new Set<string>()
-  for (const file of [...await sourceFiles('node'), ...await sourceFiles('protocol')]) {
+  for (const file of [...await sourceFiles('node'), ...await sourceFiles('protocol'), ...await sourceFiles('registry')]) {
     if (file.endsWith('error-status.ts')) continue
     for (const m of (await readFile(file, 'utf8')).matchAll(/'(BEELDNET_ERR_[A-Z0-9_]+)'/g)) codes.add(m[1]!)
   }
