@@ -2,6 +2,7 @@
 // each other) into one program.
 import { Command } from 'commander'
 import { nodeCommand } from '../node/cli/node-commands.ts'
+import { governanceCommand } from '../registry/cli/governance-commands.ts'
 
 export function createProgram (): Command {
   const program = new Command('beeldnet')
@@ -9,6 +10,7 @@ export function createProgram (): Command {
     .version('0.1.0')
     .showHelpAfterError()
   program.addCommand(nodeCommand())
+  program.addCommand(governanceCommand())
   return program
 }
 

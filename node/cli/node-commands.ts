@@ -8,7 +8,7 @@ import { initNode } from '../init.ts'
 import { defaultDataDir, nodePaths } from '../paths.ts'
 import type { StudyRecord } from '../store/records.ts'
 import { StudyStore } from '../store/study-store.ts'
-import { createOutput, reportError, type Output } from './output.ts'
+import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
 import { formatBytes, formatStudyDetail, formatStudyTable } from './format.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }

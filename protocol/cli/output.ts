@@ -1,5 +1,7 @@
+// Shared by every beeldnet verb (node, registry, governance), so scripts see one output contract:
+// --json on stdout, errors as `error CODE: message` or {"error":{code,message}}.
 import cliProgress from 'cli-progress'
-import { isBeeldnetError } from '../../protocol/errors.ts'
+import { isBeeldnetError } from '../errors.ts'
 
 /** How a verb talks: JSON for scripts, or text plus a progress bar on a terminal and plain lines otherwise. */
 export interface Output {
