@@ -101,7 +101,6 @@ class HeaderWalker {
     const dataset: Dataset = new Map()
     const cursor = this.cursor
     while (cursor.remaining() > 0) {
-      if (cursor.position > this.maxHeaderBytes) throw new DicomHeaderTooLargeError(`no pixel data within the first ${this.maxHeaderBytes} bytes of header`)
       cursor.littleEndian = encoding.littleEndian
       if (stopAfterGroup2) {
         // group 0002 is always explicit VR little endian; peek so the dataset can start after it
@@ -144,8 +143,14 @@ class HeaderWalker {
     return { vr, length: cursor.u16() }
   }
 
-  private readElementBody (t: number, encoding: Encoding, depth: number): DataElement {
+  /** Every element and item costs: a hostile file of millions of empty items must not cost memory. */
+  private checkBudget (): void {
     if (++this.elements > this.maxElements) throw new DicomHeaderTooLargeError(`more than ${this.maxElements} elements before pixel data`)
+    if (this.cursor.position > this.maxHeaderBytes) throw new DicomHeaderTooLargeError(`no pixel data within the first ${this.maxHeaderBytes} bytes of header`)
+  }
+
+  private readElementBody (t: number, encoding: Encoding, depth: number): DataElement {
+    this.checkBudget()
     const { vr, length } = this.readVrAndLength(t, encoding)
     if (vr === 'SQ' || (length === UNDEFINED && vr === 'UN')) {
       // An undefined-length UN is a sequence encoded implicit VR little endian (PS3.5 6.2.2).
@@ -167,6 +172,7 @@ class HeaderWalker {
     if (end !== Infinity && end > cursor.size) throw new DicomTruncatedError(`a sequence runs past the end of the file (${end} > ${cursor.size})`)
     const items: Dataset[] = []
     while (cursor.position < end) {
+      this.checkBudget()
       cursor.littleEndian = encoding.littleEndian
       const t = this.readTag()
       const itemLength = cursor.u32()
@@ -182,6 +188,7 @@ class HeaderWalker {
     const item: Dataset = new Map()
     const end = length === UNDEFINED ? Infinity : cursor.position + length
     while (cursor.position < end) {
+      this.checkBudget()
       cursor.littleEndian = encoding.littleEndian
       const t = this.readTag()
       if (t === ITEM_END) {

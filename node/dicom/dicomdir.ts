@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises'
+import type { Dirent } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { readHeader } from './dataset-reader.ts'
 import { tag } from './tags.ts'
@@ -41,26 +42,28 @@ export async function readDicomdir (dicomdirPath: string): Promise<{ files: stri
   return { files, unresolved }
 }
 
+/** Resolves path components case-insensitively, never through a symlink: the medium must not lead elsewhere. */
 class CaseInsensitivePaths {
-  private readonly listings = new Map<string, string[]>()
+  private readonly listings = new Map<string, Dirent[]>()
 
   async resolve (root: string, parts: string[]): Promise<string | undefined> {
     let current = root
-    for (const part of parts) {
+    for (const [i, part] of parts.entries()) {
       const wanted = part.toUpperCase()
-      const match = (await this.list(current)).find((name) => name.toUpperCase().replace(/;1$/, '') === wanted)
-      if (match === undefined) return undefined
-      current = join(current, match)
+      const match = (await this.list(current)).find((e) => e.name.toUpperCase().replace(/;1$/, '') === wanted)
+      const last = i === parts.length - 1
+      if (match === undefined || (last ? !match.isFile() : !match.isDirectory())) return undefined
+      current = join(current, match.name)
     }
     return current
   }
 
-  private async list (dir: string): Promise<string[]> {
-    let names = this.listings.get(dir)
-    if (names === undefined) {
-      names = await readdir(dir).catch(() => [])
-      this.listings.set(dir, names)
+  private async list (dir: string): Promise<Dirent[]> {
+    let entries = this.listings.get(dir)
+    if (entries === undefined) {
+      entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+      this.listings.set(dir, entries)
     }
-    return names
+    return entries
   }
 }

@@ -98,6 +98,7 @@ async function walk (dir: string, out: string[], warn: (message: string) => void
     const listed = await filesOfDicomdir(join(dir, dicomdir.name), warn)
     if (listed !== undefined) {
       out.push(...listed)
+      await warnAboutUnlisted(dir, new Set(listed), warn)
       return
     }
   }
@@ -105,6 +106,22 @@ async function walk (dir: string, out: string[], warn: (message: string) => void
     const path = join(dir, entry.name)
     // Symlinks are not followed: a medium must not lead the import elsewhere on the disk.
     if (entry.isDirectory()) await walk(path, out, warn)
+    else if (entry.isFile()) out.push(path)
+  }
+}
+
+/** A stale DICOMDIR misses files: say how many DICOM-looking files on the medium it does not list. */
+async function warnAboutUnlisted (dir: string, listed: Set<string>, warn: (message: string) => void): Promise<void> {
+  const all: string[] = []
+  await walkPlain(dir, all)
+  const unlisted = all.filter((p) => !listed.has(p) && !isDicomdirName(p) && !/\.(exe|dll|inf|ini|txt|htm|html|xml|js|css|png|jpg|ico|pdf|cfg|dat)$/i.test(p))
+  if (unlisted.length > 0) warn(`${dir}: ${unlisted.length} file(s) on the medium are not in its DICOMDIR and were not imported (import them by path if they belong): ${unlisted.slice(0, 3).join(', ')}`)
+}
+
+async function walkPlain (dir: string, out: string[]): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) await walkPlain(path, out)
     else if (entry.isFile()) out.push(path)
   }
 }

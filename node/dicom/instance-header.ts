@@ -50,7 +50,9 @@ export interface InstanceHeader {
   }
 }
 
-const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/
+// PS3.5 forbids leading zeros in components, but real vendors' files have them; since a UID is
+// never used as a path, only digits and dots and the length are enforced.
+const UID = /^[0-9]+(\.[0-9]+)*$/
 
 export function isValidUid (value: string): boolean {
   return value.length > 0 && value.length <= 64 && UID.test(value)

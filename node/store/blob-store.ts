@@ -114,7 +114,9 @@ export class BlobStore {
    */
   async commit (staged: StagedBlob): Promise<boolean> {
     const target = this.pathOf(staged.sha256)
-    if (await exists(target)) {
+    // A file already at the address is kept only if its bytes are right (an orphan from a crash is
+    // complete, but a damaged one is replaced by the good copy in hand).
+    if (await exists(target) && await this.check(staged.sha256) === 'ok') {
       await rm(staged.tmpPath, { force: true })
       return false
     }
@@ -129,8 +131,12 @@ export class BlobStore {
 
   /** Makes renames into these blobs' directories durable before the index points at them. */
   async syncDirectoriesOf (sha256s: Iterable<string>): Promise<void> {
+    // The leaf and its parents: a fan-out directory made for this file must itself survive a crash.
     const dirs = new Set<string>()
-    for (const sha of sha256s) dirs.add(join(this.pathOf(sha), '..'))
+    for (const sha of sha256s) {
+      const leaf = join(this.pathOf(sha), '..')
+      dirs.add(leaf).add(join(leaf, '..')).add(this.blobsDir)
+    }
     for (const dir of dirs) await fsyncPath(dir)
   }
 

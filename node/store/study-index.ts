@@ -1,11 +1,12 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { StoreLockedError } from '../errors.ts'
-import type { HoldRecord, InstanceRecord, PatientRecord, SeriesRecord, SopLocation, StudyRecord } from './records.ts'
+import type { HoldRecord, InstanceRecord, SeriesRecord, SopLocation, StudyRecord } from './records.ts'
 
 /*
- * The level index: patients -> studies -> series -> instances, plus the secondary keys queries
- * use. Every change to one study is one batch, so a study is either wholly indexed or not at all.
+ * The level index: studies -> series -> instances (each study carries its patient), plus the
+ * secondary keys queries use. Every change to one study is one synced batch, so a study is either
+ * wholly indexed or not at all, and nothing of a deleted study's patient stays behind.
  * Keys join parts with NUL, which neither UIDs nor trimmed DICOM strings contain.
  */
 
@@ -39,7 +40,6 @@ export class StudyIndex {
   private readonly series: Sub<SeriesRecord>
   private readonly instances: Sub<InstanceRecord>
   private readonly sops: Sub<SopLocation>
-  private readonly patients: Sub<PatientRecord>
   private readonly blobs: Sub<string>
   private readonly holds: Sub<HoldRecord>
   /** secondary keys: value is always '' — the key is the information */
@@ -55,7 +55,6 @@ export class StudyIndex {
     this.series = sub('series')
     this.instances = sub('instances')
     this.sops = sub('sops')
-    this.patients = sub('patients')
     this.blobs = sub('blobs')
     this.holds = sub('holds')
     this.byPatient = sub('by-patient')
@@ -114,12 +113,11 @@ export class StudyIndex {
       batch.put(i.sha256, key(uid, i.seriesInstanceUID, i.sopInstanceUID), { sublevel: this.blobs })
     }
     const p = study.patient
-    batch.put(key(p.issuer, p.id), p, { sublevel: this.patients })
     batch.put(key(p.issuer, p.id, uid), '', { sublevel: this.byPatient })
     if (p.bsn !== undefined) batch.put(key(p.bsn, uid), '', { sublevel: this.byBsn })
     batch.put(key(study.date, uid), '', { sublevel: this.byDate })
     if (study.accessionNumber !== '') batch.put(key(study.accessionNumber, uid), '', { sublevel: this.byAccession })
-    await batch.write()
+    await batch.write({ sync: true })
   }
 
   /** Removes every index entry of a study in one batch (holds included). */
@@ -129,7 +127,7 @@ export class StudyIndex {
     for (const holder of await this.holdersOf(entries.study.studyInstanceUID)) {
       batch.del(key(entries.study.studyInstanceUID, holder), { sublevel: this.holds })
     }
-    await batch.write()
+    await batch.write({ sync: true })
   }
 
   private deleteOps (batch: ReturnType<Level<string, unknown>['batch']>, entries: StudyEntries): void {
@@ -180,11 +178,11 @@ export class StudyIndex {
   }
 
   async hold (studyInstanceUID: string, holder: string, record: HoldRecord): Promise<void> {
-    await this.holds.put(key(studyInstanceUID, holder), record)
+    await this.db.batch().put(key(studyInstanceUID, holder), record, { sublevel: this.holds }).write({ sync: true })
   }
 
   async release (studyInstanceUID: string, holder: string): Promise<void> {
-    await this.holds.del(key(studyInstanceUID, holder))
+    await this.db.batch().del(key(studyInstanceUID, holder), { sublevel: this.holds }).write({ sync: true })
   }
 
   async holdersOf (studyInstanceUID: string): Promise<string[]> {

@@ -88,6 +88,8 @@ export class StudyStore {
 
   /** @internal used by ImportSession: a file path or a stream of one instance's bytes */
   async stageInstance (source: string | Readable, signal?: AbortSignal): Promise<Staged> {
+    // A file is checked where it lies first, so a viewer installer on a USB stick is never copied.
+    if (typeof source === 'string') readInstanceHeader(source)
     const blob = typeof source === 'string' ? await this.blobs.stageFile(source, signal) : await this.blobs.stage(source, signal)
     try {
       return { header: readInstanceHeader(blob.tmpPath), blob }
@@ -99,9 +101,7 @@ export class StudyStore {
 
   /** @internal one study's staged instances become visible together, or not at all */
   async commitStudy (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
-    const run = this.commitQueue.then(async () => this.commitStudyNow(studyInstanceUID, staged))
-    this.commitQueue = run.catch(() => {})
-    return run
+    return this.serialised(async () => this.commitStudyNow(studyInstanceUID, staged))
   }
 
   private async commitStudyNow (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
@@ -205,7 +205,7 @@ export class StudyStore {
 
   /** Deletes a study: index first (one batch), then its files. Refuses while anything holds it. */
   async deleteStudy (studyInstanceUID: string, options: { force?: boolean } = {}): Promise<StudyRecord> {
-    const run = this.commitQueue.then(async () => {
+    return this.serialised(async () => {
       const entries = await this.getStudy(studyInstanceUID)
       const holders = await this.index.holdersOf(studyInstanceUID)
       if (holders.length > 0 && options.force !== true) throw new StudyHeldError(studyInstanceUID, holders)
@@ -213,14 +213,22 @@ export class StudyStore {
       for (const instance of entries.instances) await this.blobs.remove(instance.sha256)
       return entries.study
     })
-    this.commitQueue = run.catch(() => {})
-    return run
   }
 
   /** Marks a study as needed (by an unfinished transfer, say) so retention and delete leave it alone. */
   async hold (studyInstanceUID: string, holder: string, reason: string): Promise<void> {
-    await this.getStudy(studyInstanceUID)
-    await this.index.hold(studyInstanceUID, holder, { reason, since: new Date().toISOString() })
+    // Queued with commits and deletes, so a hold can never be placed on a study being deleted.
+    await this.serialised(async () => {
+      await this.getStudy(studyInstanceUID)
+      await this.index.hold(studyInstanceUID, holder, { reason, since: new Date().toISOString() })
+    })
+  }
+
+  /** Runs `work` after every commit, delete and hold queued before it. */
+  private async serialised<T> (work: () => Promise<T>): Promise<T> {
+    const run = this.commitQueue.then(work)
+    this.commitQueue = run.catch(() => {})
+    return run
   }
 
   async release (studyInstanceUID: string, holder: string): Promise<void> {
@@ -234,11 +242,13 @@ export class StudyStore {
     const keptHeld: string[] = []
     for (const study of await this.index.findStudies()) {
       if (study.updatedAt >= cutoff) continue
-      if ((await this.index.holdersOf(study.studyInstanceUID)).length > 0) {
-        keptHeld.push(study.studyInstanceUID)
-        continue
+      try {
+        purged.push(await this.deleteStudy(study.studyInstanceUID))
+      } catch (err) {
+        // Held (perhaps only since the listing) or already gone: the sweep goes on with the rest.
+        if (err instanceof StudyHeldError) keptHeld.push(study.studyInstanceUID)
+        else if (!(err instanceof StudyNotFoundError)) throw err
       }
-      purged.push(await this.deleteStudy(study.studyInstanceUID))
     }
     return { purged, keptHeld }
   }
@@ -274,9 +284,12 @@ export class StudyStore {
     }
     for await (const sha of this.blobs.list()) if (!indexed.has(sha)) report.orphans.push(sha)
     if (options.repair === true) {
-      for (const c of report.corrupt) await this.blobs.quarantine(c.sha256)
-      await this.dropInstances([...report.missing, ...report.corrupt])
-      for (const sha of report.orphans) await this.blobs.remove(sha)
+      await this.serialised(async () => {
+        for (const c of report.corrupt) await this.blobs.quarantine(c.sha256)
+        await this.dropInstances([...report.missing, ...report.corrupt])
+        // Re-checked inside the queue: a commit since the scan may have indexed a file we saw as orphan.
+        for (const sha of report.orphans) if (await this.index.getBlobOwner(sha) === undefined) await this.blobs.remove(sha)
+      })
       report.repaired = true
     }
     return report

@@ -20,7 +20,13 @@ export const MULTIFRAME_RSS_LIMIT_MB = 150
 
 interface Scenario { name: string, dir: string, files: number, bytes: number }
 
+/** Flushes dirty pages so neither side pays for the other's (or the generator's) writes. */
+async function settleDisk (): Promise<void> {
+  await run('sync')
+}
+
 async function ingest (scenario: Scenario, work: string): Promise<BenchRow> {
+  await settleDisk()
   const dataDir = join(work, `store-${scenario.name}`)
   const worker = join(import.meta.dirname, 'ingest-worker.ts')
   const { stdout } = await run(process.execPath, [worker, dataDir, scenario.dir], { maxBuffer: 16 * MB })
@@ -32,8 +38,10 @@ async function ingest (scenario: Scenario, work: string): Promise<BenchRow> {
 
 async function floor (scenario: Scenario, work: string): Promise<BenchRow> {
   const copy = join(work, `copy-${scenario.name}`)
+  await settleDisk()
   const started = process.hrtime.bigint()
-  await run('bash', ['-c', 'cp -r "$1" "$2" && find "$2" -type f -print0 | xargs -0 sha256sum > /dev/null', 'floor', scenario.dir, copy], { maxBuffer: 64 * MB })
+  // cp then sync: import fsyncs every file, so the floor's copy must reach the disk too to compare.
+  await run('bash', ['-c', 'cp -r "$1" "$2" && sync && find "$2" -type f -print0 | xargs -0 sha256sum > /dev/null', 'floor', scenario.dir, copy], { maxBuffer: 64 * MB })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   await rm(copy, { recursive: true, force: true })
   return { name: `floor cp+sha256sum ${scenario.name}`, instancesPerS: scenario.files / seconds, mbPerS: scenario.bytes / MB / seconds, peakRssMb: null, seconds }

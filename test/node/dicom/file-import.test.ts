@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { importFiles, type ImportEvent } from '../../../node/dicom/file-import.ts'
@@ -53,6 +53,24 @@ describe('importFiles', () => {
     const store = await openStore()
     const summary = await importFiles([dvd], { store })
     expect(summary).toMatchObject({ files: 2, stored: 2, rejected: [] })
+  })
+
+  it('never follows a DICOMDIR entry through a symlink off the medium, and warns about unlisted files', async () => {
+    const dvd = await tempDir('dvd')
+    await writeMediaLayout(dvd, [{ seed: 25, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] }])
+    const elsewhere = await generateStudy(await tempDir('elsewhere'), { seed: 26, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }] })
+    // replace the first listed image with a link to a file outside the medium
+    const image = join(dvd, 'DICOM', 'PAT00001', 'STU00001', 'SER00001', 'IMG00001')
+    await rm(image)
+    await symlink(elsewhere.instances[0]!.path, image)
+    await writeFile(join(dvd, 'DICOM', 'PAT00001', 'STRAY01'), 'x')
+    const warnings: string[] = []
+    const store = await openStore()
+    const summary = await importFiles([dvd], { store, onEvent: (e) => { if (e.type === 'warning') warnings.push(e.message) } })
+    expect(summary).toMatchObject({ files: 1, stored: 1 })
+    await expect(store.getStudy(elsewhere.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+    expect(warnings.join('\n')).toMatch(/lists 1 file\(s\) that are not on the medium/)
+    expect(warnings.join('\n')).toMatch(/file\(s\) on the medium are not in its DICOMDIR/)
   })
 
   it('walks folders recursively, reports progress, and summarises rejections by code', async () => {

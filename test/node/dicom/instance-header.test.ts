@@ -1,8 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readInstanceHeader } from '../../../node/dicom/instance-header.ts'
 import { generateStudy, type TransferSyntaxName } from '../../../simulations/generator/index.ts'
+import { element, itemHeader, part10, uidElements } from '../../helpers/dicom-bytes.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 const tempDir = useTempDirs()
@@ -200,5 +201,49 @@ describe('readInstanceHeader limits', () => {
     const study = await generateStudy(dir, { seed: 19, series: [{ modality: 'CT', instances: 1, rows: 16, columns: 16 }] })
     expect(() => readInstanceHeader(study.instances[0]!.path, { maxElements: 10 })).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE' }))
     expect(() => readInstanceHeader(study.instances[0]!.path, { maxHeaderBytes: 200 })).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE' }))
+  })
+})
+
+describe('readInstanceHeader against hostile and unusual files', () => {
+  it('refuses a sequence of millions of empty items without spending memory on them', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'items')
+    const items = Buffer.alloc(8 * 400_000)
+    for (let i = 0; i < 400_000; i++) itemHeader(0).copy(items, i * 8)
+    await writeFile(path, part10('1.2.840.10008.1.2.1', Buffer.concat([uidElements(), element(0x0008, 0x1115, 'SQ', items, 0xFFFFFFFF)])))
+    expect(codeOf(() => readInstanceHeader(path))).toBe('BEELDNET_ERR_DICOM_HEADER_TOO_LARGE')
+  })
+
+  it('indexes a 1.5 GB instance from its header without reading the pixel data', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'huge')
+    const pixelLength = 1_500_000_000
+    const header = part10('1.2.840.10008.1.2.1', Buffer.concat([uidElements(), element(0x0028, 0x0008, 'IS', '2861'), element(0x7FE0, 0x0010, 'OW', Buffer.alloc(0), pixelLength)]))
+    await writeFile(path, header)
+    await truncate(path, header.length + pixelLength) // sparse: the pixels are never on disk
+    const header1 = readInstanceHeader(path)
+    expect(header1.instance.frames).toBe(2861)
+    await truncate(path, header.length + pixelLength - 1)
+    expect(codeOf(() => readInstanceHeader(path))).toBe('BEELDNET_ERR_DICOM_TRUNCATED')
+  })
+
+  it('refuses a deflated dataset as unsupported and an unknown character set by code', async () => {
+    const dir = await tempDir()
+    const deflated = join(dir, 'deflated')
+    await writeFile(deflated, part10('1.2.840.10008.1.2.1.99', Buffer.from([0x63, 0x60, 0x00, 0x00])))
+    expect(codeOf(() => readInstanceHeader(deflated))).toBe('BEELDNET_ERR_DICOM_UNSUPPORTED')
+    const charset = join(dir, 'charset')
+    await writeFile(charset, part10('1.2.840.10008.1.2.1', Buffer.concat([element(0x0008, 0x0005, 'CS', 'ISO_IR 999'), uidElements()])))
+    expect(codeOf(() => readInstanceHeader(charset))).toBe('BEELDNET_ERR_DICOM_CHARSET')
+  })
+
+  it('accepts UIDs with leading zeros in a component, as some vendors write them', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'zeros')
+    await writeFile(path, part10('1.2.840.10008.1.2.1', Buffer.concat([
+      element(0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.7'), element(0x0008, 0x0018, 'UI', '1.3.12.2.1107.5.1.4.088726'),
+      element(0x0020, 0x000D, 'UI', '1.2.3.04'), element(0x0020, 0x000E, 'UI', '1.2.3.05')
+    ])))
+    expect(readInstanceHeader(path).sopInstanceUID).toBe('1.3.12.2.1107.5.1.4.088726')
   })
 })

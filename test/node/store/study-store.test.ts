@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { readFile, readdir, rm, writeFile, appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
@@ -224,6 +225,13 @@ describe('StudyStore', () => {
     for await (const sha of store.blobs.list()) left.push(sha)
     expect(left).toEqual([])
     await expect(store.deleteStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+    // nothing of the patient stays behind in the index: the node is an exchange point, not an archive
+    await store.stop()
+    const raw = new Level<string, string>(join(dir, 'index'))
+    const leftovers: string[] = []
+    for await (const [k, v] of raw.iterator()) leftovers.push(k + v)
+    await raw.close()
+    expect(leftovers.filter((entry) => /de Vries|123456782|P10/.test(entry))).toEqual([])
   })
 
   it('retention purges old studies, keeps held ones, and disk use follows', async () => {
