@@ -3,6 +3,7 @@
 import { Command } from 'commander'
 import { nodeCommand } from '../node/cli/node-commands.ts'
 import { governanceCommand } from '../registry/cli/governance-commands.ts'
+import { registryCommand } from '../registry/cli/registry-commands.ts'
 
 export function createProgram (): Command {
   const program = new Command('beeldnet')
@@ -10,6 +11,7 @@ export function createProgram (): Command {
     .version('0.1.0')
     .showHelpAfterError()
   program.addCommand(nodeCommand())
+  program.addCommand(registryCommand())
   program.addCommand(governanceCommand())
   return program
 }
