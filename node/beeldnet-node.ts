@@ -7,6 +7,8 @@ import { nodePaths } from './paths.ts'
 import { StudyStore } from './store/study-store.ts'
 import { stat } from 'node:fs/promises'
 import { NotInitialisedError } from './errors.ts'
+import { createDirectoryService, type DirectoryService } from './directory/directory-service.ts'
+import { createTrustStore, trustDir } from './directory/trust-store.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -16,7 +18,7 @@ export interface BeeldnetNodeInit {
   logger?: Logger
 }
 
-/** The long-running node: store, HTTP server and the retention sweep, with start/stop. */
+/** The long-running node: store, HTTP server, the retention sweep and the verified directory, with start/stop. */
 export class BeeldnetNode {
   readonly dataDir: string
   private readonly env: NodeJS.ProcessEnv
@@ -24,6 +26,8 @@ export class BeeldnetNode {
   config!: NodeConfig
   identity!: NodeIdentity
   store!: StudyStore
+  /** what the node trusts: root and directory, refreshed from the registry */
+  directory!: DirectoryService
   logger!: Logger
   private http: FastifyInstance | undefined
   private retentionTimer: NodeJS.Timeout | undefined
@@ -43,7 +47,14 @@ export class BeeldnetNode {
     this.identity = await loadIdentityFile(paths.identity)
     this.store = new StudyStore({ dir: paths.data })
     await this.store.start()
-    this.http = createHttpServer({ store: this.store, logger: this.logger }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    // Holds nothing until a root is pinned (beeldnet node enrol); polls only with a registry or mirrors.
+    this.directory = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(this.dataDir) }), logger: this.logger }, {
+      registryUrl: this.config.registry.url,
+      mirrors: this.config.registry.mirrors,
+      pollIntervalSeconds: this.config.registry.pollIntervalSeconds
+    })
+    await this.directory.start()
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
     this.retentionTimer.unref()
@@ -71,6 +82,7 @@ export class BeeldnetNode {
   async stop (): Promise<void> {
     clearInterval(this.retentionTimer)
     await this.http?.close()
+    await this.directory?.stop()
     await this.retentionRun
     await this.store.stop()
     this.logger.info('node stopped')

@@ -86,3 +86,46 @@ export class AlreadyInitialisedError extends BeeldnetError {
 export class ImportSourceError extends BeeldnetError {
   constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_IMPORT_SOURCE', message, options) }
 }
+
+/* The node's side of the registry: fetching, pinning and keeping what it trusts. */
+
+export class RegistryUnreachableError extends BeeldnetError {
+  constructor (url: string, cause: unknown) {
+    super('BEELDNET_ERR_REGISTRY_UNREACHABLE', `cannot reach ${url}: ${(cause as Error).message ?? String(cause)}`, { cause })
+  }
+}
+
+export class RegistryResponseError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_REGISTRY_RESPONSE', message) }
+}
+
+/** The registry refused a request with a code of its own; the code is passed on so scripts can match it. */
+export class RegistryRefusedError extends BeeldnetError {
+  constructor (code: string, message: string) { super(code, message) }
+}
+
+export class RootNotPinnedError extends BeeldnetError {
+  constructor (message = 'this node has no pinned root: run \'beeldnet node enrol\' with --root or --root-hash') {
+    super('BEELDNET_ERR_ROOT_NOT_PINNED', message)
+  }
+}
+
+export class RootHashMismatchError extends BeeldnetError {
+  constructor (expected: string, got: string) {
+    super('BEELDNET_ERR_ROOT_HASH_MISMATCH', `the root offered has hash ${got}, not the expected ${expected}: refusing to pin it`)
+  }
+}
+
+export class RootAlreadyPinnedError extends BeeldnetError {
+  constructor (held: string, offered: string) {
+    super('BEELDNET_ERR_ROOT_ALREADY_PINNED', `this node already pinned root ${held.slice(0, 16)}; refusing to replace it with ${offered.slice(0, 16)}`)
+  }
+}
+
+export class TrustStoreError extends BeeldnetError {
+  constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_TRUST_STORE', message, options) }
+}
+
+export class TimestampMismatchError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_TIMESTAMP_MISMATCH', message) }
+}

@@ -3,11 +3,14 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
+import type { DirectoryStatus } from '../directory/directory-service.ts'
 import { statusOf } from '../../protocol/error-status.ts'
 
 export interface HttpServerComponents {
   store: StudyStore
   logger: Logger
+  /** what the node trusts, shown by /health (optional) */
+  directory?: { status: () => DirectoryStatus }
 }
 
 export interface HttpServerInit {
@@ -52,7 +55,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
 
   app.get('/health', async () => {
     const usage = await store.diskUsage()
-    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage }
+    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage, directory: components.directory?.status() ?? null }
   })
 
   app.get('/api/studies', async (req) => {

@@ -1,15 +1,25 @@
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { pino } from 'pino'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { BeeldnetNode } from '../beeldnet-node.ts'
 import { importFiles, type ImportSummary } from '../dicom/file-import.ts'
-import { NotInitialisedError } from '../errors.ts'
+import { NotInitialisedError, RootNotPinnedError } from '../errors.ts'
 import { initNode } from '../init.ts'
 import { defaultDataDir, nodePaths } from '../paths.ts'
 import type { StudyRecord } from '../store/records.ts'
 import { StudyStore } from '../store/study-store.ts'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
 import { formatBytes, formatStudyDetail, formatStudyTable } from './format.ts'
+import { hashOfSigned } from '../../protocol/canonical.ts'
+import { loadIdentityFile } from '../../protocol/identity.ts'
+import { InstitutionKind } from '../../protocol/registry/documents.ts'
+import { loadConfig, updateConfigFile } from '../config/config.ts'
+import { createDirectoryService, type AcceptResult } from '../directory/directory-service.ts'
+import { buildEnrolment, sendEnrolment } from '../directory/enrol.ts'
+import { createRegistryClient } from '../directory/registry-client.ts'
+import { formatDirectoryStatus } from '../directory/status-text.ts'
+import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -171,6 +181,76 @@ export function nodeCommand (): Command {
       })
     })
 
+  node.command('enrol')
+    .description('pin the network\'s root, point this node at the registry and ask to join with an enrolment signed by the node\'s own key')
+    .requiredOption('--registry <url>', 'the registry\'s base URL (written to registry.url in the config)')
+    .requiredOption('--ura <ura>', 'the institution\'s 8-digit URA number')
+    .requiredOption('--name <name>', 'the institution\'s name as governance will list it')
+    .addOption(new Option('--kind <kind>', 'kind of institution').choices(InstitutionKind.options).default('hospital'))
+    .option('--department <CODE:Name>', 'a department that can receive studies (repeatable)', collectDepartment, [])
+    .option('--address <multiaddr>', 'where peers reach this node, e.g. /dns4/host/tcp/4001 (repeatable)', collect, [])
+    .option('--root <root.json>', 'pin the network\'s root v1 from this file')
+    .option('--root-hash <sha256>', 'pin the registry\'s root v1 only if it has this hash (from governance, out of band); with --root, check the file too')
+    .action(async (opts: EnrolOptions, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const out = createOutput(g.json)
+      try {
+        const paths = nodePaths(g.dataDir)
+        if (!await stat(paths.config).then(() => true, () => false)) throw new NotInitialisedError(g.dataDir)
+        const identity = await loadIdentityFile(paths.identity)
+        const trustStore = createTrustStore({ dir: trustDir(g.dataDir) })
+        const client = createRegistryClient({ url: opts.registry })
+        let root
+        if (opts.root !== undefined) root = (await trustStore.pinRootFile(resolve(opts.root), opts.rootHash)).signed
+        else if (opts.rootHash !== undefined) root = (await trustStore.pinRoot(await client.get('/v1/roots/1'), opts.rootHash)).signed
+        else root = (await trustStore.load())?.root.signed
+        if (root === undefined) throw new RootNotPinnedError('no root pinned yet: give --root <root.json> or --root-hash <sha256> (from governance)')
+        await updateConfigFile(paths.config, ['registry', 'url'], client.url)
+        const enrolment = await buildEnrolment(identity, {
+          network: root.network, ura: opts.ura, name: opts.name, kind: opts.kind, departments: opts.department, addresses: opts.address
+        })
+        const { id } = await sendEnrolment(client, enrolment)
+        const result = { id, peerId: identity.peerId, network: root.network, rootVersion: root.version, rootHash: hashOfSigned(root), registry: client.url }
+        out.result(result, () => [
+          `enrolment ${id} sent to ${client.url}`,
+          `  peer id   ${identity.peerId}`,
+          `  network   ${root.network} (root v${root.version} ${result.rootHash.slice(0, 16)})`,
+          'governance must admit it; the node picks up the directory that lists it by itself'
+        ].join('\n'))
+      } catch (err) {
+        process.exitCode = reportError(err, g.json)
+      }
+    })
+
+  node.command('directory')
+    .description('what this node trusts: root and directory version, hash, age, expiry, last refresh and error')
+    .option('--import <file>', 'take a signed directory (or an ascending array of versions) from a file: it must verify')
+    .option('--refresh', 'ask the registry (then the mirrors) for a newer directory now', false)
+    .action(async (opts: { import?: string, refresh: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const out = createOutput(g.json)
+      const paths = nodePaths(g.dataDir)
+      try {
+        if (!await stat(paths.config).then(() => true, () => false)) throw new NotInitialisedError(g.dataDir)
+        const config = await loadConfig(paths.config)
+        const service = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(g.dataDir) }), logger: pino({ level: 'silent' }) }, {
+          registryUrl: config.registry.url, mirrors: config.registry.mirrors, pollIntervalSeconds: 0
+        })
+        await service.start()
+        try {
+          let result: AcceptResult | undefined
+          if (opts.import !== undefined) result = await service.acceptDirectoryFile(resolve(opts.import))
+          if (opts.refresh) result = await service.refresh()
+          const status = service.status()
+          out.result(result === undefined ? status : { ...status, result }, () => formatDirectoryStatus(status, result))
+        } finally {
+          await service.stop()
+        }
+      } catch (err) {
+        process.exitCode = reportError(err, g.json)
+      }
+    })
+
   node.command('start')
     .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')
     .action(async (_opts: unknown, cmd: Command) => {
@@ -197,6 +277,29 @@ export function nodeCommand (): Command {
     })
 
   return node
+}
+
+interface EnrolOptions {
+  registry: string
+  ura: string
+  name: string
+  kind: Kind
+  department: Array<{ code: string, name: string }>
+  address: string[]
+  root?: string
+  rootHash?: string
+}
+
+type Kind = typeof InstitutionKind.options[number]
+
+function collect (value: string, previous: string[]): string[] {
+  return [...previous, value]
+}
+
+function collectDepartment (value: string, previous: Array<{ code: string, name: string }>): Array<{ code: string, name: string }> {
+  const at = value.indexOf(':')
+  if (at <= 0 || at === value.length - 1) throw new InvalidArgumentError('a department is CODE:Name, e.g. RAD:Radiologie')
+  return [...previous, { code: value.slice(0, at), name: value.slice(at + 1) }]
 }
 
 function parseDateRange (value: string | undefined): [string | undefined, string | undefined] {

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
-import { parse } from 'yaml'
+import { readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { parse, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 
@@ -8,6 +8,12 @@ import { ConfigError } from '../errors.ts'
  * BEELDNET_<SECTION>_<KEY>, e.g. BEELDNET_HTTP_PORT=8471. Validated at start; unknown keys are
  * errors, because a misspelt setting silently ignored is worse than a node that refuses to start.
  */
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+
+function splitList (value: unknown): unknown {
+  return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value
+}
 
 export const ConfigSchema = z.strictObject({
   node: z.strictObject({
@@ -19,11 +25,17 @@ export const ConfigSchema = z.strictObject({
   }).default({ host: '127.0.0.1', port: 8470 }),
   store: z.strictObject({
     retentionDays: z.coerce.number().positive().default(30),
-    retentionIntervalMinutes: z.coerce.number().positive().default(60)
+    retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60)
   }).default({ retentionDays: 30, retentionIntervalMinutes: 60 }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
-  }).default({ level: 'info' })
+  }).default({ level: 'info' }),
+  registry: z.strictObject({
+    url: z.union([z.literal(''), HttpUrl]).default(''),
+    pollIntervalSeconds: z.coerce.number().int().min(1).max(86_400).default(300),
+    // From the environment a list comes comma-separated.
+    mirrors: z.preprocess(splitList, z.array(HttpUrl).max(16)).default([])
+  }).default({ url: '', pollIntervalSeconds: 300, mirrors: [] })
 })
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -53,6 +65,17 @@ store:
 log:
   # fatal, error, warn, info, debug, trace or silent
   level: info
+
+registry:
+  # The registry this node enrolled with; '' means none yet (\`beeldnet node enrol\` sets it).
+  # Whatever it serves is verified against the pinned root: it is trusted for nothing.
+  url: ''
+  # How often to ask the registry for a newer directory.
+  pollIntervalSeconds: 300
+  # Other URLs serving the same files (/v1/directory, /v1/directories/N, ...), tried when the
+  # registry does not answer. Files prove themselves, so a mirror needs no trust.
+  # From the environment: BEELDNET_REGISTRY_MIRRORS=https://a.example,https://b.example
+  mirrors: []
 `
 }
 
@@ -96,4 +119,22 @@ export async function loadConfig (path: string, env: NodeJS.ProcessEnv = process
     throw new ConfigError(`cannot read ${path}: ${err.message}`)
   })
   return parseConfig(text, env, path)
+}
+
+/**
+ * Sets one value in the YAML file, keeping its comments and layout (the yaml Document API), after
+ * checking the result still validates. Written to a temp file and renamed, with the file's mode.
+ */
+export async function updateConfigFile (path: string, keyPath: string[], value: unknown): Promise<void> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`cannot read ${path}: ${err.message}`)
+  })
+  const doc = parseDocument(text)
+  if (doc.errors.length > 0) throw new ConfigError(`${path} is not valid YAML: ${doc.errors[0]!.message}`)
+  doc.setIn(keyPath, value)
+  const next = doc.toString()
+  parseConfig(next, {}, path)
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, next, { mode: (await stat(path)).mode & 0o777 })
+  await rename(tmp, path)
 }

@@ -1,24 +1,25 @@
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { appendFile, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { pino } from 'pino'
 import { generateStudy } from '../../../simulations/generator/index.ts'
+import { hashOfSigned } from '../../../protocol/canonical.ts'
+import { loadIdentityFile } from '../../../protocol/identity.ts'
+import { parseConfig } from '../../../node/config/config.ts'
+import { verifyEnrolment } from '../../../protocol/registry/verify.ts'
+import { createDirectoryService } from '../../../node/directory/directory-service.ts'
+import { createTrustStore } from '../../../node/directory/trust-store.ts'
+import { makeGovernance, nextDirectory } from '../../helpers/registry-fixtures.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
+import { beeldnetMain, runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
+import { publishDirectory, publishRoot, startStaticRegistry } from '../directory/static-registry.ts'
 
 const tempDir = useTempDirs()
-const main = join(import.meta.dirname, '..', '..', '..', 'bin', 'beeldnet.ts')
-
-interface CliResult { code: number, stdout: string, stderr: string }
-
-async function cli (...args: string[]): Promise<CliResult> {
-  return promisify(execFile)(process.execPath, [main, ...args], { maxBuffer: 16 * 1024 * 1024 }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code: number, stdout: string, stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr })
-  )
-}
+const main = beeldnetMain
+const cli = async (...args: string[]): Promise<CliResult> => runBeeldnet(args)
 
 async function initialised (): Promise<string> {
   const dir = join(await tempDir('node'), 'data')
@@ -31,7 +32,7 @@ const sha = async (path: string): Promise<string> => createHash('sha256').update
 
 describe('beeldnet CLI', () => {
   it('has --help on every verb', async () => {
-    const verbs = ['init', 'import', 'studies', 'show', 'export', 'delete', 'fsck', 'purge', 'status', 'start']
+    const verbs = ['init', 'import', 'studies', 'show', 'export', 'delete', 'fsck', 'purge', 'status', 'start', 'enrol', 'directory']
     for (const verb of verbs) {
       const r = await cli('node', verb, '--help')
       expect(r.code, verb).toBe(0)
@@ -110,6 +111,76 @@ describe('beeldnet CLI', () => {
     expect(JSON.parse(gone.stdout)).toMatchObject({ error: { code: 'BEELDNET_ERR_STUDY_NOT_FOUND' } })
   })
 
+  it('enrol pins the root, writes registry.url keeping the comments and sends an enrolment signed by the node key; directory shows what the node trusts', async () => {
+    const dir = await initialised()
+    const { peerId } = await loadIdentityFile(join(dir, 'identity.key'))
+    const gov = makeGovernance(3, 5)
+    const registry = await startStaticRegistry()
+    try {
+      publishRoot(registry, gov.signedRoot)
+      const none = await cli('node', '--data-dir', dir, 'directory')
+      expect(none.stdout).toContain('no root pinned')
+
+      const wrong = await cli('node', '--data-dir', dir, 'enrol', '--registry', registry.url, '--ura', '12345678', '--name', 'Ziekenhuis Zuid', '--root-hash', 'ab'.repeat(32))
+      expect(wrong.code).toBe(1)
+      expect(wrong.stderr).toContain('BEELDNET_ERR_ROOT_HASH_MISMATCH')
+      expect(registry.enrolments).toEqual([])
+
+      const enrolled = await cli('node', '--data-dir', dir, '--json', 'enrol', '--registry', `${registry.url}/`, '--ura', '12345678', '--name', 'Ziekenhuis Zuid',
+        '--department', 'RAD:Radiologie', '--address', '/dns4/zuid.example.nl/tcp/4001', '--root-hash', hashOfSigned(gov.root))
+      expect(enrolled.stderr).toBe('')
+      expect(enrolled.code).toBe(0)
+      const result = JSON.parse(enrolled.stdout) as { id: string, peerId: string, network: string, registry: string }
+      expect(result).toMatchObject({ id: 'enr-1', peerId, network: gov.root.network, registry: registry.url })
+      const sent = verifyEnrolment(registry.enrolments[0], gov.root.network).signed
+      expect(sent).toMatchObject({ ura: '12345678', peerId: result.peerId, departments: [{ code: 'RAD', name: 'Radiologie' }] })
+      const config = await readFile(join(dir, 'beeldnet.yaml'), 'utf8')
+      expect(parseConfig(config, {}).registry.url).toBe(registry.url)
+      expect(config).toContain('# How often to ask the registry for a newer directory.')
+
+      const empty = await cli('node', '--data-dir', dir, 'directory')
+      expect(empty.stdout).toMatch(/root +v1/)
+      expect(empty.stdout).toMatch(/directory +none yet/)
+
+      const v1 = nextDirectory(gov, undefined, [{ action: 'admit', enrolment: registry.enrolments[0] as never }])
+      publishDirectory(registry, gov, v1.envelope)
+      const refreshed = await cli('node', '--data-dir', dir, 'directory', '--refresh')
+      expect(refreshed.code).toBe(0)
+      expect(refreshed.stdout).toContain(`took directory v1 from ${registry.url}`)
+      expect(refreshed.stdout).toContain(v1.hash)
+      expect(refreshed.stdout).toMatch(/institutions +1/)
+
+      // a directory file that is about to expire, taken in through the service; then the registry goes away
+      const v2 = nextDirectory(gov, v1.signed, [{ action: 'renew' }], { issued: new Date(Date.now() - 30 * 86_400_000 + 300).toISOString() })
+      const file = join(await tempDir('files'), 'v2.json')
+      await writeFile(file, JSON.stringify(v2.envelope))
+      const imported = await cli('node', '--data-dir', dir, '--json', 'directory', '--import', file)
+      expect(imported.code, imported.stdout).toBe(1)
+      expect(JSON.parse(imported.stdout)).toMatchObject({ error: { code: 'BEELDNET_ERR_EXPIRED' } })
+      const service = createDirectoryService({ trustStore: createTrustStore({ dir: join(dir, 'trust') }), logger: pino({ level: 'silent' }) }, { pollIntervalSeconds: 0 })
+      await service.start()
+      const v2Fresh = nextDirectory(gov, v1.signed, [{ action: 'renew' }], { issued: new Date(Date.now() - 30 * 86_400_000 + 500).toISOString() })
+      await service.acceptDirectory(v2Fresh.envelope, 'test')
+      await service.stop()
+      await registry.stop()
+      await new Promise((resolve) => setTimeout(resolve, 600))
+
+      const down = await cli('node', '--data-dir', dir, 'directory', '--refresh')
+      expect(down.code).toBe(1)
+      expect(down.stderr).toContain('BEELDNET_ERR_REGISTRY_UNREACHABLE')
+      const shown = await cli('node', '--data-dir', dir, 'directory')
+      expect(shown.code).toBe(0)
+      expect(shown.stdout).toMatch(/directory +v2/)
+      expect(shown.stdout).toContain('EXPIRED')
+      expect(shown.stdout).toContain('last error    BEELDNET_ERR_REGISTRY_UNREACHABLE')
+      const json = JSON.parse((await cli('node', '--data-dir', dir, '--json', 'directory')).stdout) as { directoryVersion: number, expired: boolean, ageSeconds: number }
+      expect(json).toMatchObject({ directoryVersion: 2, expired: true })
+      expect(json.ageSeconds).toBeGreaterThan(29 * 86_400)
+    } finally {
+      await registry.stop()
+    }
+  })
+
   it('fsck reports a corrupt file with exit status 3 and repairs it with --repair', async () => {
     const dir = await initialised()
     const study = await generateStudy(await tempDir('src'), { seed: 32, series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32 }] })
@@ -143,7 +214,7 @@ describe('beeldnet CLI', () => {
       })
     })
     const health = await (await fetch(`${url}/health`)).json() as { status: string, store: { studies: number } }
-    expect(health).toMatchObject({ status: 'ok', store: { studies: 1 } })
+    expect(health).toMatchObject({ status: 'ok', store: { studies: 1 }, directory: { rootVersion: null, directoryVersion: null } })
     const listing = await (await fetch(`${url}/api/studies?modality=CT`)).json() as { studies: Array<{ studyInstanceUID: string }> }
     expect(listing.studies.map((s) => s.studyInstanceUID)).toEqual([study.studyInstanceUID])
     const bad = await fetch(`${url}/api/studies?bsn=12`)

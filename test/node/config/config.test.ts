@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { defaultConfigText, parseConfig } from '../../../node/config/config.ts'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { defaultConfigText, parseConfig, updateConfigFile } from '../../../node/config/config.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+const tempDir = useTempDirs()
 
 describe('node config', () => {
   it('the file init writes parses to the documented defaults', () => {
@@ -7,7 +12,8 @@ describe('node config', () => {
       node: { name: 'Noord' },
       http: { host: '127.0.0.1', port: 8470 },
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
-      log: { level: 'info' }
+      log: { level: 'info' },
+      registry: { url: '', pollIntervalSeconds: 300, mirrors: [] }
     })
   })
 
@@ -16,6 +22,25 @@ describe('node config', () => {
     expect(config.http).toEqual({ host: '127.0.0.1', port: 9000 })
     expect(config.store.retentionDays).toBe(7)
     expect(config.log.level).toBe('debug')
+  })
+
+  it('registry settings come from the file or the environment; mirrors comma-separated', () => {
+    const file = 'registry:\n  url: https://registry.example.nl\n  mirrors: [https://mirror.example.nl/beeldnet]\n'
+    expect(parseConfig(file, {}).registry).toEqual({ url: 'https://registry.example.nl', pollIntervalSeconds: 300, mirrors: ['https://mirror.example.nl/beeldnet'] })
+    const env = { BEELDNET_REGISTRY_URL: 'http://127.0.0.1:8480', BEELDNET_REGISTRY_POLL_INTERVAL_SECONDS: '60', BEELDNET_REGISTRY_MIRRORS: 'https://a.example, https://b.example' }
+    expect(parseConfig(file, env).registry).toEqual({ url: 'http://127.0.0.1:8480', pollIntervalSeconds: 60, mirrors: ['https://a.example', 'https://b.example'] })
+  })
+
+  it('updateConfigFile sets one value and keeps the comments', async () => {
+    const path = join(await tempDir('config'), 'beeldnet.yaml')
+    await writeFile(path, defaultConfigText('Noord'))
+    await updateConfigFile(path, ['registry', 'url'], 'https://registry.example.nl')
+    const text = await readFile(path, 'utf8')
+    expect(parseConfig(text, {}).registry.url).toBe('https://registry.example.nl')
+    expect(text).toContain('# How often to ask the registry for a newer directory.')
+    expect(text).toContain('# Where the HTTP server')
+    await expect(updateConfigFile(path, ['registry', 'url'], 'ftp://x')).rejects.toMatchObject({ code: 'BEELDNET_ERR_CONFIG' })
+    expect(await readFile(path, 'utf8')).toBe(text)
   })
 
   it('an empty file gives every default', () => {
@@ -27,7 +52,9 @@ describe('node config', () => {
     ['an unknown section', 'peers:\n  max: 3\n', 'Unrecognized key'],
     ['a port out of range', 'http:\n  port: 70000\n', 'http.port'],
     ['a bad log level', 'log:\n  level: loud\n', 'log.level'],
-    ['broken YAML', 'http: [\n', 'not valid YAML']
+    ['broken YAML', 'http: [\n', 'not valid YAML'],
+    ['a registry URL that is not http(s)', 'registry:\n  url: ftp://registry.example.nl\n', 'registry.url'],
+    ['a poll interval of zero', 'registry:\n  pollIntervalSeconds: 0\n', 'registry.pollIntervalSeconds']
   ])('refuses %s with BEELDNET_ERR_CONFIG naming the setting', (_label, text, fragment) => {
     expect(() => parseConfig(text, {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining(fragment) }))
   })

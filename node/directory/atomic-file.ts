@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto'
+import { open, readdir, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/*
+ * Writes that a crash cannot leave half done: the bytes go to a temp file in the same directory,
+ * are fsynced, renamed over the target, and the directory is fsynced so the rename itself is durable.
+ * A reader sees the old file or the new one, never a mix.
+ */
+
+const TEMP_SUFFIX = '.tmp'
+
+export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
+  try {
+    const handle = await open(tmp, 'wx', mode)
+    try {
+      await handle.writeFile(data)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+  await fsyncDir(dirname(path))
+}
+
+export async function fsyncDir (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Temp files left by a process that died mid-write: never visible under their real name, so safe to drop. */
+export async function removeLeftoverTemps (dir: string): Promise<string[]> {
+  const names = (await readdir(dir).catch(() => [])).filter((n) => n.startsWith('.') && n.endsWith(TEMP_SUFFIX))
+  for (const name of names) await rm(join(dir, name), { force: true })
+  return names
+}
