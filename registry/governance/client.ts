@@ -73,25 +73,34 @@ export class GovernanceClient {
   }
 
   /** Root chain from v1 to the newest, each link verified; the last one is in force. */
-  async verifiedRoot (signal?: AbortSignal): Promise<Root> {
-    const first = verifyInitialRoot(await this.request('GET', '/v1/roots/1', undefined, signal))
-    let root = first.signed
+  async verifiedRoots (signal?: AbortSignal): Promise<Root[]> {
+    const chain = [verifyInitialRoot(await this.request('GET', '/v1/roots/1', undefined, signal)).signed]
     const latest = await this.request<{ signed: Root }>('GET', '/v1/root', undefined, signal)
     for (let v = 2; v <= latest.signed.version; v++) {
-      root = verifyRootUpdate(root, await this.request('GET', `/v1/roots/${v}`, undefined, signal)).signed
+      chain.push(verifyRootUpdate(chain.at(-1)!, await this.request('GET', `/v1/roots/${v}`, undefined, signal)).signed)
     }
-    return root
+    return chain
   }
 
-  /** The directory in force, verified against `root`, or undefined before the first is published. */
-  async verifiedDirectory (root: Root, signal?: AbortSignal): Promise<Directory | undefined> {
+  async verifiedRoot (signal?: AbortSignal): Promise<Root> {
+    return (await this.verifiedRoots(signal)).at(-1)!
+  }
+
+  /**
+   * The directory in force, or undefined before the first is published. It is verified against the
+   * root it names: right after a root rotation it is still the one signed under the previous root.
+   */
+  async verifiedDirectory (roots: Root[], signal?: AbortSignal): Promise<Directory | undefined> {
+    let value: unknown
     try {
-      const value = await this.request('GET', '/v1/directory', undefined, signal)
-      return verifyDirectory(value, { root }).signed
+      value = await this.request('GET', '/v1/directory', undefined, signal)
     } catch (err) {
       if (err instanceof RegistryRequestError && err.code === 'BEELDNET_ERR_NOT_PUBLISHED') return undefined
       throw err
     }
+    const named = (value as { signed?: { rootVersion?: unknown } } | undefined)?.signed?.rootVersion
+    const root = roots.find((r) => r.version === named) ?? roots.at(-1)!
+    return verifyDirectory(value, { root }).signed
   }
 
   async enrolments (signal?: AbortSignal): Promise<PendingEnrolment[]> {
@@ -131,8 +140,9 @@ export class GovernanceClient {
     const candidate = await this.request<Candidate>('GET', '/v1/candidate', undefined, signal)
     if (hashOfSigned(candidate.signed) !== candidate.hash) throw new CandidateMismatchError('the candidate\'s hash does not match its content')
     if (candidate.kind === 'root') return this.reviewRootCandidate(candidate, signal)
-    const root = await this.verifiedRoot(signal)
-    const current = await this.verifiedDirectory(root, signal)
+    const roots = await this.verifiedRoots(signal)
+    const root = roots.at(-1)!
+    const current = await this.verifiedDirectory(roots, signal)
     const offered = candidate.signed as Directory
     const changes = candidate.proposals.map((p) => verifyProposal(p.proposal, root).signed.change)
     const validityDays = (Date.parse(offered.expires) - Date.parse(offered.issued)) / 86_400_000
