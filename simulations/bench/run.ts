@@ -1,10 +1,12 @@
 // `npm run bench [name...] [--json]`: the benchmarks (all, or those named), one table on stdout,
 // or with --json the same figures as {"rows":[...]}. Progress goes to stderr.
 import { INGEST_COLUMNS, runIngestBench } from './ingest.ts'
+import { REGISTRY_COLUMNS, runRegistryBench } from './registry.ts'
 import { formatTable, type BenchRow } from './table.ts'
 
 const benches: Record<string, { columns: string[], run: (log: (line: string) => void) => Promise<BenchRow[]> }> = {
-  ingest: { columns: INGEST_COLUMNS, run: runIngestBench }
+  ingest: { columns: INGEST_COLUMNS, run: runIngestBench },
+  registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench }
 }
 
 const args = process.argv.slice(2)

@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { gzipSync } from 'node:zlib'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { Result as LoadResult } from 'autocannon'
+import { hashOfSigned } from '../../protocol/canonical.ts'
+import { generateKeyPair, signDocument } from '../../protocol/keys.ts'
+import type { SignedDirectory, SignedRoot } from '../../protocol/registry/documents.ts'
+import { initRegistry } from '../../registry/init.ts'
+import { registryPaths } from '../../registry/paths.ts'
+import { RegistryStore } from '../../registry/store/registry-store.ts'
+import { largeDirectory } from './large-directory.ts'
+import type { BenchRow } from './table.ts'
+
+/*
+ * Registry benchmark: a directory of 10,000 institutions with 20,000 node keys signed by all five
+ * governance members. How long a node takes to verify it (in its own process, for its peak RSS),
+ * how big it is on the wire, and how many requests a second the registry serves to 100 concurrent
+ * clients, against the floor in the same run: Node's bare http server sending the same gzipped bytes.
+ */
+
+export const REGISTRY_COLUMNS = ['mbPerS', 'peakRssMb', 'ms', 'wireKb', 'reqPerS', 'p99Ms', 'errors', 'ofFloor']
+
+const MB = 1024 * 1024
+const INSTITUTIONS = 10_000
+const CLIENTS = 100
+const SECONDS = 10
+const run = promisify(execFile)
+
+/** Starts `args` under Node and waits for the line that says it is listening. */
+async function startChild (args: string[], env: NodeJS.ProcessEnv, listening: (line: string) => string | undefined): Promise<{ child: ChildProcess, url: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  const lines = createInterface({ input: child.stdout! })
+  for await (const line of lines) {
+    const url = listening(line)
+    if (url !== undefined) {
+      // Keep reading so a chatty child never blocks on a full pipe.
+      lines.on('line', () => {})
+      return { child, url }
+    }
+  }
+  throw new Error(`${args.join(' ')} exited before it was listening`)
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  await exited
+}
+
+/** Peak resident set of a live process, from /proc (VmHWM). */
+async function peakRssMbOf (pid: number): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1]
+  return kb === undefined ? null : Number(kb) / 1024
+}
+
+/** Bytes on the wire for one gzip request. */
+async function wireBytes (url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      if (res.headers['content-encoding'] !== 'gzip') reject(new Error(`${url} did not answer gzip`))
+      let n = 0
+      res.on('data', (c: Buffer) => { n += c.length })
+      res.on('end', () => resolve(n))
+    }).on('error', reject).end()
+  })
+}
+
+async function load (name: string, url: string, pid: number): Promise<BenchRow & { reqPerS: number }> {
+  const { stdout } = await run(process.execPath, [join(import.meta.dirname, 'http-load-worker.ts'), url, String(CLIENTS), String(SECONDS)], { maxBuffer: 16 * MB })
+  const result = JSON.parse(stdout) as LoadResult
+  // A few connection errors under overload are reported; many, or any refusal, void the figure.
+  if (result.non2xx > 0 || result.errors > result.requests.total / 100) throw new Error(`${name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers`)
+  return {
+    name,
+    mbPerS: result.throughput.average / MB,
+    peakRssMb: await peakRssMbOf(pid),
+    ms: result.latency.average,
+    wireKb: null,
+    reqPerS: result.requests.average,
+    p99Ms: result.latency.p99,
+    errors: result.errors,
+    ofFloor: null
+  }
+}
+
+export async function runRegistryBench (log: (line: string) => void): Promise<BenchRow[]> {
+  const work = await mkdtemp(join(tmpdir(), 'beeldnet-bench-registry-'))
+  const children: ChildProcess[] = []
+  try {
+    const network = 'beeldnet-bench'
+    const governance = Array.from({ length: 5 }, () => generateKeyPair())
+    const dir = join(work, 'registry')
+    const init = await initRegistry(dir, {
+      network, threshold: 3, governanceKeys: governance.map((k, i) => ({ publicKey: k.publicKey, name: `lid ${i + 1}` })), port: 0, rateLimitPerMinute: 0
+    })
+    const root: SignedRoot = { signed: init.root, signatures: governance.map((k) => signDocument(init.root, k)) }
+    log(`generating ${INSTITUTIONS} institutions with ${2 * INSTITUTIONS} node keys, signed by 5 ...`)
+    const directory = largeDirectory(network, INSTITUTIONS, 2)
+    const envelope: SignedDirectory = { signed: directory, signatures: governance.map((k) => signDocument(directory, k)) }
+    const store = new RegistryStore({ location: registryPaths(dir).db })
+    await store.start()
+    await store.publish({
+      root,
+      directory: {
+        envelope,
+        index: { version: 1, hash: hashOfSigned(directory), issued: directory.issued, expires: directory.expires, signers: governance.map((k) => k.keyid) }
+      },
+      proposals: [],
+      enrolments: []
+    })
+    await store.stop()
+
+    const directoryFile = join(work, 'directory.json')
+    const json = JSON.stringify(envelope)
+    await writeFile(directoryFile, json)
+    await writeFile(join(work, 'root.json'), JSON.stringify(init.root))
+    log('verifying it as a node does (median of 3, own process) ...')
+    const { stdout } = await run(process.execPath, [join(import.meta.dirname, 'registry-verify-worker.ts'), directoryFile, join(work, 'root.json'), '3'])
+    const verified = JSON.parse(stdout) as { seconds: number, institutions: number, peakRssMb: number }
+    if (verified.institutions !== INSTITUTIONS) throw new Error(`verified ${verified.institutions} institutions, not ${INSTITUTIONS}`)
+
+    log('starting the registry ...')
+    const registry = await startChild([join(import.meta.dirname, '..', '..', 'bin', 'beeldnet.ts'), 'registry', '--data-dir', dir, 'start'],
+      { BEELDNET_REGISTRY_RATE_LIMIT_PER_MINUTE: '0' },
+      (line) => { const e = JSON.parse(line) as { msg?: string, url?: string }; return e.msg === 'registry started' ? e.url : undefined })
+    children.push(registry.child)
+    const wire = await wireBytes(`${registry.url}/v1/directory`)
+    const gzFile = join(work, 'directory.json.gz')
+    await writeFile(gzFile, gzipSync(json))
+    const floorServer = await startChild([join(import.meta.dirname, 'static-bytes-server.ts'), gzFile], {}, (line) => line.startsWith('http://') ? line.trim() : undefined)
+    children.push(floorServer.child)
+
+    log(`${CLIENTS} clients for ${SECONDS} s each: the registry's /v1/directory, the floor, the registry's /v1/timestamp ...`)
+    const served = await load(`registry GET /v1/directory gzip, ${CLIENTS} clients`, `${registry.url}/v1/directory`, registry.child.pid!)
+    const floor = await load(`floor node:http same gzip bytes, ${CLIENTS} clients`, floorServer.url, floorServer.child.pid!)
+    const timestamp = await load(`registry GET /v1/timestamp, ${CLIENTS} clients`, `${registry.url}/v1/timestamp`, registry.child.pid!)
+    served.wireKb = wire / 1024
+    floor.wireKb = (await readFile(gzFile)).length / 1024
+    served.ofFloor = `${Math.round(100 * served.reqPerS / floor.reqPerS)} %`
+    return [
+      {
+        name: `verify directory: ${INSTITUTIONS} institutions, ${2 * INSTITUTIONS} keys, 5 signatures`,
+        mbPerS: Buffer.byteLength(json) / MB / verified.seconds,
+        peakRssMb: verified.peakRssMb,
+        ms: verified.seconds * 1000,
+        wireKb: Buffer.byteLength(json) / 1024,
+        reqPerS: null,
+        p99Ms: null,
+        errors: null,
+        ofFloor: null
+      },
+      served,
+      floor,
+      timestamp
+    ]
+  } finally {
+    for (const child of children) await stopChild(child)
+    await rm(work, { recursive: true, force: true })
+  }
+}
