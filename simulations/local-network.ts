@@ -1,76 +1,92 @@
-// `npm start`: a local Beeldnet node with generated sample studies, its addresses printed.
-// (Later issues grow this into a registry plus several hospital nodes.)
-// Data lives in ./data/local (BEELDNET_LOCAL_DIR overrides); delete it to start afresh.
-import { rm, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
-import { BeeldnetNode } from '../node/beeldnet-node.ts'
-import { importFiles } from '../node/dicom/file-import.ts'
-import { initNode } from '../node/init.ts'
-import { nodePaths } from '../node/paths.ts'
-import { StudyStore } from '../node/store/study-store.ts'
-import { generateStudy, samplePatients, writeMediaLayout, type SeriesSpec, type StudySpec } from './generator/index.ts'
+// `npm start`: a whole Beeldnet network on loopback (registry, governance, three hospital nodes with
+// sample studies), its addresses and a few commands printed. The first run sets it up in ./data/local
+// (BEELDNET_LOCAL_DIR overrides); later runs reuse it. Delete the directory to start afresh.
+import { join, relative, resolve } from 'node:path'
+import { pino } from 'pino'
+import { reportError } from '../protocol/cli/output.ts'
+import { startLocalNetwork, type LocalNetwork } from './scenarios/local-network.ts'
 
-const root = resolve(process.env.BEELDNET_LOCAL_DIR ?? join(import.meta.dirname, '..', 'data', 'local'))
-const nodeDir = join(root, 'ziekenhuis-zuid')
+const dataDir = resolve(process.env.BEELDNET_LOCAL_DIR ?? join(import.meta.dirname, '..', 'data', 'local'))
+/** Fixed ports, so the printed addresses stay the same from run to run. */
+const port = (name: string, fallback: number): number => process.env[name] === undefined ? fallback : Number(process.env[name])
 
-/** A mix that looks like a week of referrals: modalities, transfer syntaxes, character sets, reports. */
-function sampleStudies (): StudySpec[] {
-  const series: SeriesSpec[][] = [
-    [{ modality: 'CT', instances: 40, rows: 256, columns: 256, description: 'CT thorax' }],
-    [{ modality: 'MR', instances: 20, rows: 256, columns: 256, transferSyntax: 'implicit-le', description: 'MR knie' }],
-    [{ modality: 'CR', instances: 2, rows: 512, columns: 512, transferSyntax: 'rle', description: 'X-thorax' }],
-    [{ modality: 'US', instances: 3, frames: 4, transferSyntax: 'jpeg-baseline', description: 'Echo abdomen' }],
-    [{ modality: 'CT', instances: 1, rows: 256, columns: 256, frames: 60, description: 'CT hersenen (multi-frame)' }],
-    [{ modality: 'DX', instances: 2, rows: 512, columns: 512, transferSyntax: 'explicit-be', description: 'X-hand' }]
+/** Paths under the working directory are shown relative to it: shorter commands to copy. */
+const shown = (path: string): string => {
+  const rel = relative(process.cwd(), path)
+  return rel === '' || rel.startsWith('..') ? path : rel
+}
+
+function summary (net: LocalNetwork): string {
+  const registry = net.registry.url
+  const keys = net.governance.members
+  const first = net.nodes[0]!
+  // Something for governance to do: suspend a hospital, or reinstate one suspended earlier.
+  const suspended = net.nodes.find((n) => n.state === 'suspended')
+  const target = suspended ?? net.nodes.slice(1).find((n) => n.state === 'active')
+  const action = suspended === undefined ? 'suspend' : 'reinstate'
+  const beeldnet = 'npm run beeldnet --'
+  const lines = [
+    '',
+    `Beeldnet local network "${net.network}" is running (${net.created ? 'set up just now' : 'reused'}; data in ${shown(net.dataDir)}).`,
+    '',
+    `  registry   ${registry}   root v1 ${net.registry.rootHash.slice(0, 16)}, ${net.governance.threshold} of ${keys.length} governance keys in ${shown(join(net.dataDir, 'governance'))}`,
+    ''
   ]
-  return samplePatients().map((patient, i) => ({
-    seed: 100 + i,
-    patient,
-    series: series[i % series.length]!,
-    reports: { sr: i % 2 === 0, pdf: i % 3 !== 2 }
-  }))
-}
-
-async function loadSamples (): Promise<void> {
-  const store = new StudyStore({ dir: nodeDir })
-  await store.start()
-  try {
-    if ((await store.findStudies({ limit: 1 })).length > 0) return
-    const samples = join(root, 'samples')
-    await rm(samples, { recursive: true, force: true })
-    console.log('generating sample studies ...')
-    const paths: string[] = []
-    for (const [i, spec] of sampleStudies().entries()) {
-      const study = await generateStudy(join(samples, `study-${i + 1}`), spec)
-      paths.push(...study.instances.map((x) => x.path))
-    }
-    // and one patient's DVD, DICOMDIR and all
-    const dvd = join(samples, 'dvd')
-    await writeMediaLayout(dvd, [{ seed: 900, series: [{ modality: 'CT', instances: 12, rows: 128, columns: 128 }], reports: { pdf: true } }])
-    const summary = await importFiles([...paths, dvd], { store })
-    console.log(`imported ${summary.stored} instances in ${summary.studies.length} studies (${summary.rejected.length} rejected)`)
-  } finally {
-    await store.stop()
+  for (const n of net.nodes) {
+    lines.push(
+      `  ${n.name}  (URA ${n.ura}; ${n.departments.map((d) => `${d.code} ${d.name}`).join(', ')})${n.state === 'active' ? '' : `  ${n.state.toUpperCase()}`}`,
+      `    health   ${n.url}/health`,
+      `    studies  ${n.url}/api/studies   (${n.sampleStudies.length} sample studies)`,
+      `    peer id  ${n.peerId}`,
+      `    libp2p   ${n.addresses.join(' ')}`,
+      `    data     ${shown(n.dataDir)}`,
+      ''
+    )
   }
+  lines.push(
+    'Try:',
+    `  curl -s ${first.url}/api/studies`,
+    `  ${beeldnet} node --data-dir ${shown(first.dataDir)} directory`,
+    `  ${beeldnet} governance --registry ${registry} status`,
+    ...(target === undefined
+      ? []
+      : [
+          `  # ${action} ${target.name}: one member proposes, ${net.governance.threshold} sign; every node follows within seconds`,
+          `  ${beeldnet} governance --registry ${registry} propose --key ${shown(keys[0]!.file)} ${action} --ura ${target.ura} --reason "trying it out"`,
+          ...keys.slice(0, net.governance.threshold).map((k) => `  ${beeldnet} governance --registry ${registry} sign --key ${shown(k.file)} --yes`)
+        ]),
+    `  # after Ctrl-C (a running node holds its store): ${beeldnet} node --data-dir ${shown(first.dataDir)} studies`,
+    '',
+    'Press Ctrl-C to stop.'
+  )
+  return lines.join('\n')
 }
 
-const initialised = await stat(nodePaths(nodeDir).config).then(() => true, () => false)
-if (!initialised) {
-  const identity = await initNode(nodeDir, { name: 'Ziekenhuis Zuid (local)' })
-  console.log(`initialised node in ${nodeDir} (peer id ${identity.peerId})`)
+let network: LocalNetwork
+try {
+  network = await startLocalNetwork({
+    dataDir,
+    registryPort: port('BEELDNET_REGISTRY_PORT', 8480),
+    httpBasePort: port('BEELDNET_HTTP_PORT', 8470),
+    p2pBasePort: 8490,
+    pollIntervalSeconds: 5,
+    logger: pino({ level: process.env.BEELDNET_LOG_LEVEL ?? 'warn' }),
+    onProgress: (line) => { console.log(line) }
+  })
+} catch (err) {
+  process.exit(reportError(err, false))
 }
-await loadSamples()
+console.log(summary(network))
 
-const node = new BeeldnetNode({ dataDir: nodeDir })
-await node.start()
-console.log(`
-Beeldnet local network is running.
-  node "${node.config.node.name}"  peer id ${node.identity.peerId}
-    health   ${node.url}/health
-    studies  ${node.url}/api/studies
-  data in ${root}
-Press Ctrl-C to stop.`)
-
-const stop = (): void => { void node.stop().then(() => process.exit(0)) }
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+let stopping = false
+const stop = (signal: string): void => {
+  if (stopping) {
+    console.log(`${signal} again: exiting without waiting`)
+    process.exit(1)
+  }
+  stopping = true
+  console.log('stopping ...')
+  network.stop().then(() => { process.exit(0) }, (err: unknown) => { process.exit(reportError(err, false)) })
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
