@@ -53,7 +53,8 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
       return
     }
     const status = statusOf(refusal.code)
-    if (status >= 500) logger.error({ code: refusal.code, message: refusal.message, url: req.url }, 'request failed')
+    // 503 NOT_PUBLISHED is the normal state before root or directory v1, not a fault.
+    if (status >= 500 && refusal.code !== 'BEELDNET_ERR_NOT_PUBLISHED') logger.error({ code: refusal.code, message: refusal.message, url: req.url }, 'request failed')
     else logger.debug({ code: refusal.code, method: req.method, url: req.url, ip: req.ip }, 'refused')
     void reply.status(status).send({ code: refusal.code, message: refusal.message })
   })

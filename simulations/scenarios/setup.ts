@@ -55,10 +55,7 @@ export async function setUpLocalNetwork (init: SetUpInit): Promise<LocalNetworkM
   })
   report(`registry initialised: network ${network}, ${init.threshold} of ${members.length} governance keys, root v1 ${made.rootHash.slice(0, 16)}`)
 
-  // Until directory v1 is out, each review asks for it and the registry logs the 503 as an error:
-  // expected here, so this short-lived registry logs only what is fatal.
-  const registryLogger = init.logger.isLevelEnabled('fatal') ? init.logger.child({ component: 'registry' }, { level: 'fatal' }) : init.logger
-  const registry = createRegistry({ logger: registryLogger }, {
+  const registry = createRegistry({ logger: init.logger.child({ component: 'registry' }) }, {
     dir: registryDir, env: init.env, host: '127.0.0.1', port: init.registryPort, rateLimitPerMinute: init.rateLimitPerMinute
   })
   await registry.start()
