@@ -9,6 +9,8 @@ import { stat } from 'node:fs/promises'
 import { NotInitialisedError } from './errors.ts'
 import { createDirectoryService, type DirectoryService } from './directory/directory-service.ts'
 import { createTrustStore, trustDir } from './directory/trust-store.ts'
+import { createP2PHost, type P2PHost } from './p2p/host.ts'
+import { createDirectoryGossip, type DirectoryGossip } from './p2p/gossip.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -18,7 +20,7 @@ export interface BeeldnetNodeInit {
   logger?: Logger
 }
 
-/** The long-running node: store, HTTP server, the retention sweep and the verified directory, with start/stop. */
+/** The long-running node: store, HTTP server, the retention sweep, the verified directory and the libp2p host, with start/stop. */
 export class BeeldnetNode {
   readonly dataDir: string
   private readonly env: NodeJS.ProcessEnv
@@ -28,6 +30,9 @@ export class BeeldnetNode {
   store!: StudyStore
   /** what the node trusts: root and directory, refreshed from the registry */
   directory!: DirectoryService
+  /** libp2p: only peers the directory admits connect */
+  p2p!: P2PHost
+  private gossip: DirectoryGossip | undefined
   logger!: Logger
   private http: FastifyInstance | undefined
   private retentionTimer: NodeJS.Timeout | undefined
@@ -54,12 +59,17 @@ export class BeeldnetNode {
       pollIntervalSeconds: this.config.registry.pollIntervalSeconds
     })
     await this.directory.start()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    // After the directory: gating and peer addresses come from it. Gossip is registered before the host listens.
+    this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, { listen: this.config.p2p.listen, announce: this.config.p2p.announce })
+    this.gossip = createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
+    await this.gossip.start()
+    await this.p2p.start()
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
     this.retentionTimer.unref()
     this.sweepRetention()
-    this.logger.info({ url: this.url, peerId: this.identity.peerId }, 'node started')
+    this.logger.info({ url: this.url, peerId: this.identity.peerId, p2p: this.p2p.multiaddrs }, 'node started')
   }
 
   /** http://host:port the server actually listens on (port 0 in config picks a free one). */
@@ -82,6 +92,8 @@ export class BeeldnetNode {
   async stop (): Promise<void> {
     clearInterval(this.retentionTimer)
     await this.http?.close()
+    await this.gossip?.stop()
+    await this.p2p?.stop()
     await this.directory?.stop()
     await this.retentionRun
     await this.store.stop()

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import type { DirectoryStatus } from '../directory/directory-service.ts'
+import type { P2PStatus } from '../p2p/host.ts'
 import { statusOf } from '../../protocol/error-status.ts'
 
 export interface HttpServerComponents {
@@ -11,6 +12,8 @@ export interface HttpServerComponents {
   logger: Logger
   /** what the node trusts, shown by /health (optional) */
   directory?: { status: () => DirectoryStatus }
+  /** the libp2p host: who is connected, shown by /health (optional) */
+  p2p?: { status: () => P2PStatus }
 }
 
 export interface HttpServerInit {
@@ -55,7 +58,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
 
   app.get('/health', async () => {
     const usage = await store.diskUsage()
-    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage, directory: components.directory?.status() ?? null }
+    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage, directory: components.directory?.status() ?? null, p2p: components.p2p?.status() ?? null }
   })
 
   app.get('/api/studies', async (req) => {

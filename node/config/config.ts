@@ -1,5 +1,6 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { parse, parseDocument } from 'yaml'
+import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 
@@ -10,6 +11,7 @@ import { ConfigError } from '../errors.ts'
  */
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+const Multiaddr = z.string().refine((s) => { try { multiaddr(s); return s.startsWith('/') } catch { return false } }, 'a multiaddr such as /ip4/0.0.0.0/tcp/4001')
 
 function splitList (value: unknown): unknown {
   return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value
@@ -35,7 +37,11 @@ export const ConfigSchema = z.strictObject({
     pollIntervalSeconds: z.coerce.number().int().min(1).max(86_400).default(300),
     // From the environment a list comes comma-separated.
     mirrors: z.preprocess(splitList, z.array(HttpUrl).max(16)).default([])
-  }).default({ url: '', pollIntervalSeconds: 300, mirrors: [] })
+  }).default({ url: '', pollIntervalSeconds: 300, mirrors: [] }),
+  p2p: z.strictObject({
+    listen: z.preprocess(splitList, z.array(Multiaddr).min(1).max(16)).default(['/ip4/127.0.0.1/tcp/0']),
+    announce: z.preprocess(splitList, z.array(Multiaddr).max(16)).default([])
+  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
 })
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -76,6 +82,17 @@ registry:
   # registry does not answer. Files prove themselves, so a mirror needs no trust.
   # From the environment: BEELDNET_REGISTRY_MIRRORS=https://a.example,https://b.example
   mirrors: []
+
+p2p:
+  # Where this node accepts connections from peer nodes (libp2p multiaddrs, TCP). Peers dial the
+  # addresses the directory lists for this node (given at enrolment with --address), so listen
+  # where those lead, e.g. [/ip4/0.0.0.0/tcp/4001]. Only nodes the verified directory admits get
+  # past the handshake. The default, loopback on a free port, reaches nothing outside this machine.
+  # From the environment: BEELDNET_P2P_LISTEN=/ip4/0.0.0.0/tcp/4001
+  listen: [/ip4/127.0.0.1/tcp/0]
+  # Addresses to announce instead of the listen addresses, behind NAT or a port forward;
+  # [] announces the listen addresses.
+  announce: []
 `
 }
 

@@ -99,6 +99,8 @@ export interface DirectoryService extends EventEmitter<DirectoryServiceEvents> {
   readonly root: Root | undefined
   /** the held directory, if any */
   readonly directory: Directory | undefined
+  /** the held directory as signed (the envelope), to hand on to peers: it proves itself to them */
+  heldEnvelope (): SignedDirectory | undefined
 }
 
 const ALARM_CODES = new Set(['BEELDNET_ERR_FORK', 'BEELDNET_ERR_FORGED'])
@@ -132,6 +134,8 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
 
   get root (): Root | undefined { return this.set?.root.signed }
   get directory (): Directory | undefined { return this.set?.directory?.signed }
+
+  heldEnvelope (): SignedDirectory | undefined { return this.set?.directory ?? undefined }
 
   private get sources (): string[] {
     return [...(this.registryUrl === '' ? [] : [this.registryUrl]), ...this.mirrors]

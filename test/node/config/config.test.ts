@@ -13,7 +13,8 @@ describe('node config', () => {
       http: { host: '127.0.0.1', port: 8470 },
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
       log: { level: 'info' },
-      registry: { url: '', pollIntervalSeconds: 300, mirrors: [] }
+      registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
+      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] }
     })
   })
 
@@ -29,6 +30,13 @@ describe('node config', () => {
     expect(parseConfig(file, {}).registry).toEqual({ url: 'https://registry.example.nl', pollIntervalSeconds: 300, mirrors: ['https://mirror.example.nl/beeldnet'] })
     const env = { BEELDNET_REGISTRY_URL: 'http://127.0.0.1:8480', BEELDNET_REGISTRY_POLL_INTERVAL_SECONDS: '60', BEELDNET_REGISTRY_MIRRORS: 'https://a.example, https://b.example' }
     expect(parseConfig(file, env).registry).toEqual({ url: 'http://127.0.0.1:8480', pollIntervalSeconds: 60, mirrors: ['https://a.example', 'https://b.example'] })
+  })
+
+  it('p2p addresses come from the file or the environment; lists comma-separated', () => {
+    const file = 'p2p:\n  listen: [/ip4/0.0.0.0/tcp/4001, /ip6/::/tcp/4001]\n  announce: [/dns4/beeldnet.ziekenhuis.nl/tcp/4001]\n'
+    expect(parseConfig(file, {}).p2p).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'], announce: ['/dns4/beeldnet.ziekenhuis.nl/tcp/4001'] })
+    const env = { BEELDNET_P2P_LISTEN: '/ip4/10.0.0.5/tcp/4001, /ip4/127.0.0.1/tcp/4002', BEELDNET_P2P_ANNOUNCE: '' }
+    expect(parseConfig(file, env).p2p).toEqual({ listen: ['/ip4/10.0.0.5/tcp/4001', '/ip4/127.0.0.1/tcp/4002'], announce: [] })
   })
 
   it('updateConfigFile sets one value and keeps the comments', async () => {
@@ -54,7 +62,9 @@ describe('node config', () => {
     ['a bad log level', 'log:\n  level: loud\n', 'log.level'],
     ['broken YAML', 'http: [\n', 'not valid YAML'],
     ['a registry URL that is not http(s)', 'registry:\n  url: ftp://registry.example.nl\n', 'registry.url'],
-    ['a poll interval of zero', 'registry:\n  pollIntervalSeconds: 0\n', 'registry.pollIntervalSeconds']
+    ['a poll interval of zero', 'registry:\n  pollIntervalSeconds: 0\n', 'registry.pollIntervalSeconds'],
+    ['a listen address that is not a multiaddr', 'p2p:\n  listen: [0.0.0.0:4001]\n', 'p2p.listen.0'],
+    ['no listen address at all', 'p2p:\n  listen: []\n', 'p2p.listen']
   ])('refuses %s with BEELDNET_ERR_CONFIG naming the setting', (_label, text, fragment) => {
     expect(() => parseConfig(text, {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining(fragment) }))
   })

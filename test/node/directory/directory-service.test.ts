@@ -270,6 +270,16 @@ describe('directory service: other sources', () => {
     expect(s.updates.map((u) => u.current.version)).toEqual([1, 3])
   })
 
+  it('hands out the held directory as signed, so peers can verify it for themselves', async () => {
+    const s = await setup()
+    expect(s.service.heldEnvelope()).toBeUndefined()
+    s.publishNext()
+    const v2 = s.publishNext()
+    await s.service.refresh()
+    expect(s.service.heldEnvelope()).toEqual(v2.envelope)
+    expect(hashOfSigned(s.service.heldEnvelope()!.signed)).toBe(s.service.status().hash)
+  })
+
   it('refuses everything until a root is pinned', async () => {
     const service = createDirectoryService({ trustStore: createTrustStore({ dir: await tempDir('trust') }), logger: silent })
     await service.start()
