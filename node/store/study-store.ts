@@ -48,7 +48,8 @@ export interface FsckReport {
   repaired: boolean
 }
 
-interface Staged {
+/** An instance whose bytes are durable in a file outside blobs/ and whose header is parsed: ready to commit. */
+export interface Staged {
   header: InstanceHeader
   blob: StagedBlob
 }
@@ -140,13 +141,57 @@ export class StudyStore {
     }
     if (accepted.length === 0) return result
     const bySha = new Map(staged.map((s) => [s.blob.sha256, s]))
+    await this.placeAndIndex(studyInstanceUID, accepted.map((r) => bySha.get(r.sha256)!), previous)
+    result.stored = accepted.length
+    return result
+  }
+
+  /**
+   * @internal a received transfer's verified instances become visible together, or none do. Unlike
+   * commitStudy, one conflicting instance (another file under a stored UID, another patient) refuses
+   * the whole batch with its error and leaves every file where it is, so nothing half-arrived shows.
+   * Instances already indexed with the same bytes count as duplicates.
+   */
+  async commitWhole (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
+    return this.serialised(async () => {
+      const result: CommitResult = { studyInstanceUID, stored: 0, duplicates: 0, rejected: [] }
+      const previous = await this.index.getEntries(studyInstanceUID)
+      const fresh: Staged[] = []
+      const duplicates: Staged[] = []
+      const seen = new Map<string, string>()
+      const patientKey = previous?.study.patient ?? (staged[0] === undefined ? undefined : patientOf(staged[0].header))
+      for (const s of staged) {
+        const { header, blob } = s
+        if (header.studyInstanceUID !== studyInstanceUID) throw new TypeError(`instance ${header.sopInstanceUID} is not of study ${studyInstanceUID}`)
+        const known = seen.get(header.sopInstanceUID) ?? (await this.index.getSopLocation(header.sopInstanceUID))?.sha256
+        if (known !== undefined) {
+          if (known !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
+          duplicates.push(s)
+          continue
+        }
+        if (patientKey !== undefined && (header.patient.id !== patientKey.id || header.patient.issuer !== patientKey.issuer)) {
+          throw new PatientMismatchError(studyInstanceUID, describePatient(patientKey), describePatient(header.patient))
+        }
+        seen.set(header.sopInstanceUID, blob.sha256)
+        fresh.push(s)
+      }
+      if (fresh.length > 0) await this.placeAndIndex(studyInstanceUID, fresh, previous)
+      for (const d of duplicates) await this.blobs.discard(d.blob)
+      result.stored = fresh.length
+      result.duplicates = duplicates.length
+      return result
+    })
+  }
+
+  /** Moves staged files to their content address, makes that durable, then writes the study's index batch. */
+  private async placeAndIndex (studyInstanceUID: string, accepted: Staged[], previous: StudyEntries | undefined): Promise<void> {
     const placed: string[] = []
-    for (const record of accepted) {
-      if (await this.blobs.commit(bySha.get(record.sha256)!.blob)) placed.push(record.sha256)
+    for (const { blob } of accepted) {
+      if (await this.blobs.commit(blob)) placed.push(blob.sha256)
     }
-    await this.blobs.syncDirectoriesOf(accepted.map((r) => r.sha256))
+    await this.blobs.syncDirectoriesOf(accepted.map((s) => s.blob.sha256))
     await this.beforeIndexCommit?.(studyInstanceUID)
-    const next = aggregate(accepted.map((r) => bySha.get(r.sha256)!.header), accepted, previous)
+    const next = aggregate(accepted.map((s) => s.header), accepted.map((s) => instanceRecord(s.header, s.blob)), previous)
     try {
       await this.index.writeStudy(next, previous)
     } catch (err) {
@@ -154,8 +199,6 @@ export class StudyStore {
       for (const sha of placed) await this.blobs.remove(sha)
       throw err
     }
-    result.stored = accepted.length
-    return result
   }
 
   async getStudy (studyInstanceUID: string): Promise<StudyEntries> {

@@ -1,0 +1,275 @@
+import { Level } from 'level'
+import type { AbstractSublevel } from 'abstract-level'
+import type { SignedManifest } from '../../protocol/exchange/manifest.ts'
+import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
+import { StoreLockedError } from '../errors.ts'
+import { TransferConflictError, TransferNotFoundError } from './errors.ts'
+
+/*
+ * Transfer records, in a level database of their own (<data-dir>/transfers by default): outgoing
+ * transfers by transfer id, incoming ones by sender peer id and transfer id (a transfer id is the
+ * sender's choice, so another peer can never resume or spoil it). Manifests and per-instance
+ * progress live in their own sublevels: a record stays small however large the study, and
+ * confirming one instance is one small write.
+ */
+
+export type OutgoingState = 'queued' | 'connecting' | 'offering' | 'sending' | 'verifying' | 'complete' | 'declined' | 'failed' | 'cancelled'
+export type IncomingState = 'receiving' | 'committing' | 'complete' | 'failed' | 'cancelled'
+
+export const FINAL_OUTGOING_STATES: ReadonlySet<OutgoingState> = new Set(['complete', 'declined', 'failed', 'cancelled'])
+export const FINAL_INCOMING_STATES: ReadonlySet<IncomingState> = new Set(['complete', 'failed', 'cancelled'])
+
+export interface ErrorRecord {
+  code: string
+  message: string
+  /** ISO 8601 */
+  at: string
+}
+
+export interface TransferTotals {
+  instances: number
+  reports: number
+  bytes: number
+}
+
+interface RecordBase {
+  transferId: string
+  studyInstanceUID: string
+  manifestHash: string
+  /** ISO 8601 times */
+  createdAt: string
+  updatedAt: string
+  completedAt?: string
+  lastError?: ErrorRecord
+  totals: TransferTotals
+  /** instances (and their bytes) the receiver holds: verified in this transfer, or held before it */
+  done: { instances: number, bytes: number }
+  /** 'report-arrived' was raised (once per transfer, across restarts) */
+  reportsNotified: boolean
+  /** the receiver's signed receipt, once committed */
+  receipt?: SignedReceipt
+}
+
+export interface OutgoingRecord extends RecordBase {
+  direction: 'outgoing'
+  /** the receiving node */
+  peerId: string
+  destination: { ura: string, department: string }
+  state: OutgoingState
+  /** deliveries started, the first included */
+  attempts: number
+  /** when a retry is due (ISO 8601), while waiting for one */
+  nextAttemptAt?: string
+}
+
+export interface IncomingRecord extends RecordBase {
+  direction: 'incoming'
+  /** the sending node */
+  peerId: string
+  senderUra: string
+  department: string
+  state: IncomingState
+  /** a hold on the study (it existed at the start) keeps retention and delete off what the receiver already had */
+  holder?: string
+}
+
+export type TransferRecord = OutgoingRecord | IncomingRecord
+
+/** One instance the receiver verified and keeps for the commit. */
+export interface VerifiedInstance {
+  sha256: string
+  sopInstanceUID: string
+  size: number
+}
+
+export interface TransferStoreInit {
+  /** where the level database lives, e.g. `<data-dir>/transfers` */
+  dir: string
+}
+
+export interface WriteOptions {
+  /** fsync before resolving (default true); progress counters pass false */
+  sync?: boolean
+}
+
+export interface TransferStore {
+  start (): Promise<void>
+  stop (): Promise<void>
+
+  /** Records a new outgoing transfer and its manifest; refuses a transfer id already used. */
+  createOutgoing (record: OutgoingRecord, manifest: SignedManifest): Promise<void>
+  getOutgoing (transferId: string): Promise<OutgoingRecord | undefined>
+  listOutgoing (): Promise<OutgoingRecord[]>
+  /** Reads, changes and writes one record, serialised with every other update. */
+  updateOutgoing (transferId: string, change: (record: OutgoingRecord) => OutgoingRecord, options?: WriteOptions): Promise<OutgoingRecord>
+  outgoingManifest (transferId: string): Promise<SignedManifest>
+  /** Instances the receiver confirmed (by SHA-256). */
+  addConfirmed (transferId: string, sha256s: string[], options?: WriteOptions): Promise<void>
+  confirmedOf (transferId: string): Promise<Set<string>>
+
+  createIncoming (record: IncomingRecord, manifest: SignedManifest): Promise<void>
+  getIncoming (peerId: string, transferId: string): Promise<IncomingRecord | undefined>
+  listIncoming (): Promise<IncomingRecord[]>
+  updateIncoming (peerId: string, transferId: string, change: (record: IncomingRecord) => IncomingRecord, options?: WriteOptions): Promise<IncomingRecord>
+  incomingManifest (peerId: string, transferId: string): Promise<SignedManifest>
+  /** Records one verified instance, durably: a later session for the transfer will not ask for it. */
+  addVerified (peerId: string, transferId: string, instance: VerifiedInstance): Promise<void>
+  verifiedOf (peerId: string, transferId: string): Promise<Map<string, VerifiedInstance>>
+  /** Forgets verified instances (all of them when `sha256s` is omitted). */
+  removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void>
+}
+
+type Db = Level<string, unknown>
+type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
+
+const SEP = '\x00'
+const LAST = '\xff'
+const key = (...parts: string[]): string => parts.join(SEP)
+const prefixRange = (...parts: string[]): { gte: string, lt: string } => ({ gte: key(...parts) + SEP, lt: key(...parts) + SEP + LAST })
+
+class LevelTransferStore implements TransferStore {
+  private readonly db: Db
+  private readonly outgoing: Sub<OutgoingRecord>
+  private readonly outgoingManifests: Sub<SignedManifest>
+  private readonly confirmed: Sub<string>
+  private readonly incoming: Sub<IncomingRecord>
+  private readonly incomingManifests: Sub<SignedManifest>
+  private readonly verified: Sub<VerifiedInstance>
+  private writes: Promise<unknown> = Promise.resolve()
+
+  constructor (init: TransferStoreInit) {
+    this.db = new Level<string, unknown>(init.dir, { valueEncoding: 'json' })
+    const sub = <V>(name: string): Sub<V> => this.db.sublevel<string, V>(name, { valueEncoding: 'json' })
+    this.outgoing = sub('outgoing')
+    this.outgoingManifests = sub('outgoing-manifests')
+    this.confirmed = sub('outgoing-confirmed')
+    this.incoming = sub('incoming')
+    this.incomingManifests = sub('incoming-manifests')
+    this.verified = sub('incoming-verified')
+  }
+
+  async start (): Promise<void> {
+    try {
+      await this.db.open()
+    } catch (err) {
+      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(this.db.location)
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.writes
+    await this.db.close()
+  }
+
+  /** Every read-modify-write goes through one queue, so no update is lost to a concurrent one. */
+  private async serialised<T> (work: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(work)
+    this.writes = run.catch(() => {})
+    return run
+  }
+
+  async createOutgoing (record: OutgoingRecord, manifest: SignedManifest): Promise<void> {
+    await this.serialised(async () => {
+      if (await this.outgoing.get(record.transferId) !== undefined) throw new TransferConflictError(record.transferId)
+      await this.db.batch()
+        .put(record.transferId, manifest, { sublevel: this.outgoingManifests })
+        .put(record.transferId, record, { sublevel: this.outgoing })
+        .write({ sync: true })
+    })
+  }
+
+  async getOutgoing (transferId: string): Promise<OutgoingRecord | undefined> {
+    return this.outgoing.get(transferId)
+  }
+
+  async listOutgoing (): Promise<OutgoingRecord[]> {
+    return this.outgoing.values().all() as Promise<OutgoingRecord[]>
+  }
+
+  async updateOutgoing (transferId: string, change: (record: OutgoingRecord) => OutgoingRecord, options: WriteOptions = {}): Promise<OutgoingRecord> {
+    return this.serialised(async () => {
+      const current = await this.outgoing.get(transferId)
+      if (current === undefined) throw new TransferNotFoundError(transferId)
+      const next = change(current)
+      if (next !== current) await this.db.batch().put(transferId, next, { sublevel: this.outgoing }).write({ sync: options.sync ?? true })
+      return next
+    })
+  }
+
+  async outgoingManifest (transferId: string): Promise<SignedManifest> {
+    const manifest = await this.outgoingManifests.get(transferId)
+    if (manifest === undefined) throw new TransferNotFoundError(transferId)
+    return manifest
+  }
+
+  async addConfirmed (transferId: string, sha256s: string[], options: WriteOptions = {}): Promise<void> {
+    if (sha256s.length === 0) return
+    const batch = this.db.batch()
+    for (const sha of sha256s) batch.put(key(transferId, sha), '', { sublevel: this.confirmed })
+    await batch.write({ sync: options.sync ?? true })
+  }
+
+  async confirmedOf (transferId: string): Promise<Set<string>> {
+    const out = new Set<string>()
+    for await (const k of this.confirmed.keys(prefixRange(transferId))) out.add(k.split(SEP)[1]!)
+    return out
+  }
+
+  async createIncoming (record: IncomingRecord, manifest: SignedManifest): Promise<void> {
+    await this.serialised(async () => {
+      const k = key(record.peerId, record.transferId)
+      if (await this.incoming.get(k) !== undefined) throw new TransferConflictError(record.transferId)
+      await this.db.batch()
+        .put(k, manifest, { sublevel: this.incomingManifests })
+        .put(k, record, { sublevel: this.incoming })
+        .write({ sync: true })
+    })
+  }
+
+  async getIncoming (peerId: string, transferId: string): Promise<IncomingRecord | undefined> {
+    return this.incoming.get(key(peerId, transferId))
+  }
+
+  async listIncoming (): Promise<IncomingRecord[]> {
+    return this.incoming.values().all() as Promise<IncomingRecord[]>
+  }
+
+  async updateIncoming (peerId: string, transferId: string, change: (record: IncomingRecord) => IncomingRecord, options: WriteOptions = {}): Promise<IncomingRecord> {
+    return this.serialised(async () => {
+      const k = key(peerId, transferId)
+      const current = await this.incoming.get(k)
+      if (current === undefined) throw new TransferNotFoundError(transferId)
+      const next = change(current)
+      if (next !== current) await this.db.batch().put(k, next, { sublevel: this.incoming }).write({ sync: options.sync ?? true })
+      return next
+    })
+  }
+
+  async incomingManifest (peerId: string, transferId: string): Promise<SignedManifest> {
+    const manifest = await this.incomingManifests.get(key(peerId, transferId))
+    if (manifest === undefined) throw new TransferNotFoundError(transferId)
+    return manifest
+  }
+
+  async addVerified (peerId: string, transferId: string, instance: VerifiedInstance): Promise<void> {
+    await this.db.batch().put(key(peerId, transferId, instance.sha256), instance, { sublevel: this.verified }).write({ sync: true })
+  }
+
+  async verifiedOf (peerId: string, transferId: string): Promise<Map<string, VerifiedInstance>> {
+    const out = new Map<string, VerifiedInstance>()
+    for await (const v of this.verified.values(prefixRange(peerId, transferId))) out.set(v.sha256, v)
+    return out
+  }
+
+  async removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void> {
+    const batch = this.db.batch()
+    const keys = sha256s?.map((sha) => key(peerId, transferId, sha)) ?? await this.verified.keys(prefixRange(peerId, transferId)).all()
+    for (const k of keys) batch.del(k, { sublevel: this.verified })
+    await batch.write({ sync: true })
+  }
+}
+
+export function createTransferStore (init: TransferStoreInit): TransferStore {
+  return new LevelTransferStore(init)
+}
