@@ -1,0 +1,68 @@
+import { z } from 'zod'
+import { DicomText, Uid } from './common.ts'
+import { ManifestPatient } from './manifest.ts'
+import { Requester } from './requester.ts'
+
+/*
+ * Query: find studies at a peer. A query must name a patient (BSN, or patient id with its issuer)
+ * or an accession number: a source never answers "all CT studies of last week" to another
+ * hospital. Birth date, dates and modality only narrow it; a BSN with the wrong birth date finds
+ * nothing, which is how a mistyped BSN shows.
+ */
+
+/** Most studies one answer lists. */
+export const MAX_QUERY_RESULTS = 200
+
+const Da = z.string().regex(/^[0-9]{8}$/, 'a date as YYYYMMDD')
+
+export const QueryCriteria = z.strictObject({
+  bsn: z.string().regex(/^[0-9]{9}$/, 'a BSN has 9 digits').optional(),
+  patientId: z.string().min(1).max(64).optional(),
+  issuer: z.string().min(1).max(64).optional(),
+  birthDate: Da.optional(),
+  dateFrom: Da.optional(),
+  dateTo: Da.optional(),
+  modality: z.string().regex(/^[A-Z]{1,16}$/).optional(),
+  accessionNumber: z.string().min(1).max(16).optional(),
+  limit: z.number().int().min(1).max(MAX_QUERY_RESULTS).default(50)
+}).refine((c) => c.bsn !== undefined || (c.patientId !== undefined && c.issuer !== undefined) || c.accessionNumber !== undefined, {
+  message: 'a query names a patient (bsn, or patientId with issuer) or an accession number'
+})
+export type QueryCriteria = z.infer<typeof QueryCriteria>
+
+export const QueryRequest = z.strictObject({
+  type: z.literal('beeldnet/query'),
+  requester: Requester,
+  criteria: QueryCriteria
+})
+export type QueryRequest = z.infer<typeof QueryRequest>
+
+export const StudySummary = z.strictObject({
+  studyInstanceUID: Uid,
+  patient: ManifestPatient,
+  date: DicomText(32),
+  time: DicomText(32),
+  accessionNumber: DicomText(256),
+  description: DicomText(1024),
+  modalities: z.array(DicomText(16)).max(64),
+  numberOfSeries: z.number().int().min(0),
+  numberOfInstances: z.number().int().min(0),
+  numberOfReports: z.number().int().min(0),
+  size: z.number().int().min(0)
+})
+export type StudySummary = z.infer<typeof StudySummary>
+
+export const QueryResponse = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('beeldnet/query-result'),
+    studies: z.array(StudySummary).max(MAX_QUERY_RESULTS),
+    /** more matched than the limit */
+    truncated: z.boolean()
+  }),
+  z.strictObject({
+    type: z.literal('beeldnet/query-refused'),
+    code: z.string().regex(/^BEELDNET_ERR_[A-Z0-9_]{1,64}$/),
+    reason: z.string().max(1024)
+  })
+])
+export type QueryResponse = z.infer<typeof QueryResponse>
