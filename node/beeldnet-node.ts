@@ -11,6 +11,8 @@ import { createDirectoryService, type DirectoryService } from './directory/direc
 import { createTrustStore, trustDir } from './directory/trust-store.ts'
 import { createP2PHost, type P2PHost } from './p2p/host.ts'
 import { createDirectoryGossip, type DirectoryGossip } from './p2p/gossip.ts'
+import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
+import { createExchange, type Exchange } from './transfers/exchange.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -33,6 +35,9 @@ export class BeeldnetNode {
   /** libp2p: only peers the directory admits connect */
   p2p!: P2PHost
   private gossip: DirectoryGossip | undefined
+  /** send, receive, query and pull studies with peers */
+  exchange!: Exchange
+  metrics!: NodeMetrics
   logger!: Logger
   private http: FastifyInstance | undefined
   private retentionTimer: NodeJS.Timeout | undefined
@@ -64,12 +69,41 @@ export class BeeldnetNode {
     this.gossip = createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
     await this.gossip.start()
     await this.p2p.start()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    // After the host: the queue resumes interrupted transfers at once.
+    this.exchange = createExchange({ host: this.p2p, store: this.store, identity: this.identity, logger: this.logger }, {
+      dataDir: this.dataDir,
+      queue: this.config.transfers,
+      pullRules: this.config.policy.pull
+    })
+    await this.exchange.start()
+    this.metrics = this.createMetrics()
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
     this.retentionTimer.unref()
     this.sweepRetention()
     this.logger.info({ url: this.url, peerId: this.identity.peerId, p2p: this.p2p.multiaddrs }, 'node started')
+  }
+
+  private createMetrics (): NodeMetrics {
+    const metrics = createMetrics({
+      directory: () => { const s = this.directory.status(); return { version: s.directoryVersion, ageSeconds: s.ageSeconds } },
+      peersConnected: () => this.p2p.connectedPeers().length,
+      gatingRefusals: () => this.p2p.gating.refusals(),
+      transfersByState: async () => {
+        const { outgoing, incoming } = await this.exchange.list()
+        const counts = new Map<string, { direction: string, state: string, count: number }>()
+        for (const r of [...outgoing, ...incoming]) {
+          const key = `${r.direction}/${r.state}`
+          const entry = counts.get(key) ?? { direction: r.direction, state: r.state, count: 0 }
+          entry.count++
+          counts.set(key, entry)
+        }
+        return [...counts.values()]
+      }
+    })
+    countTransfers(metrics, this.exchange)
+    return metrics
   }
 
   /** http://host:port the server actually listens on (port 0 in config picks a free one). */
@@ -82,6 +116,9 @@ export class BeeldnetNode {
 
   private sweepRetention (): void {
     this.retentionRun = this.retentionRun.then(async () => {
+      // Incoming transfers nobody resumed for as long go first: their holds then no longer keep studies.
+      const expired = await this.exchange.incoming.expire(this.config.store.retentionDays * 86_400_000)
+      if (expired.length > 0) this.logger.info({ expired: expired.map((t) => t.transferId) }, 'unfinished incoming transfers expired')
       const { purged, keptHeld } = await this.store.purgeExpired(this.config.store.retentionDays)
       if (purged.length > 0 || keptHeld.length > 0) {
         this.logger.info({ purged: purged.map((s) => s.studyInstanceUID), keptHeld }, 'retention sweep')
@@ -92,6 +129,7 @@ export class BeeldnetNode {
   async stop (): Promise<void> {
     clearInterval(this.retentionTimer)
     await this.http?.close()
+    await this.exchange?.stop()
     await this.gossip?.stop()
     await this.p2p?.stop()
     await this.directory?.stop()

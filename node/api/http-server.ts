@@ -6,6 +6,10 @@ import type { StudyStore } from '../store/study-store.ts'
 import type { DirectoryStatus } from '../directory/directory-service.ts'
 import type { P2PStatus } from '../p2p/host.ts'
 import { statusOf } from '../../protocol/error-status.ts'
+import type { Exchange } from '../transfers/exchange.ts'
+import { registerExchangeRoutes } from './exchange-routes.ts'
+import { healthProblems } from './health.ts'
+import type { NodeMetrics } from './metrics.ts'
 
 export interface HttpServerComponents {
   store: StudyStore
@@ -14,6 +18,10 @@ export interface HttpServerComponents {
   directory?: { status: () => DirectoryStatus }
   /** the libp2p host: who is connected, shown by /health (optional) */
   p2p?: { status: () => P2PStatus }
+  /** the exchange: send, transfers, query, pull (optional) */
+  exchange?: Exchange
+  /** Prometheus metrics at /metrics (optional) */
+  metrics?: NodeMetrics
 }
 
 export interface HttpServerInit {
@@ -40,7 +48,7 @@ class BadRequestError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
 }
 
-/** The node's HTTP edge: for now /health and a read-only JSON study listing. */
+/** The node's HTTP edge: /health, the study listing, the exchange (send, transfers, query, pull) and /metrics. */
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
   const { store, logger } = components
   const maxListing = init.maxListing ?? 500
@@ -56,9 +64,15 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     void reply.status(status).send({ code: status >= 500 ? 'BEELDNET_ERR_INTERNAL' : 'BEELDNET_ERR_BAD_REQUEST', message: status >= 500 ? 'internal error' : (err as Error).message })
   })
 
-  app.get('/health', async () => {
+  // 200 with status 'ok', or 503 with status 'degraded' and each problem in words.
+  app.get('/health', async (_req, reply) => {
     const usage = await store.diskUsage()
-    return { status: 'ok', node: init.nodeName, peerId: init.peerId, store: usage, directory: components.directory?.status() ?? null, p2p: components.p2p?.status() ?? null }
+    const directory = components.directory?.status() ?? null
+    const p2p = components.p2p?.status() ?? null
+    const problems = healthProblems({ directory, p2p, store: usage })
+    return reply.status(problems.length === 0 ? 200 : 503).send({
+      status: problems.length === 0 ? 'ok' : 'degraded', problems, node: init.nodeName, peerId: init.peerId, store: usage, directory, p2p
+    })
   })
 
   app.get('/api/studies', async (req) => {
@@ -74,6 +88,8 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     const entries = await store.getStudy(req.params.uid)
     return { ...entries.study, series: entries.series, instances: entries.instances }
   })
+
+  if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 
   return app
 }

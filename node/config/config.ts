@@ -41,7 +41,19 @@ export const ConfigSchema = z.strictObject({
   p2p: z.strictObject({
     listen: z.preprocess(splitList, z.array(Multiaddr).min(1).max(16)).default(['/ip4/127.0.0.1/tcp/0']),
     announce: z.preprocess(splitList, z.array(Multiaddr).max(16)).default([])
-  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] })
+  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] }),
+  transfers: z.strictObject({
+    concurrency: z.coerce.number().int().min(1).max(64).default(4),
+    perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
+    maxAttempts: z.coerce.number().int().min(1).max(1000).default(8)
+  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8 }),
+  policy: z.strictObject({
+    pull: z.array(z.strictObject({
+      ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
+      purposes: z.array(z.enum(['treatment', 'second-opinion', 'referral', 'emergency'])).min(1).optional(),
+      decision: z.enum(['allow', 'queue'])
+    })).max(10_000).default([])
+  }).default({ pull: [] })
 })
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -93,6 +105,20 @@ p2p:
   # Addresses to announce instead of the listen addresses, behind NAT or a port forward;
   # [] announces the listen addresses.
   announce: []
+
+transfers:
+  # Outgoing studies sent at once, to all peers together and to one peer.
+  concurrency: 4
+  perPeerConcurrency: 2
+  # Attempts per transfer (retried with growing pauses) before it is marked failed.
+  maxAttempts: 8
+
+policy:
+  # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the
+  # source to agree. Rules are tried in order; none matching refuses the pull. decision: allow
+  # sends the study at once, queue waits for staff of this hospital to approve.
+  # - { ura: '12345678', purposes: [treatment, referral], decision: allow }
+  pull: []
 `
 }
 

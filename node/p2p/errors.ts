@@ -44,3 +44,16 @@ export class StreamResetError extends BeeldnetError {
 export class DataTooLongError extends BeeldnetError {
   constructor (what: string, max: number) { super('BEELDNET_ERR_DATA_TOO_LONG', `${what} exceeds the ${max} bytes allowed`) }
 }
+
+/**
+ * The peer ended the exchange with one of our own codes (it declined an instance, it found our
+ * manifest wrong...). The code is taken over only when it is one this software knows, so that
+ * retry decisions can follow it; anything else stays BEELDNET_ERR_REMOTE_ABORT.
+ */
+export class PeerAbortedError extends BeeldnetError {
+  readonly remoteCode: string
+  constructor (remoteCode: string, message: string) {
+    super(remoteCode, message)
+    this.remoteCode = remoteCode
+  }
+}

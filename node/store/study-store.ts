@@ -242,7 +242,7 @@ export class StudyStore {
   }
 
   /** A stored instance's bytes, verified against their hash as they stream. */
-  openInstance (record: InstanceRecord): Readable {
+  openInstance (record: Pick<InstanceRecord, 'sha256'>): Readable {
     return this.blobs.openVerified(record.sha256)
   }
 

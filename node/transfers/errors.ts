@@ -102,3 +102,19 @@ export class InstanceHeaderMismatchError extends BeeldnetError {
     super('BEELDNET_ERR_INSTANCE_HEADER_MISMATCH', `instance ${sopInstanceUID}: the file's ${what} differs from the manifest`)
   }
 }
+
+/** No active node of an active institution with that URA in the verified directory. */
+export class UnknownInstitutionError extends BeeldnetError {
+  constructor (ura: string) { super('BEELDNET_ERR_UNKNOWN_INSTITUTION', `no active institution with URA ${ura} and an active node in the directory this node trusts`) }
+}
+
+export class UnknownDepartmentError extends BeeldnetError {
+  constructor (ura: string, department: string, known: string[]) {
+    super('BEELDNET_ERR_UNKNOWN_DEPARTMENT', `institution ${ura} lists no department ${department}${known.length === 0 ? '' : `; it lists ${known.join(', ')}`}`)
+  }
+}
+
+/** This node's own key is not an active node in the directory: it cannot speak for an institution yet. */
+export class NotEnrolledError extends BeeldnetError {
+  constructor (peerId: string) { super('BEELDNET_ERR_NOT_ENROLLED', `this node (${peerId}) is not an active node of any institution in the directory it holds: enrol it and have governance admit it`) }
+}

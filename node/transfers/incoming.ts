@@ -42,8 +42,8 @@ export interface IncomingTransfersComponents {
 }
 
 export interface IncomingTransfersInit {
-  /** this node's institution: offers for another URA are refused, receipts name it */
-  ura: string
+  /** this node's institution, or how to look it up when an offer arrives (the directory can change it): offers for another URA are refused, receipts name it */
+  ura: string | (() => string)
   /** where verified instances wait for their commit; must be on the store's file system (default `<store>/incoming`) */
   dir?: string
   /** at most one progress event per transfer per this many milliseconds (default 500) */
@@ -113,7 +113,7 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
   readonly transfers: TransferStore
   readonly identity: { peerId: string, privateKey: NodeSigner }
   readonly clock: Clock
-  readonly ura: string
+  private readonly uraOf: () => string
   readonly dir: string
   readonly progressIntervalMs: number
   private readonly sessions = new Map<string, Session>()
@@ -126,7 +126,8 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
     this.transfers = components.transfers
     this.identity = components.identity
     this.clock = components.clock ?? systemClock
-    this.ura = init.ura
+    const ura = init.ura
+    this.uraOf = typeof ura === 'string' ? () => ura : ura
     this.dir = init.dir ?? join(components.store.blobs.dir, 'incoming')
     this.progressIntervalMs = init.progressIntervalMs ?? 500
   }
@@ -249,6 +250,8 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
   }
 
   /** @internal */
+  get ura (): string { return this.uraOf() }
+
   forget (session: Session): void {
     const k = sessionKey(session.peerId, session.transferId)
     if (this.sessions.get(k) === session) this.sessions.delete(k)

@@ -1,8 +1,8 @@
 import { newTransferId } from '../../protocol/exchange/common.ts'
-import { reportsFirst, signManifest, type Manifest, type ManifestInstance, type SignedManifest } from '../../protocol/exchange/manifest.ts'
+import { reportsFirst, signManifest, type Manifest, type ManifestInstance, type ManifestStudy, type SignedManifest } from '../../protocol/exchange/manifest.ts'
 import type { NodeSigner } from '../../protocol/exchange/node-signature.ts'
 import { isReportSopClass } from '../dicom/tags.ts'
-import type { InstanceRecord, SeriesRecord } from '../store/records.ts'
+import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 
 /*
@@ -46,7 +46,6 @@ export async function buildManifest (components: BuildManifestComponents, studyI
     sha256: i.sha256,
     report: isReportSopClass(i.sopClassUID)
   })))
-  const p = study.patient
   return {
     type: 'beeldnet/push-manifest',
     transferId: init.transferId ?? newTransferId(),
@@ -56,25 +55,7 @@ export async function buildManifest (components: BuildManifestComponents, studyI
     note: init.note ?? '',
     reason: init.reason,
     ...(init.requestId === undefined ? {} : { requestId: init.requestId }),
-    study: {
-      studyInstanceUID: study.studyInstanceUID,
-      // Header text is clipped to the manifest's bounds; a DICOM file within its own VR limits always fits.
-      patient: {
-        name: clip(p.name, 1024),
-        id: clip(p.id, 256),
-        issuer: clip(p.issuer, 256),
-        ...(p.bsn === undefined ? {} : { bsn: p.bsn }),
-        birthDate: clip(p.birthDate, 32),
-        sex: clip(p.sex, 16)
-      },
-      date: clip(study.date, 32),
-      time: clip(study.time, 32),
-      accessionNumber: clip(study.accessionNumber, 256),
-      description: clip(study.description, 1024),
-      referringPhysician: clip(study.referringPhysician, 1024),
-      studyId: clip(study.studyId, 256),
-      modalities: study.modalities.slice(0, 64).map((m) => clip(m, 16))
-    },
+    study: manifestStudy(study),
     instances
   }
 }
@@ -97,4 +78,28 @@ function compareInstances (a: InstanceRecord, b: InstanceRecord, seriesNumber: M
   const ib = b.number ?? Number.MAX_SAFE_INTEGER
   if (ia !== ib) return ia - ib
   return a.sopInstanceUID < b.sopInstanceUID ? -1 : a.sopInstanceUID > b.sopInstanceUID ? 1 : 0
+}
+
+/** The study block of a manifest (and of a query answer): what the receiving hospital shows and files. */
+export function manifestStudy (study: StudyRecord): ManifestStudy {
+  const p = study.patient
+  return {
+    studyInstanceUID: study.studyInstanceUID,
+    // Header text is clipped to the manifest's bounds; a DICOM file within its own VR limits always fits.
+    patient: {
+      name: clip(p.name, 1024),
+      id: clip(p.id, 256),
+      issuer: clip(p.issuer, 256),
+      ...(p.bsn === undefined ? {} : { bsn: p.bsn }),
+      birthDate: clip(p.birthDate, 32),
+      sex: clip(p.sex, 16)
+    },
+    date: clip(study.date, 32),
+    time: clip(study.time, 32),
+    accessionNumber: clip(study.accessionNumber, 256),
+    description: clip(study.description, 1024),
+    referringPhysician: clip(study.referringPhysician, 1024),
+    studyId: clip(study.studyId, 256),
+    modalities: study.modalities.slice(0, 64).map((m) => clip(m, 16))
+  }
 }

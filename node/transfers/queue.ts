@@ -110,8 +110,8 @@ export interface TransferQueue extends EventEmitter<TransferEvents> {
   stop: () => Promise<void>
   /** Records the transfer (durably) and queues it; refuses a transfer id already used. */
   enqueue: (request: EnqueueRequest) => Promise<OutgoingRecord>
-  /** Stops a queued or running transfer for good. */
-  cancel: (transferId: string) => Promise<OutgoingRecord>
+  /** Stops a queued or running transfer for good: 'cancelled', or with `error` 'failed' with its code (a peer no longer admitted). */
+  cancel: (transferId: string, error?: unknown) => Promise<OutgoingRecord>
   /** Queues a failed transfer again with a fresh count of attempts. */
   retry: (transferId: string) => Promise<OutgoingRecord>
   get: (transferId: string) => Promise<OutgoingRecord | undefined>
@@ -209,14 +209,18 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     return record
   }
 
-  async cancel (transferId: string): Promise<OutgoingRecord> {
+  async cancel (transferId: string, error?: unknown): Promise<OutgoingRecord> {
+    const failure = error === undefined ? undefined : errorRecord(error, new Date(this.clock.now()))
     const record = await this.write(transferId, (r) => {
       if (FINAL_OUTGOING_STATES.has(r.state)) throw new TransferStateError(transferId, r.state, 'cancel')
       const { nextAttemptAt: _, ...rest } = r
-      return { ...rest, state: 'cancelled', updatedAt: this.nowIso() }
+      return failure === undefined
+        ? { ...rest, state: 'cancelled', updatedAt: this.nowIso() }
+        : { ...rest, state: 'failed', lastError: failure, updatedAt: this.nowIso() }
     })
-    this.jobs.get(transferId)?.controller.abort(new TransferCancelledError(transferId))
+    this.jobs.get(transferId)?.controller.abort(error ?? new TransferCancelledError(transferId))
     this.emit('state', record)
+    if (failure !== undefined) this.emit('transfer-failed', { ...refOf(record), state: record.state, error: failure })
     return record
   }
 
@@ -322,7 +326,8 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     }
     const error = errorRecord(err, now)
     const current = await this.transfers.getOutgoing(transferId)
-    if (current === undefined || current.state === 'cancelled') return
+    // Ended meanwhile by cancel() (with or without an error): that record stands.
+    if (current === undefined || FINAL_OUTGOING_STATES.has(current.state)) return
     let state: OutgoingState
     let nextAttemptAt: string | undefined
     if (err instanceof TransferDeclinedError) state = 'declined'

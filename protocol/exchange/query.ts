@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { DicomText, Uid } from './common.ts'
-import { ManifestPatient } from './manifest.ts'
+import { ManifestStudy } from './manifest.ts'
 import { Requester } from './requester.ts'
 
 /*
@@ -37,20 +36,17 @@ export const QueryRequest = z.strictObject({
 })
 export type QueryRequest = z.infer<typeof QueryRequest>
 
-export const StudySummary = z.strictObject({
-  studyInstanceUID: Uid,
-  patient: ManifestPatient,
-  date: DicomText(32),
-  time: DicomText(32),
-  accessionNumber: DicomText(256),
-  description: DicomText(1024),
-  modalities: z.array(DicomText(16)).max(64),
+/** A study as a query lists it: the manifest's study block and its counts. */
+export const StudySummary = ManifestStudy.extend({
   numberOfSeries: z.number().int().min(0),
   numberOfInstances: z.number().int().min(0),
   numberOfReports: z.number().int().min(0),
   size: z.number().int().min(0)
 })
 export type StudySummary = z.infer<typeof StudySummary>
+
+/** Largest query answer: MAX_QUERY_RESULTS studies of a few KiB each. */
+export const MAX_QUERY_RESPONSE_BYTES = 4 * 1024 * 1024
 
 export const QueryResponse = z.discriminatedUnion('type', [
   z.strictObject({

@@ -25,10 +25,7 @@ export function nodeEnv (base: NodeJS.ProcessEnv, init: NodeEnvInit): NodeJS.Pro
     BEELDNET_HTTP_PORT: String(init.httpPort),
     BEELDNET_REGISTRY_URL: init.registryUrl,
     BEELDNET_REGISTRY_POLL_INTERVAL_SECONDS: String(init.pollIntervalSeconds),
-    // >>> THE ONE PLACE the libp2p listen addresses reach the node. The config key is being added
-    // with the libp2p host (expected: `p2p.listen`, a list, comma-separated from the environment as
-    // `registry.mirrors` is). Until that section exists, loadConfig ignores this variable. If the
-    // key lands under another name, change it here and nowhere else.
+    // The one place the libp2p listen addresses reach the node (p2p.listen, comma-separated).
     BEELDNET_P2P_LISTEN: init.p2pListen.join(',')
   }
 }

@@ -81,6 +81,15 @@ export async function setUpLocalNetwork (init: SetUpInit): Promise<LocalNetworkM
       report(`${hospital.name} (URA ${hospital.ura}) initialised and enrolled: peer id ${identity.peerId}`)
     }
 
+    // The demo hospitals let each other pull for care; a second opinion waits for approval.
+    for (const [i, hospital] of init.hospitals.entries()) {
+      const others = init.hospitals.filter((h) => h.ura !== hospital.ura)
+      await updateConfigFile(join(dir, nodes[i]!.dir, 'beeldnet.yaml'), ['policy', 'pull'], [
+        ...others.map((h) => ({ ura: h.ura, purposes: ['treatment', 'referral', 'emergency'], decision: 'allow' })),
+        ...others.map((h) => ({ ura: h.ura, purposes: ['second-opinion'], decision: 'queue' }))
+      ])
+    }
+
     const admits: Change[] = []
     for (const id of enrolmentIds) admits.push({ action: 'admit', enrolment: await governance.client.enrolment(id, signal) })
     const published = await governance.publish(admits, signal)

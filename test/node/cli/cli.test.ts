@@ -213,8 +213,13 @@ describe('beeldnet CLI', () => {
         if (entry.msg === 'node started') resolve(entry.url as string)
       })
     })
-    const health = await (await fetch(`${url}/health`)).json() as { status: string, store: { studies: number } }
-    expect(health).toMatchObject({ status: 'ok', store: { studies: 1 }, directory: { rootVersion: null, directoryVersion: null } })
+    // Not enrolled yet: the node serves its store, and health says what is missing.
+    const healthResponse = await fetch(`${url}/health`)
+    expect(healthResponse.status).toBe(503)
+    const health = await healthResponse.json() as { status: string, store: { studies: number } }
+    expect(health).toMatchObject({
+      status: 'degraded', problems: [{ code: 'BEELDNET_ERR_ROOT_NOT_PINNED' }], store: { studies: 1 }, directory: { rootVersion: null, directoryVersion: null }
+    })
     const listing = await (await fetch(`${url}/api/studies?modality=CT`)).json() as { studies: Array<{ studyInstanceUID: string }> }
     expect(listing.studies.map((s) => s.studyInstanceUID)).toEqual([study.studyInstanceUID])
     const bad = await fetch(`${url}/api/studies?bsn=12`)

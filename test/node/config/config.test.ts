@@ -14,8 +14,17 @@ describe('node config', () => {
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
-      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] }
+      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] },
+      transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8 },
+      policy: { pull: [] }
     })
+  })
+
+  it('pull rules need a URA, a decision and known purposes', () => {
+    const file = "policy:\n  pull:\n    - { ura: '12345678', purposes: [treatment], decision: allow }\n    - { ura: '87654321', decision: queue }\n"
+    expect(parseConfig(file, {}).policy.pull).toEqual([{ ura: '12345678', purposes: ['treatment'], decision: 'allow' }, { ura: '87654321', decision: 'queue' }])
+    expect(() => parseConfig("policy:\n  pull:\n    - { ura: '1234', decision: allow }\n", {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('policy.pull.0.ura') }))
+    expect(() => parseConfig("policy:\n  pull:\n    - { ura: '12345678', purposes: [curiosity], decision: allow }\n", {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
   })
 
   it('environment variables override the file, per key', () => {

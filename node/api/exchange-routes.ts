@@ -1,0 +1,95 @@
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { z } from 'zod'
+import { QueryCriteria } from '../../protocol/exchange/query.ts'
+import { Requester } from '../../protocol/exchange/requester.ts'
+import { parseDocument } from '../../protocol/registry/documents.ts'
+import { TransferNotFoundError } from '../transfers/errors.ts'
+import type { TransferEvents } from '../transfers/events.ts'
+import type { Exchange } from '../transfers/exchange.ts'
+import type { NodeMetrics } from './metrics.ts'
+
+/*
+ * The exchange on the node's HTTP API: send a study, follow transfers (JSON, and live as
+ * server-sent events), query and pull at a peer. Bodies are checked with the same zod schemas the
+ * wire uses; every refusal is {code, message} with the status from the one table.
+ */
+
+const Ura = z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits')
+const Department = z.string().regex(/^[A-Z0-9-]{1,16}$/, 'a department code such as RAD')
+
+export const SendBody = z.strictObject({
+  studyInstanceUID: z.string().min(1).max(64),
+  to: z.strictObject({ ura: Ura, department: Department }),
+  note: z.string().max(4000).optional(),
+  reason: z.string().min(1).max(512)
+})
+
+export const QueryBody = z.strictObject({ at: Ura, criteria: QueryCriteria, requester: Requester })
+
+export const PullBody = z.strictObject({
+  at: Ura,
+  studyInstanceUID: z.string().min(1).max(64),
+  requester: Requester,
+  deliverTo: Department
+})
+
+const EVENTS: Array<keyof TransferEvents> = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed']
+const HEARTBEAT_MS = 15_000
+
+/** Streams every transfer event as SSE until the client goes away. */
+function streamEvents (exchange: Exchange, reply: FastifyReply): void {
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+  res.write(': transfer events\n\n')
+  const listeners = EVENTS.map((name) => {
+    const listener = (payload: unknown): void => { res.write(`event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`) }
+    exchange.on(name, listener as never)
+    return [name, listener] as const
+  })
+  const heartbeat = setInterval(() => { res.write(': keep-alive\n\n') }, HEARTBEAT_MS)
+  res.on('close', () => {
+    clearInterval(heartbeat)
+    for (const [name, listener] of listeners) exchange.off(name, listener as never)
+  })
+}
+
+export function registerExchangeRoutes (app: FastifyInstance, components: { exchange: Exchange, metrics?: NodeMetrics }): void {
+  const { exchange } = components
+
+  app.post('/api/transfers', async (req, reply) => {
+    const body = parseDocument(SendBody, req.body, 'send request')
+    const record = await exchange.send(body)
+    return reply.status(201).send(record)
+  })
+
+  app.get('/api/transfers', async () => exchange.list())
+
+  app.get('/api/transfers/events', async (_req, reply) => { streamEvents(exchange, reply) })
+
+  app.get<{ Params: { id: string } }>('/api/transfers/:id', async (req) => {
+    const outgoing = await exchange.queue.get(req.params.id)
+    if (outgoing !== undefined) return outgoing
+    const incoming = (await exchange.incoming.list()).find((r) => r.transferId === req.params.id)
+    if (incoming !== undefined) return incoming
+    throw new TransferNotFoundError(req.params.id)
+  })
+
+  app.post<{ Params: { id: string } }>('/api/transfers/:id/cancel', async (req) => exchange.queue.cancel(req.params.id))
+  app.post<{ Params: { id: string } }>('/api/transfers/:id/retry', async (req) => exchange.queue.retry(req.params.id))
+
+  app.post('/api/query', async (req) => {
+    const body = parseDocument(QueryBody, req.body, 'query')
+    return exchange.query(body.at, body.criteria, body.requester)
+  })
+
+  app.post('/api/pulls', async (req) => {
+    const body = parseDocument(PullBody, req.body, 'pull request')
+    return exchange.pull(body.at, { studyInstanceUID: body.studyInstanceUID, requester: body.requester, deliverTo: body.deliverTo })
+  })
+
+  const metrics = components.metrics
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()))
+  }
+}

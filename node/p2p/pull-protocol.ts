@@ -1,0 +1,34 @@
+import type { Stream } from '@libp2p/interface'
+import { PullAnswer, PullRequest } from '../../protocol/exchange/pull.ts'
+import type { RemotePeer } from './host.ts'
+import { adoptRemoteCode } from './remote-errors.ts'
+import { createFramedStream, type FramedStreamInit } from './stream-io.ts'
+
+/*
+ * The pull protocol: one request, one answer, both control frames. What an allowed pull does
+ * (a push back to the requester) is the caller's `decide`; this file only carries the words.
+ */
+
+export type DecidePull = (request: PullRequest, peer: RemotePeer) => Promise<PullAnswer>
+
+export function createPullHandler (decide: DecidePull, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
+  return async (stream, peer) => {
+    const framed = createFramedStream(stream, init)
+    const request = await framed.readControl(PullRequest, 'pull request')
+    await framed.writeControl(await decide(request, peer))
+    await framed.close()
+  }
+}
+
+export async function pullOverStream (stream: Stream, request: PullRequest, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<PullAnswer> {
+  const framed = createFramedStream(stream, init)
+  try {
+    await framed.writeControl(request, signal)
+    const answer = await framed.readControl(PullAnswer, 'pull answer', signal)
+    await framed.close(signal).catch(() => {})
+    return answer
+  } catch (err) {
+    framed.abort(err as Error)
+    throw adoptRemoteCode(err)
+  }
+}

@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import { Answer } from '../../protocol/exchange/answer.ts'
+import { reportsFirst, SignedManifest } from '../../protocol/exchange/manifest.ts'
+import { MAX_PUSH_DOCUMENT_BYTES, PushOffer, PushReceiverStep, PushSenderStep } from '../../protocol/exchange/push.ts'
+import { SignedReceipt } from '../../protocol/exchange/receipt.ts'
+import { FrameUnexpectedError, StreamTruncatedError } from '../../protocol/p2p/errors.ts'
+import { SchemaError } from '../../protocol/errors.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { TransferDeclinedError } from '../transfers/errors.ts'
+import type { IncomingTransfers, ReceiveSession } from '../transfers/incoming.ts'
+import type { DeliveryJob, DeliveryOptions } from '../transfers/queue.ts'
+import type { RemotePeer } from './host.ts'
+import { jsonBytes, readJsonRun, writeRun } from './json-run.ts'
+import { adoptRemoteCode } from './remote-errors.ts'
+import { createFramedStream, sendReadable, type FramedStream, type FramedStreamInit } from './stream-io.ts'
+import type { Stream } from '@libp2p/interface'
+
+/*
+ * The push protocol on one stream (steps in protocol/exchange/push.ts). The receiver verifies the
+ * signed offer, answers with what it holds already, takes each missing instance through its
+ * receive session (hash, size, header checked before anything is kept) and acknowledges it, then
+ * commits the study in one batch and returns its signed receipt. Either side's error resets the
+ * stream with its code; the receiver's verified instances stay for the next attempt.
+ */
+
+/** The data frames of one instance, up to its end frame, as a byte stream a session can read. */
+async function * dataRun (framed: FramedStream, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const frame = await framed.next(signal)
+    if (frame === undefined) throw new StreamTruncatedError('the stream ended inside an instance')
+    if (frame.type === 'end') return
+    if (frame.type !== 'data') throw new FrameUnexpectedError('data or end', frame.type)
+    yield frame.bytes
+  }
+}
+
+export interface PushReceiverComponents {
+  incoming: IncomingTransfers
+  logger: Logger
+}
+
+/** Serves /beeldnet/push/1.0.0: one offer per stream. */
+export function createPushHandler (components: PushReceiverComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
+  return async (stream, peer) => {
+    const framed = createFramedStream(stream, init)
+    const header = await framed.readControl(PushOffer, 'push offer')
+    const offer = await readJsonRun(framed, header.bytes, SignedManifest, 'manifest')
+    let session: ReceiveSession
+    try {
+      session = await components.incoming.open(offer, { peerId: peer.peerId })
+    } catch (err) {
+      framed.abort(err as Error)
+      throw err
+    }
+    let committed = false
+    try {
+      await writeRun(framed, jsonBytes(await session.accept()))
+      for (;;) {
+        const step = await framed.readControl(PushSenderStep, 'push step')
+        if (step.type === 'beeldnet/push-done') break
+        const received = await session.receiveInstance(step.sha256, Readable.from(dataRun(framed)))
+        await framed.writeControl({ type: 'beeldnet/push-ack', sha256: received.sha256 })
+      }
+      const receipt = jsonBytes(await session.commit())
+      committed = true
+      await framed.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
+      await writeRun(framed, receipt)
+      await framed.close()
+      components.logger.info({ transferId: session.transferId, from: peer.ura, study: session.manifest.study.studyInstanceUID }, 'push received')
+    } catch (err) {
+      framed.abort(err as Error)
+      throw err
+    } finally {
+      if (!committed) await session.abort()
+    }
+  }
+}
+
+export interface PushSenderComponents {
+  store: StudyStore
+}
+
+/** One delivery attempt over an open stream: offer, send what is missing, return the receipt. */
+export async function pushOverStream (components: PushSenderComponents, stream: Stream, job: DeliveryJob, options: DeliveryOptions, init: FramedStreamInit = {}): Promise<SignedReceipt> {
+  const { onProgress, signal } = options
+  const framed = createFramedStream(stream, init)
+  const { manifest } = job
+  try {
+    onProgress({ kind: 'state', state: 'offering' })
+    const offer = jsonBytes(manifest)
+    await framed.writeControl({ type: 'beeldnet/push-offer', bytes: offer.byteLength }, signal)
+    await writeRun(framed, offer, signal)
+    const answer = await readJsonRun(framed, MAX_PUSH_DOCUMENT_BYTES, Answer, 'push answer', signal)
+    if (answer.transferId !== manifest.signed.transferId || answer.manifestHash !== job.record.manifestHash) {
+      throw new SchemaError('push answer', [`it answers transfer ${answer.transferId} (manifest ${answer.manifestHash.slice(0, 16)}), not this one`])
+    }
+    if (answer.decision === 'decline') {
+      await framed.close(signal).catch(() => {})
+      throw new TransferDeclinedError(manifest.signed.transferId, answer.reason, answer.text)
+    }
+    onProgress({ kind: 'have', sha256s: answer.have })
+    const have = new Set(answer.have)
+    const toSend = reportsFirst(manifest.signed.instances).filter((i) => !have.has(i.sha256))
+    onProgress({ kind: 'state', state: 'sending' })
+    // Acknowledgements come back while we write; the receipt ends the run.
+    const receipt = readAcksThenReceipt(framed, onProgress, signal)
+    receipt.catch(() => {})
+    for (const instance of toSend) {
+      await framed.writeControl({ type: 'beeldnet/push-instance', sha256: instance.sha256 }, signal)
+      await sendReadable(framed, counted(components.store.openInstance(instance), onProgress), { signal })
+    }
+    await framed.writeControl({ type: 'beeldnet/push-done' }, signal)
+    onProgress({ kind: 'state', state: 'verifying' })
+    const signed = await receipt
+    await framed.close(signal).catch(() => {})
+    return signed
+  } catch (err) {
+    framed.abort(err as Error)
+    throw adoptRemoteCode(err)
+  }
+}
+
+async function readAcksThenReceipt (framed: FramedStream, onProgress: DeliveryOptions['onProgress'], signal: AbortSignal): Promise<SignedReceipt> {
+  for (;;) {
+    const step = await framed.readControl(PushReceiverStep, 'push acknowledgement', signal)
+    if (step.type === 'beeldnet/push-ack') {
+      onProgress({ kind: 'confirmed', sha256: step.sha256 })
+      continue
+    }
+    return await readJsonRun(framed, step.bytes, SignedReceipt, 'receipt', signal)
+  }
+}
+
+async function * counted (source: Readable, onProgress: DeliveryOptions['onProgress']): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of source) {
+      yield chunk as Uint8Array
+      onProgress({ kind: 'bytes', bytes: (chunk as Uint8Array).byteLength })
+    }
+  } finally {
+    source.destroy()
+  }
+}

@@ -1,0 +1,76 @@
+import type { Stream } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { MAX_QUERY_RESPONSE_BYTES, QueryRequest, QueryResponse, type QueryCriteria, type StudySummary } from '../../protocol/exchange/query.ts'
+import type { Requester } from '../../protocol/exchange/requester.ts'
+import type { StudyRecord } from '../store/records.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { manifestStudy } from '../transfers/manifest.ts'
+import type { RemotePeer } from './host.ts'
+import { jsonBytes, readJsonRun, writeRun } from './json-run.ts'
+import { adoptRemoteCode } from './remote-errors.ts'
+import { createFramedStream, type FramedStreamInit } from './stream-io.ts'
+
+/*
+ * The query protocol: one request (a control frame), one answer (a run: it can list many studies).
+ * The answering node searches its own index; who asked is logged (the audit issue records it
+ * properly, with the clinician the request names).
+ */
+
+export function summarise (study: StudyRecord): StudySummary {
+  return {
+    ...manifestStudy(study),
+    numberOfSeries: study.numberOfSeries,
+    numberOfInstances: study.numberOfInstances,
+    numberOfReports: study.numberOfReports,
+    size: study.size
+  }
+}
+
+/** Studies matching `criteria` in the local store, newest first, at most criteria.limit (and whether more matched). */
+export async function searchStore (store: StudyStore, criteria: QueryCriteria): Promise<{ studies: StudyRecord[], truncated: boolean }> {
+  const found = await store.findStudies({
+    bsn: criteria.bsn,
+    patientId: criteria.patientId,
+    issuer: criteria.issuer,
+    dateFrom: criteria.dateFrom,
+    dateTo: criteria.dateTo,
+    modality: criteria.modality,
+    accessionNumber: criteria.accessionNumber,
+    // The birth date is checked here, so the index's limit cannot cut matches off before it.
+    limit: criteria.birthDate === undefined ? criteria.limit + 1 : undefined
+  })
+  const matching = criteria.birthDate === undefined ? found : found.filter((s) => s.patient.birthDate === criteria.birthDate)
+  return { studies: matching.slice(0, criteria.limit), truncated: matching.length > criteria.limit }
+}
+
+export interface QueryResponderComponents {
+  store: StudyStore
+  logger: Logger
+}
+
+export function createQueryHandler (components: QueryResponderComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
+  return async (stream, peer) => {
+    const framed = createFramedStream(stream, init)
+    const request = await framed.readControl(QueryRequest, 'query')
+    const { studies, truncated } = await searchStore(components.store, request.criteria)
+    components.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, results: studies.length }, 'query answered')
+    const answer: QueryResponse = { type: 'beeldnet/query-result', studies: studies.map(summarise), truncated }
+    await writeRun(framed, jsonBytes(answer))
+    await framed.close()
+  }
+}
+
+/** Asks the peer on `stream`; resolves with its answer (a result or a refusal). */
+export async function queryOverStream (stream: Stream, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<QueryResponse> {
+  const framed = createFramedStream(stream, init)
+  try {
+    const request: QueryRequest = { type: 'beeldnet/query', requester, criteria }
+    await framed.writeControl(request, signal)
+    const answer = await readJsonRun(framed, MAX_QUERY_RESPONSE_BYTES, QueryResponse, 'query answer', signal)
+    await framed.close(signal).catch(() => {})
+    return answer
+  } catch (err) {
+    framed.abort(err as Error)
+    throw adoptRemoteCode(err)
+  }
+}

@@ -1,0 +1,220 @@
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { newTransferId } from '../../protocol/exchange/common.ts'
+import type { PullAnswer, PullRequest } from '../../protocol/exchange/pull.ts'
+import type { QueryCriteria, QueryResponse } from '../../protocol/exchange/query.ts'
+import type { Requester } from '../../protocol/exchange/requester.ts'
+import type { NodeIdentity } from '../../protocol/identity.ts'
+import { PROTOCOLS } from '../../protocol/p2p/ids.ts'
+import type { Institution } from '../../protocol/registry/documents.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import { PeerNotAllowedError } from '../p2p/errors.ts'
+import type { P2PHost, RemotePeer } from '../p2p/host.ts'
+import { createPullHandler, pullOverStream } from '../p2p/pull-protocol.ts'
+import { createPushHandler, pushOverStream } from '../p2p/push-protocol.ts'
+import { createQueryHandler, queryOverStream } from '../p2p/query-protocol.ts'
+import type { FramedStreamInit } from '../p2p/stream-io.ts'
+import { createPullPolicy, type PullRule } from '../policy/pull-policy.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { NotEnrolledError, UnknownDepartmentError, UnknownInstitutionError } from './errors.ts'
+import type { TransferEvents } from './events.ts'
+import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
+import { buildSignedManifest } from './manifest.ts'
+import { createTransferQueue, type TransferQueue, type TransferQueueInit } from './queue.ts'
+import { createTransferStore, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
+
+/*
+ * The node's side of the exchange: it joins the libp2p host to the transfer core. It serves push,
+ * query and pull to admitted peers, and sends, queries and pulls on behalf of this node's users.
+ * Outgoing pushes go through the persistent queue; incoming ones through receive sessions. Every
+ * transfer event of both directions is re-emitted here for the API, the CLI and metrics.
+ */
+
+export interface ExchangeComponents {
+  host: P2PHost
+  store: StudyStore
+  identity: NodeIdentity
+  logger: Logger
+}
+
+export interface ExchangeInit {
+  /** the node's data directory: transfers live in <dataDir>/transfers */
+  dataDir: string
+  /** concurrency, retries and backoff of outgoing transfers (defaults in queue.ts) */
+  queue?: TransferQueueInit
+  /** who may pull studies from this node (default []: nobody) */
+  pullRules?: PullRule[]
+  /** framing limits and stall timeout of exchange streams (defaults in stream-io.ts) */
+  stream?: FramedStreamInit
+}
+
+export interface SendRequest {
+  studyInstanceUID: string
+  to: { ura: string, department: string }
+  note?: string
+  reason: string
+  /** the pull this push answers */
+  requestId?: string
+  /** a particular node of the institution (default: one of its active nodes, connected ones first) */
+  peerId?: string
+}
+
+export interface Exchange extends EventEmitter<TransferEvents> {
+  readonly transfers: TransferStore
+  readonly queue: TransferQueue
+  readonly incoming: IncomingTransfers
+  start (): Promise<void>
+  stop (): Promise<void>
+  /** the institution this node speaks for, from the directory */
+  self (): { ura: string, name: string, departments: Institution['departments'] }
+  send (request: SendRequest, signal?: AbortSignal): Promise<OutgoingRecord>
+  query (ura: string, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal): Promise<QueryResponse>
+  pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer>
+  list (): Promise<{ outgoing: OutgoingRecord[], incoming: IncomingRecord[] }>
+}
+
+const FORWARDED_EVENTS = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed'] as const
+
+class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
+  readonly transfers: TransferStore
+  readonly queue: TransferQueue
+  readonly incoming: IncomingTransfers
+  private readonly host: P2PHost
+  private readonly store: StudyStore
+  private readonly identity: NodeIdentity
+  private readonly logger: Logger
+  private readonly streamInit: FramedStreamInit
+  private readonly policy
+  private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
+
+  constructor (components: ExchangeComponents, init: ExchangeInit) {
+    super()
+    this.host = components.host
+    this.store = components.store
+    this.identity = components.identity
+    this.logger = components.logger.child({ component: 'exchange' })
+    this.streamInit = init.stream ?? {}
+    this.policy = createPullPolicy({ rules: init.pullRules })
+    this.transfers = createTransferStore({ dir: join(init.dataDir, 'transfers') })
+    this.incoming = createIncomingTransfers({ store: this.store, transfers: this.transfers, identity: this.identity }, { ura: () => this.self().ura })
+    this.queue = createTransferQueue({
+      transfers: this.transfers,
+      logger: this.logger,
+      deliver: async (job, options) => {
+        options.onProgress({ kind: 'state', state: 'connecting' })
+        const stream = await this.host.dialProtocol(job.record.peerId, PROTOCOLS.push, options.signal)
+        return pushOverStream({ store: this.store }, stream, job, options, this.streamInit)
+      }
+    }, { ...init.queue, finalCodes: ['BEELDNET_ERR_PEER_NOT_ALLOWED', 'BEELDNET_ERR_UNKNOWN_INSTITUTION', ...(init.queue?.finalCodes ?? [])] })
+    for (const source of [this.queue, this.incoming] as EventEmitter<TransferEvents>[]) {
+      for (const name of FORWARDED_EVENTS) source.on(name, (...args: unknown[]) => { (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args) })
+    }
+  }
+
+  async start (): Promise<void> {
+    await this.transfers.start()
+    await this.incoming.start()
+    await this.queue.start()
+    await this.host.handle(PROTOCOLS.push, createPushHandler({ incoming: this.incoming, logger: this.logger }, this.streamInit))
+    await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger }, this.streamInit))
+    await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
+    this.host.on('peer-disallowed', this.onDisallowed)
+  }
+
+  async stop (): Promise<void> {
+    this.host.off('peer-disallowed', this.onDisallowed)
+    for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull]) await this.host.unhandle(protocol).catch(() => {})
+    await this.queue.stop()
+    await this.incoming.stop()
+    await this.transfers.stop()
+  }
+
+  self (): { ura: string, name: string, departments: Institution['departments'] } {
+    const entry = this.host.institutionOf(this.identity.peerId)
+    if (entry === undefined) throw new NotEnrolledError(this.identity.peerId)
+    return { ura: entry.ura, name: entry.institution.name, departments: entry.institution.departments }
+  }
+
+  /** An admitted node of institution `ura`: a connected one if there is one. */
+  private nodeOf (ura: string, department?: string): string {
+    const nodes = this.host.gating.allowedPeers().filter((p) => p.ura === ura && p.peerId !== this.identity.peerId)
+    if (nodes.length === 0) throw new UnknownInstitutionError(ura)
+    const institution = nodes[0]!.institution
+    if (department !== undefined && !institution.departments.some((d) => d.code === department)) {
+      throw new UnknownDepartmentError(ura, department, institution.departments.map((d) => d.code))
+    }
+    const connected = new Set(this.host.connectedPeers().map((p) => p.peerId))
+    return (nodes.find((n) => connected.has(n.peerId)) ?? nodes[0]!).peerId
+  }
+
+  async send (request: SendRequest, signal?: AbortSignal): Promise<OutgoingRecord> {
+    const self = this.self()
+    const peerId = request.peerId ?? this.nodeOf(request.to.ura, request.to.department)
+    if (request.peerId !== undefined) this.nodeOf(request.to.ura, request.to.department)
+    const manifest = await buildSignedManifest({ store: this.store, signer: this.identity.privateKey }, request.studyInstanceUID, {
+      sender: { ura: self.ura, peerId: this.identity.peerId },
+      destination: request.to,
+      reason: request.reason,
+      note: request.note,
+      requestId: request.requestId
+    }, signal)
+    const record = await this.queue.enqueue({ manifest, peerId })
+    this.logger.info({ transferId: record.transferId, study: request.studyInstanceUID, to: request.to.ura, peerId }, 'push queued')
+    return record
+  }
+
+  async query (ura: string, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal): Promise<QueryResponse> {
+    this.self()
+    const stream = await this.host.dialProtocol(this.nodeOf(ura), PROTOCOLS.query, signal)
+    return queryOverStream(stream, criteria, requester, signal, this.streamInit)
+  }
+
+  async pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer> {
+    const self = this.self()
+    if (!self.departments.some((d) => d.code === request.deliverTo)) throw new UnknownDepartmentError(self.ura, request.deliverTo, self.departments.map((d) => d.code))
+    const stream = await this.host.dialProtocol(this.nodeOf(ura), PROTOCOLS.pull, signal)
+    const pull: PullRequest = { type: 'beeldnet/pull', requestId: newTransferId(), ...request }
+    return pullOverStream(stream, pull, signal, this.streamInit)
+  }
+
+  async list (): Promise<{ outgoing: OutgoingRecord[], incoming: IncomingRecord[] }> {
+    return { outgoing: await this.queue.list(), incoming: await this.incoming.list() }
+  }
+
+  /** The source's side of a pull: policy first; an allowed one is pushed back to the node that asked. */
+  private async decidePull (request: PullRequest, peer: RemotePeer): Promise<PullAnswer> {
+    const answer = (decision: PullAnswer['decision'], reason: string, code?: string): PullAnswer =>
+      ({ type: 'beeldnet/pull-answer', requestId: request.requestId, decision, reason, ...(code === undefined ? {} : { code }) })
+    const exists = await this.store.getStudy(request.studyInstanceUID).then(() => true, () => false)
+    if (!exists) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
+    const decided = this.policy.decide({ ura: peer.ura, name: peer.name }, request)
+    this.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, decision: decided.decision }, 'pull request')
+    if (decided.decision !== 'allowed') return answer(decided.decision, decided.reason, decided.code)
+    try {
+      await this.send({
+        studyInstanceUID: request.studyInstanceUID,
+        to: { ura: peer.ura, department: request.deliverTo },
+        peerId: peer.peerId,
+        reason: `requested by ${request.requester.clinician.name} (UZI ${request.requester.clinician.uzi}) for ${request.requester.purpose}`,
+        requestId: request.requestId
+      })
+    } catch (err) {
+      return answer('refused', (err as Error).message, isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL')
+    }
+    return answer('allowed', decided.reason)
+  }
+
+  /** A peer the directory no longer admits: its queued and running transfers end with that code. */
+  private async failTransfersTo (peerId: string, reason: string): Promise<void> {
+    for (const record of await this.queue.list()) {
+      if (record.peerId !== peerId || ['complete', 'declined', 'failed', 'cancelled'].includes(record.state)) continue
+      this.logger.warn({ transferId: record.transferId, peerId, reason }, 'peer no longer admitted: transfer stopped')
+      await this.queue.cancel(record.transferId, new PeerNotAllowedError(peerId, reason)).catch(() => {})
+    }
+  }
+}
+
+export function createExchange (components: ExchangeComponents, init: ExchangeInit): Exchange {
+  return new DefaultExchange(components, init)
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod'
+import { MAX_MANIFEST_BYTES, Sha256Hex } from './common.ts'
+
+/*
+ * The steps of a push on its stream. Control frames are small; the documents that can grow with a
+ * study (the signed manifest, the answer listing what the receiver holds, the receipt) travel as
+ * a run of data frames announced by a control frame with their size.
+ *
+ *   sender                                   receiver
+ *   push-offer {bytes} + manifest run  ->
+ *                                      <-    answer run (accept {have} | decline)
+ *   push-instance {sha256} + data run  ->    (each missing instance, reports first)
+ *                                      <-    push-ack {sha256}   (verified and kept)
+ *   push-done                          ->
+ *                                      <-    push-receipt {bytes} + receipt run
+ */
+
+/** Largest answer or receipt: both list at most every instance's SHA-256. */
+export const MAX_PUSH_DOCUMENT_BYTES = MAX_MANIFEST_BYTES
+
+export const PushOffer = z.strictObject({ type: z.literal('beeldnet/push-offer'), bytes: z.number().int().min(2).max(MAX_MANIFEST_BYTES) })
+export const PushInstance = z.strictObject({ type: z.literal('beeldnet/push-instance'), sha256: Sha256Hex })
+export const PushDone = z.strictObject({ type: z.literal('beeldnet/push-done') })
+export const PushSenderStep = z.discriminatedUnion('type', [PushInstance, PushDone])
+
+export const PushAck = z.strictObject({ type: z.literal('beeldnet/push-ack'), sha256: Sha256Hex })
+export const PushReceiptHeader = z.strictObject({ type: z.literal('beeldnet/push-receipt'), bytes: z.number().int().min(2).max(MAX_PUSH_DOCUMENT_BYTES) })
+export const PushReceiverStep = z.discriminatedUnion('type', [PushAck, PushReceiptHeader])

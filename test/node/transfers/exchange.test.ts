@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
+import { importFiles } from '../../../node/dicom/file-import.ts'
+import type { StudyStore } from '../../../node/store/study-store.ts'
+import type { TransferEvents } from '../../../node/transfers/events.ts'
+import type { Exchange } from '../../../node/transfers/exchange.ts'
+import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
+import { generateStudy } from '../../../simulations/generator/index.ts'
+import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+/*
+ * Three real hospital nodes and a real registry (the same scenario `npm start` runs), exchanging
+ * studies over libp2p through their HTTP APIs, as the CLI and the web app do.
+ */
+
+const tempDir = useTempDirs()
+const requester = { clinician: { name: 'dr. A. Jansen', uzi: '123456789', role: '01.015' }, purpose: 'treatment' as const, department: 'RAD' }
+
+async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: response.status, body: await response.json() }
+}
+
+/** Resolves with the first `name` event of `exchange` for which `accept` holds. */
+function nextEvent<K extends keyof TransferEvents> (exchange: Exchange, name: K, accept: (...args: TransferEvents[K]) => boolean, timeoutMs = 60_000): Promise<TransferEvents[K][0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
+    const listener = (...args: TransferEvents[K]): void => {
+      if (!accept(...args)) return
+      clearTimeout(timer)
+      exchange.off(name, listener as never)
+      resolve(args[0])
+    }
+    exchange.on(name, listener as never)
+  })
+}
+
+async function instanceHashes (store: StudyStore, uid: string): Promise<Map<string, string>> {
+  const { instances } = await store.getStudy(uid)
+  const hashes = new Map<string, string>()
+  for (const instance of instances) {
+    const hash = createHash('sha256')
+    for await (const chunk of store.openInstance(instance)) hash.update(chunk as Buffer)
+    hashes.set(instance.sopInstanceUID, hash.digest('hex'))
+  }
+  return hashes
+}
+
+describe('exchange between three hospital nodes', () => {
+  let net: LocalNetwork
+  let netDir: string
+  let a: LocalNetworkNode, b: LocalNetworkNode, c: LocalNetworkNode
+
+  // One network for the whole suite: its directory outlives each test's temp dirs.
+  beforeAll(async () => {
+    netDir = await mkdtemp(join(tmpdir(), 'exchange-'))
+    net = await startLocalNetwork({ dataDir: join(netDir, 'net'), nodeCount: 3, sampleSize: 'test', pollIntervalSeconds: 1 })
+    ;[a, b, c] = net.nodes as [LocalNetworkNode, LocalNetworkNode, LocalNetworkNode]
+  }, 120_000)
+  afterAll(async () => {
+    await net?.stop()
+    await rm(netDir, { recursive: true, force: true })
+  })
+
+  it('pushes a study with its report: reports first, byte for byte, committed at once, with a signed receipt', async () => {
+    const uid = a.sampleStudies[0]!
+    const reportAtB = nextEvent(b.node.exchange, 'report-arrived', (e) => e.studyInstanceUID === uid)
+    const completeAtB = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === uid)
+    const sent = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing', note: 'graag beoordelen' })
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201)
+    const transferId = sent.body.transferId as string
+    const completeAtA = await nextEvent(a.node.exchange, 'study-complete', (e) => e.transferId === transferId)
+    const report = await reportAtB
+    await completeAtB
+    expect(report.reports.length).toBeGreaterThan(0)
+
+    expect(await instanceHashes(b.node.store, uid)).toEqual(await instanceHashes(a.node.store, uid))
+    const record = await (await fetch(`${a.url}/api/transfers/${transferId}`)).json() as { state: string, receipt: unknown, attempts: number }
+    expect(record).toMatchObject({ state: 'complete', attempts: 1, receipt: completeAtA.receipt })
+    const listed = await (await fetch(`${b.url}/api/studies`)).json() as { studies: Array<{ studyInstanceUID: string }> }
+    expect(listed.studies.map((s) => s.studyInstanceUID)).toContain(uid)
+
+    // Sending the same study again moves no instance: the receiver holds them all.
+    const opened: string[] = []
+    const open = a.node.store.openInstance.bind(a.node.store)
+    a.node.store.openInstance = (r) => { opened.push(r.sha256); return open(r) }
+    try {
+      const again = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' })
+      await nextEvent(a.node.exchange, 'study-complete', (e) => e.transferId === again.body.transferId)
+      expect(opened).toEqual([])
+    } finally {
+      a.node.store.openInstance = open
+    }
+
+    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    expect(metrics).toMatch(/beeldnet_transfer_bytes_total\{direction="outgoing"\} [1-9]/)
+    expect(metrics).toMatch(/beeldnet_transfers\{direction="outgoing",state="complete"\} 2/)
+    expect(metrics).toMatch(/beeldnet_peers_connected [1-9]/)
+    expect(metrics).toMatch(/beeldnet_directory_version 1/)
+  }, 60_000)
+
+  it('refuses a send to an unknown institution or department with its code', async () => {
+    const uid = a.sampleStudies[0]!
+    const unknown = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: '99999999', department: 'RAD' }, reason: 'x' })
+    expect(unknown).toMatchObject({ status: 404, body: { code: 'BEELDNET_ERR_UNKNOWN_INSTITUTION' } })
+    const department = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: b.ura, department: 'XYZ' }, reason: 'x' })
+    expect(department).toMatchObject({ status: 404, body: { code: 'BEELDNET_ERR_UNKNOWN_DEPARTMENT' } })
+    const bad = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: 'abc' }, reason: 'x' })
+    expect(bad).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_SCHEMA' } })
+  })
+
+  it('finds studies at a peer by BSN and birth date, and pulls one: allowed, queued or refused by the source', async () => {
+    const uid = a.sampleStudies[1]!
+    const { study } = await a.node.store.getStudy(uid)
+    const bsn = study.patient.bsn!
+    expect(bsn).toMatch(/^[0-9]{9}$/)
+
+    const found = await post(`${c.url}/api/query`, { at: a.ura, criteria: { bsn, birthDate: study.patient.birthDate }, requester })
+    expect(found.status, JSON.stringify(found.body)).toBe(200)
+    expect(found.body).toMatchObject({ type: 'beeldnet/query-result', truncated: false })
+    expect(found.body.studies.map((s: { studyInstanceUID: string }) => s.studyInstanceUID)).toEqual([uid])
+    expect(found.body.studies[0]).toMatchObject({ patient: { bsn }, numberOfInstances: study.numberOfInstances })
+    // A wrong birth date finds nothing; a query naming no patient is refused before it leaves.
+    const wrong = await post(`${c.url}/api/query`, { at: a.ura, criteria: { bsn, birthDate: '19000101' }, requester })
+    expect(wrong.body.studies).toEqual([])
+    const fishing = await post(`${c.url}/api/query`, { at: a.ura, criteria: { modality: 'CT' }, requester })
+    expect(fishing).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_SCHEMA' } })
+
+    const arrived = nextEvent(c.node.exchange, 'study-complete', (e) => e.studyInstanceUID === uid)
+    const pulled = await post(`${c.url}/api/pulls`, { at: a.ura, studyInstanceUID: uid, requester, deliverTo: 'RAD' })
+    expect(pulled.body).toMatchObject({ decision: 'allowed' })
+    await arrived
+    expect(await instanceHashes(c.node.store, uid)).toEqual(await instanceHashes(a.node.store, uid))
+
+    const queued = await post(`${c.url}/api/pulls`, { at: a.ura, studyInstanceUID: uid, requester: { ...requester, purpose: 'second-opinion' }, deliverTo: 'RAD' })
+    expect(queued.body).toMatchObject({ decision: 'queued', reason: expect.stringContaining('approval') })
+    const missing = await post(`${c.url}/api/pulls`, { at: a.ura, studyInstanceUID: '1.2.3.4', requester, deliverTo: 'RAD' })
+    expect(missing.body).toMatchObject({ decision: 'refused', code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+  }, 60_000)
+
+  it('resumes after the receiver is stopped mid-transfer and started again, sending no verified instance twice', async () => {
+    // A study large enough to be cut: 40 instances of 512x512.
+    const generated = await generateStudy(join(await tempDir('big'), 'study'), { seed: 77, series: [{ modality: 'CT', instances: 40, rows: 512, columns: 512 }] })
+    await importFiles(generated.instances.map((i) => i.path), { store: a.node.store })
+    const uid = generated.studyInstanceUID
+    const opened: string[] = []
+    const open = a.node.store.openInstance.bind(a.node.store)
+    a.node.store.openInstance = (r) => { opened.push(r.sha256); return open(r) }
+    try {
+      const sent = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' })
+      const transferId = sent.body.transferId as string
+      await nextEvent(b.node.exchange, 'progress', (p) => p.transferId === transferId && p.instancesDone >= 5)
+      const interrupted = nextEvent(a.node.exchange, 'state', (r) => r.transferId === transferId && r.state === 'queued' && r.lastError !== undefined)
+      await b.node.stop()
+      expect(await interrupted).toMatchObject({ direction: 'outgoing', attempts: 1 })
+      // What the receiver had verified and kept when it stopped, read from its own store.
+      const bTransfers = createTransferStore({ dir: join(b.dataDir, 'transfers') })
+      await bTransfers.start()
+      const verified = new Set([...(await bTransfers.verifiedOf(a.peerId, transferId)).values()].map((v) => v.sha256))
+      await bTransfers.stop()
+      expect(verified.size).toBeGreaterThanOrEqual(5)
+      opened.length = 0
+
+      const restarted = new BeeldnetNode({
+        dataDir: b.dataDir,
+        logger: pino({ level: 'silent' }),
+        env: nodeEnv(process.env, { httpPort: 0, registryUrl: net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
+      })
+      await restarted.start()
+      b.node = restarted
+      const done = await nextEvent(a.node.exchange, 'study-complete', (e) => e.transferId === transferId, 90_000)
+      expect(done.receipt.signed.instances).toHaveLength(40)
+      // After the restart exactly the instances the receiver had not verified were sent, each once.
+      expect(opened.filter((sha) => verified.has(sha))).toEqual([])
+      expect(opened).toHaveLength(40 - verified.size)
+      expect(new Set(opened).size).toBe(opened.length)
+      const record = await a.node.exchange.queue.get(transferId)
+      expect(record?.state).toBe('complete')
+      // Retries while the receiver was down count too; at least the interrupted one and the last.
+      expect(record?.attempts).toBeGreaterThanOrEqual(2)
+      expect(await instanceHashes(restarted.store, uid)).toEqual(await instanceHashes(a.node.store, uid))
+    } finally {
+      a.node.store.openInstance = open
+    }
+  }, 120_000)
+})
