@@ -20,6 +20,7 @@ import { buildEnrolment, sendEnrolment } from '../directory/enrol.ts'
 import { createRegistryClient } from '../directory/registry-client.ts'
 import { formatDirectoryStatus } from '../directory/status-text.ts'
 import { createTrustStore, trustDir } from '../directory/trust-store.ts'
+import { addExchangeCommands } from './exchange-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -250,6 +251,8 @@ export function nodeCommand (): Command {
         process.exitCode = reportError(err, g.json)
       }
     })
+
+  addExchangeCommands(node)
 
   node.command('start')
     .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')

@@ -32,11 +32,11 @@ const sha = async (path: string): Promise<string> => createHash('sha256').update
 
 describe('beeldnet CLI', () => {
   it('has --help on every verb', async () => {
-    const verbs = ['init', 'import', 'studies', 'show', 'export', 'delete', 'fsck', 'purge', 'status', 'start', 'enrol', 'directory']
-    for (const verb of verbs) {
-      const r = await cli('node', verb, '--help')
-      expect(r.code, verb).toBe(0)
-      expect(r.stdout).toContain(`Usage: beeldnet node ${verb}`)
+    const verbs = ['init', 'import', 'studies', 'show', 'export', 'delete', 'fsck', 'purge', 'status', 'start', 'enrol', 'directory', 'send', 'query', 'pull', 'transfers']
+    const answers = await Promise.all(verbs.map(async (verb) => cli('node', verb, '--help')))
+    for (const [i, r] of answers.entries()) {
+      expect(r.code, verbs[i]).toBe(0)
+      expect(r.stdout).toContain(`Usage: beeldnet node ${verbs[i]!}`)
     }
   })
 

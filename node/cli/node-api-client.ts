@@ -1,0 +1,71 @@
+import { BeeldnetError } from '../../protocol/errors.ts'
+
+/*
+ * How the CLI talks to a running node: its HTTP API (the node holds the store, so verbs that need
+ * the network go through it). A refusal keeps the node's code, so scripts see the same codes as
+ * the API gives.
+ */
+
+export class NodeApiError extends BeeldnetError {
+  constructor (code: string, message: string) { super(code, message) }
+}
+
+export interface NodeApi {
+  readonly url: string
+  get<T> (path: string, signal?: AbortSignal): Promise<T>
+  post<T> (path: string, body?: unknown, signal?: AbortSignal): Promise<T>
+  /** server-sent events from `path`, as {event, data} until the signal aborts or the node closes */
+  events (path: string, signal: AbortSignal): AsyncGenerator<{ event: string, data: unknown }>
+}
+
+export function createNodeApi (url: string): NodeApi {
+  const base = url.replace(/\/+$/, '')
+  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> => {
+    let response: Response
+    try {
+      response = await fetch(`${base}${path}`, {
+        method, signal, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body)
+      })
+    } catch (err) {
+      throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`)
+    }
+    const answer = await response.json().catch(() => undefined) as { code?: string, message?: string } | undefined
+    if (!response.ok) throw new NodeApiError(answer?.code ?? 'BEELDNET_ERR_INTERNAL', answer?.message ?? `the node answered ${response.status}`)
+    return answer as T
+  }
+  return {
+    url: base,
+    get: async (path, signal) => request('GET', path, undefined, signal),
+    post: async (path, body, signal) => request('POST', path, body ?? {}, signal),
+    events: async function * (path, signal) {
+      let response: Response
+      try {
+        response = await fetch(`${base}${path}`, { signal, headers: { accept: 'text/event-stream' } })
+      } catch (err) {
+        if (signal.aborted) return
+        throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base}: ${(err as Error).message}`)
+      }
+      if (response.body === null) return
+      const decoder = new TextDecoder()
+      let buffer = ''
+      try {
+        for await (const chunk of response.body) {
+          buffer += decoder.decode(chunk, { stream: true })
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const block = buffer.slice(0, end)
+            buffer = buffer.slice(end + 2)
+            let event = 'message'
+            const data: string[] = []
+            for (const line of block.split('\n')) {
+              if (line.startsWith('event: ')) event = line.slice(7)
+              else if (line.startsWith('data: ')) data.push(line.slice(6))
+            }
+            if (data.length > 0) yield { event, data: JSON.parse(data.join('\n')) as unknown }
+          }
+        }
+      } catch (err) {
+        if (!signal.aborted) throw err
+      }
+    }
+  }
+}

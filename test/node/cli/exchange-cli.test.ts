@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
+
+/* The exchange verbs against running nodes, as hospital IT and scripts use them. */
+
+describe('beeldnet node send | query | pull | transfers', () => {
+  let net: LocalNetwork
+  let netDir: string
+  let a: LocalNetworkNode, b: LocalNetworkNode
+  const clinician = ['--clinician', 'dr. B. de Boer', '--uzi', '987654321']
+  const at = (n: LocalNetworkNode, ...args: string[]): Promise<CliResult> => runBeeldnet(['node', '--data-dir', n.dataDir, ...args, '--node', n.url])
+
+  beforeAll(async () => {
+    netDir = await mkdtemp(join(tmpdir(), 'exchange-cli-'))
+    net = await startLocalNetwork({ dataDir: join(netDir, 'net'), nodeCount: 2, sampleSize: 'test', pollIntervalSeconds: 1 })
+    ;[a, b] = net.nodes as [LocalNetworkNode, LocalNetworkNode]
+  }, 120_000)
+  afterAll(async () => {
+    await net?.stop()
+    await rm(netDir, { recursive: true, force: true })
+  })
+
+  it('sends a study and follows it to the receipt; lists transfers on both sides', async () => {
+    const uid = a.sampleStudies[0]!
+    const sent = await at(a, '--json', 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'verwijzing', '--note', 'spoed')
+    expect(sent.code, sent.stderr).toBe(0)
+    const record = JSON.parse(sent.stdout) as { state: string, transferId: string, receipt: unknown }
+    expect(record).toMatchObject({ state: 'complete', receipt: { signed: { studyInstanceUID: uid } } })
+
+    const listed = await at(b, '--json', 'transfers')
+    expect(JSON.parse(listed.stdout)).toMatchObject({ incoming: [{ transferId: record.transferId, state: 'complete', senderUra: a.ura }] })
+    const text = await at(a, 'transfers')
+    expect(text.stdout).toContain(`complete   to ${b.ura}/RAD`)
+  })
+
+  it('queries and pulls with the clinician named; refusals come back with their codes', async () => {
+    const uid = a.sampleStudies[1]!
+    const { study } = await a.node.store.getStudy(uid)
+    const found = await at(b, '--json', 'query', '--at', a.ura, '--bsn', study.patient.bsn!, ...clinician)
+    expect(found.code, found.stderr).toBe(0)
+    expect((JSON.parse(found.stdout) as { studies: Array<{ studyInstanceUID: string }> }).studies.map((s) => s.studyInstanceUID)).toEqual([uid])
+
+    const pulled = await at(b, 'pull', uid, '--at', a.ura, ...clinician)
+    expect(pulled.code, pulled.stderr).toBe(0)
+    expect(pulled.stdout).toMatch(/^allowed: /)
+    const queued = await at(b, 'pull', uid, '--at', a.ura, '--purpose', 'second-opinion', ...clinician)
+    expect(queued.stdout).toMatch(/^queued: /)
+
+    const unknown = await at(a, 'send', uid, '--to', '99999999', '--reason', 'x')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('BEELDNET_ERR_UNKNOWN_INSTITUTION')
+    const noNode = await runBeeldnet(['node', '--data-dir', a.dataDir, 'transfers', '--node', 'http://127.0.0.1:1'])
+    expect(noNode.stderr).toContain('BEELDNET_ERR_NODE_UNREACHABLE')
+    const badTo = await at(a, 'send', uid, '--to', 'nowhere', '--reason', 'x')
+    expect(badTo.code).not.toBe(0)
+    expect(badTo.stderr).toContain('URA[/DEPARTMENT]')
+  })
+})
