@@ -16,7 +16,7 @@ const shown = (path: string): string => {
   return rel === '' || rel.startsWith('..') ? path : rel
 }
 
-function summary (net: LocalNetwork): string {
+function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string } | undefined): string {
   const registry = net.registry.url
   const keys = net.governance.members
   const first = net.nodes[0]!
@@ -43,9 +43,22 @@ function summary (net: LocalNetwork): string {
       ''
     )
   }
+  const second = net.nodes[1]
+  const exchange = second === undefined || first.sampleStudies.length === 0 || patient?.bsn === undefined
+    ? []
+    : [
+        `  # send a study from ${first.name} to ${second.name}, and follow it to the signed receipt`,
+        `  ${beeldnet} node send ${first.sampleStudies[0]!} --to ${second.ura}/RAD --reason verwijzing --note "graag beoordelen" --node ${first.url}`,
+        `  # from ${second.name}: find ${first.name}'s studies of a patient, and pull one (its policy allows care)`,
+        `  ${beeldnet} node query --at ${first.ura} --bsn ${patient.bsn} --birth-date ${patient.birthDate} --clinician "dr. B. de Boer" --uzi 987654321 --node ${second.url}`,
+        `  ${beeldnet} node pull ${first.sampleStudies.at(-1)!} --at ${first.ura} --clinician "dr. B. de Boer" --uzi 987654321 --node ${second.url}`,
+        `  ${beeldnet} node transfers --watch --node ${second.url}`,
+        `  curl -s ${first.url}/metrics | grep beeldnet_`
+      ]
   lines.push(
     'Try:',
     `  curl -s ${first.url}/api/studies`,
+    ...exchange,
     `  ${beeldnet} node --data-dir ${shown(first.dataDir)} directory`,
     `  ${beeldnet} governance --registry ${registry} status`,
     ...(target === undefined
@@ -76,7 +89,9 @@ try {
 } catch (err) {
   process.exit(reportError(err, false))
 }
-console.log(summary(network))
+const example = network.nodes[0]?.sampleStudies.at(-1)
+const patient = example === undefined ? undefined : (await network.nodes[0]!.node.store.getStudy(example)).study.patient
+console.log(summary(network, patient))
 
 let stopping = false
 const stop = (signal: string): void => {
