@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, readdir, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { fsyncPath } from '../store/durable-fs.ts'
 
 /*
  * Writes that a crash cannot leave half done: the bytes go to a temp file in the same directory,
@@ -28,14 +29,8 @@ export async function writeFileAtomic (path: string, data: string | Uint8Array, 
   await fsyncDir(dirname(path))
 }
 
-export async function fsyncDir (dir: string): Promise<void> {
-  const handle = await open(dir, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
+/** fsyncs a directory, so renames into it are durable. */
+export const fsyncDir = fsyncPath
 
 /** Temp files left by a process that died mid-write: never visible under their real name, so safe to drop. */
 export async function removeLeftoverTemps (dir: string): Promise<string[]> {

@@ -48,7 +48,7 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
     const offer = await readJsonRun(framed, header.bytes, SignedManifest, 'manifest')
     let session: ReceiveSession
     try {
-      session = await components.incoming.open(offer, { peerId: peer.peerId })
+      session = await components.incoming.open(offer, { peerId: peer.peerId, ura: peer.ura })
     } catch (err) {
       framed.abort(err as Error)
       throw err

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { StoredFileCorruptError, StoredFileMissingError } from '../errors.ts'
+import { fsyncPath, pathExists } from './durable-fs.ts'
 
 /*
  * Instance files named by the SHA-256 of their bytes: the same file stored twice is one file,
@@ -116,7 +117,7 @@ export class BlobStore {
     const target = this.pathOf(staged.sha256)
     // A file already at the address is kept only if its bytes are right (an orphan from a crash is
     // complete, but a damaged one is replaced by the good copy in hand).
-    if (await exists(target) && await this.check(staged.sha256) === 'ok') {
+    if (await pathExists(target) && await this.check(staged.sha256) === 'ok') {
       await rm(staged.tmpPath, { force: true })
       return false
     }
@@ -141,7 +142,7 @@ export class BlobStore {
   }
 
   async has (sha256: string): Promise<boolean> {
-    return exists(this.pathOf(sha256))
+    return pathExists(this.pathOf(sha256))
   }
 
   /** A read stream that fails with a stable code if the file is missing or its bytes no longer hash right. */
@@ -216,24 +217,5 @@ async function readdirSafe (dir: string): Promise<string[]> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
-
-async function fsyncPath (path: string): Promise<void> {
-  const handle = await open(path, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
   }
 }

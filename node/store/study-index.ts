@@ -1,6 +1,6 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
-import { StoreLockedError } from '../errors.ts'
+import { openLevel } from './level-open.ts'
 import type { HoldRecord, InstanceRecord, SeriesRecord, SopLocation, StudyRecord } from './records.ts'
 
 /*
@@ -64,12 +64,7 @@ export class StudyIndex {
   }
 
   async start (): Promise<void> {
-    try {
-      await this.db.open()
-    } catch (err) {
-      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(this.db.location)
-      throw err
-    }
+    await openLevel(this.db)
   }
 
   async stop (): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -8,6 +8,7 @@ import { acceptAnswer, type AcceptAnswer } from '../../protocol/exchange/answer.
 import { reportsFirst, verifyManifest, type Manifest, type ManifestInstance } from '../../protocol/exchange/manifest.ts'
 import type { NodeSigner } from '../../protocol/exchange/node-signature.ts'
 import { signReceipt, type SignedReceipt } from '../../protocol/exchange/receipt.ts'
+import { SignerMismatchError } from '../../protocol/exchange/errors.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyNotFoundError } from '../errors.ts'
 import type { StagedBlob } from '../store/blob-store.ts'
@@ -21,6 +22,7 @@ import {
 import { errorRecord, type TransferEvents } from './events.ts'
 import { createProgressMeter, createThrottle, type ProgressMeter } from './progress.ts'
 import type { IncomingRecord, IncomingState, TransferStore, VerifiedInstance } from './transfer-store.ts'
+import { fsyncPath, pathExists } from '../store/durable-fs.ts'
 
 /*
  * The receiving end of a push, independent of the transport: a session per offered manifest takes
@@ -93,13 +95,14 @@ export interface IncomingTransfers extends EventEmitter<TransferEvents> {
   /** Aborts open sessions (verified instances are kept). */
   stop: () => Promise<void>
   /**
-   * Opens (or resumes) the session for an offer from `peerId`, the authenticated remote peer.
-   * Verifies the manifest (BEELDNET_ERR_SCHEMA, _SIGNER_MISMATCH, _MANIFEST_FORGED) and refuses an
+   * Opens (or resumes) the session for an offer from `peerId`, the authenticated remote peer, of
+   * institution `ura` as the directory lists it (when given, a manifest naming another sender URA
+   * is _SIGNER_MISMATCH). Verifies the manifest (BEELDNET_ERR_SCHEMA, _SIGNER_MISMATCH, _MANIFEST_FORGED) and refuses an
    * offer for another URA (_WRONG_DESTINATION), another manifest under a known transfer id
    * (_TRANSFER_CONFLICT), a cancelled or failed transfer (_TRANSFER_STATE) and a transfer with
    * a session still open (_TRANSFER_BUSY, retry later). Call it once the offer is accepted.
    */
-  open: (offer: unknown, options: { peerId: string, signal?: AbortSignal }) => Promise<ReceiveSession>
+  open: (offer: unknown, options: { peerId: string, ura?: string, signal?: AbortSignal }) => Promise<ReceiveSession>
   get: (peerId: string, transferId: string) => Promise<IncomingRecord | undefined>
   list: () => Promise<IncomingRecord[]>
   /** Ends a transfer with or without an open session (the sender cancelled, say). */
@@ -147,9 +150,14 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
     await Promise.all([...this.sessions.values()].map(async (s) => s.abort(new Error('the node is stopping'))))
   }
 
-  async open (offer: unknown, options: { peerId: string, signal?: AbortSignal }): Promise<ReceiveSession> {
+  async open (offer: unknown, options: { peerId: string, ura?: string, signal?: AbortSignal }): Promise<ReceiveSession> {
     const { manifest, hash, envelope } = verifyManifest(offer, { peerId: options.peerId })
     const { transferId } = manifest
+    // The signature proves the node, not the institution it claims: without this check any admitted
+    // node could file a study here as sent by another hospital (the record's senderUra, the audit trail).
+    if (options.ura !== undefined && manifest.sender.ura !== options.ura) {
+      throw new SignerMismatchError('manifest', `${options.peerId} of URA ${manifest.sender.ura}`, `${options.peerId} of URA ${options.ura}`)
+    }
     if (manifest.destination.ura !== this.ura) throw new WrongDestinationError(transferId, manifest.destination.ura, this.ura)
     const k = sessionKey(options.peerId, transferId)
     if (this.sessions.has(k) || this.opening.has(k)) throw new TransferBusyError(transferId)
@@ -444,7 +452,7 @@ class Session implements ReceiveSession {
     for (const entry of this.manifest.instances) {
       signal?.throwIfAborted()
       const path = join(this.dir, entry.sha256)
-      if (this.verified.has(entry.sha256) && await exists(path)) {
+      if (this.verified.has(entry.sha256) && await pathExists(path)) {
         const header = this.headers.get(entry.sha256) ?? readInstanceHeader(path)
         staged.push({ header, blob: { tmpPath: path, sha256: entry.sha256, size: entry.size } })
       } else if (await this.isHeld(entry)) {
@@ -466,7 +474,7 @@ class Session implements ReceiveSession {
       } else {
         // A failed index write removes the files it had placed: those must be asked for again.
         for (const { blob } of staged) {
-          if (!await exists(blob.tmpPath) && this.verified.delete(blob.sha256)) await this.owner.transfers.removeVerified(this.peerId, this.transferId, [blob.sha256])
+          if (!await pathExists(blob.tmpPath) && this.verified.delete(blob.sha256)) await this.owner.transfers.removeVerified(this.peerId, this.transferId, [blob.sha256])
         }
         this.checked = false
         await this.setState('receiving', err)
@@ -615,20 +623,4 @@ function sessionKey (peerId: string, transferId: string): string {
 /** Fixed-length and free of anything the sender chose as text: names the transfer's directory. */
 function dirName (peerId: string, transferId: string): string {
   return createHash('sha256').update(sessionKey(peerId, transferId)).digest('hex').slice(0, 32)
-}
-
-async function exists (path: string): Promise<boolean> {
-  return stat(path).then(() => true, (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return false
-    throw err
-  })
-}
-
-async function fsyncPath (path: string): Promise<void> {
-  const handle = await open(path, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }

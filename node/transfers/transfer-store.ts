@@ -2,7 +2,7 @@ import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import type { SignedManifest } from '../../protocol/exchange/manifest.ts'
 import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
-import { StoreLockedError } from '../errors.ts'
+import { openLevel } from '../store/level-open.ts'
 import { TransferConflictError, TransferNotFoundError } from './errors.ts'
 
 /*
@@ -149,12 +149,7 @@ class LevelTransferStore implements TransferStore {
   }
 
   async start (): Promise<void> {
-    try {
-      await this.db.open()
-    } catch (err) {
-      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(this.db.location)
-      throw err
-    }
+    await openLevel(this.db)
   }
 
   async stop (): Promise<void> {

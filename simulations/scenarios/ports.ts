@@ -12,7 +12,7 @@ export interface FreePortRangeInit {
   host?: string
   /** lowest first port tried (default 20000) */
   from?: number
-  /** highest last port (default 60000) */
+  /** highest last port (default 32000: below Linux's ephemeral range, 32768-60999, where port-0 listeners and outgoing connections would take ports between our check and the node's listen) */
   to?: number
   /** random bases tried before giving up (default 50) */
   attempts?: number
@@ -21,7 +21,7 @@ export interface FreePortRangeInit {
 export async function findFreePortRange (count: number, init: FreePortRangeInit = {}): Promise<number> {
   const host = init.host ?? '127.0.0.1'
   const from = init.from ?? 20_000
-  const to = init.to ?? 60_000
+  const to = init.to ?? 32_000
   if (count < 1 || from + count > to) throw new ScenarioOptionError(`no room for ${count} consecutive ports in ${from}-${to}`)
   for (let attempt = 0; attempt < (init.attempts ?? 50); attempt++) {
     const base = from + Math.floor(Math.random() * (to - from - count))
