@@ -70,7 +70,7 @@ export class BeeldnetNode {
     await this.gossip.start()
     await this.p2p.start()
     // After the host: the queue resumes interrupted transfers at once.
-    this.exchange = createExchange({ host: this.p2p, store: this.store, identity: this.identity, logger: this.logger }, {
+    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger }, {
       dataDir: this.dataDir,
       queue: this.config.transfers,
       pullRules: this.config.policy.pull

@@ -22,7 +22,7 @@ import type { TransferEvents } from './events.ts'
 import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { buildSignedManifest } from './manifest.ts'
 import { createTransferQueue, type TransferQueue, type TransferQueueInit } from './queue.ts'
-import { createTransferStore, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
+import { createTransferStore, FINAL_OUTGOING_STATES, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
 
 /*
  * The node's side of the exchange: it joins the libp2p host to the transfer core. It serves push,
@@ -33,6 +33,8 @@ import { createTransferStore, type IncomingRecord, type OutgoingRecord, type Tra
 
 export interface ExchangeComponents {
   host: P2PHost
+  /** directory updates: transfers to peers no longer admitted end at once, connected or not */
+  directory?: { on: (event: 'update', listener: () => void) => unknown, off: (event: 'update', listener: () => void) => unknown }
   store: StudyStore
   identity: NodeIdentity
   logger: Logger
@@ -86,11 +88,14 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private readonly logger: Logger
   private readonly streamInit: FramedStreamInit
   private readonly policy
+  private readonly directory: ExchangeComponents['directory']
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
+  private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
 
   constructor (components: ExchangeComponents, init: ExchangeInit) {
     super()
     this.host = components.host
+    this.directory = components.directory
     this.store = components.store
     this.identity = components.identity
     this.logger = components.logger.child({ component: 'exchange' })
@@ -120,10 +125,12 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger }, this.streamInit))
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
     this.host.on('peer-disallowed', this.onDisallowed)
+    this.directory?.on('update', this.onDirectoryUpdate)
   }
 
   async stop (): Promise<void> {
     this.host.off('peer-disallowed', this.onDisallowed)
+    this.directory?.off('update', this.onDirectoryUpdate)
     for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull]) await this.host.unhandle(protocol).catch(() => {})
     await this.queue.stop()
     await this.incoming.stop()
@@ -207,8 +214,23 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
 
   /** A peer the directory no longer admits: its queued and running transfers end with that code. */
   private async failTransfersTo (peerId: string, reason: string): Promise<void> {
+    await this.failTransfers((record) => record.peerId === peerId ? reason : undefined)
+  }
+
+  /** After a directory update: also transfers waiting for a retry, to peers with no open connection. */
+  private async failTransfersToDisallowed (): Promise<void> {
+    await this.failTransfers((record) => {
+      const decision = this.host.gating.check(record.peerId)
+      return decision.allowed ? undefined : decision.reason
+    })
+  }
+
+  private async failTransfers (refusal: (record: OutgoingRecord) => string | undefined): Promise<void> {
     for (const record of await this.queue.list()) {
-      if (record.peerId !== peerId || ['complete', 'declined', 'failed', 'cancelled'].includes(record.state)) continue
+      if (FINAL_OUTGOING_STATES.has(record.state)) continue
+      const reason = refusal(record)
+      if (reason === undefined) continue
+      const peerId = record.peerId
       this.logger.warn({ transferId: record.transferId, peerId, reason }, 'peer no longer admitted: transfer stopped')
       await this.queue.cancel(record.transferId, new PeerNotAllowedError(peerId, reason)).catch(() => {})
     }

@@ -190,4 +190,19 @@ describe('exchange between three hospital nodes', () => {
       a.node.store.openInstance = open
     }
   }, 120_000)
+
+  it('ends a transfer waiting to retry at once when governance suspends its receiver, connected or not', async () => {
+    const uid = a.sampleStudies[0]!
+    await c.node.stop()
+    const sent = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: c.ura, department: 'RAD' }, reason: 'verwijzing' })
+    const transferId = sent.body.transferId as string
+    const waiting = await nextEvent(a.node.exchange, 'state', (r) => r.transferId === transferId && r.state === 'queued' && r.lastError !== undefined)
+    expect(waiting).toMatchObject({ lastError: { code: 'BEELDNET_ERR_PEER_UNREACHABLE' }, nextAttemptAt: expect.any(String) })
+
+    const failed = nextEvent(a.node.exchange, 'transfer-failed', (e) => e.transferId === transferId)
+    await net.governance.publish([{ action: 'suspend', ura: c.ura, reason: 'security incident' }])
+    expect(await failed).toMatchObject({ state: 'failed', error: { code: 'BEELDNET_ERR_PEER_NOT_ALLOWED' } })
+    // Ended by the directory update itself, not by a later attempt that found the peer refused.
+    expect(await a.node.exchange.queue.get(transferId)).toMatchObject({ state: 'failed', attempts: 1 })
+  }, 60_000)
 })
