@@ -72,7 +72,8 @@ export class BeeldnetNode {
     // After the host: the queue resumes interrupted transfers at once.
     this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger }, {
       dataDir: this.dataDir,
-      queue: this.config.transfers,
+      queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
+      stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
       pullRules: this.config.policy.pull
     })
     await this.exchange.start()

@@ -45,8 +45,9 @@ export const ConfigSchema = z.strictObject({
   transfers: z.strictObject({
     concurrency: z.coerce.number().int().min(1).max(64).default(4),
     perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
-    maxAttempts: z.coerce.number().int().min(1).max(1000).default(8)
-  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8 }),
+    maxAttempts: z.coerce.number().int().min(1).max(1000).default(8),
+    stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30)
+  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 }),
   policy: z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
@@ -112,6 +113,8 @@ transfers:
   perPeerConcurrency: 2
   # Attempts per transfer (retried with growing pauses) before it is marked failed.
   maxAttempts: 8
+  # A peer that sends nothing (or takes nothing) for this long has its stream reset.
+  stallTimeoutSeconds: 30
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the

@@ -15,7 +15,7 @@ describe('node config', () => {
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
       p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] },
-      transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8 },
+      transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 },
       policy: { pull: [] }
     })
   })
