@@ -76,6 +76,10 @@ export class BeeldnetNode {
       stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
       pullRules: this.config.policy.pull
     })
+    // The notifications people act on, in the log until the web app shows them.
+    this.exchange.on('report-arrived', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, reports: e.reports.length }, 'report arrived') })
+    this.exchange.on('study-complete', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID }, 'study complete') })
+    this.exchange.on('transfer-failed', (e) => { this.logger.warn({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, code: e.error.code, reason: e.error.message }, 'transfer failed') })
     await this.exchange.start()
     this.metrics = this.createMetrics()
     this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
