@@ -3,10 +3,12 @@
 import { INGEST_COLUMNS, runIngestBench } from './ingest.ts'
 import { REGISTRY_COLUMNS, runRegistryBench } from './registry.ts'
 import { formatTable, type BenchRow } from './table.ts'
+import { TRANSFER_COLUMNS, runTransferBench } from './transfer.ts'
 
 const benches: Record<string, { columns: string[], run: (log: (line: string) => void) => Promise<BenchRow[]> }> = {
   ingest: { columns: INGEST_COLUMNS, run: runIngestBench },
-  registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench }
+  registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench },
+  transfer: { columns: TRANSFER_COLUMNS, run: runTransferBench }
 }
 
 const args = process.argv.slice(2)

@@ -1,0 +1,72 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Libp2p } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
+
+/*
+ * The libp2p stack of the bare-libp2p transfer benchmark: TCP, Noise and Yamux with the settings of
+ * node/p2p/host.ts (its defaults are repeated here; keep them in step), minus what a node adds on
+ * top (directory gating, peer store from the directory). For looking past the defaults, the
+ * benchmark's environment may change them (both ends read the same variables):
+ *   BENCH_YAMUX_MAX_MESSAGE_SIZE      bytes, default 262144 (host.ts: 256 KiB)
+ *   BENCH_YAMUX_MAX_STREAM_WINDOW     bytes, default 16777216 (host.ts: 16 MiB)
+ */
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+export interface BenchStackSettings {
+  maxMessageSize: number
+  maxStreamWindowSize: number
+  maxReadBufferLength: number
+  maxWriteBufferLength: number
+  keepAliveIntervalMs: number
+}
+
+function envNumber (env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer, not ${raw}`)
+  return n
+}
+
+/** host.ts's defaults, with the benchmark's overrides from the environment. */
+export function benchStackSettings (env: NodeJS.ProcessEnv = process.env): BenchStackSettings {
+  const maxStreamWindowSize = envNumber(env, 'BENCH_YAMUX_MAX_STREAM_WINDOW', 16 * MiB)
+  return {
+    maxMessageSize: envNumber(env, 'BENCH_YAMUX_MAX_MESSAGE_SIZE', 256 * KiB),
+    maxStreamWindowSize,
+    // host.ts: 32 MiB, and always above the window (a paused stream still receives a whole window)
+    maxReadBufferLength: Math.max(32 * MiB, 2 * maxStreamWindowSize),
+    maxWriteBufferLength: 16 * MiB,
+    keepAliveIntervalMs: 30_000
+  }
+}
+
+/** A libp2p node with the node's transport stack and a fresh Ed25519 identity; not started. */
+export async function createBenchLibp2p (listen: string[], settings: BenchStackSettings = benchStackSettings()): Promise<Libp2p> {
+  return createLibp2p({
+    start: false,
+    privateKey: await generateKeyPair('Ed25519'),
+    nodeInfo: { name: 'beeldnet-bench' },
+    addresses: { listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      maxMessageSize: settings.maxMessageSize,
+      enableKeepAlive: true,
+      keepAliveInterval: settings.keepAliveIntervalMs,
+      streamOptions: {
+        initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW,
+        maxStreamWindowSize: settings.maxStreamWindowSize,
+        maxReadBufferLength: settings.maxReadBufferLength,
+        maxWriteBufferLength: settings.maxWriteBufferLength,
+        inactivityTimeout: 120_000
+      }
+    })]
+  })
+}

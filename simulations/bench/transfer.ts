@@ -1,0 +1,571 @@
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { pino } from 'pino'
+import { createRegistry, type Registry } from '../../registry/registry.ts'
+import { generateStudy, type GeneratedStudy } from '../generator/index.ts'
+import { startLocalNetwork } from '../scenarios/local-network.ts'
+import { nodeEnv } from '../scenarios/node-env.ts'
+import type { BenchRow } from './table.ts'
+
+/*
+ * Transfer benchmark: the same generated 400-instance CT study (512x512, 16-bit, about 200 MB) and
+ * the same 1 GB multi-frame instance moved between two processes on loopback, four ways, in one run:
+ *  - beeldnet:      two real nodes (enrolled and admitted in a registry, each in its own process),
+ *                   a push through the node's HTTP API, timed until the sender's transfer is
+ *                   complete: encrypted, every instance hashed and checked and fsynced, the study
+ *                   committed, the signed receipt back;
+ *  - bare-libp2p:   the same files over one bare libp2p stream with the node's stack and settings
+ *                   (TCP + Noise + Yamux as node/p2p/host.ts), file -> stream -> file with
+ *                   backpressure both ways, fsync of every file like the node: the stack's ceiling
+ *                   for the same job; bare-libp2p-nosync leaves the fsyncs out (the transport alone);
+ *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
+ *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
+ * Each side's peak RSS is VmHWM from /proc; CPU seconds are both sides' utime + stime. The CT study
+ * and the multi-frame instance are two sessions (two transfers) timed one after the other; mbPerS
+ * is their bytes over their summed time. syncedMbPerS adds a `sync` after each session, the time to
+ * durability for those that do not fsync. Rounds are interleaved and the median round is reported
+ * (peaks: the highest of all rounds). Then a 4 GB study (the CT series, a 1 GB multi-frame instance
+ * and six of 500 MB) goes through the same two nodes: the issue's bound is peak RSS under 200 MB on
+ * either node (over the whole run), and a run that breaks it fails.
+ *
+ * Environment: BENCH_TRANSFER_RUNS (rounds, default 3), BENCH_TRANSFER_ONLY (comma-separated row
+ * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
+ * node and bare-libp2p worker processes, e.g. '--max-semi-space-size=1'); the libp2p knobs in
+ * transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
+ */
+
+export const TRANSFER_COLUMNS = [
+  'mbPerS', 'ctMbPerS', 'mfMbPerS', 'syncedMbPerS', 'seconds', 'bytes', 'peakRssMb', 'senderRssMb', 'receiverRssMb', 'cpuS',
+  'runs', 'retries', 'fsync', 'ofBareLibp2p', 'vsDimseDefault', 'rssLimitMb', 'withinLimit'
+]
+
+/** The issue's bound: peak RSS of either node while moving a 4 GB study with a 1 GB instance. */
+export const NODE_RSS_LIMIT_MB = 200
+
+const MB = 1024 * 1024
+const SESSION_TIMEOUT_MS = 15 * 60_000
+const run = promisify(execFile)
+
+interface Scenario { name: 'ct' | 'mf' | '4gb', studyInstanceUID: string, files: string[], bytes: number }
+interface Session { seconds: number, bytes: number, syncSeconds: number, cpuS: number, /** deliveries the transfer took (1: no retry) */ attempts: number }
+interface Sample { sessions: Session[], senderRssMb: number, receiverRssMb: number }
+type Log = (line: string) => void
+
+type WorkerMessage = { type: string, message?: string, [key: string]: unknown }
+
+/** A child process driven over IPC: commands out, typed answers back. */
+class WorkerProcess {
+  private readonly inbox: WorkerMessage[] = []
+  private waiter: (() => void) | undefined
+  private exited: string | undefined
+  readonly name: string
+  readonly child: ChildProcess
+
+  constructor (name: string, child: ChildProcess) {
+    this.name = name
+    this.child = child
+    child.on('message', (m) => { this.inbox.push(m as WorkerMessage); this.poke() })
+    child.on('exit', (code, signal) => { this.exited = `${name} exited (${code ?? signal})`; this.poke() })
+  }
+
+  static start (name: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): WorkerProcess {
+    // The worker's stdout goes to our stderr: stdout is the table's.
+    const execArgv = (process.env.BENCH_TRANSFER_EXEC_ARGV ?? '').split(' ').filter((a) => a !== '')
+    return new WorkerProcess(name, fork(join(import.meta.dirname, script), args, { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv }))
+  }
+
+  get pid (): number { return this.child.pid! }
+
+  private poke (): void {
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.()
+  }
+
+  send (command: unknown): void {
+    this.child.send(command as never)
+  }
+
+  /** The next answer of this type (an 'error' answer throws). */
+  async next (type: string, timeoutMs = SESSION_TIMEOUT_MS): Promise<WorkerMessage> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === type || m.type === 'error')
+      if (i >= 0) {
+        const [m] = this.inbox.splice(i, 1)
+        if (m!.type === 'error') throw new Error(`${this.name}: ${m!.message}`)
+        return m!
+      }
+      if (this.exited !== undefined) throw new Error(this.exited)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiter = () => { clearTimeout(timer); resolve() }
+      })
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = once(this.child, 'exit')
+    try { this.send({ cmd: 'stop' }) } catch { /* channel already gone */ }
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 15_000)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+let clockTicks = 100
+
+/** Peak RSS (VmHWM) and CPU seconds so far of a live process, from /proc. */
+async function procStats (pid: number): Promise<{ peakRssMb: number, cpuS: number }> {
+  const [status, stat] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')])
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1]
+  // Fields after the command name: state is field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { peakRssMb: Number(kb ?? 0) / 1024, cpuS: (Number(fields[11]) + Number(fields[12])) / clockTicks }
+}
+
+async function cpuOf (...pids: number[]): Promise<number> {
+  let total = 0
+  for (const pid of pids) total += (await procStats(pid)).cpuS
+  return total
+}
+
+/** Seconds a `sync` takes: flushes dirty pages so no session pays for another's writes, and times durability. */
+async function sync (): Promise<number> {
+  const started = process.hrtime.bigint()
+  await run('sync')
+  return Number(process.hrtime.bigint() - started) / 1e9
+}
+
+function since (started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** Waits until something listens on the TCP port (from /proc/net/tcp*, without connecting to it). */
+async function waitListening (port: number, timeoutMs = 10_000): Promise<void> {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      const text = await readFile(table, 'utf8').catch(() => '')
+      // local_address is "ADDR:PORT", state 0A is LISTEN
+      if (text.split('\n').some((line) => { const f = line.trim().split(/\s+/); return f[1]?.endsWith(`:${hex}`) === true && f[3] === '0A' })) return
+    }
+    await delay(20)
+  }
+  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`)
+}
+
+function scenarioOf (name: Scenario['name'], study: GeneratedStudy, instances = study.instances): Scenario {
+  return {
+    name,
+    studyInstanceUID: study.studyInstanceUID,
+    files: instances.map((i) => i.path).sort(),
+    bytes: instances.reduce((n, i) => n + i.size, 0)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bare libp2p
+
+interface BarePair { sender: WorkerProcess, receiver: WorkerProcess, address: string, outDir: string }
+
+/** One sender and one receiver process for the whole run, like the nodes (warm JIT, one connection). */
+async function startBare (work: string, workers: WorkerProcess[]): Promise<BarePair> {
+  const outDir = join(work, 'bare-out')
+  await mkdir(outDir, { recursive: true })
+  const receiver = WorkerProcess.start('bare receiver', 'transfer-bare-worker.ts', ['receive', outDir])
+  const sender = WorkerProcess.start('bare sender', 'transfer-bare-worker.ts', ['send'])
+  workers.push(receiver, sender)
+  const { address } = await receiver.next('ready', 60_000) as { address: string } & WorkerMessage
+  await sender.next('ready', 60_000)
+  return { sender, receiver, address, outDir }
+}
+
+async function bareSession (pair: BarePair, scenario: Scenario, fsync: boolean): Promise<Session> {
+  pair.receiver.send({ cmd: 'fsync', on: fsync })
+  await pair.receiver.next('fsync')
+  await sync()
+  const cpu = await cpuOf(pair.sender.pid, pair.receiver.pid)
+  pair.sender.send({ cmd: 'send', address: pair.address, files: scenario.files })
+  const sent = await pair.sender.next('sent') as { seconds: number, bytes: number, streams: number } & WorkerMessage
+  // One answer per stream (BENCH_BARE_STREAMS spreads the files over several).
+  const received = { files: 0, bytes: 0 }
+  for (let i = 0; i < sent.streams; i++) {
+    const r = await pair.receiver.next('received') as { files: number, bytes: number } & WorkerMessage
+    received.files += r.files
+    received.bytes += r.bytes
+  }
+  const cpuS = await cpuOf(pair.sender.pid, pair.receiver.pid) - cpu
+  if (received.files !== scenario.files.length || received.bytes !== scenario.bytes || sent.bytes !== scenario.bytes) {
+    throw new Error(`bare-libp2p ${scenario.name}: received ${received.files} files, ${received.bytes} bytes of ${scenario.files.length}, ${scenario.bytes}`)
+  }
+  const session = { seconds: sent.seconds, bytes: scenario.bytes, syncSeconds: await sync(), cpuS, attempts: 1 }
+  for (const name of await readdir(pair.outDir)) await rm(join(pair.outDir, name), { recursive: true, force: true })
+  return session
+}
+
+async function bareRound (pair: BarePair, scenarios: Scenario[], fsync: boolean): Promise<Sample> {
+  const sessions: Session[] = []
+  for (const scenario of scenarios) sessions.push(await bareSession(pair, scenario, fsync))
+  const [s, r] = await Promise.all([procStats(pair.sender.pid), procStats(pair.receiver.pid)])
+  return { sessions, senderRssMb: s.peakRssMb, receiverRssMb: r.peakRssMb }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dcmtk storescu -> storescp
+
+/** Runs storescu to the end, sampling its /proc stats (it is gone by the time it exits). */
+async function storescu (args: string[], env: NodeJS.ProcessEnv): Promise<{ seconds: number, peakRssMb: number, cpuS: number }> {
+  const started = process.hrtime.bigint()
+  const child = spawn('storescu', args, { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+  let last = { peakRssMb: 0, cpuS: 0 }
+  let done = false
+  void exited.then(() => { done = true })
+  while (!done) {
+    last = await procStats(child.pid!).then((s) => ({ peakRssMb: Math.max(last.peakRssMb, s.peakRssMb), cpuS: s.cpuS }), () => last)
+    await Promise.race([exited, delay(25)])
+  }
+  const [code, signal] = await exited
+  const seconds = since(started)
+  if (code !== 0) throw new Error(`storescu exited with ${code ?? signal}: ${stderr.trim()}`)
+  return { seconds, ...last }
+}
+
+async function dimseRound (scenarios: Scenario[], work: string, nodelay: boolean): Promise<Sample> {
+  const outDir = join(work, 'dimse-out')
+  await mkdir(outDir, { recursive: true })
+  const env = { ...process.env }
+  if (nodelay) env.TCP_NODELAY = '1'
+  else delete env.TCP_NODELAY
+  const port = await freePort()
+  // +B: bit-preserving, written to disk as it arrives (without it storescp holds each instance in memory)
+  const scp = spawn('storescp', ['-od', outDir, '+B', String(port)], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+  const scpExit = once(scp, 'exit')
+  try {
+    await waitListening(port)
+    const sessions: Session[] = []
+    let senderRssMb = 0
+    let expected = 0
+    for (const scenario of scenarios) {
+      await sync()
+      const scpCpu = await cpuOf(scp.pid!)
+      const scu = await storescu(['-R', '-aec', 'ANY', '127.0.0.1', String(port), ...scenario.files], env)
+      const cpuS = await cpuOf(scp.pid!) - scpCpu + scu.cpuS
+      senderRssMb = Math.max(senderRssMb, scu.peakRssMb)
+      expected += scenario.files.length
+      const received = (await readdir(outDir)).length
+      if (received !== expected) throw new Error(`storescp holds ${received} files, ${expected} were sent`)
+      sessions.push({ seconds: scu.seconds, bytes: scenario.bytes, syncSeconds: await sync(), cpuS, attempts: 1 })
+    }
+    return { sessions, senderRssMb, receiverRssMb: (await procStats(scp.pid!)).peakRssMb }
+  } finally {
+    scp.kill('SIGTERM')
+    await scpExit
+    await rm(outDir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Beeldnet nodes
+
+/** The sender's transfer events (SSE), so a transfer is timed to the event, not to a poll. */
+class TransferWatch {
+  private readonly outcomes = new Map<string, string | null>()
+  private readonly waiters = new Map<string, () => void>()
+  private readonly controller = new AbortController()
+
+  static async open (nodeUrl: string): Promise<TransferWatch> {
+    const watch = new TransferWatch()
+    const res = await fetch(`${nodeUrl}/api/transfers/events`, { signal: watch.controller.signal })
+    if (!res.ok || res.body === null) throw new Error(`GET /api/transfers/events: ${res.status}`)
+    void watch.read(res.body).catch(() => {})
+    return watch
+  }
+
+  private async read (body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const bytes of body) {
+      buffer += decoder.decode(bytes, { stream: true })
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const event = /^event: (.*)$/m.exec(block)?.[1]
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (event === undefined || data === undefined) continue
+        const payload = JSON.parse(data) as { direction?: string, transferId?: string, error?: { code: string, message: string } }
+        if (payload.direction !== 'outgoing' || payload.transferId === undefined) continue
+        if (event === 'study-complete') this.settle(payload.transferId, null)
+        if (event === 'transfer-failed') this.settle(payload.transferId, `${payload.error?.code}: ${payload.error?.message}`)
+      }
+    }
+  }
+
+  private settle (transferId: string, error: string | null): void {
+    this.outcomes.set(transferId, error)
+    this.waiters.get(transferId)?.()
+  }
+
+  async done (transferId: string, timeoutMs = SESSION_TIMEOUT_MS): Promise<void> {
+    if (!this.outcomes.has(transferId)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`transfer ${transferId} not complete after ${timeoutMs} ms`)) }, timeoutMs)
+        this.waiters.set(transferId, () => { clearTimeout(timer); resolve() })
+      }).finally(() => this.waiters.delete(transferId))
+    }
+    const error = this.outcomes.get(transferId)
+    if (error !== null && error !== undefined) throw new Error(`transfer ${transferId} failed: ${error}`)
+  }
+
+  close (): void {
+    this.controller.abort()
+  }
+}
+
+async function api<T> (url: string, init?: { method: string, body: unknown }): Promise<T> {
+  const res = await fetch(url, init === undefined ? undefined : { method: init.method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body) })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text}`)
+  return JSON.parse(text) as T
+}
+
+interface NodePair {
+  sender: WorkerProcess
+  receiver: WorkerProcess
+  senderUrl: string
+  receiverUrl: string
+  /** the receiving institution */
+  to: { ura: string, department: string }
+  watch: TransferWatch
+}
+
+/** One push through the sender's API, timed until its transfer is complete (receipt back). */
+async function push (pair: NodePair, scenario: Scenario, log: Log): Promise<Session> {
+  await sync()
+  const cpu = await cpuOf(pair.sender.pid, pair.receiver.pid)
+  const started = process.hrtime.bigint()
+  const record = await api<{ transferId: string }>(`${pair.senderUrl}/api/transfers`, {
+    method: 'POST',
+    body: { studyInstanceUID: scenario.studyInstanceUID, to: pair.to, reason: 'transfer benchmark' }
+  })
+  await pair.watch.done(record.transferId)
+  const seconds = since(started)
+  const cpuS = await cpuOf(pair.sender.pid, pair.receiver.pid) - cpu
+  const syncSeconds = await sync()
+  const outgoing = await api<{ attempts: number, lastError?: { code: string, message: string } }>(`${pair.senderUrl}/api/transfers/${record.transferId}`)
+  if (outgoing.attempts > 1) log(`  WARNING: beeldnet ${scenario.name} took ${outgoing.attempts} attempts; the last failure: ${outgoing.lastError?.code} ${outgoing.lastError?.message}`)
+  const study = await api<{ numberOfInstances: number }>(`${pair.receiverUrl}/api/studies/${encodeURIComponent(scenario.studyInstanceUID)}`)
+  if (study.numberOfInstances !== scenario.files.length) throw new Error(`the receiver lists ${study.numberOfInstances} instances of ${scenario.name}, not ${scenario.files.length}`)
+  return { seconds, bytes: scenario.bytes, syncSeconds, cpuS, attempts: outgoing.attempts }
+}
+
+async function beeldnetRound (pair: NodePair, scenarios: Scenario[], log: Log): Promise<Sample> {
+  const sessions: Session[] = []
+  for (const scenario of scenarios) sessions.push(await push(pair, scenario, log))
+  // The receiver drops what it got, so the next round moves every byte again.
+  for (const scenario of scenarios) {
+    pair.receiver.send({ cmd: 'delete', uid: scenario.studyInstanceUID })
+    await pair.receiver.next('deleted')
+  }
+  const [s, r] = await Promise.all([procStats(pair.sender.pid), procStats(pair.receiver.pid)])
+  return { sessions, senderRssMb: s.peakRssMb, receiverRssMb: r.peakRssMb }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function toRow (name: string, samples: Sample[], fsync: string): BenchRow {
+  const total = (s: Sample): number => s.sessions.reduce((n, x) => n + x.seconds, 0)
+  const sorted = [...samples].sort((a, b) => total(a) - total(b))
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!
+  const bytes = median.sessions.reduce((n, x) => n + x.bytes, 0)
+  const seconds = total(median)
+  const syncSeconds = median.sessions.reduce((n, x) => n + x.syncSeconds, 0)
+  const rate = (s: Session | undefined): number | null => s === undefined ? null : s.bytes / MB / s.seconds
+  const senderRssMb = Math.max(...samples.map((s) => s.senderRssMb))
+  const receiverRssMb = Math.max(...samples.map((s) => s.receiverRssMb))
+  return {
+    name,
+    mbPerS: bytes / MB / seconds,
+    ctMbPerS: median.sessions.length === 2 ? rate(median.sessions[0]) : null,
+    mfMbPerS: median.sessions.length === 2 ? rate(median.sessions[1]) : null,
+    syncedMbPerS: bytes / MB / (seconds + syncSeconds),
+    seconds,
+    bytes,
+    peakRssMb: Math.max(senderRssMb, receiverRssMb),
+    senderRssMb,
+    receiverRssMb,
+    cpuS: median.sessions.reduce((n, x) => n + x.cpuS, 0),
+    runs: samples.length,
+    retries: samples.reduce((n, s) => n + s.sessions.reduce((m, x) => m + x.attempts - 1, 0), 0),
+    fsync,
+    ofBareLibp2p: null,
+    vsDimseDefault: null,
+    rssLimitMb: null,
+    withinLimit: null
+  }
+}
+
+export async function runTransferBench (print: Log): Promise<BenchRow[]> {
+  const benchStarted = process.hrtime.bigint()
+  const log: Log = (line) => { print(`${since(benchStarted).toFixed(0).padStart(4)} s  ${line}`) }
+  clockTicks = Number((await run('getconf', ['CLK_TCK']).catch(() => ({ stdout: '100' }))).stdout.trim()) || 100
+  const rounds = Number(process.env.BENCH_TRANSFER_RUNS ?? 3)
+  const only = process.env.BENCH_TRANSFER_ONLY?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const wanted = (name: string): boolean => only === undefined || only.includes(name)
+  const with4gb = process.env.BENCH_TRANSFER_4GB !== '0' && wanted('beeldnet-4gb')
+  const needNodes = wanted('beeldnet') || with4gb
+
+  const work = await mkdtemp(join(tmpdir(), 'beeldnet-bench-transfer-'))
+  const workers: WorkerProcess[] = []
+  let registry: Registry | undefined
+  let watch: TransferWatch | undefined
+  try {
+    // Seeds far from the sample studies' (1000 and up per node): the same seed makes the same UIDs.
+    log('generating a 400-instance CT study (512x512, 16-bit) and a 1 GB multi-frame instance ...')
+    const src = join(work, 'src')
+    const ctStudy = await generateStudy(join(src, 'ct'), { seed: 400_400, series: [{ modality: 'CT', instances: 400, rows: 512, columns: 512 }] })
+    const ct = scenarioOf('ct', ctStudy)
+    const mf = scenarioOf('mf', await generateStudy(join(src, 'mf'), { seed: 1_000_100, series: [{ modality: 'CT', instances: 1, rows: 512, columns: 512, frames: 2000 }] }))
+    const scenarios = [ct, mf]
+    log(`CT: ${ct.files.length} files, ${(ct.bytes / MB).toFixed(1)} MB; multi-frame: ${(mf.bytes / MB).toFixed(1)} MB`)
+    let big: Scenario | undefined
+    if (with4gb) {
+      log('generating a 4 GB study: the CT series, a 1 GB multi-frame instance and six of 500 MB ...')
+      big = scenarioOf('4gb', await generateStudy(join(src, 'big'), {
+        seed: 4_000_400,
+        series: [
+          { modality: 'CT', instances: 400, rows: 512, columns: 512 },
+          { modality: 'CT', instances: 1, rows: 512, columns: 512, frames: 2000 },
+          { modality: 'CT', instances: 6, rows: 512, columns: 512, frames: 1000 }
+        ]
+      }))
+      log(`4 GB study: ${big.files.length} files, ${(big.bytes / MB).toFixed(0)} MB`)
+    }
+
+    let pair: NodePair | undefined
+    if (needNodes) {
+      log('setting up a registry and two enrolled, admitted nodes ...')
+      const network = await startLocalNetwork({ dataDir: join(work, 'network'), nodeCount: 2, sampleSize: 'test', pollIntervalSeconds: 300, onProgress: (line) => log(`  ${line}`) })
+      const [a, b] = network.nodes
+      // The nodes move to processes of their own; the registry stays here (on a new port).
+      await network.stop()
+      registry = createRegistry({ logger: pino({ level: 'silent' }) }, { dir: network.registry.dir, env: process.env, host: '127.0.0.1', port: 0, rateLimitPerMinute: 10_000 })
+      await registry.start()
+
+      log('importing the bench studies into the sender\'s store (its own process) ...')
+      const studies = [ct, mf, ...(big === undefined ? [] : [big])]
+      const { stdout } = await run(process.execPath, [join(import.meta.dirname, 'transfer-import-worker.ts'), a!.dataDir, ...studies.flatMap((s) => s.files)], { maxBuffer: 16 * MB })
+      const imported = JSON.parse(stdout) as { stored: number, rejected: Array<{ path: string, code: string, message: string }> }
+      const expected = studies.reduce((n, s) => n + s.files.length, 0)
+      if (imported.stored !== expected || imported.rejected.length > 0) {
+        throw new Error(`imported ${imported.stored} of ${expected} instances; rejected: ${imported.rejected.map((r) => `${r.path} ${r.code} ${r.message}`).join('; ')}`)
+      }
+      // Only the nodes need the 4 GB study now.
+      await rm(join(src, 'big'), { recursive: true, force: true })
+
+      const start = async (name: string, node: typeof a): Promise<{ worker: WorkerProcess, url: string }> => {
+        const worker = WorkerProcess.start(name, 'transfer-node-worker.ts', [node!.dataDir],
+          nodeEnv(process.env, { httpPort: 0, registryUrl: registry!.url, pollIntervalSeconds: 300, p2pListen: node!.addresses }))
+        workers.push(worker)
+        const { url } = await worker.next('ready', 60_000) as { url: string } & WorkerMessage
+        return { worker, url }
+      }
+      const sender = await start('sending node', a)
+      const receiver = await start('receiving node', b)
+      watch = await TransferWatch.open(sender.url)
+      pair = { sender: sender.worker, receiver: receiver.worker, senderUrl: sender.url, receiverUrl: receiver.url, to: { ura: b!.ura, department: b!.departments[0]!.code }, watch }
+      log(`nodes started: ${a!.name} (sender) ${sender.url}, ${b!.name} (receiver) ${receiver.url}`)
+      // Warm-up: connect, and every code path runs once before anything is timed.
+      const sample = a!.sampleStudies[0]!
+      const record = await api<{ transferId: string }>(`${sender.url}/api/transfers`, { method: 'POST', body: { studyInstanceUID: sample, to: pair.to, reason: 'warm-up' } })
+      await watch.done(record.transferId, 60_000)
+    }
+
+    const samples = new Map<string, Sample[]>()
+    const add = (name: string, sample: Sample): void => {
+      samples.set(name, [...(samples.get(name) ?? []), sample])
+      const secs = sample.sessions.reduce((n, s) => n + s.seconds, 0)
+      const bytes = sample.sessions.reduce((n, s) => n + s.bytes, 0)
+      log(`  ${name}: ${(bytes / MB / secs).toFixed(1)} MB/s (${sample.sessions.map((s) => `${(s.bytes / MB / s.seconds).toFixed(1)}`).join(' + ')}), peak RSS ${sample.senderRssMb.toFixed(0)} / ${sample.receiverRssMb.toFixed(0)} MB`)
+    }
+    let barePair: BarePair | undefined
+    if (wanted('bare-libp2p') || wanted('bare-libp2p-nosync')) {
+      barePair = await startBare(work, workers)
+      // Warm-up, as for the nodes: the connection is open and the code paths ran before anything is timed.
+      await bareSession(barePair, scenarioOf('ct', ctStudy, ctStudy.instances.slice(0, 50)), true)
+    }
+    const nodePids = pair === undefined ? [] : [pair.sender.pid, pair.receiver.pid]
+    for (let round = 1; round <= rounds; round++) {
+      log(`round ${round} of ${rounds}: CT study, then the 1 GB instance, each way ...`)
+      const idle = await cpuOf(...nodePids)
+      if (barePair !== undefined && wanted('bare-libp2p')) add('bare-libp2p', await bareRound(barePair, scenarios, true))
+      if (barePair !== undefined && wanted('bare-libp2p-nosync')) add('bare-libp2p-nosync', await bareRound(barePair, scenarios, false))
+      const idleCpu = await cpuOf(...nodePids) - idle
+      if (idleCpu > 0.5) log(`  note: the idle nodes used ${idleCpu.toFixed(1)} s CPU during the bare rounds`)
+      if (pair !== undefined && wanted('beeldnet')) add('beeldnet', await beeldnetRound(pair, scenarios, log))
+      if (wanted('dimse-nodelay')) add('dimse-nodelay', await dimseRound(scenarios, work, true))
+    }
+    if (wanted('dimse-default')) {
+      // Nagle and delayed ACKs cost ~40 ms per instance: one round is slow enough.
+      log('dcmtk without TCP_NODELAY (one round) ...')
+      add('dimse-default', await dimseRound(scenarios, work, false))
+    }
+
+    const rows: BenchRow[] = []
+    const fsyncOf: Record<string, string> = { beeldnet: 'each file', 'bare-libp2p': 'each file', 'bare-libp2p-nosync': 'none', 'dimse-nodelay': 'none', 'dimse-default': 'none' }
+    for (const name of ['beeldnet', 'bare-libp2p', 'bare-libp2p-nosync', 'dimse-nodelay', 'dimse-default']) {
+      const s = samples.get(name)
+      if (s !== undefined) rows.push(toRow(name, s, fsyncOf[name]!))
+    }
+
+    if (pair !== undefined && big !== undefined) {
+      log(`the 4 GB study (${big.files.length} instances, ${(big.bytes / MB).toFixed(0)} MB) through the same two nodes ...`)
+      const session = await push(pair, big, log)
+      const [s, r] = await Promise.all([procStats(pair.sender.pid), procStats(pair.receiver.pid)])
+      const row = toRow('beeldnet-4gb', [{ sessions: [session], senderRssMb: s.peakRssMb, receiverRssMb: r.peakRssMb }], 'each file')
+      row.rssLimitMb = NODE_RSS_LIMIT_MB
+      row.withinLimit = (row.peakRssMb ?? Infinity) < NODE_RSS_LIMIT_MB ? 'yes' : 'NO'
+      log(`  beeldnet-4gb: ${row.mbPerS.toFixed(1)} MB/s, peak RSS ${s.peakRssMb.toFixed(0)} / ${r.peakRssMb.toFixed(0)} MB`)
+      rows.push(row)
+    }
+
+    const byName = new Map(rows.map((r) => [r.name, r]))
+    const bare = byName.get('bare-libp2p')
+    const dimseDefault = byName.get('dimse-default')
+    for (const row of rows) {
+      if (row.name === 'beeldnet-4gb') continue
+      row.ofBareLibp2p = bare === undefined ? null : row.mbPerS / bare.mbPerS
+      row.vsDimseDefault = dimseDefault === undefined ? null : row.mbPerS / dimseDefault.mbPerS
+    }
+    log(`done in ${since(benchStarted).toFixed(0)} s`)
+    return rows
+  } finally {
+    watch?.close()
+    for (const worker of workers) await worker.stop().catch(() => {})
+    await registry?.stop().catch(() => {})
+    await rm(work, { recursive: true, force: true })
+  }
+}
