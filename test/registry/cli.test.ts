@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { generateKeyPair } from '../../protocol/keys.ts'
 import { useTempDirs } from '../helpers/temp-dir.ts'
 import { beeldnetMain, runBeeldnet, type CliResult } from '../helpers/beeldnet-cli.ts'
@@ -46,6 +46,8 @@ describe('beeldnet registry CLI', () => {
 
     // start logs pino JSON, serves the candidate, and stops cleanly on SIGTERM.
     const child = spawn(process.execPath, [main, 'registry', '--data-dir', dir, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // A failed assertion must not leave the registry running after the suite.
+    onTestFinished(() => { if (child.exitCode === null) child.kill('SIGKILL') })
     const lines = createInterface({ input: child.stdout })
     let url = ''
     for await (const line of lines) {

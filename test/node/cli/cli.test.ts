@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { appendFile, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { pino } from 'pino'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import { hashOfSigned } from '../../../protocol/canonical.ts'
@@ -204,6 +204,8 @@ describe('beeldnet CLI', () => {
       env: { ...process.env, BEELDNET_HTTP_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe']
     })
+    // A failed assertion must not leave the node running after the suite.
+    onTestFinished(() => { if (child.exitCode === null) child.kill('SIGKILL') })
     const logs: Array<Record<string, unknown>> = []
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`node exited early with ${code}`)))
