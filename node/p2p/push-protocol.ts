@@ -35,6 +35,23 @@ async function * dataRun (framed: FramedStream, signal?: AbortSignal): AsyncGene
   }
 }
 
+/** The framed stream's own default (stream-io.ts), for when the caller sets none. */
+const DEFAULT_STALL_TIMEOUT_MS = 30_000
+
+/**
+ * Runs `work` while telling the sender every `everyMs` that we are still at it: the sender reads
+ * only acknowledgements, and a 1 GB instance on a slow link (or a large commit) takes longer
+ * than its stall timeout.
+ */
+async function whileKeptAlive<T> (framed: FramedStream, everyMs: number, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => { framed.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {}) }, everyMs)
+  try {
+    return await work()
+  } finally {
+    clearInterval(timer)
+  }
+}
+
 export interface PushReceiverComponents {
   incoming: IncomingTransfers
   logger: Logger
@@ -42,6 +59,8 @@ export interface PushReceiverComponents {
 
 /** Serves /beeldnet/push/1.0.0: one offer per stream. */
 export function createPushHandler (components: PushReceiverComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
+  // The sender hears from us at least this often, so its reads do not stall on a long instance.
+  const keepAliveMs = Math.max(100, Math.floor((init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 3))
   return async (stream, peer) => {
     const framed = createFramedStream(stream, init)
     const header = await framed.readControl(PushOffer, 'push offer')
@@ -59,10 +78,10 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
       for (;;) {
         const step = await framed.readControl(PushSenderStep, 'push step')
         if (step.type === 'beeldnet/push-done') break
-        const received = await session.receiveInstance(step.sha256, Readable.from(dataRun(framed)))
+        const received = await whileKeptAlive(framed, keepAliveMs, async () => session.receiveInstance(step.sha256, Readable.from(dataRun(framed))))
         await framed.writeControl({ type: 'beeldnet/push-ack', sha256: received.sha256 })
       }
-      const receipt = jsonBytes(await session.commit())
+      const receipt = jsonBytes(await whileKeptAlive(framed, keepAliveMs, async () => session.commit()))
       committed = true
       await framed.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
       await writeRun(framed, receipt)
@@ -124,6 +143,7 @@ export async function pushOverStream (components: PushSenderComponents, stream: 
 async function readAcksThenReceipt (framed: FramedStream, onProgress: DeliveryOptions['onProgress'], signal: AbortSignal): Promise<SignedReceipt> {
   for (;;) {
     const step = await framed.readControl(PushReceiverStep, 'push acknowledgement', signal)
+    if (step.type === 'beeldnet/push-progress') continue
     if (step.type === 'beeldnet/push-ack') {
       onProgress({ kind: 'confirmed', sha256: step.sha256 })
       continue

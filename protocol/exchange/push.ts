@@ -11,6 +11,9 @@ import { MAX_MANIFEST_BYTES, Sha256Hex } from './common.ts'
  *                                      <-    answer run (accept {have} | decline)
  *   push-instance {sha256} + data run  ->    (each missing instance, reports first)
  *                                      <-    push-ack {sha256}   (verified and kept)
+ *                                      <-    push-progress       (while an instance or the commit
+ *                                                                 takes long: the sender's reads
+ *                                                                 must not stall meanwhile)
  *   push-done                          ->
  *                                      <-    push-receipt {bytes} + receipt run
  */
@@ -24,5 +27,6 @@ export const PushDone = z.strictObject({ type: z.literal('beeldnet/push-done') }
 export const PushSenderStep = z.discriminatedUnion('type', [PushInstance, PushDone])
 
 export const PushAck = z.strictObject({ type: z.literal('beeldnet/push-ack'), sha256: Sha256Hex })
+export const PushProgress = z.strictObject({ type: z.literal('beeldnet/push-progress') })
 export const PushReceiptHeader = z.strictObject({ type: z.literal('beeldnet/push-receipt'), bytes: z.number().int().min(2).max(MAX_PUSH_DOCUMENT_BYTES) })
-export const PushReceiverStep = z.discriminatedUnion('type', [PushAck, PushReceiptHeader])
+export const PushReceiverStep = z.discriminatedUnion('type', [PushAck, PushProgress, PushReceiptHeader])

@@ -26,13 +26,16 @@ import type { BenchRow } from './table.ts'
  *                   for the same job; bare-libp2p-nosync leaves the fsyncs out (the transport alone);
  *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
  *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
- * Each side's peak RSS is VmHWM from /proc; CPU seconds are both sides' utime + stime. The CT study
- * and the multi-frame instance are two sessions (two transfers) timed one after the other; mbPerS
- * is their bytes over their summed time. syncedMbPerS adds a `sync` after each session, the time to
- * durability for those that do not fsync. Rounds are interleaved and the median round is reported
- * (peaks: the highest of all rounds). Then a 4 GB study (the CT series, a 1 GB multi-frame instance
- * and six of 500 MB) goes through the same two nodes: the issue's bound is peak RSS under 200 MB on
- * either node (over the whole run), and a run that breaks it fails.
+ * The node and bare-libp2p processes live for the whole run and move a warm-up first (open
+ * connection, warm JIT). Each side's peak RSS is VmHWM from /proc (over the process's life so far);
+ * CPU seconds are both sides' utime + stime. The CT study and the multi-frame instance are two
+ * sessions (two transfers) timed one after the other; mbPerS (MB = MiB) is their bytes over their
+ * summed time. syncedMbPerS adds a `sync` after each session, the time to durability for those that
+ * do not fsync. Rounds are interleaved and the median round is reported (peaks: the highest of all
+ * rounds; retries: node transfers that needed more than one delivery). dimse-default, ~45 ms per
+ * instance, runs one round. Then a 4 GB study (the CT series, a 1 GB multi-frame instance and six
+ * of 500 MB) goes through the same two nodes: the issue's bound is peak RSS under 200 MB on either
+ * node (over the whole run), and a run that breaks it fails.
  *
  * Environment: BENCH_TRANSFER_RUNS (rounds, default 3), BENCH_TRANSFER_ONLY (comma-separated row
  * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
@@ -497,7 +500,8 @@ export async function runTransferBench (print: Log): Promise<BenchRow[]> {
       const receiver = await start('receiving node', b)
       watch = await TransferWatch.open(sender.url)
       pair = { sender: sender.worker, receiver: receiver.worker, senderUrl: sender.url, receiverUrl: receiver.url, to: { ura: b!.ura, department: b!.departments[0]!.code }, watch }
-      log(`nodes started: ${a!.name} (sender) ${sender.url}, ${b!.name} (receiver) ${receiver.url}`)
+      const idle = await Promise.all([procStats(sender.worker.pid), procStats(receiver.worker.pid)])
+      log(`nodes started: ${a!.name} (sender) ${sender.url}, ${b!.name} (receiver) ${receiver.url}; peak RSS so far ${idle.map((s) => s.peakRssMb.toFixed(0)).join(' / ')} MB`)
       // Warm-up: connect, and every code path runs once before anything is timed.
       const sample = a!.sampleStudies[0]!
       const record = await api<{ transferId: string }>(`${sender.url}/api/transfers`, { method: 'POST', body: { studyInstanceUID: sample, to: pair.to, reason: 'warm-up' } })

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { setTimeout as delay } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
@@ -78,7 +80,7 @@ async function startPeer (node: TestNode, stallTimeoutMs?: number): Promise<Peer
   return { node, store, exchange }
 }
 
-async function setup (): Promise<{ receiver: Peer, honest: Peer, hostile: TestNode, study: HostileStudy }> {
+async function setup (options: { honestStallMs?: number } = {}): Promise<{ receiver: Peer, honest: Peer, hostile: TestNode, study: HostileStudy }> {
   const net = network()
   const receiverNode = await net.startNode('receiver')
   const hostile = await net.startNode('hostile')
@@ -86,7 +88,7 @@ async function setup (): Promise<{ receiver: Peer, honest: Peer, hostile: TestNo
   const v1 = net.next(undefined, [await admit(net, receiverNode, RECEIVER_URA), await admit(net, hostile, HOSTILE_URA), await admit(net, honestNode, HONEST_URA)])
   for (const n of [receiverNode, hostile, honestNode]) await n.directory.acceptDirectory(v1.envelope, 'test')
   const receiver = await startPeer(receiverNode, STALL_MS)
-  const honest = await startPeer(honestNode)
+  const honest = await startPeer(honestNode, options.honestStallMs)
 
   // The hostile node has a real study; the manifests it signs start from the honest one.
   const dir = await tempDir('hostile-study')
@@ -465,4 +467,27 @@ describe('a hostile admitted peer pushing to a real node', () => {
     await expectNothingVisible(receiver, study)
     expect((await receiver.store.findStudies()).map((s) => s.studyInstanceUID)).toEqual([honestStudy.studyInstanceUID])
   })
+
+  it('an honest instance that takes longer than the stall timeout, arriving steadily, is not cut off', async () => {
+    // Both ends with a short stall timeout; the sender's file yields a chunk every STALL_MS / 4.
+    const { receiver, honest } = await setup({ honestStallMs: STALL_MS })
+    const dir = await tempDir('slow-study')
+    const slowStudy = await storeWithStudy(honest.store, dir, smallStudy(991, { series: [{ modality: 'CT', instances: 1, rows: 128, columns: 128 }] }))
+    const open = honest.store.openInstance.bind(honest.store)
+    honest.store.openInstance = (record) => Readable.from((async function * () {
+      for await (const chunk of open(record)) {
+        for (let i = 0; i < (chunk as Buffer).byteLength; i += 4096) {
+          await delay(STALL_MS / 4)
+          yield (chunk as Buffer).subarray(i, i + 4096)
+        }
+      }
+    })())
+    const sent = await honest.exchange.send({ studyInstanceUID: slowStudy.studyInstanceUID, to: { ura: RECEIVER_URA, department: 'RAD' }, reason: 'verwijzing' })
+    const complete = nextEvent(honest.exchange, 'study-complete', (e) => e.transferId === sent.transferId)
+    const failed = nextEvent(honest.exchange, 'state', (r) => r.transferId === sent.transferId && r.lastError !== undefined)
+      .then((r) => { throw new Error(`the slow push was cut off: ${r.lastError!.code}`) })
+    await Promise.race([complete, failed])
+    expect(await honest.exchange.queue.get(sent.transferId)).toMatchObject({ state: 'complete', attempts: 1 })
+    expect(await instanceHashes(receiver.store, slowStudy.studyInstanceUID)).toEqual(await instanceHashes(honest.store, slowStudy.studyInstanceUID))
+  }, 60_000)
 })
