@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest'
 import { buildEnrolment } from '../../../node/directory/enrol.ts'
 import { createFramedStream, type FramedStream } from '../../../node/p2p/stream-io.ts'
 import type { StudyStore } from '../../../node/store/study-store.ts'
-import type { TransferEvents } from '../../../node/transfers/events.ts'
 import { createExchange, type Exchange } from '../../../node/transfers/exchange.ts'
 import { buildManifest } from '../../../node/transfers/manifest.ts'
 import { signManifest, type Manifest, type SignedManifest } from '../../../protocol/exchange/manifest.ts'
@@ -19,7 +18,7 @@ import {
 } from '../../../protocol/p2p/framing.ts'
 import type { Change } from '../../../protocol/registry/documents.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
-import { openStore, smallStudy, storeWithStudy, useCleanup } from '../transfers/helpers.ts'
+import { instanceHashes, nextEvent, openStore, smallStudy, storeWithStudy, useCleanup } from '../transfers/helpers.ts'
 import { silent, useP2PNetwork, type TestNetwork, type TestNode } from './p2p-fixtures.ts'
 
 /*
@@ -229,27 +228,6 @@ async function acceptedOffer (hostile: TestNode, receiver: Peer, manifest: Manif
   s.offer(await signManifest(manifest, hostile.identity.privateKey))
   expect(await s.answer()).toMatchObject({ decision: 'accept', have: [] })
   return s
-}
-
-function nextEvent<K extends keyof TransferEvents> (exchange: Exchange, name: K, accept: (...args: TransferEvents[K]) => boolean): Promise<TransferEvents[K][0]> {
-  return new Promise((resolve) => {
-    const listener = (...args: TransferEvents[K]): void => {
-      if (!accept(...args)) return
-      exchange.off(name, listener as never)
-      resolve(args[0])
-    }
-    exchange.on(name, listener as never)
-  })
-}
-
-async function instanceHashes (store: StudyStore, uid: string): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>()
-  for (const instance of (await store.getStudy(uid)).instances) {
-    const hash = createHash('sha256')
-    for await (const chunk of store.openInstance(instance)) hash.update(chunk as Buffer)
-    hashes.set(instance.sopInstanceUID, hash.digest('hex'))
-  }
-  return hashes
 }
 
 describe('a hostile admitted peer pushing to a real node', () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,14 +5,12 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
-import type { StudyStore } from '../../../node/store/study-store.ts'
-import type { TransferEvents } from '../../../node/transfers/events.ts'
-import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
 import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
+import { nextEvent, instanceHashes } from './helpers.ts'
 
 /*
  * Three real hospital nodes and a real registry (the same scenario `npm start` runs), exchanging
@@ -26,31 +23,6 @@ const requester = { clinician: { name: 'dr. A. Jansen', uzi: '123456789', role: 
 async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: response.status, body: await response.json() }
-}
-
-/** Resolves with the first `name` event of `exchange` for which `accept` holds. */
-function nextEvent<K extends keyof TransferEvents> (exchange: Exchange, name: K, accept: (...args: TransferEvents[K]) => boolean, timeoutMs = 60_000): Promise<TransferEvents[K][0]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
-    const listener = (...args: TransferEvents[K]): void => {
-      if (!accept(...args)) return
-      clearTimeout(timer)
-      exchange.off(name, listener as never)
-      resolve(args[0])
-    }
-    exchange.on(name, listener as never)
-  })
-}
-
-async function instanceHashes (store: StudyStore, uid: string): Promise<Map<string, string>> {
-  const { instances } = await store.getStudy(uid)
-  const hashes = new Map<string, string>()
-  for (const instance of instances) {
-    const hash = createHash('sha256')
-    for await (const chunk of store.openInstance(instance)) hash.update(chunk as Buffer)
-    hashes.set(instance.sopInstanceUID, hash.digest('hex'))
-  }
-  return hashes
 }
 
 describe('exchange between three hospital nodes', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Readable } from 'node:stream'
@@ -6,6 +7,8 @@ import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import type { Clock } from '../../../node/transfers/clock.ts'
+import type { TransferEvents } from '../../../node/transfers/events.ts'
+import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
 
 export const SENDER_URA = '11111111'
@@ -86,4 +89,29 @@ export function fakeClock (start = Date.parse('2026-10-20T10:00:00Z')): FakeCloc
 /** A readable of the given chunks. */
 export function readableOf (...chunks: Buffer[]): Readable {
   return Readable.from(chunks, { objectMode: false })
+}
+
+/** Resolves with the first `name` event of `exchange` for which `accept` holds. */
+export function nextEvent<K extends keyof TransferEvents> (exchange: Pick<Exchange, 'on' | 'off'>, name: K, accept: (...args: TransferEvents[K]) => boolean, timeoutMs = 60_000): Promise<TransferEvents[K][0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
+    const listener = (...args: TransferEvents[K]): void => {
+      if (!accept(...args)) return
+      clearTimeout(timer)
+      exchange.off(name, listener as never)
+      resolve(args[0])
+    }
+    exchange.on(name, listener as never)
+  })
+}
+
+/** SOP Instance UID -> SHA-256 of the stored bytes of a study: equal maps mean byte-identical studies. */
+export async function instanceHashes (store: StudyStore, uid: string): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>()
+  for (const instance of (await store.getStudy(uid)).instances) {
+    const hash = createHash('sha256')
+    for await (const chunk of store.openInstance(instance)) hash.update(chunk as Buffer)
+    hashes.set(instance.sopInstanceUID, hash.digest('hex'))
+  }
+  return hashes
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
-import type { TransferEvents } from '../../../node/transfers/events.ts'
 import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { createTransferStore, type OutgoingRecord } from '../../../node/transfers/transfer-store.ts'
 import { verifyReceipt } from '../../../protocol/exchange/receipt.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
 import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
+import { nextEvent, instanceHashes } from './helpers.ts'
 
 /*
  * The sending side of a push under stress, with real nodes and a real registry (the scenario
@@ -26,20 +25,6 @@ import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
  * Where a transfer must be caught in the middle, the sender's store hands out an instance stream
  * that stops after a few bytes until the transfer is aborted (as a slow disk would): no timing.
  */
-
-/** Resolves with the first `name` event of `exchange` for which `accept` holds. */
-function nextEvent<K extends keyof TransferEvents> (exchange: Exchange, name: K, accept: (...args: TransferEvents[K]) => boolean, timeoutMs = 60_000): Promise<TransferEvents[K][0]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
-    const listener = (...args: TransferEvents[K]): void => {
-      if (!accept(...args)) return
-      clearTimeout(timer)
-      exchange.off(name, listener as never)
-      resolve(args[0])
-    }
-    exchange.on(name, listener as never)
-  })
-}
 
 /** Waits until `check` holds. */
 async function until (check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
@@ -58,16 +43,6 @@ async function settled (exchange: Exchange, transferId: string, timeoutMs = 60_0
   const now = await exchange.queue.get(transferId)
   if (now !== undefined && final.has(now.state)) return now
   return await event as OutgoingRecord
-}
-
-async function instanceHashes (store: StudyStore, uid: string): Promise<Map<string, string>> {
-  const hashes = new Map<string, string>()
-  for (const instance of (await store.getStudy(uid)).instances) {
-    const hash = createHash('sha256')
-    for await (const chunk of store.openInstance(instance)) hash.update(chunk as Buffer)
-    hashes.set(instance.sopInstanceUID, hash.digest('hex'))
-  }
-  return hashes
 }
 
 async function filesUnder (dir: string): Promise<string[]> {
