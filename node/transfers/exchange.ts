@@ -15,7 +15,7 @@ import { createPullHandler, pullOverStream } from '../p2p/pull-protocol.ts'
 import { createPushHandler, pushOverStream } from '../p2p/push-protocol.ts'
 import { createQueryHandler, queryOverStream } from '../p2p/query-protocol.ts'
 import type { FramedStreamInit } from '../p2p/stream-io.ts'
-import { createPullPolicy, type PullRule } from '../policy/pull-policy.ts'
+import { createPullPolicy, type PullPolicy, type PullRule } from '../policy/pull-policy.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { NotEnrolledError, UnknownDepartmentError, UnknownInstitutionError } from './errors.ts'
 import type { TransferEvents } from './events.ts'
@@ -87,7 +87,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private readonly identity: NodeIdentity
   private readonly logger: Logger
   private readonly streamInit: FramedStreamInit
-  private readonly policy
+  private readonly policy: PullPolicy
   private readonly directory: ExchangeComponents['directory']
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
