@@ -157,8 +157,9 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
 
   async send (request: SendRequest, signal?: AbortSignal): Promise<OutgoingRecord> {
     const self = this.self()
-    const peerId = request.peerId ?? this.nodeOf(request.to.ura, request.to.department)
-    if (request.peerId !== undefined) this.nodeOf(request.to.ura, request.to.department)
+    // The institution and department are checked whether or not a particular node was named.
+    const chosen = this.nodeOf(request.to.ura, request.to.department)
+    const peerId = request.peerId ?? chosen
     const manifest = await buildSignedManifest({ store: this.store, signer: this.identity.privateKey }, request.studyInstanceUID, {
       sender: { ura: self.ura, peerId: this.identity.peerId },
       destination: request.to,

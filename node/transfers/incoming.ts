@@ -21,7 +21,7 @@ import {
 } from './errors.ts'
 import { errorRecord, type TransferEvents } from './events.ts'
 import { createProgressMeter, createThrottle, type ProgressMeter } from './progress.ts'
-import type { IncomingRecord, IncomingState, TransferStore, VerifiedInstance } from './transfer-store.ts'
+import { transferTotals, type IncomingRecord, type IncomingState, type TransferStore, type VerifiedInstance } from './transfer-store.ts'
 import { fsyncPath, pathExists } from '../store/durable-fs.ts'
 
 /*
@@ -601,11 +601,7 @@ function newRecord (manifest: Manifest, manifestHash: string, peerId: string, no
     state: 'receiving',
     createdAt: at,
     updatedAt: at,
-    totals: {
-      instances: manifest.instances.length,
-      reports: manifest.instances.filter((i) => i.report).length,
-      bytes: manifest.instances.reduce((n, i) => n + i.size, 0)
-    },
+    totals: transferTotals(manifest),
     done: { instances: 0, bytes: 0 },
     reportsNotified: false,
     holder: `incoming transfer ${manifest.transferId} from ${peerId}`

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from './clock.ts'
 import { TransferCancelledError, TransferDeclinedError, TransferStateError } from './errors.ts'
 import { errorRecord, type TransferEvents } from './events.ts'
 import { createProgressMeter, createThrottle, type ProgressMeter } from './progress.ts'
-import { FINAL_OUTGOING_STATES, type OutgoingRecord, type OutgoingState, type TransferStore } from './transfer-store.ts'
+import { FINAL_OUTGOING_STATES, transferTotals, type OutgoingRecord, type OutgoingState, type TransferStore } from './transfer-store.ts'
 
 /*
  * The sending side: a persistent queue of outgoing transfers. It knows nothing of the network: it
@@ -195,11 +195,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
       attempts: 0,
       createdAt: now,
       updatedAt: now,
-      totals: {
-        instances: m.instances.length,
-        reports: m.instances.filter((i) => i.report).length,
-        bytes: m.instances.reduce((n, i) => n + i.size, 0)
-      },
+      totals: transferTotals(m),
       done: { instances: 0, bytes: 0 },
       reportsNotified: false
     }

@@ -1,6 +1,6 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
-import type { SignedManifest } from '../../protocol/exchange/manifest.ts'
+import { summariseManifest, type Manifest, type SignedManifest } from '../../protocol/exchange/manifest.ts'
 import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
 import { openLevel } from '../store/level-open.ts'
 import { TransferConflictError, TransferNotFoundError } from './errors.ts'
@@ -30,6 +30,12 @@ export interface TransferTotals {
   instances: number
   reports: number
   bytes: number
+}
+
+/** A transfer's totals, from the manifest's own summary. */
+export function transferTotals (manifest: Manifest): TransferTotals {
+  const { instances, reports, bytes } = summariseManifest(manifest)
+  return { instances, reports, bytes }
 }
 
 interface RecordBase {
