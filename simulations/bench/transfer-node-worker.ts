@@ -3,8 +3,12 @@
 // Tells the parent {type:'ready', url, peerId} over IPC once it serves its API; the parent drives it
 // through that API and sends {cmd:'delete', uid} (drop a received study between runs, answered
 // {type:'deleted'}) and {cmd:'stop'}. Logs (warnings and worse) go to stderr.
+import { enableCompileCache } from 'node:module'
 import { pino } from 'pino'
-import { BeeldnetNode } from '../../node/beeldnet-node.ts'
+
+// As bin/beeldnet.ts does: the node's code from the compile cache, not compiled in this process.
+enableCompileCache()
+const { BeeldnetNode } = await import('../../node/beeldnet-node.ts')
 
 type Command = { cmd: 'delete', uid: string } | { cmd: 'stop' }
 

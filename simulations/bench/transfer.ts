@@ -39,7 +39,7 @@ import type { BenchRow } from './table.ts'
  *
  * Environment: BENCH_TRANSFER_RUNS (rounds, default 3), BENCH_TRANSFER_ONLY (comma-separated row
  * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
- * node and bare-libp2p worker processes, e.g. '--max-semi-space-size=1'); the libp2p knobs in
+ * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none); the libp2p knobs in
  * transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
  */
 
@@ -50,6 +50,9 @@ export const TRANSFER_COLUMNS = [
 
 /** The bound: peak RSS of either node while moving a 4 GB study with a 1 GB instance. */
 export const NODE_RSS_LIMIT_MB = 200
+
+/** The Node flags bin/beeldnet runs a node with: the benchmark measures what ships. */
+const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1']
 
 const MB = 1024 * 1024
 const SESSION_TIMEOUT_MS = 15 * 60_000
@@ -79,7 +82,7 @@ class WorkerProcess {
 
   static start (name: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): WorkerProcess {
     // The worker's stdout goes to our stderr: stdout is the table's.
-    const execArgv = (process.env.BENCH_TRANSFER_EXEC_ARGV ?? '').split(' ').filter((a) => a !== '')
+    const execArgv = process.env.BENCH_TRANSFER_EXEC_ARGV === undefined ? NODE_PROCESS_FLAGS : process.env.BENCH_TRANSFER_EXEC_ARGV.split(' ').filter((a) => a !== '')
     return new WorkerProcess(name, fork(join(import.meta.dirname, script), args, { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv }))
   }
 
