@@ -4,19 +4,17 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { MUXER_DEFAULTS } from '../../node/p2p/host.ts'
 import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 
 /*
  * The libp2p stack of the bare-libp2p transfer benchmark: TCP, Noise and Yamux with the settings of
- * node/p2p/host.ts (its defaults are repeated here; keep them in step), minus what a node adds on
- * top (directory gating, peer store from the directory). For looking past the defaults, the
- * benchmark's environment may change them (both ends read the same variables):
- *   BENCH_YAMUX_MAX_MESSAGE_SIZE      bytes, default 262144 (host.ts: 256 KiB)
- *   BENCH_YAMUX_MAX_STREAM_WINDOW     bytes, default 16777216 (host.ts: 16 MiB)
+ * node/p2p/host.ts (its MUXER_DEFAULTS), minus what a node adds on top (directory gating, peer
+ * store from the directory). For looking past the defaults, the benchmark's environment may change
+ * them (both ends read the same variables):
+ *   BENCH_YAMUX_MAX_MESSAGE_SIZE      bytes (host.ts: 256 KiB)
+ *   BENCH_YAMUX_MAX_STREAM_WINDOW     bytes (host.ts: 4 MiB)
  */
-
-const KiB = 1024
-const MiB = 1024 * KiB
 
 export interface BenchStackSettings {
   maxMessageSize: number
@@ -36,14 +34,13 @@ function envNumber (env: NodeJS.ProcessEnv, name: string, fallback: number): num
 
 /** host.ts's defaults, with the benchmark's overrides from the environment. */
 export function benchStackSettings (env: NodeJS.ProcessEnv = process.env): BenchStackSettings {
-  const maxStreamWindowSize = envNumber(env, 'BENCH_YAMUX_MAX_STREAM_WINDOW', 16 * MiB)
+  const maxStreamWindowSize = envNumber(env, 'BENCH_YAMUX_MAX_STREAM_WINDOW', MUXER_DEFAULTS.maxStreamWindowSize)
   return {
-    maxMessageSize: envNumber(env, 'BENCH_YAMUX_MAX_MESSAGE_SIZE', 256 * KiB),
+    ...MUXER_DEFAULTS,
+    maxMessageSize: envNumber(env, 'BENCH_YAMUX_MAX_MESSAGE_SIZE', MUXER_DEFAULTS.maxMessageSize),
     maxStreamWindowSize,
-    // host.ts: 32 MiB, and always above the window (a paused stream still receives a whole window)
-    maxReadBufferLength: Math.max(32 * MiB, 2 * maxStreamWindowSize),
-    maxWriteBufferLength: 16 * MiB,
-    keepAliveIntervalMs: 30_000
+    // always above the window, as host.ts requires (a paused stream still receives a whole window)
+    maxReadBufferLength: Math.max(MUXER_DEFAULTS.maxReadBufferLength, 2 * maxStreamWindowSize)
   }
 }
 

@@ -7,6 +7,7 @@ import { Readable, Writable } from 'node:stream'
 import type { Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { MUXER_DEFAULTS } from '../../../node/p2p/host.ts'
 import { createFramedStream, receiveToWritable, sendReadable, type FramedStream } from '../../../node/p2p/stream-io.ts'
 import { encodeControl, encodeData, encodeFrame, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_FRAME_BYTES } from '../../../protocol/p2p/framing.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
@@ -117,11 +118,12 @@ describe('stream IO: backpressure', () => {
     expect(holds).toHaveLength(3)
     for (const hold of holds) expect(hold).toMatchObject({ senderBlocked: true, receiverPaused: true })
     expect(receiver.stats.pauses).toBeGreaterThanOrEqual(3)
-    // Bounded by the yamux window (16 MiB) and our water marks, not by the 300 MB transferred: the
-    // paused stream holds at most one window, and a resume hands our decoder at most one window more.
-    expect(maxParked).toBeLessThanOrEqual(16 * MiB)
-    expect(receiver.stats.maxBufferedBytes).toBeLessThanOrEqual(16 * MiB + MiB + MAX_DATA_FRAME_BYTES)
-    expect(maxHeld).toBeLessThanOrEqual(2 * 16 * MiB + MiB + MAX_DATA_FRAME_BYTES)
+    // Bounded by the yamux window and our water marks, not by the 300 MB transferred: the paused
+    // stream holds at most one window, and a resume hands our decoder at most one window more.
+    const window = MUXER_DEFAULTS.maxStreamWindowSize
+    expect(maxParked).toBeLessThanOrEqual(window)
+    expect(receiver.stats.maxBufferedBytes).toBeLessThanOrEqual(window + MiB + MAX_DATA_FRAME_BYTES)
+    expect(maxHeld).toBeLessThanOrEqual(2 * window + MiB + MAX_DATA_FRAME_BYTES)
     // The sender never queues more than the frame that filled the window (plus one in flight).
     expect(sender.stats.maxWriteBufferBytes).toBeLessThanOrEqual(2 * (MAX_DATA_FRAME_BYTES + FRAME_HEADER_BYTES))
     expect(sender.stats.drainWaits).toBeGreaterThan(0)
