@@ -25,16 +25,32 @@ import type { Stream } from '@libp2p/interface'
  * stream with its code; the receiver's verified instances stay for the next attempt.
  */
 
-/** The data frames of one instance, up to its end frame, as a byte stream a session can read. */
-async function * dataRun (framed: FramedStream, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const frame = await framed.next(signal)
-    if (frame === undefined) throw new StreamTruncatedError('the stream ended inside an instance')
-    if (frame.type === 'end') return
-    if (frame.type !== 'data') throw new FrameUnexpectedError('data or end', frame.type)
-    yield frame.bytes
+/**
+ * The data frames of one instance, up to its end frame, as a byte source for a session.
+ * `consumed` settles once the end frame is read (or reading failed): the next step may be read.
+ */
+async function * dataRun (framed: FramedStream, consumed: PromiseWithResolvers<void>): AsyncGenerator<Uint8Array> {
+  try {
+    for (;;) {
+      const frame = await framed.next()
+      if (frame === undefined) throw new StreamTruncatedError('the stream ended inside an instance')
+      if (frame.type === 'end') break
+      if (frame.type !== 'data') throw new FrameUnexpectedError('data or end', frame.type)
+      yield frame.bytes
+    }
+    consumed.resolve()
+  } catch (err) {
+    consumed.reject(err)
+    throw err
   }
 }
+
+/**
+ * Instances whose bytes are in but which are still being made durable (fsync, rename, the verified
+ * record) while the next one arrives: per-instance durability no longer waits on the wire, nor the
+ * wire on it, which is most of the time for studies of many small instances.
+ */
+const MAX_FINISHING_INSTANCES = 8
 
 /**
  * Instance bytes are read in chunks that, with the 5-byte frame header, fill one 256 KiB yamux
@@ -45,20 +61,6 @@ const SEND_CHUNK_BYTES = MAX_DATA_FRAME_BYTES - FRAME_HEADER_BYTES
 /** The framed stream's own default (stream-io.ts), for when the caller sets none. */
 const DEFAULT_STALL_TIMEOUT_MS = 30_000
 
-/**
- * Runs `work` while telling the sender every `everyMs` that we are still at it: the sender reads
- * only acknowledgements, and a 1 GB instance on a slow link (or a large commit) takes longer
- * than its stall timeout.
- */
-async function whileKeptAlive<T> (framed: FramedStream, everyMs: number, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => { framed.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {}) }, everyMs)
-  try {
-    return await work()
-  } finally {
-    clearInterval(timer)
-  }
-}
-
 export interface PushReceiverComponents {
   incoming: IncomingTransfers
   logger: Logger
@@ -66,7 +68,8 @@ export interface PushReceiverComponents {
 
 /** Serves /beeldnet/push/1.0.0: one offer per stream. */
 export function createPushHandler (components: PushReceiverComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
-  // The sender hears from us at least this often, so its reads do not stall on a long instance.
+  // The sender reads only acknowledgements: it hears from us at least this often, so its reads do not
+  // stall on a 1 GB instance on a slow link or on a long commit.
   const keepAliveMs = Math.max(100, Math.floor((init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 3))
   return async (stream, peer) => {
     const framed = createFramedStream(stream, init)
@@ -80,25 +83,52 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
       throw err
     }
     let committed = false
+    const finishing = new Set<Promise<void>>()
+    /** the first instance that failed after its bytes were in: it ends the push */
+    let failure: Error | undefined
+    const failed = new AbortController()
+    const keepAlive = setInterval(() => { framed.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {}) }, keepAliveMs)
     try {
       await writeRun(framed, jsonBytes(await session.accept()))
       for (;;) {
-        const step = await framed.readControl(PushSenderStep, 'push step')
+        const step = await framed.readControl(PushSenderStep, 'push step', failed.signal)
         if (step.type === 'beeldnet/push-done') break
-        const received = await whileKeptAlive(framed, keepAliveMs, async () => session.receiveInstance(step.sha256, Readable.from(dataRun(framed))))
-        await framed.writeControl({ type: 'beeldnet/push-ack', sha256: received.sha256 })
+        while (finishing.size >= MAX_FINISHING_INSTANCES) await Promise.race(finishing)
+        if (failure !== undefined) throw failure
+        const consumed = Promise.withResolvers<void>()
+        consumed.promise.catch(() => {})
+        const received = session.receiveInstance(step.sha256, dataRun(framed, consumed))
+        const acked = received.then(
+          async (r) => { await framed.writeControl({ type: 'beeldnet/push-ack', sha256: r.sha256 }) },
+          (err: unknown) => { failure ??= err as Error; failed.abort(err) }
+        ).finally(() => finishing.delete(acked))
+        finishing.add(acked)
+        // On to the next step once this instance's bytes are in. If reading them failed, the session
+        // is left to settle first: the transfer's record then names the reason, not our abort.
+        await Promise.race([consumed.promise, received]).catch(async (err: unknown) => {
+          await received.catch(() => {})
+          throw failure ?? err
+        })
       }
-      const receipt = jsonBytes(await whileKeptAlive(framed, keepAliveMs, async () => session.commit()))
+      await Promise.all(finishing)
+      if (failure !== undefined) throw failure
+      const receipt = jsonBytes(await session.commit())
       committed = true
       await framed.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
       await writeRun(framed, receipt)
       await framed.close()
       components.logger.info({ transferId: session.transferId, from: peer.ura, study: session.manifest.study.studyInstanceUID }, 'push received')
     } catch (err) {
-      framed.abort(err as Error)
-      throw err
-    } finally {
+      const cause = failure ?? err as Error
+      // Instances whose bytes are all in finish first (no instance is reading from the stream by
+      // now): kept, verified, they are not asked for again. The session is closed before the peer
+      // hears why, so its next attempt finds the transfer free.
+      await Promise.allSettled(finishing)
       if (!committed) await session.abort()
+      framed.abort(cause)
+      throw cause
+    } finally {
+      clearInterval(keepAlive)
     }
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable } from 'node:stream'
@@ -87,24 +87,45 @@ export class BlobStore {
     return { tmpPath, sha256: hash.digest('hex'), size }
   }
 
-  /** Streams `source` into a temp file, hashing as it goes; the bytes are durable when this resolves. */
-  async stage (source: Readable, signal?: AbortSignal): Promise<StagedBlob> {
+  /**
+   * Writes `source` into a temp file, hashing as it goes; the bytes are durable when this resolves.
+   * A plain loop of file writes: stream pipes cost a buffer and several callbacks per chunk, which
+   * a receiving node pays on every chunk of every instance. An abort destroys a stream source, so
+   * a stalled one ends too (with the abort's reason).
+   */
+  async stage (source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedBlob> {
+    signal?.throwIfAborted()
     const tmpPath = join(this.tmpDir, randomBytes(12).toString('hex'))
     const hash = createHash('sha256')
     let size = 0
-    const hashing = new Transform({
-      transform (chunk: Buffer, _enc, cb) {
-        hash.update(chunk)
-        size += chunk.length
-        cb(null, chunk)
-      }
-    })
+    let destroyed = false
+    const destroy = (): void => { destroyed = true; destroyIfStream(source) }
+    signal?.addEventListener('abort', destroy, { once: true })
     try {
-      await pipeline(source, hashing, createWriteStream(tmpPath, { flags: 'wx' }), { signal })
-      await fsyncPath(tmpPath)
+      const target = await open(tmpPath, 'wx')
+      const writes = new PositionedWrites(target)
+      try {
+        for await (const chunk of source) {
+          signal?.throwIfAborted()
+          hash.update(chunk)
+          await writes.write(chunk, size)
+          size += chunk.byteLength
+        }
+        await writes.settle()
+        signal?.throwIfAborted()
+        await target.sync()
+      } finally {
+        await writes.settle().catch(() => {})
+        await target.close()
+      }
     } catch (err) {
+      // A stream destroyed by the abort fails with "premature close": the abort's reason says more.
+      const cause = destroyed ? signal!.reason as unknown : err
+      destroyIfStream(source)
       await rm(tmpPath, { force: true })
-      throw err
+      throw cause
+    } finally {
+      signal?.removeEventListener('abort', destroy)
     }
     return { tmpPath, sha256: hash.digest('hex'), size }
   }
@@ -206,12 +227,48 @@ export class BlobStore {
 
 const COPY_BUFFER_BYTES = 1024 * 1024
 
-async function writeAll (handle: FileHandle, chunk: Buffer): Promise<void> {
+async function writeAll (handle: FileHandle, chunk: Uint8Array, position: number | null = null): Promise<void> {
   let offset = 0
   while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset, null)
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset, position === null ? null : position + offset)
     offset += bytesWritten
   }
+}
+
+/** Writes of received chunks allowed to be on their way to the disk at once. */
+const WRITES_IN_FLIGHT = 4
+
+/**
+ * Writes at explicit offsets, a few at once: the next chunk is read (and hashed) while earlier ones
+ * are still being written, instead of the source waiting on every write. Chunks must not be reused
+ * by their producer (received frames are not).
+ */
+class PositionedWrites {
+  private readonly handle: FileHandle
+  private readonly pending: Array<Promise<void>> = []
+
+  constructor (handle: FileHandle) {
+    this.handle = handle
+  }
+
+  /** Starts a write; waits only when too many are on their way. */
+  async write (chunk: Uint8Array, position: number): Promise<void> {
+    const written = writeAll(this.handle, chunk, position)
+    written.catch(() => {})
+    this.pending.push(written)
+    if (this.pending.length >= WRITES_IN_FLIGHT) await this.pending.shift()
+  }
+
+  /** Every write started so far is done (the first failure is thrown). */
+  async settle (): Promise<void> {
+    while (this.pending.length > 0) await this.pending.shift()
+  }
+}
+
+/** Ends a source that is a stream. Without an error: one nobody listens for would crash the process. */
+export function destroyIfStream (source: unknown): void {
+  const stream = source as { destroy?: () => void, destroyed?: boolean }
+  if (typeof stream.destroy === 'function' && stream.destroyed !== true) stream.destroy()
 }
 
 async function readdirSafe (dir: string): Promise<string[]> {

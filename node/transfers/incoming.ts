@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Transform, type Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { acceptAnswer, type AcceptAnswer } from '../../protocol/exchange/answer.ts'
 import { reportsFirst, verifyManifest, type Manifest, type ManifestInstance } from '../../protocol/exchange/manifest.ts'
 import type { NodeSigner } from '../../protocol/exchange/node-signature.ts'
@@ -11,7 +9,7 @@ import { signReceipt, type SignedReceipt } from '../../protocol/exchange/receipt
 import { SignerMismatchError } from '../../protocol/exchange/errors.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyNotFoundError } from '../errors.ts'
-import type { StagedBlob } from '../store/blob-store.ts'
+import { destroyIfStream, type StagedBlob } from '../store/blob-store.ts'
 import type { Staged, StudyStore } from '../store/study-store.ts'
 import { systemClock, type Clock } from './clock.ts'
 import {
@@ -80,7 +78,7 @@ export interface ReceiveSession {
    * then checks it; nothing of a refused instance stays. The source is read to its end, or
    * destroyed when refused. Several instances may arrive at once.
    */
-  receiveInstance: (key: string, source: Readable, signal?: AbortSignal) => Promise<ReceivedInstance>
+  receiveInstance: (key: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal) => Promise<ReceivedInstance>
   /** Makes the study visible in one batch and returns the signed receipt (again, for a completed transfer). */
   commit: (signal?: AbortSignal) => Promise<SignedReceipt>
   /** Ends the session (connection gone): instances in flight are dropped, verified ones kept for resume. */
@@ -347,7 +345,7 @@ class Session implements ReceiveSession {
       await this.owner.store.blobs.has(entry.sha256)
   }
 
-  async receiveInstance (key: string, source: Readable, signal?: AbortSignal): Promise<ReceivedInstance> {
+  async receiveInstance (key: string, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ReceivedInstance> {
     try {
       this.assertOpen('receive instances')
       const entry = this.bySop.get(key) ?? this.bySha.get(key)
@@ -364,15 +362,22 @@ class Session implements ReceiveSession {
         this.inflight.delete(entry.sha256)
       }
     } catch (err) {
-      source.destroy()
+      destroyIfStream(source)
       await this.noteError(err)
       throw err
     }
   }
 
-  private async receive (entry: ManifestInstance, source: Readable, signal?: AbortSignal): Promise<ReceivedInstance> {
+  private async receive (entry: ManifestInstance, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ReceivedInstance> {
     const aborted = signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, signal])
-    const blob = await this.stage(entry, source, aborted)
+    const streamed = { bytes: 0 }
+    let blob: StagedBlob
+    try {
+      blob = await this.owner.store.blobs.stage(this.limited(entry, source, streamed), aborted)
+    } catch (err) {
+      this.meter.resetPartial(streamed.bytes)
+      throw err
+    }
     let header: InstanceHeader
     try {
       if (blob.size < entry.size) throw new InstanceTruncatedError(entry.sopInstanceUID, entry.size, blob.size)
@@ -385,7 +390,7 @@ class Session implements ReceiveSession {
       await fsyncPath(this.dir)
     } catch (err) {
       await this.owner.store.blobs.discard(blob)
-      this.meter.resetPartial()
+      this.meter.resetPartial(streamed.bytes)
       throw err
     }
     const verified = { sha256: entry.sha256, sopInstanceUID: entry.sopInstanceUID, size: entry.size }
@@ -399,30 +404,14 @@ class Session implements ReceiveSession {
     return { ...verified, remaining: this.record.totals.instances - this.verified.size - this.held.size }
   }
 
-  /** Streams to a temp file while hashing; stops reading the moment the bytes exceed the declared size. */
-  private async stage (entry: ManifestInstance, source: Readable, signal: AbortSignal): Promise<StagedBlob> {
-    let count = 0
-    const meter = this.meter
-    const progress = (): void => { this.progress(false) }
-    const limited = new Transform({
-      transform (chunk: Buffer, _enc, cb) {
-        count += chunk.length
-        if (count > entry.size) {
-          cb(new InstanceOverrunError(entry.sopInstanceUID, entry.size))
-          return
-        }
-        meter.addBytes(chunk.length)
-        progress()
-        cb(null, chunk)
-      }
-    })
-    // Errors travel both ways: a failing source fails the staging, a refused instance destroys the source.
-    pipeline(source, limited).catch(() => {})
-    try {
-      return await this.owner.store.blobs.stage(limited, signal)
-    } catch (err) {
-      this.meter.resetPartial()
-      throw err
+  /** The source's chunks, counted as progress; reading stops the moment they exceed the declared size. */
+  private async * limited (entry: ManifestInstance, source: AsyncIterable<Uint8Array>, streamed: { bytes: number }): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      if (streamed.bytes + chunk.byteLength > entry.size) throw new InstanceOverrunError(entry.sopInstanceUID, entry.size)
+      streamed.bytes += chunk.byteLength
+      this.meter.addBytes(chunk.byteLength)
+      this.progress(false)
+      yield chunk
     }
   }
 

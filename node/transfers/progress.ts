@@ -22,13 +22,16 @@ export interface ProgressMeterInit {
 }
 
 export interface ProgressMeter {
-  /** an instance the receiver holds (verified now, or held before); counts once per SHA-256 */
+  /**
+   * an instance the receiver holds (verified now, or held before); counts once per SHA-256. Its
+   * bytes stop counting as in flight: other instances may still be on the wire.
+   */
   markDone: (sha256: string, size: number) => boolean
   isDone: (sha256: string) => boolean
   /** bytes moved on the wire (counted towards the rate, and as progress of the instance in flight) */
   addBytes: (bytes: number) => void
-  /** forget the partial bytes of an instance that failed */
-  resetPartial: () => void
+  /** forget the bytes in flight of an instance that failed */
+  resetPartial: (bytes: number) => void
   snapshot: () => ProgressSnapshot
 }
 
@@ -46,7 +49,7 @@ export function createProgressMeter (now: () => number, init: ProgressMeterInit)
       if (done.has(sha256)) return false
       done.add(sha256)
       doneBytes += size
-      partial = 0
+      partial = Math.max(0, partial - size)
       return true
     },
     isDone: (sha256) => done.has(sha256),
@@ -57,7 +60,7 @@ export function createProgressMeter (now: () => number, init: ProgressMeterInit)
       samples.push([t, moved])
       while (samples.length > 2 && samples[1]![0] <= t - windowMs) samples.shift()
     },
-    resetPartial () { partial = 0 },
+    resetPartial (bytes) { partial = Math.max(0, partial - bytes) },
     snapshot () {
       const t = now()
       const [t0, m0] = samples[0]!
