@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { Answer } from '../../protocol/exchange/answer.ts'
 import { reportsFirst, SignedManifest } from '../../protocol/exchange/manifest.ts'
@@ -162,9 +161,19 @@ export async function pushOverStream (components: PushSenderComponents, stream: 
     // Acknowledgements come back while we write; the receipt ends the run.
     const receipt = readAcksThenReceipt(framed, onProgress, signal)
     receipt.catch(() => {})
-    for (const instance of toSend) {
-      await framed.writeControl({ type: 'beeldnet/push-instance', sha256: instance.sha256 }, signal)
-      await sendReadable(framed, counted(components.store.openInstance(instance, { chunkBytes: SEND_CHUNK_BYTES }), onProgress), { signal })
+    const open = (i: number): EarlyRead<Uint8Array> | undefined =>
+      i < toSend.length ? readEarly(components.store.openInstance(toSend[i]!, { chunkBytes: SEND_CHUNK_BYTES })) : undefined
+    // The next instance's file is opened and its first chunk read while this one is on the wire.
+    let next = open(0)
+    try {
+      for (let i = 0; i < toSend.length; i++) {
+        const current = next!
+        next = open(i + 1)
+        await framed.writeControl({ type: 'beeldnet/push-instance', sha256: toSend[i]!.sha256 }, signal)
+        await sendReadable(framed, counted(current.chunks, onProgress), { signal })
+      }
+    } finally {
+      await next?.cancel()
     }
     await framed.writeControl({ type: 'beeldnet/push-done' }, signal)
     onProgress({ kind: 'state', state: 'verifying' })
@@ -189,13 +198,36 @@ async function readAcksThenReceipt (framed: FramedStream, onProgress: DeliveryOp
   }
 }
 
-async function * counted (source: Readable, onProgress: DeliveryOptions['onProgress']): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const chunk of source) {
-      yield chunk as Uint8Array
-      onProgress({ kind: 'bytes', bytes: (chunk as Uint8Array).byteLength })
+async function * counted (source: AsyncIterable<Uint8Array>, onProgress: DeliveryOptions['onProgress']): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    yield chunk
+    onProgress({ kind: 'bytes', bytes: chunk.byteLength })
+  }
+}
+
+interface EarlyRead<T> {
+  /** what the source yields, from its first item on */
+  chunks: AsyncIterable<T>
+  /** ends the source when its chunks are not going to be read */
+  cancel: () => Promise<void>
+}
+
+/** Starts reading `source` now rather than when its chunks are first asked for. */
+function readEarly<T> (source: AsyncIterable<T>): EarlyRead<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  const first = iterator.next()
+  first.catch(() => {})
+  return {
+    chunks: (async function * () {
+      try {
+        for (let item = await first; item.done !== true; item = await iterator.next()) yield item.value
+      } finally {
+        await iterator.return?.()
+      }
+    })(),
+    cancel: async () => {
+      await first.catch(() => {})
+      await iterator.return?.()
     }
-  } finally {
-    source.destroy()
   }
 }

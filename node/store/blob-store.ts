@@ -90,23 +90,19 @@ export class BlobStore {
   /**
    * Writes `source` into a temp file, hashing as it goes; the bytes are durable when this resolves.
    * A plain loop of file writes: stream pipes cost a buffer and several callbacks per chunk, which
-   * a receiving node pays on every chunk of every instance. An abort destroys a stream source, so
-   * a stalled one ends too (with the abort's reason).
+   * a receiving node pays on every chunk of every instance. An abort fails it at once with the
+   * abort's reason, even while the source is waiting for bytes that may never come.
    */
   async stage (source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedBlob> {
     signal?.throwIfAborted()
     const tmpPath = join(this.tmpDir, randomBytes(12).toString('hex'))
     const hash = createHash('sha256')
     let size = 0
-    let destroyed = false
-    const destroy = (): void => { destroyed = true; destroyIfStream(source) }
-    signal?.addEventListener('abort', destroy, { once: true })
     try {
       const target = await open(tmpPath, 'wx')
       const writes = new PositionedWrites(target)
       try {
-        for await (const chunk of source) {
-          signal?.throwIfAborted()
+        for await (const chunk of signal === undefined ? source : untilAborted(source, signal)) {
           hash.update(chunk)
           await writes.write(chunk, size)
           size += chunk.byteLength
@@ -119,13 +115,9 @@ export class BlobStore {
         await target.close()
       }
     } catch (err) {
-      // A stream destroyed by the abort fails with "premature close": the abort's reason says more.
-      const cause = destroyed ? signal!.reason as unknown : err
       destroyIfStream(source)
       await rm(tmpPath, { force: true })
-      throw cause
-    } finally {
-      signal?.removeEventListener('abort', destroy)
+      throw err
     }
     return { tmpPath, sha256: hash.digest('hex'), size }
   }
@@ -168,9 +160,9 @@ export class BlobStore {
 
   /**
    * A read stream that fails with a stable code if the file is missing or its bytes no longer hash
-   * right. `chunkBytes` sets the read size (default 64 KiB): a sender sizes it to its frames.
+   * right (for pipes into files and HTTP responses; a sender on a stream uses readVerified).
    */
-  openVerified (sha256: string, chunkBytes?: number): Readable {
+  openVerified (sha256: string): Readable {
     const hash = createHash('sha256')
     const verify = new Transform({
       transform (chunk: Buffer, _enc, cb) {
@@ -181,11 +173,45 @@ export class BlobStore {
         cb(hash.digest('hex') === sha256 ? null : new StoredFileCorruptError(sha256))
       }
     })
-    const source = createReadStream(this.pathOf(sha256), chunkBytes === undefined ? {} : { highWaterMark: chunkBytes })
+    const source = createReadStream(this.pathOf(sha256))
     source.on('error', (err: NodeJS.ErrnoException) => {
       verify.destroy(err.code === 'ENOENT' ? new StoredFileMissingError(sha256) : err)
     })
     return source.pipe(verify)
+  }
+
+  /**
+   * The stored bytes in chunks of `chunkBytes` (a sender sizes them to its frames), each a buffer of
+   * its own. The next chunk is read while the consumer has this one: a sender never waits for the
+   * disk between frames. The file is verified as it is read: after the last chunk comes
+   * StoredFileCorruptError if the bytes no longer hash right; StoredFileMissingError if it is gone.
+   */
+  async * readVerified (sha256: string, chunkBytes = 64 * 1024): AsyncGenerator<Uint8Array> {
+    const handle = await open(this.pathOf(sha256), 'r').catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new StoredFileMissingError(sha256) : err
+    })
+    const hash = createHash('sha256')
+    const read = (): Promise<Buffer> => {
+      const buffer = Buffer.allocUnsafe(chunkBytes)
+      const reading = handle.read(buffer, 0, chunkBytes, null).then(({ bytesRead }) => buffer.subarray(0, bytesRead))
+      // Marked handled: a read ahead may fail while we wait at a yield; the loop still sees the error.
+      reading.catch(() => {})
+      return reading
+    }
+    let reading = read()
+    try {
+      for (;;) {
+        const chunk = await reading
+        if (chunk.byteLength === 0) break
+        reading = read()
+        hash.update(chunk)
+        yield chunk
+      }
+      if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
+    } finally {
+      await reading.catch(() => {})
+      await handle.close()
+    }
   }
 
   /** 'ok', 'missing' or 'corrupt', by re-hashing the stored bytes. */
@@ -263,6 +289,41 @@ class PositionedWrites {
   async settle (): Promise<void> {
     while (this.pending.length > 0) await this.pending.shift()
   }
+}
+
+/**
+ * The source's chunks until `signal` aborts: then the read waiting for a chunk fails at once with
+ * the abort's reason (a peer stalled in the middle of an instance must not hold up a node's stop),
+ * and a stream source is destroyed.
+ */
+async function * untilAborted<T> (source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  const destroy = (): void => { destroyIfStream(source) }
+  signal.addEventListener('abort', destroy, { once: true })
+  try {
+    for (;;) {
+      const item = await nextOrAbort(iterator, signal)
+      if (item.done === true) return
+      yield item.value
+    }
+  } finally {
+    signal.removeEventListener('abort', destroy)
+    // Not awaited: after an abort the source may still be waiting for a chunk that never comes.
+    iterator.return?.().catch(() => {})
+  }
+}
+
+/**
+ * The iterator's next item, or the abort's reason. Not Promise.race with one long-lived abort
+ * promise: each race leaves a reaction on it that holds its result, and so every chunk read.
+ */
+async function nextOrAbort<T> (iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  signal.throwIfAborted()
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    iterator.next().then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
 }
 
 /** Ends a source that is a stream. Without an error: one nobody listens for would crash the process. */

@@ -242,8 +242,8 @@ export class StudyStore {
   }
 
   /** A stored instance's bytes, verified against their hash as they stream. */
-  openInstance (record: Pick<InstanceRecord, 'sha256'>, options: { chunkBytes?: number } = {}): Readable {
-    return this.blobs.openVerified(record.sha256, options.chunkBytes)
+  openInstance (record: Pick<InstanceRecord, 'sha256'>, options: { chunkBytes?: number } = {}): AsyncIterable<Uint8Array> {
+    return this.blobs.readVerified(record.sha256, options.chunkBytes)
   }
 
   /** Deletes a study: index first (one batch), then its files. Refuses while anything holds it. */

@@ -50,6 +50,11 @@ export class TransferBusyError extends BeeldnetError {
   constructor (transferId: string) { super('BEELDNET_ERR_TRANSFER_BUSY', `transfer ${transferId} is being received on another connection`) }
 }
 
+/** The receive session ended under the sender (the receiving node is stopping, say): what it verified is kept, retry. */
+export class SessionClosedError extends BeeldnetError {
+  constructor (transferId: string, why: string) { super('BEELDNET_ERR_SESSION_CLOSED', `the session of transfer ${transferId} was closed: ${why}`) }
+}
+
 /** Commit asked for before every instance arrived. */
 export class TransferIncompleteError extends BeeldnetError {
   readonly missing: number

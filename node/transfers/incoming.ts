@@ -14,7 +14,7 @@ import type { Staged, StudyStore } from '../store/study-store.ts'
 import { systemClock, type Clock } from './clock.ts'
 import {
   InstanceHashError, InstanceHeaderMismatchError, InstanceNotInManifestError, InstanceNotRequestedError, InstanceOverrunError,
-  InstanceTruncatedError, TransferBusyError, TransferCancelledError, TransferConflictError, TransferExpiredError,
+  InstanceTruncatedError, SessionClosedError, TransferBusyError, TransferCancelledError, TransferConflictError, TransferExpiredError,
   TransferIncompleteError, TransferNotFoundError, TransferStateError, WrongDestinationError
 } from './errors.ts'
 import { errorRecord, type TransferEvents } from './events.ts'
@@ -517,7 +517,10 @@ class Session implements ReceiveSession {
 
   private assertOpen (operation: string): void {
     if (this.record.state === 'complete') throw new TransferStateError(this.transferId, 'complete', operation)
-    if (this.closed) throw new TransferStateError(this.transferId, this.record.state === 'receiving' ? 'closed' : this.record.state, operation)
+    if (!this.closed) return
+    // Aborted while the transfer goes on (the node stopping, the connection gone): the sender may retry.
+    if (this.record.state === 'receiving') throw new SessionClosedError(this.transferId, `${(this.controller.signal.reason as Error | undefined)?.message ?? 'aborted'}; cannot ${operation}`)
+    throw new TransferStateError(this.transferId, this.record.state, operation)
   }
 
   private async makeDir (): Promise<void> {

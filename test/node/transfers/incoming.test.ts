@@ -222,6 +222,8 @@ describe('receiving a pushed study', () => {
     await new Promise((resolve) => setImmediate(resolve))
     await session.abort(new Error('connection lost'))
     await expect(inFlight).rejects.toBeDefined()
+    // A step that still arrives on the dying connection is told to retry, not that the transfer is over.
+    await expectCode(session.receiveInstance(all[4]!.sopInstanceUID, readableOf(Buffer.alloc(1))), 'BEELDNET_ERR_SESSION_CLOSED')
     expect(await filesUnder(join(s.receiver.dir, 'store', 'tmp'))).toEqual([])
     expect(await filesUnder(join(s.receiver.dir, 'store', 'incoming'))).toHaveLength(3)
     await s.receiver.stop()

@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
@@ -52,32 +51,27 @@ async function filesUnder (dir: string): Promise<string[]> {
 
 /** Instance reads held up after their first bytes, until let go: a sender caught mid-instance, without a clock. */
 interface StuckReads {
-  /** wraps one instance's stream */
-  wrap: (source: Readable) => Readable
+  /** wraps one instance's chunks */
+  wrap: (source: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>
   /** the held reads fail, as a read error would: the delivery unwinds (and finds its abort reason) */
   release: () => void
 }
 
 function stuckReads (afterBytes: number): StuckReads {
   const { promise: released, resolve: release } = Promise.withResolvers<void>()
-  const wrap = (source: Readable): Readable => Readable.from((async function * () {
+  const wrap = (source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> => (async function * () {
     let sent = 0
-    try {
-      for await (const chunk of source) {
-        const buf = chunk as Buffer
-        if (sent + buf.length >= afterBytes) {
-          yield buf.subarray(0, afterBytes - sent)
-          break
-        }
-        sent += buf.length
-        yield buf
+    for await (const chunk of source) {
+      if (sent + chunk.byteLength >= afterBytes) {
+        yield chunk.subarray(0, afterBytes - sent)
+        break
       }
-    } finally {
-      source.destroy()
+      sent += chunk.byteLength
+      yield chunk
     }
     await released
     throw new Error('the held read was let go')
-  })())
+  })()
   return { wrap, release }
 }
 
