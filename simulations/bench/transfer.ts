@@ -51,8 +51,9 @@ export const TRANSFER_COLUMNS = [
 /** The bound: peak RSS of either node while moving a 4 GB study with a 1 GB instance. */
 export const NODE_RSS_LIMIT_MB = 200
 
-/** The Node flags bin/beeldnet runs a node with: the benchmark measures what ships. */
+/** The Node flags and malloc settings bin/beeldnet runs a node with: the benchmark measures what ships. */
 const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1']
+const NODE_PROCESS_ENV = { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
 
 const MB = 1024 * 1024
 const SESSION_TIMEOUT_MS = 15 * 60_000
@@ -83,7 +84,7 @@ class WorkerProcess {
   static start (name: string, script: string, args: string[], env: NodeJS.ProcessEnv = process.env): WorkerProcess {
     // The worker's stdout goes to our stderr: stdout is the table's.
     const execArgv = process.env.BENCH_TRANSFER_EXEC_ARGV === undefined ? NODE_PROCESS_FLAGS : process.env.BENCH_TRANSFER_EXEC_ARGV.split(' ').filter((a) => a !== '')
-    return new WorkerProcess(name, fork(join(import.meta.dirname, script), args, { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv }))
+    return new WorkerProcess(name, fork(join(import.meta.dirname, script), args, { env: { ...NODE_PROCESS_ENV, ...env }, stdio: ['ignore', 2, 2, 'ipc'], execArgv }))
   }
 
   get pid (): number { return this.child.pid! }
