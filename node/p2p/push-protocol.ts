@@ -82,35 +82,10 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
       throw err
     }
     let committed = false
-    const finishing = new Set<Promise<void>>()
-    /** the first instance that failed after its bytes were in: it ends the push */
-    let failure: Error | undefined
-    const failed = new AbortController()
     const keepAlive = setInterval(() => { framed.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {}) }, keepAliveMs)
     try {
       await writeRun(framed, jsonBytes(await session.accept()))
-      for (;;) {
-        const step = await framed.readControl(PushSenderStep, 'push step', failed.signal)
-        if (step.type === 'beeldnet/push-done') break
-        while (finishing.size >= MAX_FINISHING_INSTANCES) await Promise.race(finishing)
-        if (failure !== undefined) throw failure
-        const consumed = Promise.withResolvers<void>()
-        consumed.promise.catch(() => {})
-        const received = session.receiveInstance(step.sha256, dataRun(framed, consumed))
-        const acked = received.then(
-          async (r) => { await framed.writeControl({ type: 'beeldnet/push-ack', sha256: r.sha256 }) },
-          (err: unknown) => { failure ??= err as Error; failed.abort(err) }
-        ).finally(() => finishing.delete(acked))
-        finishing.add(acked)
-        // On to the next step once this instance's bytes are in. If reading them failed, the session
-        // is left to settle first: the transfer's record then names the reason, not our abort.
-        await Promise.race([consumed.promise, received]).catch(async (err: unknown) => {
-          await received.catch(() => {})
-          throw failure ?? err
-        })
-      }
-      await Promise.all(finishing)
-      if (failure !== undefined) throw failure
+      await receiveInstances(framed, session)
       const receipt = jsonBytes(await session.commit())
       committed = true
       await framed.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
@@ -118,17 +93,53 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
       await framed.close()
       components.logger.info({ transferId: session.transferId, from: peer.ura, study: session.manifest.study.studyInstanceUID }, 'push received')
     } catch (err) {
-      const cause = failure ?? err as Error
-      // Instances whose bytes are all in finish first (no instance is reading from the stream by
-      // now): kept, verified, they are not asked for again. The session is closed before the peer
-      // hears why, so its next attempt finds the transfer free.
-      await Promise.allSettled(finishing)
+      // The session is closed before the peer hears why, so its next attempt finds the transfer free.
       if (!committed) await session.abort()
-      framed.abort(cause)
-      throw cause
+      framed.abort(err as Error)
+      throw err
     } finally {
       clearInterval(keepAlive)
     }
+  }
+}
+
+/**
+ * Takes instances until the sender says it is done, acknowledging each once it is verified and
+ * durable. Returns when all are; throws the first failure.
+ */
+async function receiveInstances (framed: FramedStream, session: ReceiveSession): Promise<void> {
+  const finishing = new Set<Promise<void>>()
+  /** the first instance that failed after its bytes were in: it ends the push */
+  let failure: Error | undefined
+  const failed = new AbortController()
+  try {
+    for (;;) {
+      const step = await framed.readControl(PushSenderStep, 'push step', failed.signal)
+      if (step.type === 'beeldnet/push-done') break
+      while (finishing.size >= MAX_FINISHING_INSTANCES) await Promise.race(finishing)
+      if (failure !== undefined) throw failure
+      const consumed = Promise.withResolvers<void>()
+      consumed.promise.catch(() => {})
+      const received = session.receiveInstance(step.sha256, dataRun(framed, consumed))
+      const acked = received.then(
+        async (r) => { await framed.writeControl({ type: 'beeldnet/push-ack', sha256: r.sha256 }) },
+        (err: unknown) => { failure ??= err as Error; failed.abort(err) }
+      ).finally(() => finishing.delete(acked))
+      finishing.add(acked)
+      // On to the next step once this instance's bytes are in. If reading them failed, the session
+      // is left to settle first: the transfer's record then names the reason, not our abort.
+      await Promise.race([consumed.promise, received]).catch(async (err: unknown) => {
+        await received.catch(() => {})
+        throw failure ?? err
+      })
+    }
+    await Promise.all(finishing)
+    if (failure !== undefined) throw failure
+  } catch (err) {
+    // Instances whose bytes are all in finish first (none is reading from the stream by now):
+    // kept, verified, they are not asked for again.
+    await Promise.allSettled(finishing)
+    throw failure ?? err
   }
 }
 

@@ -33,7 +33,7 @@ export type Frame =
 export interface FramedStreamInit extends FrameLimits {
   /** reading waits at most this long for a frame, writing for a drain, before resetting the stream (default 30_000) */
   stallTimeoutMs?: number
-  /** decoded-but-unread bytes above which the stream is paused; at least two of the largest frames (default 1 MiB) */
+  /** decoded-but-unread bytes above which the stream is paused; at least two of the largest frames (default 512 KiB) */
   highWaterMark?: number
   /** the stream is resumed when the unread bytes fall below this (default highWaterMark / 2) */
   lowWaterMark?: number
@@ -74,7 +74,7 @@ export interface FramedStream extends AsyncIterable<Frame> {
 }
 
 const DEFAULT_STALL_MS = 30_000
-const DEFAULT_HIGH_WATER = 1024 * 1024
+const DEFAULT_HIGH_WATER = 512 * 1024
 
 /** Sends an error frame with the error's code (best effort: dropped if the window is full) and resets the stream. */
 export function resetStream (stream: Stream, err: Error): void {

@@ -262,7 +262,7 @@ async function writeAll (handle: FileHandle, chunk: Uint8Array, position: number
 }
 
 /** Writes of received chunks allowed to be on their way to the disk at once. */
-const WRITES_IN_FLIGHT = 4
+const WRITES_IN_FLIGHT = 2
 
 /**
  * Writes at explicit offsets, a few at once: the next chunk is read (and hashed) while earlier ones

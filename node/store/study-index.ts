@@ -1,6 +1,6 @@
 import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
-import { openLevel } from './level-open.ts'
+import { LEVEL_MEMORY_OPTIONS, openLevel } from './level-open.ts'
 import type { HoldRecord, InstanceRecord, SeriesRecord, SopLocation, StudyRecord } from './records.ts'
 
 /*
@@ -49,7 +49,7 @@ export class StudyIndex {
   private readonly byAccession: Sub<string>
 
   constructor (location: string) {
-    this.db = new Level<string, unknown>(location, { valueEncoding: 'json' })
+    this.db = new Level<string, unknown>(location, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
     const sub = <V>(name: string): Sub<V> => this.db.sublevel<string, V>(name, { valueEncoding: 'json' })
     this.studies = sub('studies')
     this.series = sub('series')

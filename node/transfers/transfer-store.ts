@@ -2,7 +2,7 @@ import { Level } from 'level'
 import type { AbstractSublevel } from 'abstract-level'
 import { summariseManifest, type Manifest, type SignedManifest } from '../../protocol/exchange/manifest.ts'
 import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
-import { openLevel } from '../store/level-open.ts'
+import { LEVEL_MEMORY_OPTIONS, openLevel } from '../store/level-open.ts'
 import { TransferConflictError, TransferNotFoundError } from './errors.ts'
 
 /*
@@ -144,7 +144,7 @@ class LevelTransferStore implements TransferStore {
   private writes: Promise<unknown> = Promise.resolve()
 
   constructor (init: TransferStoreInit) {
-    this.db = new Level<string, unknown>(init.dir, { valueEncoding: 'json' })
+    this.db = new Level<string, unknown>(init.dir, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
     const sub = <V>(name: string): Sub<V> => this.db.sublevel<string, V>(name, { valueEncoding: 'json' })
     this.outgoing = sub('outgoing')
     this.outgoingManifests = sub('outgoing-manifests')

@@ -53,7 +53,7 @@ export const NODE_RSS_LIMIT_MB = 200
 
 /** The Node flags and malloc settings bin/beeldnet runs a node with: the benchmark measures what ships. */
 const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1']
-const NODE_PROCESS_ENV = { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
+const NODE_PROCESS_ENV = process.env.BENCH_NO_MALLOC === '1' ? {} : { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
 
 const MB = 1024 * 1024
 const SESSION_TIMEOUT_MS = 15 * 60_000
