@@ -1,11 +1,12 @@
 import { once } from 'node:events'
 import type { Writable } from 'node:stream'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { z } from 'zod'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { FrameUnexpectedError, RemoteAbortError, StreamTruncatedError } from '../../protocol/p2p/errors.ts'
 import {
-  createFrameDecoder, decodeControl, decodeError, encodeControl, encodeData, encodeEnd, encodeError, parseControl,
+  createFrameDecoder, decodeControl, decodeError, encodeControl, encodeDataParts, encodeEnd, encodeError, parseControl,
   MAX_CONTROL_BYTES, MAX_DATA_FRAME_BYTES, type FrameDecoder, type FrameLimits, type RawFrame
 } from '../../protocol/p2p/framing.ts'
 import { DataTooLongError, StreamResetError, StreamStalledError } from './errors.ts'
@@ -64,7 +65,7 @@ export interface FramedStream extends AsyncIterable<Frame> {
   /** the next frame, which must be a control message matching `schema` (else the stream is reset) */
   readControl<T extends z.ZodType> (schema: T, what: string, signal?: AbortSignal): Promise<z.infer<T>>
   writeControl (message: unknown, signal?: AbortSignal): Promise<void>
-  /** writes `bytes` as one or more data frames */
+  /** writes `bytes` as one or more data frames; they are sent by reference: the caller must not change them afterwards */
   writeData (bytes: Uint8Array, signal?: AbortSignal): Promise<void>
   writeEnd (signal?: AbortSignal): Promise<void>
   /** closes our write side once everything queued is sent; the peer's frames can still be read */
@@ -277,7 +278,7 @@ class DefaultFramedStream implements FramedStream {
   async writeData (bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     const max = this.limits.maxDataBytes
     for (let offset = 0; offset < bytes.byteLength; offset += max) {
-      await this.send(encodeData(bytes.subarray(offset, offset + max), this.limits), signal)
+      await this.send(new Uint8ArrayList(...encodeDataParts(bytes.subarray(offset, offset + max), this.limits)), signal)
     }
   }
 
@@ -285,7 +286,7 @@ class DefaultFramedStream implements FramedStream {
     await this.send(encodeEnd(), signal)
   }
 
-  private async send (frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+  private async send (frame: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted()
     if (this.stream.writableNeedsDrain) await this.waitForDrain(signal)
     this.throwIfNotWritable()

@@ -39,7 +39,8 @@ import type { BenchRow } from './table.ts'
  *
  * Environment: BENCH_TRANSFER_RUNS (rounds, default 3), BENCH_TRANSFER_ONLY (comma-separated row
  * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
- * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none); the libp2p knobs in
+ * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none), BENCH_TRANSFER_NO_MALLOC_ENV=1 (the workers
+ * without bin/beeldnet's glibc malloc settings); the libp2p knobs in
  * transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
  */
 
@@ -53,7 +54,7 @@ export const NODE_RSS_LIMIT_MB = 200
 
 /** The Node flags and malloc settings bin/beeldnet runs a node with: the benchmark measures what ships. */
 const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1']
-const NODE_PROCESS_ENV = process.env.BENCH_NO_MALLOC === '1' ? {} : { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
+const NODE_PROCESS_ENV = process.env.BENCH_TRANSFER_NO_MALLOC_ENV === '1' ? {} : { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
 
 const MB = 1024 * 1024
 const SESSION_TIMEOUT_MS = 15 * 60_000

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { DirectoryHello, offersTo } from '../../../protocol/p2p/directory-gossip.ts'
 import {
-  createFrameDecoder, decodeControl, decodeError, encodeControl, encodeData, encodeEnd, encodeError, encodeFrame, parseControl,
+  createFrameDecoder, decodeControl, decodeError, encodeControl, encodeData, encodeDataParts, encodeEnd, encodeError, encodeFrame, parseControl,
   FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_FRAME_BYTES, type RawFrame
 } from '../../../protocol/p2p/framing.ts'
 import { PROTOCOLS, YAMUX_INITIAL_STREAM_WINDOW } from '../../../protocol/p2p/ids.ts'
@@ -49,6 +49,14 @@ describe('framing', () => {
     const frame = decoder.next()!
     expect(frame.payload.byteLength).toBe(MAX_DATA_FRAME_BYTES)
     expect(frame.payload.every((b) => b === 7)).toBe(true)
+  })
+
+  it('a data frame in parts (header, then the payload uncopied) decodes as the same frame; too large is refused', () => {
+    const payload = new Uint8Array(MAX_DATA_FRAME_BYTES).fill(7)
+    const [header, body] = encodeDataParts(payload)
+    expect(body).toBe(payload)
+    expect(Buffer.concat([header, body]).equals(encodeData(payload))).toBe(true)
+    expect(() => encodeDataParts(new Uint8Array(MAX_DATA_FRAME_BYTES + 1))).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_FRAME_TOO_LARGE' }))
   })
 
   it('refuses an oversized frame on its header, before any payload is buffered', () => {
