@@ -65,7 +65,13 @@ export class BeeldnetNode {
     })
     await this.directory.start()
     // After the directory: gating and peer addresses come from it. Gossip is registered before the host listens.
-    this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, { listen: this.config.p2p.listen, announce: this.config.p2p.announce })
+    this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, {
+      listen: this.config.p2p.listen,
+      announce: this.config.p2p.announce,
+      maxStreamWindowSize: this.config.p2p.streamWindowBytes,
+      // a paused stream still receives up to a whole window: room for two
+      maxReadBufferLength: 2 * this.config.p2p.streamWindowBytes
+    })
     this.gossip = createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
     await this.gossip.start()
     await this.p2p.start()

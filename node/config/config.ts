@@ -3,6 +3,7 @@ import { parse, parseDocument } from 'yaml'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
+import { DEFAULT_MAX_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 
 /*
  * One YAML file (written with comments by `beeldnet node init`) plus environment overrides named
@@ -40,8 +41,9 @@ export const ConfigSchema = z.strictObject({
   }).default({ url: '', pollIntervalSeconds: 300, mirrors: [] }),
   p2p: z.strictObject({
     listen: z.preprocess(splitList, z.array(Multiaddr).min(1).max(16)).default(['/ip4/127.0.0.1/tcp/0']),
-    announce: z.preprocess(splitList, z.array(Multiaddr).max(16)).default([])
-  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] }),
+    announce: z.preprocess(splitList, z.array(Multiaddr).max(16)).default([]),
+    streamWindowBytes: z.coerce.number().int().min(256 * 1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_STREAM_WINDOW)
+  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: DEFAULT_MAX_STREAM_WINDOW }),
   transfers: z.strictObject({
     concurrency: z.coerce.number().int().min(1).max(64).default(4),
     perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
@@ -106,6 +108,12 @@ p2p:
   # Addresses to announce instead of the listen addresses, behind NAT or a port forward;
   # [] announces the listen addresses.
   announce: []
+  # How far ahead a peer may send on one transfer stream (yamux window). One transfer moves at most
+  # about window / round-trip time: 1 MiB is 100 MB/s at 10 ms. Raise it for long, fast links;
+  # each byte is memory a receiving node may hold per transfer (1 MiB keeps a node moving a study
+  # under 200 MB). A sender is bound by the receiver's window. 256 KiB to 64 MiB.
+  # From the environment: BEELDNET_P2P_STREAM_WINDOW_BYTES=4194304
+  streamWindowBytes: 1048576
 
 transfers:
   # Outgoing studies sent at once, to all peers together and to one peer.

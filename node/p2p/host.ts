@@ -9,7 +9,7 @@ import { createLibp2p } from 'libp2p'
 import type { Logger } from 'pino'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import type { NodeIdentity } from '../../protocol/identity.ts'
-import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
+import { DEFAULT_MAX_STREAM_WINDOW, YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 import type { DirectoryService } from '../directory/directory-service.ts'
 import { P2PNotStartedError, PeerNotAllowedError, PeerUnreachableError, ProtocolUnsupportedError } from './errors.ts'
 import { createPeerGating, type PeerEntry, type PeerGating, type RefusalCount, type RefusalReason } from './gating.ts'
@@ -39,12 +39,12 @@ export interface P2PHostInit {
   maxMessageSize?: number
   /**
    * yamux: how far a stream's receive window may grow; per-stream bandwidth is about window / RTT
-   * (default 2 MiB: 200 MB/s at 10 ms, more than a 1 Gbit/s hospital link carries; every MiB of
-   * window is data waiting in buffers long enough to outlive young-generation GCs: 16 MiB cost the
-   * receiver about 70 MB more peak RSS in bench:transfer, and gained nothing on loopback)
+   * (default 1 MiB: 100 MB/s at 10 ms; a node's config can raise it for long, fast links). Every
+   * MiB of window is data waiting in buffers long enough to outlive young-generation GCs: 16 MiB
+   * cost the receiver about 70 MB more peak RSS in bench:transfer, and gained nothing on loopback.
    */
   maxStreamWindowSize?: number
-  /** bytes a paused stream may hold before it is reset; must exceed maxStreamWindowSize, since the peer may send a whole window after we pause (default 4 MiB) */
+  /** bytes a paused stream may hold before it is reset; must exceed maxStreamWindowSize, since the peer may send a whole window after we pause (default 2 MiB) */
   maxReadBufferLength?: number
   /** bytes a stream may queue for sending; writers wait for 'drain', so only a misbehaving one gets near (default 16 MiB, yamux's default is unbounded) */
   maxWriteBufferLength?: number
@@ -141,8 +141,8 @@ const MiB = 1024 * KiB
 /** The muxer settings a host uses unless told otherwise (what each means: P2PHostInit); bench:transfer's bare rows use them too. */
 export const MUXER_DEFAULTS = {
   maxMessageSize: 256 * KiB,
-  maxStreamWindowSize: 2 * MiB,
-  maxReadBufferLength: 4 * MiB,
+  maxStreamWindowSize: DEFAULT_MAX_STREAM_WINDOW,
+  maxReadBufferLength: 2 * DEFAULT_MAX_STREAM_WINDOW,
   maxWriteBufferLength: 16 * MiB,
   keepAliveIntervalMs: 30_000
 } as const

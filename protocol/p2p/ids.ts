@@ -29,3 +29,10 @@ export type ProtocolId = typeof PROTOCOLS[ProtocolName]
  * wire contract, not a local tuning knob. Windows then grow per stream up to each end's maximum.
  */
 export const YAMUX_INITIAL_STREAM_WINDOW = 256 * 1024
+
+/**
+ * How far a stream's window grows unless a node's config says otherwise (p2p.streamWindowBytes):
+ * a local knob, not part of the wire contract. About 100 MB/s per transfer at 10 ms round trip;
+ * larger windows cost a receiver memory (see node/p2p/host.ts).
+ */
+export const DEFAULT_MAX_STREAM_WINDOW = 1024 * 1024

@@ -14,7 +14,7 @@ describe('node config', () => {
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
-      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [] },
+      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024 },
       transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 },
       policy: { pull: [] }
     })
@@ -43,9 +43,14 @@ describe('node config', () => {
 
   it('p2p addresses come from the file or the environment; lists comma-separated', () => {
     const file = 'p2p:\n  listen: [/ip4/0.0.0.0/tcp/4001, /ip6/::/tcp/4001]\n  announce: [/dns4/beeldnet.ziekenhuis.nl/tcp/4001]\n'
-    expect(parseConfig(file, {}).p2p).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'], announce: ['/dns4/beeldnet.ziekenhuis.nl/tcp/4001'] })
-    const env = { BEELDNET_P2P_LISTEN: '/ip4/10.0.0.5/tcp/4001, /ip4/127.0.0.1/tcp/4002', BEELDNET_P2P_ANNOUNCE: '' }
-    expect(parseConfig(file, env).p2p).toEqual({ listen: ['/ip4/10.0.0.5/tcp/4001', '/ip4/127.0.0.1/tcp/4002'], announce: [] })
+    expect(parseConfig(file, {}).p2p).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'], announce: ['/dns4/beeldnet.ziekenhuis.nl/tcp/4001'], streamWindowBytes: 1024 * 1024 })
+    const env = { BEELDNET_P2P_LISTEN: '/ip4/10.0.0.5/tcp/4001, /ip4/127.0.0.1/tcp/4002', BEELDNET_P2P_ANNOUNCE: '', BEELDNET_P2P_STREAM_WINDOW_BYTES: '4194304' }
+    expect(parseConfig(file, env).p2p).toEqual({ listen: ['/ip4/10.0.0.5/tcp/4001', '/ip4/127.0.0.1/tcp/4002'], announce: [], streamWindowBytes: 4 * 1024 * 1024 })
+  })
+
+  it('refuses a stream window outside 256 KiB to 64 MiB with a clear error', () => {
+    expect(() => parseConfig('p2p:\n  streamWindowBytes: 1000\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
+    expect(() => parseConfig('', { BEELDNET_P2P_STREAM_WINDOW_BYTES: String(128 * 1024 * 1024) })).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
   })
 
   it('updateConfigFile sets one value and keeps the comments', async () => {
