@@ -90,8 +90,9 @@ export class BlobStore {
   /**
    * Writes `source` into a temp file, hashing as it goes; the bytes are durable when this resolves.
    * A plain loop of file writes: stream pipes cost a buffer and several callbacks per chunk, which
-   * a receiving node pays on every chunk of every instance. An abort fails it at once with the
-   * abort's reason, even while the source is waiting for bytes that may never come.
+   * a receiving node pays on every chunk of every instance. A chunk may still be on its way to
+   * the disk when the next is asked for: the source must not reuse its buffers. An abort fails it
+   * at once with the abort's reason, even while the source is waiting for bytes that may never come.
    */
   async stage (source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedBlob> {
     signal?.throwIfAborted()
