@@ -175,16 +175,18 @@ export async function pushOverStream (components: PushSenderComponents, stream: 
     const open = (i: number): EarlyRead<Uint8Array> | undefined =>
       i < toSend.length ? readEarly(components.store.openInstance(toSend[i]!, { chunkBytes: SEND_CHUNK_BYTES })) : undefined
     // The next instance's file is opened and its first chunk read while this one is on the wire.
+    let current: EarlyRead<Uint8Array> | undefined
     let next = open(0)
     try {
       for (let i = 0; i < toSend.length; i++) {
-        const current = next!
+        current = next!
         next = open(i + 1)
         await framed.writeControl({ type: 'beeldnet/push-instance', sha256: toSend[i]!.sha256 }, signal)
         await sendReadable(framed, counted(current.chunks, onProgress), { signal })
       }
     } finally {
-      await next?.cancel()
+      // Files opened ahead, or one whose sending never started, are closed here.
+      await Promise.all([current?.cancel(), next?.cancel()])
     }
     await framed.writeControl({ type: 'beeldnet/push-done' }, signal)
     onProgress({ kind: 'state', state: 'verifying' })
