@@ -112,6 +112,9 @@ describe('stream IO: backpressure', () => {
     ])
     expect(sent).toBe(SIZE)
     expect(received).toBe(SIZE)
+    // receiveToWritable leaves the sink open with what it buffered: everything is in once it finished.
+    sink.end()
+    await once(sink, 'finish')
     expect(hash.digest('hex')).toBe(gen.digest())
 
     // Each hold backed the pipeline up: the receiver paused, the sender waited for 'drain'.
