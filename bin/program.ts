@@ -15,4 +15,3 @@ export function createProgram (): Command {
   program.addCommand(governanceCommand())
   return program
 }
-

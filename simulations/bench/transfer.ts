@@ -39,9 +39,9 @@ import type { BenchRow } from './table.ts'
  *
  * Environment: BENCH_TRANSFER_RUNS (rounds, default 3), BENCH_TRANSFER_ONLY (comma-separated row
  * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
- * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none), BENCH_TRANSFER_NO_MALLOC_ENV=1 (the workers
- * without bin/beeldnet's glibc malloc settings); the libp2p knobs in
- * transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
+ * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none),
+ * BENCH_TRANSFER_NO_MALLOC_ENV=1 (the workers without bin/beeldnet's glibc malloc settings); the
+ * libp2p knobs in transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
  */
 
 export const TRANSFER_COLUMNS = [
