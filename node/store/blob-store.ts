@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { StoredFileCorruptError, StoredFileMissingError } from '../errors.ts'
 import { fsyncPath, pathExists } from './durable-fs.ts'
@@ -157,28 +156,6 @@ export class BlobStore {
 
   async has (sha256: string): Promise<boolean> {
     return pathExists(this.pathOf(sha256))
-  }
-
-  /**
-   * A read stream that fails with a stable code if the file is missing or its bytes no longer hash
-   * right (for pipes into files and HTTP responses; a sender on a stream uses readVerified).
-   */
-  openVerified (sha256: string): Readable {
-    const hash = createHash('sha256')
-    const verify = new Transform({
-      transform (chunk: Buffer, _enc, cb) {
-        hash.update(chunk)
-        cb(null, chunk)
-      },
-      flush (cb) {
-        cb(hash.digest('hex') === sha256 ? null : new StoredFileCorruptError(sha256))
-      }
-    })
-    const source = createReadStream(this.pathOf(sha256))
-    source.on('error', (err: NodeJS.ErrnoException) => {
-      verify.destroy(err.code === 'ENOENT' ? new StoredFileMissingError(sha256) : err)
-    })
-    return source.pipe(verify)
   }
 
   /**

@@ -229,7 +229,7 @@ export class StudyStore {
         const target = join(seriesDir, `I${String(ii + 1).padStart(5, '0')}.dcm`)
         const partial = `${target}.partial`
         try {
-          await pipeline(this.blobs.openVerified(instance.sha256), createWriteStream(partial), { signal })
+          await pipeline(this.blobs.readVerified(instance.sha256), createWriteStream(partial), { signal })
         } catch (err) {
           await rm(partial, { force: true })
           throw err

@@ -79,7 +79,7 @@ async function setup (seed: number, options: { senderFiles?: string[], clock?: F
 }
 
 async function send (s: Setup, session: ReceiveSession, entry: ManifestInstance): Promise<void> {
-  await session.receiveInstance(entry.sopInstanceUID, s.senderStore.blobs.openVerified(entry.sha256))
+  await session.receiveInstance(entry.sopInstanceUID, s.senderStore.blobs.readVerified(entry.sha256))
 }
 
 async function senderBytes (s: Setup, entry: ManifestInstance): Promise<Buffer> {
@@ -239,7 +239,7 @@ describe('receiving a pushed study', () => {
     const rest = await session.missing()
     expect(rest.map((i) => i.sopInstanceUID)).toEqual(all.slice(3).map((i) => i.sopInstanceUID))
     expect((await session.accept()).have.sort()).toEqual(all.slice(0, 3).map((i) => i.sha256).sort())
-    await expectCode(session.receiveInstance(all[0]!.sopInstanceUID, s.senderStore.blobs.openVerified(all[0]!.sha256)), 'BEELDNET_ERR_INSTANCE_NOT_REQUESTED')
+    await expectCode(session.receiveInstance(all[0]!.sopInstanceUID, s.senderStore.blobs.readVerified(all[0]!.sha256)), 'BEELDNET_ERR_INSTANCE_NOT_REQUESTED')
     for (const entry of rest) await send(s, session, entry)
     const receipt = await session.commit()
     expect(() => verifyReceipt(receipt, { peerId: s.receiverId.peerId, manifest: s.signed.signed, manifestHash: manifestHash(s.signed) })).not.toThrow()
