@@ -68,9 +68,7 @@ export class BeeldnetNode {
     this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, {
       listen: this.config.p2p.listen,
       announce: this.config.p2p.announce,
-      maxStreamWindowSize: this.config.p2p.streamWindowBytes,
-      // a paused stream still receives up to a whole window: room for two
-      maxReadBufferLength: 2 * this.config.p2p.streamWindowBytes
+      maxStreamWindowSize: this.config.p2p.streamWindowBytes
     })
     this.gossip = createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
     await this.gossip.start()

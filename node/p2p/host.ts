@@ -44,7 +44,7 @@ export interface P2PHostInit {
    * cost the receiver about 70 MB more peak RSS in bench:transfer, and gained nothing on loopback.
    */
   maxStreamWindowSize?: number
-  /** bytes a paused stream may hold before it is reset; must exceed maxStreamWindowSize, since the peer may send a whole window after we pause (default 2 MiB) */
+  /** bytes a paused stream may hold before it is reset; must exceed maxStreamWindowSize, since the peer may send a whole window after we pause (default: twice the window) */
   maxReadBufferLength?: number
   /** bytes a stream may queue for sending; writers wait for 'drain', so only a misbehaving one gets near (default 16 MiB, yamux's default is unbounded) */
   maxWriteBufferLength?: number
@@ -138,11 +138,16 @@ export interface P2PHost extends EventEmitter<P2PHostEvents> {
 const KiB = 1024
 const MiB = 1024 * KiB
 
+/** What a paused stream may hold: the peer may still send a whole window after we pause, so room for two. */
+export function readBufferFor (maxStreamWindowSize: number): number {
+  return 2 * maxStreamWindowSize
+}
+
 /** The muxer settings a host uses unless told otherwise (what each means: P2PHostInit); bench:transfer's bare rows use them too. */
 export const MUXER_DEFAULTS = {
   maxMessageSize: 256 * KiB,
   maxStreamWindowSize: DEFAULT_MAX_STREAM_WINDOW,
-  maxReadBufferLength: 2 * DEFAULT_MAX_STREAM_WINDOW,
+  maxReadBufferLength: readBufferFor(DEFAULT_MAX_STREAM_WINDOW),
   maxWriteBufferLength: 16 * MiB,
   keepAliveIntervalMs: 30_000
 } as const
@@ -172,7 +177,7 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
       announce: init.announce ?? [],
       maxMessageSize: init.maxMessageSize ?? MUXER_DEFAULTS.maxMessageSize,
       maxStreamWindowSize: init.maxStreamWindowSize ?? MUXER_DEFAULTS.maxStreamWindowSize,
-      maxReadBufferLength: init.maxReadBufferLength ?? MUXER_DEFAULTS.maxReadBufferLength,
+      maxReadBufferLength: init.maxReadBufferLength ?? readBufferFor(init.maxStreamWindowSize ?? MUXER_DEFAULTS.maxStreamWindowSize),
       maxWriteBufferLength: init.maxWriteBufferLength ?? MUXER_DEFAULTS.maxWriteBufferLength,
       keepAliveIntervalMs: init.keepAliveIntervalMs ?? MUXER_DEFAULTS.keepAliveIntervalMs,
       inactivityTimeoutMs: init.inactivityTimeoutMs ?? 120_000,

@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { MUXER_DEFAULTS } from '../../node/p2p/host.ts'
+import { MUXER_DEFAULTS, readBufferFor } from '../../node/p2p/host.ts'
 import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 
 /*
@@ -39,8 +39,7 @@ export function benchStackSettings (env: NodeJS.ProcessEnv = process.env): Bench
     ...MUXER_DEFAULTS,
     maxMessageSize: envNumber(env, 'BENCH_YAMUX_MAX_MESSAGE_SIZE', MUXER_DEFAULTS.maxMessageSize),
     maxStreamWindowSize,
-    // always above the window, as host.ts requires (a paused stream still receives a whole window)
-    maxReadBufferLength: Math.max(MUXER_DEFAULTS.maxReadBufferLength, 2 * maxStreamWindowSize)
+    maxReadBufferLength: readBufferFor(maxStreamWindowSize)
   }
 }
 
