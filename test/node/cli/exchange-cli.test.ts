@@ -1,28 +1,17 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
 
 /* The exchange verbs against running nodes, as hospital IT and scripts use them. */
 
 describe('beeldnet node send | query | pull | transfers', () => {
-  let net: LocalNetwork
-  let netDir: string
+  const suite = useLocalNetwork('exchange-cli', 2)
   let a: LocalNetworkNode, b: LocalNetworkNode
   const clinician = ['--clinician', 'dr. B. de Boer', '--uzi', '987654321']
   const at = (n: LocalNetworkNode, ...args: string[]): Promise<CliResult> => runBeeldnet(['node', '--data-dir', n.dataDir, ...args, '--node', n.url])
 
-  beforeAll(async () => {
-    netDir = await mkdtemp(join(tmpdir(), 'exchange-cli-'))
-    net = await startLocalNetwork({ dataDir: join(netDir, 'net'), nodeCount: 2, sampleSize: 'test', pollIntervalSeconds: 1 })
-    ;[a, b] = net.nodes as [LocalNetworkNode, LocalNetworkNode]
-  }, 120_000)
-  afterAll(async () => {
-    await net?.stop()
-    await rm(netDir, { recursive: true, force: true })
-  })
+  beforeAll(() => { [a, b] = suite.nodes as [LocalNetworkNode, LocalNetworkNode] })
 
   it('sends a study and follows it to the receipt; lists transfers on both sides', async () => {
     const uid = a.sampleStudies[0]!

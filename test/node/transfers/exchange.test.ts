@@ -1,13 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
-import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
@@ -26,20 +25,10 @@ async function post (url: string, body: unknown): Promise<{ status: number, body
 }
 
 describe('exchange between three hospital nodes', () => {
-  let net: LocalNetwork
-  let netDir: string
+  const suite = useLocalNetwork('exchange', 3)
   let a: LocalNetworkNode, b: LocalNetworkNode, c: LocalNetworkNode
 
-  // One network for the whole suite: its directory outlives each test's temp dirs.
-  beforeAll(async () => {
-    netDir = await mkdtemp(join(tmpdir(), 'exchange-'))
-    net = await startLocalNetwork({ dataDir: join(netDir, 'net'), nodeCount: 3, sampleSize: 'test', pollIntervalSeconds: 1 })
-    ;[a, b, c] = net.nodes as [LocalNetworkNode, LocalNetworkNode, LocalNetworkNode]
-  }, 120_000)
-  afterAll(async () => {
-    await net?.stop()
-    await rm(netDir, { recursive: true, force: true })
-  })
+  beforeAll(() => { [a, b, c] = suite.nodes as [LocalNetworkNode, LocalNetworkNode, LocalNetworkNode] })
 
   it('pushes a study with its report: reports first, byte for byte, committed at once, with a signed receipt', async () => {
     const uid = a.sampleStudies[0]!
@@ -143,8 +132,9 @@ describe('exchange between three hospital nodes', () => {
       const restarted = new BeeldnetNode({
         dataDir: b.dataDir,
         logger: pino({ level: 'silent' }),
-        env: nodeEnv(process.env, { httpPort: 0, registryUrl: net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
+        env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
       })
+      suite.restarted.push(restarted)
       await restarted.start()
       b.node = restarted
       const done = await nextEvent(a.node.exchange, 'study-complete', (e) => e.transferId === transferId, 90_000)
@@ -172,7 +162,7 @@ describe('exchange between three hospital nodes', () => {
     expect(waiting).toMatchObject({ lastError: { code: 'BEELDNET_ERR_PEER_UNREACHABLE' }, nextAttemptAt: expect.any(String) })
 
     const failed = nextEvent(a.node.exchange, 'transfer-failed', (e) => e.transferId === transferId)
-    await net.governance.publish([{ action: 'suspend', ura: c.ura, reason: 'security incident' }])
+    await suite.net.governance.publish([{ action: 'suspend', ura: c.ura, reason: 'security incident' }])
     expect(await failed).toMatchObject({ state: 'failed', error: { code: 'BEELDNET_ERR_PEER_NOT_ALLOWED' } })
     // Ended by the directory update itself, not by a later attempt that found the peer refused.
     expect(await a.node.exchange.queue.get(transferId)).toMatchObject({ state: 'failed', attempts: 1 })

@@ -1,8 +1,7 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
@@ -10,7 +9,8 @@ import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { createTransferStore, type OutgoingRecord } from '../../../node/transfers/transfer-store.ts'
 import { verifyReceipt } from '../../../protocol/exchange/receipt.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
-import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
+import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
 
@@ -76,25 +76,12 @@ function stuckReads (afterBytes: number): StuckReads {
 }
 
 describe('a sender stopped and restarted, a receiver suspended', () => {
-  let net: LocalNetwork
-  let netDir: string
+  const suite = useLocalNetwork('sender-restart', 3)
   let a: LocalNetworkNode, b: LocalNetworkNode, c: LocalNetworkNode
-  /** nodes started by the tests, which the network does not know to stop */
-  const restarted: BeeldnetNode[] = []
-
-  beforeAll(async () => {
-    netDir = await mkdtemp(join(tmpdir(), 'sender-restart-'))
-    net = await startLocalNetwork({ dataDir: join(netDir, 'net'), nodeCount: 3, sampleSize: 'test', pollIntervalSeconds: 1 })
-    ;[a, b, c] = net.nodes as [LocalNetworkNode, LocalNetworkNode, LocalNetworkNode]
-  }, 120_000)
-  afterAll(async () => {
-    for (const node of restarted) await node.stop().catch(() => {})
-    await net?.stop()
-    await rm(netDir, { recursive: true, force: true })
-  })
+  beforeAll(() => { [a, b, c] = suite.nodes as [LocalNetworkNode, LocalNetworkNode, LocalNetworkNode] })
 
   it('resumes the transfer from its queue at start, sends no instance the receiver verified, and the study arrives whole with a receipt that verifies', async () => {
-    const generated = await generateStudy(join(netDir, 'study'), { seed: 91, series: [{ modality: 'CT', instances: 24, rows: 128, columns: 128 }] })
+    const generated = await generateStudy(join(suite.dir, 'study'), { seed: 91, series: [{ modality: 'CT', instances: 24, rows: 128, columns: 128 }] })
     await importFiles(generated.instances.map((i) => i.path), { store: a.node.store })
     const uid = generated.studyInstanceUID
     const total = generated.instances.length
@@ -141,9 +128,9 @@ describe('a sender stopped and restarted, a receiver suspended', () => {
     const node = new BeeldnetNode({
       dataDir: a.dataDir,
       logger: pino({ level: 'silent' }),
-      env: nodeEnv(process.env, { httpPort: 0, registryUrl: net.registry.url, pollIntervalSeconds: 1, p2pListen: a.addresses })
+      env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: a.addresses })
     })
-    restarted.push(node)
+    suite.restarted.push(node)
     const sent: string[] = []
     const original = Object.getOwnPropertyDescriptor(StudyStore.prototype, 'openInstance')!
     StudyStore.prototype.openInstance = function (this: StudyStore, r) {
@@ -190,7 +177,7 @@ describe('a sender stopped and restarted, a receiver suspended', () => {
       await until(async () => (await states()).join() === 'sending,sending,queued', 'two transfers sending and one queued')
       const failures = ids.map(async (id) => nextEvent(a.node.exchange, 'transfer-failed', (e) => e.transferId === id))
 
-      await net.governance.publish([{ action: 'suspend', ura: c.ura, reason: 'beveiligingsincident' }])
+      await suite.net.governance.publish([{ action: 'suspend', ura: c.ura, reason: 'beveiligingsincident' }])
       // The nodes poll the registry every second: the new directory reaches the sender by itself.
       for (const failure of await Promise.all(failures)) {
         expect(failure).toMatchObject({ direction: 'outgoing', state: 'failed', error: { code: 'BEELDNET_ERR_PEER_NOT_ALLOWED' } })

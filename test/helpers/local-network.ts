@@ -1,0 +1,36 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
+import type { BeeldnetNode } from '../../node/beeldnet-node.ts'
+import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
+
+export interface SuiteNetwork {
+  net: LocalNetwork
+  /** the network's temp directory (room for a suite's own files too) */
+  dir: string
+  nodes: LocalNetworkNode[]
+  /** nodes a test starts itself (a restart on a network node's directory): stopped before the network */
+  restarted: BeeldnetNode[]
+}
+
+/**
+ * One local network (registry, governance, `nodeCount` admitted nodes with test samples) for the
+ * whole suite: its directory outlives each test's temp dirs. Filled in before the suite's tests,
+ * stopped (with the nodes in `restarted`) and removed after them.
+ */
+export function useLocalNetwork (label: string, nodeCount: number): SuiteNetwork {
+  const suite = { restarted: [] as BeeldnetNode[] } as SuiteNetwork
+  beforeAll(async () => {
+    suite.dir = await mkdtemp(join(tmpdir(), `${label}-`))
+    suite.net = await startLocalNetwork({ dataDir: join(suite.dir, 'net'), nodeCount, sampleSize: 'test', pollIntervalSeconds: 1 })
+    suite.nodes = suite.net.nodes
+  }, 120_000)
+  afterAll(async () => {
+    // The network stops only the nodes it started; one left running writes into the directory removed below.
+    for (const node of suite.restarted.splice(0)) await node.stop().catch(() => {})
+    await suite.net?.stop()
+    if (suite.dir !== undefined) await rm(suite.dir, { recursive: true, force: true })
+  })
+  return suite
+}
