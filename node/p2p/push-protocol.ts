@@ -13,7 +13,7 @@ import type { DeliveryJob, DeliveryOptions } from '../transfers/queue.ts'
 import type { RemotePeer } from './host.ts'
 import { jsonBytes, readJsonRun, writeRun } from './json-run.ts'
 import { adoptRemoteCode } from './remote-errors.ts'
-import { createFramedStream, sendReadable, type FramedStream, type FramedStreamInit } from './stream-io.ts'
+import { createFramedStream, DEFAULT_STALL_TIMEOUT_MS, sendReadable, type FramedStream, type FramedStreamInit } from './stream-io.ts'
 import type { Stream } from '@libp2p/interface'
 
 /*
@@ -56,9 +56,6 @@ const MAX_FINISHING_INSTANCES = 8
  * message: about 1.4x the throughput of 64 KiB reads in bench:transfer, for less CPU.
  */
 const SEND_CHUNK_BYTES = MAX_DATA_FRAME_BYTES - FRAME_HEADER_BYTES
-
-/** The framed stream's own default (stream-io.ts), for when the caller sets none. */
-const DEFAULT_STALL_TIMEOUT_MS = 30_000
 
 export interface PushReceiverComponents {
   incoming: IncomingTransfers

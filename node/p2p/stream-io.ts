@@ -74,7 +74,8 @@ export interface FramedStream extends AsyncIterable<Frame> {
   abort (err: Error): void
 }
 
-const DEFAULT_STALL_MS = 30_000
+/** How long a read waits for a frame, or a write for a drain, unless the caller sets stallTimeoutMs. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000
 const DEFAULT_HIGH_WATER = 512 * 1024
 
 /** Sends an error frame with the error's code (best effort: dropped if the window is full) and resets the stream. */
@@ -113,7 +114,7 @@ class DefaultFramedStream implements FramedStream {
       maxDataBytes: Math.min(init.maxDataBytes ?? MAX_DATA_FRAME_BYTES, MAX_DATA_FRAME_BYTES)
     }
     this.decoder = createFrameDecoder(this.limits)
-    this.stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_MS
+    this.stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
     this.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER
     // Pausing with less than a couple of frames buffered would pause and resume on every frame.
     const floor = 2 * Math.max(this.limits.maxControlBytes, this.limits.maxDataBytes)
