@@ -8,6 +8,7 @@ import type { P2PStatus } from '../p2p/host.ts'
 import { statusOf } from '../../protocol/error-status.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { registerExchangeRoutes } from './exchange-routes.ts'
+import { registerDicomweb } from '../dicomweb/routes.ts'
 import { healthProblems } from './health.ts'
 import type { NodeMetrics } from './metrics.ts'
 
@@ -44,11 +45,14 @@ const StudyListingQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).optional()
 })
 
+/** Codes for the refusals fastify itself makes (unknown content type, body too large). */
+const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE' }
+
 class BadRequestError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
 }
 
-/** The node's HTTP edge: /health, the study listing, the exchange (send, transfers, query, pull) and /metrics. */
+/** The node's HTTP edge: /health, the study listing, DICOMweb, the exchange (send, transfers, query, pull) and /metrics. */
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
   const { store, logger } = components
   const maxListing = init.maxListing ?? 500
@@ -61,7 +65,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500
     if (status >= 500) logger.error({ err }, 'request failed')
-    void reply.status(status).send({ code: status >= 500 ? 'BEELDNET_ERR_INTERNAL' : 'BEELDNET_ERR_BAD_REQUEST', message: status >= 500 ? 'internal error' : (err as Error).message })
+    void reply.status(status).send({ code: FRAMEWORK_ERROR_CODES[status] ?? (status >= 500 ? 'BEELDNET_ERR_INTERNAL' : 'BEELDNET_ERR_BAD_REQUEST'), message: status >= 500 ? 'internal error' : (err as Error).message })
   })
 
   // 200 with status 'ok', or 503 with status 'degraded' and each problem in words.
@@ -89,6 +93,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     return { ...entries.study, series: entries.series, instances: entries.instances }
   })
 
+  registerDicomweb(app, { store, logger })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 
   return app

@@ -18,6 +18,8 @@ export interface DataElement {
   length: number | undefined
   /** raw value bytes, kept only for values up to `maxValueBytes` */
   value?: Buffer
+  /** where in the file a value too large to keep starts (DICOMweb serves it as bulk data) */
+  offset?: number
   /** items of a sequence */
   items?: Dataset[]
 }
@@ -159,8 +161,9 @@ class HeaderWalker {
     }
     if (length === UNDEFINED) throw new DicomMalformedError(`element ${formatTag(t)} has undefined length but is not a sequence`)
     if (length > this.maxValueBytes) {
+      const offset = this.cursor.position
       this.cursor.skip(length)
-      return { vr, length }
+      return { vr, length, offset }
     }
     return { vr, length, value: Buffer.from(this.cursor.bytes(length)) }
   }

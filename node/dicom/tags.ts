@@ -41,7 +41,8 @@ export const Tags = {
   CompletionFlag: tag(0x0040, 0xA491),
   VerificationFlag: tag(0x0040, 0xA493),
   DocumentTitle: tag(0x0042, 0x0010),
-  MIMETypeOfEncapsulatedDocument: tag(0x0042, 0x0012)
+  MIMETypeOfEncapsulatedDocument: tag(0x0042, 0x0012),
+  PixelData: tag(0x7FE0, 0x0010)
 } as const
 
 export const TransferSyntax = {

@@ -385,6 +385,17 @@ export class ImportSession {
     return { status: 'staged', header, sha256: blob.sha256, size: blob.size }
   }
 
+  /** Takes one staged instance out of the batch again and discards its file. */
+  async drop (studyInstanceUID: string, sopInstanceUID: string): Promise<void> {
+    const list = this.byStudy.get(studyInstanceUID) ?? []
+    const at = list.findIndex((s) => s.header.sopInstanceUID === sopInstanceUID)
+    if (at < 0) return
+    const [staged] = list.splice(at, 1)
+    this.shas.delete(staged!.blob.sha256)
+    if (list.length === 0) this.byStudy.delete(studyInstanceUID)
+    await this.store.blobs.discard(staged!.blob)
+  }
+
   /** Commits every study staged so far, each in its own atomic batch. */
   async commit (): Promise<CommitResult[]> {
     const results: CommitResult[] = []

@@ -1,0 +1,148 @@
+import { createReadStream } from 'node:fs'
+import { createTextDecoder } from '../dicom/charset.ts'
+import { readHeader, type ParsedHeader } from '../dicom/dataset-reader.ts'
+import { fileMetaInformation } from '../dicom/file-meta.ts'
+import { Tags, TransferSyntax } from '../dicom/tags.ts'
+import type { InstanceRecord } from '../store/records.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { datasetToJson, tagKey, type DicomJson } from './dicom-json.ts'
+import { DicomwebNotFoundError, NotAcceptableError } from './errors.ts'
+import type { MediaType, OutgoingPart } from './multipart.ts'
+
+/*
+ * WADO-RS (PS3.18 10.4): instances as stored (Part 10, byte for byte, verified against their hash
+ * as they stream), metadata as DICOM JSON read from the headers only, and bulk data and frames
+ * as byte ranges of the stored file. The node does not transcode: a transfer syntax other than
+ * the stored one is refused with 406, never approximated.
+ */
+
+export interface Target {
+  studyInstanceUID: string
+  seriesInstanceUID?: string
+  sopInstanceUID?: string
+}
+
+/** The stored instances a WADO-RS path names, in series and instance order; 404 when there are none. */
+export async function instancesOf (store: StudyStore, target: Target): Promise<InstanceRecord[]> {
+  const entries = await store.index.getEntries(target.studyInstanceUID)
+  if (entries === undefined) throw new DicomwebNotFoundError(`no study ${target.studyInstanceUID} on this node`)
+  const seriesOrder = new Map(entries.series.map((s) => [s.seriesInstanceUID, s.number ?? Infinity]))
+  const found = entries.instances
+    .filter((i) => (target.seriesInstanceUID === undefined || i.seriesInstanceUID === target.seriesInstanceUID) &&
+      (target.sopInstanceUID === undefined || i.sopInstanceUID === target.sopInstanceUID))
+    .sort((a, b) => (seriesOrder.get(a.seriesInstanceUID)! - seriesOrder.get(b.seriesInstanceUID)!) ||
+      a.seriesInstanceUID.localeCompare(b.seriesInstanceUID) || (a.number ?? Infinity) - (b.number ?? Infinity) ||
+      a.sopInstanceUID.localeCompare(b.sopInstanceUID))
+  if (found.length === 0) {
+    const what = target.sopInstanceUID !== undefined ? `instance ${target.sopInstanceUID}` : `series ${target.seriesInstanceUID}`
+    throw new DicomwebNotFoundError(`no ${what} in study ${target.studyInstanceUID}`)
+  }
+  return found
+}
+
+/** Checks the Accept header against multipart/related of application/dicom in the stored syntaxes. */
+export function checkInstanceAccept (accept: MediaType[], instances: InstanceRecord[]): void {
+  const stored = new Set(instances.map((i) => i.transferSyntaxUID))
+  const ok = accept.some((m) => {
+    if (m.type === '*/*' || m.type === 'multipart/*') return true
+    if (m.type !== 'multipart/related') return false
+    const type = m.params.type?.toLowerCase() ?? 'application/dicom'
+    if (type !== 'application/dicom') return false
+    const syntax = m.params['transfer-syntax']
+    return syntax === undefined || syntax === '*' || (stored.size === 1 && stored.has(syntax))
+  })
+  if (!ok) {
+    throw new NotAcceptableError(`this node sends instances as multipart/related; type="application/dicom" in their stored transfer syntax (${[...stored].join(', ')}); it does not transcode`)
+  }
+}
+
+export function checkJsonAccept (accept: MediaType[]): void {
+  if (!accept.some((m) => ['*/*', 'application/*', 'application/dicom+json', 'application/json'].includes(m.type))) {
+    throw new NotAcceptableError('metadata is sent as application/dicom+json')
+  }
+}
+
+/** One part per instance: its Part 10 bytes (File Meta added to an instance stored without one). */
+export async function * instanceParts (store: StudyStore, instances: InstanceRecord[], location: (i: InstanceRecord) => string): AsyncGenerator<OutgoingPart> {
+  for (const instance of instances) {
+    const prefix = instance.part10 ? undefined : fileMetaInformation(instance)
+    yield {
+      contentType: `application/dicom; transfer-syntax=${instance.transferSyntaxUID}`,
+      contentLength: instance.size + (prefix?.length ?? 0),
+      contentLocation: location(instance),
+      body: withPrefix(prefix, store.openInstance(instance))
+    }
+  }
+}
+
+async function * withPrefix (prefix: Buffer | undefined, body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (prefix !== undefined) yield prefix
+  yield * body
+}
+
+function headerOf (store: StudyStore, instance: InstanceRecord): ParsedHeader {
+  return readHeader(store.blobs.pathOf(instance.sha256))
+}
+
+/** DICOM JSON of each instance's header, one at a time; large values and pixel data as bulk data URIs. */
+export async function * metadataOf (store: StudyStore, instances: InstanceRecord[], bulkBase: (i: InstanceRecord) => string): AsyncGenerator<DicomJson> {
+  for (const instance of instances) {
+    const parsed = headerOf(store, instance)
+    const json = datasetToJson(parsed.dataset, {
+      decoder: createTextDecoder(instance.specificCharacterSet),
+      littleEndian: parsed.transferSyntaxUID !== TransferSyntax.ExplicitVRBigEndian,
+      bulkDataUri: (t) => `${bulkBase(instance)}/bulkdata/${tagKey(t)}`
+    })
+    if (parsed.pixelDataOffset !== undefined) {
+      // Native pixel data is a byte range of the file; encapsulated pixel data is served by frame.
+      json['7FE00010'] = parsed.pixelDataLength !== undefined
+        ? { vr: bitsAllocated(parsed) > 8 ? 'OW' : 'OB', BulkDataURI: `${bulkBase(instance)}/bulkdata/7FE00010` }
+        : { vr: 'OB', BulkDataURI: `${bulkBase(instance)}/frames/1` }
+    }
+    yield json
+    // Let the event loop breathe between headers: each one is read synchronously.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+function bitsAllocated (parsed: ParsedHeader): number {
+  const value = parsed.dataset.get(Tags.BitsAllocated)?.value
+  if (value === undefined || value.length < 2) return 16
+  return parsed.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian ? value.readUInt16BE(0) : value.readUInt16LE(0)
+}
+
+/** A top-level value kept out of the metadata (pixel data or another large element), as a byte range of the file. */
+export function bulkDataPart (store: StudyStore, instance: InstanceRecord, tagHex: string): OutgoingPart {
+  const parsed = headerOf(store, instance)
+  const t = Number.parseInt(tagHex, 16) >>> 0
+  let range: { offset: number, length: number } | undefined
+  if (t === Tags.PixelData && parsed.pixelDataOffset !== undefined && parsed.pixelDataLength !== undefined) {
+    range = { offset: parsed.pixelDataOffset, length: parsed.pixelDataLength }
+  } else {
+    const element = parsed.dataset.get(t)
+    if (element?.offset !== undefined && element.length !== undefined) range = { offset: element.offset, length: element.length }
+  }
+  if (range === undefined || !/^[0-9A-F]{8}$/.test(tagHex)) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has no bulk data ${tagHex}`)
+  return { contentType: 'application/octet-stream', contentLength: range.length, body: fileRange(store, instance, range) }
+}
+
+/** Frames of native (uncompressed) pixel data, each a part; frame numbers start at 1. */
+export function* frameParts (store: StudyStore, instance: InstanceRecord, frames: number[]): Generator<OutgoingPart> {
+  const parsed = headerOf(store, instance)
+  if (parsed.pixelDataOffset === undefined) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has no pixel data`)
+  if (parsed.pixelDataLength === undefined) {
+    throw new NotAcceptableError(`instance ${instance.sopInstanceUID} has compressed pixel data; retrieve the instance instead of its frames`)
+  }
+  const frameBytes = Math.floor(parsed.pixelDataLength / instance.frames)
+  for (const n of frames) {
+    if (n < 1 || n > instance.frames) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
+    const range = { offset: parsed.pixelDataOffset + (n - 1) * frameBytes, length: frameBytes }
+    yield { contentType: `application/octet-stream; transfer-syntax=${instance.transferSyntaxUID}`, contentLength: frameBytes, body: fileRange(store, instance, range) }
+  }
+}
+
+/** A byte range of a stored file. Not hash-checked (only whole files are); fsck finds a damaged file. */
+function fileRange (store: StudyStore, instance: InstanceRecord, range: { offset: number, length: number }): AsyncIterable<Uint8Array> {
+  if (range.length === 0) return (async function * () {})()
+  return createReadStream(store.blobs.pathOf(instance.sha256), { start: range.offset, end: range.offset + range.length - 1, highWaterMark: 256 * 1024 })
+}

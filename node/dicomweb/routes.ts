@@ -1,0 +1,137 @@
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { isValidUid } from '../dicom/instance-header.ts'
+import type { InstanceRecord } from '../store/records.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { BadPathError } from './errors.ts'
+import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
+import type { QueryLevel, QueryRow } from './qido.ts'
+import { bulkDataPart, checkInstanceAccept, checkJsonAccept, frameParts, instanceParts, instancesOf, metadataOf, type Target } from './retrieve.ts'
+import { search, type SearchScope } from './search.ts'
+import { storeInstances } from './stow.ts'
+
+/*
+ * DICOMweb on the node's HTTP server under /dicomweb: QIDO-RS search, WADO-RS retrieve and
+ * STOW-RS store (PS3.18), so a PACS, a viewer or a DICOMweb client works with a node unchanged.
+ * Errors are the node's {code, message} JSON with the status the standard expects.
+ */
+
+export const DICOMWEB_PREFIX = '/dicomweb'
+
+export interface DicomwebInit {
+  /** most results one search returns (a client pages with offset) */
+  maxResults?: number
+  /** most instances one STOW-RS request may carry */
+  maxStowParts?: number
+}
+
+interface Params { study?: string, series?: string, instance?: string, tag?: string, frames?: string }
+
+export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger }, init: DicomwebInit = {}): void {
+  const { store } = deps
+  const logger = deps.logger.child({ component: 'dicomweb' })
+  const maxResults = init.maxResults ?? 1000
+  const maxStowParts = init.maxStowParts ?? 100_000
+
+  // STOW-RS bodies are read as a stream by the handler, never by fastify (no body limit applies).
+  app.addContentTypeParser('multipart/related', (_req, payload, done) => { done(null, payload) })
+
+  const base = (req: FastifyRequest): string => `${req.protocol}://${req.host}${DICOMWEB_PREFIX}`
+  const studyUrl = (req: FastifyRequest, study: string): string => `${base(req)}/studies/${study}`
+  const seriesUrl = (req: FastifyRequest, study: string, series: string): string => `${studyUrl(req, study)}/series/${series}`
+  const instanceUrl = (req: FastifyRequest, i: Pick<InstanceRecord, 'studyInstanceUID' | 'seriesInstanceUID' | 'sopInstanceUID'>): string =>
+    `${seriesUrl(req, i.studyInstanceUID, i.seriesInstanceUID)}/instances/${i.sopInstanceUID}`
+
+  const targetOf = (params: Params): Target => {
+    for (const uid of [params.study, params.series, params.instance]) {
+      if (uid !== undefined && !isValidUid(uid)) throw new BadPathError(uid)
+    }
+    return { studyInstanceUID: params.study!, seriesInstanceUID: params.series, sopInstanceUID: params.instance }
+  }
+
+  // ---- QIDO-RS
+  const searchRoute = (level: QueryLevel) => async (req: FastifyRequest<{ Params: Params, Querystring: Record<string, string | string[]> }>, reply: FastifyReply) => {
+    const target: Partial<Target> = req.params.study === undefined ? {} : targetOf(req.params)
+    const scope: SearchScope = { studyInstanceUID: target.studyInstanceUID, seriesInstanceUID: target.seriesInstanceUID }
+    const retrieveUrl = (l: QueryLevel, row: QueryRow): string =>
+      l === 'study' ? studyUrl(req, row.study.studyInstanceUID) : l === 'series' ? seriesUrl(req, row.study.studyInstanceUID, row.series!.seriesInstanceUID) : instanceUrl(req, row.instance!)
+    const { results, warnings } = await search(store, level, req.query, scope, { maxResults, retrieveUrl })
+    if (warnings.length > 0) void reply.header('warning', warnings.map((w) => `299 beeldnet "${w.replace(/"/g, '\'')}"`).join(', '))
+    return reply.type('application/dicom+json').send(results)
+  }
+  app.get(`${DICOMWEB_PREFIX}/studies`, searchRoute('study'))
+  app.get(`${DICOMWEB_PREFIX}/series`, searchRoute('series'))
+  app.get(`${DICOMWEB_PREFIX}/instances`, searchRoute('instance'))
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series`, searchRoute('series'))
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/instances`, searchRoute('instance'))
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances`, searchRoute('instance'))
+
+  // ---- WADO-RS
+  const sendMultipart = (reply: FastifyReply, type: string, parts: AsyncIterable<OutgoingPart> | Iterable<OutgoingPart>) => {
+    const boundary = newBoundary()
+    return reply
+      .type(`multipart/related; type="${type}"; boundary=${boundary}`)
+      .send(Readable.from(multipartBody(toAsync(parts), boundary), { objectMode: false }))
+  }
+
+  const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const instances = await instancesOf(store, targetOf(req.params))
+    checkInstanceAccept(parseAccept(req.headers.accept), instances)
+    return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i)))
+  }
+  app.get(`${DICOMWEB_PREFIX}/studies/:study`, retrieveRoute)
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series`, retrieveRoute)
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance`, retrieveRoute)
+
+  const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const instances = await instancesOf(store, targetOf(req.params))
+    checkJsonAccept(parseAccept(req.headers.accept))
+    return reply.type('application/dicom+json').send(Readable.from(jsonArray(metadataOf(store, instances, (i) => instanceUrl(req, i)))))
+  }
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/metadata`, metadataRoute)
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/metadata`, metadataRoute)
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/metadata`, metadataRoute)
+
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    const [instance] = await instancesOf(store, targetOf(req.params))
+    return sendMultipart(reply, 'application/octet-stream', [bulkDataPart(store, instance!, req.params.tag!.toUpperCase())])
+  })
+
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/frames/:frames`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    const [instance] = await instancesOf(store, targetOf(req.params))
+    const frames = req.params.frames!.split(',').map((f) => /^[0-9]{1,9}$/.test(f.trim()) ? Number(f) : NaN)
+    if (frames.some((f) => Number.isNaN(f))) throw new BadPathError(req.params.frames!, 'frame numbers are whole numbers separated by commas')
+    return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames)])
+  })
+
+  // ---- STOW-RS
+  const storeRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const study = req.params.study === undefined ? undefined : targetOf(req.params).studyInstanceUID
+    const contentType = req.headers['content-type'] ?? ''
+    const outcome = await storeInstances(store, logger, req.body as Readable, contentType, study, {
+      maxParts: maxStowParts,
+      retrieveUrl: (s) => instanceUrl(req, s),
+      studyUrl: (uid) => studyUrl(req, uid)
+    })
+    if (outcome.reasons.length > 0) void reply.header('warning', outcome.reasons.slice(0, 20).map((r) => `299 beeldnet "${r.replace(/"/g, '\'').slice(0, 300)}"`).join(', '))
+    return reply.status(outcome.status).type('application/dicom+json').send(outcome.body)
+  }
+  app.post(`${DICOMWEB_PREFIX}/studies`, storeRoute)
+  app.post(`${DICOMWEB_PREFIX}/studies/:study`, storeRoute)
+}
+
+async function * toAsync<T> (items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield * items
+}
+
+/** A JSON array written element by element. */
+async function * jsonArray (items: AsyncIterable<unknown>): AsyncGenerator<string> {
+  let first = true
+  yield '['
+  for await (const item of items) {
+    yield (first ? '' : ',') + JSON.stringify(item)
+    first = false
+  }
+  yield ']'
+}
