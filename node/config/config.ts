@@ -14,6 +14,10 @@ import { DEFAULT_MAX_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
 const Multiaddr = z.string().refine((s) => { try { multiaddr(s); return s.startsWith('/') } catch { return false } }, 'a multiaddr such as /ip4/0.0.0.0/tcp/4001')
 
+// PS3.5: up to 16 characters of the default repertoire, no backslash, not all spaces.
+const AeTitle = z.string().regex(/^[\x20-\x5B\x5D-\x7E]{1,16}$/, 'an AE title: 1 to 16 printable ASCII characters, no backslash')
+  .refine((s) => s.trim() !== '', 'an AE title cannot be only spaces')
+
 function splitList (value: unknown): unknown {
   return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value
 }
@@ -50,6 +54,18 @@ export const ConfigSchema = z.strictObject({
     maxAttempts: z.coerce.number().int().min(1).max(1000).default(8),
     stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30)
   }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 }),
+  dimse: z.strictObject({
+    enabled: z.preprocess((v) => v === 'true' ? true : v === 'false' ? false : v, z.boolean()).default(false),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(11112),
+    aeTitle: AeTitle.default('BEELDNET'),
+    acceptCalling: z.preprocess(splitList, z.array(AeTitle).max(1000)).default([]),
+    destinations: z.array(z.strictObject({
+      aeTitle: AeTitle,
+      host: z.string().min(1),
+      port: z.coerce.number().int().min(1).max(65535)
+    })).max(1000).default([])
+  }).default({ enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] }),
   policy: z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
@@ -60,6 +76,7 @@ export const ConfigSchema = z.strictObject({
 })
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
+export type DimseDestination = NodeConfig['dimse']['destinations'][number]
 
 export function defaultConfigText (name: string): string {
   return `# Beeldnet node configuration.
@@ -123,6 +140,20 @@ transfers:
   maxAttempts: 8
   # A peer that sends nothing (or takes nothing) for this long has its stream reset.
   stallTimeoutSeconds: 30
+
+dimse:
+  # The node's DICOM (DIMSE) service for the hospital's PACS and modalities: C-ECHO, C-STORE
+  # (the PACS routes studies to the node), C-FIND, C-MOVE and C-GET (the PACS pulls received ones).
+  enabled: false
+  host: 127.0.0.1
+  port: 11112
+  aeTitle: BEELDNET
+  # Calling AE titles allowed to associate (the destinations below are allowed too); any other
+  # caller is refused with a logged reason. From the environment: BEELDNET_DIMSE_ACCEPT_CALLING=PACS,CT1
+  acceptCalling: []
+  # Where the node sends studies with C-STORE: C-MOVE destinations and the local PACS.
+  # - { aeTitle: PACS, host: 10.0.0.5, port: 104 }
+  destinations: []
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the
