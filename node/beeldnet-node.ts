@@ -13,6 +13,7 @@ import { createP2PHost, type P2PHost } from './p2p/host.ts'
 import { createDirectoryGossip, type DirectoryGossip } from './p2p/gossip.ts'
 import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
 import { createExchange, type Exchange } from './transfers/exchange.ts'
+import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -40,6 +41,8 @@ export class BeeldnetNode {
   metrics!: NodeMetrics
   logger!: Logger
   private http: FastifyInstance | undefined
+  /** the DICOM (DIMSE) service for the PACS, when dimse.enabled */
+  dimse: DimseService | undefined
   private retentionTimer: NodeJS.Timeout | undefined
   private retentionRun: Promise<void> = Promise.resolve()
 
@@ -88,6 +91,10 @@ export class BeeldnetNode {
     this.metrics = this.createMetrics()
     this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
+    if (this.config.dimse.enabled) {
+      this.dimse = createDimseService({ store: this.store, logger: this.logger }, this.config.dimse)
+      await this.dimse.start()
+    }
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
     this.retentionTimer.unref()
     this.sweepRetention()
@@ -137,6 +144,7 @@ export class BeeldnetNode {
 
   async stop (): Promise<void> {
     clearInterval(this.retentionTimer)
+    await this.dimse?.stop()
     await this.http?.close()
     await this.exchange?.stop()
     await this.gossip?.stop()

@@ -1,0 +1,260 @@
+import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { association, requests, responses } from 'dcmjs-dimse'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import type { DimseDestination, NodeConfig } from '../config/config.ts'
+import { TransferSyntax } from '../dicom/tags.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { dimse, DimseStatus, QueryRetrieve, VERIFICATION } from './dimse-library.ts'
+import { find } from './find.ts'
+
+type Association = association.Association
+type PresentationContext = association.PresentationContext
+type CEchoRequest = requests.CEchoRequest
+type CFindRequest = requests.CFindRequest
+type CGetRequest = requests.CGetRequest
+type CMoveRequest = requests.CMoveRequest
+type CStoreRequest = requests.CStoreRequest
+type CEchoResponse = responses.CEchoResponse
+type CFindResponse = responses.CFindResponse
+type CGetResponse = responses.CGetResponse
+type CMoveResponse = responses.CMoveResponse
+type CStoreResponse = responses.CStoreResponse
+import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
+import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
+
+/*
+ * The node's DIMSE service (SCP) for the hospital's PACS and modalities: C-ECHO, C-STORE into the
+ * store, C-FIND on the index, C-MOVE (to a configured destination) and C-GET (on the same
+ * association). Only configured calling AE titles associate; every refusal is logged with why.
+ */
+
+export type DimseConfig = NodeConfig['dimse']
+
+export interface DimseService {
+  start (): Promise<void>
+  stop (): Promise<void>
+  /** the port it listens on (after start) */
+  readonly port: number
+}
+
+const QUERY_SYNTAXES = [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian]
+const STORAGE_PREFIX = '1.2.840.10008.5.1.4.1.1.'
+const MOVE_CLASSES = new Set<string>([QueryRetrieve.patientMove, QueryRetrieve.studyMove])
+const GET_CLASSES = new Set<string>([QueryRetrieve.patientGet, QueryRetrieve.studyGet])
+const FIND_CLASSES = new Set<string>([QueryRetrieve.patientFind, QueryRetrieve.studyFind])
+const MAX_FIND_RESULTS = 10_000
+
+/** Storage: whatever syntax the caller proposes first, except deflated (the node cannot read it yet). */
+function storageSyntax (proposed: string[]): string | undefined {
+  return proposed.find((ts) => ts !== TransferSyntax.DeflatedExplicitVRLittleEndian)
+}
+
+/** DIMSE Error Comment is a LO: at most 64 characters. */
+function comment (text: string): string {
+  return text.length <= 64 ? text : `${text.slice(0, 61)}...`
+}
+
+export function createDimseService (deps: { store: StudyStore, logger: Logger }, config: DimseConfig): DimseService {
+  const { store } = deps
+  const logger = deps.logger.child({ component: 'dimse' })
+  const { Scp, Dataset } = dimse()
+  const { CEchoResponse, CFindResponse, CStoreResponse, CMoveResponse, CGetResponse } = dimse().responses
+  const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse().constants
+  const allowedCallers = new Set([...config.acceptCalling, ...config.destinations.map((d) => d.aeTitle)])
+  const destinations = new Map<string, DimseDestination>(config.destinations.map((d) => [d.aeTitle, d]))
+  let tcp: NetServer | undefined
+  const sockets = new Set<Socket>()
+  let port = 0
+
+  class BeeldnetScp extends Scp {
+    private calling = ''
+    private accepted = new Set<string>()
+
+    private get tcp (): Socket { return (this as unknown as { socket: Socket }).socket }
+
+    override associationRequested (association: Association): void {
+      this.calling = association.getCallingAeTitle().trim()
+      const called = association.getCalledAeTitle().trim()
+      const peer = `${this.tcp.remoteAddress ?? '?'}:${this.tcp.remotePort ?? '?'}`
+      if (!allowedCallers.has(this.calling)) {
+        logger.warn({ calling: this.calling, called, peer }, `association refused: calling AE title ${this.calling} is not in dimse.acceptCalling or dimse.destinations`)
+        this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CallingAeNotRecognized)
+        return
+      }
+      if (called !== config.aeTitle) {
+        logger.warn({ calling: this.calling, called, peer }, `association refused: called AE title ${called} is not this node's (${config.aeTitle})`)
+        this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CalledAeNotRecognized)
+        return
+      }
+      this.tcp.setNoDelay(true)
+      for (const { context } of association.getPresentationContexts()) this.negotiate(context)
+      logger.info({ calling: this.calling, peer, accepted: [...this.accepted] }, 'association accepted')
+      this.sendAssociationAccept()
+    }
+
+    /** One presentation context: the syntax is chosen first, then set once (setResult shrinks the proposed list). */
+    private negotiate (context: PresentationContext): void {
+      const abstract = context.getAbstractSyntaxUid()
+      const proposed = context.getTransferSyntaxUids()
+      let syntax: string | undefined
+      if (abstract === VERIFICATION || FIND_CLASSES.has(abstract) || MOVE_CLASSES.has(abstract) || GET_CLASSES.has(abstract)) {
+        syntax = QUERY_SYNTAXES.find((ts) => proposed.includes(ts))
+      } else if (abstract.startsWith(STORAGE_PREFIX)) {
+        syntax = storageSyntax(proposed)
+      } else {
+        context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported)
+        return
+      }
+      if (syntax === undefined) {
+        context.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported)
+        return
+      }
+      context.setResult(PresentationContextResult.Accept, syntax)
+      this.accepted.add(abstract)
+    }
+
+    override associationReleaseRequested (): void {
+      this.sendAssociationReleaseResponse()
+    }
+
+    override cEchoRequest (request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
+      const response = CEchoResponse.fromRequest(request)
+      response.setStatus(DimseStatus.success)
+      callback(response)
+    }
+
+    override createStoreWritableStream (context: PresentationContext, request: CStoreRequest): InstanceReceiver {
+      return new InstanceReceiver(store, this.tcp, {
+        sopClassUID: request.getAffectedSopClassUid(),
+        sopInstanceUID: request.getAffectedSopInstanceUid(),
+        transferSyntaxUID: context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian
+      })
+    }
+
+    override createDatasetFromStoreWritableStream (writable: InstanceReceiver, context: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
+      // The library calls this right after end(): the answer waits until the instance is committed.
+      void writable.outcome.then((outcome) => {
+        callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome }))
+      })
+    }
+
+    override cStoreRequest (request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
+      const outcome = (request.getDataset() as unknown as { outcome?: StoreOutcome } | undefined)?.outcome
+      const response = CStoreResponse.fromRequest(request)
+      response.setStatus(outcome?.status ?? DimseStatus.processingFailure)
+      if (outcome?.comment !== undefined) response.setErrorComment(comment(outcome.comment))
+      if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.getAffectedSopInstanceUid(), status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
+      callback(response)
+    }
+
+    override cFindRequest (request: CFindRequest, callback: (responses: CFindResponse[]) => void): void {
+      const identifier = request.getDataset()?.getElements() ?? {}
+      find(store, identifier, { aeTitle: config.aeTitle, maxResults: MAX_FIND_RESULTS }).then(({ matches }) => {
+        for (const match of matches) {
+          const pending = CFindResponse.fromRequest(request)
+          pending.setAffectedSopClassUid(request.getAffectedSopClassUid())
+          pending.setStatus(DimseStatus.pending)
+          pending.setDataset(new Dataset(match, TransferSyntax.ExplicitVRLittleEndian))
+          this.sendResponse(request, pending)
+        }
+        callback([this.finalFind(request, DimseStatus.success)])
+      }, (err: unknown) => {
+        const reason = isBeeldnetError(err) ? `${err.code}: ${err.message}` : `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`
+        logger.warn({ calling: this.calling, identifier, reason }, 'C-FIND refused')
+        callback([this.finalFind(request, isBeeldnetError(err) ? DimseStatus.identifierDoesNotMatch : DimseStatus.processingFailure, reason)])
+      })
+    }
+
+    private finalFind (request: CFindRequest, status: number, why?: string): CFindResponse {
+      const response = CFindResponse.fromRequest(request)
+      response.setAffectedSopClassUid(request.getAffectedSopClassUid())
+      response.setStatus(status)
+      if (why !== undefined) response.setErrorComment(comment(why))
+      return response
+    }
+
+    override cMoveRequest (request: CMoveRequest, callback: (responses: CMoveResponse[]) => void): void {
+      const destinationAe = String((request as unknown as { getCommandDataset (): { getElement (k: string): unknown } }).getCommandDataset().getElement('MoveDestination') ?? '').trim()
+      const destination = destinations.get(destinationAe)
+      const respond = (progress: RetrieveProgress, status: number, why?: string): CMoveResponse => {
+        const response = CMoveResponse.fromRequest(request)
+        response.setAffectedSopClassUid(request.getAffectedSopClassUid())
+        response.setStatus(status)
+        response.setRemaining(progress.remaining)
+        response.setCompleted(progress.completed)
+        response.setFailures(progress.failed)
+        response.setWarnings(0)
+        if (why !== undefined) response.setErrorComment(comment(why))
+        return response
+      }
+      if (destination === undefined) {
+        logger.warn({ calling: this.calling, destination: destinationAe }, 'C-MOVE refused: destination not in dimse.destinations')
+        callback([respond({ remaining: 0, completed: 0, failed: 0 }, DimseStatus.moveDestinationUnknown, `unknown move destination ${destinationAe}`)])
+        return
+      }
+      this.runRetrieve(request, { kind: 'move', destination, callingAeTitle: config.aeTitle }, respond, callback)
+    }
+
+    override cGetRequest (request: CGetRequest, callback: (responses: CGetResponse[]) => void): void {
+      const respond = (progress: RetrieveProgress, status: number, why?: string): CGetResponse => {
+        const response = CGetResponse.fromRequest(request)
+        response.setAffectedSopClassUid(request.getAffectedSopClassUid())
+        response.setStatus(status)
+        response.setRemaining(progress.remaining)
+        response.setCompleted(progress.completed)
+        response.setFailures(progress.failed)
+        response.setWarnings(0)
+        if (why !== undefined) response.setErrorComment(comment(why))
+        return response
+      }
+      this.runRetrieve(request, { kind: 'get', scp: this as unknown as SubOperationSender }, respond, callback)
+    }
+
+    private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string) => R, callback: (responses: R[]) => void): void {
+      const identifier = request.getDataset()?.getElements() ?? {}
+      retrieve(store, identifier, how, (progress) => { this.sendResponse(request, respond(progress, DimseStatus.pending) as never) }).then((done) => {
+        const status = done.failed === 0 ? DimseStatus.success : done.completed === 0 ? DimseStatus.subOperationsFailed : DimseStatus.warning
+        logger.info({ calling: this.calling, kind: how.kind, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'retrieve done')
+        callback([respond({ ...done, remaining: 0 }, status, done.reasons[0])])
+      }, (err: unknown) => {
+        const reason = isBeeldnetError(err) ? `${err.code}: ${err.message}` : `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`
+        logger.warn({ calling: this.calling, kind: how.kind, identifier, reason }, 'retrieve refused')
+        callback([respond({ remaining: 0, completed: 0, failed: 0 }, isBeeldnetError(err) ? DimseStatus.identifierDoesNotMatch : DimseStatus.processingFailure, reason)])
+      })
+    }
+  }
+
+  return {
+    get port () { return port },
+    async start () {
+      // Our own listener rather than dcmjs-dimse's Server, which binds every interface: the node
+      // listens where dimse.host says. Each connection gets its own SCP, as Server would do.
+      const server = createServer((socket) => {
+        sockets.add(socket)
+        socket.on('close', () => sockets.delete(socket))
+        const scp = new BeeldnetScp(socket, { pduTimeout: 300_000, connectTimeout: 300_000 })
+        Object.assign(scp, { connected: true })
+        scp.on('networkError', (err: Error) => {
+          logger.warn({ err: err.message, peer: socket.remoteAddress }, 'DIMSE association failed')
+          socket.end()
+        })
+      })
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(config.port, config.host, () => { server.off('error', reject); resolve() })
+      })
+      tcp = server
+      port = (server.address() as AddressInfo).port
+      logger.info({ aeTitle: config.aeTitle, host: config.host, port }, 'DIMSE service listening')
+    },
+    async stop () {
+      const server = tcp
+      tcp = undefined
+      if (server === undefined) return
+      const closed = new Promise<void>((resolve) => server.close(() => { resolve() }))
+      for (const socket of sockets) socket.destroy()
+      await closed
+    }
+  }
+}

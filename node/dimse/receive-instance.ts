@@ -1,0 +1,70 @@
+import { PassThrough } from 'node:stream'
+import type { Socket } from 'node:net'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import { fileMetaInformation, type FileMetaInit } from '../dicom/file-meta.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { DimseStatus } from './dimse-library.ts'
+
+/*
+ * One C-STORE's dataset, from the association's P-DATA to a committed instance: written behind a
+ * File Meta header (DIMSE carries the bare dataset) into the store as it arrives. dcmjs-dimse
+ * writes P-DATA into our stream without waiting for it (no backpressure of its own), so the
+ * stream pauses the association's socket while the disk is behind: memory stays flat however
+ * large the instance.
+ */
+
+export interface StoreOutcome {
+  status: number
+  /** why it failed, in words (the response's Error Comment, at most 64 characters there) */
+  comment?: string
+  studyInstanceUID?: string
+  sopInstanceUID?: string
+  stored: boolean
+}
+
+const HIGH_WATER_BYTES = 1024 * 1024
+
+export class InstanceReceiver extends PassThrough {
+  readonly outcome: Promise<StoreOutcome>
+  private readonly socket: Socket
+
+  constructor (store: StudyStore, socket: Socket, meta: FileMetaInit) {
+    super({ highWaterMark: HIGH_WATER_BYTES })
+    this.socket = socket
+    super.write(fileMetaInformation(meta))
+    this.outcome = storeOne(store, this)
+    // The library listens for no errors on our stream: a failure must not crash the process.
+    this.on('error', () => {})
+  }
+
+  override write (chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    const ok = super.write(chunk as Buffer, encoding as BufferEncoding, callback as () => void)
+    if (!ok && !this.socket.isPaused()) {
+      this.socket.pause()
+      this.once('drain', () => { this.socket.resume() })
+    }
+    return ok
+  }
+}
+
+async function storeOne (store: StudyStore, source: InstanceReceiver): Promise<StoreOutcome> {
+  const session = store.beginImport()
+  try {
+    const staged = await session.add(source)
+    const [result] = await session.commit()
+    const uids = { studyInstanceUID: staged.header.studyInstanceUID, sopInstanceUID: staged.header.sopInstanceUID }
+    const rejected = result?.rejected[0]
+    if (rejected !== undefined) {
+      const status = rejected.code === 'BEELDNET_ERR_INSTANCE_CONFLICT' ? DimseStatus.duplicateSopInstance : DimseStatus.processingFailure
+      return { status, comment: `${rejected.code}: ${rejected.message}`, stored: false, ...uids }
+    }
+    return { status: DimseStatus.success, stored: true, ...uids }
+  } catch (err) {
+    await session.abort()
+    // Whatever is left of the dataset is read and dropped, so the association goes on.
+    source.resume()
+    if (!isBeeldnetError(err)) return { status: DimseStatus.processingFailure, comment: `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`, stored: false }
+    const status = err.code === 'BEELDNET_ERR_NOT_DICOM' || err.code.startsWith('BEELDNET_ERR_DICOM_') ? DimseStatus.cannotUnderstand : DimseStatus.processingFailure
+    return { status, comment: `${err.code}: ${err.message}`, stored: false }
+  }
+}

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { requests, responses } from 'dcmjs-dimse'
+import { StoredFileCorruptError } from '../errors.ts'
+import type { DimseDestination } from '../config/config.ts'
+import { QueryKeyError } from '../dicomweb/errors.ts'
+import type { InstanceRecord } from '../store/records.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { dimse, DimseStatus } from './dimse-library.ts'
+import type { Identifier } from './find.ts'
+
+type CStoreRequest = requests.CStoreRequest
+type CStoreResponse = responses.CStoreResponse
+
+/*
+ * C-MOVE and C-GET (PS3.4 C.4.2, C.4.3): the instances an identifier names go out as C-STORE
+ * sub-operations, to a configured destination (MOVE, a new association) or back on the caller's
+ * own association (GET). Each instance is read from the store only when its turn comes and is
+ * checked against its hash first: nothing damaged leaves the node.
+ *
+ * Limit: dcmjs-dimse sends a dataset from one buffer, so an instance is held in memory whole while
+ * it is sent (a 1 GB multi-frame instance needs about three times that). Streaming C-STORE needs
+ * an SCU of our own; see the notes of the integration issue.
+ */
+
+export interface RetrieveProgress {
+  remaining: number
+  completed: number
+  failed: number
+}
+
+export interface RetrieveDone extends RetrieveProgress {
+  /** why sub-operations failed, in words */
+  reasons: string[]
+}
+
+/** Sends C-STORE requests over an established association (the SCP serving a C-GET). */
+export interface SubOperationSender {
+  sendRequests (requests: CStoreRequest[]): void
+  once (event: 'done', listener: () => void): unknown
+}
+
+export type RetrieveHow =
+  | { kind: 'move', destination: DimseDestination, callingAeTitle: string }
+  | { kind: 'get', scp: SubOperationSender }
+
+const uidList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : String(value ?? '').split('\\')).map((s) => s.trim()).filter((s) => s !== '')
+
+/** The stored instances an identifier names (by UIDs, or a patient's at PATIENT level). */
+export async function instancesFor (store: StudyStore, identifier: Identifier): Promise<InstanceRecord[]> {
+  const level = String(identifier.QueryRetrieveLevel ?? '').trim().toUpperCase()
+  let studies = uidList(identifier.StudyInstanceUID)
+  if (level === 'PATIENT') {
+    const patientId = String(identifier.PatientID ?? '').trim()
+    if (patientId === '') throw new QueryKeyError('a PATIENT level retrieve needs a PatientID')
+    studies = (await store.findStudies()).filter((s) => s.patient.id === patientId).map((s) => s.studyInstanceUID)
+  } else if (!['STUDY', 'SERIES', 'IMAGE'].includes(level)) {
+    throw new QueryKeyError(`QueryRetrieveLevel ${JSON.stringify(level)} is not PATIENT, STUDY, SERIES or IMAGE`)
+  } else if (studies.length === 0) {
+    throw new QueryKeyError('a retrieve needs the StudyInstanceUID')
+  }
+  const series = new Set(uidList(identifier.SeriesInstanceUID))
+  const sops = new Set(uidList(identifier.SOPInstanceUID))
+  if (level === 'SERIES' && series.size === 0) throw new QueryKeyError('a SERIES level retrieve needs the SeriesInstanceUID')
+  if (level === 'IMAGE' && sops.size === 0) throw new QueryKeyError('an IMAGE level retrieve needs the SOPInstanceUID')
+  const found: InstanceRecord[] = []
+  for (const uid of studies) {
+    const entries = await store.index.getEntries(uid)
+    for (const instance of entries?.instances ?? []) {
+      if ((level === 'SERIES' || level === 'IMAGE') && !series.has(instance.seriesInstanceUID) && series.size > 0) continue
+      if (level === 'IMAGE' && !sops.has(instance.sopInstanceUID)) continue
+      found.push(instance)
+    }
+  }
+  // Reports first, as everywhere in Beeldnet: the person waiting can read while images arrive.
+  return found.sort((a, b) => Number(b.isReport) - Number(a.isReport))
+}
+
+/** Offset of the dataset in a stored file: after the preamble, 'DICM' and group 0002, if it has them. */
+function datasetOffset (file: Buffer): number {
+  if (file.length < 144 || file.toString('latin1', 128, 132) !== 'DICM') return 0
+  // (0002,0000) File Meta Information Group Length comes first: UL at byte 140.
+  return 144 + file.readUInt32LE(140)
+}
+
+/** A C-STORE request whose dataset is the stored file's bytes, read (and verified) only when sent. */
+function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreRequest {
+  const { Dataset } = dimse()
+  const { CStoreRequest } = dimse().requests
+  class StoredDataset extends Dataset {
+    // dcmjs-dimse transcodes from these when the peer accepted another transfer syntax: that would
+    // send a dataset of two UIDs. Refused instead; the sub-operation fails, nothing wrong is sent.
+    override getElements (): Record<string, unknown> {
+      throw new Error(`the destination did not accept ${instance.transferSyntaxUID}; Beeldnet sends instances as stored, it does not transcode`)
+    }
+
+    override getDenaturalizedDataset (): Buffer {
+      const file = readFileSync(store.blobs.pathOf(instance.sha256))
+      if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
+      return file.subarray(datasetOffset(file))
+    }
+  }
+  const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, instance.transferSyntaxUID)
+  return new CStoreRequest(dataset)
+}
+
+export async function retrieve (store: StudyStore, identifier: Identifier, how: RetrieveHow, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
+  const instances = await instancesFor(store, identifier)
+  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
+  if (instances.length === 0) return done
+  const requests = instances.map((instance) => storeRequest(store, instance))
+  requests.forEach((request, i) => {
+    request.on('response', (response: CStoreResponse) => {
+      const status = response.getStatus()
+      done.remaining--
+      if (status === DimseStatus.success || (status & 0xF000) === 0xB000) {
+        done.completed++
+      } else {
+        done.failed++
+        done.reasons.push(`${instances[i]!.sopInstanceUID}: status 0x${status.toString(16).padStart(4, '0')} ${response.getErrorComment() ?? ''}`.trim())
+      }
+      onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
+    })
+  })
+  if (how.kind === 'get') {
+    // The association's request queue says 'done' once the last sub-operation is answered (or skipped).
+    await new Promise<void>((resolve) => {
+      how.scp.once('done', resolve)
+      how.scp.sendRequests(requests)
+    })
+    done.failed += done.remaining
+    if (done.remaining > 0) done.reasons.push(`${done.remaining} instance(s) had no storage presentation context accepted by the caller`)
+    done.remaining = 0
+    return done
+  }
+  const { Client } = dimse()
+  const client = new Client()
+  for (const request of requests) client.addRequest(request)
+  await new Promise<void>((resolve) => {
+    client.on('networkError', (err: Error) => {
+      done.reasons.push(`${how.destination.aeTitle} at ${how.destination.host}:${how.destination.port}: ${err.message}`)
+      resolve()
+    })
+    client.on('associationRejected', () => { done.reasons.push(`${how.destination.aeTitle} refused the association`); resolve() })
+    client.on('closed', () => { resolve() })
+    client.send(how.destination.host, how.destination.port, how.callingAeTitle, how.destination.aeTitle, { pduTimeout: 300_000 })
+  })
+  // Whatever got no answer (the destination refused or went away) failed.
+  done.failed += done.remaining
+  done.remaining = 0
+  return done
+}
