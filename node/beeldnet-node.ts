@@ -14,6 +14,9 @@ import { createDirectoryGossip, type DirectoryGossip } from './p2p/gossip.ts'
 import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
 import { createExchange, type Exchange } from './transfers/exchange.ts'
 import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
+import { createPacsForwarding, type PacsForwarding } from './reconcile/forwarding.ts'
+import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
+import { isAbsolute, join } from 'node:path'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -43,6 +46,8 @@ export class BeeldnetNode {
   private http: FastifyInstance | undefined
   /** the DICOM (DIMSE) service for the PACS, when dimse.enabled */
   dimse: DimseService | undefined
+  /** received studies into the local PACS, reconciled */
+  pacs!: PacsForwarding
   private retentionTimer: NodeJS.Timeout | undefined
   private retentionRun: Promise<void> = Promise.resolve()
 
@@ -88,8 +93,18 @@ export class BeeldnetNode {
     this.exchange.on('study-complete', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID }, 'study complete') })
     this.exchange.on('transfer-failed', (e) => { this.logger.warn({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, code: e.error.code, reason: e.error.message }, 'transfer failed') })
     await this.exchange.start()
+    const mappingFile = this.config.pacs.mappingFile
+    this.pacs = createPacsForwarding({
+      store: this.store,
+      lookup: mappingFile === '' ? noLookup : new MappingTableLookup(isAbsolute(mappingFile) ? mappingFile : join(this.dataDir, mappingFile)),
+      logger: this.logger,
+      sourceOf: async (uid) => this.senderOf(uid)
+    }, { dimse: this.config.dimse, pacs: this.config.pacs })
+    this.exchange.on('study-complete', (e) => {
+      if (e.direction === 'incoming') this.pacs.studyArrived(e.studyInstanceUID, this.p2p.institutionOf(e.peerId)?.institution.name ?? e.peerId)
+    })
     this.metrics = this.createMetrics()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       this.dimse = createDimseService({ store: this.store, logger: this.logger }, this.config.dimse)
@@ -120,6 +135,14 @@ export class BeeldnetNode {
     })
     countTransfers(metrics, this.exchange)
     return metrics
+  }
+
+  /** The institution a study came from (its latest incoming transfer), for Source of Previous Values. */
+  private async senderOf (studyInstanceUID: string): Promise<string> {
+    const incoming = (await this.exchange.incoming.list()).filter((r) => r.studyInstanceUID === studyInstanceUID)
+    const latest = incoming.at(-1)
+    if (latest === undefined) return 'unknown (not received from a peer)'
+    return this.p2p.institutionOf(latest.peerId)?.institution.name ?? `URA ${latest.senderUra}`
   }
 
   /** http://host:port the server actually listens on (port 0 in config picks a free one). */

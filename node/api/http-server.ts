@@ -9,6 +9,8 @@ import { statusOf } from '../../protocol/error-status.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { registerExchangeRoutes } from './exchange-routes.ts'
 import { registerDicomweb } from '../dicomweb/routes.ts'
+import { registerPacsRoutes } from './pacs-routes.ts'
+import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
 import type { NodeMetrics } from './metrics.ts'
 
@@ -23,6 +25,8 @@ export interface HttpServerComponents {
   exchange?: Exchange
   /** Prometheus metrics at /metrics (optional) */
   metrics?: NodeMetrics
+  /** received studies into the local PACS (optional) */
+  pacs?: PacsForwarding
 }
 
 export interface HttpServerInit {
@@ -94,6 +98,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   })
 
   registerDicomweb(app, { store, logger })
+  if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 
   return app

@@ -66,6 +66,11 @@ export const ConfigSchema = z.strictObject({
       port: z.coerce.number().int().min(1).max(65535)
     })).max(1000).default([])
   }).default({ enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] }),
+  pacs: z.strictObject({
+    destination: z.union([z.literal(''), AeTitle]).default(''),
+    forward: z.enum(['none', 'confirm', 'auto']).default('confirm'),
+    mappingFile: z.string().default('')
+  }).default({ destination: '', forward: 'confirm', mappingFile: '' }),
   policy: z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
@@ -154,6 +159,17 @@ dimse:
   # Where the node sends studies with C-STORE: C-MOVE destinations and the local PACS.
   # - { aeTitle: PACS, host: 10.0.0.5, port: 104 }
   destinations: []
+
+pacs:
+  # The local PACS received studies go to (an AE title in dimse.destinations), reconciled first:
+  # patient id, issuer and accession become this hospital's, found by BSN; the originals stay in
+  # the dataset. A study whose patient is not found is held for a person, never guessed.
+  destination: ''
+  # none: only on request; confirm: a person sends each (API, web app); auto: as soon as it arrives.
+  forward: confirm
+  # CSV bsn,patientId,issuer[,accessionNumber] (relative to the data directory); '' = no lookup,
+  # every study waits for a person to enter the local patient id.
+  mappingFile: ''
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the

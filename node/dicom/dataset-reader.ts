@@ -48,6 +48,12 @@ export interface ParsedHeader {
   pixelDataOffset?: number
   /** undefined for encapsulated (compressed) pixel data */
   pixelDataLength?: number
+  /** where the dataset starts (after preamble and File Meta) */
+  datasetOffset: number
+  /** byte range of each top-level dataset element read, header included (for rewriting a header) */
+  spans: Map<number, { start: number, end: number }>
+  /** where the header walk stopped: the start of pixel data's element, or the end of the file */
+  headerEnd: number
   fileSize: number
 }
 
@@ -89,6 +95,8 @@ class HeaderWalker {
   private elements = 0
   pixelDataOffset: number | undefined
   pixelDataLength: number | undefined
+  readonly spans = new Map<number, { start: number, end: number }>()
+  headerEnd = 0
 
   constructor (cursor: FileCursor, init: ReadHeaderInit) {
     this.cursor = cursor
@@ -113,13 +121,17 @@ class HeaderWalker {
         if (cursor.bytes(cursor.remaining()).some((b) => b !== 0)) throw new DicomTruncatedError('the file ends inside an element header')
         break
       }
+      const start = cursor.position
       const t = this.readTag()
       if (t >= FIRST_BULK_TAG && !stopAfterGroup2) {
+        this.headerEnd = start
         if (t === PIXEL_DATA) this.notePixelData(encoding)
-        break
+        return dataset
       }
       dataset.set(t, this.readElementBody(t, encoding, 0))
+      if (!stopAfterGroup2) this.spans.set(t, { start, end: cursor.position })
     }
+    this.headerEnd = cursor.position
     return dataset
   }
 
@@ -292,8 +304,12 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
         ? TransferSyntax.ImplicitVRLittleEndian
         : encoding.littleEndian ? TransferSyntax.ExplicitVRLittleEndian : TransferSyntax.ExplicitVRBigEndian
     }
+    const datasetOffset = cursor.position
     const dataset = walker.readTopLevel(encoding)
     return {
+      datasetOffset,
+      spans: walker.spans,
+      headerEnd: walker.headerEnd,
       meta,
       dataset,
       transferSyntaxUID,

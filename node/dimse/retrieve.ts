@@ -83,8 +83,11 @@ function datasetOffset (file: Buffer): number {
   return 144 + file.readUInt32LE(140)
 }
 
+/** Changes a stored file on its way out (reconciliation); gets the verified Part 10 bytes and the file's path. */
+export type OutgoingTransform = (file: Buffer, path: string) => Buffer
+
 /** A C-STORE request whose dataset is the stored file's bytes, read (and verified) only when sent. */
-function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreRequest {
+function storeRequest (store: StudyStore, instance: InstanceRecord, transform?: OutgoingTransform): CStoreRequest {
   const { Dataset } = dimse()
   const { CStoreRequest } = dimse().requests
   class StoredDataset extends Dataset {
@@ -95,8 +98,10 @@ function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreReque
     }
 
     override getDenaturalizedDataset (): Buffer {
-      const file = readFileSync(store.blobs.pathOf(instance.sha256))
+      const path = store.blobs.pathOf(instance.sha256)
+      let file: Buffer = readFileSync(path)
       if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
+      if (transform !== undefined) file = transform(file, path)
       return file.subarray(datasetOffset(file))
     }
   }
@@ -106,10 +111,13 @@ function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreReque
 
 export async function retrieve (store: StudyStore, identifier: Identifier, how: RetrieveHow, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
   const instances = await instancesFor(store, identifier)
-  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
-  if (instances.length === 0) return done
-  const requests = instances.map((instance) => storeRequest(store, instance))
-  requests.forEach((request, i) => {
+  if (how.kind === 'get') return sendOnAssociation(store, instances, how.scp, onProgress)
+  return sendToDestination(store, instances, how.destination, how.callingAeTitle, onProgress)
+}
+
+function storeRequests (store: StudyStore, instances: InstanceRecord[], done: RetrieveDone, onProgress: (p: RetrieveProgress) => void, transform?: OutgoingTransform): CStoreRequest[] {
+  return instances.map((instance) => {
+    const request = storeRequest(store, instance, transform)
     request.on('response', (response: CStoreResponse) => {
       const status = response.getStatus()
       done.remaining--
@@ -117,33 +125,46 @@ export async function retrieve (store: StudyStore, identifier: Identifier, how: 
         done.completed++
       } else {
         done.failed++
-        done.reasons.push(`${instances[i]!.sopInstanceUID}: status 0x${status.toString(16).padStart(4, '0')} ${response.getErrorComment() ?? ''}`.trim())
+        done.reasons.push(`${instance.sopInstanceUID}: status 0x${status.toString(16).padStart(4, '0')} ${response.getErrorComment() ?? ''}`.trim())
       }
       onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
     })
+    return request
   })
-  if (how.kind === 'get') {
-    // The association's request queue says 'done' once the last sub-operation is answered (or skipped).
-    await new Promise<void>((resolve) => {
-      how.scp.once('done', resolve)
-      how.scp.sendRequests(requests)
-    })
-    done.failed += done.remaining
-    if (done.remaining > 0) done.reasons.push(`${done.remaining} instance(s) had no storage presentation context accepted by the caller`)
-    done.remaining = 0
-    return done
-  }
+}
+
+/** C-GET: C-STORE sub-operations back on the caller's association. */
+async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[], scp: SubOperationSender, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
+  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
+  if (instances.length === 0) return done
+  const requests = storeRequests(store, instances, done, onProgress)
+  // The association's request queue says 'done' once the last sub-operation is answered (or skipped).
+  await new Promise<void>((resolve) => {
+    scp.once('done', resolve)
+    scp.sendRequests(requests)
+  })
+  if (done.remaining > 0) done.reasons.push(`${done.remaining} instance(s) had no storage presentation context accepted by the caller`)
+  done.failed += done.remaining
+  done.remaining = 0
+  return done
+}
+
+/** C-STORE of the instances to a DICOM destination on an association of their own (C-MOVE, export to the PACS). */
+export async function sendToDestination (store: StudyStore, instances: InstanceRecord[], destination: DimseDestination, callingAeTitle: string,
+  onProgress: (p: RetrieveProgress) => void, transform?: OutgoingTransform): Promise<RetrieveDone> {
+  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
+  if (instances.length === 0) return done
   const { Client } = dimse()
   const client = new Client()
-  for (const request of requests) client.addRequest(request)
+  for (const request of storeRequests(store, instances, done, onProgress, transform)) client.addRequest(request)
   await new Promise<void>((resolve) => {
     client.on('networkError', (err: Error) => {
-      done.reasons.push(`${how.destination.aeTitle} at ${how.destination.host}:${how.destination.port}: ${err.message}`)
+      done.reasons.push(`${destination.aeTitle} at ${destination.host}:${destination.port}: ${err.message}`)
       resolve()
     })
-    client.on('associationRejected', () => { done.reasons.push(`${how.destination.aeTitle} refused the association`); resolve() })
+    client.on('associationRejected', () => { done.reasons.push(`${destination.aeTitle} refused the association`); resolve() })
     client.on('closed', () => { resolve() })
-    client.send(how.destination.host, how.destination.port, how.callingAeTitle, how.destination.aeTitle, { pduTimeout: 300_000 })
+    client.send(destination.host, destination.port, callingAeTitle, destination.aeTitle, { pduTimeout: 300_000 })
   })
   // Whatever got no answer (the destination refused or went away) failed.
   done.failed += done.remaining

@@ -1,7 +1,8 @@
 // dcmtk's command-line tools (echoscu, storescu, findscu, movescu, getscu, storescp) as a PACS would use them.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { readdir } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { CliResult } from './beeldnet-cli.ts'
@@ -26,7 +27,15 @@ export async function freePort (): Promise<number> {
 }
 
 /** A storescp "PACS" writing what it receives to `dir` bit-preserved (+B); stop() ends it. */
-export async function startStorescp (aeTitle: string, dir: string): Promise<{ port: number, stop: () => Promise<void>, files: () => Promise<string[]> }> {
+export interface Storescp {
+  port: number
+  stop: () => Promise<void>
+  files: () => Promise<string[]>
+  /** waits until `count` files are there and none has grown for a moment (storescp writes as it receives) */
+  settled: (count: number, timeoutMs?: number) => Promise<string[]>
+}
+
+export async function startStorescp (aeTitle: string, dir: string): Promise<Storescp> {
   const port = await freePort()
   const child: ChildProcess = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', String(port)], { stdio: 'ignore' })
   // Ready when it answers an echo.
@@ -37,6 +46,18 @@ export async function startStorescp (aeTitle: string, dir: string): Promise<{ po
   return {
     port,
     files: async () => (await readdir(dir)).sort(),
+    settled: async (count, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs
+      let last = -1
+      for (;;) {
+        const names = (await readdir(dir)).sort()
+        const total = (await Promise.all(names.map(async (n) => (await stat(join(dir, n))).size))).reduce((a, b) => a + b, 0)
+        if (names.length >= count && total === last) return names
+        if (Date.now() > deadline) return names
+        last = names.length >= count ? total : -1
+        await delay(200)
+      }
+    },
     stop: async () => {
       if (child.exitCode !== null) return
       child.kill('SIGTERM')

@@ -8,7 +8,7 @@ import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
-import { dcmtk, startStorescp } from '../../helpers/dcmtk.ts'
+import { dcmtk, startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
 import { element, part10 } from '../../helpers/dicom-bytes.ts'
 
 /** The dataset of a Part 10 file: what DIMSE carries, whoever wrote the File Meta around it. */
@@ -20,7 +20,7 @@ describe('the DIMSE service, driven by dcmtk', () => {
   let work: string
   let store: StudyStore
   let service: DimseService
-  let pacs: Awaited<ReturnType<typeof startStorescp>>
+  let pacs: Storescp
   let study: GeneratedStudy
   const logs: Array<Record<string, unknown>> = []
   const port = (): string => String(service.port)

@@ -1,0 +1,74 @@
+import type { Logger } from 'pino'
+import { BeeldnetError } from '../../protocol/errors.ts'
+import type { DimseDestination } from '../config/config.ts'
+import { sendToDestination } from '../dimse/retrieve.ts'
+import type { StudyStore } from '../store/study-store.ts'
+import { coerceInstance, type LocalIdentity } from './coerce.ts'
+import type { PatientLookup } from './patient-lookup.ts'
+
+/*
+ * "Send to our PACS": a received study, reconciled to this hospital's patient (found by BSN, or
+ * given by a person), goes to the PACS with C-STORE. A study whose patient is not found is held
+ * for a person, never guessed; the hold also keeps it from the retention sweep.
+ */
+
+export const RECONCILIATION_HOLDER = 'reconciliation'
+
+export class UnknownDestinationError extends BeeldnetError {
+  constructor (aeTitle: string) { super('BEELDNET_ERR_UNKNOWN_DESTINATION', `no DICOM destination ${JSON.stringify(aeTitle)} in dimse.destinations`) }
+}
+
+export type ExportOutcome =
+  | { status: 'sent', local: LocalIdentity, completed: number, failed: number, reasons: string[] }
+  | { status: 'held', reason: string }
+
+export interface ExportRequest {
+  studyInstanceUID: string
+  /** the AE title of a configured destination */
+  destination: string
+  /** the local patient as a person entered it; without it the lookup decides */
+  local?: LocalIdentity
+  /** where the study came from, kept as Source of Previous Values */
+  source: string
+}
+
+export class PacsExporter {
+  private readonly store: StudyStore
+  private readonly lookup: PatientLookup
+  private readonly logger: Logger
+  private readonly destinations: Map<string, DimseDestination>
+  private readonly callingAeTitle: string
+
+  constructor (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger }, config: { destinations: DimseDestination[], aeTitle: string }) {
+    this.store = deps.store
+    this.lookup = deps.lookup
+    this.logger = deps.logger.child({ component: 'pacs-export' })
+    this.destinations = new Map(config.destinations.map((d) => [d.aeTitle, d]))
+    this.callingAeTitle = config.aeTitle
+  }
+
+  async export (request: ExportRequest): Promise<ExportOutcome> {
+    const destination = this.destinations.get(request.destination)
+    if (destination === undefined) throw new UnknownDestinationError(request.destination)
+    const entries = await this.store.getStudy(request.studyInstanceUID)
+    let local = request.local
+    if (local === undefined) {
+      const bsn = entries.study.patient.bsn
+      local = bsn === undefined ? undefined : await this.lookup.findByBsn(bsn)
+      if (local === undefined) {
+        const reason = bsn === undefined
+          ? 'the study carries no BSN: enter the local patient id'
+          : `no local patient found for BSN ${bsn}: enter the local patient id`
+        await this.store.hold(request.studyInstanceUID, RECONCILIATION_HOLDER, reason)
+        this.logger.info({ study: request.studyInstanceUID, reason }, 'held for reconciliation')
+        return { status: 'held', reason }
+      }
+    }
+    const identity = local
+    const done = await sendToDestination(this.store, entries.instances, destination, this.callingAeTitle, () => {},
+      (file, path) => coerceInstance(file, path, { local: identity, source: request.source }))
+    if (done.failed === 0) await this.store.release(request.studyInstanceUID, RECONCILIATION_HOLDER)
+    this.logger.info({ study: request.studyInstanceUID, destination: destination.aeTitle, patientId: identity.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
+    return { status: 'sent', local: identity, completed: done.completed, failed: done.failed, reasons: done.reasons }
+  }
+}

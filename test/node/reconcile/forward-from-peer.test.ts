@@ -1,0 +1,62 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterAll, describe, expect, it } from 'vitest'
+import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
+import { updateConfigFile } from '../../../node/config/config.ts'
+import { readHeader } from '../../../node/dicom/dataset-reader.ts'
+import { Tags } from '../../../node/dicom/tags.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
+import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
+import { useLocalNetwork } from '../../helpers/local-network.ts'
+
+/*
+ * The whole way in: hospital A pushes a study to hospital B over libp2p, and B forwards it at once
+ * (pacs.forward auto) to its PACS, a real storescp, under B's own patient id found by BSN.
+ */
+
+describe('a study from a peer into the local PACS', () => {
+  const suite = useLocalNetwork('forward', 2)
+  let pacs: Storescp | undefined
+  afterAll(async () => { await pacs?.stop() })
+
+  it('arrives in the PACS reconciled to the local patient, original ids kept, UIDs unchanged', async () => {
+    const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
+    const uid = a.sampleStudies[0]!
+    const sent = await a.node.store.getStudy(uid)
+    const bsn = sent.study.patient.bsn
+    expect(bsn).toBeDefined()
+
+    await mkdir(join(suite.dir, 'pacs'))
+    pacs = await startStorescp('B_PACS', join(suite.dir, 'pacs'))
+    await writeFile(join(b.dataDir, 'patients.csv'), `bsn,patientId,issuer\n${bsn},LOCAL-77,${b.name.slice(0, 20)}\n`)
+    await b.node.stop()
+    const config = nodePaths(b.dataDir).config
+    await updateConfigFile(config, ['dimse', 'destinations'], [{ aeTitle: 'B_PACS', host: '127.0.0.1', port: pacs.port }])
+    await updateConfigFile(config, ['pacs', 'destination'], 'B_PACS')
+    await updateConfigFile(config, ['pacs', 'forward'], 'auto')
+    await updateConfigFile(config, ['pacs', 'mappingFile'], 'patients.csv')
+    const restarted = new BeeldnetNode({
+      dataDir: b.dataDir,
+      logger: pino({ level: 'silent' }),
+      env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
+    })
+    suite.restarted.push(restarted)
+    await restarted.start()
+
+    const res = await fetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
+    expect(res.status).toBe(201)
+    const files = await pacs.settled(sent.instances.length)
+    expect(files).toHaveLength(sent.instances.length)
+    for (const name of files) {
+      const { dataset } = readHeader(join(suite.dir, 'pacs', name))
+      const value = (t: number): string => dataset.get(t)?.value?.toString('latin1').replace(/[\0 ]+$/, '') ?? ''
+      expect(value(Tags.PatientID)).toBe('LOCAL-77')
+      expect(value(Tags.StudyInstanceUID)).toBe(uid)
+      expect(sent.instances.map((i) => i.sopInstanceUID)).toContain(value(Tags.SOPInstanceUID))
+      const others = dataset.get(Tags.OtherPatientIDsSequence)!.items!
+      expect(others.some((item) => item.get(Tags.PatientID)?.value?.toString('latin1').replace(/[\0 ]+$/, '') === sent.study.patient.id)).toBe(true)
+    }
+  }, 120_000)
+})
