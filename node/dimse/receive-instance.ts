@@ -23,6 +23,9 @@ export interface StoreOutcome {
 }
 
 const HIGH_WATER_BYTES = 1024 * 1024
+/** What the node refuses because it cannot read the dataset: C000 "cannot understand". */
+const UNREADABLE = new Set(['BEELDNET_ERR_NOT_DICOM', 'BEELDNET_ERR_DICOM_TRUNCATED', 'BEELDNET_ERR_DICOM_MALFORMED', 'BEELDNET_ERR_DICOM_MISSING_UID',
+  'BEELDNET_ERR_DICOM_INVALID_UID', 'BEELDNET_ERR_DICOM_UNSUPPORTED', 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE', 'BEELDNET_ERR_DICOM_CHARSET'])
 
 export class InstanceReceiver extends PassThrough {
   readonly outcome: Promise<StoreOutcome>
@@ -64,7 +67,7 @@ async function storeOne (store: StudyStore, source: InstanceReceiver): Promise<S
     // Whatever is left of the dataset is read and dropped, so the association goes on.
     source.resume()
     if (!isBeeldnetError(err)) return { status: DimseStatus.processingFailure, comment: `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`, stored: false }
-    const status = err.code === 'BEELDNET_ERR_NOT_DICOM' || err.code.startsWith('BEELDNET_ERR_DICOM_') ? DimseStatus.cannotUnderstand : DimseStatus.processingFailure
+    const status = UNREADABLE.has(err.code) ? DimseStatus.cannotUnderstand : DimseStatus.processingFailure
     return { status, comment: `${err.code}: ${err.message}`, stored: false }
   }
 }

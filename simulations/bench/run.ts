@@ -1,5 +1,6 @@
 // `npm run bench [name...] [--json]`: the benchmarks (all, or those named), one table on stdout,
 // or with --json the same figures as {"rows":[...]}. Progress goes to stderr.
+import { DICOM_COLUMNS, runDicomBench } from './dicom.ts'
 import { INGEST_COLUMNS, runIngestBench } from './ingest.ts'
 import { REGISTRY_COLUMNS, runRegistryBench } from './registry.ts'
 import { formatTable, type BenchRow } from './table.ts'
@@ -8,7 +9,8 @@ import { TRANSFER_COLUMNS, runTransferBench } from './transfer.ts'
 const benches: Record<string, { columns: string[], run: (log: (line: string) => void) => Promise<BenchRow[]> }> = {
   ingest: { columns: INGEST_COLUMNS, run: runIngestBench },
   registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench },
-  transfer: { columns: TRANSFER_COLUMNS, run: runTransferBench }
+  transfer: { columns: TRANSFER_COLUMNS, run: runTransferBench },
+  dicom: { columns: DICOM_COLUMNS, run: runDicomBench }
 }
 
 const args = process.argv.slice(2)

@@ -16,8 +16,19 @@ describe('node config', () => {
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
       p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024 },
       transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 },
+      dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] },
+      pacs: { destination: '', forward: 'confirm', mappingFile: '' },
       policy: { pull: [] }
     })
+  })
+
+  it('DIMSE settings take AE titles of at most 16 characters without backslashes; calling AE titles also from the environment', () => {
+    const file = 'dimse:\n  enabled: true\n  destinations:\n    - { aeTitle: PACS, host: 10.0.0.5, port: 104 }\n'
+    const config = parseConfig(file, { BEELDNET_DIMSE_ACCEPT_CALLING: 'PACS, CT1' })
+    expect(config.dimse).toMatchObject({ enabled: true, acceptCalling: ['PACS', 'CT1'], destinations: [{ aeTitle: 'PACS', host: '10.0.0.5', port: 104 }] })
+    expect(() => parseConfig('dimse:\n  aeTitle: MUCH_TOO_LONG_AE_TITLE\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('dimse.aeTitle') }))
+    expect(() => parseConfig('dimse:\n  acceptCalling: ["A\\\\B"]\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
+    expect(() => parseConfig('pacs:\n  forward: sometimes\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('pacs.forward') }))
   })
 
   it('pull rules need a URA, a decision and known purposes', () => {

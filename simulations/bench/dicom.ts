@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { multipartBody, type OutgoingPart } from '../../node/dicomweb/multipart.ts'
+import { generateStudy, type GeneratedStudy } from '../generator/index.ts'
+import { freePort, MB, procStats, since, storescu, sync, waitListening, WorkerProcess } from './processes.ts'
+import type { BenchRow } from './table.ts'
+
+/*
+ * DICOM benchmark: the hospital side of a node. The same generated 400-instance CT study (512x512,
+ * 16-bit, about 200 MB) goes into a node by storescu (C-STORE) and by STOW-RS, and out of it by
+ * C-MOVE (to a storescp) and WADO-RS, next to dcmtk storescu -> storescp in the same run; every
+ * dcmtk process and the node with TCP_NODELAY (the node sets it on its own sockets). The node runs
+ * in its own process (store, HTTP server, DIMSE service) with bin/beeldnet's Node flags; its peak
+ * RSS is VmHWM so far. A 1 GB multi-frame instance then goes in both ways, to show memory stays
+ * flat however large an upload is (BENCH_DICOM_LARGE=0 leaves it out).
+ */
+
+export const DICOM_COLUMNS = ['mbPerS', 'instancesPerS', 'seconds', 'bytes', 'peakRssMb', 'vsStorescuStorescp']
+
+type Log = (line: string) => void
+
+interface Study { uid: string, files: string[], bytes: number }
+
+function studyOf (generated: GeneratedStudy): Study {
+  return { uid: generated.studyInstanceUID, files: generated.instances.map((i) => i.path).sort(), bytes: generated.instances.reduce((n, i) => n + i.size, 0) }
+}
+
+const NODELAY = { ...process.env, TCP_NODELAY: '1' }
+
+function row (name: string, study: Study, seconds: number, peakRssMb: number | null): BenchRow {
+  return { name, mbPerS: study.bytes / MB / seconds, instancesPerS: study.files.length / seconds, seconds, bytes: study.bytes, peakRssMb, vsStorescuStorescp: null }
+}
+
+/** A storescp writing bit-preserved to `dir`; stop() ends it. */
+async function storescp (aeTitle: string, dir: string, port: number): Promise<{ stop: () => Promise<void> }> {
+  await mkdir(dir, { recursive: true })
+  const child = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', String(port)], { env: NODELAY, stdio: ['ignore', 'ignore', 'inherit'] })
+  await waitListening(port)
+  return { stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+}
+
+async function run (tool: string, args: string[]): Promise<number> {
+  const started = process.hrtime.bigint()
+  const child = spawn(tool, args, { env: NODELAY, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) throw new Error(`${tool} exited with ${code}: ${stderr.trim()}`)
+  return since(started)
+}
+
+/** STOW-RS of the study's files, streamed from disk as one multipart/related body. */
+async function stow (url: string, study: Study): Promise<number> {
+  const boundary = 'beeldnet-bench'
+  async function * parts (): AsyncGenerator<OutgoingPart> {
+    for (const file of study.files) yield { contentType: 'application/dicom', body: createReadStream(file, { highWaterMark: 256 * 1024 }) }
+  }
+  const started = process.hrtime.bigint()
+  await new Promise<void>((resolve, reject) => {
+    const req = request(`${url}/dicomweb/studies`, { method: 'POST', headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' } }, (res) => {
+      res.resume()
+      res.on('end', () => {
+        if (res.statusCode === 200) resolve()
+        else reject(new Error(`STOW-RS answered ${res.statusCode}`))
+      })
+    })
+    req.on('error', reject)
+    Readable.from(multipartBody(parts(), boundary)).pipe(req)
+  })
+  return since(started)
+}
+
+/** WADO-RS of the whole study, every byte read and counted. */
+async function wado (url: string, study: Study): Promise<number> {
+  const started = process.hrtime.bigint()
+  const res = await fetch(`${url}/dicomweb/studies/${study.uid}`, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } })
+  if (!res.ok || res.body === null) throw new Error(`WADO-RS answered ${res.status}`)
+  let bytes = 0
+  for await (const chunk of res.body) bytes += chunk.byteLength
+  if (bytes < study.bytes) throw new Error(`WADO-RS sent ${bytes} bytes, the study has ${study.bytes}`)
+  return since(started)
+}
+
+async function countAtNode (url: string, study: Study): Promise<number> {
+  const res = await fetch(`${url}/dicomweb/studies/${study.uid}/instances?limit=100000`)
+  return (await res.json() as unknown[]).length
+}
+
+export async function runDicomBench (print: Log): Promise<BenchRow[]> {
+  const benchStarted = process.hrtime.bigint()
+  const log: Log = (line) => { print(`${since(benchStarted).toFixed(0).padStart(4)} s  ${line}`) }
+  const work = await mkdtemp(join(tmpdir(), 'beeldnet-bench-dicom-'))
+  const stops: Array<() => Promise<void>> = []
+  try {
+    log('generating a 400-instance CT study (512x512, 16-bit) ...')
+    const ct = studyOf(await generateStudy(join(work, 'src', 'ct'), { seed: 400_400, series: [{ modality: 'CT', instances: 400, rows: 512, columns: 512 }] }))
+    const large = process.env.BENCH_DICOM_LARGE === '0'
+      ? undefined
+      : studyOf(await generateStudy(join(work, 'src', 'mf'), { seed: 1_000_100, series: [{ modality: 'CT', instances: 1, rows: 512, columns: 512, frames: 2000 }] }))
+    const rows: BenchRow[] = []
+
+    log('storescu -> storescp (the reference) ...')
+    const referencePort = await freePort()
+    const reference = await storescp('REFERENCE', join(work, 'reference'), referencePort)
+    await sync()
+    const scu = await storescu(['-aec', 'REFERENCE', '127.0.0.1', String(referencePort), ...ct.files], NODELAY)
+    await reference.stop()
+    rows.push(row('storescu-storescp', ct, scu.seconds, null))
+    await rm(join(work, 'reference'), { recursive: true, force: true })
+
+    const pacsPort = await freePort()
+    const pacs = await storescp('BENCH_PACS', join(work, 'pacs'), pacsPort)
+    stops.push(pacs.stop)
+    const node = WorkerProcess.start('node', 'dicom-node-worker.ts', [join(work, 'node'), String(await freePort()), String(pacsPort)])
+    stops.push(async () => { await node.stop() })
+    const { url, dimsePort } = await node.next('ready', 60_000) as unknown as { url: string, dimsePort: number }
+    const peak = async (): Promise<number> => (await procStats(node.pid)).peakRssMb
+    const into = ['-aet', 'BENCH', '-aec', 'BEELDNET', '127.0.0.1', String(dimsePort)]
+
+    log('C-STORE into the node (storescu) ...')
+    await sync()
+    rows.push(row('cstore-in', ct, (await storescu([...into, ...ct.files], NODELAY)).seconds, await peak()))
+    if (await countAtNode(url, ct) !== ct.files.length) throw new Error('the node does not hold every instance storescu sent')
+
+    log('C-MOVE out of the node (movescu, to a storescp) ...')
+    await sync()
+    rows.push(row('cmove-out', ct, await run('movescu', ['-S', ...into.slice(0, 4), '-aem', 'BENCH_PACS', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${ct.uid}`, ...into.slice(4)]), await peak()))
+    if ((await readdir(join(work, 'pacs'))).length !== ct.files.length) throw new Error('storescp did not receive every instance of the C-MOVE')
+
+    log('WADO-RS out of the node ...')
+    rows.push(row('wado-out', ct, await wado(url, ct), await peak()))
+
+    log('STOW-RS into the node ...')
+    node.send({ cmd: 'delete', uid: ct.uid })
+    await node.next('deleted')
+    await sync()
+    rows.push(row('stow-in', ct, await stow(url, ct), await peak()))
+    if (await countAtNode(url, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the STOW-RS upload')
+
+    if (large !== undefined) {
+      log('the 1 GB multi-frame instance in by STOW-RS and by C-STORE ...')
+      await sync()
+      rows.push(row('stow-in-1gb', large, await stow(url, large), await peak()))
+      node.send({ cmd: 'delete', uid: large.uid })
+      await node.next('deleted')
+      await sync()
+      rows.push(row('cstore-in-1gb', large, (await storescu([...into, ...large.files], NODELAY)).seconds, await peak()))
+    }
+
+    // The ratio is for the CT study, the one the reference moved.
+    const base = rows[0]!.mbPerS
+    for (const r of rows) if (!r.name.endsWith('-1gb')) r.vsStorescuStorescp = r.mbPerS / base
+    log(`done in ${since(benchStarted).toFixed(0)} s`)
+    return rows
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+    await rm(work, { recursive: true, force: true })
+  }
+}
