@@ -165,6 +165,8 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
     client.on('associationRejected', () => { done.reasons.push(`${destination.aeTitle} refused the association`); resolve() })
     client.on('closed', () => { resolve() })
     client.send(destination.host, destination.port, callingAeTitle, destination.aeTitle, { pduTimeout: 300_000 })
+    // dcmjs-dimse leaves Nagle on: with it every instance waits for a delayed ACK (~40 ms).
+    ;(client as unknown as { network?: { socket?: import('node:net').Socket } }).network?.socket?.setNoDelay(true)
   })
   // Whatever got no answer (the destination refused or went away) failed.
   done.failed += done.remaining

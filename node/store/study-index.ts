@@ -94,25 +94,50 @@ export class StudyIndex {
     }
   }
 
-  /** Replaces everything indexed for one study with `next`, in one atomic batch. */
+  /**
+   * Replaces everything indexed for one study with `next`, in one atomic batch. Only what changed
+   * is written: instance records never change once indexed, so a study growing by one instance at
+   * a time (DIMSE C-STORE) costs one instance's entries, not the whole study's again.
+   */
   async writeStudy (next: StudyEntries, previous: StudyEntries | undefined): Promise<void> {
     const batch = this.db.batch()
-    if (previous !== undefined) this.deleteOps(batch, previous)
     const { study } = next
     const uid = study.studyInstanceUID
+    const instanceKey = (i: InstanceRecord): string => key(uid, i.seriesInstanceUID, i.sopInstanceUID)
+    const indexed = new Map((previous?.instances ?? []).map((i) => [instanceKey(i), i.sha256]))
+    if (previous !== undefined) {
+      const kept = new Set(next.instances.map(instanceKey))
+      const keptSeries = new Set(next.series.map((s) => s.seriesInstanceUID))
+      for (const s of previous.series) if (!keptSeries.has(s.seriesInstanceUID)) batch.del(key(uid, s.seriesInstanceUID), { sublevel: this.series })
+      for (const i of previous.instances) {
+        if (kept.has(instanceKey(i))) continue
+        batch.del(instanceKey(i), { sublevel: this.instances })
+        batch.del(i.sopInstanceUID, { sublevel: this.sops })
+        batch.del(i.sha256, { sublevel: this.blobs })
+      }
+      for (const [sublevel, stale] of this.secondaryKeys(previous.study)) batch.del(stale, { sublevel })
+    }
     batch.put(uid, study, { sublevel: this.studies })
     for (const s of next.series) batch.put(key(uid, s.seriesInstanceUID), s, { sublevel: this.series })
     for (const i of next.instances) {
-      batch.put(key(uid, i.seriesInstanceUID, i.sopInstanceUID), i, { sublevel: this.instances })
+      if (indexed.get(instanceKey(i)) === i.sha256) continue
+      batch.put(instanceKey(i), i, { sublevel: this.instances })
       batch.put(i.sopInstanceUID, { studyInstanceUID: uid, seriesInstanceUID: i.seriesInstanceUID, sha256: i.sha256 }, { sublevel: this.sops })
-      batch.put(i.sha256, key(uid, i.seriesInstanceUID, i.sopInstanceUID), { sublevel: this.blobs })
+      batch.put(i.sha256, instanceKey(i), { sublevel: this.blobs })
     }
-    const p = study.patient
-    batch.put(key(p.issuer, p.id, uid), '', { sublevel: this.byPatient })
-    if (p.bsn !== undefined) batch.put(key(p.bsn, uid), '', { sublevel: this.byBsn })
-    batch.put(key(study.date, uid), '', { sublevel: this.byDate })
-    if (study.accessionNumber !== '') batch.put(key(study.accessionNumber, uid), '', { sublevel: this.byAccession })
+    // A del and a put of the same key in one batch: the put wins, so unchanged keys survive.
+    for (const [sublevel, fresh] of this.secondaryKeys(study)) batch.put(fresh, '', { sublevel })
     await batch.write({ sync: true })
+  }
+
+  /** The keys a study has in the lookup indexes (patient, BSN, date, accession). */
+  private secondaryKeys (study: StudyRecord): Array<[Sub<string>, string]> {
+    const uid = study.studyInstanceUID
+    const p = study.patient
+    const keys: Array<[Sub<string>, string]> = [[this.byPatient, key(p.issuer, p.id, uid)], [this.byDate, key(study.date, uid)]]
+    if (p.bsn !== undefined) keys.push([this.byBsn, key(p.bsn, uid)])
+    if (study.accessionNumber !== '') keys.push([this.byAccession, key(study.accessionNumber, uid)])
+    return keys
   }
 
   /** Removes every index entry of a study in one batch (holds included). */
@@ -135,11 +160,7 @@ export class StudyIndex {
       batch.del(i.sopInstanceUID, { sublevel: this.sops })
       batch.del(i.sha256, { sublevel: this.blobs })
     }
-    const p = study.patient
-    batch.del(key(p.issuer, p.id, uid), { sublevel: this.byPatient })
-    if (p.bsn !== undefined) batch.del(key(p.bsn, uid), { sublevel: this.byBsn })
-    batch.del(key(study.date, uid), { sublevel: this.byDate })
-    if (study.accessionNumber !== '') batch.del(key(study.accessionNumber, uid), { sublevel: this.byAccession })
+    for (const [sublevel, stale] of this.secondaryKeys(study)) batch.del(stale, { sublevel })
   }
 
   /** Studies matching every given criterion, newest study date first. */
