@@ -15,6 +15,7 @@ import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.t
 import { createExchange, type Exchange } from './transfers/exchange.ts'
 import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
 import { createPacsForwarding, type PacsForwarding } from './reconcile/forwarding.ts'
+import { createRouter } from './routing/router.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
 
@@ -107,7 +108,9 @@ export class BeeldnetNode {
     this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
-      this.dimse = createDimseService({ store: this.store, logger: this.logger }, this.config.dimse)
+      const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
+      const routedTitles = this.config.routing.rules.map((r) => r.calledAeTitle).filter((t): t is string => t !== undefined)
+      this.dimse = createDimseService({ store: this.store, logger: this.logger, onStudiesStored: (batch) => { void router.studiesStored(batch) } }, this.config.dimse, routedTitles)
       await this.dimse.start()
     }
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)

@@ -66,6 +66,16 @@ export const ConfigSchema = z.strictObject({
       port: z.coerce.number().int().min(1).max(65535)
     })).max(1000).default([])
   }).default({ enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] }),
+  routing: z.strictObject({
+    rules: z.array(z.strictObject({
+      calledAeTitle: AeTitle.optional(),
+      callingAeTitle: AeTitle.optional(),
+      modality: z.string().regex(/^[A-Z]{2,4}$/, 'a modality code such as CT').optional(),
+      studyDescription: z.string().min(1).max(64).optional(),
+      to: z.strictObject({ ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'), department: z.string().regex(/^[A-Z0-9-]{1,16}$/, 'a department code such as RAD') }),
+      reason: z.string().min(1).max(512).default('routing rule')
+    })).max(1000).default([])
+  }).default({ rules: [] }),
   pacs: z.strictObject({
     destination: z.union([z.literal(''), AeTitle]).default(''),
     forward: z.enum(['none', 'confirm', 'auto']).default('confirm'),
@@ -82,6 +92,7 @@ export const ConfigSchema = z.strictObject({
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
 export type DimseDestination = NodeConfig['dimse']['destinations'][number]
+export type RoutingRule = NodeConfig['routing']['rules'][number]
 
 export function defaultConfigText (name: string): string {
   return `# Beeldnet node configuration.
@@ -159,6 +170,15 @@ dimse:
   # Where the node sends studies with C-STORE: C-MOVE destinations and the local PACS.
   # - { aeTitle: PACS, host: 10.0.0.5, port: 104 }
   destinations: []
+
+routing:
+  # Studies the PACS or a modality sends to this node (DIMSE C-STORE) that go on to another hospital
+  # by themselves, once the association is released. The first rule that matches decides; every
+  # condition given must hold. A calledAeTitle here is accepted as a called AE title too, so the PACS
+  # can have one destination per hospital. studyDescription takes * and ? wildcards.
+  # - { calledAeTitle: TO_ISALA, to: { ura: '01002154', department: RAD }, reason: verwijzing }
+  # - { callingAeTitle: CT1, modality: CT, studyDescription: '*trauma*', to: { ura: '01000471', department: SEH } }
+  rules: []
 
 pacs:
   # The local PACS received studies go to (an AE title in dimse.destinations), reconciled first:

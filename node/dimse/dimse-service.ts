@@ -7,6 +7,7 @@ import { TransferSyntax } from '../dicom/tags.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { dimse, DimseStatus, QueryRetrieve, VERIFICATION } from './dimse-library.ts'
 import { find } from './find.ts'
+import type { StoredBatch } from '../routing/router.ts'
 
 type Association = association.Association
 type PresentationContext = association.PresentationContext
@@ -55,13 +56,22 @@ function comment (text: string): string {
   return text.length <= 64 ? text : `${text.slice(0, 61)}...`
 }
 
-export function createDimseService (deps: { store: StudyStore, logger: Logger }, config: DimseConfig): DimseService {
+export interface DimseServiceDeps {
+  store: StudyStore
+  logger: Logger
+  /** called when an association that stored instances is released (routing) */
+  onStudiesStored?: (batch: StoredBatch) => void
+}
+
+/** `alsoCalled`: called AE titles accepted besides dimse.aeTitle (the routing rules' ones). */
+export function createDimseService (deps: DimseServiceDeps, config: DimseConfig, alsoCalled: string[] = []): DimseService {
   const { store } = deps
   const logger = deps.logger.child({ component: 'dimse' })
   const { Scp, Dataset } = dimse()
   const { CEchoResponse, CFindResponse, CStoreResponse, CMoveResponse, CGetResponse } = dimse().responses
   const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse().constants
   const allowedCallers = new Set([...config.acceptCalling, ...config.destinations.map((d) => d.aeTitle)])
+  const calledTitles = new Set([config.aeTitle, ...alsoCalled])
   const destinations = new Map<string, DimseDestination>(config.destinations.map((d) => [d.aeTitle, d]))
   let tcp: NetServer | undefined
   const sockets = new Set<Socket>()
@@ -69,21 +79,25 @@ export function createDimseService (deps: { store: StudyStore, logger: Logger },
 
   class BeeldnetScp extends Scp {
     private calling = ''
+    private called = ''
     private accepted = new Set<string>()
+    /** studies this association stored instances of */
+    private readonly stored = new Set<string>()
 
     private get tcp (): Socket { return (this as unknown as { socket: Socket }).socket }
 
     override associationRequested (association: Association): void {
       this.calling = association.getCallingAeTitle().trim()
       const called = association.getCalledAeTitle().trim()
+      this.called = called
       const peer = `${this.tcp.remoteAddress ?? '?'}:${this.tcp.remotePort ?? '?'}`
       if (!allowedCallers.has(this.calling)) {
         logger.warn({ calling: this.calling, called, peer }, `association refused: calling AE title ${this.calling} is not in dimse.acceptCalling or dimse.destinations`)
         this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CallingAeNotRecognized)
         return
       }
-      if (called !== config.aeTitle) {
-        logger.warn({ calling: this.calling, called, peer }, `association refused: called AE title ${called} is not this node's (${config.aeTitle})`)
+      if (!calledTitles.has(called)) {
+        logger.warn({ calling: this.calling, called, peer }, `association refused: called AE title ${called} is not this node's (${[...calledTitles].join(', ')})`)
         this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CalledAeNotRecognized)
         return
       }
@@ -116,6 +130,8 @@ export function createDimseService (deps: { store: StudyStore, logger: Logger },
 
     override associationReleaseRequested (): void {
       this.sendAssociationReleaseResponse()
+      if (this.stored.size > 0) deps.onStudiesStored?.({ calledAeTitle: this.called, callingAeTitle: this.calling, studies: [...this.stored] })
+      this.stored.clear()
     }
 
     override cEchoRequest (request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
@@ -144,6 +160,7 @@ export function createDimseService (deps: { store: StudyStore, logger: Logger },
       const response = CStoreResponse.fromRequest(request)
       response.setStatus(outcome?.status ?? DimseStatus.processingFailure)
       if (outcome?.comment !== undefined) response.setErrorComment(comment(outcome.comment))
+      if (outcome?.stored === true && outcome.studyInstanceUID !== undefined) this.stored.add(outcome.studyInstanceUID)
       if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.getAffectedSopInstanceUid(), status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
       callback(response)
     }
