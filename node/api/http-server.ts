@@ -10,6 +10,7 @@ import type { Exchange } from '../transfers/exchange.ts'
 import { registerExchangeRoutes } from './exchange-routes.ts'
 import { registerDicomweb } from '../dicomweb/routes.ts'
 import { registerPacsRoutes } from './pacs-routes.ts'
+import { registerReportRoutes } from './report-routes.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -98,6 +99,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   })
 
   registerDicomweb(app, { store, logger })
+  registerReportRoutes(app, { store })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify'
+import type { StudyStore } from '../store/study-store.ts'
+import { attachPdf, MAX_ATTACHED_PDF_BYTES, reportContent, reportsOf } from '../reports/reports.ts'
+
+/*
+ * Reports on the node's API: the list of a study's reports, one report to read (an SR as text, a
+ * PDF inline), and a PDF to attach, which becomes part of the study and travels with it.
+ */
+export function registerReportRoutes (app: FastifyInstance, components: { store: StudyStore }): void {
+  const { store } = components
+  app.addContentTypeParser('application/pdf', { parseAs: 'buffer', bodyLimit: MAX_ATTACHED_PDF_BYTES }, (_req, body, done) => { done(null, body) })
+
+  app.get<{ Params: { uid: string } }>('/api/studies/:uid/reports', async (req) => ({ reports: await reportsOf(store, req.params.uid) }))
+
+  app.get<{ Params: { uid: string, sop: string } }>('/api/studies/:uid/reports/:sop', async (req, reply) => {
+    const content = await reportContent(store, req.params.uid, req.params.sop)
+    if (content.type === 'text/plain; charset=utf-8') return reply.type(content.type).send(content.body)
+    return reply.type(content.type).header('content-length', content.length).header('content-disposition', 'inline').send(content.body)
+  })
+
+  app.post<{ Params: { uid: string }, Querystring: { title?: string } }>('/api/studies/:uid/reports', async (req, reply) => {
+    if (!Buffer.isBuffer(req.body)) return reply.status(415).send({ code: 'BEELDNET_ERR_MEDIA_TYPE', message: 'attach a report as Content-Type: application/pdf' })
+    const title = (req.query.title ?? 'Verslag').slice(0, 1024)
+    return reply.status(201).send(await attachPdf(store, req.params.uid, req.body, title))
+  })
+}
