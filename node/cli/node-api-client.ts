@@ -14,18 +14,20 @@ export interface NodeApi {
   readonly url: string
   get<T> (path: string, signal?: AbortSignal): Promise<T>
   post<T> (path: string, body?: unknown, signal?: AbortSignal): Promise<T>
+  /** a raw body of the given media type (a PDF report) */
+  postBytes<T> (path: string, contentType: string, bytes: Uint8Array): Promise<T>
   /** server-sent events from `path`, as {event, data} until the signal aborts or the node closes */
   events (path: string, signal: AbortSignal): AsyncGenerator<{ event: string, data: unknown }>
 }
 
 export function createNodeApi (url: string): NodeApi {
   const base = url.replace(/\/+$/, '')
-  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> => {
+  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array }): Promise<T> => {
     let response: Response
     try {
-      response = await fetch(`${base}${path}`, {
-        method, signal, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body)
-      })
+      response = await fetch(`${base}${path}`, raw !== undefined
+        ? { method, signal, headers: { 'content-type': raw.contentType }, body: raw.bytes }
+        : { method, signal, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
     } catch (err) {
       throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`)
     }
@@ -37,6 +39,7 @@ export function createNodeApi (url: string): NodeApi {
     url: base,
     get: async (path, signal) => request('GET', path, undefined, signal),
     post: async (path, body, signal) => request('POST', path, body ?? {}, signal),
+    postBytes: async (path, contentType, bytes) => request('POST', path, undefined, undefined, { contentType, bytes }),
     events: async function * (path, signal) {
       let response: Response
       try {

@@ -1,7 +1,10 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
 import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
+import { samplePdf } from '../../helpers/sample-pdf.ts'
 
 /* The exchange verbs against running nodes, as hospital IT and scripts use them. */
 
@@ -24,6 +27,19 @@ describe('beeldnet node send | query | pull | transfers', () => {
     expect(JSON.parse(listed.stdout)).toMatchObject({ incoming: [{ transferId: record.transferId, state: 'complete', senderUra: a.ura }] })
     const text = await at(a, 'transfers')
     expect(text.stdout).toContain(`complete   to ${b.ura}/RAD`)
+  })
+
+  it('attaches a PDF report to a send: it arrives with the study', async () => {
+    const uid = a.sampleStudies[1]!
+    const pdfPath = join(suite.dir, 'verslag.pdf')
+    await writeFile(pdfPath, samplePdf('Verslag bij verwijzing'))
+    const sent = await at(a, '--json', 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'verwijzing', '--report', pdfPath, '--report-title', 'Verslag verwijzing')
+    expect(sent.code, sent.stderr).toBe(0)
+    const reports = await (await fetch(`${b.url}/api/studies/${uid}/reports`)).json() as { reports: Array<{ kind: string, title?: string }> }
+    expect(reports.reports).toContainEqual(expect.objectContaining({ kind: 'pdf', title: 'Verslag verwijzing' }))
+    const notThere = await at(a, 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'x', '--report', join(suite.dir, 'missing.pdf'))
+    expect(notThere.code).not.toBe(0)
+    expect(notThere.stderr).toContain('BEELDNET_ERR_IMPORT_SOURCE')
   })
 
   it('queries and pulls with the clinician named; refusals come back with their codes', async () => {
