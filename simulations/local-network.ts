@@ -37,6 +37,8 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
       `  ${n.name}  (URA ${n.ura}; ${n.departments.map((d) => `${d.code} ${d.name}`).join(', ')})${n.state === 'active' ? '' : `  ${n.state.toUpperCase()}`}`,
       `    health   ${n.url}/health`,
       `    studies  ${n.url}/api/studies   (${n.sampleStudies.length} sample studies)`,
+      `    dicomweb ${n.url}/dicomweb   (QIDO-RS, WADO-RS, STOW-RS)`,
+      ...(n.node.dimse === undefined ? [] : [`    dimse    AE BEELDNET at 127.0.0.1:${n.node.dimse.port} (calling AE PACS)`]),
       `    peer id  ${n.peerId}`,
       `    libp2p   ${n.addresses.join(' ')}`,
       `    data     ${shown(n.dataDir)}`,
@@ -58,6 +60,8 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
   lines.push(
     'Try:',
     `  curl -s ${first.url}/api/studies`,
+    `  curl -s '${first.url}/dicomweb/studies?PatientName=*'`,
+    ...(first.node.dimse === undefined ? [] : [`  echoscu -aet PACS -aec BEELDNET 127.0.0.1 ${first.node.dimse.port}   # dcmtk: findscu, storescu, movescu and getscu work too`]),
     ...exchange,
     `  ${beeldnet} node --data-dir ${shown(first.dataDir)} directory`,
     `  ${beeldnet} governance --registry ${registry} status`,
@@ -82,6 +86,7 @@ try {
     registryPort: port('BEELDNET_REGISTRY_PORT', 8480),
     httpBasePort: port('BEELDNET_HTTP_PORT', 8470),
     p2pBasePort: 8490,
+    dimseBasePort: port('BEELDNET_DIMSE_PORT', 11112),
     pollIntervalSeconds: 5,
     logger: pino({ level: process.env.BEELDNET_LOG_LEVEL ?? 'warn' }),
     onProgress: (line) => { console.log(line) }

@@ -43,6 +43,8 @@ export interface LocalNetworkInit {
    * range found at setup). Enrolments carry these addresses, so a reused network keeps its own.
    */
   p2pBasePort?: number
+  /** when given, each node runs its DIMSE service on dimseBasePort + i (AE title BEELDNET, calling AE PACS accepted) */
+  dimseBasePort?: number
   /** how often nodes ask the registry for a newer directory (default 5) */
   pollIntervalSeconds?: number
   /** samples for a new network: 'demo' (a week of referrals) or 'test' (two tiny studies a node) (default 'demo') */
@@ -121,6 +123,7 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
     }
     checkPortRange('p2pBasePort', init.p2pBasePort, nodeCount)
     checkPortRange('httpBasePort', init.httpBasePort, nodeCount)
+    checkPortRange('dimseBasePort', init.dimseBasePort, nodeCount)
     await assertFreeForSetup(dataDir)
     report(`setting up a new local network in ${dataDir}`)
     const staging = await prepareStaging(dataDir)
@@ -143,6 +146,7 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
     manifest = made
   } else {
     checkPortRange('httpBasePort', init.httpBasePort, manifest.nodes.length)
+    checkPortRange('dimseBasePort', init.dimseBasePort, manifest.nodes.length)
     const kept = init.nodeCount !== undefined && init.nodeCount !== manifest.nodes.length ? ` with its ${manifest.nodes.length} nodes (nodeCount ${init.nodeCount} applies to a new one)` : ''
     report(`reusing the local network in ${dataDir}${kept} (made ${manifest.created})`)
   }
@@ -182,7 +186,8 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
           httpPort: init.httpBasePort === undefined || init.httpBasePort === 0 ? 0 : init.httpBasePort + i,
           registryUrl: registry.url,
           pollIntervalSeconds: init.pollIntervalSeconds ?? 5,
-          p2pListen: entry.addresses
+          p2pListen: entry.addresses,
+          ...(init.dimseBasePort === undefined ? {} : { dimsePort: init.dimseBasePort + i })
         })
       })
       await startNode(node)

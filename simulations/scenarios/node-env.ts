@@ -17,6 +17,8 @@ export interface NodeEnvInit {
   pollIntervalSeconds: number
   /** the multiaddrs this node enrolled with: the directory tells peers to dial exactly these */
   p2pListen: string[]
+  /** runs the DIMSE service on this port, accepting calls from AE title PACS (npm start) */
+  dimsePort?: number
 }
 
 export function nodeEnv (base: NodeJS.ProcessEnv, init: NodeEnvInit): NodeJS.ProcessEnv {
@@ -26,6 +28,7 @@ export function nodeEnv (base: NodeJS.ProcessEnv, init: NodeEnvInit): NodeJS.Pro
     BEELDNET_REGISTRY_URL: init.registryUrl,
     BEELDNET_REGISTRY_POLL_INTERVAL_SECONDS: String(init.pollIntervalSeconds),
     // The one place the libp2p listen addresses reach the node (p2p.listen, comma-separated).
-    BEELDNET_P2P_LISTEN: init.p2pListen.join(',')
+    BEELDNET_P2P_LISTEN: init.p2pListen.join(','),
+    ...(init.dimsePort === undefined ? {} : { BEELDNET_DIMSE_ENABLED: 'true', BEELDNET_DIMSE_PORT: String(init.dimsePort), BEELDNET_DIMSE_ACCEPT_CALLING: 'PACS' })
   }
 }
