@@ -12,6 +12,8 @@ export const PacsSendBody = z.strictObject({
 }).refine((b) => b.patientId !== undefined || (b.issuer === undefined && b.accessionNumber === undefined), 'issuer and accessionNumber come with a patientId')
 
 export function registerPacsRoutes (app: FastifyInstance, components: { pacs: PacsForwarding }): void {
+  app.get('/api/pacs/held', async () => ({ held: await components.pacs.held() }))
+
   app.post<{ Params: { uid: string } }>('/api/studies/:uid/pacs', async (req, reply) => {
     const body = parseDocument(PacsSendBody, req.body ?? {}, 'send to PACS request')
     const local = body.patientId === undefined ? undefined : { patientId: body.patientId, issuer: body.issuer ?? '', accessionNumber: body.accessionNumber }

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino'
 import type { NodeConfig } from '../config/config.ts'
-import { PacsExporter, UnknownDestinationError, type ExportOutcome } from './pacs-export.ts'
+import { PacsExporter, RECONCILIATION_HOLDER, UnknownDestinationError, type ExportOutcome } from './pacs-export.ts'
 import type { LocalIdentity } from './coerce.ts'
 import type { PatientLookup } from './patient-lookup.ts'
+import type { StudyRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 
 /*
@@ -15,6 +16,17 @@ export interface PacsForwarding {
   send (studyInstanceUID: string, options?: { destination?: string, local?: LocalIdentity }): Promise<ExportOutcome>
   /** a study from a peer is complete: forwarded at once when pacs.forward is auto */
   studyArrived (studyInstanceUID: string, from: string): void
+  /** studies waiting for a person to enter the local patient, with why */
+  held (): Promise<HeldStudy[]>
+}
+
+export interface HeldStudy {
+  studyInstanceUID: string
+  patient: StudyRecord['patient']
+  date: string
+  description: string
+  reason: string
+  since: string
 }
 
 export function createPacsForwarding (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger, sourceOf: (studyInstanceUID: string) => Promise<string> },
@@ -28,6 +40,14 @@ export function createPacsForwarding (deps: { store: StudyStore, lookup: Patient
   }
   return {
     send,
+    async held () {
+      const held: HeldStudy[] = []
+      for (const study of await deps.store.findStudies()) {
+        const hold = await deps.store.index.getHold(study.studyInstanceUID, RECONCILIATION_HOLDER)
+        if (hold !== undefined) held.push({ studyInstanceUID: study.studyInstanceUID, patient: study.patient, date: study.date, description: study.description, reason: hold.reason, since: hold.since })
+      }
+      return held
+    },
     studyArrived (studyInstanceUID, from) {
       if (config.pacs.forward !== 'auto' || config.pacs.destination === '') return
       send(studyInstanceUID, { source: from }).catch((err: unknown) => { logger.warn({ err, study: studyInstanceUID }, 'forwarding to the PACS failed') })

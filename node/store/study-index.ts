@@ -201,6 +201,11 @@ export class StudyIndex {
     await this.db.batch().del(key(studyInstanceUID, holder), { sublevel: this.holds }).write({ sync: true })
   }
 
+  /** A holder's hold on a study (why and since when), if it has one. */
+  async getHold (studyInstanceUID: string, holder: string): Promise<HoldRecord | undefined> {
+    return this.holds.get(key(studyInstanceUID, holder)) as Promise<HoldRecord | undefined>
+  }
+
   async holdersOf (studyInstanceUID: string): Promise<string[]> {
     return lastParts(this.holds, prefixRange(studyInstanceUID))
   }

@@ -177,6 +177,21 @@ describe('DICOMweb on the node', () => {
       for (const part of parts) expect(originals.has(bytesOf(part).toString('base64'))).toBe(true)
     })
 
+    it('frames the answer as multipart/related: a boundary, a Content-Type per part, a closing delimiter', async () => {
+      const instance = ct.instances[0]!
+      const res = await fetch(`${source!.url}/dicomweb/studies/${ct.studyInstanceUID}/series/${instance.seriesInstanceUID}/instances/${instance.sopInstanceUID}`)
+      const type = res.headers.get('content-type')!
+      expect(type).toMatch(/^multipart\/related; type="application\/dicom"; boundary=\S+$/)
+      const boundary = /boundary=(\S+)/.exec(type)![1]!
+      const body = Buffer.from(await res.arrayBuffer())
+      const file = await readFile(instance.path)
+      const head = `--${boundary}\r\nContent-Type: application/dicom; transfer-syntax=${instance.transferSyntaxUID}\r\nContent-Length: ${file.length}\r\n`
+      expect(body.subarray(0, head.length).toString('latin1')).toBe(head)
+      const start = body.indexOf('\r\n\r\n') + 4
+      expect(body.subarray(start, start + file.length).equals(file)).toBe(true)
+      expect(body.subarray(start + file.length).toString('latin1')).toBe(`\r\n--${boundary}--\r\n`)
+    })
+
     it('sends an instance stored without File Meta as a Part 10 file around the same dataset', async () => {
       const original = mr.instances[0]!
       const part = bytesOf(await source!.client.retrieveInstance({ studyInstanceUID: mr.studyInstanceUID, seriesInstanceUID: original.seriesInstanceUID, sopInstanceUID: original.sopInstanceUID }))

@@ -7,6 +7,7 @@ import { readHeader, type Dataset } from '../../../node/dicom/dataset-reader.ts'
 import { Tags, tag } from '../../../node/dicom/tags.ts'
 import { PacsExporter, RECONCILIATION_HOLDER } from '../../../node/reconcile/pacs-export.ts'
 import { MappingTableLookup } from '../../../node/reconcile/patient-lookup.ts'
+import { createPacsForwarding } from '../../../node/reconcile/forwarding.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
@@ -94,6 +95,20 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     expect(sent).toMatchObject({ status: 'sent', completed: 1 })
     expect(await readdir(join(work, 'pacs'))).toHaveLength(before + 1)
     expect(await store.index.holdersOf(unknown.studyInstanceUID)).not.toContain(RECONCILIATION_HOLDER)
+  })
+
+  it('lists the studies waiting for a person, with why, until they are sent', async () => {
+    const held = await generateStudy(join(work, 'held'), { seed: 93, patient: { id: 'AMC-5503', issuer: 'AMC', bsn: generateBsn(createPrng(93)) }, series: [{ modality: 'DX', instances: 1, rows: 32, columns: 32 }] })
+    const session = store.beginImport()
+    await session.add(held.instances[0]!.path)
+    await session.commit()
+    const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
+      { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
+    expect(await forwarding.send(held.studyInstanceUID)).toMatchObject({ status: 'held' })
+    const list = await forwarding.held()
+    expect(list).toContainEqual(expect.objectContaining({ studyInstanceUID: held.studyInstanceUID, reason: expect.stringContaining(held.patient.bsn!), patient: expect.objectContaining({ id: 'AMC-5503' }) }))
+    expect(await forwarding.send(held.studyInstanceUID, { local: { patientId: 'ISA-0099', issuer: 'ISALA' } })).toMatchObject({ status: 'sent', completed: 1 })
+    expect((await forwarding.held()).map((h) => h.studyInstanceUID)).not.toContain(held.studyInstanceUID)
   })
 
   it('refuses a destination that is not configured', async () => {
