@@ -8,19 +8,22 @@ import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { dimse, DimseStatus } from './dimse-library.ts'
 import type { Identifier } from './find.ts'
+import { storeInstances, type OutgoingInstance } from './store-scu.ts'
+import { readHeader } from '../dicom/dataset-reader.ts'
+import type { CoercedHeader } from '../reconcile/coerce.ts'
 
 type CStoreRequest = requests.CStoreRequest
 type CStoreResponse = responses.CStoreResponse
 
 /*
  * C-MOVE and C-GET (PS3.4 C.4.2, C.4.3): the instances an identifier names go out as C-STORE
- * sub-operations, to a configured destination (MOVE, a new association) or back on the caller's
- * own association (GET). Each instance is read from the store only when its turn comes and is
- * checked against its hash first: nothing damaged leaves the node.
+ * sub-operations, to a configured destination (MOVE, a new association, streamed by our own SCU)
+ * or back on the caller's own association (GET). Each instance is checked against its hash as it
+ * is read: nothing damaged leaves the node.
  *
- * Limit: dcmjs-dimse sends a dataset from one buffer, so an instance is held in memory whole while
- * it is sent (a 1 GB multi-frame instance needs about three times that). Streaming C-STORE needs
- * an SCU of our own; see the notes of the integration issue.
+ * Limit: C-GET answers on the association dcmjs-dimse holds, and that library sends a dataset from
+ * one buffer, so an instance is held in memory whole while a C-GET sends it (a 1 GB multi-frame
+ * instance needs about three times that). C-MOVE and the export to the PACS stream.
  */
 
 export interface RetrieveProgress {
@@ -83,11 +86,11 @@ function datasetOffset (file: Buffer): number {
   return 144 + file.readUInt32LE(140)
 }
 
-/** Changes a stored file on its way out (reconciliation); gets the verified Part 10 bytes and the file's path. */
-export type OutgoingTransform = (file: Buffer, path: string) => Buffer
+/** Rewrites a stored file's header on its way out (reconciliation): the rest goes as stored. */
+export type HeaderTransform = (path: string) => CoercedHeader
 
-/** A C-STORE request whose dataset is the stored file's bytes, read (and verified) only when sent. */
-function storeRequest (store: StudyStore, instance: InstanceRecord, transform?: OutgoingTransform): CStoreRequest {
+/** A C-STORE request (dcmjs-dimse, for C-GET) whose dataset is the stored file's bytes, read and verified only when sent. */
+function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreRequest {
   const { Dataset } = dimse()
   const { CStoreRequest } = dimse().requests
   class StoredDataset extends Dataset {
@@ -99,9 +102,8 @@ function storeRequest (store: StudyStore, instance: InstanceRecord, transform?: 
 
     override getDenaturalizedDataset (): Buffer {
       const path = store.blobs.pathOf(instance.sha256)
-      let file: Buffer = readFileSync(path)
+      const file = readFileSync(path)
       if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
-      if (transform !== undefined) file = transform(file, path)
       return file.subarray(datasetOffset(file))
     }
   }
@@ -115,9 +117,9 @@ export async function retrieve (store: StudyStore, identifier: Identifier, how: 
   return sendToDestination(store, instances, how.destination, how.callingAeTitle, onProgress)
 }
 
-function storeRequests (store: StudyStore, instances: InstanceRecord[], done: RetrieveDone, onProgress: (p: RetrieveProgress) => void, transform?: OutgoingTransform): CStoreRequest[] {
+function storeRequests (store: StudyStore, instances: InstanceRecord[], done: RetrieveDone, onProgress: (p: RetrieveProgress) => void): CStoreRequest[] {
   return instances.map((instance) => {
-    const request = storeRequest(store, instance, transform)
+    const request = storeRequest(store, instance)
     request.on('response', (response: CStoreResponse) => {
       const status = response.getStatus()
       done.remaining--
@@ -149,27 +151,49 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
   return done
 }
 
-/** C-STORE of the instances to a DICOM destination on an association of their own (C-MOVE, export to the PACS). */
+/** The dataset of a stored instance as it goes out: verified as read, its header rewritten if asked. */
+async function * datasetBytes (store: StudyStore, instance: InstanceRecord, transform?: HeaderTransform): AsyncGenerator<Uint8Array> {
+  const path = store.blobs.pathOf(instance.sha256)
+  let skip: number
+  if (transform === undefined) {
+    skip = readHeader(path).datasetOffset
+  } else {
+    const coerced = transform(path)
+    yield coerced.header.subarray(coerced.datasetOffset)
+    skip = coerced.headerEnd
+  }
+  let position = 0
+  for await (const chunk of store.openInstance(instance, { chunkBytes: 256 * 1024 })) {
+    const end = position + chunk.byteLength
+    if (end > skip) yield position >= skip ? chunk : chunk.subarray(skip - position)
+    position = end
+  }
+}
+
+/**
+ * C-STORE of the instances to a DICOM destination on an association of their own (C-MOVE, export
+ * to the PACS), streamed from the store by our own SCU: memory stays flat however large they are.
+ */
 export async function sendToDestination (store: StudyStore, instances: InstanceRecord[], destination: DimseDestination, callingAeTitle: string,
-  onProgress: (p: RetrieveProgress) => void, transform?: OutgoingTransform): Promise<RetrieveDone> {
+  onProgress: (p: RetrieveProgress) => void, transform?: HeaderTransform): Promise<RetrieveDone> {
   const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
   if (instances.length === 0) return done
-  const { Client } = dimse()
-  const client = new Client()
-  for (const request of storeRequests(store, instances, done, onProgress, transform)) client.addRequest(request)
-  await new Promise<void>((resolve) => {
-    client.on('networkError', (err: Error) => {
-      done.reasons.push(`${destination.aeTitle} at ${destination.host}:${destination.port}: ${err.message}`)
-      resolve()
-    })
-    client.on('associationRejected', () => { done.reasons.push(`${destination.aeTitle} refused the association`); resolve() })
-    client.on('closed', () => { resolve() })
-    client.send(destination.host, destination.port, callingAeTitle, destination.aeTitle, { pduTimeout: 300_000 })
-    // dcmjs-dimse leaves Nagle on: with it every instance waits for a delayed ACK (~40 ms).
-    ;(client as unknown as { network?: { socket?: import('node:net').Socket } }).network?.socket?.setNoDelay(true)
+  const outgoing: OutgoingInstance[] = instances.map((instance) => ({
+    sopClassUID: instance.sopClassUID,
+    sopInstanceUID: instance.sopInstanceUID,
+    transferSyntaxUID: instance.transferSyntaxUID,
+    dataset: () => datasetBytes(store, instance, transform)
+  }))
+  const { reasons } = await storeInstances(destination, callingAeTitle, outgoing, (result) => {
+    done.remaining--
+    if (result.status === DimseStatus.success || (result.status & 0xF000) === 0xB000) {
+      done.completed++
+    } else {
+      done.failed++
+      done.reasons.push(`${result.sopInstanceUID}: status 0x${result.status.toString(16).padStart(4, '0')} ${result.comment}`.trim())
+    }
+    onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
   })
-  // Whatever got no answer (the destination refused or went away) failed.
-  done.failed += done.remaining
-  done.remaining = 0
+  done.reasons.unshift(...reasons)
   return done
 }

@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs'
 import { DicomUnsupportedError } from '../errors.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
 import { Tags, TransferSyntax, tag } from '../dicom/tags.ts'
@@ -84,9 +85,19 @@ function dicomDateTime (d: Date): string {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}+0000`
 }
 
-/** The reconciled file: `file` is the stored Part 10 file, `path` where it lies (for the header walk). */
-export function coerceInstance (file: Buffer, path: string, init: CoerceInit): Buffer {
+export interface CoercedHeader {
+  /** the new bytes for everything before `headerEnd` (preamble and File Meta included, when the file has them) */
+  header: Buffer
+  /** where the stored file's unchanged rest (pixel data on) starts */
+  headerEnd: number
+  /** where the dataset starts in `header` (after the File Meta) */
+  datasetOffset: number
+}
+
+/** The reconciled header of the stored file at `path`; what follows `headerEnd` goes out unchanged. */
+export function coerceHeader (path: string, init: CoerceInit): CoercedHeader {
   const parsed = readHeader(path)
+  const file = readRange(path, parsed.headerEnd)
   if (parsed.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian) throw new DicomUnsupportedError('reconciling a big endian dataset is not supported')
   const e: Encoder = { implicit: parsed.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian }
   const raw = (t: number): Buffer | undefined => {
@@ -131,6 +142,22 @@ export function coerceInstance (file: Buffer, path: string, init: CoerceInit): B
     if (change === null) continue
     parts.push(change ?? raw(t)!)
   }
-  parts.push(file.subarray(parsed.headerEnd))
-  return Buffer.concat(parts)
+  return { header: Buffer.concat(parts), headerEnd: parsed.headerEnd, datasetOffset: parsed.datasetOffset }
+}
+
+/** The first `length` bytes of a file (a header: small, and bounded by the header walk). */
+function readRange (path: string, length: number): Buffer {
+  const fd = openSync(path, 'r')
+  try {
+    const buffer = Buffer.alloc(length)
+    let filled = 0
+    while (filled < length) {
+      const n = readSync(fd, buffer, filled, length - filled, filled)
+      if (n === 0) break
+      filled += n
+    }
+    return buffer.subarray(0, filled)
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -3,7 +3,7 @@ import { BeeldnetError } from '../../protocol/errors.ts'
 import type { DimseDestination } from '../config/config.ts'
 import { sendToDestination } from '../dimse/retrieve.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { coerceInstance, type LocalIdentity } from './coerce.ts'
+import { coerceHeader, type LocalIdentity } from './coerce.ts'
 import type { PatientLookup } from './patient-lookup.ts'
 
 /*
@@ -66,7 +66,7 @@ export class PacsExporter {
     }
     const identity = local
     const done = await sendToDestination(this.store, entries.instances, destination, this.callingAeTitle, () => {},
-      (file, path) => coerceInstance(file, path, { local: identity, source: request.source }))
+      (path) => coerceHeader(path, { local: identity, source: request.source }))
     if (done.failed === 0) await this.store.release(request.studyInstanceUID, RECONCILIATION_HOLDER)
     this.logger.info({ study: request.studyInstanceUID, destination: destination.aeTitle, patientId: identity.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
     return { status: 'sent', local: identity, completed: done.completed, failed: done.failed, reasons: done.reasons }

@@ -18,7 +18,7 @@ import type { BenchRow } from './table.ts'
  * dcmtk process and the node with TCP_NODELAY (the node sets it on its own sockets). The node runs
  * in its own process (store, HTTP server, DIMSE service) with bin/beeldnet's Node flags; its peak
  * RSS is VmHWM so far. A 1 GB multi-frame instance then goes in both ways, to show memory stays
- * flat however large an upload is (BENCH_DICOM_LARGE=0 leaves it out).
+ * flat however large an instance is (BENCH_DICOM_LARGE=0 leaves it out); then out by C-MOVE.
  */
 
 export const DICOM_COLUMNS = ['mbPerS', 'instancesPerS', 'seconds', 'bytes', 'peakRssMb', 'vsStorescuStorescp']
@@ -144,13 +144,15 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     if (await countAtNode(url, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the STOW-RS upload')
 
     if (large !== undefined) {
-      log('the 1 GB multi-frame instance in by STOW-RS and by C-STORE ...')
+      log('the 1 GB multi-frame instance in by STOW-RS and by C-STORE, out by C-MOVE ...')
       await sync()
       rows.push(row('stow-in-1gb', large, await stow(url, large), await peak()))
       node.send({ cmd: 'delete', uid: large.uid })
       await node.next('deleted')
       await sync()
       rows.push(row('cstore-in-1gb', large, (await storescu([...into, ...large.files], NODELAY)).seconds, await peak()))
+      await sync()
+      rows.push(row('cmove-out-1gb', large, await run('movescu', ['-S', ...into.slice(0, 4), '-aem', 'BENCH_PACS', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${large.uid}`, ...into.slice(4)]), await peak()))
     }
 
     // The ratio is for the CT study, the one the reference moved.

@@ -158,6 +158,38 @@ describe('the DIMSE service, driven by dcmtk', () => {
     for (const name of gotFiles) expect(originals.has(datasetOf(await readFile(join(got, name))).toString('base64'))).toBe(true)
   })
 
+  it('never lets a damaged stored file reach the destination whole: the association is aborted', async () => {
+    const entries = await store.getStudy(study.studyInstanceUID)
+    const victim = entries.instances.find((i) => !i.isReport)!
+    const path = store.blobs.pathOf(victim.sha256)
+    const original = await readFile(path)
+    const damaged = Buffer.from(original)
+    damaged[damaged.length - 10] = damaged[damaged.length - 10]! ^ 0xFF
+    await writeFile(path, damaged)
+    try {
+      await mkdir(join(work, 'damaged'))
+      const destination = await startStorescp('PACS_STORE', join(work, 'damaged'))
+      // The destination is the configured PACS_STORE's AE title on another port: a second service for this test.
+      const second = createDimseService({ store, logger: pino({ level: 'silent' }) }, {
+        enabled: true, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: ['MODALITY'], destinations: [{ aeTitle: 'PACS_STORE', host: '127.0.0.1', port: destination.port }]
+      })
+      await second.start()
+      try {
+        const moved = await dcmtk('movescu', ['-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-aem', 'PACS_STORE',
+          '-k', 'QueryRetrieveLevel=IMAGE', '-k', `StudyInstanceUID=${study.studyInstanceUID}`, '-k', `SeriesInstanceUID=${victim.seriesInstanceUID}`, '-k', `SOPInstanceUID=${victim.sopInstanceUID}`,
+          '127.0.0.1', String(second.port)])
+        expect(`${moved.stdout}${moved.stderr}`).toMatch(/Failed|Error/i)
+        const received = await destination.settled(0, 2000)
+        for (const name of received) expect((await readFile(join(work, 'damaged', name))).length).toBeLessThan(original.length)
+      } finally {
+        await second.stop()
+        await destination.stop()
+      }
+    } finally {
+      await writeFile(path, original)
+    }
+  })
+
   it('refuses a C-MOVE to a destination that is not configured', async () => {
     const moved = await dcmtk('movescu', ['-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-aem', 'ELSEWHERE',
       '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study.studyInstanceUID}`, '127.0.0.1', port()])

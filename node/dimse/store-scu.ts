@@ -1,0 +1,186 @@
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
+import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataHeader, PduReader, PduType, pdvsOf, releaseRq, type ProposedContext } from './ul/pdu.ts'
+
+/*
+ * A C-STORE SCU that streams: each instance goes from the disk to the destination in P-DATA
+ * fragments, waiting for the socket to drain, so memory stays flat however large the instance.
+ * The last fragment is held back until the stored bytes have verified against their hash: a
+ * damaged file ends in an A-ABORT, and the destination never gets a complete instance of it.
+ * Instances go as stored: each is proposed in its own transfer syntax; no transcoding.
+ */
+
+export interface OutgoingInstance {
+  sopClassUID: string
+  sopInstanceUID: string
+  transferSyntaxUID: string
+  /** the dataset's bytes (no File Meta); the iteration throws at its end if they did not verify */
+  dataset (): AsyncIterable<Uint8Array>
+}
+
+export interface StoreResult {
+  sopInstanceUID: string
+  /** DIMSE status of the destination's answer (0: success) */
+  status: number
+  comment: string
+}
+
+export interface Destination { aeTitle: string, host: string, port: number }
+
+/** Refused when the destination does not take the SOP class in the stored transfer syntax. */
+const SOP_CLASS_NOT_SUPPORTED = 0x0122
+const MAX_FRAGMENT = 1024 * 1024
+const DEFAULT_TIMEOUT_MS = 120_000
+
+class Association {
+  private readonly socket: Socket
+  private readonly reader = new PduReader()
+  private readonly inbox: Array<{ type: number, body: Buffer }> = []
+  private failure: Error | undefined
+  private wake: (() => void) | undefined
+  private readonly timeoutMs: number
+
+  constructor (socket: Socket, timeoutMs: number) {
+    this.socket = socket
+    this.timeoutMs = timeoutMs
+    socket.on('data', (chunk: Buffer) => {
+      try { this.inbox.push(...this.reader.push(chunk)) } catch (err) { this.failure ??= err as Error }
+      this.poke()
+    })
+    socket.on('error', (err) => { this.failure ??= err; this.poke() })
+    socket.on('close', () => { this.failure ??= new Error('the destination closed the connection'); this.poke() })
+  }
+
+  private poke (): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  async next (): Promise<{ type: number, body: Buffer }> {
+    const deadline = Date.now() + this.timeoutMs
+    for (;;) {
+      const pdu = this.inbox.shift()
+      if (pdu !== undefined) {
+        if (pdu.type === PduType.abort) throw new Error('the destination aborted the association')
+        return pdu
+      }
+      if (this.failure !== undefined) throw this.failure
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no answer from the destination within ${this.timeoutMs / 1000} s`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.wake = () => { clearTimeout(timer); resolve() }
+      })
+    }
+  }
+
+  async write (bytes: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
+    if (!this.socket.write(bytes)) await Promise.race([once(this.socket, 'drain'), once(this.socket, 'close')])
+  }
+
+  abort (): void {
+    this.socket.end(abortPdu())
+    this.socket.destroy()
+  }
+
+  close (): void {
+    this.socket.destroy()
+  }
+}
+
+/** Sends `instances` to `destination` on one association; each answer (or failure) goes to `onResult`. */
+export async function storeInstances (destination: Destination, callingAeTitle: string, instances: OutgoingInstance[],
+  onResult: (result: StoreResult) => void, options: { timeoutMs?: number } = {}): Promise<{ reasons: string[] }> {
+  const reasons: string[] = []
+  const contextIds = new Map<string, number>()
+  const contexts: ProposedContext[] = []
+  for (const i of instances) {
+    const key = `${i.sopClassUID}|${i.transferSyntaxUID}`
+    if (contextIds.has(key)) continue
+    // Context ids are odd, 1 to 255: at most 128 kinds of instance on one association.
+    if (contexts.length === 128) throw new Error('more than 128 SOP class and transfer syntax pairs for one association')
+    const id = contexts.length * 2 + 1
+    contextIds.set(key, id)
+    contexts.push({ id, abstractSyntax: i.sopClassUID, transferSyntax: i.transferSyntaxUID })
+  }
+  const socket = connect({ host: destination.host, port: destination.port })
+  socket.setNoDelay(true)
+  const association = new Association(socket, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+  let done = 0
+  try {
+    await once(socket, 'connect')
+    await association.write(associateRq(destination.aeTitle, callingAeTitle, contexts))
+    const answer = await association.next()
+    if (answer.type === PduType.associateRj) {
+      throw new Error(`${destination.aeTitle} refused the association (result ${answer.body.readUInt8(1)}, source ${answer.body.readUInt8(2)}, reason ${answer.body.readUInt8(3)})`)
+    }
+    if (answer.type !== PduType.associateAc) throw new Error(`${destination.aeTitle} answered the association request with PDU type ${answer.type}`)
+    const { accepted, maxPduLength } = parseAssociateAc(answer.body)
+    const fragment = Math.min(maxPduLength === 0 ? MAX_FRAGMENT : maxPduLength - 6, MAX_FRAGMENT)
+    let messageId = 0
+    for (const instance of instances) {
+      const contextId = contextIds.get(`${instance.sopClassUID}|${instance.transferSyntaxUID}`)!
+      if (accepted.get(contextId) !== true) {
+        onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${destination.aeTitle} does not accept ${instance.sopClassUID} in ${instance.transferSyntaxUID}` })
+        done++
+        continue
+      }
+      messageId = (messageId + 1) & 0xFFFF
+      const command = cStoreRq(messageId, instance.sopClassUID, instance.sopInstanceUID)
+      await association.write(pDataHeader(contextId, true, true, command))
+      await association.write(command)
+      await sendDataset(association, contextId, fragment, instance.dataset())
+      const result = await answerTo(association, messageId)
+      onResult({ sopInstanceUID: instance.sopInstanceUID, status: result.status, comment: result.errorComment })
+      done++
+    }
+    await association.write(releaseRq())
+    const released = await association.next().catch(() => undefined)
+    if (released !== undefined && released.type !== PduType.releaseRp) reasons.push(`${destination.aeTitle} answered the release with PDU type ${released.type}`)
+    association.close()
+  } catch (err) {
+    association.abort()
+    reasons.push(`${destination.aeTitle} at ${destination.host}:${destination.port}: ${(err as Error).message}`)
+    for (const instance of instances.slice(done)) onResult({ sopInstanceUID: instance.sopInstanceUID, status: 0xA700, comment: (err as Error).message.slice(0, 64) })
+  }
+  return { reasons }
+}
+
+/** The dataset in fragments of at most `fragment` bytes; the last one only once the bytes verified. */
+async function sendDataset (association: Association, contextId: number, fragment: number, dataset: AsyncIterable<Uint8Array>): Promise<void> {
+  // What is left over after whole fragments (1 to `fragment` bytes once anything came): never sent
+  // before the next chunk arrives, so what goes out is never the end of the dataset too early.
+  let carry: Buffer = Buffer.alloc(0)
+  for await (const chunk of dataset) {
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const buffer = carry.length === 0 ? bytes : Buffer.concat([carry, bytes])
+    let at = 0
+    while (buffer.length - at > fragment) {
+      const piece = buffer.subarray(at, at + fragment)
+      await association.write(pDataHeader(contextId, false, false, piece))
+      await association.write(piece)
+      at += fragment
+    }
+    carry = buffer.subarray(at)
+  }
+  await association.write(pDataHeader(contextId, false, true, carry))
+  await association.write(carry)
+}
+
+async function answerTo (association: Association, messageId: number): Promise<ReturnType<typeof parseCommand>> {
+  let command = Buffer.alloc(0)
+  for (;;) {
+    const pdu = await association.next()
+    if (pdu.type !== PduType.pData) throw new Error(`expected a C-STORE answer, got PDU type ${pdu.type}`)
+    for (const pdv of pdvsOf(pdu.body)) {
+      if (!pdv.command) continue
+      command = Buffer.concat([command, pdv.data])
+      if (!pdv.last) continue
+      const answer = parseCommand(command)
+      command = Buffer.alloc(0)
+      if (answer.commandField === 0x8001 && answer.messageIdBeingRespondedTo === messageId) return answer
+    }
+  }
+}
