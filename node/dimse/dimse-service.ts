@@ -51,6 +51,31 @@ function storageSyntax (proposed: string[]): string | undefined {
   return proposed.find((ts) => ts !== TransferSyntax.DeflatedExplicitVRLittleEndian)
 }
 
+interface RetrieveResponse {
+  setAffectedSopClassUid (uid: string): void
+  setStatus (status: number): void
+  setRemaining (n: number): void
+  setCompleted (n: number): void
+  setFailures (n: number): void
+  setWarnings (n: number): void
+  setErrorComment (comment: string): void
+}
+
+/** C-MOVE and C-GET answers alike: status, sub-operation counts and the reason in words. */
+function retrieveResponder<Q extends CMoveRequest | CGetRequest, R extends RetrieveResponse> (kind: { fromRequest (request: Q): R }, request: Q) {
+  return (progress: RetrieveProgress, status: number, why?: string): R => {
+    const response = kind.fromRequest(request)
+    response.setAffectedSopClassUid(request.getAffectedSopClassUid())
+    response.setStatus(status)
+    response.setRemaining(progress.remaining)
+    response.setCompleted(progress.completed)
+    response.setFailures(progress.failed)
+    response.setWarnings(0)
+    if (why !== undefined) response.setErrorComment(comment(why))
+    return response
+  }
+}
+
 /** DIMSE Error Comment is a LO: at most 64 characters. */
 function comment (text: string): string {
   return text.length <= 64 ? text : `${text.slice(0, 61)}...`
@@ -194,17 +219,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     override cMoveRequest (request: CMoveRequest, callback: (responses: CMoveResponse[]) => void): void {
       const destinationAe = String((request as unknown as { getCommandDataset (): { getElement (k: string): unknown } }).getCommandDataset().getElement('MoveDestination') ?? '').trim()
       const destination = destinations.get(destinationAe)
-      const respond = (progress: RetrieveProgress, status: number, why?: string): CMoveResponse => {
-        const response = CMoveResponse.fromRequest(request)
-        response.setAffectedSopClassUid(request.getAffectedSopClassUid())
-        response.setStatus(status)
-        response.setRemaining(progress.remaining)
-        response.setCompleted(progress.completed)
-        response.setFailures(progress.failed)
-        response.setWarnings(0)
-        if (why !== undefined) response.setErrorComment(comment(why))
-        return response
-      }
+      const respond = retrieveResponder(CMoveResponse, request)
       if (destination === undefined) {
         logger.warn({ calling: this.calling, destination: destinationAe }, 'C-MOVE refused: destination not in dimse.destinations')
         callback([respond({ remaining: 0, completed: 0, failed: 0 }, DimseStatus.moveDestinationUnknown, `unknown move destination ${destinationAe}`)])
@@ -214,17 +229,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     }
 
     override cGetRequest (request: CGetRequest, callback: (responses: CGetResponse[]) => void): void {
-      const respond = (progress: RetrieveProgress, status: number, why?: string): CGetResponse => {
-        const response = CGetResponse.fromRequest(request)
-        response.setAffectedSopClassUid(request.getAffectedSopClassUid())
-        response.setStatus(status)
-        response.setRemaining(progress.remaining)
-        response.setCompleted(progress.completed)
-        response.setFailures(progress.failed)
-        response.setWarnings(0)
-        if (why !== undefined) response.setErrorComment(comment(why))
-        return response
-      }
+      const respond = retrieveResponder(CGetResponse, request)
       this.runRetrieve(request, { kind: 'get', scp: this as unknown as SubOperationSender }, respond, callback)
     }
 

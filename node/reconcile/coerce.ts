@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { DicomUnsupportedError } from '../errors.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
+import { encodeElement, encodeSequence, sequenceItem } from '../dicom/element-writer.ts'
 import { Tags, TransferSyntax, tag } from '../dicom/tags.ts'
 
 /*
@@ -25,50 +26,19 @@ export interface CoerceInit {
   now?: Date
 }
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV'])
-const UNDEFINED = 0xFFFFFFFF
 const OriginalAttributesSequence = tag(0x0400, 0x0561)
 const ModifiedAttributesSequence = tag(0x0400, 0x0550)
 
 interface Encoder { implicit: boolean }
 
-function elementHeader (t: number, vr: string, length: number, e: Encoder): Buffer {
-  if (e.implicit) {
-    const h = Buffer.alloc(8)
-    h.writeUInt16LE(t >>> 16, 0)
-    h.writeUInt16LE(t & 0xFFFF, 2)
-    h.writeUInt32LE(length, 4)
-    return h
-  }
-  const long = LONG_VRS.has(vr)
-  const h = Buffer.alloc(long ? 12 : 8)
-  h.writeUInt16LE(t >>> 16, 0)
-  h.writeUInt16LE(t & 0xFFFF, 2)
-  h.write(vr, 4, 'latin1')
-  if (long) h.writeUInt32LE(length, 8)
-  else h.writeUInt16LE(length, 6)
-  return h
-}
-
+/** Identifiers and codes are ASCII in every character set: written as latin1, whatever the dataset's. */
 function textElement (t: number, vr: string, value: string, e: Encoder): Buffer {
-  let bytes = Buffer.from(value, 'latin1')
-  if (bytes.length % 2 === 1) bytes = Buffer.concat([bytes, Buffer.from(' ')])
-  return Buffer.concat([elementHeader(t, vr, bytes.length, e), bytes])
+  return encodeElement(t, vr, value, { implicit: e.implicit, encoding: 'latin1' })
 }
 
-function item (content: Buffer[]): Buffer {
-  const head = Buffer.alloc(8)
-  head.writeUInt16LE(0xFFFE, 0)
-  head.writeUInt16LE(0xE000, 2)
-  head.writeUInt32LE(UNDEFINED, 4)
-  const end = Buffer.from([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0])
-  return Buffer.concat([head, ...content, end])
-}
-
-/** A sequence of undefined length: the items it already had (raw), then the new ones. */
+/** A sequence: the items it already had (raw), then the new ones. */
 function sequence (t: number, existingItems: Buffer, items: Buffer[], e: Encoder): Buffer {
-  const end = Buffer.from([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0])
-  return Buffer.concat([elementHeader(t, 'SQ', UNDEFINED, e), existingItems, ...items, end])
+  return encodeSequence(t, [existingItems, ...items], e.implicit)
 }
 
 /** The raw items of a top-level sequence element (its bytes minus header and delimiter). */
@@ -76,7 +46,7 @@ function itemsOf (file: Buffer, span: { start: number, end: number } | undefined
   if (span === undefined) return Buffer.alloc(0)
   const headerBytes = e.implicit ? 8 : 12
   const length = file.readUInt32LE(span.start + headerBytes - 4)
-  const end = length === UNDEFINED ? span.end - 8 : span.end
+  const end = length === 0xFFFFFFFF ? span.end - 8 : span.end
   return file.subarray(span.start + headerBytes, end)
 }
 
@@ -116,7 +86,7 @@ export function coerceHeader (path: string, init: CoerceInit): CoercedHeader {
   // The qualifiers describe the old issuer: they go with it into the original attributes.
   changes.set(Tags.IssuerOfPatientIDQualifiersSequence, null)
   if (originalId !== '') {
-    const otherId = item([
+    const otherId = sequenceItem([
       textElement(Tags.PatientID, 'LO', originalId, e),
       ...(originalIssuer === '' ? [] : [textElement(Tags.IssuerOfPatientID, 'LO', originalIssuer, e)]),
       ...(raw(Tags.IssuerOfPatientIDQualifiersSequence) === undefined ? [] : [raw(Tags.IssuerOfPatientIDQualifiersSequence)!]),
@@ -124,8 +94,8 @@ export function coerceHeader (path: string, init: CoerceInit): CoercedHeader {
     ])
     changes.set(Tags.OtherPatientIDsSequence, sequence(Tags.OtherPatientIDsSequence, itemsOf(file, parsed.spans.get(Tags.OtherPatientIDsSequence), e), [otherId], e))
   }
-  const original = item([
-    sequence(ModifiedAttributesSequence, Buffer.alloc(0), [item(originals)], e),
+  const original = sequenceItem([
+    sequence(ModifiedAttributesSequence, Buffer.alloc(0), [sequenceItem(originals)], e),
     textElement(tag(0x0400, 0x0562), 'DT', dicomDateTime(init.now ?? new Date()), e),
     textElement(tag(0x0400, 0x0563), 'LO', 'BEELDNET', e),
     textElement(tag(0x0400, 0x0564), 'LO', init.source.slice(0, 64), e),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { fileMetaInformation } from '../dicom/file-meta.ts'
-import { SopClass, TransferSyntax } from '../dicom/tags.ts'
+import { encodeElement, encodeSequence, sequenceItem } from '../dicom/element-writer.ts'
+import { SopClass, tag, TransferSyntax } from '../dicom/tags.ts'
 import type { StudyRecord } from '../store/records.ts'
 
 /*
@@ -10,7 +11,6 @@ import type { StudyRecord } from '../store/records.ts'
  */
 
 const BSN_ISSUER = 'NLMINBIZA'
-const LONG_VRS = new Set(['OB', 'SQ', 'UT'])
 
 /** A new UID under 2.25 (a UUID as a decimal integer, ITU-T X.667). */
 export function newUid (): string {
@@ -18,28 +18,11 @@ export function newUid (): string {
 }
 
 function el (group: number, element: number, vr: string, value: Buffer | string): Buffer {
-  let bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value
-  if (bytes.length % 2 === 1) bytes = Buffer.concat([bytes, Buffer.from([vr === 'UI' || vr === 'OB' ? 0 : 0x20])])
-  const long = LONG_VRS.has(vr)
-  const head = Buffer.alloc(long ? 12 : 8)
-  head.writeUInt16LE(group, 0)
-  head.writeUInt16LE(element, 2)
-  head.write(vr, 4, 'latin1')
-  if (long) head.writeUInt32LE(bytes.length, 8)
-  else head.writeUInt16LE(bytes.length, 6)
-  return Buffer.concat([head, bytes])
+  return encodeElement(tag(group, element), vr, value)
 }
 
 function sequence (group: number, element: number, items: Buffer[][]): Buffer {
-  const body = items.map((item) => {
-    const content = Buffer.concat(item)
-    const head = Buffer.alloc(8)
-    head.writeUInt16LE(0xFFFE, 0)
-    head.writeUInt16LE(0xE000, 2)
-    head.writeUInt32LE(content.length, 4)
-    return Buffer.concat([head, content])
-  })
-  return el(group, element, 'SQ', Buffer.concat(body))
+  return encodeSequence(tag(group, element), items.map(sequenceItem))
 }
 
 function ul (value: number): Buffer {

@@ -3,8 +3,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
+import { freePort } from '../../simulations/bench/processes.ts'
 import type { CliResult } from './beeldnet-cli.ts'
 
 export async function dcmtk (tool: string, args: string[]): Promise<CliResult> {
@@ -16,17 +16,6 @@ export async function dcmtk (tool: string, args: string[]): Promise<CliResult> {
   })
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-/** A storescp "PACS" writing what it receives to `dir` bit-preserved (+B); stop() ends it. */
 export interface Storescp {
   port: number
   stop: () => Promise<void>

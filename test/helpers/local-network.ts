@@ -2,7 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
-import type { BeeldnetNode } from '../../node/beeldnet-node.ts'
+import { pino } from 'pino'
+import { BeeldnetNode } from '../../node/beeldnet-node.ts'
+import { updateConfigFile } from '../../node/config/config.ts'
+import { nodePaths } from '../../node/paths.ts'
+import { nodeEnv } from '../../simulations/scenarios/node-env.ts'
 import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
 
 export interface SuiteNetwork {
@@ -33,4 +37,22 @@ export function useLocalNetwork (label: string, nodeCount: number): SuiteNetwork
     if (suite.dir !== undefined) await rm(suite.dir, { recursive: true, force: true })
   })
   return suite
+}
+
+/**
+ * Stops a network node, sets `changes` (key path, value) in its config file and starts it again on
+ * the same directory and addresses: how a test gives one hospital a DIMSE service, a PACS or rules.
+ */
+export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetworkNode, changes: Array<[string[], unknown]>): Promise<BeeldnetNode> {
+  await node.node.stop()
+  for (const [keyPath, value] of changes) await updateConfigFile(nodePaths(node.dataDir).config, keyPath, value)
+  const restarted = new BeeldnetNode({
+    dataDir: node.dataDir,
+    logger: pino({ level: 'silent' }),
+    env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: node.addresses })
+  })
+  suite.restarted.push(restarted)
+  await restarted.start()
+  node.node = restarted
+  return restarted
 }

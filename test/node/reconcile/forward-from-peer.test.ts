@@ -1,15 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
-import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
-import { updateConfigFile } from '../../../node/config/config.ts'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { Tags } from '../../../node/dicom/tags.ts'
-import { nodePaths } from '../../../node/paths.ts'
-import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
 
 /*
  * The whole way in: hospital A pushes a study to hospital B over libp2p, and B forwards it at once
@@ -31,19 +26,12 @@ describe('a study from a peer into the local PACS', () => {
     await mkdir(join(suite.dir, 'pacs'))
     pacs = await startStorescp('B_PACS', join(suite.dir, 'pacs'))
     await writeFile(join(b.dataDir, 'patients.csv'), `bsn,patientId,issuer\n${bsn},LOCAL-77,${b.name.slice(0, 20)}\n`)
-    await b.node.stop()
-    const config = nodePaths(b.dataDir).config
-    await updateConfigFile(config, ['dimse', 'destinations'], [{ aeTitle: 'B_PACS', host: '127.0.0.1', port: pacs.port }])
-    await updateConfigFile(config, ['pacs', 'destination'], 'B_PACS')
-    await updateConfigFile(config, ['pacs', 'forward'], 'auto')
-    await updateConfigFile(config, ['pacs', 'mappingFile'], 'patients.csv')
-    const restarted = new BeeldnetNode({
-      dataDir: b.dataDir,
-      logger: pino({ level: 'silent' }),
-      env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
-    })
-    suite.restarted.push(restarted)
-    await restarted.start()
+    await restartWithConfig(suite, b, [
+      [['dimse', 'destinations'], [{ aeTitle: 'B_PACS', host: '127.0.0.1', port: pacs.port }]],
+      [['pacs', 'destination'], 'B_PACS'],
+      [['pacs', 'forward'], 'auto'],
+      [['pacs', 'mappingFile'], 'patients.csv']
+    ])
 
     const res = await fetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
     expect(res.status).toBe(201)

@@ -1,13 +1,8 @@
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
-import { updateConfigFile } from '../../../node/config/config.ts'
-import { nodePaths } from '../../../node/paths.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
-import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 
 /*
@@ -20,19 +15,12 @@ describe('routing what the PACS stores to another hospital', () => {
 
   it('sends a study stored to a routing AE title on to its hospital, and nothing else', async () => {
     const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
-    await a.node.stop()
-    const config = nodePaths(a.dataDir).config
-    await updateConfigFile(config, ['dimse', 'enabled'], true)
-    await updateConfigFile(config, ['dimse', 'port'], 0)
-    await updateConfigFile(config, ['dimse', 'acceptCalling'], ['PACS'])
-    await updateConfigFile(config, ['routing', 'rules'], [{ calledAeTitle: 'TO_B', to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }])
-    const restarted = new BeeldnetNode({
-      dataDir: a.dataDir,
-      logger: pino({ level: 'silent' }),
-      env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: a.addresses })
-    })
-    suite.restarted.push(restarted)
-    await restarted.start()
+    const restarted = await restartWithConfig(suite, a, [
+      [['dimse', 'enabled'], true],
+      [['dimse', 'port'], 0],
+      [['dimse', 'acceptCalling'], ['PACS']],
+      [['routing', 'rules'], [{ calledAeTitle: 'TO_B', to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }]]
+    ])
     const port = String(restarted.dimse!.port)
 
     const routed = await generateStudy(join(suite.dir, 'routed'), { seed: 111, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
