@@ -104,6 +104,7 @@ export function parseQuery (level: QueryLevel, params: Record<string, string | s
       if (name === 'limit') query.limit = Math.min(nonNegative(name, values), maxLimit)
       if (name === 'offset') query.offset = nonNegative(name, values)
       if (name === 'fuzzymatching' && values.includes('true')) query.warnings.push('fuzzy matching is not supported; matching was exact')
+      if (name === 'includefield') checkIncludeFields(values, query)
       continue
     }
     const key = /^[0-9a-f]{8}$/i.test(name) ? name.toUpperCase() : name
@@ -120,6 +121,18 @@ export function parseQuery (level: QueryLevel, params: Record<string, string | s
   if (unsupported.length > 0) query.warnings.push(`not supported for matching at ${level} level, ignored: ${unsupported.join(', ')}`)
   query.limit ??= maxLimit
   return query
+}
+
+/** Every indexed attribute is returned anyway; one the node does not index cannot be, and the client is told. */
+function checkIncludeFields (values: string[], query: ParsedQuery): void {
+  const notIndexed: string[] = []
+  for (const field of values.flatMap((v) => v.split(',')).map((f) => f.trim()).filter((f) => f !== '' && f !== 'all')) {
+    const key = /^[0-9a-f]{8}$/i.test(field) ? field.toUpperCase() : field
+    if (BY_KEY.has(key)) continue
+    if (!isDicomAttribute(key)) throw new QueryKeyError(`includefield ${field} is not a DICOM attribute keyword or tag`)
+    notIndexed.push(field)
+  }
+  if (notIndexed.length > 0) query.warnings.push(`not indexed, so not returned: ${notIndexed.join(', ')}`)
 }
 
 function nonNegative (name: string, values: string[]): number {

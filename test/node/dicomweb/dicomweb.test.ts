@@ -166,6 +166,12 @@ describe('DICOMweb on the node', () => {
       expect(unindexed.status).toBe(200)
       expect(unindexed.headers.get('warning')).toContain('InstitutionName')
       expect(await unindexed.json()).toHaveLength(2)
+      const include = await fetch(`${source!.url}/dicomweb/studies?includefield=StudyDescription,00081030&includefield=OperatorsName`)
+      expect(include.status).toBe(200)
+      expect(include.headers.get('warning')).toMatch(/not indexed.*OperatorsName/)
+      expect(include.headers.get('warning')).not.toContain('StudyDescription')
+      const badInclude = await fetch(`${source!.url}/dicomweb/studies?includefield=NoSuchThing`)
+      expect(badInclude.status).toBe(400)
     })
   })
 
