@@ -16,6 +16,8 @@ import { createExchange, type Exchange } from './transfers/exchange.ts'
 import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
 import { createPacsForwarding, type PacsForwarding } from './reconcile/forwarding.ts'
 import { createRouter } from './routing/router.ts'
+import { AuditLog } from './audit/audit-log.ts'
+import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
 
@@ -49,6 +51,8 @@ export class BeeldnetNode {
   dimse: DimseService | undefined
   /** received studies into the local PACS, reconciled */
   pacs!: PacsForwarding
+  /** the NEN 7513 audit trail (<data-dir>/audit/trail.jsonl) */
+  audit!: AuditLog
   private retentionTimer: NodeJS.Timeout | undefined
   private retentionRun: Promise<void> = Promise.resolve()
 
@@ -66,6 +70,8 @@ export class BeeldnetNode {
     this.identity = await loadIdentityFile(paths.identity)
     this.store = new StudyStore({ dir: paths.data })
     await this.store.start()
+    this.audit = new AuditLog(join(this.dataDir, 'audit', 'trail.jsonl'))
+    await this.audit.start()
     // Holds nothing until a root is pinned (beeldnet node enrol); polls only with a registry or mirrors.
     this.directory = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(this.dataDir) }), logger: this.logger }, {
       registryUrl: this.config.registry.url,
@@ -83,7 +89,7 @@ export class BeeldnetNode {
     await this.gossip.start()
     await this.p2p.start()
     // After the host: the queue resumes interrupted transfers at once.
-    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger }, {
+    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit }, {
       dataDir: this.dataDir,
       queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
       stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
@@ -99,13 +105,18 @@ export class BeeldnetNode {
       store: this.store,
       lookup: mappingFile === '' ? noLookup : new MappingTableLookup(isAbsolute(mappingFile) ? mappingFile : join(this.dataDir, mappingFile)),
       logger: this.logger,
+      audit: this.audit,
       sourceOf: async (uid) => this.senderOf(uid)
     }, { dimse: this.config.dimse, pacs: this.config.pacs })
     this.exchange.on('study-complete', (e) => {
-      if (e.direction === 'incoming') this.pacs.studyArrived(e.studyInstanceUID, this.p2p.institutionOf(e.peerId)?.institution.name ?? e.peerId)
+      if (e.direction !== 'incoming') return
+      const from = this.p2p.institutionOf(e.peerId)
+      void this.auditReceived(e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name).then(() => {
+        this.pacs.studyArrived(e.studyInstanceUID, from?.institution.name ?? e.peerId)
+      })
     })
     this.metrics = this.createMetrics()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
@@ -138,6 +149,15 @@ export class BeeldnetNode {
     })
     countTransfers(metrics, this.exchange)
     return metrics
+  }
+
+  private async auditReceived (studyInstanceUID: string, ura: string, name: string | undefined): Promise<void> {
+    try {
+      const { study } = await this.store.getStudy(studyInstanceUID)
+      await this.audit.record({ event: 'receive', outcome: 'committed', patient: auditPatient(study.patient), user: { system: 'this node' }, institution: { ura, ...(name === undefined ? {} : { name }) }, studyInstanceUID })
+    } catch (err) {
+      this.logger.error({ err, study: studyInstanceUID }, 'the audit trail did not take a received study')
+    }
   }
 
   /** The institution a study came from (its latest incoming transfer), for Source of Previous Values. */
@@ -177,6 +197,7 @@ export class BeeldnetNode {
     await this.p2p?.stop()
     await this.directory?.stop()
     await this.retentionRun
+    await this.audit?.stop()
     await this.store.stop()
     this.logger.info('node stopped')
   }

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import type { DirectoryStatus } from '../directory/directory-service.ts'
 import type { P2PStatus } from '../p2p/host.ts'
@@ -11,6 +11,9 @@ import { registerExchangeRoutes } from './exchange-routes.ts'
 import { registerDicomweb } from '../dicomweb/routes.ts'
 import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
+import { registerAuditRoutes } from './audit-routes.ts'
+import { BadRequestError } from './bad-request.ts'
+import type { AuditLog } from '../audit/audit-log.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -28,6 +31,8 @@ export interface HttpServerComponents {
   metrics?: NodeMetrics
   /** received studies into the local PACS (optional) */
   pacs?: PacsForwarding
+  /** the NEN 7513 trail: DICOMweb views and searches are recorded, the trail is read and verified (optional) */
+  audit?: AuditLog
 }
 
 export interface HttpServerInit {
@@ -52,10 +57,6 @@ const StudyListingQuery = z.strictObject({
 
 /** Codes for the refusals fastify itself makes (unknown content type, body too large). */
 const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE' }
-
-class BadRequestError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
-}
 
 /** The node's HTTP edge: /health, the study listing, DICOMweb, the exchange (send, transfers, query, pull) and /metrics. */
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
@@ -98,7 +99,8 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     return { ...entries.study, series: entries.series, instances: entries.instances }
   })
 
-  registerDicomweb(app, { store, logger })
+  registerDicomweb(app, { store, logger, audit: components.audit })
+  if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })

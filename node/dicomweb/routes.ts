@@ -2,7 +2,9 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { isValidUid } from '../dicom/instance-header.ts'
-import type { InstanceRecord } from '../store/records.ts'
+import type { InstanceRecord, StudyRecord } from '../store/records.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { auditCaller, auditPatient } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError } from './errors.ts'
 import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
@@ -28,8 +30,15 @@ export interface DicomwebInit {
 
 interface Params { study?: string, series?: string, instance?: string, tag?: string, frames?: string }
 
-export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger }, init: DicomwebInit = {}): void {
-  const { store } = deps
+export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger, audit?: AuditSink }, init: DicomwebInit = {}): void {
+  const { store, audit } = deps
+  /** One audit record per patient whose data a request showed (the trail is per patient). */
+  const auditShown = async (req: FastifyRequest, event: string, outcome: string, studies: StudyRecord[]): Promise<void> => {
+    if (audit === undefined) return
+    for (const study of studies) {
+      await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditCaller('DICOMweb', req.ip), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
+    }
+  }
   const logger = deps.logger.child({ component: 'dicomweb' })
   const maxResults = init.maxResults ?? 1000
   const maxStowParts = init.maxStowParts ?? 100_000
@@ -56,7 +65,8 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
     const scope: SearchScope = { studyInstanceUID: target.studyInstanceUID, seriesInstanceUID: target.seriesInstanceUID }
     const retrieveUrl = (l: QueryLevel, row: QueryRow): string =>
       l === 'study' ? studyUrl(req, row.study.studyInstanceUID) : l === 'series' ? seriesUrl(req, row.study.studyInstanceUID, row.series!.seriesInstanceUID) : instanceUrl(req, row.instance!)
-    const { results, warnings } = await search(store, level, req.query, scope, { maxResults, retrieveUrl })
+    const { results, warnings, studies } = await search(store, level, req.query, scope, { maxResults, retrieveUrl })
+    await auditShown(req, 'query', `${results.length} results`, studies)
     if (warnings.length > 0) void reply.header('warning', warnings.map((w) => `299 beeldnet "${w.replace(/"/g, '\'')}"`).join(', '))
     return reply.type('application/dicom+json').send(results)
   }
@@ -78,6 +88,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     checkInstanceAccept(parseAccept(req.headers.accept), instances)
+    await auditShown(req, 'view', `${instances.length} instances`, [(await store.getStudy(req.params.study!)).study])
     return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i)))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study`, retrieveRoute)
@@ -87,6 +98,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     checkJsonAccept(parseAccept(req.headers.accept))
+    await auditShown(req, 'view', `metadata of ${instances.length} instances`, [(await store.getStudy(req.params.study!)).study])
     return reply.type('application/dicom+json').send(Readable.from(jsonArray(metadataOf(store, instances, (i) => instanceUrl(req, i)))))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study/metadata`, metadataRoute)

@@ -1,3 +1,4 @@
+import type { StudyRecord } from '../store/records.ts'
 import type { StudyQuery } from '../store/study-index.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { matches, parseQuery, rowToJson, type ParsedQuery, type QueryLevel, type QueryRow } from './qido.ts'
@@ -16,6 +17,8 @@ export interface SearchScope {
 export interface SearchResult {
   results: DicomJson[]
   warnings: string[]
+  /** the studies the results come from, once each (whose patients were shown: the audit trail) */
+  studies: StudyRecord[]
 }
 
 /** Where a result can be retrieved from (WADO-RS), for its RetrieveURL. */
@@ -25,6 +28,7 @@ export async function search (store: StudyStore, level: QueryLevel, params: Reco
   options: { maxResults: number, retrieveUrl: RetrieveUrlOf }): Promise<SearchResult> {
   const query = parseQuery(level, params, options.maxResults)
   const results: DicomJson[] = []
+  const studies = new Map<string, StudyRecord>()
   let skipped = 0
   for await (const row of rowsOf(store, level, query, scope)) {
     if (!matches(query, row)) continue
@@ -33,9 +37,10 @@ export async function search (store: StudyStore, level: QueryLevel, params: Reco
       continue
     }
     results.push(rowToJson(level, row, options.retrieveUrl(level, row)))
+    studies.set(row.study.studyInstanceUID, row.study)
     if (results.length >= query.limit!) break
   }
-  return { results, warnings: query.warnings }
+  return { results, warnings: query.warnings, studies: [...studies.values()] }
 }
 
 async function * rowsOf (store: StudyStore, level: QueryLevel, query: ParsedQuery, scope: SearchScope): AsyncGenerator<QueryRow> {

@@ -3,6 +3,8 @@ import type { Logger } from 'pino'
 import { MAX_QUERY_RESPONSE_BYTES, QueryRequest, QueryResponse, type QueryCriteria, type StudySummary } from '../../protocol/exchange/query.ts'
 import type { Requester } from '../../protocol/exchange/requester.ts'
 import type { StudyRecord } from '../store/records.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { auditClinician, auditPatient } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { manifestStudy } from '../transfers/manifest.ts'
 import type { RemotePeer } from './host.ts'
@@ -46,6 +48,8 @@ export async function searchStore (store: StudyStore, criteria: QueryCriteria): 
 export interface QueryResponderComponents {
   store: StudyStore
   logger: Logger
+  /** every query answered, empty ones too, per patient found or asked for (optional) */
+  audit?: AuditSink
 }
 
 export function createQueryHandler (components: QueryResponderComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
@@ -54,9 +58,27 @@ export function createQueryHandler (components: QueryResponderComponents, init: 
     const request = await framed.readControl(QueryRequest, 'query')
     const { studies, truncated } = await searchStore(components.store, request.criteria)
     components.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, results: studies.length }, 'query answered')
+    await auditQuery(components.audit, request, peer, studies)
     const answer: QueryResponse = { type: 'beeldnet/query-result', studies: studies.map(summarise), truncated }
     await writeRun(framed, jsonBytes(answer))
     await framed.close()
+  }
+}
+
+/** One record per patient the answer shows; a query that found nothing is recorded with the patient it asked for. */
+async function auditQuery (audit: AuditSink | undefined, request: QueryRequest, peer: RemotePeer, studies: StudyRecord[]): Promise<void> {
+  if (audit === undefined) return
+  const byPatient = new Map<string, StudyRecord[]>()
+  for (const s of studies) byPatient.set(`${s.patient.issuer}\\${s.patient.id}`, [...(byPatient.get(`${s.patient.issuer}\\${s.patient.id}`) ?? []), s])
+  const asked = request.criteria
+  const base = { event: 'query', user: auditClinician(request.requester), responsible: auditClinician(request.requester), institution: { ura: peer.ura, name: peer.name }, details: { purpose: request.requester.purpose } }
+  if (byPatient.size === 0) {
+    const patient = { ...(asked.bsn === undefined ? {} : { bsn: asked.bsn }), ...(asked.patientId === undefined ? {} : { id: asked.patientId, issuer: asked.issuer ?? '' }) }
+    await audit.record({ ...base, outcome: '0 studies', patient })
+    return
+  }
+  for (const found of byPatient.values()) {
+    await audit.record({ ...base, outcome: `${found.length} ${found.length === 1 ? 'study' : 'studies'}`, patient: auditPatient(found[0]!.patient), details: { ...base.details, studies: found.map((s) => s.studyInstanceUID).join(' ') } })
   }
 }
 

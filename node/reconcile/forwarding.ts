@@ -3,6 +3,7 @@ import type { NodeConfig } from '../config/config.ts'
 import { PacsExporter, RECONCILIATION_HOLDER, UnknownDestinationError, type ExportOutcome } from './pacs-export.ts'
 import type { LocalIdentity } from './coerce.ts'
 import type { PatientLookup } from './patient-lookup.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
 import type { StudyRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 
@@ -29,7 +30,7 @@ export interface HeldStudy {
   since: string
 }
 
-export function createPacsForwarding (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger, sourceOf: (studyInstanceUID: string) => Promise<string> },
+export function createPacsForwarding (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger, audit?: AuditSink, sourceOf: (studyInstanceUID: string) => Promise<string> },
   config: { dimse: NodeConfig['dimse'], pacs: NodeConfig['pacs'] }): PacsForwarding {
   const exporter = new PacsExporter(deps, { destinations: config.dimse.destinations, aeTitle: config.dimse.aeTitle })
   const logger = deps.logger.child({ component: 'pacs-forwarding' })

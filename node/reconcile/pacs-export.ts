@@ -5,6 +5,8 @@ import { sendToDestination } from '../dimse/retrieve.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { coerceHeader, type LocalIdentity } from './coerce.ts'
 import type { PatientLookup } from './patient-lookup.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { auditPatient, NODE_ITSELF } from '../audit/events.ts'
 
 /*
  * "Send to our PACS": a received study, reconciled to this hospital's patient (found by BSN, or
@@ -39,8 +41,11 @@ export class PacsExporter {
   private readonly destinations: Map<string, DimseDestination>
   private readonly callingAeTitle: string
 
-  constructor (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger }, config: { destinations: DimseDestination[], aeTitle: string }) {
+  private readonly audit: AuditSink | undefined
+
+  constructor (deps: { store: StudyStore, lookup: PatientLookup, logger: Logger, audit?: AuditSink }, config: { destinations: DimseDestination[], aeTitle: string }) {
     this.store = deps.store
+    this.audit = deps.audit
     this.lookup = deps.lookup
     this.logger = deps.logger.child({ component: 'pacs-export' })
     this.destinations = new Map(config.destinations.map((d) => [d.aeTitle, d]))
@@ -59,12 +64,21 @@ export class PacsExporter {
         const reason = bsn === undefined
           ? 'the study carries no BSN: enter the local patient id'
           : `no local patient found for BSN ${bsn}: enter the local patient id`
+        await this.audit?.record({ event: 'reconciliation', outcome: 'held', patient: auditPatient(entries.study.patient), user: NODE_ITSELF, studyInstanceUID: request.studyInstanceUID, details: { reason } })
         await this.store.hold(request.studyInstanceUID, RECONCILIATION_HOLDER, reason)
         this.logger.info({ study: request.studyInstanceUID, reason }, 'held for reconciliation')
         return { status: 'held', reason }
       }
     }
     const identity = local
+    await this.audit?.record({
+      event: 'export-to-pacs',
+      outcome: `sending to ${destination.aeTitle}`,
+      patient: auditPatient(entries.study.patient),
+      user: NODE_ITSELF,
+      studyInstanceUID: request.studyInstanceUID,
+      details: { localPatientId: identity.patientId, localIssuer: identity.issuer, matched: request.local === undefined ? 'by BSN' : 'entered by a person', source: request.source }
+    })
     const done = await sendToDestination(this.store, entries.instances, destination, this.callingAeTitle, () => {},
       (path) => coerceHeader(path, { local: identity, source: request.source }))
     if (done.failed === 0) await this.store.release(request.studyInstanceUID, RECONCILIATION_HOLDER)

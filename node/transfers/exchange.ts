@@ -22,6 +22,8 @@ import type { TransferEvents } from './events.ts'
 import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { buildSignedManifest } from './manifest.ts'
 import { createTransferQueue, type TransferQueue, type TransferQueueInit } from './queue.ts'
+import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
+import { auditClinician, auditPatient, NODE_ITSELF } from '../audit/events.ts'
 import { createTransferStore, FINAL_OUTGOING_STATES, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
 
 /*
@@ -38,6 +40,8 @@ export interface ExchangeComponents {
   store: StudyStore
   identity: NodeIdentity
   logger: Logger
+  /** the NEN 7513 trail: queries and pull requests answered here, pushes queued (optional) */
+  audit?: AuditSink
 }
 
 export interface ExchangeInit {
@@ -60,6 +64,10 @@ export interface SendRequest {
   requestId?: string
   /** a particular node of the institution (default: one of its active nodes, connected ones first) */
   peerId?: string
+  /** who sends, for the audit trail (default: this node) */
+  actor?: AuditPerson
+  /** who answers for it: the clinician whose pull this push answers */
+  responsible?: AuditPerson
 }
 
 export interface Exchange extends EventEmitter<TransferEvents> {
@@ -89,6 +97,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private readonly streamInit: FramedStreamInit
   private readonly policy: PullPolicy
   private readonly directory: ExchangeComponents['directory']
+  private readonly audit: AuditSink | undefined
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
 
@@ -99,6 +108,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     this.store = components.store
     this.identity = components.identity
     this.logger = components.logger.child({ component: 'exchange' })
+    this.audit = components.audit
     this.streamInit = init.stream ?? {}
     this.policy = createPullPolicy({ rules: init.pullRules })
     this.transfers = createTransferStore({ dir: join(init.dataDir, 'transfers') })
@@ -122,7 +132,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     await this.incoming.start()
     await this.queue.start()
     await this.host.handle(PROTOCOLS.push, createPushHandler({ incoming: this.incoming, logger: this.logger }, this.streamInit))
-    await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger }, this.streamInit))
+    await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger, audit: this.audit }, this.streamInit))
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
     this.host.on('peer-disallowed', this.onDisallowed)
     this.directory?.on('update', this.onDirectoryUpdate)
@@ -167,6 +177,19 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       note: request.note,
       requestId: request.requestId
     }, signal)
+    if (this.audit !== undefined) {
+      const { study } = await this.store.getStudy(request.studyInstanceUID)
+      await this.audit.record({
+        event: 'send',
+        outcome: 'queued',
+        patient: auditPatient(study.patient),
+        user: request.actor ?? NODE_ITSELF,
+        ...(request.responsible === undefined ? {} : { responsible: request.responsible }),
+        institution: { ura: request.to.ura, name: this.host.institutionOf(peerId)?.institution.name },
+        studyInstanceUID: request.studyInstanceUID,
+        details: { department: request.to.department, reason: request.reason }
+      })
+    }
     const record = await this.queue.enqueue({ manifest, peerId })
     this.logger.info({ transferId: record.transferId, study: request.studyInstanceUID, to: request.to.ura, peerId }, 'push queued')
     return record
@@ -197,6 +220,19 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     const exists = await this.store.getStudy(request.studyInstanceUID).then(() => true, () => false)
     if (!exists) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
     const decided = this.policy.decide({ ura: peer.ura, name: peer.name }, request)
+    if (this.audit !== undefined) {
+      const { study } = await this.store.getStudy(request.studyInstanceUID)
+      await this.audit.record({
+        event: 'pull-request',
+        outcome: decided.decision,
+        patient: auditPatient(study.patient),
+        user: auditClinician(request.requester),
+        responsible: auditClinician(request.requester),
+        institution: { ura: peer.ura, name: peer.name },
+        studyInstanceUID: request.studyInstanceUID,
+        details: { purpose: request.requester.purpose, reason: decided.reason }
+      })
+    }
     this.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, decision: decided.decision }, 'pull request')
     if (decided.decision !== 'allowed') return answer(decided.decision, decided.reason, decided.code)
     try {
@@ -205,7 +241,8 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
         to: { ura: peer.ura, department: request.deliverTo },
         peerId: peer.peerId,
         reason: `requested by ${request.requester.clinician.name} (UZI ${request.requester.clinician.uzi}) for ${request.requester.purpose}`,
-        requestId: request.requestId
+        requestId: request.requestId,
+        responsible: auditClinician(request.requester)
       })
     } catch (err) {
       return answer('refused', (err as Error).message, isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL')

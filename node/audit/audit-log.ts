@@ -1,0 +1,123 @@
+import { open, mkdir, readFile, stat, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { canonicalBytes, sha256Hex } from '../../protocol/canonical.ts'
+
+/*
+ * The NEN 7513 audit trail of a node: one JSON line per access to patient data (event, time,
+ * patient, user, responsible user, institution), appended and fsynced before the action it records
+ * completes. Each record carries the hash of the one before it and its own hash over its canonical
+ * JSON, so a changed, removed or reordered record shows (verify.ts says where).
+ */
+
+export const GENESIS = '0'.repeat(64)
+
+export interface AuditPerson {
+  name?: string
+  /** UZI number of a clinician */
+  uzi?: string
+  /** role code (UZI role) or node role (clinician, it-admin, auditor) */
+  role?: string
+  /** who or what acted when no person did: the node itself, an integration, an HTTP client */
+  system?: string
+}
+
+export interface AuditPatient {
+  bsn?: string
+  id?: string
+  issuer?: string
+  name?: string
+}
+
+export interface AuditEvent {
+  /** what happened: send, receive, query, pull-request, pull-decision, view, export-to-pacs, reconciliation, audit-read, ... */
+  event: string
+  /** how it ended: the decision, a result count, a status */
+  outcome: string
+  patient?: AuditPatient
+  /** who acted */
+  user: AuditPerson
+  /** who answers for it (the requesting clinician when a node acted on their behalf) */
+  responsible?: AuditPerson
+  /** the other institution, when there is one */
+  institution?: { ura: string, name?: string }
+  studyInstanceUID?: string
+  details?: Record<string, string | number | boolean>
+}
+
+export interface AuditRecord extends AuditEvent {
+  seq: number
+  time: string
+  prev: string
+  hash: string
+}
+
+export function recordHash (record: Omit<AuditRecord, 'hash'>): string {
+  return sha256Hex(canonicalBytes(record))
+}
+
+/** Anything that can take an audit record: the log, or a test's list. */
+export interface AuditSink {
+  record (event: AuditEvent): Promise<AuditRecord>
+}
+
+export class AuditLog implements AuditSink {
+  readonly path: string
+  private handle: FileHandle | undefined
+  private last: { seq: number, hash: string } = { seq: 0, hash: GENESIS }
+  private chain: Promise<unknown> = Promise.resolve()
+  private readonly now: () => Date
+
+  constructor (path: string, options: { now?: () => Date } = {}) {
+    this.path = path
+    this.now = options.now ?? (() => new Date())
+  }
+
+  async start (): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
+    this.last = await lastRecordOf(this.path)
+    this.handle = await open(this.path, 'a', 0o600)
+  }
+
+  async stop (): Promise<void> {
+    await this.chain.catch(() => {})
+    await this.handle?.close()
+    this.handle = undefined
+  }
+
+  /** Appends one record and makes it durable; resolves only then. Appends are serialised: one chain. */
+  async record (event: AuditEvent): Promise<AuditRecord> {
+    const append = this.chain.then(async () => {
+      if (this.handle === undefined) throw new Error('the audit trail is not open')
+      const base = { ...event, seq: this.last.seq + 1, time: this.now().toISOString(), prev: this.last.hash }
+      const record: AuditRecord = { ...base, hash: recordHash(base) }
+      await this.handle.appendFile(`${JSON.stringify(record)}\n`)
+      await this.handle.sync()
+      this.last = { seq: record.seq, hash: record.hash }
+      return record
+    })
+    this.chain = append.catch(() => {})
+    return append
+  }
+}
+
+/** The last record's seq and hash (genesis for an empty trail), from the file's tail. */
+async function lastRecordOf (path: string): Promise<{ seq: number, hash: string }> {
+  const size = await stat(path).then((s) => s.size, () => 0)
+  if (size === 0) return { seq: 0, hash: GENESIS }
+  // Records are short; the last one lies in the tail. A whole-file read only for a tiny trail.
+  const text = size <= 1024 * 1024 ? await readFile(path, 'utf8') : await readTail(path, size, 1024 * 1024)
+  const lines = text.split('\n').filter((l) => l.trim() !== '')
+  const last = JSON.parse(lines.at(-1)!) as AuditRecord
+  return { seq: last.seq, hash: last.hash }
+}
+
+async function readTail (path: string, size: number, bytes: number): Promise<string> {
+  const handle = await open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(bytes)
+    const { bytesRead } = await handle.read(buffer, 0, bytes, size - bytes)
+    return buffer.subarray(0, bytesRead).toString('utf8')
+  } finally {
+    await handle.close()
+  }
+}

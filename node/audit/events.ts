@@ -1,0 +1,20 @@
+import type { Requester } from '../../protocol/exchange/requester.ts'
+import type { StudyRecord } from '../store/records.ts'
+import type { AuditPatient, AuditPerson } from './audit-log.ts'
+
+/* How the node's own records become the audit trail's patient and person fields. */
+
+export function auditPatient (patient: StudyRecord['patient']): AuditPatient {
+  return { ...(patient.bsn === undefined ? {} : { bsn: patient.bsn }), id: patient.id, issuer: patient.issuer, name: patient.name }
+}
+
+export function auditClinician (requester: Requester): AuditPerson {
+  return { name: requester.clinician.name, uzi: requester.clinician.uzi, role: requester.clinician.role }
+}
+
+/** Until people log in (users and roles), API and DICOMweb callers are named by where they called from. */
+export function auditCaller (kind: string, address: string | undefined): AuditPerson {
+  return { system: `${kind} caller at ${address ?? 'an unknown address'}` }
+}
+
+export const NODE_ITSELF: AuditPerson = { system: 'this node' }

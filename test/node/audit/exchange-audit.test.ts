@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest'
+import { createPrng, generateBsn } from '../../../simulations/generator/index.ts'
+import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { nextEvent } from '../transfers/helpers.ts'
+
+/*
+ * NEN 7513 at both ends of an exchange: hospital B queries hospital A for a patient (once finding
+ * studies, once nothing) and pulls a study, which A pushes. Each node's trail then holds exactly
+ * these accesses for that patient, with the clinician and the other institution, and verifies.
+ */
+
+const requester = { clinician: { name: 'dr. B. de Boer', uzi: '987654321', role: '01.015' }, purpose: 'treatment' as const }
+
+async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.status, body: await res.json() }
+}
+
+interface Report { accesses: Array<{ event: string, outcome: string, user: Record<string, string>, responsible?: Record<string, string>, institution?: { ura: string }, studyInstanceUID?: string }> }
+
+describe('the audit trail of an exchange, at both hospitals', () => {
+  const suite = useLocalNetwork('exchange-audit', 2)
+
+  it('records queries (empty ones too), the pull request and its push, and the receipt, per patient', async () => {
+    const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
+    const uid = a.sampleStudies[0]!
+    const bsn = (await a.node.store.getStudy(uid)).study.patient.bsn!
+    const nobody = generateBsn(createPrng(424242))
+
+    const found = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn, limit: 10 }, requester })
+    expect(found.status).toBe(200)
+    expect(found.body.studies.length).toBeGreaterThan(0)
+    const empty = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn: nobody, limit: 10 }, requester })
+    expect(empty.body.studies).toEqual([])
+    const arrived = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === uid && e.direction === 'incoming')
+    const pulled = await post(`${b.url}/api/pulls`, { at: a.ura, studyInstanceUID: uid, requester, deliverTo: 'RAD' })
+    expect(pulled.body.decision).toBe('allowed')
+    await arrived
+
+    const atA = await (await fetch(`${a.url}/api/audit/patients/${bsn}`)).json() as Report
+    expect(atA.accesses.map((x) => x.event)).toEqual(['query', 'pull-request', 'send', 'audit-read'])
+    const [query, pull, send] = atA.accesses
+    expect(query).toMatchObject({ outcome: expect.stringMatching(/^[1-9]\d* stud/), user: { uzi: '987654321' }, institution: { ura: b.ura } })
+    expect(pull).toMatchObject({ outcome: 'allowed', user: { uzi: '987654321' }, institution: { ura: b.ura }, studyInstanceUID: uid })
+    expect(send).toMatchObject({ outcome: 'queued', responsible: { uzi: '987654321' }, institution: { ura: b.ura }, studyInstanceUID: uid })
+
+    const nothing = await (await fetch(`${a.url}/api/audit/patients/${nobody}`)).json() as Report
+    expect(nothing.accesses.map((x) => [x.event, x.outcome])).toEqual([['query', '0 studies'], ['audit-read', 'patient access report']])
+
+    // B's receipt completes after the sender hears it: give B's record a moment.
+    let atB: Report = { accesses: [] }
+    for (let i = 0; i < 50 && !atB.accesses.some((x) => x.event === 'receive'); i++) {
+      atB = await (await fetch(`${b.url}/api/audit/patients/${bsn}`)).json() as Report
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(atB.accesses.find((x) => x.event === 'receive')).toMatchObject({ outcome: 'committed', institution: { ura: a.ura }, studyInstanceUID: uid })
+
+    for (const node of [a, b]) expect(await (await fetch(`${node.url}/api/audit/verify`)).json()).toMatchObject({ ok: true })
+    const html = await fetch(`${a.url}/api/audit/patients/${bsn}?format=html`)
+    expect(html.headers.get('content-type')).toContain('text/html')
+    expect(await html.text()).toContain('987654321')
+  }, 120_000)
+})
