@@ -33,7 +33,13 @@ async function nodeApiFor (dataDir: string, given: string | undefined): Promise<
   return createNodeApi(`http://${host}:${http.port}`)
 }
 
-async function run (cmd: Command, action: (api: NodeApi, out: Output) => Promise<number | undefined>): Promise<void> {
+/** --node: which running node a verb asks. */
+export function nodeOption (): Option {
+  return new Option('--node <url>', 'the running node\'s HTTP API (default: from this data directory\'s config)')
+}
+
+/** Runs a verb against the running node's API (--node, else the data directory's config), with the exit code it returns. */
+export async function run (cmd: Command, action: (api: NodeApi, out: Output) => Promise<number | undefined>): Promise<void> {
   const opts = cmd.optsWithGlobals<GlobalOptions & NodeOption>()
   const out = createOutput(opts.json)
   try {
@@ -121,7 +127,6 @@ async function watch (api: NodeApi, out: Output): Promise<void> {
 }
 
 export function addExchangeCommands (node: Command): void {
-  const nodeOption = (): Option => new Option('--node <url>', 'the running node\'s HTTP API (default: from this data directory\'s config)')
 
   node.command('send')
     .description('send a study to another institution; follows the transfer until the receiver has committed it (exit 1 if it fails)')

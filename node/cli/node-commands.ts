@@ -21,6 +21,7 @@ import { createRegistryClient } from '../directory/registry-client.ts'
 import { formatDirectoryStatus } from '../directory/status-text.ts'
 import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 import { addExchangeCommands } from './exchange-commands.ts'
+import { addAuditCommands } from './audit-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -253,6 +254,7 @@ export function nodeCommand (): Command {
     })
 
   addExchangeCommands(node)
+  addAuditCommands(node)
 
   node.command('start')
     .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')

@@ -1,5 +1,8 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createPrng, generateBsn } from '../../../simulations/generator/index.ts'
+import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
 import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 
@@ -59,5 +62,21 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const html = await fetch(`${a.url}/api/audit/patients/${bsn}?format=html`)
     expect(html.headers.get('content-type')).toContain('text/html')
     expect(await html.text()).toContain('987654321')
+
+    // The same from the command line: verify the trail (and a tampered copy), and the report.
+    const cli = (...args: string[]): ReturnType<typeof runBeeldnet> => runBeeldnet(['node', '--data-dir', a.dataDir, ...args])
+    const verified = await cli('audit', 'verify')
+    expect(verified.code, verified.stderr).toBe(0)
+    expect(verified.stdout).toMatch(/the trail verifies: \d+ record/)
+    const copy = join(suite.dir, 'trail-copy.jsonl')
+    const lines = (await readFile(join(a.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n')
+    await writeFile(copy, `${lines.map((l, i) => i === 1 ? l.replace('"allowed"', '"refused"').replace('"0 studies"', '"9 studies"') : l).join('\n')}\n`)
+    const tampered = await cli('audit', 'verify', '--file', copy)
+    expect(tampered.code).toBe(3)
+    expect(tampered.stdout).toContain('NOT intact (changed, line 2)')
+    const report = await cli('audit', 'report', '--bsn', bsn, '--node', a.url)
+    expect(report.code, report.stderr).toBe(0)
+    expect(report.stdout).toContain('pull-request')
+    expect(report.stdout).toContain(`URA ${b.ura}`)
   }, 120_000)
 })
