@@ -17,6 +17,7 @@ import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
 import { createPacsForwarding, type PacsForwarding } from './reconcile/forwarding.ts'
 import { createRouter } from './routing/router.ts'
 import { AuditLog } from './audit/audit-log.ts'
+import { SyslogExporter } from './audit/syslog-export.ts'
 import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
@@ -53,6 +54,7 @@ export class BeeldnetNode {
   pacs!: PacsForwarding
   /** the NEN 7513 audit trail (<data-dir>/audit/trail.jsonl) */
   audit!: AuditLog
+  private auditExport: SyslogExporter | undefined
   private retentionTimer: NodeJS.Timeout | undefined
   private retentionRun: Promise<void> = Promise.resolve()
 
@@ -72,6 +74,20 @@ export class BeeldnetNode {
     await this.store.start()
     this.audit = new AuditLog(join(this.dataDir, 'audit', 'trail.jsonl'))
     await this.audit.start()
+    if (this.config.audit.syslog !== '') {
+      const at = this.config.audit.syslog.lastIndexOf(':')
+      const exporter = new SyslogExporter({
+        trailPath: this.audit.path,
+        cursorPath: join(this.dataDir, 'audit', 'syslog-cursor'),
+        host: this.config.audit.syslog.slice(0, at).replace(/^\[|\]$/g, ''),
+        port: Number(this.config.audit.syslog.slice(at + 1)),
+        source: { id: this.identity.peerId, nodeName: this.config.node.name },
+        logger: this.logger.child({ component: 'audit-export' })
+      })
+      this.audit.onRecord(() => { exporter.poke() })
+      await exporter.start()
+      this.auditExport = exporter
+    }
     // Holds nothing until a root is pinned (beeldnet node enrol); polls only with a registry or mirrors.
     this.directory = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(this.dataDir) }), logger: this.logger }, {
       registryUrl: this.config.registry.url,
@@ -197,6 +213,7 @@ export class BeeldnetNode {
     await this.p2p?.stop()
     await this.directory?.stop()
     await this.retentionRun
+    await this.auditExport?.stop()
     await this.audit?.stop()
     await this.store.stop()
     this.logger.info('node stopped')

@@ -66,6 +66,7 @@ export class AuditLog implements AuditSink {
   private last: { seq: number, hash: string } = { seq: 0, hash: GENESIS }
   private chain: Promise<unknown> = Promise.resolve()
   private readonly now: () => Date
+  private readonly listeners: Array<(record: AuditRecord) => void> = []
 
   constructor (path: string, options: { now?: () => Date } = {}) {
     this.path = path
@@ -84,6 +85,11 @@ export class AuditLog implements AuditSink {
     this.handle = undefined
   }
 
+  /** Called after each record is durable (the syslog export). */
+  onRecord (listener: (record: AuditRecord) => void): void {
+    this.listeners.push(listener)
+  }
+
   /** Appends one record and makes it durable; resolves only then. Appends are serialised: one chain. */
   async record (event: AuditEvent): Promise<AuditRecord> {
     const append = this.chain.then(async () => {
@@ -93,6 +99,7 @@ export class AuditLog implements AuditSink {
       await this.handle.appendFile(`${JSON.stringify(record)}\n`)
       await this.handle.sync()
       this.last = { seq: record.seq, hash: record.hash }
+      for (const listener of this.listeners) listener(record)
       return record
     })
     this.chain = append.catch(() => {})

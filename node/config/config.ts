@@ -76,6 +76,9 @@ export const ConfigSchema = z.strictObject({
       reason: z.string().min(1).max(512).default('routing rule')
     })).max(1000).default([])
   }).default({ rules: [] }),
+  audit: z.strictObject({
+    syslog: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/, 'host:port of a TCP syslog collector')]).default('')
+  }).default({ syslog: '' }),
   pacs: z.strictObject({
     destination: z.union([z.literal(''), AeTitle]).default(''),
     forward: z.enum(['none', 'confirm', 'auto']).default('confirm'),
@@ -179,6 +182,12 @@ routing:
   # - { calledAeTitle: TO_ISALA, to: { ura: '01002154', department: RAD }, reason: verwijzing }
   # - { callingAeTitle: CT1, modality: CT, studyDescription: '*trauma*', to: { ura: '01000471', department: SEH } }
   rules: []
+
+audit:
+  # The hospital's audit repository: every audit record also goes there as a DICOM audit message
+  # (PS3.15 A.5) over TCP syslog (RFC 5424, octet-counted frames), host:port. While it is down the
+  # records wait in the trail and follow when it is back. '' = the trail only.
+  syslog: ''
 
 pacs:
   # The local PACS received studies go to (an AE title in dimse.destinations), reconciled first:

@@ -18,6 +18,7 @@ describe('node config', () => {
       transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 },
       dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] },
       routing: { rules: [] },
+      audit: { syslog: '' },
       pacs: { destination: '', forward: 'confirm', mappingFile: '' },
       policy: { pull: [] }
     })
