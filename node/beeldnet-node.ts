@@ -18,6 +18,7 @@ import { createPacsForwarding, type PacsForwarding } from './reconcile/forwardin
 import { createRouter } from './routing/router.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { SyslogExporter } from './audit/syslog-export.ts'
+import { PolicyStore } from './policy/policy-store.ts'
 import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
@@ -55,6 +56,8 @@ export class BeeldnetNode {
   /** the NEN 7513 audit trail (<data-dir>/audit/trail.jsonl) */
   audit!: AuditLog
   private auditExport: SyslogExporter | undefined
+  /** consent records and pulls waiting for approval */
+  policyStore!: PolicyStore
   private retentionTimer: NodeJS.Timeout | undefined
   private retentionRun: Promise<void> = Promise.resolve()
 
@@ -105,7 +108,9 @@ export class BeeldnetNode {
     await this.gossip.start()
     await this.p2p.start()
     // After the host: the queue resumes interrupted transfers at once.
-    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit }, {
+    this.policyStore = new PolicyStore(join(this.dataDir, 'policy'))
+    await this.policyStore.start()
+    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
       queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
       stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
@@ -132,7 +137,7 @@ export class BeeldnetNode {
       })
     })
     this.metrics = this.createMetrics()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
@@ -209,6 +214,7 @@ export class BeeldnetNode {
     await this.dimse?.stop()
     await this.http?.close()
     await this.exchange?.stop()
+    await this.policyStore?.stop()
     await this.gossip?.stop()
     await this.p2p?.stop()
     await this.directory?.stop()

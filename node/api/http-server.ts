@@ -13,6 +13,8 @@ import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
+import { registerPolicyRoutes } from './policy-routes.ts'
+import type { PolicyStore } from '../policy/policy-store.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
@@ -33,6 +35,8 @@ export interface HttpServerComponents {
   pacs?: PacsForwarding
   /** the NEN 7513 trail: DICOMweb views and searches are recorded, the trail is read and verified (optional) */
   audit?: AuditLog
+  /** consent records and the approval queue of pulls (optional) */
+  policyStore?: PolicyStore
 }
 
 export interface HttpServerInit {
@@ -103,6 +107,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
+  if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 
   return app

@@ -18,3 +18,9 @@ export function auditCaller (kind: string, address: string | undefined): AuditPe
 }
 
 export const NODE_ITSELF: AuditPerson = { system: 'this node' }
+
+/** A person or system in one line (who decided, in a record kept elsewhere). */
+export function describePerson (person: AuditPerson): string {
+  if (person.system !== undefined) return person.system
+  return [person.name, person.uzi === undefined ? undefined : `UZI ${person.uzi}`].filter((x) => x !== undefined).join(', ')
+}

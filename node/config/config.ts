@@ -88,7 +88,9 @@ export const ConfigSchema = z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
       purposes: z.array(z.enum(['treatment', 'second-opinion', 'referral', 'emergency'])).min(1).optional(),
-      decision: z.enum(['allow', 'queue'])
+      departments: z.array(z.string().regex(/^[A-Z0-9-]{1,16}$/, 'a department code such as RAD')).min(1).optional(),
+      requireConsent: z.boolean().optional(),
+      decision: z.enum(['allow', 'queue', 'refuse'])
     })).max(10_000).default([])
   }).default({ pull: [] })
 })
@@ -202,9 +204,12 @@ pacs:
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the
-  # source to agree. Rules are tried in order; none matching refuses the pull. decision: allow
-  # sends the study at once, queue waits for staff of this hospital to approve.
+  # source to agree. Rules are tried in order; the first whose ura, purposes and (requesting)
+  # departments fit decides; none matching refuses the pull. decision: allow sends the study at
+  # once, queue waits for staff of this hospital to approve (API /api/approvals), refuse refuses.
+  # requireConsent: the patient must have a consent record for it (API /api/consents).
   # - { ura: '12345678', purposes: [treatment, referral], decision: allow }
+  # - { ura: '12345678', purposes: [second-opinion], requireConsent: true, decision: queue }
   pull: []
 `
 }

@@ -23,7 +23,8 @@ import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { buildSignedManifest } from './manifest.ts'
 import { createTransferQueue, type TransferQueue, type TransferQueueInit } from './queue.ts'
 import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
-import { auditClinician, auditPatient, NODE_ITSELF } from '../audit/events.ts'
+import { ApprovalDecidedError, ApprovalNotFoundError, type ApprovalRecord, type PolicyStore } from '../policy/policy-store.ts'
+import { auditClinician, auditPatient, describePerson, NODE_ITSELF } from '../audit/events.ts'
 import { createTransferStore, FINAL_OUTGOING_STATES, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
 
 /*
@@ -42,6 +43,8 @@ export interface ExchangeComponents {
   logger: Logger
   /** the NEN 7513 trail: queries and pull requests answered here, pushes queued (optional) */
   audit?: AuditSink
+  /** consent records and the approval queue of pulls (optional: without it nobody has consented, and queued pulls are not kept) */
+  policyStore?: PolicyStore
 }
 
 export interface ExchangeInit {
@@ -82,6 +85,10 @@ export interface Exchange extends EventEmitter<TransferEvents> {
   query (ura: string, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal): Promise<QueryResponse>
   pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer>
   list (): Promise<{ outgoing: OutgoingRecord[], incoming: IncomingRecord[] }>
+  /** a queued pull approved by `by` here: the study is pushed to the requester */
+  approvePull (requestId: string, by: AuditPerson): Promise<ApprovalRecord>
+  /** a queued pull refused by `by` here, with the reason */
+  refusePull (requestId: string, by: AuditPerson, reason: string): Promise<ApprovalRecord>
 }
 
 const FORWARDED_EVENTS = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed'] as const
@@ -98,6 +105,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private readonly policy: PullPolicy
   private readonly directory: ExchangeComponents['directory']
   private readonly audit: AuditSink | undefined
+  private readonly policyStore: PolicyStore | undefined
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
 
@@ -109,8 +117,9 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     this.identity = components.identity
     this.logger = components.logger.child({ component: 'exchange' })
     this.audit = components.audit
+    this.policyStore = components.policyStore
     this.streamInit = init.stream ?? {}
-    this.policy = createPullPolicy({ rules: init.pullRules })
+    this.policy = createPullPolicy({ rules: init.pullRules, consent: components.policyStore })
     this.transfers = createTransferStore({ dir: join(init.dataDir, 'transfers') })
     this.incoming = createIncomingTransfers({ store: this.store, transfers: this.transfers, identity: this.identity }, { ura: () => this.self().ura })
     this.queue = createTransferQueue({
@@ -217,20 +226,31 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private async decidePull (request: PullRequest, peer: RemotePeer): Promise<PullAnswer> {
     const answer = (decision: PullAnswer['decision'], reason: string, code?: string): PullAnswer =>
       ({ type: 'beeldnet/pull-answer', requestId: request.requestId, decision, reason, ...(code === undefined ? {} : { code }) })
-    const exists = await this.store.getStudy(request.studyInstanceUID).then(() => true, () => false)
-    if (!exists) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
-    const decided = this.policy.decide({ ura: peer.ura, name: peer.name }, request)
-    if (this.audit !== undefined) {
-      const { study } = await this.store.getStudy(request.studyInstanceUID)
-      await this.audit.record({
-        event: 'pull-request',
-        outcome: decided.decision,
-        patient: auditPatient(study.patient),
-        user: auditClinician(request.requester),
-        responsible: auditClinician(request.requester),
-        institution: { ura: peer.ura, name: peer.name },
+    const study = await this.store.getStudy(request.studyInstanceUID).then((e) => e.study, () => undefined)
+    if (study === undefined) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
+    const decided = await this.policy.decide({ ura: peer.ura, name: peer.name }, request, { bsn: study.patient.bsn })
+    await this.audit?.record({
+      event: 'pull-request',
+      outcome: decided.decision,
+      patient: auditPatient(study.patient),
+      user: auditClinician(request.requester),
+      responsible: auditClinician(request.requester),
+      institution: { ura: peer.ura, name: peer.name },
+      studyInstanceUID: request.studyInstanceUID,
+      details: { purpose: request.requester.purpose, reason: decided.reason }
+    })
+    if (decided.decision === 'queued') {
+      if (this.policyStore === undefined) return answer('refused', 'this hospital keeps no approval queue', 'BEELDNET_ERR_PULL_NOT_ALLOWED')
+      await this.policyStore.addApproval({
+        requestId: request.requestId,
+        state: 'waiting',
         studyInstanceUID: request.studyInstanceUID,
-        details: { purpose: request.requester.purpose, reason: decided.reason }
+        patient: { ...(study.patient.bsn === undefined ? {} : { bsn: study.patient.bsn }), id: study.patient.id, name: study.patient.name },
+        from: { ura: peer.ura, name: peer.name, peerId: peer.peerId },
+        requester: request.requester,
+        deliverTo: request.deliverTo,
+        reason: decided.reason,
+        receivedAt: new Date().toISOString()
       })
     }
     this.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, decision: decided.decision }, 'pull request')
@@ -248,6 +268,50 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       return answer('refused', (err as Error).message, isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL')
     }
     return answer('allowed', decided.reason)
+  }
+
+  async approvePull (requestId: string, by: AuditPerson): Promise<ApprovalRecord> {
+    const store = this.requirePolicyStore()
+    const waiting = await store.getApproval(requestId)
+    if (waiting.state !== 'waiting') throw new ApprovalDecidedError(waiting)
+    const { requester } = waiting
+    // Sent first: a push that cannot be queued (the requester no longer admitted) leaves it waiting.
+    const record = await this.send({
+      studyInstanceUID: waiting.studyInstanceUID,
+      to: { ura: waiting.from.ura, department: waiting.deliverTo },
+      peerId: waiting.from.peerId,
+      reason: `requested by ${requester.clinician.name} (UZI ${requester.clinician.uzi}) for ${requester.purpose}; approved here`,
+      requestId,
+      actor: by,
+      responsible: auditClinician(requester)
+    })
+    const decided = await store.decideApproval(requestId, 'approved', describePerson(by), `pushed as transfer ${record.transferId}`)
+    await this.auditDecision(decided, by)
+    return decided
+  }
+
+  async refusePull (requestId: string, by: AuditPerson, reason: string): Promise<ApprovalRecord> {
+    const decided = await this.requirePolicyStore().decideApproval(requestId, 'refused', describePerson(by), reason)
+    await this.auditDecision(decided, by)
+    return decided
+  }
+
+  private requirePolicyStore (): PolicyStore {
+    if (this.policyStore === undefined) throw new ApprovalNotFoundError('(this node keeps no approval queue)')
+    return this.policyStore
+  }
+
+  private async auditDecision (decided: ApprovalRecord, by: AuditPerson): Promise<void> {
+    await this.audit?.record({
+      event: 'pull-decision',
+      outcome: decided.state,
+      patient: decided.patient,
+      user: by,
+      responsible: auditClinician(decided.requester),
+      institution: { ura: decided.from.ura, name: decided.from.name },
+      studyInstanceUID: decided.studyInstanceUID,
+      details: { decision: decided.decision ?? '' }
+    })
   }
 
   /** A peer the directory no longer admits: its queued and running transfers end with that code. */

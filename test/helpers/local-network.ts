@@ -54,5 +54,6 @@ export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetwork
   suite.restarted.push(restarted)
   await restarted.start()
   node.node = restarted
+  node.url = restarted.url
   return restarted
 }

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { Purpose } from '../../protocol/exchange/requester.ts'
+import { parseDocument } from '../../protocol/registry/documents.ts'
+import { auditCaller } from '../audit/events.ts'
+import type { PolicyStore } from '../policy/policy-store.ts'
+import type { Exchange } from '../transfers/exchange.ts'
+import { BadRequestError } from './bad-request.ts'
+
+/*
+ * The pull policy's people-side on the node's API: consent records per patient, and the pulls
+ * waiting for staff of this hospital to approve (the study is pushed) or refuse (with a reason).
+ */
+
+const Bsn = z.string().regex(/^[0-9]{9}$/, 'a BSN has 9 digits')
+const ConsentBody = z.strictObject({
+  bsn: Bsn,
+  ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits').optional(),
+  purposes: z.array(Purpose).min(1).optional(),
+  until: z.string().regex(/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/, 'a date YYYY-MM-DD').optional(),
+  note: z.string().max(1024).optional()
+})
+const RefuseBody = z.strictObject({ reason: z.string().min(1).max(1024) })
+
+export function registerPolicyRoutes (app: FastifyInstance, components: { exchange: Exchange, policyStore: PolicyStore }): void {
+  const { exchange, policyStore } = components
+
+  app.get<{ Querystring: { bsn?: string } }>('/api/consents', async (req) => {
+    const bsn = Bsn.safeParse(req.query.bsn)
+    if (!bsn.success) throw new BadRequestError('give ?bsn= (9 digits)')
+    return { consents: await policyStore.consentsOf(bsn.data) }
+  })
+  app.post('/api/consents', async (req, reply) => reply.status(201).send(await policyStore.addConsent(parseDocument(ConsentBody, req.body, 'consent'))))
+  app.delete<{ Params: { bsn: string, id: string } }>('/api/consents/:bsn/:id', async (req, reply) => {
+    const removed = await policyStore.withdrawConsent(req.params.bsn, req.params.id)
+    return reply.status(removed ? 200 : 404).send(removed ? { withdrawn: req.params.id } : { code: 'BEELDNET_ERR_NOT_FOUND', message: `no consent ${req.params.id} for BSN ${req.params.bsn}` })
+  })
+
+  app.get<{ Querystring: { state?: 'waiting' | 'approved' | 'refused' } }>('/api/approvals', async (req) => ({ approvals: await policyStore.listApprovals(req.query.state) }))
+  app.post<{ Params: { id: string } }>('/api/approvals/:id/approve', async (req) => exchange.approvePull(req.params.id, auditCaller('API', req.ip)))
+  app.post<{ Params: { id: string } }>('/api/approvals/:id/refuse', async (req) => {
+    const body = parseDocument(RefuseBody, req.body, 'refusal')
+    return exchange.refusePull(req.params.id, auditCaller('API', req.ip), body.reason)
+  })
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest'
+import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
+import { nextEvent } from '../transfers/helpers.ts'
+
+/*
+ * Hospital B pulls from hospital A under A's rules: allowed at once, queued until someone at A
+ * approves (or refuses, with a reason), refused without the patient's consent and allowed with it,
+ * per requesting department. The queue survives a restart of A; every decision is in A's trail.
+ */
+
+const clinician = { name: 'dr. B. de Boer', uzi: '987654321', role: '01.015' }
+
+async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.status, body: await res.json() }
+}
+
+describe('pull policy: allow, queue for approval, refuse, consent', () => {
+  const suite = useLocalNetwork('pull-policy', 2)
+
+  it('decides every pull by the rules, keeps the queue across a restart, and records each decision', async () => {
+    const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
+    await restartWithConfig(suite, a, [[['policy', 'pull'], [
+      { ura: b.ura, purposes: ['treatment'], decision: 'allow' },
+      { ura: b.ura, purposes: ['second-opinion'], decision: 'queue' },
+      { ura: b.ura, purposes: ['referral'], requireConsent: true, decision: 'allow' },
+      { ura: b.ura, purposes: ['emergency'], departments: ['SEH'], decision: 'allow' }
+    ]]])
+    const [first, second] = a.sampleStudies as [string, string]
+    const pull = async (study: string, purpose: string, department?: string): Promise<{ decision: string, reason: string, code?: string }> =>
+      (await post(`${b.url}/api/pulls`, { at: a.ura, studyInstanceUID: study, requester: { clinician, purpose, ...(department === undefined ? {} : { department }) }, deliverTo: 'RAD' })).body
+
+    const allowedArrives = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === first && e.direction === 'incoming')
+    expect(await pull(first, 'treatment')).toMatchObject({ decision: 'allowed' })
+    await allowedArrives
+
+    // Queued: it waits at A, also across a restart, until someone approves it.
+    const queued = await pull(second, 'second-opinion')
+    expect(queued).toMatchObject({ decision: 'queued', reason: expect.stringContaining('approval') })
+    await restartWithConfig(suite, a, [])
+    const waiting = (await (await fetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string, studyInstanceUID: string, requester: { clinician: { uzi: string } } }> }).approvals
+    expect(waiting).toHaveLength(1)
+    expect(waiting[0]).toMatchObject({ studyInstanceUID: second, requester: { clinician: { uzi: '987654321' } } })
+    const arrives = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === second && e.direction === 'incoming')
+    const approved = await post(`${a.url}/api/approvals/${waiting[0]!.requestId}/approve`, {})
+    expect(approved.body).toMatchObject({ state: 'approved' })
+    await arrives
+    expect((await post(`${a.url}/api/approvals/${waiting[0]!.requestId}/approve`, {})).body).toMatchObject({ code: 'BEELDNET_ERR_ALREADY_DECIDED' })
+
+    // Queued and refused with a reason: nothing is sent.
+    const sentBefore = (await a.node.exchange.queue.list()).length
+    await pull(first, 'second-opinion')
+    const [again] = (await (await fetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string }> }).approvals
+    const refused = await post(`${a.url}/api/approvals/${again!.requestId}/refuse`, { reason: 'eerst overleg met de behandelaar' })
+    expect(refused.body).toMatchObject({ state: 'refused', decision: 'eerst overleg met de behandelaar' })
+    expect(await a.node.exchange.queue.list()).toHaveLength(sentBefore)
+
+    // Consent: refused without it, allowed once it is on record for this institution and purpose.
+    expect(await pull(first, 'referral')).toMatchObject({ decision: 'refused', code: 'BEELDNET_ERR_NO_CONSENT' })
+    const bsn = (await a.node.store.getStudy(first)).study.patient.bsn!
+    expect((await post(`${a.url}/api/consents`, { bsn, ura: b.ura, purposes: ['referral'] })).status).toBe(201)
+    expect(await pull(first, 'referral')).toMatchObject({ decision: 'allowed', reason: expect.stringContaining('consent') })
+
+    // Departments: the emergency rule is for the emergency department only.
+    expect(await pull(first, 'emergency', 'RAD')).toMatchObject({ decision: 'refused', code: 'BEELDNET_ERR_PULL_NOT_ALLOWED' })
+    expect(await pull(first, 'emergency', 'SEH')).toMatchObject({ decision: 'allowed' })
+
+    const trail = await (await fetch(`${a.url}/api/audit/patients/${bsn}`)).json() as { accesses: Array<{ event: string, outcome: string }> }
+    const decisions = trail.accesses.filter((x) => x.event === 'pull-request' || x.event === 'pull-decision').map((x) => `${x.event} ${x.outcome}`)
+    expect(decisions).toEqual(['pull-request allowed', 'pull-request queued', 'pull-decision refused', 'pull-request refused', 'pull-request allowed', 'pull-request refused', 'pull-request allowed'])
+  }, 180_000)
+})
