@@ -1,7 +1,7 @@
 import type { Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { MAX_QUERY_RESPONSE_BYTES, QueryRequest, QueryResponse, type QueryCriteria, type StudySummary } from '../../protocol/exchange/query.ts'
-import type { Requester } from '../../protocol/exchange/requester.ts'
+import { requestSignatureProblem } from '../../protocol/exchange/request-signature.ts'
 import type { StudyRecord } from '../store/records.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { auditClinician, auditPatient } from '../audit/events.ts'
@@ -50,12 +50,22 @@ export interface QueryResponderComponents {
   logger: Logger
   /** every query answered, empty ones too, per patient found or asked for (optional) */
   audit?: AuditSink
+  /** this institution's URA: a request signed for another is refused */
+  ownUra: () => string | undefined
 }
 
 export function createQueryHandler (components: QueryResponderComponents, init: FramedStreamInit = {}): (stream: Stream, peer: RemotePeer) => Promise<void> {
   return async (stream, peer) => {
     const framed = createFramedStream(stream, init)
     const request = await framed.readControl(QueryRequest, 'query')
+    const problem = requestSignatureProblem(request, peer, components.ownUra())
+    if (problem !== undefined) {
+      components.logger.warn({ from: peer.ura, peerId: peer.peerId, problem }, 'query refused: signature')
+      const refusal: QueryResponse = { type: 'beeldnet/query-refused', code: 'BEELDNET_ERR_REQUEST_SIGNATURE', reason: problem }
+      await writeRun(framed, jsonBytes(refusal))
+      await framed.close()
+      return
+    }
     const { studies, truncated } = await searchStore(components.store, request.criteria)
     components.logger.info({ from: peer.ura, clinician: request.requester.clinician.uzi, purpose: request.requester.purpose, results: studies.length }, 'query answered')
     await auditQuery(components.audit, request, peer, studies)
@@ -71,7 +81,8 @@ async function auditQuery (audit: AuditSink | undefined, request: QueryRequest, 
   const byPatient = new Map<string, StudyRecord[]>()
   for (const s of studies) byPatient.set(`${s.patient.issuer}\\${s.patient.id}`, [...(byPatient.get(`${s.patient.issuer}\\${s.patient.id}`) ?? []), s])
   const asked = request.criteria
-  const base = { event: 'query', user: auditClinician(request.requester), responsible: auditClinician(request.requester), institution: { ura: peer.ura, name: peer.name }, details: { purpose: request.requester.purpose } }
+  // The signed request is kept with the record: who asked, vouched for by the node that sent it.
+  const base = { event: 'query', user: auditClinician(request.requester), responsible: auditClinician(request.requester), institution: { ura: peer.ura, name: peer.name }, details: { purpose: request.requester.purpose, signedRequest: JSON.stringify(request) } }
   if (byPatient.size === 0) {
     const patient = { ...(asked.bsn === undefined ? {} : { bsn: asked.bsn }), ...(asked.patientId === undefined ? {} : { id: asked.patientId, issuer: asked.issuer ?? '' }) }
     await audit.record({ ...base, outcome: '0 studies', patient })
@@ -83,10 +94,9 @@ async function auditQuery (audit: AuditSink | undefined, request: QueryRequest, 
 }
 
 /** Asks the peer on `stream`; resolves with its answer (a result or a refusal). */
-export async function queryOverStream (stream: Stream, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<QueryResponse> {
+export async function queryOverStream (stream: Stream, request: QueryRequest, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<QueryResponse> {
   const framed = createFramedStream(stream, init)
   try {
-    const request: QueryRequest = { type: 'beeldnet/query', requester, criteria }
     await framed.writeControl(request, signal)
     const answer = await readJsonRun(framed, MAX_QUERY_RESPONSE_BYTES, QueryResponse, 'query answer', signal)
     await framed.close(signal).catch(() => {})

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { newTransferId } from '../../protocol/exchange/common.ts'
+import { requestSignatureProblem, signRequest } from '../../protocol/exchange/request-signature.ts'
 import type { PullAnswer, PullRequest } from '../../protocol/exchange/pull.ts'
 import type { QueryCriteria, QueryResponse } from '../../protocol/exchange/query.ts'
 import type { Requester } from '../../protocol/exchange/requester.ts'
@@ -141,7 +142,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     await this.incoming.start()
     await this.queue.start()
     await this.host.handle(PROTOCOLS.push, createPushHandler({ incoming: this.incoming, logger: this.logger }, this.streamInit))
-    await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger, audit: this.audit }, this.streamInit))
+    await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger, audit: this.audit, ownUra: () => this.ownUra() }, this.streamInit))
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
     this.host.on('peer-disallowed', this.onDisallowed)
     this.directory?.on('update', this.onDirectoryUpdate)
@@ -206,15 +207,16 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
 
   async query (ura: string, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal): Promise<QueryResponse> {
     this.self()
+    const request = await signRequest({ type: 'beeldnet/query' as const, requester, criteria }, ura, this.identity.privateKey)
     const stream = await this.host.dialProtocol(this.nodeOf(ura), PROTOCOLS.query, signal)
-    return queryOverStream(stream, criteria, requester, signal, this.streamInit)
+    return queryOverStream(stream, request, signal, this.streamInit)
   }
 
   async pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer> {
     const self = this.self()
     if (!self.departments.some((d) => d.code === request.deliverTo)) throw new UnknownDepartmentError(self.ura, request.deliverTo, self.departments.map((d) => d.code))
     const stream = await this.host.dialProtocol(this.nodeOf(ura), PROTOCOLS.pull, signal)
-    const pull: PullRequest = { type: 'beeldnet/pull', requestId: newTransferId(), ...request }
+    const pull: PullRequest = await signRequest({ type: 'beeldnet/pull' as const, requestId: newTransferId(), ...request }, ura, this.identity.privateKey)
     return pullOverStream(stream, pull, signal, this.streamInit)
   }
 
@@ -226,6 +228,8 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private async decidePull (request: PullRequest, peer: RemotePeer): Promise<PullAnswer> {
     const answer = (decision: PullAnswer['decision'], reason: string, code?: string): PullAnswer =>
       ({ type: 'beeldnet/pull-answer', requestId: request.requestId, decision, reason, ...(code === undefined ? {} : { code }) })
+    const problem = requestSignatureProblem(request, peer, this.ownUra())
+    if (problem !== undefined) return answer('refused', problem, 'BEELDNET_ERR_REQUEST_SIGNATURE')
     const study = await this.store.getStudy(request.studyInstanceUID).then((e) => e.study, () => undefined)
     if (study === undefined) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
     const decided = await this.policy.decide({ ura: peer.ura, name: peer.name }, request, { bsn: study.patient.bsn })
@@ -237,7 +241,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       responsible: auditClinician(request.requester),
       institution: { ura: peer.ura, name: peer.name },
       studyInstanceUID: request.studyInstanceUID,
-      details: { purpose: request.requester.purpose, reason: decided.reason }
+      details: { purpose: request.requester.purpose, reason: decided.reason, signedRequest: JSON.stringify(request) }
     })
     if (decided.decision === 'queued') {
       if (this.policyStore === undefined) return answer('refused', 'this hospital keeps no approval queue', 'BEELDNET_ERR_PULL_NOT_ALLOWED')
@@ -268,6 +272,11 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       return answer('refused', (err as Error).message, isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL')
     }
     return answer('allowed', decided.reason)
+  }
+
+  /** This institution's URA, when the directory lists this node. */
+  private ownUra (): string | undefined {
+    return this.host.institutionOf(this.identity.peerId)?.ura
   }
 
   async approvePull (requestId: string, by: AuditPerson): Promise<ApprovalRecord> {

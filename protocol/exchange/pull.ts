@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { RequestSignatureFields } from './request-signature.ts'
 import { DepartmentCode, TransferId, Uid } from './common.ts'
 import { Requester } from './requester.ts'
 
@@ -15,7 +16,8 @@ export const PullRequest = z.strictObject({
   studyInstanceUID: Uid,
   requester: Requester,
   /** where the study is to be delivered at the requesting institution */
-  deliverTo: DepartmentCode
+  deliverTo: DepartmentCode,
+  ...RequestSignatureFields
 })
 export type PullRequest = z.infer<typeof PullRequest>
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { RequestSignatureFields } from './request-signature.ts'
 import { ManifestStudy } from './manifest.ts'
 import { Requester } from './requester.ts'
 
@@ -32,7 +33,8 @@ export type QueryCriteria = z.infer<typeof QueryCriteria>
 export const QueryRequest = z.strictObject({
   type: z.literal('beeldnet/query'),
   requester: Requester,
-  criteria: QueryCriteria
+  criteria: QueryCriteria,
+  ...RequestSignatureFields
 })
 export type QueryRequest = z.infer<typeof QueryRequest>
 

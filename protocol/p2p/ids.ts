@@ -6,10 +6,10 @@
 
 /** Offer a study, stream the missing instances, get a signed receipt. */
 export const PUSH_PROTOCOL = '/beeldnet/push/1.0.0'
-/** Find studies at a peer; the answering node's policy decides and audits. */
-export const QUERY_PROTOCOL = '/beeldnet/query/1.0.0'
-/** Ask a peer for a study; an allowed pull is served as a push back. */
-export const PULL_PROTOCOL = '/beeldnet/pull/1.0.0'
+/** Find studies at a peer; the answering node's policy decides and audits. 2.0.0: the request is signed by the asking node. */
+export const QUERY_PROTOCOL = '/beeldnet/query/2.0.0'
+/** Ask a peer for a study; an allowed pull is served as a push back. 2.0.0: the request is signed by the asking node. */
+export const PULL_PROTOCOL = '/beeldnet/pull/2.0.0'
 /** Exchange (directory version, hash) on every connection and hand on newer directories. */
 export const DIRECTORY_PROTOCOL = '/beeldnet/directory/1.0.0'
 

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { requestSignatureProblem } from '../../../protocol/exchange/request-signature.ts'
 import { createPrng, generateBsn } from '../../../simulations/generator/index.ts'
 import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
 import { useLocalNetwork } from '../../helpers/local-network.ts'
@@ -46,6 +47,12 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect(query).toMatchObject({ outcome: expect.stringMatching(/^[1-9]\d* stud/), user: { uzi: '987654321' }, institution: { ura: b.ura } })
     expect(pull).toMatchObject({ outcome: 'allowed', user: { uzi: '987654321' }, institution: { ura: b.ura }, studyInstanceUID: uid })
     expect(send).toMatchObject({ outcome: 'queued', responsible: { uzi: '987654321' }, institution: { ura: b.ura }, studyInstanceUID: uid })
+
+    // A keeps the query as B's node signed it: the clinician is vouched for by B, checkable later.
+    const records = (await readFile(join(a.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, details?: { signedRequest?: string } })
+    const signed = JSON.parse(records.find((r) => r.event === 'query')!.details!.signedRequest!) as Parameters<typeof requestSignatureProblem>[0] & { requester: { clinician: { uzi: string } } }
+    expect(signed.requester.clinician.uzi).toBe('987654321')
+    expect(requestSignatureProblem(signed, { peerId: b.peerId }, a.ura)).toBeUndefined()
 
     const nothing = await (await fetch(`${a.url}/api/audit/patients/${nobody}`)).json() as Report
     expect(nothing.accesses.map((x) => [x.event, x.outcome])).toEqual([['query', '0 studies'], ['audit-read', 'patient access report']])
