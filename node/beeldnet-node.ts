@@ -114,7 +114,8 @@ export class BeeldnetNode {
       dataDir: this.dataDir,
       queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
       stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
-      pullRules: this.config.policy.pull
+      pullRules: this.config.policy.pull,
+      bulkPatientLimit: this.config.transfers.bulkPatientLimit
     })
     // The notifications people act on, in the log until the web app shows them.
     this.exchange.on('report-arrived', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, reports: e.reports.length }, 'report arrived') })

@@ -21,7 +21,9 @@ export const SendBody = z.strictObject({
   studyInstanceUID: z.string().min(1).max(64),
   to: z.strictObject({ ura: Ura, department: Department }),
   note: z.string().max(4000).optional(),
-  reason: z.string().min(1).max(512)
+  reason: z.string().min(1).max(512),
+  /** a person confirms sending more studies of one patient than transfers.bulkPatientLimit allows in a day */
+  confirmBulk: z.boolean().optional()
 })
 
 export const QueryBody = z.strictObject({ at: Ura, criteria: QueryCriteria, requester: Requester })

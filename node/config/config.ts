@@ -52,8 +52,9 @@ export const ConfigSchema = z.strictObject({
     concurrency: z.coerce.number().int().min(1).max(64).default(4),
     perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
     maxAttempts: z.coerce.number().int().min(1).max(1000).default(8),
-    stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30)
-  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30 }),
+    stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+    bulkPatientLimit: z.coerce.number().int().min(1).max(1000).default(3)
+  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30, bulkPatientLimit: 3 }),
   dimse: z.strictObject({
     enabled: z.preprocess((v) => v === 'true' ? true : v === 'false' ? false : v, z.boolean()).default(false),
     host: z.string().min(1).default('127.0.0.1'),
@@ -161,6 +162,10 @@ transfers:
   maxAttempts: 8
   # A peer that sends nothing (or takes nothing) for this long has its stream reset.
   stallTimeoutSeconds: 30
+  # A push needs no consent, but sending more than this many studies of one patient to one
+  # institution within a day needs a person to confirm it (confirmBulk): no whole-patient bulk
+  # sends by mistake. Routing rules and approved pulls are not counted against it.
+  bulkPatientLimit: 3
 
 dimse:
   # The node's DICOM (DIMSE) service for the hospital's PACS and modalities: C-ECHO, C-STORE

@@ -46,7 +46,9 @@ export function createRouter (deps: { store: StudyStore, exchange: Pick<Exchange
             studyInstanceUID: uid,
             to: rule.to,
             reason: rule.reason,
-            note: `automatically routed: stored by ${batch.callingAeTitle} to ${batch.calledAeTitle}`
+            note: `automatically routed: stored by ${batch.callingAeTitle} to ${batch.calledAeTitle}`,
+            // The rule is the confirmation: hospital IT configured this flow on purpose.
+            confirmBulk: true
           })
           logger.info({ study: uid, to: rule.to, transferId: record.transferId, called: batch.calledAeTitle, calling: batch.callingAeTitle }, 'study routed')
         } catch (err) {

@@ -123,3 +123,10 @@ export class UnknownDepartmentError extends BeeldnetError {
 export class NotEnrolledError extends BeeldnetError {
   constructor (peerId: string) { super('BEELDNET_ERR_NOT_ENROLLED', `this node (${peerId}) is not an active node of any institution in the directory it holds: enrol it and have governance admit it`) }
 }
+
+/** A push that would send many studies of one patient to one institution in a day, unconfirmed. */
+export class BulkSendError extends BeeldnetError {
+  constructor (nth: number, ura: string) {
+    super('BEELDNET_ERR_CONFIRM_BULK', `this would be study ${nth} of this patient sent to URA ${ura} within a day: a person must confirm it (confirmBulk, --confirm-bulk)`)
+  }
+}

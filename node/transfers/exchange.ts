@@ -18,7 +18,7 @@ import { createQueryHandler, queryOverStream } from '../p2p/query-protocol.ts'
 import type { FramedStreamInit } from '../p2p/stream-io.ts'
 import { createPullPolicy, type PullPolicy, type PullRule } from '../policy/pull-policy.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { NotEnrolledError, UnknownDepartmentError, UnknownInstitutionError } from './errors.ts'
+import { BulkSendError, NotEnrolledError, UnknownDepartmentError, UnknownInstitutionError } from './errors.ts'
 import type { TransferEvents } from './events.ts'
 import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { buildSignedManifest } from './manifest.ts'
@@ -55,6 +55,8 @@ export interface ExchangeInit {
   queue?: TransferQueueInit
   /** who may pull studies from this node (default []: nobody) */
   pullRules?: PullRule[]
+  /** studies of one patient to one institution per day before a send needs confirmBulk (default 3) */
+  bulkPatientLimit?: number
   /** framing limits and stall timeout of exchange streams (defaults in stream-io.ts) */
   stream?: FramedStreamInit
 }
@@ -72,6 +74,8 @@ export interface SendRequest {
   actor?: AuditPerson
   /** who answers for it: the clinician whose pull this push answers */
   responsible?: AuditPerson
+  /** a person confirmed sending more of one patient's studies than the bulk limit allows */
+  confirmBulk?: boolean
 }
 
 export interface Exchange extends EventEmitter<TransferEvents> {
@@ -107,6 +111,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   private readonly directory: ExchangeComponents['directory']
   private readonly audit: AuditSink | undefined
   private readonly policyStore: PolicyStore | undefined
+  private readonly bulkPatientLimit: number
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
 
@@ -119,6 +124,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     this.logger = components.logger.child({ component: 'exchange' })
     this.audit = components.audit
     this.policyStore = components.policyStore
+    this.bulkPatientLimit = init.bulkPatientLimit ?? 3
     this.streamInit = init.stream ?? {}
     this.policy = createPullPolicy({ rules: init.pullRules, consent: components.policyStore })
     this.transfers = createTransferStore({ dir: join(init.dataDir, 'transfers') })
@@ -180,6 +186,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     // The institution and department are checked whether or not a particular node was named.
     const chosen = this.nodeOf(request.to.ura, request.to.department)
     const peerId = request.peerId ?? chosen
+    if (request.requestId === undefined && request.confirmBulk !== true) await this.checkBulk(request)
     const manifest = await buildSignedManifest({ store: this.store, signer: this.identity.privateKey }, request.studyInstanceUID, {
       sender: { ura: self.ura, peerId: this.identity.peerId },
       destination: request.to,
@@ -272,6 +279,19 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       return answer('refused', (err as Error).message, isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL')
     }
     return answer('allowed', decided.reason)
+  }
+
+  /** A sanity rule on pushes: many studies of one patient to one institution in a day need a person to confirm. */
+  private async checkBulk (request: SendRequest): Promise<void> {
+    const { study } = await this.store.getStudy(request.studyInstanceUID)
+    const since = new Date(Date.now() - 86_400_000).toISOString()
+    const samePatient = new Set<string>()
+    for (const record of await this.queue.list()) {
+      if (record.createdAt < since || record.destination.ura !== request.to.ura || record.studyInstanceUID === request.studyInstanceUID) continue
+      const other = await this.store.getStudy(record.studyInstanceUID).then((e) => e.study.patient, () => undefined)
+      if (other !== undefined && other.id === study.patient.id && other.issuer === study.patient.issuer) samePatient.add(record.studyInstanceUID)
+    }
+    if (samePatient.size >= this.bulkPatientLimit) throw new BulkSendError(samePatient.size + 1, request.to.ura)
   }
 
   /** This institution's URA, when the directory lists this node. */
