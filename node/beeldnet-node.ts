@@ -131,9 +131,13 @@ export class BeeldnetNode {
       sourceOf: async (uid) => this.senderOf(uid)
     }, { dimse: this.config.dimse, pacs: this.config.pacs })
     this.exchange.on('study-complete', (e) => {
-      if (e.direction !== 'incoming') return
       const from = this.p2p.institutionOf(e.peerId)
-      void this.auditReceived(e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name).then(() => {
+      const receipt = JSON.stringify(e.receipt)
+      if (e.direction === 'outgoing') {
+        void this.auditStudy('receipt', 'kept', e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name, receipt)
+        return
+      }
+      void this.auditStudy('receive', 'committed', e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name, receipt).then(() => {
         this.pacs.studyArrived(e.studyInstanceUID, from?.institution.name ?? e.peerId)
       })
     })
@@ -173,12 +177,13 @@ export class BeeldnetNode {
     return metrics
   }
 
-  private async auditReceived (studyInstanceUID: string, ura: string, name: string | undefined): Promise<void> {
+  /** A study received or delivered: recorded with the signed receipt, which can be checked again later. */
+  private async auditStudy (event: string, outcome: string, studyInstanceUID: string, ura: string, name: string | undefined, receipt: string): Promise<void> {
     try {
       const { study } = await this.store.getStudy(studyInstanceUID)
-      await this.audit.record({ event: 'receive', outcome: 'committed', patient: auditPatient(study.patient), user: { system: 'this node' }, institution: { ura, ...(name === undefined ? {} : { name }) }, studyInstanceUID })
+      await this.audit.record({ event, outcome, patient: auditPatient(study.patient), user: { system: 'this node' }, institution: { ura, ...(name === undefined ? {} : { name }) }, studyInstanceUID, details: { receipt } })
     } catch (err) {
-      this.logger.error({ err, study: studyInstanceUID }, 'the audit trail did not take a received study')
+      this.logger.error({ err, study: studyInstanceUID, event }, 'the audit trail did not take a transfer\'s end')
     }
   }
 

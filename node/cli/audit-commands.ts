@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { createOutput, reportError } from '../../protocol/cli/output.ts'
 import type { PatientReport } from '../audit/patient-report.ts'
 import { verifyTrail } from '../audit/verify.ts'
+import { checkKeptReceipts } from '../audit/receipts.ts'
+import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 import { nodeOption, run } from './exchange-commands.ts'
 
 /*
@@ -30,6 +32,22 @@ export function addAuditCommands (node: Command): void {
         const result = await verifyTrail(opts.file ?? join(g.dataDir, 'audit', 'trail.jsonl'))
         out.result(result, () => result.ok ? `the trail verifies: ${result.records} record(s)` : `NOT intact (${result.problem!.kind}, line ${result.problem!.line}): ${result.problem!.message}`)
         process.exitCode = result.ok ? 0 : 3
+      } catch (err) {
+        process.exitCode = reportError(err, g.json)
+      }
+    })
+
+  audit.command('receipts')
+    .description('check every signed receipt kept in the trail against the directory this node held when it was signed; exit status 3 on a problem')
+    .option('--file <path>', 'a trail file (default: this node\'s)')
+    .action(async (opts: { file?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>()
+      const out = createOutput(g.json)
+      try {
+        const trust = createTrustStore({ dir: trustDir(g.dataDir) })
+        const report = await checkKeptReceipts(opts.file ?? join(g.dataDir, 'audit', 'trail.jsonl'), async (time) => trust.directoryAt(time))
+        out.result(report, () => [`${report.checked} receipt(s) checked, ${report.problems.length} problem(s)`, ...report.problems.map((p) => `  record ${p.seq}: ${p.message}`)].join('\n'))
+        process.exitCode = report.problems.length === 0 ? 0 : 3
       } catch (err) {
         process.exitCode = reportError(err, g.json)
       }

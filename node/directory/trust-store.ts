@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { canonicalBytes, hashOfSigned, sha256Hex } from '../../protocol/canonical.ts'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import {
-  parseDocument, SignedDirectory, SignedRoot, SignedTimestamp, type Root
+  parseDocument, SignedDirectory, SignedRoot, SignedTimestamp, type Directory, type Root
 } from '../../protocol/registry/documents.ts'
 import { checkThreshold, verifyInitialRoot, verifyRootUpdate, type Verified } from '../../protocol/registry/verify.ts'
 import { ImportSourceError, RootAlreadyPinnedError, RootHashMismatchError, TrustStoreError } from '../errors.ts'
@@ -58,6 +58,8 @@ export interface TrustStore {
   roots (): Promise<Map<number, Root>>
   /** keeps both directories of a fork; returns the files written */
   keepForkEvidence (held: unknown, offered: unknown, version: number, heldHash: string, offeredHash: string): Promise<string[]>
+  /** the directory this node held at `time` (from directories/, its signatures checked again), for checking old receipts */
+  directoryAt (time: string): Promise<Directory | undefined>
 }
 
 class FileTrustStore implements TrustStore {
@@ -65,12 +67,15 @@ class FileTrustStore implements TrustStore {
   private readonly trustedPath: string
   private readonly rootsDir: string
   private readonly forksDir: string
+  /** every directory version this node accepted, kept: receipts are checked against the one of their time */
+  private readonly directoriesDir: string
 
   constructor (init: TrustStoreInit) {
     this.dir = init.dir
     this.trustedPath = join(init.dir, 'trusted.json')
     this.rootsDir = join(init.dir, 'roots')
     this.forksDir = join(init.dir, 'forks')
+    this.directoriesDir = join(init.dir, 'directories')
   }
 
   async load (): Promise<TrustedSet | undefined> {
@@ -110,7 +115,28 @@ class FileTrustStore implements TrustStore {
 
   async save (set: TrustedSet): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    if (set.directory !== null) {
+      await mkdir(this.directoriesDir, { recursive: true, mode: 0o700 })
+      const archived = join(this.directoriesDir, `${set.directory.signed.version}.json`)
+      if (!await readFile(archived).then(() => true, () => false)) await writeFileAtomic(archived, JSON.stringify(set.directory))
+    }
     await writeFileAtomic(this.trustedPath, JSON.stringify(set))
+  }
+
+  async directoryAt (time: string): Promise<Directory | undefined> {
+    const versions = (await readdir(this.directoriesDir).catch(() => [] as string[]))
+      .map((name) => /^([0-9]+)\.json$/.exec(name)?.[1]).filter((v): v is string => v !== undefined).map(Number).sort((a, b) => b - a)
+    const roots = await this.roots()
+    for (const version of versions) {
+      const envelope = parseDocument(SignedDirectory, await readJsonFile(join(this.directoriesDir, `${version}.json`)), `directories/${version}.json`)
+      const dir = envelope.signed
+      if (dir.issued > time) continue
+      const root = roots.get(dir.rootVersion)
+      if (root === undefined) throw new TrustStoreError(`directories/${version}.json is signed under root v${dir.rootVersion}, which is not kept`)
+      checkThreshold(`kept directory v${version}`, canonicalBytes(dir), envelope.signatures, root.governanceKeys, root.threshold)
+      return dir
+    }
+    return undefined
   }
 
   async pinRoot (envelope: unknown, expectedHash?: string): Promise<Verified<Root>> {

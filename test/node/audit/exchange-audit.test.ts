@@ -37,12 +37,17 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const empty = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn: nobody, limit: 10 }, requester })
     expect(empty.body.studies).toEqual([])
     const arrived = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === uid && e.direction === 'incoming')
+    const delivered = nextEvent(a.node.exchange, 'study-complete', (e) => e.studyInstanceUID === uid && e.direction === 'outgoing')
     const pulled = await post(`${b.url}/api/pulls`, { at: a.ura, studyInstanceUID: uid, requester, deliverTo: 'RAD' })
     expect(pulled.body.decision).toBe('allowed')
     await arrived
+    await delivered
+    // The receipt is recorded right after the event: wait for it in the file.
+    const trailA = join(a.dataDir, 'audit', 'trail.jsonl')
+    for (let i = 0; i < 50 && !(await readFile(trailA, 'utf8')).includes('"event":"receipt"'); i++) await new Promise((resolve) => setTimeout(resolve, 100))
 
     const atA = await (await fetch(`${a.url}/api/audit/patients/${bsn}`)).json() as Report
-    expect(atA.accesses.map((x) => x.event)).toEqual(['query', 'pull-request', 'send', 'audit-read'])
+    expect(atA.accesses.map((x) => x.event)).toEqual(['query', 'pull-request', 'send', 'receipt', 'audit-read'])
     const [query, pull, send] = atA.accesses
     expect(query).toMatchObject({ outcome: expect.stringMatching(/^[1-9]\d* stud/), user: { uzi: '987654321' }, institution: { ura: b.ura } })
     expect(pull).toMatchObject({ outcome: 'allowed', user: { uzi: '987654321' }, institution: { ura: b.ura }, studyInstanceUID: uid })
@@ -81,6 +86,22 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const tampered = await cli('audit', 'verify', '--file', copy)
     expect(tampered.code).toBe(3)
     expect(tampered.stdout).toContain('NOT intact (changed, line 2)')
+    // The receipt B signed, kept in A's trail, still holds against the directory A held then.
+    const receipts = await cli('audit', 'receipts')
+    expect(receipts.code, receipts.stdout + receipts.stderr).toBe(0)
+    expect(receipts.stdout).toMatch(/^[1-9]\d* receipt\(s\) checked, 0 problem\(s\)/)
+    const forged = join(suite.dir, 'trail-forged.jsonl')
+    await writeFile(forged, `${lines.map((l) => {
+      const record = JSON.parse(l) as { event: string, details?: { receipt?: string } }
+      if (record.event !== 'receipt') return l
+      const receipt = JSON.parse(record.details!.receipt!) as { signed: { instances: string[] }, signature: string }
+      receipt.signed.instances = [...receipt.signed.instances, 'f'.repeat(64)]
+      return JSON.stringify({ ...record, details: { ...record.details, receipt: JSON.stringify(receipt) } })
+    }).join('\n')}\n`)
+    const caught = await cli('audit', 'receipts', '--file', forged)
+    expect(caught.code).toBe(3)
+    expect(caught.stdout).toContain('the signature is not')
+
     const report = await cli('audit', 'report', '--bsn', bsn, '--node', a.url)
     expect(report.code, report.stderr).toBe(0)
     expect(report.stdout).toContain('pull-request')
