@@ -39,13 +39,8 @@ export function useLocalNetwork (label: string, nodeCount: number): SuiteNetwork
   return suite
 }
 
-/**
- * Stops a network node, sets `changes` (key path, value) in its config file and starts it again on
- * the same directory and addresses: how a test gives one hospital a DIMSE service, a PACS or rules.
- */
-export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetworkNode, changes: Array<[string[], unknown]>): Promise<BeeldnetNode> {
-  await node.node.stop()
-  for (const [keyPath, value] of changes) await updateConfigFile(nodePaths(node.dataDir).config, keyPath, value)
+/** Starts a stopped network node again on its directory and addresses (its config as the file says). */
+export async function startAgain (suite: SuiteNetwork, node: LocalNetworkNode): Promise<BeeldnetNode> {
   const restarted = new BeeldnetNode({
     dataDir: node.dataDir,
     logger: pino({ level: 'silent' }),
@@ -56,4 +51,14 @@ export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetwork
   node.node = restarted
   node.url = restarted.url
   return restarted
+}
+
+/**
+ * Stops a network node, sets `changes` (key path, value) in its config file and starts it again:
+ * how a test gives one hospital a DIMSE service, a PACS or rules.
+ */
+export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetworkNode, changes: Array<[string[], unknown]>): Promise<BeeldnetNode> {
+  await node.node.stop()
+  for (const [keyPath, value] of changes) await updateConfigFile(nodePaths(node.dataDir).config, keyPath, value)
+  return startAgain(suite, node)
 }

@@ -1,13 +1,10 @@
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
-import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
+import { startAgain, useLocalNetwork } from '../../helpers/local-network.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
 
@@ -129,14 +126,7 @@ describe('exchange between three hospital nodes', () => {
       expect(verified.size).toBeGreaterThanOrEqual(5)
       opened.length = 0
 
-      const restarted = new BeeldnetNode({
-        dataDir: b.dataDir,
-        logger: pino({ level: 'silent' }),
-        env: nodeEnv(process.env, { httpPort: 0, registryUrl: suite.net.registry.url, pollIntervalSeconds: 1, p2pListen: b.addresses })
-      })
-      suite.restarted.push(restarted)
-      await restarted.start()
-      b.node = restarted
+      const restarted = await startAgain(suite, b)
       const done = await nextEvent(a.node.exchange, 'study-complete', (e) => e.transferId === transferId, 90_000)
       expect(done.receipt.signed.instances).toHaveLength(40)
       // After the restart exactly the instances the receiver had not verified were sent, each once.
