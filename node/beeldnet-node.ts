@@ -147,7 +147,7 @@ export class BeeldnetNode {
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
       const routedTitles = this.config.routing.rules.map((r) => r.calledAeTitle).filter((t): t is string => t !== undefined)
-      this.dimse = createDimseService({ store: this.store, logger: this.logger, onStudiesStored: (batch) => { void router.studiesStored(batch) } }, this.config.dimse, routedTitles)
+      this.dimse = createDimseService({ store: this.store, logger: this.logger, audit: this.audit, onStudiesStored: (batch) => { void router.studiesStored(batch) } }, this.config.dimse, routedTitles)
       await this.dimse.start()
     }
     this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)

@@ -18,7 +18,11 @@ const EVENTS: Record<string, { id: Code, action: 'C' | 'R' | 'U' | 'D' | 'E' }> 
   'pull-request': { id: dcm('110102', 'Begin Transferring DICOM Instances'), action: 'E' },
   'export-to-pacs': { id: dcm('110104', 'DICOM Instances Transferred'), action: 'R' },
   reconciliation: { id: dcm('110110', 'Patient Record'), action: 'U' },
-  'audit-read': { id: dcm('110101', 'Audit Log Used'), action: 'R' }
+  'audit-read': { id: dcm('110101', 'Audit Log Used'), action: 'R' },
+  'store-received': { id: dcm('110107', 'Import'), action: 'C' },
+  export: { id: dcm('110106', 'Export'), action: 'R' },
+  receipt: { id: dcm('110104', 'DICOM Instances Transferred'), action: 'R' },
+  'pull-decision': { id: dcm('110102', 'Begin Transferring DICOM Instances'), action: 'E' }
 }
 
 const FAILED_OUTCOMES = new Set(['refused', 'held', 'failed'])

@@ -8,6 +8,8 @@ import type { StudyStore } from '../store/study-store.ts'
 import { dimse, DimseStatus, QueryRetrieve, VERIFICATION } from './dimse-library.ts'
 import { find } from './find.ts'
 import type { StoredBatch } from '../routing/router.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { auditPatient } from '../audit/events.ts'
 
 type Association = association.Association
 type PresentationContext = association.PresentationContext
@@ -86,6 +88,8 @@ export interface DimseServiceDeps {
   logger: Logger
   /** called when an association that stored instances is released (routing) */
   onStudiesStored?: (batch: StoredBatch) => void
+  /** the NEN 7513 trail: what callers stored, found and retrieved, per patient (optional) */
+  audit?: AuditSink
 }
 
 /** `alsoCalled`: called AE titles accepted besides dimse.aeTitle (the routing rules' ones). */
@@ -97,6 +101,15 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
   const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse().constants
   const allowedCallers = new Set([...config.acceptCalling, ...config.destinations.map((d) => d.aeTitle)])
   const calledTitles = new Set([config.aeTitle, ...alsoCalled])
+  /** One record per study an operation touched: the caller is named by its AE title and address. */
+  const auditStudies = async (event: string, outcome: string, calling: string, address: string | undefined, studyUIDs: Iterable<string>): Promise<void> => {
+    if (deps.audit === undefined) return
+    for (const uid of new Set(studyUIDs)) {
+      const study = await store.index.getStudy(uid)
+      if (study === undefined) continue
+      await deps.audit.record({ event, outcome, patient: auditPatient(study.patient), user: { system: `DIMSE caller ${calling} at ${address ?? '?'}` }, studyInstanceUID: uid })
+    }
+  }
   const destinations = new Map<string, DimseDestination>(config.destinations.map((d) => [d.aeTitle, d]))
   let tcp: NetServer | undefined
   const sockets = new Set<Socket>()
@@ -155,7 +168,12 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     override associationReleaseRequested (): void {
       this.sendAssociationReleaseResponse()
-      if (this.stored.size > 0) deps.onStudiesStored?.({ calledAeTitle: this.called, callingAeTitle: this.calling, studies: [...this.stored] })
+      if (this.stored.size > 0) {
+        const batch = { calledAeTitle: this.called, callingAeTitle: this.calling, studies: [...this.stored] }
+        void auditStudies('store-received', `stored by ${this.calling} to ${this.called}`, this.calling, this.tcp.remoteAddress, batch.studies)
+          .catch((err: unknown) => { logger.error({ err }, 'the audit trail did not take a C-STORE') })
+          .then(() => { deps.onStudiesStored?.(batch) })
+      }
       this.stored.clear()
     }
 
@@ -192,7 +210,8 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     override cFindRequest (request: CFindRequest, callback: (responses: CFindResponse[]) => void): void {
       const identifier = request.getDataset()?.getElements() ?? {}
-      find(store, identifier, { aeTitle: config.aeTitle, maxResults: MAX_FIND_RESULTS }).then(({ matches }) => {
+      find(store, identifier, { aeTitle: config.aeTitle, maxResults: MAX_FIND_RESULTS }).then(async ({ matches, studies }) => {
+        await auditStudies('query', `C-FIND: ${matches.length} answers`, this.calling, this.tcp.remoteAddress, studies.map((s) => s.studyInstanceUID))
         for (const match of matches) {
           const pending = CFindResponse.fromRequest(request)
           pending.setAffectedSopClassUid(request.getAffectedSopClassUid())
@@ -235,7 +254,10 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string) => R, callback: (responses: R[]) => void): void {
       const identifier = request.getDataset()?.getElements() ?? {}
-      retrieve(store, identifier, how, (progress) => { this.sendResponse(request, respond(progress, DimseStatus.pending) as never) }).then((done) => {
+      const before = async (instances: Array<{ studyInstanceUID: string }>): Promise<void> => {
+        await auditStudies('export', how.kind === 'move' ? `C-MOVE to ${how.destination.aeTitle}` : `C-GET by ${this.calling}`, this.calling, this.tcp.remoteAddress, instances.map((i) => i.studyInstanceUID))
+      }
+      retrieve(store, identifier, how, (progress) => { this.sendResponse(request, respond(progress, DimseStatus.pending) as never) }, before).then((done) => {
         const status = done.failed === 0 ? DimseStatus.success : done.completed === 0 ? DimseStatus.subOperationsFailed : DimseStatus.warning
         logger.info({ calling: this.calling, kind: how.kind, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'retrieve done')
         callback([respond({ ...done, remaining: 0 }, status, done.reasons[0])])

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import type { StudyRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import type { DicomJson } from '../dicomweb/dicom-json.ts'
 import { QueryKeyError } from '../dicomweb/errors.ts'
@@ -40,6 +41,8 @@ export interface FindResult {
   level: string
   /** each response's dataset (naturalized, keyed by keyword) */
   matches: Array<Record<string, unknown>>
+  /** the studies the answers come from (whose patients were shown: the audit trail) */
+  studies: StudyRecord[]
 }
 
 export async function find (store: StudyStore, identifier: Identifier, options: { aeTitle: string, maxResults: number }): Promise<FindResult> {
@@ -57,7 +60,7 @@ export async function find (store: StudyStore, identifier: Identifier, options: 
     if (value !== '') params[keyword] = value
   }
   const searchLevel: QueryLevel = level === 'patient' ? 'study' : level
-  const { results } = await search(store, searchLevel, params, {}, { maxResults: options.maxResults, retrieveUrl: () => '' })
+  const { results, studies } = await search(store, searchLevel, params, {}, { maxResults: options.maxResults, retrieveUrl: () => '' })
   const matches: Array<Record<string, unknown>> = []
   const seenPatients = new Set<string>()
   for (const json of results) {
@@ -72,5 +75,5 @@ export async function find (store: StudyStore, identifier: Identifier, options: 
     for (const keyword of asked) answer[keyword] = all[keyword] ?? ''
     matches.push(answer)
   }
-  return { level: levelName, matches }
+  return { level: levelName, matches, studies }
 }

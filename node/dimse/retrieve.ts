@@ -111,8 +111,10 @@ function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreReque
   return new CStoreRequest(dataset)
 }
 
-export async function retrieve (store: StudyStore, identifier: Identifier, how: RetrieveHow, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
+export async function retrieve (store: StudyStore, identifier: Identifier, how: RetrieveHow, onProgress: (p: RetrieveProgress) => void,
+  beforeSending?: (instances: InstanceRecord[]) => Promise<void>): Promise<RetrieveDone> {
   const instances = await instancesFor(store, identifier)
+  await beforeSending?.(instances)
   if (how.kind === 'get') return sendOnAssociation(store, instances, how.scp, onProgress)
   return sendToDestination(store, instances, how.destination, how.callingAeTitle, onProgress)
 }

@@ -6,6 +6,8 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
+import { AuditLog } from '../../../node/audit/audit-log.ts'
+import { verifyTrail } from '../../../node/audit/verify.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { dcmtk, startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
@@ -22,6 +24,7 @@ describe('the DIMSE service, driven by dcmtk', () => {
   let service: DimseService
   let pacs: Storescp
   let study: GeneratedStudy
+  let audit: AuditLog
   const logs: Array<Record<string, unknown>> = []
   const port = (): string => String(service.port)
 
@@ -39,7 +42,9 @@ describe('the DIMSE service, driven by dcmtk', () => {
     store = new StudyStore({ dir: join(work, 'node') })
     await store.start()
     const sink = new Writable({ write (chunk: Buffer, _e, cb) { logs.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb() } })
-    service = createDimseService({ store, logger: pino({ level: 'info' }, sink) }, {
+    audit = new AuditLog(join(work, 'node', 'audit', 'trail.jsonl'))
+    await audit.start()
+    service = createDimseService({ store, logger: pino({ level: 'info' }, sink), audit }, {
       enabled: true,
       host: '127.0.0.1',
       port: 0,
@@ -52,6 +57,7 @@ describe('the DIMSE service, driven by dcmtk', () => {
 
   afterAll(async () => {
     await service.stop()
+    await audit.stop()
     await store.stop()
     await pacs.stop()
     await rm(work, { recursive: true, force: true })
@@ -188,6 +194,16 @@ describe('the DIMSE service, driven by dcmtk', () => {
     } finally {
       await writeFile(path, original)
     }
+  })
+
+  it('puts what callers stored, found and retrieved in the audit trail, per patient, naming the caller', async () => {
+    const records = (await readFile(audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, studyInstanceUID?: string, user: { system?: string } })
+    const ours = records.filter((r) => r.studyInstanceUID === study.studyInstanceUID)
+    expect(ours.find((r) => r.event === 'store-received')).toMatchObject({ outcome: 'stored by MODALITY to BEELDNET', user: { system: expect.stringContaining('DIMSE caller MODALITY') } })
+    expect(ours.some((r) => r.event === 'query' && r.outcome.startsWith('C-FIND'))).toBe(true)
+    expect(ours.some((r) => r.event === 'export' && r.outcome === 'C-MOVE to PACS_STORE')).toBe(true)
+    expect(ours.some((r) => r.event === 'export' && r.outcome === 'C-GET by MODALITY')).toBe(true)
+    expect(await verifyTrail(audit.path)).toMatchObject({ ok: true })
   })
 
   it('refuses a C-MOVE to a destination that is not configured', async () => {
