@@ -25,6 +25,25 @@ describe('trust store', () => {
     expect(await readdir(join(dir, 'roots'))).toEqual(['1.json'])
   })
 
+  it('keeps every accepted directory version, and gives back the one of a past time with its signatures checked again', async () => {
+    const dir = await tempDir('trust')
+    const gov = makeGovernance()
+    const store = createTrustStore({ dir })
+    await store.pinRoot(gov.signedRoot)
+    const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
+    const set = await store.load() as TrustedSet
+    await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
+    const issued = v1.envelope.signed.issued
+    expect((await store.directoryAt(issued))?.version).toBe(1)
+    expect(await store.directoryAt('2000-01-01T00:00:00Z')).toBeUndefined()
+    // An archived directory edited afterwards no longer verifies.
+    const path = join(dir, 'directories', '1.json')
+    const kept = JSON.parse(await readFile(path, 'utf8')) as { signed: { expires: string } }
+    kept.signed.expires = '2099-01-01T00:00:00Z'
+    await writeFile(path, JSON.stringify(kept))
+    await expect(store.directoryAt(issued)).rejects.toMatchObject({ code: expect.stringMatching(/^BEELDNET_ERR_/) })
+  })
+
   it('writes trusted.json atomically: a temp file left by a crashed write is ignored and removed', async () => {
     const dir = await tempDir('trust')
     const gov = makeGovernance()
@@ -33,13 +52,13 @@ describe('trust store', () => {
     const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
     const set = await store.load() as TrustedSet
     await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
-    expect((await readdir(dir)).sort()).toEqual(['roots', 'trusted.json'])
+    expect((await readdir(dir)).sort()).toEqual(['directories', 'roots', 'trusted.json'])
 
     // a crash halfway through the next write leaves a partial temp file next to the intact set
     await writeFile(join(dir, '.trusted.json.0123456789ab.tmp'), '{"root": {"signed": {"ver')
     const loaded = await createTrustStore({ dir }).load()
     expect(loaded?.directoryHash).toBe(v1.hash)
-    expect((await readdir(dir)).sort()).toEqual(['roots', 'trusted.json'])
+    expect((await readdir(dir)).sort()).toEqual(['directories', 'roots', 'trusted.json'])
   })
 
   it('refuses a trusted.json edited on disk', async () => {
