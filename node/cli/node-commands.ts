@@ -22,6 +22,7 @@ import { formatDirectoryStatus } from '../directory/status-text.ts'
 import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 import { addExchangeCommands } from './exchange-commands.ts'
 import { addAuditCommands } from './audit-commands.ts'
+import { addUserCommands } from './user-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -255,6 +256,7 @@ export function nodeCommand (): Command {
 
   addExchangeCommands(node)
   addAuditCommands(node)
+  addUserCommands(node)
 
   node.command('start')
     .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')

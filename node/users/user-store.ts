@@ -1,0 +1,200 @@
+import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { BeeldnetError } from '../../protocol/errors.ts'
+import { writeFileAtomic } from '../directory/atomic-file.ts'
+
+/*
+ * The people and integrations that may use a node (`<data-dir>/users.json`, mode 0600, replaced
+ * atomically, so `beeldnet node user ...` can change it while the node runs). Passwords are kept
+ * as scrypt hashes; an account locks for a while after repeated failed logins. API tokens for
+ * integrations (a PACS, a viewer, the CLI) are kept as SHA-256 hashes and shown once.
+ */
+
+export const ROLES = ['clinician', 'it-admin', 'auditor'] as const
+export type Role = typeof ROLES[number]
+
+export interface UserRecord {
+  username: string
+  name: string
+  role: Role
+  /** a clinician's UZI number and UZI role code */
+  uzi?: string
+  roleCode?: string
+  passwordHash: string
+  disabled: boolean
+  failedLogins: number
+  lockedUntil?: string
+  createdAt: string
+  passwordChangedAt: string
+}
+
+export interface TokenRecord {
+  id: string
+  name: string
+  role: Role
+  tokenHash: string
+  createdAt: string
+  revoked: boolean
+}
+
+interface UsersFile { users: UserRecord[], tokens: TokenRecord[] }
+
+export const MIN_PASSWORD_LENGTH = 12
+const MAX_FAILED_LOGINS = 5
+const LOCK_MS = 15 * 60_000
+const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 64, maxmem: 64 * 1024 * 1024 }
+
+export class UserError extends BeeldnetError {}
+
+/** One message for a wrong name, a wrong password and a disabled account: nothing to learn from it. */
+export class LoginFailedError extends BeeldnetError {
+  constructor () { super('BEELDNET_ERR_LOGIN_FAILED', 'wrong username or password, or the account is disabled') }
+}
+
+export class AccountLockedError extends BeeldnetError {
+  constructor (until: string) { super('BEELDNET_ERR_ACCOUNT_LOCKED', `too many failed logins: the account is locked until ${until}`) }
+}
+
+async function scrypt (password: string, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCallback(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT.maxmem } satisfies ScryptOptions, (err, key) => { if (err === null) resolve(key); else reject(err) })
+  })
+}
+
+export async function hashPassword (password: string): Promise<string> {
+  if (password.length < MIN_PASSWORD_LENGTH) throw new UserError('BEELDNET_ERR_WEAK_PASSWORD', `a password has at least ${MIN_PASSWORD_LENGTH} characters`)
+  const salt = randomBytes(16)
+  const key = await scrypt(password, salt)
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+export async function verifyPassword (password: string, stored: string): Promise<boolean> {
+  const [scheme, , , , salt, hash] = stored.split('$')
+  if (scheme !== 'scrypt' || salt === undefined || hash === undefined) return false
+  const expected = Buffer.from(hash, 'base64')
+  const actual = await scrypt(password, Buffer.from(salt, 'base64'))
+  return actual.length === expected.length && timingSafeEqual(actual, expected)
+}
+
+/** A password a person can type, for a new account or a reset (shown once). */
+export function generatePassword (): string {
+  return randomBytes(15).toString('base64url')
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
+
+export class UserStore {
+  readonly path: string
+  private readonly now: () => Date
+
+  constructor (path: string, options: { now?: () => Date } = {}) {
+    this.path = path
+    this.now = options.now ?? (() => new Date())
+  }
+
+  private async read (): Promise<UsersFile> {
+    const text = await readFile(this.path, 'utf8').catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err })
+    return text === undefined ? { users: [], tokens: [] } : JSON.parse(text) as UsersFile
+  }
+
+  private async write (file: UsersFile): Promise<void> {
+    await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600)
+  }
+
+  async list (): Promise<Array<Omit<UserRecord, 'passwordHash'>>> {
+    return (await this.read()).users.map(({ passwordHash: _hash, ...user }) => user)
+  }
+
+  async add (user: { username: string, name: string, role: Role, uzi?: string, roleCode?: string }, password: string): Promise<void> {
+    if (!/^[a-z0-9._-]{2,64}$/.test(user.username)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a username is 2 to 64 lower-case letters, digits, dots, dashes or underscores')
+    if (!ROLES.includes(user.role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
+    if (user.role === 'clinician' && (user.uzi === undefined || !/^[0-9]{9}$/.test(user.uzi))) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a clinician needs a UZI number (9 digits)')
+    const file = await this.read()
+    if (file.users.some((u) => u.username === user.username)) throw new UserError('BEELDNET_ERR_USER_EXISTS', `there is already a user ${user.username}`)
+    const at = this.now().toISOString()
+    file.users.push({ ...user, passwordHash: await hashPassword(password), disabled: false, failedLogins: 0, createdAt: at, passwordChangedAt: at })
+    await this.write(file)
+  }
+
+  private async update (username: string, change: (u: UserRecord) => void): Promise<void> {
+    const file = await this.read()
+    const user = file.users.find((u) => u.username === username)
+    if (user === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no user ${username}`)
+    change(user)
+    await this.write(file)
+  }
+
+  async disable (username: string): Promise<void> {
+    await this.update(username, (u) => { u.disabled = true })
+  }
+
+  /** Sets a new password; also lifts a lockout. */
+  async resetPassword (username: string, password: string): Promise<void> {
+    const hash = await hashPassword(password)
+    await this.update(username, (u) => { u.passwordHash = hash; u.failedLogins = 0; delete u.lockedUntil; u.passwordChangedAt = this.now().toISOString() })
+  }
+
+  /** The user, if the password is right; counts failures and locks the account after too many. */
+  async authenticate (username: string, password: string): Promise<Omit<UserRecord, 'passwordHash'>> {
+    const file = await this.read()
+    const user = file.users.find((u) => u.username === username)
+    const now = this.now()
+    if (user === undefined) {
+      // The same work as for a real account: a wrong name takes as long as a wrong password.
+      await verifyPassword(password, `scrypt$0$0$0$${randomBytes(16).toString('base64')}$${randomBytes(64).toString('base64')}`)
+      throw new LoginFailedError()
+    }
+    if (user.lockedUntil !== undefined && user.lockedUntil > now.toISOString()) throw new AccountLockedError(user.lockedUntil)
+    const right = await verifyPassword(password, user.passwordHash)
+    if (!right || user.disabled) {
+      if (!right) {
+        user.failedLogins++
+        if (user.failedLogins >= MAX_FAILED_LOGINS) {
+          user.lockedUntil = new Date(now.getTime() + LOCK_MS).toISOString()
+          user.failedLogins = 0
+        }
+        await this.write(file)
+      }
+      throw new LoginFailedError()
+    }
+    if (user.failedLogins > 0 || user.lockedUntil !== undefined) {
+      user.failedLogins = 0
+      delete user.lockedUntil
+      await this.write(file)
+    }
+    const { passwordHash: _hash, ...rest } = user
+    return rest
+  }
+
+  /** A new API token; the secret is returned once and kept only as its hash. */
+  async addToken (name: string, role: Role): Promise<{ id: string, token: string }> {
+    if (!ROLES.includes(role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
+    const id = randomBytes(6).toString('hex')
+    const token = `bn_${id}_${randomBytes(24).toString('base64url')}`
+    const file = await this.read()
+    file.tokens.push({ id, name, role, tokenHash: sha256(token), createdAt: this.now().toISOString(), revoked: false })
+    await this.write(file)
+    return { id, token }
+  }
+
+  async revokeToken (id: string): Promise<void> {
+    const file = await this.read()
+    const token = file.tokens.find((t) => t.id === id)
+    if (token === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no token ${id}`)
+    token.revoked = true
+    await this.write(file)
+  }
+
+  /** The token's record, if it is a live token of this node. */
+  async tokenFor (token: string): Promise<Omit<TokenRecord, 'tokenHash'> | undefined> {
+    const id = /^bn_([0-9a-f]{12})_/.exec(token)?.[1]
+    if (id === undefined) return undefined
+    const record = (await this.read()).tokens.find((t) => t.id === id && !t.revoked)
+    if (record === undefined) return undefined
+    const expected = Buffer.from(record.tokenHash, 'hex')
+    const actual = createHash('sha256').update(token).digest()
+    if (!timingSafeEqual(actual, expected)) return undefined
+    const { tokenHash: _hash, ...rest } = record
+    return rest
+  }
+}

@@ -1,0 +1,69 @@
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+const tempDir = useTempDirs()
+
+describe('accounts and API tokens of a node', () => {
+  it('keeps passwords only as scrypt hashes, and logs in with the right one', async () => {
+    const users = new UserStore(join(await tempDir('users'), 'users.json'))
+    await users.add({ username: 'arts', name: 'dr. A. Jansen', role: 'clinician', uzi: '123456789', roleCode: '01.015' }, 'correct horse battery')
+    const file = await readFile(users.path, 'utf8')
+    expect(file).not.toContain('correct horse battery')
+    expect(file).toMatch(/"passwordHash": "scrypt\$/)
+    expect(((await stat(users.path)).mode & 0o777).toString(8)).toBe('600')
+    expect(await users.authenticate('arts', 'correct horse battery')).toMatchObject({ username: 'arts', role: 'clinician', uzi: '123456789' })
+    await expect(users.authenticate('arts', 'wrong password!!')).rejects.toMatchObject({ code: 'BEELDNET_ERR_LOGIN_FAILED' })
+    await expect(users.authenticate('nobody', 'correct horse battery')).rejects.toMatchObject({ code: 'BEELDNET_ERR_LOGIN_FAILED' })
+    await expect(users.add({ username: 'arts', name: 'x', role: 'auditor' }, 'long enough password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_USER_EXISTS' })
+    await expect(users.add({ username: 'kort', name: 'x', role: 'auditor' }, 'short')).rejects.toMatchObject({ code: 'BEELDNET_ERR_WEAK_PASSWORD' })
+    await expect(users.add({ username: 'arts2', name: 'x', role: 'clinician' }, 'long enough password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_BAD_REQUEST' })
+  })
+
+  it('locks an account after five failed logins, until the lock ends or the password is reset; a disabled account cannot log in', async () => {
+    let now = new Date('2026-11-26T10:00:00Z')
+    const users = new UserStore(join(await tempDir('users'), 'users.json'), { now: () => now })
+    await users.add({ username: 'it', name: 'IT beheer', role: 'it-admin' }, 'the right password')
+    for (let i = 0; i < 5; i++) await expect(users.authenticate('it', 'a wrong password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_LOGIN_FAILED' })
+    await expect(users.authenticate('it', 'the right password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_ACCOUNT_LOCKED' })
+    now = new Date('2026-11-26T10:16:00Z')
+    expect(await users.authenticate('it', 'the right password')).toMatchObject({ username: 'it' })
+    for (let i = 0; i < 5; i++) await expect(users.authenticate('it', 'a wrong password')).rejects.toBeDefined()
+    await users.resetPassword('it', 'a brand new password')
+    expect(await users.authenticate('it', 'a brand new password')).toMatchObject({ username: 'it' })
+    await users.disable('it')
+    await expect(users.authenticate('it', 'a brand new password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_LOGIN_FAILED' })
+  })
+
+  it('keeps API tokens as hashes, recognises a live one and not a revoked or forged one', async () => {
+    const users = new UserStore(join(await tempDir('users'), 'users.json'))
+    const { id, token } = await users.addToken('PACS Sectra', 'clinician')
+    expect(await readFile(users.path, 'utf8')).not.toContain(token)
+    expect(await users.tokenFor(token)).toMatchObject({ id, name: 'PACS Sectra', role: 'clinician' })
+    expect(await users.tokenFor(`${token.slice(0, -2)}xx`)).toBeUndefined()
+    await users.revokeToken(id)
+    expect(await users.tokenFor(token)).toBeUndefined()
+  })
+
+  it('is managed with beeldnet node user and token; a made password is shown once', async () => {
+    const dataDir = await tempDir('users-cli')
+    const cli = async (...args: string[]): ReturnType<typeof runBeeldnet> => runBeeldnet(['node', '--data-dir', dataDir, ...args])
+    const added = await cli('--json', 'user', 'add', 'arts', '--role', 'clinician', '--name', 'dr. A. Jansen', '--uzi', '123456789', '--role-code', '01.015')
+    expect(added.code, added.stderr).toBe(0)
+    const { password } = JSON.parse(added.stdout) as { password: string }
+    const users = new UserStore(join(dataDir, 'users.json'))
+    expect(await users.authenticate('arts', password)).toMatchObject({ role: 'clinician' })
+    const listed = await cli('user', 'list')
+    expect(listed.stdout).toMatch(/arts\s+clinician\s+dr\. A\. Jansen \(UZI 123456789\)/)
+    expect((await cli('user', 'disable', 'arts')).code).toBe(0)
+    expect((await cli('user', 'list')).stdout).toContain('DISABLED')
+    const noUzi = await cli('user', 'add', 'arts2', '--role', 'clinician', '--name', 'x')
+    expect(noUzi.code).not.toBe(0)
+    expect(noUzi.stderr).toContain('UZI')
+    const token = await cli('--json', 'token', 'add', 'PACS', '--role', 'clinician')
+    expect(await users.tokenFor((JSON.parse(token.stdout) as { token: string }).token)).toMatchObject({ name: 'PACS' })
+  })
+})
