@@ -126,6 +126,8 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
       retrieveUrl: (s) => instanceUrl(req, s),
       studyUrl: (uid) => studyUrl(req, uid)
     })
+    const storedStudies = (await Promise.all(outcome.studies.map(async (uid) => store.index.getStudy(uid)))).filter((x): x is StudyRecord => x !== undefined)
+    await auditShown(req, 'store-received', `STOW-RS: ${outcome.status}`, storedStudies)
     if (outcome.reasons.length > 0) void reply.header('warning', outcome.reasons.slice(0, 20).map((r) => `299 beeldnet "${r.replace(/"/g, '\'').slice(0, 300)}"`).join(', '))
     return reply.status(outcome.status).type('application/dicom+json').send(outcome.body)
   }

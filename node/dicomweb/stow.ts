@@ -30,6 +30,8 @@ export interface StowOutcome {
   body: DicomJson
   /** why each failed part failed, in words (the response's Warning header; the standard body has codes only) */
   reasons: string[]
+  /** the studies instances were stored into */
+  studies: string[]
 }
 
 interface Stored { sopClassUID: string, sopInstanceUID: string, studyInstanceUID: string, seriesInstanceUID: string }
@@ -86,7 +88,8 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
     return {
       status: failed.length === 0 ? 200 : stored.length === 0 ? 409 : 202,
       body: responseBody(stored, failed, studyInstanceUID, init),
-      reasons: failed.map((f) => f.sopInstanceUID === undefined ? f.message : `${f.sopInstanceUID}: ${f.message}`)
+      reasons: failed.map((f) => f.sopInstanceUID === undefined ? f.message : `${f.sopInstanceUID}: ${f.message}`),
+      studies: [...new Set(stored.map((x) => x.studyInstanceUID))]
     }
   } catch (err) {
     await session.abort()

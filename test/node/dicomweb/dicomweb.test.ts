@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { createHttpServer } from '../../../node/api/http-server.ts'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
+import { AuditLog } from '../../../node/audit/audit-log.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 
 // dicomweb-client is the browser library OHIF viewers use; in Node it needs an XMLHttpRequest.
@@ -36,20 +37,23 @@ async function tempDir (label: string): Promise<string> {
 }
 afterAll(async () => { for (const dir of made) await rm(dir, { recursive: true, force: true }) })
 
-interface Served { store: StudyStore, app: FastifyInstance, url: string, client: DicomwebClient }
+interface Served { store: StudyStore, app: FastifyInstance, url: string, client: DicomwebClient, audit: AuditLog }
 
 async function serve (dir: string): Promise<Served> {
   const store = new StudyStore({ dir })
   await store.start()
-  const app = createHttpServer({ store, logger }, { nodeName: 'test', peerId: 'test' })
+  const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
+  await audit.start()
+  const app = createHttpServer({ store, logger, audit }, { nodeName: 'test', peerId: 'test' })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  return { store, app, url, client: new api.DICOMwebClient({ url: `${url}/dicomweb` }) }
+  return { store, app, url, audit, client: new api.DICOMwebClient({ url: `${url}/dicomweb` }) }
 }
 
 async function stop (s: Served | undefined): Promise<void> {
   await s?.app.close()
+  await s?.audit.stop()
   await s?.store.stop()
 }
 
@@ -262,6 +266,11 @@ describe('DICOMweb on the node', () => {
       const back = await target!.client.retrieveStudy({ studyInstanceUID: ct.studyInstanceUID })
       const sent = new Set(datasets.map((d) => bytesOf(d).toString('base64')))
       expect(back.every((b) => sent.has(bytesOf(b).toString('base64')))).toBe(true)
+      // Storing, searching and retrieving are accesses to the patient's data: each is in the trail.
+      const trail = (await readFile(target!.audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, studyInstanceUID?: string, user: { system?: string } })
+      const events = trail.filter((r) => r.studyInstanceUID === ct.studyInstanceUID).map((r) => r.event)
+      expect(events).toEqual(['store-received', 'query', 'view'])
+      expect(trail[0]!.user.system).toMatch(/^DICOMweb caller at /)
     })
 
     it('answers per instance: a non-DICOM part and an unreadable one fail with reasons, the good one is stored', async () => {
