@@ -8,6 +8,18 @@ import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 const tempDir = useTempDirs()
 
+/** A trust store with a pinned root and directory v1 saved in it. */
+async function storeHoldingV1 (): Promise<{ dir: string, store: ReturnType<typeof createTrustStore>, v1: ReturnType<typeof nextDirectory> }> {
+  const dir = await tempDir('trust')
+  const gov = makeGovernance()
+  const store = createTrustStore({ dir })
+  await store.pinRoot(gov.signedRoot)
+  const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
+  const set = await store.load() as TrustedSet
+  await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
+  return { dir, store, v1 }
+}
+
 describe('trust store', () => {
   it('pins a root signed by its own threshold, only with the expected hash, and never another one', async () => {
     const dir = await tempDir('trust')
@@ -26,13 +38,7 @@ describe('trust store', () => {
   })
 
   it('keeps every accepted directory version, and gives back the one of a past time with its signatures checked again', async () => {
-    const dir = await tempDir('trust')
-    const gov = makeGovernance()
-    const store = createTrustStore({ dir })
-    await store.pinRoot(gov.signedRoot)
-    const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
-    const set = await store.load() as TrustedSet
-    await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
+    const { dir, store, v1 } = await storeHoldingV1()
     const issued = v1.envelope.signed.issued
     expect((await store.directoryAt(issued))?.version).toBe(1)
     expect(await store.directoryAt('2000-01-01T00:00:00Z')).toBeUndefined()
@@ -45,13 +51,7 @@ describe('trust store', () => {
   })
 
   it('writes trusted.json atomically: a temp file left by a crashed write is ignored and removed', async () => {
-    const dir = await tempDir('trust')
-    const gov = makeGovernance()
-    const store = createTrustStore({ dir })
-    await store.pinRoot(gov.signedRoot)
-    const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
-    const set = await store.load() as TrustedSet
-    await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
+    const { dir, v1 } = await storeHoldingV1()
     expect((await readdir(dir)).sort()).toEqual(['directories', 'roots', 'trusted.json'])
 
     // a crash halfway through the next write leaves a partial temp file next to the intact set
@@ -62,13 +62,7 @@ describe('trust store', () => {
   })
 
   it('refuses a trusted.json edited on disk', async () => {
-    const dir = await tempDir('trust')
-    const gov = makeGovernance()
-    const store = createTrustStore({ dir })
-    await store.pinRoot(gov.signedRoot)
-    const v1 = nextDirectory(gov, undefined, [{ action: 'renew' }])
-    const set = await store.load() as TrustedSet
-    await store.save({ ...set, directory: v1.envelope, directoryHash: v1.hash })
+    const { dir, store } = await storeHoldingV1()
 
     const edited = JSON.parse(await readFile(join(dir, 'trusted.json'), 'utf8')) as TrustedSet
     edited.directory!.signed.expires = '2099-01-01T00:00:00.000Z'
