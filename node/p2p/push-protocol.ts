@@ -118,10 +118,12 @@ async function receiveInstances (framed: FramedStream, session: ReceiveSession):
       const consumed = Promise.withResolvers<void>()
       consumed.promise.catch(() => {})
       const received = session.receiveInstance(step.sha256, dataRun(framed, consumed))
+      const fail = (err: unknown): void => { failure ??= err as Error; failed.abort(err) }
+      // Never rejects: a failed instance, or an ack the stream no longer takes, is recorded as the
+      // push's failure. (It leaves the set when it settles, so a rejection here would go unheard.)
       const acked = received.then(
-        async (r) => { await framed.writeControl({ type: 'beeldnet/push-ack', sha256: r.sha256 }) },
-        (err: unknown) => { failure ??= err as Error; failed.abort(err) }
-      ).finally(() => finishing.delete(acked))
+        async (r) => { await framed.writeControl({ type: 'beeldnet/push-ack', sha256: r.sha256 }) }
+      ).catch(fail).finally(() => finishing.delete(acked))
       finishing.add(acked)
       // On to the next step once this instance's bytes are in. If reading them failed, the session
       // is left to settle first: the transfer's record then names the reason, not our abort.
