@@ -19,6 +19,7 @@ import { createRouter } from './routing/router.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { SyslogExporter } from './audit/syslog-export.ts'
 import { PolicyStore } from './policy/policy-store.ts'
+import { UserStore } from './users/user-store.ts'
 import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
@@ -142,7 +143,7 @@ export class BeeldnetNode {
       })
     })
     this.metrics = this.createMetrics()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users: new UserStore(join(this.dataDir, 'users.json')) }, { nodeName: this.config.node.name, peerId: this.identity.peerId, auth: this.config.http.auth })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)

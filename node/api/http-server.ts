@@ -13,6 +13,8 @@ import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
+import { registerAuth, registerSecurityHeaders, type AuthMode } from './auth.ts'
+import type { UserStore } from '../users/user-store.ts'
 import { registerPolicyRoutes } from './policy-routes.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
@@ -37,6 +39,8 @@ export interface HttpServerComponents {
   audit?: AuditLog
   /** consent records and the approval queue of pulls (optional) */
   policyStore?: PolicyStore
+  /** accounts and API tokens: logins, and (with auth required) who may use which route (optional) */
+  users?: UserStore
 }
 
 export interface HttpServerInit {
@@ -45,6 +49,8 @@ export interface HttpServerInit {
   peerId: string
   /** largest page of the study listing (default 500) */
   maxListing?: number
+  /** 'required': every route but /health needs a login or a token (default 'off', the transition) */
+  auth?: AuthMode
 }
 
 const DATE = /^[0-9]{8}$/
@@ -60,7 +66,7 @@ const StudyListingQuery = z.strictObject({
 })
 
 /** Codes for the refusals fastify itself makes (unknown content type, body too large). */
-const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE' }
+const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE', 429: 'BEELDNET_ERR_RATE_LIMITED' }
 
 /** The node's HTTP edge: /health, the study listing, DICOMweb, the exchange (send, transfers, query, pull) and /metrics. */
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
@@ -77,6 +83,9 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     if (status >= 500) logger.error({ err }, 'request failed')
     void reply.status(status).send({ code: FRAMEWORK_ERROR_CODES[status] ?? (status >= 500 ? 'BEELDNET_ERR_INTERNAL' : 'BEELDNET_ERR_BAD_REQUEST'), message: status >= 500 ? 'internal error' : (err as Error).message })
   })
+
+  registerSecurityHeaders(app)
+  if (components.users !== undefined) registerAuth(app, { users: components.users, audit: components.audit }, { mode: init.auth ?? 'off' })
 
   // 200 with status 'ok', or 503 with status 'degraded' and each problem in words.
   app.get('/health', async (_req, reply) => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { Purpose } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
-import { auditCaller } from '../audit/events.ts'
+import { auditRequester } from '../audit/events.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { BadRequestError } from './bad-request.ts'
@@ -37,9 +37,9 @@ export function registerPolicyRoutes (app: FastifyInstance, components: { exchan
   })
 
   app.get<{ Querystring: { state?: 'waiting' | 'approved' | 'refused' } }>('/api/approvals', async (req) => ({ approvals: await policyStore.listApprovals(req.query.state) }))
-  app.post<{ Params: { id: string } }>('/api/approvals/:id/approve', async (req) => exchange.approvePull(req.params.id, auditCaller('API', req.ip)))
+  app.post<{ Params: { id: string } }>('/api/approvals/:id/approve', async (req) => exchange.approvePull(req.params.id, auditRequester(req, 'API')))
   app.post<{ Params: { id: string } }>('/api/approvals/:id/refuse', async (req) => {
     const body = parseDocument(RefuseBody, req.body, 'refusal')
-    return exchange.refusePull(req.params.id, auditCaller('API', req.ip), body.reason)
+    return exchange.refusePull(req.params.id, auditRequester(req, 'API'), body.reason)
   })
 }

@@ -24,3 +24,8 @@ export function describePerson (person: AuditPerson): string {
   if (person.system !== undefined) return person.system
   return [person.name, person.uzi === undefined ? undefined : `UZI ${person.uzi}`].filter((x) => x !== undefined).join(', ')
 }
+
+/** Who made an HTTP request: the logged-in person or token when there is one, else where it came from. */
+export function auditRequester (req: { caller?: { person?: AuditPerson }, ip: string }, kind: string): AuditPerson {
+  return req.caller?.person ?? auditCaller(kind, req.ip)
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { isValidUid } from '../dicom/instance-header.ts'
 import type { InstanceRecord, StudyRecord } from '../store/records.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
-import { auditCaller, auditPatient } from '../audit/events.ts'
+import { auditPatient, auditRequester } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError } from './errors.ts'
 import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
@@ -36,7 +36,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const auditShown = async (req: FastifyRequest, event: string, outcome: string, studies: StudyRecord[]): Promise<void> => {
     if (audit === undefined) return
     for (const study of studies) {
-      await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditCaller('DICOMweb', req.ip), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
+      await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditRequester(req, 'DICOMweb'), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
     }
   }
   const logger = deps.logger.child({ component: 'dicomweb' })

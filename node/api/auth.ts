@@ -1,0 +1,156 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
+import { parseDocument } from '../../protocol/registry/documents.ts'
+import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
+import type { Role, UserStore } from '../users/user-store.ts'
+
+/*
+ * Who is asking, on every HTTP request: a person logged in (an HttpOnly, SameSite=Strict session
+ * cookie, with a CSRF token for anything that changes state) or an integration with an API token
+ * (Authorization: Bearer). Each route prefix names the roles that may use it; /health is open.
+ * Logins are rate-limited per address and audited, failures too. With auth 'off' (the transition
+ * until every client carries credentials) requests pass as before, but the login works.
+ */
+
+export type AuthMode = 'required' | 'off'
+
+export interface Caller {
+  kind: 'session' | 'token'
+  /** username, or the token's name */
+  name: string
+  role: Role
+  person?: AuditPerson
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { caller?: Caller }
+}
+
+export class UnauthenticatedError extends BeeldnetError {
+  constructor () { super('BEELDNET_ERR_UNAUTHENTICATED', 'log in, or send an API token (Authorization: Bearer ...)') }
+}
+
+export class ForbiddenError extends BeeldnetError {
+  constructor (role: string, path: string) { super('BEELDNET_ERR_FORBIDDEN', `the role ${role} may not use ${path}`) }
+}
+
+export class CsrfError extends BeeldnetError {
+  constructor () { super('BEELDNET_ERR_CSRF', 'a change made with a session needs the X-CSRF-Token the login returned') }
+}
+
+const SESSION_COOKIE = 'beeldnet_session'
+const SESSION_TTL_MS = 8 * 60 * 60_000
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** Which roles may use which paths: the first prefix that fits decides; none fitting is it-admin only. */
+const ACCESS: Array<{ prefix: string, roles: Role[] }> = [
+  { prefix: '/api/audit', roles: ['auditor', 'it-admin'] },
+  { prefix: '/api/me', roles: ['clinician', 'it-admin', 'auditor'] },
+  { prefix: '/api/logout', roles: ['clinician', 'it-admin', 'auditor'] },
+  { prefix: '/api/transfers', roles: ['clinician', 'it-admin'] },
+  { prefix: '/metrics', roles: ['it-admin'] },
+  { prefix: '/dicomweb', roles: ['clinician'] },
+  { prefix: '/api/studies', roles: ['clinician'] },
+  { prefix: '/api/query', roles: ['clinician'] },
+  { prefix: '/api/pulls', roles: ['clinician'] },
+  { prefix: '/api/approvals', roles: ['clinician'] },
+  { prefix: '/api/consents', roles: ['clinician'] },
+  { prefix: '/api/pacs', roles: ['clinician', 'it-admin'] }
+]
+
+export function rolesFor (path: string): Role[] {
+  return ACCESS.find((a) => path === a.prefix || path.startsWith(`${a.prefix}/`) || path.startsWith(`${a.prefix}?`))?.roles ?? ['it-admin']
+}
+
+interface Session { caller: Caller, csrf: string, expires: number }
+
+const LoginBody = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) })
+
+function cookieOf (req: FastifyRequest, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=')
+    if (key === name) return value.join('=')
+  }
+  return undefined
+}
+
+function sameSecret (a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export function registerAuth (app: FastifyInstance, deps: { users: UserStore, audit?: AuditSink }, init: { mode: AuthMode, loginsPerMinute?: number }): void {
+  const sessions = new Map<string, Session>()
+  const sessionOf = (req: FastifyRequest): Session | undefined => {
+    const id = cookieOf(req, SESSION_COOKIE)
+    const session = id === undefined ? undefined : sessions.get(id)
+    if (session === undefined || id === undefined) return undefined
+    if (session.expires < Date.now()) { sessions.delete(id); return undefined }
+    return session
+  }
+
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const path = req.url.split('?')[0]!
+    if (path === '/health' || path === '/api/login') return
+    const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]
+    if (bearer !== undefined) {
+      const token = await deps.users.tokenFor(bearer)
+      if (token === undefined) throw new UnauthenticatedError()
+      req.caller = { kind: 'token', name: token.name, role: token.role, person: { system: `API token ${token.id} (${token.name})` } }
+    } else {
+      const session = sessionOf(req)
+      if (session !== undefined) {
+        if (UNSAFE_METHODS.has(req.method) && !sameSecret(String(req.headers['x-csrf-token'] ?? ''), session.csrf)) throw new CsrfError()
+        req.caller = session.caller
+      }
+    }
+    if (init.mode === 'off') return
+    if (req.caller === undefined) throw new UnauthenticatedError()
+    if (!rolesFor(path).includes(req.caller.role)) throw new ForbiddenError(req.caller.role, path)
+  })
+
+  app.register(async (scope) => {
+    // Per address: a password cannot be guessed at speed, and the lockout cannot be used to lock out everyone at once.
+    await scope.register(rateLimit, { max: init.loginsPerMinute ?? 10, timeWindow: 60_000, errorResponseBuilder: () => new BeeldnetError('BEELDNET_ERR_RATE_LIMITED', 'too many login attempts from this address: wait a minute') })
+    scope.post('/api/login', async (req: FastifyRequest, reply: FastifyReply) => {
+      const body = parseDocument(LoginBody, req.body, 'login')
+      try {
+        const user = await deps.users.authenticate(body.username, body.password)
+        const person: AuditPerson = { name: user.name, ...(user.uzi === undefined ? {} : { uzi: user.uzi }), role: user.roleCode ?? user.role }
+        const id = randomBytes(32).toString('base64url')
+        const csrf = randomBytes(32).toString('base64url')
+        sessions.set(id, { caller: { kind: 'session', name: user.username, role: user.role, person }, csrf, expires: Date.now() + SESSION_TTL_MS })
+        await deps.audit?.record({ event: 'login', outcome: 'success', user: person, details: { username: user.username, address: req.ip } })
+        const secure = req.protocol === 'https' ? '; Secure' : ''
+        void reply.header('set-cookie', `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_TTL_MS / 1000}${secure}`)
+        return { user: { username: user.username, name: user.name, role: user.role }, csrfToken: csrf }
+      } catch (err) {
+        if (isBeeldnetError(err)) await deps.audit?.record({ event: 'login', outcome: err.code === 'BEELDNET_ERR_ACCOUNT_LOCKED' ? 'locked' : 'failed', user: { system: `login as ${body.username.slice(0, 64)} from ${req.ip}` }, details: { code: err.code } })
+        throw err
+      }
+    })
+  })
+
+  app.post('/api/logout', async (req, reply) => {
+    const id = cookieOf(req, SESSION_COOKIE)
+    if (id !== undefined) sessions.delete(id)
+    return reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).send({ loggedOut: true })
+  })
+
+  app.get('/api/me', async (req) => req.caller === undefined ? { caller: null } : { caller: { kind: req.caller.kind, name: req.caller.name, role: req.caller.role } })
+}
+
+/** Headers every answer carries: no sniffing, no framing, no referrer, nothing loaded from elsewhere. */
+export function registerSecurityHeaders (app: FastifyInstance): void {
+  app.addHook('onSend', async (_req, reply) => {
+    void reply.header('x-content-type-options', 'nosniff')
+    void reply.header('x-frame-options', 'DENY')
+    void reply.header('referrer-policy', 'no-referrer')
+    void reply.header('content-security-policy', "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'")
+    void reply.header('cross-origin-resource-policy', 'same-origin')
+  })
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHttpServer } from '../../../node/api/http-server.ts'
+import { AuditLog } from '../../../node/audit/audit-log.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+
+/* Logins, tokens, roles and CSRF on a node with http.auth required, over real HTTP. */
+
+describe('who may use the node API', () => {
+  let work: string
+  let store: StudyStore
+  let audit: AuditLog
+  let app: FastifyInstance
+  let url: string
+  let token: string
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'beeldnet-auth-'))
+    store = new StudyStore({ dir: join(work, 'node') })
+    await store.start()
+    audit = new AuditLog(join(work, 'node', 'audit', 'trail.jsonl'))
+    await audit.start()
+    const users = new UserStore(join(work, 'node', 'users.json'))
+    await users.add({ username: 'arts', name: 'dr. A. Jansen', role: 'clinician', uzi: '123456789', roleCode: '01.015' }, 'clinician password')
+    await users.add({ username: 'controle', name: 'M. de Wit', role: 'auditor' }, 'auditor password')
+    await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'it-admin password')
+    token = (await users.addToken('PACS', 'clinician')).token
+    app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users }, { nodeName: 'test', peerId: 'test', auth: 'required' })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  })
+
+  afterAll(async () => {
+    await app.close()
+    await audit.stop()
+    await store.stop()
+    await rm(work, { recursive: true, force: true })
+  })
+
+  const login = async (username: string, password: string): Promise<{ status: number, cookie: string, csrf: string, body: { code?: string } }> => {
+    const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) })
+    const body = await res.json() as { csrfToken?: string, code?: string }
+    return { status: res.status, cookie: (res.headers.get('set-cookie') ?? '').split(';')[0]!, csrf: body.csrfToken ?? '', body }
+  }
+
+  it('lets nobody in without a login or a token, except to /health', async () => {
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+    for (const path of ['/api/studies', '/dicomweb/studies', '/api/audit/verify', '/metrics']) {
+      const res = await fetch(`${url}${path}`)
+      expect(res.status, path).toBe(401)
+      expect((await res.json() as { code: string }).code).toBe('BEELDNET_ERR_UNAUTHENTICATED')
+    }
+    expect((await fetch(`${url}/api/studies`, { headers: { authorization: 'Bearer bn_000000000000_forged' } })).status).toBe(401)
+  })
+
+  it('gives each role its own routes: a clinician no audit, an auditor no images', async () => {
+    const clinician = await login('arts', 'clinician password')
+    expect(clinician.status).toBe(200)
+    expect(clinician.cookie).toMatch(/^beeldnet_session=/)
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { cookie: clinician.cookie } })).status).toBe(200)
+    const denied = await fetch(`${url}/api/audit/verify`, { headers: { cookie: clinician.cookie } })
+    expect(denied.status).toBe(403)
+    expect((await denied.json() as { code: string }).code).toBe('BEELDNET_ERR_FORBIDDEN')
+
+    const auditor = await login('controle', 'auditor password')
+    expect((await fetch(`${url}/api/audit/verify`, { headers: { cookie: auditor.cookie } })).status).toBe(200)
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { cookie: auditor.cookie } })).status).toBe(403)
+    expect((await fetch(`${url}/api/studies`, { headers: { cookie: auditor.cookie } })).status).toBe(403)
+
+    const admin = await login('beheer', 'it-admin password')
+    expect((await fetch(`${url}/api/consents?bsn=111222333`, { headers: { cookie: admin.cookie } })).status).toBe(403)
+
+    // An integration's token works without a session (and without CSRF: no cookie, no cross-site form).
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+  })
+
+  it('refuses a change made with a session but without its CSRF token', async () => {
+    const clinician = await login('arts', 'clinician password')
+    const forged = await fetch(`${url}/api/logout`, { method: 'POST', headers: { cookie: clinician.cookie } })
+    expect(forged.status).toBe(403)
+    expect((await forged.json() as { code: string }).code).toBe('BEELDNET_ERR_CSRF')
+    const wrong = await fetch(`${url}/api/logout`, { method: 'POST', headers: { cookie: clinician.cookie, 'x-csrf-token': 'guess' } })
+    expect(wrong.status).toBe(403)
+    // The session still holds (nothing changed), until the real logout ends it.
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { cookie: clinician.cookie } })).status).toBe(200)
+    const real = await fetch(`${url}/api/logout`, { method: 'POST', headers: { cookie: clinician.cookie, 'x-csrf-token': clinician.csrf } })
+    expect(real.status).toBe(200)
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { cookie: clinician.cookie } })).status).toBe(401)
+  })
+
+  it('locks an account after repeated failures, records every login, and answers with security headers', async () => {
+    for (let i = 0; i < 5; i++) expect((await login('beheer', 'wrong password')).status).toBe(401)
+    const locked = await login('beheer', 'it-admin password')
+    expect(locked.status).toBe(423)
+    expect(locked.body.code).toBe('BEELDNET_ERR_ACCOUNT_LOCKED')
+    const trail = (await readFile(audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string })
+    const logins = trail.filter((r) => r.event === 'login').map((r) => r.outcome)
+    expect(logins.filter((o) => o === 'failed')).toHaveLength(5)
+    expect(logins).toContain('locked')
+    expect(logins).toContain('success')
+    const res = await fetch(`${url}/health`)
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'")
+  })
+
+  it('limits login attempts per address', async () => {
+    let limited = 0
+    for (let i = 0; i < 12; i++) if ((await login('nobody', 'whatever password')).status === 429) limited++
+    expect(limited).toBeGreaterThan(0)
+  })
+})
