@@ -181,7 +181,7 @@ export class BeeldnetNode {
   /** A study received or delivered: recorded with the signed receipt, which can be checked again later. */
   private async auditStudy (event: string, outcome: string, studyInstanceUID: string, ura: string, name: string | undefined, receipt: string): Promise<void> {
     try {
-      const { study } = await this.store.getStudy(studyInstanceUID)
+      const study = await this.store.getStudyRecord(studyInstanceUID)
       await this.audit.record({ event, outcome, patient: auditPatient(study.patient), user: { system: 'this node' }, institution: { ura, ...(name === undefined ? {} : { name }) }, studyInstanceUID, details: { receipt } })
     } catch (err) {
       this.logger.error({ err, study: studyInstanceUID, event }, 'the audit trail did not take a transfer\'s end')

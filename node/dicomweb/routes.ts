@@ -88,7 +88,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     checkInstanceAccept(parseAccept(req.headers.accept), instances)
-    await auditShown(req, 'view', `${instances.length} instances`, [(await store.getStudy(req.params.study!)).study])
+    await auditShown(req, 'view', `${instances.length} instances`, [await store.getStudyRecord(req.params.study!)])
     return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i)))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study`, retrieveRoute)
@@ -98,7 +98,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     checkJsonAccept(parseAccept(req.headers.accept))
-    await auditShown(req, 'view', `metadata of ${instances.length} instances`, [(await store.getStudy(req.params.study!)).study])
+    await auditShown(req, 'view', `metadata of ${instances.length} instances`, [await store.getStudyRecord(req.params.study!)])
     return reply.type('application/dicom+json').send(Readable.from(jsonArray(metadataOf(store, instances, (i) => instanceUrl(req, i)))))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study/metadata`, metadataRoute)

@@ -44,13 +44,12 @@ export async function search (store: StudyStore, level: QueryLevel, params: Reco
 }
 
 async function * rowsOf (store: StudyStore, level: QueryLevel, query: ParsedQuery, scope: SearchScope): AsyncGenerator<QueryRow> {
-  for (const studyUID of await candidateStudies(store, query, scope)) {
+  for (const study of await candidateStudies(store, query, scope)) {
     if (level === 'study') {
-      const study = await store.index.getStudy(studyUID)
-      if (study !== undefined) yield { study }
+      yield { study }
       continue
     }
-    const entries = await store.index.getEntries(studyUID)
+    const entries = await store.index.getEntries(study.studyInstanceUID)
     if (entries === undefined) continue
     for (const series of entries.series) {
       if (scope.seriesInstanceUID !== undefined && series.seriesInstanceUID !== scope.seriesInstanceUID) continue
@@ -65,12 +64,12 @@ async function * rowsOf (store: StudyStore, level: QueryLevel, query: ParsedQuer
   }
 }
 
-/** Study UIDs to look at: the one in the path, the listed ones, or what an index narrows to (newest first). */
-async function candidateStudies (store: StudyStore, query: ParsedQuery, scope: SearchScope): Promise<string[]> {
-  if (scope.studyInstanceUID !== undefined) return [scope.studyInstanceUID]
+/** Studies to look at: the one in the path, the listed ones, or what an index narrows to (newest first). */
+async function candidateStudies (store: StudyStore, query: ParsedQuery, scope: SearchScope): Promise<StudyRecord[]> {
   const value = (keyword: string): string | undefined => query.matches.find((m) => m.attribute.keyword === keyword)?.value
-  const uids = value('StudyInstanceUID')
-  if (uids !== undefined && uids !== '') return uids.split(/[,\\]/)
+  const listed = value('StudyInstanceUID')
+  const uids = scope.studyInstanceUID !== undefined ? [scope.studyInstanceUID] : listed !== undefined && listed !== '' ? listed.split(/[,\\]/) : undefined
+  if (uids !== undefined) return (await Promise.all(uids.map(async (uid) => store.index.getStudy(uid)))).filter((s): s is StudyRecord => s !== undefined)
   const hint: StudyQuery = {}
   const exact = (v: string | undefined): string | undefined => v === undefined || v === '' || /[*?]/.test(v) ? undefined : v
   hint.accessionNumber = exact(value('AccessionNumber'))
@@ -87,5 +86,5 @@ async function candidateStudies (store: StudyStore, query: ParsedQuery, scope: S
     if (to !== '') hint.dateTo = to
   }
   for (const key of Object.keys(hint) as Array<keyof StudyQuery>) if (hint[key] === undefined) delete hint[key]
-  return (await store.findStudies(hint)).map((s) => s.studyInstanceUID)
+  return store.findStudies(hint)
 }

@@ -89,7 +89,7 @@ export async function reportContent (store: StudyStore, studyInstanceUID: string
 /** Wraps a PDF as an Encapsulated PDF instance of the study and commits it; returns the new report. */
 export async function attachPdf (store: StudyStore, studyInstanceUID: string, pdf: Buffer, title: string): Promise<ReportSummary> {
   if (pdf.subarray(0, 5).toString('latin1') !== '%PDF-') throw new NotPdfError()
-  const { study } = await store.getStudy(studyInstanceUID)
+  const study = await store.getStudyRecord(studyInstanceUID)
   const wrapped = encapsulatePdf(study, pdf, title)
   const session = store.beginImport()
   try {

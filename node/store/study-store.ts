@@ -207,6 +207,13 @@ export class StudyStore {
     return entries
   }
 
+  /** The study's own record (patient, date, counts) without reading its series and instances. */
+  async getStudyRecord (studyInstanceUID: string): Promise<StudyRecord> {
+    const study = await this.index.getStudy(studyInstanceUID)
+    if (study === undefined) throw new StudyNotFoundError(studyInstanceUID)
+    return study
+  }
+
   async findStudies (query?: StudyQuery): Promise<StudyRecord[]> {
     return this.index.findStudies(query)
   }

@@ -195,7 +195,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       requestId: request.requestId
     }, signal)
     if (this.audit !== undefined) {
-      const { study } = await this.store.getStudy(request.studyInstanceUID)
+      const study = await this.store.getStudyRecord(request.studyInstanceUID)
       await this.audit.record({
         event: 'send',
         outcome: 'queued',
@@ -237,7 +237,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
       ({ type: 'beeldnet/pull-answer', requestId: request.requestId, decision, reason, ...(code === undefined ? {} : { code }) })
     const problem = requestSignatureProblem(request, peer, this.ownUra())
     if (problem !== undefined) return answer('refused', problem, 'BEELDNET_ERR_REQUEST_SIGNATURE')
-    const study = await this.store.getStudy(request.studyInstanceUID).then((e) => e.study, () => undefined)
+    const study = await this.store.index.getStudy(request.studyInstanceUID)
     if (study === undefined) return answer('refused', `no study ${request.studyInstanceUID} at this hospital`, 'BEELDNET_ERR_STUDY_NOT_FOUND')
     const decided = await this.policy.decide({ ura: peer.ura, name: peer.name }, request, { bsn: study.patient.bsn })
     await this.audit?.record({
@@ -283,12 +283,12 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
 
   /** A sanity rule on pushes: many studies of one patient to one institution in a day need a person to confirm. */
   private async checkBulk (request: SendRequest): Promise<void> {
-    const { study } = await this.store.getStudy(request.studyInstanceUID)
+    const study = await this.store.getStudyRecord(request.studyInstanceUID)
     const since = new Date(Date.now() - 86_400_000).toISOString()
     const samePatient = new Set<string>()
     for (const record of await this.queue.list()) {
       if (record.createdAt < since || record.destination.ura !== request.to.ura || record.studyInstanceUID === request.studyInstanceUID) continue
-      const other = await this.store.getStudy(record.studyInstanceUID).then((e) => e.study.patient, () => undefined)
+      const other = (await this.store.index.getStudy(record.studyInstanceUID))?.patient
       if (other !== undefined && other.id === study.patient.id && other.issuer === study.patient.issuer) samePatient.add(record.studyInstanceUID)
     }
     if (samePatient.size >= this.bulkPatientLimit) throw new BulkSendError(samePatient.size + 1, request.to.ura)
