@@ -189,8 +189,8 @@ function normaliseTime (t: string): string {
   return t.replace(/:/g, '')
 }
 
-/** DICOM wildcards: * any run of characters, ? one character; names also match case-insensitively. */
-function wildcard (pattern: string, ignoreCase: boolean): RegExp {
+/** DICOM wildcards (PS3.4 C.2.2.2.4): * any run of characters, ? one character. Routing rules use them too. */
+export function wildcard (pattern: string, ignoreCase: boolean): RegExp {
   const source = pattern.split('').map((c) => c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('')
   return new RegExp(`^${source}$`, ignoreCase ? 'i' : '')
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { RoutingRule } from '../config/config.ts'
+import { wildcard } from '../dicomweb/qido.ts'
 import type { StudyRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import type { Exchange } from '../transfers/exchange.ts'
@@ -23,17 +24,13 @@ export interface Router {
   studiesStored (batch: StoredBatch): Promise<void>
 }
 
-function wildcard (pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('').map((c) => c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('')}$`, 'i')
-}
-
 export function createRouter (deps: { store: StudyStore, exchange: Pick<Exchange, 'send'>, logger: Logger }, rules: RoutingRule[]): Router {
   const logger = deps.logger.child({ component: 'routing' })
   const ruleFor = (study: StudyRecord, calledAeTitle: string, callingAeTitle: string): RoutingRule | undefined => rules.find((r) =>
     (r.calledAeTitle === undefined || r.calledAeTitle === calledAeTitle) &&
     (r.callingAeTitle === undefined || r.callingAeTitle === callingAeTitle) &&
     (r.modality === undefined || study.modalities.includes(r.modality)) &&
-    (r.studyDescription === undefined || wildcard(r.studyDescription).test(study.description)))
+    (r.studyDescription === undefined || wildcard(r.studyDescription, true).test(study.description)))
   return {
     ruleFor,
     async studiesStored (batch) {
