@@ -1,4 +1,6 @@
+import { createReadStream } from 'node:fs'
 import { open, mkdir, readFile, stat, type FileHandle } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
 import { dirname } from 'node:path'
 import { canonicalBytes, sha256Hex } from '../../protocol/canonical.ts'
 
@@ -127,4 +129,23 @@ async function readTail (path: string, size: number, bytes: number): Promise<str
   } finally {
     await handle.close()
   }
+}
+
+/** A trail's non-blank lines in order with their 1-based line numbers, read as a stream (memory stays flat). */
+export async function * trailLines (path: string): AsyncGenerator<{ line: number, text: string }> {
+  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })
+  let line = 0
+  try {
+    for await (const text of lines) {
+      line++
+      if (text.trim() !== '') yield { line, text }
+    }
+  } finally {
+    lines.close()
+  }
+}
+
+/** A trail's records in order. */
+export async function * trailRecords (path: string): AsyncGenerator<AuditRecord> {
+  for await (const { text } of trailLines(path)) yield JSON.parse(text) as AuditRecord
 }

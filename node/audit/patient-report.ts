@@ -1,6 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
-import type { AuditPerson, AuditRecord } from './audit-log.ts'
+import { trailRecords, type AuditPerson } from './audit-log.ts'
 
 /*
  * What a patient may ask for (NEN 7513): every access to their data on this node, by BSN, with
@@ -31,10 +29,7 @@ export async function patientReport (trailPath: string, bsn: string): Promise<Pa
   const report: PatientReport = { bsn, accesses: [], users: [], institutions: [] }
   const users = new Map<string, AuditPerson>()
   const institutions = new Map<string, { ura: string, name?: string }>()
-  const lines = createInterface({ input: createReadStream(trailPath, 'utf8'), crlfDelay: Infinity })
-  for await (const text of lines) {
-    if (text.trim() === '') continue
-    const record = JSON.parse(text) as AuditRecord
+  for await (const record of trailRecords(trailPath)) {
     if (record.patient?.bsn !== bsn) continue
     report.accesses.push({
       seq: record.seq,

@@ -1,9 +1,7 @@
-import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
 import { parseDocument, type Directory } from '../../protocol/registry/documents.ts'
 import { SignedReceipt } from '../../protocol/exchange/receipt.ts'
 import { verifyNodeSignature } from '../../protocol/exchange/node-signature.ts'
-import type { AuditRecord } from './audit-log.ts'
+import { trailRecords } from './audit-log.ts'
 
 /*
  * The signed receipts kept with the audit trail, checked again later: each must be signed by the
@@ -20,10 +18,7 @@ export interface ReceiptCheckReport {
 
 export async function checkKeptReceipts (trailPath: string, directoryAt: (time: string) => Promise<Directory | undefined>): Promise<ReceiptCheckReport> {
   const report: ReceiptCheckReport = { checked: 0, problems: [] }
-  const lines = createInterface({ input: createReadStream(trailPath, 'utf8'), crlfDelay: Infinity })
-  for await (const text of lines) {
-    if (text.trim() === '') continue
-    const record = JSON.parse(text) as AuditRecord
+  for await (const record of trailRecords(trailPath)) {
     const kept = record.details?.receipt
     if (typeof kept !== 'string') continue
     report.checked++

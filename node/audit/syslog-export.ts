@@ -1,11 +1,9 @@
-import { createReadStream } from 'node:fs'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
-import { createInterface } from 'node:readline'
 import type { Logger } from 'pino'
-import type { AuditRecord } from './audit-log.ts'
+import { trailRecords } from './audit-log.ts'
 import { syslogFrame } from './dicom-audit-message.ts'
 
 /*
@@ -109,21 +107,15 @@ export class SyslogExporter {
   }
 
   private async sendPending (socket: Socket): Promise<void> {
-    const lines = createInterface({ input: createReadStream(this.init.trailPath, 'utf8'), crlfDelay: Infinity })
-    try {
-      for await (const text of lines) {
-        if (text.trim() === '' || this.socket !== socket) continue
-        const record = JSON.parse(text) as AuditRecord
-        if (record.seq <= this.cursor) continue
-        const frame = syslogFrame(record, { ...this.init.source, hostname: hostname() })
-        if (!socket.write(frame)) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
-        if (this.socket !== socket) throw new Error('the collector went away')
-        this.cursor = record.seq
-        this.recent.push({ at: Date.now(), seq: record.seq })
-        this.recent = this.recent.filter((r) => r.at >= Date.now() - RESEND_WINDOW_MS)
-      }
-    } finally {
-      lines.close()
+    for await (const record of trailRecords(this.init.trailPath)) {
+      if (this.socket !== socket) break
+      if (record.seq <= this.cursor) continue
+      const frame = syslogFrame(record, { ...this.init.source, hostname: hostname() })
+      if (!socket.write(frame)) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
+      if (this.socket !== socket) throw new Error('the collector went away')
+      this.cursor = record.seq
+      this.recent.push({ at: Date.now(), seq: record.seq })
+      this.recent = this.recent.filter((r) => r.at >= Date.now() - RESEND_WINDOW_MS)
     }
     await writeFile(`${this.init.cursorPath}.tmp`, String(this.cursor))
     await rename(`${this.init.cursorPath}.tmp`, this.init.cursorPath)

@@ -1,6 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
-import { GENESIS, recordHash, type AuditRecord } from './audit-log.ts'
+import { GENESIS, recordHash, trailLines, type AuditRecord } from './audit-log.ts'
 
 /*
  * Checks an audit trail (the node's or a copy): every record's hash over its own content, its link
@@ -25,7 +23,6 @@ export interface TrailVerification {
 
 /** Reads the trail line by line (memory stays flat however long it is). */
 export async function verifyTrail (path: string): Promise<TrailVerification> {
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })
   let expectedSeq = 1
   let prevHash = GENESIS
   let line = 0
@@ -33,32 +30,26 @@ export async function verifyTrail (path: string): Promise<TrailVerification> {
   // Records skipped over: missing (removed), unless they turn up later (reordered).
   let gap: { from: number, to: number, line: number } | undefined
   const fail = (kind: TrailProblemKind, message: string): TrailVerification => ({ ok: false, records, problem: { kind, line, message } })
-  try {
-    for await (const text of lines) {
-      line++
-      if (text.trim() === '') continue
-      let record: AuditRecord
-      try {
-        record = JSON.parse(text) as AuditRecord
-      } catch {
-        return fail('malformed', `line ${line} is not a JSON record`)
-      }
-      if (typeof record.seq !== 'number' || typeof record.hash !== 'string' || typeof record.prev !== 'string') return fail('malformed', `line ${line} lacks seq, prev or hash`)
-      const { hash, ...content } = record
-      if (recordHash(content) !== hash) return fail('changed', `record ${record.seq} (line ${line}) was changed: its hash does not match its content`)
-      if (record.seq < expectedSeq) return fail('reordered', `record ${record.seq} (line ${line}) comes after record ${expectedSeq - 1}: records are out of order`)
-      if (record.seq > expectedSeq) {
-        gap ??= { from: expectedSeq, to: record.seq - 1, line }
-      } else if (record.prev !== prevHash) {
-        return fail('changed', `record ${record.seq - 1} (before line ${line}) was changed and re-hashed: record ${record.seq} does not link to it`)
-      }
-      expectedSeq = record.seq
-      prevHash = hash
-      expectedSeq++
-      records++
+  for await (const next of trailLines(path)) {
+    line = next.line
+    let record: AuditRecord
+    try {
+      record = JSON.parse(next.text) as AuditRecord
+    } catch {
+      return fail('malformed', `line ${line} is not a JSON record`)
     }
-  } finally {
-    lines.close()
+    if (typeof record.seq !== 'number' || typeof record.hash !== 'string' || typeof record.prev !== 'string') return fail('malformed', `line ${line} lacks seq, prev or hash`)
+    const { hash, ...content } = record
+    if (recordHash(content) !== hash) return fail('changed', `record ${record.seq} (line ${line}) was changed: its hash does not match its content`)
+    if (record.seq < expectedSeq) return fail('reordered', `record ${record.seq} (line ${line}) comes after record ${expectedSeq - 1}: records are out of order`)
+    if (record.seq > expectedSeq) {
+      gap ??= { from: expectedSeq, to: record.seq - 1, line }
+    } else if (record.prev !== prevHash) {
+      return fail('changed', `record ${record.seq - 1} (before line ${line}) was changed and re-hashed: record ${record.seq} does not link to it`)
+    }
+    expectedSeq = record.seq + 1
+    prevHash = hash
+    records++
   }
   if (gap !== undefined) {
     line = gap.line
