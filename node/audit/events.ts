@@ -22,7 +22,7 @@ export const NODE_ITSELF: AuditPerson = { system: 'this node' }
 /** A person or system in one line (who decided, in a record kept elsewhere). */
 export function describePerson (person: AuditPerson): string {
   if (person.system !== undefined) return person.system
-  return [person.name, person.uzi === undefined ? undefined : `UZI ${person.uzi}`].filter((x) => x !== undefined).join(', ')
+  return [person.name, person.uzi === undefined ? undefined : `UZI ${person.uzi}`, person.role].filter((x) => x !== undefined).join(', ')
 }
 
 /** Who made an HTTP request: the logged-in person or token when there is one, else where it came from. */

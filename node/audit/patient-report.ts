@@ -1,4 +1,5 @@
 import { trailRecords, type AuditPerson } from './audit-log.ts'
+import { describePerson } from './events.ts'
 
 /*
  * What a patient may ask for (NEN 7513): every access to their data on this node, by BSN, with
@@ -52,9 +53,7 @@ export async function patientReport (trailPath: string, bsn: string): Promise<Pa
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 
 function person (p: AuditPerson | undefined): string {
-  if (p === undefined) return ''
-  if (p.system !== undefined) return p.system
-  return [p.name, p.uzi === undefined ? undefined : `UZI ${p.uzi}`, p.role].filter((x) => x !== undefined).join(', ')
+  return p === undefined ? '' : describePerson(p)
 }
 
 /** The report as a self-contained HTML page (no external resources). */
