@@ -131,6 +131,18 @@ describe('the DIMSE service, driven by dcmtk', () => {
       '-k', 'QueryRetrieveLevel=IMAGE', '-k', `StudyInstanceUID=${study.studyInstanceUID}`, '-k', 'SeriesInstanceUID', '-k', 'SOPInstanceUID', '127.0.0.1', port()])
     expect(await readdir(images)).toHaveLength(study.instances.length)
 
+    // Patient Root at PATIENT level: one answer per patient, with the keys asked for.
+    const patients = join(work, 'find-patients')
+    await mkdir(patients)
+    await dcmtk('findscu', ['-P', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-X', '-od', patients,
+      '-k', 'QueryRetrieveLevel=PATIENT', '-k', 'PatientName=jansen*', '-k', 'PatientID', '127.0.0.1', port()])
+    const patientAnswers = await readdir(patients)
+    expect(patientAnswers).toHaveLength(1)
+    const patientDump = await dcmtk('dcmdump', [join(patients, patientAnswers[0]!)])
+    expect(patientDump.stdout).toContain('[8100001]')
+    expect(patientDump.stdout).toContain('[PATIENT]')
+    expect(patientDump.stdout).not.toContain('StudyInstanceUID')
+
     const none = join(work, 'find-none')
     await mkdir(none)
     await dcmtk('findscu', ['-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-X', '-od', none, '-k', 'QueryRetrieveLevel=STUDY', '-k', 'PatientName=nobody', '127.0.0.1', port()])

@@ -8,6 +8,7 @@ import { Tags, tag } from '../../../node/dicom/tags.ts'
 import { PacsExporter, RECONCILIATION_HOLDER } from '../../../node/reconcile/pacs-export.ts'
 import { MappingTableLookup } from '../../../node/reconcile/patient-lookup.ts'
 import { createPacsForwarding } from '../../../node/reconcile/forwarding.ts'
+import { createHttpServer } from '../../../node/api/http-server.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
@@ -109,6 +110,32 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     expect(list).toContainEqual(expect.objectContaining({ studyInstanceUID: held.studyInstanceUID, reason: expect.stringContaining(held.patient.bsn!), patient: expect.objectContaining({ id: 'AMC-5503' }) }))
     expect(await forwarding.send(held.studyInstanceUID, { local: { patientId: 'ISA-0099', issuer: 'ISALA' } })).toMatchObject({ status: 'sent', completed: 1 })
     expect((await forwarding.held()).map((h) => h.studyInstanceUID)).not.toContain(held.studyInstanceUID)
+  })
+
+  it('is offered on the node API: send to our PACS, held with why, then sent with the id a person enters', async () => {
+    const study = await generateStudy(join(work, 'api'), { seed: 94, patient: { id: 'AMC-5504', issuer: 'AMC', bsn: generateBsn(createPrng(94)) }, series: [{ modality: 'DX', instances: 1, rows: 32, columns: 32 }] })
+    const session = store.beginImport()
+    await session.add(study.instances[0]!.path)
+    await session.commit()
+    const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
+      { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
+    const app = createHttpServer({ store, logger: pino({ level: 'silent' }), pacs: forwarding }, { nodeName: 'test', peerId: 'test' })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const send = async (body: unknown): Promise<{ status: number, body: Record<string, unknown> }> => {
+      const res = await fetch(`${url}/api/studies/${study.studyInstanceUID}/pacs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      return { status: res.status, body: await res.json() as Record<string, unknown> }
+    }
+    try {
+      expect(await send({})).toMatchObject({ status: 202, body: { status: 'held', reason: expect.stringContaining(study.patient.bsn!) } })
+      const held = await (await fetch(`${url}/api/pacs/held`)).json() as { held: Array<{ studyInstanceUID: string }> }
+      expect(held.held.map((h) => h.studyInstanceUID)).toContain(study.studyInstanceUID)
+      expect((await send({ issuer: 'ISALA' })).status).toBe(400)
+      expect(await send({ patientId: 'ISA-0100', issuer: 'ISALA' })).toMatchObject({ status: 200, body: { status: 'sent', completed: 1 } })
+      expect(await send({ destination: 'NOWHERE', patientId: 'ISA-0100' })).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_UNKNOWN_DESTINATION' } })
+    } finally {
+      await app.close()
+    }
   })
 
   it('refuses a destination that is not configured', async () => {
