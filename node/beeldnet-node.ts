@@ -19,7 +19,9 @@ import { createRouter } from './routing/router.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { SyslogExporter } from './audit/syslog-export.ts'
 import { PolicyStore } from './policy/policy-store.ts'
+import { recordPolicyInForce } from './policy/policy-in-force.ts'
 import { UserStore } from './users/user-store.ts'
+import { ensureCliToken } from './users/cli-token.ts'
 import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
@@ -76,7 +78,7 @@ export class BeeldnetNode {
     this.identity = await loadIdentityFile(paths.identity)
     this.store = new StudyStore({ dir: paths.data })
     await this.store.start()
-    this.audit = new AuditLog(join(this.dataDir, 'audit', 'trail.jsonl'))
+    this.audit = new AuditLog(nodePaths(this.dataDir).auditTrail)
     await this.audit.start()
     if (this.config.audit.syslog !== '') {
       const at = this.config.audit.syslog.lastIndexOf(':')
@@ -111,6 +113,7 @@ export class BeeldnetNode {
     // After the host: the queue resumes interrupted transfers at once.
     this.policyStore = new PolicyStore(join(this.dataDir, 'policy'))
     await this.policyStore.start()
+    await recordPolicyInForce(this.policyStore, this.audit, { pull: this.config.policy.pull, bulkPatientLimit: this.config.transfers.bulkPatientLimit }, `the config file ${nodePaths(this.dataDir).config}`)
     this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
       queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
@@ -143,7 +146,9 @@ export class BeeldnetNode {
       })
     })
     this.metrics = this.createMetrics()
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users: new UserStore(join(this.dataDir, 'users.json')) }, { nodeName: this.config.node.name, peerId: this.identity.peerId, auth: this.config.http.auth })
+    const users = new UserStore(paths.users)
+    await ensureCliToken(users, paths.cliToken)
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users }, { nodeName: this.config.node.name, peerId: this.identity.peerId })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)

@@ -2,10 +2,13 @@ import { join } from 'node:path'
 import { homedir } from 'node:os'
 
 /** Where a node keeps its things inside its data directory. */
-export function nodePaths (dataDir: string): { config: string, identity: string, data: string } {
+export function nodePaths (dataDir: string): { config: string, identity: string, users: string, cliToken: string, auditTrail: string, data: string } {
   return {
     config: join(dataDir, 'beeldnet.yaml'),
     identity: join(dataDir, 'identity.key'),
+    users: join(dataDir, 'users.json'),
+    cliToken: join(dataDir, 'cli-token'),
+    auditTrail: join(dataDir, 'audit', 'trail.jsonl'),
     data: dataDir
   }
 }

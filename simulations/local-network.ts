@@ -4,6 +4,7 @@
 import { join, relative, resolve } from 'node:path'
 import { pino } from 'pino'
 import { reportError } from '../protocol/cli/output.ts'
+import { DEMO_PASSWORD } from './scenarios/demo-accounts.ts'
 import { startLocalNetwork, type LocalNetwork } from './scenarios/local-network.ts'
 
 const dataDir = resolve(process.env.BEELDNET_LOCAL_DIR ?? join(import.meta.dirname, '..', 'data', 'local'))
@@ -36,6 +37,7 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
     lines.push(
       `  ${n.name}  (URA ${n.ura}; ${n.departments.map((d) => `${d.code} ${d.name}`).join(', ')})${n.state === 'active' ? '' : `  ${n.state.toUpperCase()}`}`,
       `    health   ${n.url}/health`,
+      `    accounts ${n.accounts.map((a) => `${a.username} (${a.role})`).join(', ')}; password ${DEMO_PASSWORD}`,
       `    studies  ${n.url}/api/studies   (${n.sampleStudies.length} sample studies)`,
       `    dicomweb ${n.url}/dicomweb   (QIDO-RS, WADO-RS, STOW-RS)`,
       ...(n.node.dimse === undefined ? [] : [`    dimse    AE BEELDNET at 127.0.0.1:${n.node.dimse.port} (calling AE PACS)`]),
@@ -50,17 +52,18 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
     ? []
     : [
         `  # send a study from ${first.name} to ${second.name}, and follow it to the signed receipt`,
-        `  ${beeldnet} node send ${first.sampleStudies[0]!} --to ${second.ura}/RAD --reason verwijzing --note "graag beoordelen" --node ${first.url}`,
+        `  ${beeldnet} node send ${first.sampleStudies[0]!} --to ${second.ura}/RAD --reason verwijzing --note "graag beoordelen" --data-dir ${shown(first.dataDir)} --node ${first.url}`,
         `  # from ${second.name}: find ${first.name}'s studies of a patient, and pull one (its policy allows care)`,
-        `  ${beeldnet} node query --at ${first.ura} --bsn ${patient.bsn} --birth-date ${patient.birthDate} --clinician "dr. B. de Boer" --uzi 987654321 --node ${second.url}`,
-        `  ${beeldnet} node pull ${first.sampleStudies.at(-1)!} --at ${first.ura} --clinician "dr. B. de Boer" --uzi 987654321 --node ${second.url}`,
-        `  ${beeldnet} node transfers --watch --node ${second.url}`,
-        `  curl -s ${first.url}/metrics | grep beeldnet_`
+        `  ${beeldnet} node query --at ${first.ura} --bsn ${patient.bsn} --birth-date ${patient.birthDate} --clinician "dr. B. de Boer" --uzi 987654321 --data-dir ${shown(second.dataDir)} --node ${second.url}`,
+        `  ${beeldnet} node pull ${first.sampleStudies.at(-1)!} --at ${first.ura} --clinician "dr. B. de Boer" --uzi 987654321 --data-dir ${shown(second.dataDir)} --node ${second.url}`,
+        `  ${beeldnet} node transfers --watch --data-dir ${shown(second.dataDir)} --node ${second.url}`,
+        `  curl -s -H "Authorization: Bearer $(cat ${shown(first.dataDir)}/cli-token)" ${first.url}/api/transfers`
       ]
   lines.push(
     'Try:',
-    `  curl -s ${first.url}/api/studies`,
-    `  curl -s '${first.url}/dicomweb/studies?PatientName=*'`,
+    `  # every route but /health needs a login or a token; the CLI's token is in each node's data directory`,
+    `  curl -s -H "Authorization: Bearer $(cat ${shown(first.dataDir)}/cli-token)" ${first.url}/api/studies`,
+    `  curl -s -H "Authorization: Bearer $(cat ${shown(first.dataDir)}/cli-token)" '${first.url}/dicomweb/studies?PatientName=*'`,
     ...(first.node.dimse === undefined ? [] : [`  echoscu -aet PACS -aec BEELDNET 127.0.0.1 ${first.node.dimse.port}   # dcmtk: findscu, storescu, movescu and getscu work too`]),
     ...exchange,
     `  ${beeldnet} node --data-dir ${shown(first.dataDir)} directory`,
@@ -88,6 +91,7 @@ try {
     p2pBasePort: 8490,
     dimseBasePort: port('BEELDNET_DIMSE_PORT', 11112),
     pollIntervalSeconds: 5,
+    demoAccounts: true,
     logger: pino({ level: process.env.BEELDNET_LOG_LEVEL ?? 'warn' }),
     onProgress: (line) => { console.log(line) }
   })

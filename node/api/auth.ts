@@ -11,11 +11,8 @@ import type { Role, UserStore } from '../users/user-store.ts'
  * Who is asking, on every HTTP request: a person logged in (an HttpOnly, SameSite=Strict session
  * cookie, with a CSRF token for anything that changes state) or an integration with an API token
  * (Authorization: Bearer). Each route prefix names the roles that may use it; /health is open.
- * Logins are rate-limited per address and audited, failures too. With auth 'off' (the transition
- * until every client carries credentials) requests pass as before, but the login works.
+ * Logins are rate-limited per address and audited, failures too.
  */
-
-export type AuthMode = 'required' | 'off'
 
 export interface Caller {
   kind: 'session' | 'token'
@@ -83,7 +80,7 @@ function sameSecret (a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
-export function registerAuth (app: FastifyInstance, deps: { users: UserStore, audit?: AuditSink }, init: { mode: AuthMode, loginsPerMinute?: number }): void {
+export function registerAuth (app: FastifyInstance, deps: { users: UserStore, audit?: AuditSink }, init: { loginsPerMinute?: number } = {}): void {
   const sessions = new Map<string, Session>()
   const sessionOf = (req: FastifyRequest): Session | undefined => {
     const id = cookieOf(req, SESSION_COOKIE)
@@ -108,7 +105,6 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
         req.caller = session.caller
       }
     }
-    if (init.mode === 'off') return
     if (req.caller === undefined) throw new UnauthenticatedError()
     if (!rolesFor(path).includes(req.caller.role)) throw new ForbiddenError(req.caller.role, path)
   })

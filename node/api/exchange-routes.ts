@@ -1,12 +1,15 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { QueryCriteria } from '../../protocol/exchange/query.ts'
-import { Requester } from '../../protocol/exchange/requester.ts'
+import { Clinician, Requester } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import { TransferNotFoundError } from '../transfers/errors.ts'
 import type { TransferEvents } from '../transfers/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { auditRequester } from '../audit/events.ts'
+import { ForbiddenError } from './auth.ts'
+import { BadRequestError } from './bad-request.ts'
 
 /*
  * The exchange on the node's HTTP API: send a study, follow transfers (JSON, and live as
@@ -26,14 +29,34 @@ export const SendBody = z.strictObject({
   confirmBulk: z.boolean().optional()
 })
 
-export const QueryBody = z.strictObject({ at: Ura, criteria: QueryCriteria, requester: Requester })
+/** Who asks: a logged-in clinician asks as themselves, so the clinician is needed only with an API token. */
+const AskingAs = Requester.extend({ clinician: Clinician.optional() })
+
+export const QueryBody = z.strictObject({ at: Ura, criteria: QueryCriteria, requester: AskingAs })
 
 export const PullBody = z.strictObject({
   at: Ura,
   studyInstanceUID: z.string().min(1).max(64),
-  requester: Requester,
+  requester: AskingAs,
   deliverTo: Department
 })
+
+/**
+ * The requester a query or pull carries: a session's own clinician (a person cannot ask in another's
+ * name), or, for an integration's token, the clinician the body names.
+ */
+function requesterOf (req: FastifyRequest, asking: z.infer<typeof AskingAs>): Requester {
+  const person = req.caller?.kind === 'session' ? req.caller.person : undefined
+  if (person === undefined) {
+    if (asking.clinician === undefined) throw new BadRequestError('requester.clinician: an API token asks on behalf of a clinician: give name, uzi and role')
+    return { ...asking, clinician: asking.clinician }
+  }
+  if (person.uzi === undefined || person.name === undefined || person.role === undefined || !/^[0-9]{2}\.[0-9]{3}$/.test(person.role)) {
+    throw new ForbiddenError(req.caller!.role, `${req.url.split('?')[0]} (an account without a UZI number and role code cannot ask a peer)`)
+  }
+  if (asking.clinician !== undefined && asking.clinician.uzi !== person.uzi) throw new ForbiddenError(req.caller!.role, `${req.url.split('?')[0]} in the name of UZI ${asking.clinician.uzi}`)
+  return { ...asking, clinician: { name: person.name, uzi: person.uzi, role: person.role } }
+}
 
 const EVENTS: Array<keyof TransferEvents> = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed']
 const HEARTBEAT_MS = 15_000
@@ -61,7 +84,7 @@ export function registerExchangeRoutes (app: FastifyInstance, components: { exch
 
   app.post('/api/transfers', async (req, reply) => {
     const body = parseDocument(SendBody, req.body, 'send request')
-    const record = await exchange.send(body)
+    const record = await exchange.send({ ...body, actor: auditRequester(req, 'API') })
     return reply.status(201).send(record)
   })
 
@@ -82,12 +105,12 @@ export function registerExchangeRoutes (app: FastifyInstance, components: { exch
 
   app.post('/api/query', async (req) => {
     const body = parseDocument(QueryBody, req.body, 'query')
-    return exchange.query(body.at, body.criteria, body.requester)
+    return exchange.query(body.at, body.criteria, requesterOf(req, body.requester))
   })
 
   app.post('/api/pulls', async (req) => {
     const body = parseDocument(PullBody, req.body, 'pull request')
-    return exchange.pull(body.at, { studyInstanceUID: body.studyInstanceUID, requester: body.requester, deliverTo: body.deliverTo })
+    return exchange.pull(body.at, { studyInstanceUID: body.studyInstanceUID, requester: requesterOf(req, body.requester), deliverTo: body.deliverTo })
   })
 
   const metrics = components.metrics

@@ -13,7 +13,7 @@ import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
-import { registerAuth, registerSecurityHeaders, type AuthMode } from './auth.ts'
+import { registerAuth, registerSecurityHeaders } from './auth.ts'
 import type { UserStore } from '../users/user-store.ts'
 import { registerPolicyRoutes } from './policy-routes.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
@@ -39,8 +39,8 @@ export interface HttpServerComponents {
   audit?: AuditLog
   /** consent records and the approval queue of pulls (optional) */
   policyStore?: PolicyStore
-  /** accounts and API tokens: logins, and (with auth required) who may use which route (optional) */
-  users?: UserStore
+  /** accounts and API tokens: who may use which route */
+  users: UserStore
 }
 
 export interface HttpServerInit {
@@ -49,8 +49,6 @@ export interface HttpServerInit {
   peerId: string
   /** largest page of the study listing (default 500) */
   maxListing?: number
-  /** 'required': every route but /health needs a login or a token (default 'off', the transition) */
-  auth?: AuthMode
 }
 
 const DATE = /^[0-9]{8}$/
@@ -85,7 +83,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   })
 
   registerSecurityHeaders(app)
-  if (components.users !== undefined) registerAuth(app, { users: components.users, audit: components.audit }, { mode: init.auth ?? 'off' })
+  registerAuth(app, { users: components.users, audit: components.audit })
 
   // 200 with status 'ok', or 503 with status 'degraded' and each problem in words.
   app.get('/health', async (_req, reply) => {
@@ -116,7 +114,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
-  if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore })
+  if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
 
   return app

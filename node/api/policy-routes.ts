@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { Purpose } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
 import { auditRequester } from '../audit/events.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
 import type { Exchange } from '../transfers/exchange.ts'
@@ -22,17 +23,28 @@ const ConsentBody = z.strictObject({
 })
 const RefuseBody = z.strictObject({ reason: z.string().min(1).max(1024) })
 
-export function registerPolicyRoutes (app: FastifyInstance, components: { exchange: Exchange, policyStore: PolicyStore }): void {
-  const { exchange, policyStore } = components
+export function registerPolicyRoutes (app: FastifyInstance, components: { exchange: Exchange, policyStore: PolicyStore, audit?: AuditSink }): void {
+  const { exchange, policyStore, audit } = components
 
   app.get<{ Querystring: { bsn?: string } }>('/api/consents', async (req) => {
     const bsn = Bsn.safeParse(req.query.bsn)
     if (!bsn.success) throw new BadRequestError('give ?bsn= (9 digits)')
     return { consents: await policyStore.consentsOf(bsn.data) }
   })
-  app.post('/api/consents', async (req, reply) => reply.status(201).send(await policyStore.addConsent(parseDocument(ConsentBody, req.body, 'consent'))))
+  app.post('/api/consents', async (req, reply) => {
+    const consent = await policyStore.addConsent(parseDocument(ConsentBody, req.body, 'consent'))
+    await audit?.record({
+      event: 'consent-change',
+      outcome: 'consent recorded',
+      patient: { bsn: consent.bsn },
+      user: auditRequester(req, 'API'),
+      details: { consent: consent.id, ura: consent.ura ?? 'any', purposes: (consent.purposes ?? ['any']).join(','), until: consent.until ?? 'open' }
+    })
+    return reply.status(201).send(consent)
+  })
   app.delete<{ Params: { bsn: string, id: string } }>('/api/consents/:bsn/:id', async (req, reply) => {
     const removed = await policyStore.withdrawConsent(req.params.bsn, req.params.id)
+    if (removed) await audit?.record({ event: 'consent-change', outcome: 'consent withdrawn', patient: { bsn: req.params.bsn }, user: auditRequester(req, 'API'), details: { consent: req.params.id } })
     return reply.status(removed ? 200 : 404).send(removed ? { withdrawn: req.params.id } : { code: 'BEELDNET_ERR_NOT_FOUND', message: `no consent ${req.params.id} for BSN ${req.params.bsn}` })
   })
 

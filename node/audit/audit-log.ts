@@ -2,16 +2,22 @@ import { createReadStream } from 'node:fs'
 import { open, mkdir, readFile, stat, type FileHandle } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { dirname } from 'node:path'
+import { lock, type LockOptions } from 'proper-lockfile'
 import { canonicalBytes, sha256Hex } from '../../protocol/canonical.ts'
 
 /*
  * The NEN 7513 audit trail of a node: one JSON line per access to patient data (event, time,
  * patient, user, responsible user, institution), appended and fsynced before the action it records
  * completes. Each record carries the hash of the one before it and its own hash over its canonical
- * JSON, so a changed, removed or reordered record shows (verify.ts says where).
+ * JSON, so a changed, removed or reordered record shows (verify.ts says where). The node appends
+ * most records, but the CLI appends too (account changes made while the node runs): each append
+ * holds a lock file and picks up the chain from the file when another process wrote since.
  */
 
 export const GENESIS = '0'.repeat(64)
+
+/** Waits up to a few seconds for the other writer; a lock left by a crashed process goes stale after 10 s. */
+const LOCK_OPTIONS: LockOptions = { realpath: false, stale: 10_000, retries: { retries: 100, minTimeout: 5, maxTimeout: 100 } }
 
 export interface AuditPerson {
   name?: string
@@ -66,6 +72,8 @@ export class AuditLog implements AuditSink {
   readonly path: string
   private handle: FileHandle | undefined
   private last: { seq: number, hash: string } = { seq: 0, hash: GENESIS }
+  /** the file's size after this process's last append: a different size means another process appended */
+  private size = 0
   private chain: Promise<unknown> = Promise.resolve()
   private readonly now: () => Date
   private readonly listeners: Array<(record: AuditRecord) => void> = []
@@ -77,8 +85,9 @@ export class AuditLog implements AuditSink {
 
   async start (): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
-    this.last = await lastRecordOf(this.path)
     this.handle = await open(this.path, 'a', 0o600)
+    this.last = await lastRecordOf(this.path)
+    this.size = (await this.handle.stat()).size
   }
 
   async stop (): Promise<void> {
@@ -95,12 +104,23 @@ export class AuditLog implements AuditSink {
   /** Appends one record and makes it durable; resolves only then. Appends are serialised: one chain. */
   async record (event: AuditEvent): Promise<AuditRecord> {
     const append = this.chain.then(async () => {
-      if (this.handle === undefined) throw new Error('the audit trail is not open')
-      const base = { ...event, seq: this.last.seq + 1, time: this.now().toISOString(), prev: this.last.hash }
-      const record: AuditRecord = { ...base, hash: recordHash(base) }
-      await this.handle.appendFile(`${JSON.stringify(record)}\n`)
-      await this.handle.sync()
-      this.last = { seq: record.seq, hash: record.hash }
+      const handle = this.handle
+      if (handle === undefined) throw new Error('the audit trail is not open')
+      const release = await lock(this.path, LOCK_OPTIONS)
+      let record: AuditRecord
+      try {
+        const size = (await handle.stat()).size
+        if (size !== this.size) this.last = await lastRecordOf(this.path)
+        const base = { ...event, seq: this.last.seq + 1, time: this.now().toISOString(), prev: this.last.hash }
+        record = { ...base, hash: recordHash(base) }
+        const line = Buffer.from(`${JSON.stringify(record)}\n`)
+        await handle.appendFile(line)
+        await handle.sync()
+        this.size = size + line.length
+        this.last = { seq: record.seq, hash: record.hash }
+      } finally {
+        await release()
+      }
       for (const listener of this.listeners) listener(record)
       return record
     })

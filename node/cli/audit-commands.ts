@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander'
-import { join } from 'node:path'
+import { nodePaths } from '../paths.ts'
 import { createOutput, reportError } from '../../protocol/cli/output.ts'
 import type { PatientReport } from '../audit/patient-report.ts'
 import { verifyTrail } from '../audit/verify.ts'
@@ -29,7 +29,7 @@ export function addAuditCommands (node: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const out = createOutput(g.json)
       try {
-        const result = await verifyTrail(opts.file ?? join(g.dataDir, 'audit', 'trail.jsonl'))
+        const result = await verifyTrail(opts.file ?? nodePaths(g.dataDir).auditTrail)
         out.result(result, () => result.ok ? `the trail verifies: ${result.records} record(s)` : `NOT intact (${result.problem!.kind}, line ${result.problem!.line}): ${result.problem!.message}`)
         process.exitCode = result.ok ? 0 : 3
       } catch (err) {
@@ -45,7 +45,7 @@ export function addAuditCommands (node: Command): void {
       const out = createOutput(g.json)
       try {
         const trust = createTrustStore({ dir: trustDir(g.dataDir) })
-        const report = await checkKeptReceipts(opts.file ?? join(g.dataDir, 'audit', 'trail.jsonl'), async (time) => trust.directoryAt(time))
+        const report = await checkKeptReceipts(opts.file ?? nodePaths(g.dataDir).auditTrail, async (time) => trust.directoryAt(time))
         out.result(report, () => [`${report.checked} receipt(s) checked, ${report.problems.length} problem(s)`, ...report.problems.map((p) => `  record ${p.seq}: ${p.message}`)].join('\n'))
         process.exitCode = report.problems.length === 0 ? 0 : 3
       } catch (err) {

@@ -6,6 +6,7 @@ import type { PullAnswer } from '../../protocol/exchange/pull.ts'
 import type { QueryResponse } from '../../protocol/exchange/query.ts'
 import { loadConfig } from '../config/config.ts'
 import { nodePaths } from '../paths.ts'
+import { readCliToken } from '../users/cli-token.ts'
 import type { TransferProgress } from '../transfers/events.ts'
 import type { IncomingRecord, OutgoingRecord, TransferRecord } from '../transfers/transfer-store.ts'
 import { formatBytes, formatPersonName } from './format.ts'
@@ -23,14 +24,18 @@ interface RequesterOptions { clinician: string, uzi: string, role: string, purpo
 
 const FINAL = new Set(['complete', 'declined', 'failed', 'cancelled'])
 
-/** The running node's API: --node, else the address in this data directory's config. */
+/**
+ * The running node's API: --node, else the address in this data directory's config; with the
+ * token in BEELDNET_TOKEN, else the one the node keeps for its own CLI in the data directory.
+ */
 async function nodeApiFor (dataDir: string, given: string | undefined): Promise<NodeApi> {
-  if (given !== undefined) return createNodeApi(given)
-  const config = nodePaths(dataDir).config
-  if (!await stat(config).then(() => true, () => false)) return createNodeApi('http://127.0.0.1:8470')
-  const { http } = await loadConfig(config)
+  const paths = nodePaths(dataDir)
+  const token = process.env.BEELDNET_TOKEN ?? await readCliToken(paths.cliToken)
+  if (given !== undefined) return createNodeApi(given, token)
+  if (!await stat(paths.config).then(() => true, () => false)) return createNodeApi('http://127.0.0.1:8470', token)
+  const { http } = await loadConfig(paths.config)
   const host = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host.includes(':') ? `[${http.host}]` : http.host
-  return createNodeApi(`http://${host}:${http.port}`)
+  return createNodeApi(`http://${host}:${http.port}`, token)
 }
 
 /** --node: which running node a verb asks. */

@@ -20,14 +20,16 @@ export interface NodeApi {
   events (path: string, signal: AbortSignal): AsyncGenerator<{ event: string, data: unknown }>
 }
 
-export function createNodeApi (url: string): NodeApi {
+/** `token`: an API token (Authorization: Bearer), which every route but /health needs. */
+export function createNodeApi (url: string, token?: string): NodeApi {
   const base = url.replace(/\/+$/, '')
+  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
   const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array }): Promise<T> => {
     let response: Response
     try {
       response = await fetch(`${base}${path}`, raw !== undefined
-        ? { method, signal, headers: { 'content-type': raw.contentType }, body: raw.bytes }
-        : { method, signal, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+        ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, body: raw.bytes }
+        : { method, signal, headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
     } catch (err) {
       throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`)
     }
@@ -43,10 +45,14 @@ export function createNodeApi (url: string): NodeApi {
     events: async function * (path, signal) {
       let response: Response
       try {
-        response = await fetch(`${base}${path}`, { signal, headers: { accept: 'text/event-stream' } })
+        response = await fetch(`${base}${path}`, { signal, headers: { ...auth, accept: 'text/event-stream' } })
       } catch (err) {
         if (signal.aborted) return
         throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base}: ${(err as Error).message}`)
+      }
+      if (!response.ok) {
+        const answer = await response.json().catch(() => undefined) as { code?: string, message?: string } | undefined
+        throw new NodeApiError(answer?.code ?? 'BEELDNET_ERR_INTERNAL', answer?.message ?? `the node answered ${response.status}`)
       }
       if (response.body === null) return
       const decoder = new TextDecoder()

@@ -1,23 +1,35 @@
 import { Command, Option } from 'commander'
-import { join } from 'node:path'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
+import { hostname, userInfo } from 'node:os'
+import { AuditLog } from '../audit/audit-log.ts'
+import { nodePaths } from '../paths.ts'
 import { generatePassword, ROLES, UserStore, type Role } from '../users/user-store.ts'
 
 /*
  * `beeldnet node user ...` and `beeldnet node token ...`: the accounts and API tokens of a node,
  * kept in <data-dir>/users.json (they can change while the node runs). A password made here, or a
- * token, is shown once.
+ * token, is shown once. Every change goes into the node's audit trail, with the operating-system
+ * account that made it (NEN 7513: changes to who may access patient data are logged too).
  */
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
-async function withUsers (cmd: Command, action: (users: UserStore, out: Output) => Promise<void>): Promise<void> {
+/** Records one account change in the trail: what changed (outcome) and of whom (details). */
+type RecordChange = (outcome: string, details: Record<string, string>) => Promise<void>
+
+async function withUsers (cmd: Command, action: (users: UserStore, out: Output, recordChange: RecordChange) => Promise<void>): Promise<void> {
   const g = cmd.optsWithGlobals<GlobalOptions>()
   const out = createOutput(g.json)
+  const paths = nodePaths(g.dataDir)
+  const trail = new AuditLog(paths.auditTrail)
   try {
-    await action(new UserStore(join(g.dataDir, 'users.json')), out)
+    await trail.start()
+    const actor = { system: `beeldnet CLI as ${userInfo().username}@${hostname()}` }
+    await action(new UserStore(paths.users), out, async (outcome, details) => { await trail.record({ event: 'account-change', outcome, user: actor, details }) })
   } catch (err) {
     process.exitCode = reportError(err, g.json)
+  } finally {
+    await trail.stop()
   }
 }
 
@@ -42,9 +54,10 @@ export function addUserCommands (node: Command): void {
     .option('--uzi <number>', 'a clinician\'s UZI number (9 digits)')
     .option('--role-code <code>', 'a clinician\'s UZI role code, e.g. 01.015')
     .option('--password-stdin', 'read the password from standard input', false)
-    .action(async (username: string, opts: { role: Role, name: string, uzi?: string, roleCode?: string, passwordStdin: boolean }, cmd: Command) => withUsers(cmd, async (users, out) => {
+    .action(async (username: string, opts: { role: Role, name: string, uzi?: string, roleCode?: string, passwordStdin: boolean }, cmd: Command) => withUsers(cmd, async (users, out, recordChange) => {
       const { password, generated } = await passwordFrom(opts.passwordStdin)
       await users.add({ username, name: opts.name, role: opts.role, ...(opts.uzi === undefined ? {} : { uzi: opts.uzi }), ...(opts.roleCode === undefined ? {} : { roleCode: opts.roleCode }) }, password)
+      await recordChange('account added', { username, role: opts.role, name: opts.name, ...(opts.uzi === undefined ? {} : { uzi: opts.uzi }) })
       out.result({ username, role: opts.role, ...(generated ? { password } : {}) }, () => `added ${username} (${opts.role})${generated ? `\n  password (shown once): ${password}` : ''}`)
     }))
 
@@ -60,8 +73,9 @@ export function addUserCommands (node: Command): void {
   user.command('disable')
     .description('stop an account from logging in (it stays in the audit trail)')
     .argument('<username>')
-    .action(async (username: string, _opts: unknown, cmd: Command) => withUsers(cmd, async (users, out) => {
+    .action(async (username: string, _opts: unknown, cmd: Command) => withUsers(cmd, async (users, out, recordChange) => {
       await users.disable(username)
+      await recordChange('account disabled', { username })
       out.result({ username, disabled: true }, () => `disabled ${username}`)
     }))
 
@@ -69,9 +83,10 @@ export function addUserCommands (node: Command): void {
     .description('set a new password (also lifts a lockout); without --password-stdin one is made and shown once')
     .argument('<username>')
     .option('--password-stdin', 'read the password from standard input', false)
-    .action(async (username: string, opts: { passwordStdin: boolean }, cmd: Command) => withUsers(cmd, async (users, out) => {
+    .action(async (username: string, opts: { passwordStdin: boolean }, cmd: Command) => withUsers(cmd, async (users, out, recordChange) => {
       const { password, generated } = await passwordFrom(opts.passwordStdin)
       await users.resetPassword(username, password)
+      await recordChange('password reset', { username })
       out.result({ username, ...(generated ? { password } : {}) }, () => `new password for ${username}${generated ? ` (shown once): ${password}` : ' set'}`)
     }))
 
@@ -80,14 +95,16 @@ export function addUserCommands (node: Command): void {
     .description('make a token; it is shown once')
     .argument('<name>', 'what uses it, e.g. "PACS Sectra"')
     .addOption(roleOption())
-    .action(async (name: string, opts: { role: Role }, cmd: Command) => withUsers(cmd, async (users, out) => {
+    .action(async (name: string, opts: { role: Role }, cmd: Command) => withUsers(cmd, async (users, out, recordChange) => {
       const made = await users.addToken(name, opts.role)
+      await recordChange('token added', { token: made.id, name, role: opts.role })
       out.result({ ...made, name, role: opts.role }, () => `token ${made.id} for ${name} (${opts.role}), shown once:\n  ${made.token}`)
     }))
   token.command('revoke')
     .argument('<id>')
-    .action(async (id: string, _opts: unknown, cmd: Command) => withUsers(cmd, async (users, out) => {
+    .action(async (id: string, _opts: unknown, cmd: Command) => withUsers(cmd, async (users, out, recordChange) => {
       await users.revokeToken(id)
+      await recordChange('token revoked', { token: id })
       out.result({ id, revoked: true }, () => `revoked token ${id}`)
     }))
 }

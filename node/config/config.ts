@@ -29,8 +29,9 @@ export const ConfigSchema = z.strictObject({
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8470),
-    auth: z.enum(['required', 'off']).default('off')
-  }).default({ host: '127.0.0.1', port: 8470, auth: 'off' }),
+    // Always required; the key is still read so a config from before says clearly what changed.
+    auth: z.literal('required', { message: 'http.auth can only be required: every route but /health needs a login or an API token (remove the line)' }).optional()
+  }).default({ host: '127.0.0.1', port: 8470 }),
   store: z.strictObject({
     retentionDays: z.coerce.number().positive().default(30),
     retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60)
@@ -115,10 +116,8 @@ http:
   # Keep it on loopback or behind the hospital's reverse proxy.
   host: 127.0.0.1
   port: 8470
-  # required: every route but /health needs a login (beeldnet node user add) or an API token
-  # (beeldnet node token add). off, for now the default, lets every caller in: the transition until
-  # the CLI, the web app and integrations all carry credentials. Turn it on for anything real.
-  auth: 'off'
+  # Every route but /health needs a login (beeldnet node user add) or an API token (beeldnet node
+  # token add); the CLI on this machine uses the token the node keeps in <data-dir>/cli-token.
 
 store:
   # The node is an exchange point, not the archive: studies not updated for this many days

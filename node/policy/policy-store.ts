@@ -58,11 +58,22 @@ export class PolicyStore implements ConsentRegistry {
   private readonly db: Level<string, unknown>
   private readonly consents: Sub<ConsentRecord>
   private readonly approvals: Sub<ApprovalRecord>
+  private readonly settings: Sub<string>
 
   constructor (dir: string) {
     this.db = new Level<string, unknown>(dir, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
     this.consents = this.db.sublevel<string, ConsentRecord>('consents', { valueEncoding: 'json' })
     this.approvals = this.db.sublevel<string, ApprovalRecord>('approvals', { valueEncoding: 'json' })
+    this.settings = this.db.sublevel<string, string>('settings', { valueEncoding: 'json' })
+  }
+
+  /** The hash of the policy settings the node last recorded as in force (see policy-in-force.ts). */
+  async policyHashInForce (): Promise<string | undefined> {
+    return this.settings.get('policy-hash')
+  }
+
+  async setPolicyHashInForce (hash: string): Promise<void> {
+    await this.db.batch().put('policy-hash', hash, { sublevel: this.settings }).write({ sync: true })
   }
 
   async start (): Promise<void> { await openLevel(this.db) }

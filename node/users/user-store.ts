@@ -1,11 +1,13 @@
 import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { lock } from 'proper-lockfile'
 import { BeeldnetError } from '../../protocol/errors.ts'
 import { writeFileAtomic } from '../directory/atomic-file.ts'
 
 /*
  * The people and integrations that may use a node (`<data-dir>/users.json`, mode 0600, replaced
- * atomically, so `beeldnet node user ...` can change it while the node runs). Passwords are kept
+ * atomically under a lock file, so `beeldnet node user ...` can change it while the node runs). Passwords are kept
  * as scrypt hashes; an account locks for a while after repeated failed logins. API tokens for
  * integrations (a PACS, a viewer, the CLI) are kept as SHA-256 hashes and shown once.
  */
@@ -97,8 +99,18 @@ export class UserStore {
     return text === undefined ? { users: [], tokens: [] } : JSON.parse(text) as UsersFile
   }
 
-  private async write (file: UsersFile): Promise<void> {
-    await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600)
+  /** Read, change, write under a lock: the node (failed logins) and the CLI may change the file at the same time. */
+  private async change<T> (apply: (file: UsersFile) => T | Promise<T>): Promise<T> {
+    await mkdir(dirname(this.path), { recursive: true })
+    const release = await lock(this.path, { realpath: false, stale: 10_000, retries: { retries: 100, minTimeout: 5, maxTimeout: 100 } })
+    try {
+      const file = await this.read()
+      const result = await apply(file)
+      await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600)
+      return result
+    } finally {
+      await release()
+    }
   }
 
   async list (): Promise<Array<Omit<UserRecord, 'passwordHash'>>> {
@@ -109,19 +121,20 @@ export class UserStore {
     if (!/^[a-z0-9._-]{2,64}$/.test(user.username)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a username is 2 to 64 lower-case letters, digits, dots, dashes or underscores')
     if (!ROLES.includes(user.role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
     if (user.role === 'clinician' && (user.uzi === undefined || !/^[0-9]{9}$/.test(user.uzi))) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a clinician needs a UZI number (9 digits)')
-    const file = await this.read()
-    if (file.users.some((u) => u.username === user.username)) throw new UserError('BEELDNET_ERR_USER_EXISTS', `there is already a user ${user.username}`)
-    const at = this.now().toISOString()
-    file.users.push({ ...user, passwordHash: await hashPassword(password), disabled: false, failedLogins: 0, createdAt: at, passwordChangedAt: at })
-    await this.write(file)
+    const passwordHash = await hashPassword(password)
+    await this.change((file) => {
+      if (file.users.some((u) => u.username === user.username)) throw new UserError('BEELDNET_ERR_USER_EXISTS', `there is already a user ${user.username}`)
+      const at = this.now().toISOString()
+      file.users.push({ ...user, passwordHash, disabled: false, failedLogins: 0, createdAt: at, passwordChangedAt: at })
+    })
   }
 
   private async update (username: string, change: (u: UserRecord) => void): Promise<void> {
-    const file = await this.read()
-    const user = file.users.find((u) => u.username === username)
-    if (user === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no user ${username}`)
-    change(user)
-    await this.write(file)
+    await this.change((file) => {
+      const user = file.users.find((u) => u.username === username)
+      if (user === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no user ${username}`)
+      change(user)
+    })
   }
 
   async disable (username: string): Promise<void> {
@@ -146,21 +159,18 @@ export class UserStore {
     }
     if (user.lockedUntil !== undefined && user.lockedUntil > now.toISOString()) throw new AccountLockedError(user.lockedUntil)
     const right = await verifyPassword(password, user.passwordHash)
-    if (!right || user.disabled) {
-      if (!right) {
-        user.failedLogins++
-        if (user.failedLogins >= MAX_FAILED_LOGINS) {
-          user.lockedUntil = new Date(now.getTime() + LOCK_MS).toISOString()
-          user.failedLogins = 0
+    if (!right) {
+      await this.update(username, (u) => {
+        u.failedLogins++
+        if (u.failedLogins >= MAX_FAILED_LOGINS) {
+          u.lockedUntil = new Date(now.getTime() + LOCK_MS).toISOString()
+          u.failedLogins = 0
         }
-        await this.write(file)
-      }
-      throw new LoginFailedError()
+      })
     }
+    if (!right || user.disabled) throw new LoginFailedError()
     if (user.failedLogins > 0 || user.lockedUntil !== undefined) {
-      user.failedLogins = 0
-      delete user.lockedUntil
-      await this.write(file)
+      await this.update(username, (u) => { u.failedLogins = 0; delete u.lockedUntil })
     }
     const { passwordHash: _hash, ...rest } = user
     return rest
@@ -171,18 +181,16 @@ export class UserStore {
     if (!ROLES.includes(role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
     const id = randomBytes(6).toString('hex')
     const token = `bn_${id}_${randomBytes(24).toString('base64url')}`
-    const file = await this.read()
-    file.tokens.push({ id, name, role, tokenHash: sha256(token), createdAt: this.now().toISOString(), revoked: false })
-    await this.write(file)
+    await this.change((file) => { file.tokens.push({ id, name, role, tokenHash: sha256(token), createdAt: this.now().toISOString(), revoked: false }) })
     return { id, token }
   }
 
   async revokeToken (id: string): Promise<void> {
-    const file = await this.read()
-    const token = file.tokens.find((t) => t.id === id)
-    if (token === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no token ${id}`)
-    token.revoked = true
-    await this.write(file)
+    await this.change((file) => {
+      const token = file.tokens.find((t) => t.id === id)
+      if (token === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no token ${id}`)
+      token.revoked = true
+    })
   }
 
   /** The token's record, if it is a live token of this node. */

@@ -1,7 +1,7 @@
 // The node side of the DICOM benchmark in its own process (its peak RSS and CPU are its own): the
 // study store with the node's HTTP server (DICOMweb) and DIMSE service, as a node runs them.
 // `dicom-node-worker.ts <dataDir> <dimsePort> <destinationPort>`; tells the parent
-// {type:'ready', url, dimsePort} over IPC; {cmd:'delete', uid} drops a study between runs
+// {type:'ready', url, dimsePort, token} (an API token for DICOMweb) over IPC; {cmd:'delete', uid} drops a study between runs
 // (answered {type:'deleted'}), {cmd:'stop'} ends it.
 import { enableCompileCache } from 'node:module'
 import { pino } from 'pino'
@@ -10,6 +10,9 @@ enableCompileCache()
 const { StudyStore } = await import('../../node/store/study-store.ts')
 const { createHttpServer } = await import('../../node/api/http-server.ts')
 const { createDimseService } = await import('../../node/dimse/dimse-service.ts')
+const { UserStore } = await import('../../node/users/user-store.ts')
+const { ensureCliToken } = await import('../../node/users/cli-token.ts')
+const { nodePaths } = await import('../../node/paths.ts')
 
 type Command = { cmd: 'delete', uid: string } | { cmd: 'stop' }
 
@@ -17,7 +20,9 @@ const [dataDir, dimsePort, destinationPort] = process.argv.slice(2)
 const logger = pino({ level: 'warn' }, pino.destination(2))
 const store = new StudyStore({ dir: dataDir! })
 await store.start()
-const http = createHttpServer({ store, logger }, { nodeName: 'bench', peerId: 'bench' })
+const users = new UserStore(nodePaths(dataDir!).users)
+const token = await ensureCliToken(users, nodePaths(dataDir!).cliToken)
+const http = createHttpServer({ store, logger, users }, { nodeName: 'bench', peerId: 'bench' })
 await http.listen({ host: '127.0.0.1', port: 0 })
 const dimse = createDimseService({ store, logger }, {
   enabled: true,
@@ -29,7 +34,7 @@ const dimse = createDimseService({ store, logger }, {
 })
 await dimse.start()
 const { port } = http.server.address() as { port: number }
-process.send!({ type: 'ready', url: `http://127.0.0.1:${port}`, dimsePort: dimse.port })
+process.send!({ type: 'ready', url: `http://127.0.0.1:${port}`, dimsePort: dimse.port, token })
 
 process.on('message', (command: Command) => {
   void (async () => {

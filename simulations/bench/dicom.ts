@@ -55,15 +55,18 @@ async function run (tool: string, args: string[]): Promise<number> {
   return since(started)
 }
 
+/** The node's HTTP API and the API token DICOMweb clients call it with. */
+interface NodeHttp { url: string, token: string }
+
 /** STOW-RS of the study's files, streamed from disk as one multipart/related body. */
-async function stow (url: string, study: Study): Promise<number> {
+async function stow ({ url, token }: NodeHttp, study: Study): Promise<number> {
   const boundary = 'beeldnet-bench'
   async function * parts (): AsyncGenerator<OutgoingPart> {
     for (const file of study.files) yield { contentType: 'application/dicom', body: createReadStream(file, { highWaterMark: 256 * 1024 }) }
   }
   const started = process.hrtime.bigint()
   await new Promise<void>((resolve, reject) => {
-    const req = request(`${url}/dicomweb/studies`, { method: 'POST', headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' } }, (res) => {
+    const req = request(`${url}/dicomweb/studies`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' } }, (res) => {
       res.resume()
       res.on('end', () => {
         if (res.statusCode === 200) resolve()
@@ -77,9 +80,9 @@ async function stow (url: string, study: Study): Promise<number> {
 }
 
 /** WADO-RS of the whole study, every byte read and counted. */
-async function wado (url: string, study: Study): Promise<number> {
+async function wado ({ url, token }: NodeHttp, study: Study): Promise<number> {
   const started = process.hrtime.bigint()
-  const res = await fetch(`${url}/dicomweb/studies/${study.uid}`, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } })
+  const res = await fetch(`${url}/dicomweb/studies/${study.uid}`, { headers: { authorization: `Bearer ${token}`, accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } })
   if (!res.ok || res.body === null) throw new Error(`WADO-RS answered ${res.status}`)
   let bytes = 0
   for await (const chunk of res.body) bytes += chunk.byteLength
@@ -87,8 +90,8 @@ async function wado (url: string, study: Study): Promise<number> {
   return since(started)
 }
 
-async function countAtNode (url: string, study: Study): Promise<number> {
-  const res = await fetch(`${url}/dicomweb/studies/${study.uid}/instances?limit=100000`)
+async function countAtNode ({ url, token }: NodeHttp, study: Study): Promise<number> {
+  const res = await fetch(`${url}/dicomweb/studies/${study.uid}/instances?limit=100000`, { headers: { authorization: `Bearer ${token}` } })
   return (await res.json() as unknown[]).length
 }
 
@@ -119,14 +122,15 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     stops.push(pacs.stop)
     const node = WorkerProcess.start('node', 'dicom-node-worker.ts', [join(work, 'node'), String(await freePort()), String(pacsPort)])
     stops.push(async () => { await node.stop() })
-    const { url, dimsePort } = await node.next('ready', 60_000) as unknown as { url: string, dimsePort: number }
+    const { url, token, dimsePort } = await node.next('ready', 60_000) as unknown as { url: string, token: string, dimsePort: number }
+    const http: NodeHttp = { url, token }
     const peak = async (): Promise<number> => (await procStats(node.pid)).peakRssMb
     const into = ['-aet', 'BENCH', '-aec', 'BEELDNET', '127.0.0.1', String(dimsePort)]
 
     log('C-STORE into the node (storescu) ...')
     await sync()
     rows.push(row('cstore-in', ct, (await storescu([...into, ...ct.files], NODELAY)).seconds, await peak()))
-    if (await countAtNode(url, ct) !== ct.files.length) throw new Error('the node does not hold every instance storescu sent')
+    if (await countAtNode(http, ct) !== ct.files.length) throw new Error('the node does not hold every instance storescu sent')
 
     log('C-MOVE out of the node (movescu, to a storescp) ...')
     await sync()
@@ -134,19 +138,19 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     if ((await readdir(join(work, 'pacs'))).length !== ct.files.length) throw new Error('storescp did not receive every instance of the C-MOVE')
 
     log('WADO-RS out of the node ...')
-    rows.push(row('wado-out', ct, await wado(url, ct), await peak()))
+    rows.push(row('wado-out', ct, await wado(http, ct), await peak()))
 
     log('STOW-RS into the node ...')
     node.send({ cmd: 'delete', uid: ct.uid })
     await node.next('deleted')
     await sync()
-    rows.push(row('stow-in', ct, await stow(url, ct), await peak()))
-    if (await countAtNode(url, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the STOW-RS upload')
+    rows.push(row('stow-in', ct, await stow(http, ct), await peak()))
+    if (await countAtNode(http, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the STOW-RS upload')
 
     if (large !== undefined) {
       log('the 1 GB multi-frame instance in by STOW-RS and by C-STORE, out by C-MOVE ...')
       await sync()
-      rows.push(row('stow-in-1gb', large, await stow(url, large), await peak()))
+      rows.push(row('stow-in-1gb', large, await stow(http, large), await peak()))
       node.send({ cmd: 'delete', uid: large.uid })
       await node.next('deleted')
       await sync()

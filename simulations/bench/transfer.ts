@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { createRegistry, type Registry } from '../../registry/registry.ts'
 import { generateStudy, type GeneratedStudy } from '../generator/index.ts'
+import { nodePaths } from '../../node/paths.ts'
+import { readCliToken } from '../../node/users/cli-token.ts'
 import { startLocalNetwork } from '../scenarios/local-network.ts'
 import { nodeEnv } from '../scenarios/node-env.ts'
 import type { BenchRow } from './table.ts'
@@ -158,9 +160,9 @@ class TransferWatch {
   private readonly waiters = new Map<string, () => void>()
   private readonly controller = new AbortController()
 
-  static async open (nodeUrl: string): Promise<TransferWatch> {
+  static async open (node: NodeHttp): Promise<TransferWatch> {
     const watch = new TransferWatch()
-    const res = await fetch(`${nodeUrl}/api/transfers/events`, { signal: watch.controller.signal })
+    const res = await fetch(`${node.url}/api/transfers/events`, { signal: watch.controller.signal, headers: { authorization: `Bearer ${node.token}` } })
     if (!res.ok || res.body === null) throw new Error(`GET /api/transfers/events: ${res.status}`)
     void watch.read(res.body).catch(() => {})
     return watch
@@ -206,8 +208,13 @@ class TransferWatch {
   }
 }
 
-async function api<T> (url: string, init?: { method: string, body: unknown }): Promise<T> {
-  const res = await fetch(url, init === undefined ? undefined : { method: init.method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body) })
+/** A node's HTTP API, with the token its own CLI uses (the node keeps it in its data directory). */
+interface NodeHttp { url: string, token: string }
+
+async function api<T> (node: NodeHttp, path: string, init?: { method: string, body: unknown }): Promise<T> {
+  const url = `${node.url}${path}`
+  const authorization = `Bearer ${node.token}`
+  const res = await fetch(url, init === undefined ? { headers: { authorization } } : { method: init.method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(init.body) })
   const text = await res.text()
   if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text}`)
   return JSON.parse(text) as T
@@ -216,8 +223,8 @@ async function api<T> (url: string, init?: { method: string, body: unknown }): P
 interface NodePair {
   sender: WorkerProcess
   receiver: WorkerProcess
-  senderUrl: string
-  receiverUrl: string
+  senderApi: NodeHttp
+  receiverApi: NodeHttp
   /** the receiving institution */
   to: { ura: string, department: string }
   watch: TransferWatch
@@ -228,7 +235,7 @@ async function push (pair: NodePair, scenario: Scenario, log: Log): Promise<Sess
   await sync()
   const cpu = await cpuOf(pair.sender.pid, pair.receiver.pid)
   const started = process.hrtime.bigint()
-  const record = await api<{ transferId: string }>(`${pair.senderUrl}/api/transfers`, {
+  const record = await api<{ transferId: string }>(pair.senderApi, '/api/transfers', {
     method: 'POST',
     body: { studyInstanceUID: scenario.studyInstanceUID, to: pair.to, reason: 'transfer benchmark' }
   })
@@ -236,9 +243,9 @@ async function push (pair: NodePair, scenario: Scenario, log: Log): Promise<Sess
   const seconds = since(started)
   const cpuS = await cpuOf(pair.sender.pid, pair.receiver.pid) - cpu
   const syncSeconds = await sync()
-  const outgoing = await api<{ attempts: number, lastError?: { code: string, message: string } }>(`${pair.senderUrl}/api/transfers/${record.transferId}`)
+  const outgoing = await api<{ attempts: number, lastError?: { code: string, message: string } }>(pair.senderApi, `/api/transfers/${record.transferId}`)
   if (outgoing.attempts > 1) log(`  WARNING: beeldnet ${scenario.name} took ${outgoing.attempts} attempts; the last failure: ${outgoing.lastError?.code} ${outgoing.lastError?.message}`)
-  const study = await api<{ numberOfInstances: number }>(`${pair.receiverUrl}/api/studies/${encodeURIComponent(scenario.studyInstanceUID)}`)
+  const study = await api<{ numberOfInstances: number }>(pair.receiverApi, `/api/studies/${encodeURIComponent(scenario.studyInstanceUID)}`)
   if (study.numberOfInstances !== scenario.files.length) throw new Error(`the receiver lists ${study.numberOfInstances} instances of ${scenario.name}, not ${scenario.files.length}`)
   return { seconds, bytes: scenario.bytes, syncSeconds, cpuS, attempts: outgoing.attempts }
 }
@@ -346,22 +353,24 @@ export async function runTransferBench (print: Log): Promise<BenchRow[]> {
       // Only the nodes need the 4 GB study now.
       await rm(join(src, 'big'), { recursive: true, force: true })
 
-      const start = async (name: string, node: typeof a): Promise<{ worker: WorkerProcess, url: string }> => {
+      const start = async (name: string, node: typeof a): Promise<{ worker: WorkerProcess, url: string, api: NodeHttp }> => {
         const worker = WorkerProcess.start(name, 'transfer-node-worker.ts', [node!.dataDir],
           nodeEnv(process.env, { httpPort: 0, registryUrl: registry!.url, pollIntervalSeconds: 300, p2pListen: node!.addresses }))
         workers.push(worker)
         const { url } = await worker.next('ready', 60_000) as { url: string } & WorkerMessage
-        return { worker, url }
+        const token = await readCliToken(nodePaths(node!.dataDir).cliToken)
+        if (token === undefined) throw new Error(`${name} made no CLI token in ${node!.dataDir}`)
+        return { worker, url, api: { url, token } }
       }
       const sender = await start('sending node', a)
       const receiver = await start('receiving node', b)
-      watch = await TransferWatch.open(sender.url)
-      pair = { sender: sender.worker, receiver: receiver.worker, senderUrl: sender.url, receiverUrl: receiver.url, to: { ura: b!.ura, department: b!.departments[0]!.code }, watch }
+      watch = await TransferWatch.open(sender.api)
+      pair = { sender: sender.worker, receiver: receiver.worker, senderApi: sender.api, receiverApi: receiver.api, to: { ura: b!.ura, department: b!.departments[0]!.code }, watch }
       const idle = await Promise.all([procStats(sender.worker.pid), procStats(receiver.worker.pid)])
       log(`nodes started: ${a!.name} (sender) ${sender.url}, ${b!.name} (receiver) ${receiver.url}; peak RSS so far ${idle.map((s) => s.peakRssMb.toFixed(0)).join(' / ')} MB`)
       // Warm-up: connect, and every code path runs once before anything is timed.
       const sample = a!.sampleStudies[0]!
-      const record = await api<{ transferId: string }>(`${sender.url}/api/transfers`, { method: 'POST', body: { studyInstanceUID: sample, to: pair.to, reason: 'warm-up' } })
+      const record = await api<{ transferId: string }>(sender.api, '/api/transfers', { method: 'POST', body: { studyInstanceUID: sample, to: pair.to, reason: 'warm-up' } })
       await watch.done(record.transferId, 60_000)
     }
 

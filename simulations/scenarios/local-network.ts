@@ -7,6 +7,7 @@ import { createRegistry, type Registry } from '../../registry/registry.ts'
 import type { Directory, Institution } from '../../protocol/registry/documents.ts'
 import { NetworkNotReadyError, ScenarioOptionError } from './errors.ts'
 import { loadGovernanceMembers, LocalGovernance } from './governance.ts'
+import { ensureDemoAccounts, type DemoAccount } from './demo-accounts.ts'
 import { DUTCH_HOSPITALS } from './hospitals.ts'
 import { readManifest, writeManifest, type LocalNetworkManifest, type SampleSizeName } from './manifest.ts'
 import { nodeEnv } from './node-env.ts'
@@ -51,6 +52,8 @@ export interface LocalNetworkInit {
   sampleSize?: SampleSizeName
   /** registry requests a minute per address; every node shares 127.0.0.1 (default 10000) */
   rateLimitPerMinute?: number
+  /** make the demo accounts (clinician, IT admin, auditor; see demo-accounts.ts) on every node (default false) */
+  demoAccounts?: boolean
   /** how long to wait for every node to hold the directory listing all of them (default 30 s) */
   readyTimeoutMs?: number
   /** logs of the registry and nodes (default: silent) */
@@ -79,6 +82,8 @@ export interface LocalNetworkNode {
   sampleStudies: string[]
   /** sample studies imported by this start (0 when the store already held them) */
   imported: number
+  /** the demo accounts, when the network was started with them */
+  accounts: DemoAccount[]
   /** its institution's state in the directory the nodes hold at start ('unlisted' if governance dropped it) */
   state: Institution['status']['state'] | 'unlisted'
 }
@@ -190,6 +195,7 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
           ...(init.dimseBasePort === undefined ? {} : { dimsePort: init.dimseBasePort + i })
         })
       })
+      const accounts = init.demoAccounts === true ? await ensureDemoAccounts(nodeDir, i) : []
       await startNode(node)
       started.push(node)
       nodes.push({
@@ -204,6 +210,7 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
         url: node.url,
         sampleStudies: entry.samples,
         imported,
+        accounts,
         state: 'unlisted'
       })
       report(`${entry.name} started at ${node.url}`)

@@ -7,7 +7,11 @@ import { BeeldnetNode } from '../../node/beeldnet-node.ts'
 import { updateConfigFile } from '../../node/config/config.ts'
 import { nodePaths } from '../../node/paths.ts'
 import { nodeEnv } from '../../simulations/scenarios/node-env.ts'
+import type { Role } from '../../node/users/user-store.ts'
+import { fetchAs } from './api-caller.ts'
 import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
+
+const liveSuites = new Set<SuiteNetwork>()
 
 export interface SuiteNetwork {
   net: LocalNetwork
@@ -29,8 +33,10 @@ export function useLocalNetwork (label: string, nodeCount: number): SuiteNetwork
     suite.dir = await mkdtemp(join(tmpdir(), `${label}-`))
     suite.net = await startLocalNetwork({ dataDir: join(suite.dir, 'net'), nodeCount, sampleSize: 'test', pollIntervalSeconds: 1 })
     suite.nodes = suite.net.nodes
+    liveSuites.add(suite)
   }, 120_000)
   afterAll(async () => {
+    liveSuites.delete(suite)
     // The network stops only the nodes it started; one left running writes into the directory removed below.
     for (const node of suite.restarted.splice(0)) await node.stop().catch(() => {})
     await suite.net?.stop()
@@ -61,4 +67,14 @@ export async function restartWithConfig (suite: SuiteNetwork, node: LocalNetwork
   await node.node.stop()
   for (const [keyPath, value] of changes) await updateConfigFile(nodePaths(node.dataDir).config, keyPath, value)
   return startAgain(suite, node)
+}
+
+/**
+ * fetch as `role` (default clinician) on whichever node of a running suite network the URL points
+ * at: Authorization: Bearer with a token of that node, the way an integration calls a hospital.
+ */
+export async function networkFetch (url: string, init?: RequestInit, role: Role = 'clinician'): Promise<Response> {
+  const node = [...liveSuites].flatMap((suite) => suite.nodes).find((n) => url === n.url || url.startsWith(`${n.url}/`))
+  if (node === undefined) throw new Error(`no node of a running test network serves ${url}`)
+  return fetchAs(node, role)(url, init)
 }

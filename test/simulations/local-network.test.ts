@@ -2,9 +2,11 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../node/config/config.ts'
+import { UserStore } from '../../node/users/user-store.ts'
 import { hashOfSigned } from '../../protocol/canonical.ts'
 import type { Root } from '../../protocol/registry/documents.ts'
-import { startLocalNetwork, type LocalNetwork } from '../../simulations/scenarios/local-network.ts'
+import { DEMO_PASSWORD } from '../../simulations/scenarios/demo-accounts.ts'
+import { startLocalNetwork, type LocalNetwork, type LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
 import { prepareStaging } from '../../simulations/scenarios/staging.ts'
 import { useTempDirs } from '../helpers/temp-dir.ts'
 
@@ -19,20 +21,26 @@ const running: LocalNetwork[] = []
 afterEach(async () => { for (const n of running.splice(0).reverse()) await n.stop() })
 
 async function start (dataDir: string): Promise<LocalNetwork> {
-  const network = await startLocalNetwork({ dataDir, nodeCount: 3, sampleSize: 'test', pollIntervalSeconds: 1 })
+  const network = await startLocalNetwork({ dataDir, nodeCount: 3, sampleSize: 'test', pollIntervalSeconds: 1, demoAccounts: true })
   running.push(network)
   return network
 }
 
-async function getJson<T> (url: string): Promise<T> {
-  const response = await fetch(url)
+async function getJson<T> (url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init)
   expect(response.status, url).toBe(200)
   return await response.json() as T
 }
 
 const rootHashAt = async (registryUrl: string): Promise<string> => hashOfSigned((await getJson<{ signed: Root }>(`${registryUrl}/v1/roots/1`)).signed)
-const studyUids = async (nodeUrl: string): Promise<string[]> =>
-  (await getJson<{ studies: Array<{ studyInstanceUID: string }> }>(`${nodeUrl}/api/studies`)).studies.map((s) => s.studyInstanceUID).sort()
+/** The node's study listing, as its demo clinician logged in (a session cookie) sees it. */
+async function studyUids (node: LocalNetworkNode): Promise<string[]> {
+  const login = await fetch(`${node.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'arts', password: DEMO_PASSWORD }) })
+  expect(login.status).toBe(200)
+  expect(await login.json()).toMatchObject({ user: { username: 'arts', role: 'clinician' } })
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!
+  return (await getJson<{ studies: Array<{ studyInstanceUID: string }> }>(`${node.url}/api/studies`, { headers: { cookie } })).studies.map((s) => s.studyInstanceUID).sort()
+}
 
 describe('local network scenario', () => {
   it('sets up a governed network of three admitted hospitals with samples, and a second start reuses all of it', async () => {
@@ -63,7 +71,7 @@ describe('local network scenario', () => {
       expect(await getJson(`${n.url}/health`)).toMatchObject({ status: 'ok', node: n.name, peerId: n.peerId, directory: { directoryVersion: 1 } })
       expect(n.sampleStudies.length).toBeGreaterThan(0)
       expect(n.imported).toBe(n.sampleStudies.length)
-      expect(await studyUids(n.url)).toEqual([...n.sampleStudies].sort())
+      expect(await studyUids(n)).toEqual([...n.sampleStudies].sort())
     }
     // No two hospitals hold the same study.
     expect(new Set(first.nodes.flatMap((n) => n.sampleStudies)).size).toBe(first.nodes.flatMap((n) => n.sampleStudies).length)
@@ -82,7 +90,9 @@ describe('local network scenario', () => {
     expect(await readFile(join(dataDir, 'network.json'), 'utf8')).toBe(manifest)
     for (const n of second.nodes) {
       expect(n.imported).toBe(0)
-      expect(await studyUids(n.url)).toEqual([...n.sampleStudies].sort())
+      // The demo accounts are made once; a restart finds them (and logging in still works).
+      expect((await new UserStore(join(n.dataDir, 'users.json')).list()).map((u) => `${u.username}:${u.role}`)).toEqual(['arts:clinician', 'beheer:it-admin', 'auditor:auditor'])
+      expect(await studyUids(n)).toEqual([...n.sampleStudies].sort())
       // The registry may listen elsewhere now; the config file (for CLI verbs run by hand) follows it.
       expect((await loadConfig(join(n.dataDir, 'beeldnet.yaml'), {})).registry.url).toBe(second.registry.url)
       // Nothing was enrolled or admitted again: still directory v1.

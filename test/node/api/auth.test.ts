@@ -30,7 +30,7 @@ describe('who may use the node API', () => {
     await users.add({ username: 'controle', name: 'M. de Wit', role: 'auditor' }, 'auditor password')
     await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'it-admin password')
     token = (await users.addToken('PACS', 'clinician')).token
-    app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users }, { nodeName: 'test', peerId: 'test', auth: 'required' })
+    app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users }, { nodeName: 'test', peerId: 'test' })
     await app.listen({ host: '127.0.0.1', port: 0 })
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   })

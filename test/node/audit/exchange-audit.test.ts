@@ -3,8 +3,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { requestSignatureProblem } from '../../../protocol/exchange/request-signature.ts'
 import { createPrng, generateBsn } from '../../../simulations/generator/index.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { tokenFor } from '../../helpers/api-caller.ts'
 import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 
 /*
@@ -16,7 +18,7 @@ import { nextEvent } from '../transfers/helpers.ts'
 const requester = { clinician: { name: 'dr. B. de Boer', uzi: '987654321', role: '01.015' }, purpose: 'treatment' as const }
 
 async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const res = await networkFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() }
 }
 
@@ -46,7 +48,7 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const trailA = join(a.dataDir, 'audit', 'trail.jsonl')
     for (let i = 0; i < 50 && !(await readFile(trailA, 'utf8')).includes('"event":"receipt"'); i++) await new Promise((resolve) => setTimeout(resolve, 100))
 
-    const atA = await (await fetch(`${a.url}/api/audit/patients/${bsn}`)).json() as Report
+    const atA = await (await networkFetch(`${a.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as Report
     expect(atA.accesses.map((x) => x.event)).toEqual(['query', 'pull-request', 'send', 'receipt', 'audit-read'])
     const [query, pull, send] = atA.accesses
     expect(query).toMatchObject({ outcome: expect.stringMatching(/^[1-9]\d* stud/), user: { uzi: '987654321' }, institution: { ura: b.ura } })
@@ -59,19 +61,19 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect(signed.requester.clinician.uzi).toBe('987654321')
     expect(requestSignatureProblem(signed, { peerId: b.peerId }, a.ura)).toBeUndefined()
 
-    const nothing = await (await fetch(`${a.url}/api/audit/patients/${nobody}`)).json() as Report
+    const nothing = await (await networkFetch(`${a.url}/api/audit/patients/${nobody}`, undefined, 'auditor')).json() as Report
     expect(nothing.accesses.map((x) => [x.event, x.outcome])).toEqual([['query', '0 studies'], ['audit-read', 'patient access report']])
 
     // B's receipt completes after the sender hears it: give B's record a moment.
     let atB: Report = { accesses: [] }
     for (let i = 0; i < 50 && !atB.accesses.some((x) => x.event === 'receive'); i++) {
-      atB = await (await fetch(`${b.url}/api/audit/patients/${bsn}`)).json() as Report
+      atB = await (await networkFetch(`${b.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as Report
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     expect(atB.accesses.find((x) => x.event === 'receive')).toMatchObject({ outcome: 'committed', institution: { ura: a.ura }, studyInstanceUID: uid })
 
-    for (const node of [a, b]) expect(await (await fetch(`${node.url}/api/audit/verify`)).json()).toMatchObject({ ok: true })
-    const html = await fetch(`${a.url}/api/audit/patients/${bsn}?format=html`)
+    for (const node of [a, b]) expect(await (await networkFetch(`${node.url}/api/audit/verify`, undefined, 'auditor')).json()).toMatchObject({ ok: true })
+    const html = await networkFetch(`${a.url}/api/audit/patients/${bsn}?format=html`, undefined, 'auditor')
     expect(html.headers.get('content-type')).toContain('text/html')
     expect(await html.text()).toContain('987654321')
 
@@ -82,10 +84,11 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect(verified.stdout).toMatch(/the trail verifies: \d+ record/)
     const copy = join(suite.dir, 'trail-copy.jsonl')
     const lines = (await readFile(join(a.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n')
-    await writeFile(copy, `${lines.map((l, i) => i === 1 ? l.replace('"allowed"', '"refused"').replace('"0 studies"', '"9 studies"') : l).join('\n')}\n`)
+    const edited = lines.findIndex((l) => l.includes('"event":"pull-request"'))
+    await writeFile(copy, `${lines.map((l, i) => i === edited ? l.replace('"allowed"', '"refused"') : l).join('\n')}\n`)
     const tampered = await cli('audit', 'verify', '--file', copy)
     expect(tampered.code).toBe(3)
-    expect(tampered.stdout).toContain('NOT intact (changed, line 2)')
+    expect(tampered.stdout).toContain(`NOT intact (changed, line ${edited + 1})`)
     // The receipt B signed, kept in A's trail, still holds against the directory A held then.
     const receipts = await cli('audit', 'receipts')
     expect(receipts.code, receipts.stdout + receipts.stderr).toBe(0)
@@ -102,9 +105,35 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect(caught.code).toBe(3)
     expect(caught.stdout).toContain('the signature is not')
 
-    const report = await cli('audit', 'report', '--bsn', bsn, '--node', a.url)
+    // Reading a patient's accesses is for an auditor: the node's own CLI token (a clinician's) may not.
+    const refused = await cli('audit', 'report', '--bsn', bsn, '--node', a.url)
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain('BEELDNET_ERR_FORBIDDEN')
+    const report = await runBeeldnet(['node', '--data-dir', a.dataDir, 'audit', 'report', '--bsn', bsn, '--node', a.url], { BEELDNET_TOKEN: await tokenFor(a, 'auditor') })
     expect(report.code, report.stderr).toBe(0)
     expect(report.stdout).toContain('pull-request')
     expect(report.stdout).toContain(`URA ${b.ura}`)
   }, 120_000)
+
+  it('a logged-in clinician asks a peer as themselves: the source records that clinician; no one asks in the name of another', async () => {
+    const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
+    const bsn = (await a.node.store.getStudy(a.sampleStudies[0]!)).study.patient.bsn!
+    await new UserStore(join(b.dataDir, 'users.json')).add({ username: 'visser', name: 'dr. C. Visser', role: 'clinician', uzi: '555666777', roleCode: '01.015' }, 'a long enough password')
+    const login = await fetch(`${b.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'visser', password: 'a long enough password' }) })
+    const { csrfToken } = await login.json() as { csrfToken: string }
+    const session = { cookie: login.headers.get('set-cookie')!.split(';')[0]!, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }
+    const ask = async (body: unknown): Promise<Response> => fetch(`${b.url}/api/query`, { method: 'POST', headers: session, body: JSON.stringify(body) })
+
+    const asSelf = await ask({ at: a.ura, criteria: { bsn, limit: 10 }, requester: { purpose: 'second-opinion' } })
+    expect(asSelf.status).toBe(200)
+    const atA = await (await networkFetch(`${a.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as Report
+    expect(atA.accesses.filter((x) => x.event === 'query').at(-1)).toMatchObject({ user: { name: 'dr. C. Visser', uzi: '555666777', role: '01.015' }, institution: { ura: b.ura } })
+
+    const asOther = await ask({ at: a.ura, criteria: { bsn, limit: 10 }, requester })
+    expect(asOther.status).toBe(403)
+    expect(await asOther.json()).toMatchObject({ code: 'BEELDNET_ERR_FORBIDDEN' })
+    // An integration's token names the clinician it asks for; without one it is refused before anything leaves.
+    const anonymous = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn, limit: 10 }, requester: { purpose: 'treatment' } })
+    expect(anonymous).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_BAD_REQUEST' } })
+  }, 60_000)
 })

@@ -222,12 +222,19 @@ describe('beeldnet CLI', () => {
     expect(health).toMatchObject({
       status: 'degraded', problems: [{ code: 'BEELDNET_ERR_ROOT_NOT_PINNED' }], store: { studies: 1 }, directory: { rootVersion: null, directoryVersion: null }
     })
-    const listing = await (await fetch(`${url}/api/studies?modality=CT`)).json() as { studies: Array<{ studyInstanceUID: string }> }
+    // Everything but /health needs a token: the node made one for the CLI on its own machine.
+    const anonymous = await fetch(`${url}/api/studies`)
+    expect(anonymous.status).toBe(401)
+    expect(await anonymous.json()).toMatchObject({ code: 'BEELDNET_ERR_UNAUTHENTICATED' })
+    const cliToken = await readFile(join(dir, 'cli-token'), 'utf8')
+    expect((await stat(join(dir, 'cli-token'))).mode & 0o777).toBe(0o600)
+    const asCli = { headers: { authorization: `Bearer ${cliToken.trim()}` } }
+    const listing = await (await fetch(`${url}/api/studies?modality=CT`, asCli)).json() as { studies: Array<{ studyInstanceUID: string }> }
     expect(listing.studies.map((s) => s.studyInstanceUID)).toEqual([study.studyInstanceUID])
-    const bad = await fetch(`${url}/api/studies?bsn=12`)
+    const bad = await fetch(`${url}/api/studies?bsn=12`, asCli)
     expect(bad.status).toBe(400)
     expect(await bad.json()).toMatchObject({ code: 'BEELDNET_ERR_BAD_REQUEST' })
-    const missing = await fetch(`${url}/api/studies/1.2.3`)
+    const missing = await fetch(`${url}/api/studies/1.2.3`, asCli)
     expect(missing.status).toBe(404)
     expect(await missing.json()).toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, useLocalNetwork } from '../../helpers/local-network.ts'
 import { runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
 import { samplePdf } from '../../helpers/sample-pdf.ts'
 
@@ -35,7 +35,7 @@ describe('beeldnet node send | query | pull | transfers', () => {
     await writeFile(pdfPath, samplePdf('Verslag bij verwijzing'))
     const sent = await at(a, '--json', 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'verwijzing', '--report', pdfPath, '--report-title', 'Verslag verwijzing')
     expect(sent.code, sent.stderr).toBe(0)
-    const reports = await (await fetch(`${b.url}/api/studies/${uid}/reports`)).json() as { reports: Array<{ kind: string, title?: string }> }
+    const reports = await (await networkFetch(`${b.url}/api/studies/${uid}/reports`)).json() as { reports: Array<{ kind: string, title?: string }> }
     expect(reports.reports).toContainEqual(expect.objectContaining({ kind: 'pdf', title: 'Verslag verwijzing' }))
     const notThere = await at(a, 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'x', '--report', join(suite.dir, 'missing.pdf'))
     expect(notThere.code).not.toBe(0)

@@ -10,7 +10,7 @@ describe('node config', () => {
   it('the file init writes parses to the documented defaults', () => {
     expect(parseConfig(defaultConfigText('Noord'), {})).toEqual({
       node: { name: 'Noord' },
-      http: { host: '127.0.0.1', port: 8470, auth: 'off' },
+      http: { host: '127.0.0.1', port: 8470 },
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
@@ -42,7 +42,7 @@ describe('node config', () => {
 
   it('environment variables override the file, per key', () => {
     const config = parseConfig(defaultConfigText('Noord'), { BEELDNET_HTTP_PORT: '9000', BEELDNET_STORE_RETENTION_DAYS: '7', BEELDNET_LOG_LEVEL: 'debug' })
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000, auth: 'off' })
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000 })
     expect(config.store.retentionDays).toBe(7)
     expect(config.log.level).toBe('debug')
   })
@@ -91,7 +91,8 @@ describe('node config', () => {
     ['a registry URL that is not http(s)', 'registry:\n  url: ftp://registry.example.nl\n', 'registry.url'],
     ['a poll interval of zero', 'registry:\n  pollIntervalSeconds: 0\n', 'registry.pollIntervalSeconds'],
     ['a listen address that is not a multiaddr', 'p2p:\n  listen: [0.0.0.0:4001]\n', 'p2p.listen.0'],
-    ['no listen address at all', 'p2p:\n  listen: []\n', 'p2p.listen']
+    ['no listen address at all', 'p2p:\n  listen: []\n', 'p2p.listen'],
+    ['auth switched off (a config from before it was always on)', "http:\n  auth: 'off'\n", 'http.auth can only be required']
   ])('refuses %s with BEELDNET_ERR_CONFIG naming the setting', (_label, text, fragment) => {
     expect(() => parseConfig(text, {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining(fragment) }))
   })

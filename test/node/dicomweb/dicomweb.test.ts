@@ -6,6 +6,9 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { createHttpServer } from '../../../node/api/http-server.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { fetchAs, tokenFor } from '../../helpers/api-caller.ts'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { AuditLog } from '../../../node/audit/audit-log.ts'
@@ -14,7 +17,7 @@ import { generateStudy, type GeneratedStudy } from '../../../simulations/generat
 // dicomweb-client is the browser library OHIF viewers use; in Node it needs an XMLHttpRequest.
 const require = createRequire(import.meta.url)
 ;(globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest ??= require('xhr2')
-const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (options: { url: string }) => DicomwebClient } }
+const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (options: { url: string, headers?: Record<string, string> }) => DicomwebClient } }
 
 interface DicomwebClient {
   searchForStudies (options?: { queryParams?: Record<string, string> }): Promise<Array<Record<string, { vr: string, Value?: unknown[] }>>>
@@ -37,18 +40,31 @@ async function tempDir (label: string): Promise<string> {
 }
 afterAll(async () => { for (const dir of made) await rm(dir, { recursive: true, force: true }) })
 
-interface Served { store: StudyStore, app: FastifyInstance, url: string, client: DicomwebClient, audit: AuditLog }
+interface Served { store: StudyStore, app: FastifyInstance, url: string, client: DicomwebClient, audit: AuditLog, dataDir: string }
 
 async function serve (dir: string): Promise<Served> {
   const store = new StudyStore({ dir })
   await store.start()
   const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
   await audit.start()
-  const app = createHttpServer({ store, logger, audit }, { nodeName: 'test', peerId: 'test' })
+  const app = createHttpServer({ store, logger, audit, users: new UserStore(nodePaths(dir).users) }, { nodeName: 'test', peerId: 'test' })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   const url = `http://127.0.0.1:${port}`
-  return { store, app, url, audit, client: new api.DICOMwebClient({ url: `${url}/dicomweb` }) }
+  // A viewer or PACS calls with an API token, as any integration does.
+  const client = new api.DICOMwebClient({ url: `${url}/dicomweb`, headers: { authorization: `Bearer ${await tokenFor({ dataDir: dir })}` } })
+  const node = { store, app, url, audit, client, dataDir: dir }
+  served.set(url, node)
+  return node
+}
+
+const served = new Map<string, Served>()
+
+/** fetch with a clinician's token of the served node the URL points at. */
+async function call (url: string, init?: RequestInit): Promise<Response> {
+  const node = [...served.values()].find((s) => url.startsWith(`${s.url}/`))
+  if (node === undefined) throw new Error(`no served node at ${url}`)
+  return fetchAs(node)(url, init)
 }
 
 async function stop (s: Served | undefined): Promise<void> {
@@ -75,7 +91,7 @@ function multipart (boundary: string, parts: Array<{ type: string, body: Buffer 
 }
 
 async function stow (url: string, body: Buffer, contentType: string, path = '/dicomweb/studies'): Promise<{ status: number, json: Record<string, { Value?: Array<Record<string, { Value?: unknown[] }>> }>, warning: string | null }> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body })
+  const res = await call(`${url}${path}`, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body })
   return { status: res.status, json: await res.json() as never, warning: res.headers.get('warning') }
 }
 
@@ -140,7 +156,7 @@ describe('DICOMweb on the node', () => {
       expect(first).toHaveLength(1)
       expect(second).toHaveLength(1)
       expect(value(first[0]!, '0020000D')).not.toBe(value(second[0]!, '0020000D'))
-      const res = await fetch(`${source!.url}/dicomweb/studies?offset=2`)
+      const res = await call(`${source!.url}/dicomweb/studies?offset=2`)
       expect(res.status).toBe(200)
       expect(await res.json()).toEqual([])
     })
@@ -150,31 +166,31 @@ describe('DICOMweb on the node', () => {
       const modalities = series.map((s) => value(s, '00080060')).sort()
       expect(modalities).toEqual(['CT', 'CT', 'DOC', 'SR'])
       const sop = ct.instances[0]!.sopInstanceUID
-      const res = await fetch(`${source!.url}/dicomweb/instances?SOPInstanceUID=${sop}`)
+      const res = await call(`${source!.url}/dicomweb/instances?SOPInstanceUID=${sop}`)
       const found = await res.json() as Array<Record<string, { Value?: unknown[] }>>
       expect(found).toHaveLength(1)
       expect(value(found[0]!, '00080018')).toBe(sop)
       expect(value(found[0]!, '0020000D')).toBe(ct.studyInstanceUID)
-      const mrInstances = await (await fetch(`${source!.url}/dicomweb/studies/${mr.studyInstanceUID}/instances`)).json() as unknown[]
+      const mrInstances = await (await call(`${source!.url}/dicomweb/studies/${mr.studyInstanceUID}/instances`)).json() as unknown[]
       expect(mrInstances).toHaveLength(2)
     })
 
     it('refuses unknown keys and malformed values with a reason; ignores unindexed attributes with a warning', async () => {
-      const unknown = await fetch(`${source!.url}/dicomweb/studies?PatientNmae=x`)
+      const unknown = await call(`${source!.url}/dicomweb/studies?PatientNmae=x`)
       expect(unknown.status).toBe(400)
       expect(await unknown.json()).toMatchObject({ code: 'BEELDNET_ERR_QUERY_KEY', message: expect.stringContaining('PatientNmae') })
-      const badDate = await fetch(`${source!.url}/dicomweb/studies?StudyDate=2026`)
+      const badDate = await call(`${source!.url}/dicomweb/studies?StudyDate=2026`)
       expect(badDate.status).toBe(400)
       expect((await badDate.json() as { code: string }).code).toBe('BEELDNET_ERR_QUERY_KEY')
-      const unindexed = await fetch(`${source!.url}/dicomweb/studies?InstitutionName=Isala`)
+      const unindexed = await call(`${source!.url}/dicomweb/studies?InstitutionName=Isala`)
       expect(unindexed.status).toBe(200)
       expect(unindexed.headers.get('warning')).toContain('InstitutionName')
       expect(await unindexed.json()).toHaveLength(2)
-      const include = await fetch(`${source!.url}/dicomweb/studies?includefield=StudyDescription,00081030&includefield=OperatorsName`)
+      const include = await call(`${source!.url}/dicomweb/studies?includefield=StudyDescription,00081030&includefield=OperatorsName`)
       expect(include.status).toBe(200)
       expect(include.headers.get('warning')).toMatch(/not indexed.*OperatorsName/)
       expect(include.headers.get('warning')).not.toContain('StudyDescription')
-      const badInclude = await fetch(`${source!.url}/dicomweb/studies?includefield=NoSuchThing`)
+      const badInclude = await call(`${source!.url}/dicomweb/studies?includefield=NoSuchThing`)
       expect(badInclude.status).toBe(400)
     })
   })
@@ -189,7 +205,7 @@ describe('DICOMweb on the node', () => {
 
     it('frames the answer as multipart/related: a boundary, a Content-Type per part, a closing delimiter', async () => {
       const instance = ct.instances[0]!
-      const res = await fetch(`${source!.url}/dicomweb/studies/${ct.studyInstanceUID}/series/${instance.seriesInstanceUID}/instances/${instance.sopInstanceUID}`)
+      const res = await call(`${source!.url}/dicomweb/studies/${ct.studyInstanceUID}/series/${instance.seriesInstanceUID}/instances/${instance.sopInstanceUID}`)
       const type = res.headers.get('content-type')!
       expect(type).toMatch(/^multipart\/related; type="application\/dicom"; boundary=\S+$/)
       const boundary = /boundary=(\S+)/.exec(type)![1]!
@@ -240,15 +256,15 @@ describe('DICOMweb on the node', () => {
 
     it('answers 404, 406 and 400 with a code for what it does not hold or cannot send', async () => {
       const base = `${source!.url}/dicomweb`
-      const missing = await fetch(`${base}/studies/1.2.3.999`)
+      const missing = await call(`${base}/studies/1.2.3.999`)
       expect(missing.status).toBe(404)
       expect((await missing.json() as { code: string }).code).toBe('BEELDNET_ERR_NOT_FOUND')
-      const transcode = await fetch(`${base}/studies/${ct.studyInstanceUID}`, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' } })
+      const transcode = await call(`${base}/studies/${ct.studyInstanceUID}`, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' } })
       expect(transcode.status).toBe(406)
       expect((await transcode.json() as { code: string }).code).toBe('BEELDNET_ERR_NOT_ACCEPTABLE')
-      const badUid = await fetch(`${base}/studies/not-a-uid/metadata`)
+      const badUid = await call(`${base}/studies/not-a-uid/metadata`)
       expect(badUid.status).toBe(400)
-      const noFrame = await fetch(`${base}/studies/${ct.studyInstanceUID}/series/${ct.instances[0]!.seriesInstanceUID}/instances/${ct.instances[0]!.sopInstanceUID}/frames/9`)
+      const noFrame = await call(`${base}/studies/${ct.studyInstanceUID}/series/${ct.instances[0]!.seriesInstanceUID}/instances/${ct.instances[0]!.sopInstanceUID}/frames/9`)
       expect(noFrame.status).toBe(404)
     })
   })
@@ -270,7 +286,7 @@ describe('DICOMweb on the node', () => {
       const trail = (await readFile(target!.audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, studyInstanceUID?: string, user: { system?: string } })
       const events = trail.filter((r) => r.studyInstanceUID === ct.studyInstanceUID).map((r) => r.event)
       expect(events).toEqual(['store-received', 'query', 'view'])
-      expect(trail[0]!.user.system).toMatch(/^DICOMweb caller at /)
+      expect(trail[0]!.user.system).toMatch(/^API token [0-9a-f]{12} \(test clinician\)$/)
     })
 
     it('answers per instance: a non-DICOM part and an unreadable one fail with reasons, the good one is stored', async () => {
@@ -321,7 +337,7 @@ describe('DICOMweb on the node', () => {
       expect(notMultipart.json).toMatchObject({ code: 'BEELDNET_ERR_MEDIA_TYPE' })
       const after = await target!.store.diskUsage()
       expect(after.instances).toBe(before.instances)
-      const res = await fetch(`${target!.url}/dicomweb/instances?SOPInstanceUID=${mr.instances[1]!.sopInstanceUID}`)
+      const res = await call(`${target!.url}/dicomweb/instances?SOPInstanceUID=${mr.instances[1]!.sopInstanceUID}`)
       expect(await res.json()).toEqual([])
     })
   })

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 
 /*
@@ -11,7 +13,7 @@ import { nextEvent } from '../transfers/helpers.ts'
 const clinician = { name: 'dr. B. de Boer', uzi: '987654321', role: '01.015' }
 
 async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const res = await networkFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.status, body: await res.json() }
 }
 
@@ -38,7 +40,7 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     const queued = await pull(second, 'second-opinion')
     expect(queued).toMatchObject({ decision: 'queued', reason: expect.stringContaining('approval') })
     await restartWithConfig(suite, a, [])
-    const waiting = (await (await fetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string, studyInstanceUID: string, requester: { clinician: { uzi: string } } }> }).approvals
+    const waiting = (await (await networkFetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string, studyInstanceUID: string, requester: { clinician: { uzi: string } } }> }).approvals
     expect(waiting).toHaveLength(1)
     expect(waiting[0]).toMatchObject({ studyInstanceUID: second, requester: { clinician: { uzi: '987654321' } } })
     const arrives = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === second && e.direction === 'incoming')
@@ -50,7 +52,7 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     // Queued and refused with a reason: nothing is sent.
     const sentBefore = (await a.node.exchange.queue.list()).length
     await pull(first, 'second-opinion')
-    const [again] = (await (await fetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string }> }).approvals
+    const [again] = (await (await networkFetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string }> }).approvals
     const refused = await post(`${a.url}/api/approvals/${again!.requestId}/refuse`, { reason: 'eerst overleg met de behandelaar' })
     expect(refused.body).toMatchObject({ state: 'refused', decision: 'eerst overleg met de behandelaar' })
     expect(await a.node.exchange.queue.list()).toHaveLength(sentBefore)
@@ -65,8 +67,15 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     expect(await pull(first, 'emergency', 'RAD')).toMatchObject({ decision: 'refused', code: 'BEELDNET_ERR_PULL_NOT_ALLOWED' })
     expect(await pull(first, 'emergency', 'SEH')).toMatchObject({ decision: 'allowed' })
 
-    const trail = await (await fetch(`${a.url}/api/audit/patients/${bsn}`)).json() as { accesses: Array<{ event: string, outcome: string }> }
+    const trail = await (await networkFetch(`${a.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as { accesses: Array<{ event: string, outcome: string }> }
     const decisions = trail.accesses.filter((x) => x.event === 'pull-request' || x.event === 'pull-decision').map((x) => `${x.event} ${x.outcome}`)
     expect(decisions).toEqual(['pull-request allowed', 'pull-request queued', 'pull-decision refused', 'pull-request refused', 'pull-request allowed', 'pull-request refused', 'pull-request allowed'])
+    expect(trail.accesses.filter((x) => x.event === 'consent-change').map((x) => x.outcome)).toEqual(['consent recorded'])
+
+    // The rules came from the config file: the trail holds each version that was in force, once.
+    const records = (await readFile(join(a.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, details?: { settings?: string } })
+    const policy = records.filter((r) => r.event === 'policy-change')
+    expect(policy.map((r) => r.outcome)).toEqual(['first policy in force', 'policy changed'])
+    expect(JSON.parse(policy[1]!.details!.settings!)).toMatchObject({ pull: [{ ura: b.ura, purposes: ['treatment'], decision: 'allow' }, {}, {}, {}] })
   }, 180_000)
 })

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { Tags } from '../../../node/dicom/tags.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
-import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
 
 /*
  * The whole way in: hospital A pushes a study to hospital B over libp2p, and B forwards it at once
@@ -33,7 +33,7 @@ describe('a study from a peer into the local PACS', () => {
       [['pacs', 'mappingFile'], 'patients.csv']
     ])
 
-    const res = await fetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
+    const res = await networkFetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
     expect(res.status).toBe(201)
     const files = await pacs.settled(sent.instances.length)
     expect(files).toHaveLength(sent.instances.length)

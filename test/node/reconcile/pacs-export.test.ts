@@ -9,6 +9,9 @@ import { PacsExporter, RECONCILIATION_HOLDER } from '../../../node/reconcile/pac
 import { MappingTableLookup } from '../../../node/reconcile/patient-lookup.ts'
 import { createPacsForwarding } from '../../../node/reconcile/forwarding.ts'
 import { createHttpServer } from '../../../node/api/http-server.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { fetchAs } from '../../helpers/api-caller.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
@@ -119,16 +122,16 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     await session.commit()
     const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
       { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
-    const app = createHttpServer({ store, logger: pino({ level: 'silent' }), pacs: forwarding }, { nodeName: 'test', peerId: 'test' })
+    const app = createHttpServer({ store, logger: pino({ level: 'silent' }), pacs: forwarding, users: new UserStore(nodePaths(join(work, 'node')).users) }, { nodeName: 'test', peerId: 'test' })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
     const send = async (body: unknown): Promise<{ status: number, body: Record<string, unknown> }> => {
-      const res = await fetch(`${url}/api/studies/${study.studyInstanceUID}/pacs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      const res = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/pacs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       return { status: res.status, body: await res.json() as Record<string, unknown> }
     }
     try {
       expect(await send({})).toMatchObject({ status: 202, body: { status: 'held', reason: expect.stringContaining(study.patient.bsn!) } })
-      const held = await (await fetch(`${url}/api/pacs/held`)).json() as { held: Array<{ studyInstanceUID: string }> }
+      const held = await (await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/pacs/held`)).json() as { held: Array<{ studyInstanceUID: string }> }
       expect(held.held.map((h) => h.studyInstanceUID)).toContain(study.studyInstanceUID)
       expect((await send({ issuer: 'ISALA' })).status).toBe(400)
       expect(await send({ patientId: 'ISA-0100', issuer: 'ISALA' })).toMatchObject({ status: 200, body: { status: 'sent', completed: 1 } })

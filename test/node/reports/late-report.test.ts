@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateStudy } from '../../../simulations/generator/index.ts'
-import { useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 import { samplePdf } from '../../helpers/sample-pdf.ts'
 
@@ -20,7 +20,7 @@ describe('a report that follows its study', () => {
     for (const i of study.instances) await session.add(i.path)
     await session.commit()
     const send = async (): Promise<string> => {
-      const res = await fetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: study.studyInstanceUID, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
+      const res = await networkFetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: study.studyInstanceUID, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' }) })
       expect(res.status).toBe(201)
       return (await res.json() as { transferId: string }).transferId
     }
@@ -30,7 +30,7 @@ describe('a report that follows its study', () => {
     expect((await b.node.store.getStudy(study.studyInstanceUID)).study.numberOfReports).toBe(0)
 
     const pdf = samplePdf('Verslag volgt: geen afwijkingen')
-    const attached = await fetch(`${a.url}/api/studies/${study.studyInstanceUID}/reports?title=Verslag`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: pdf })
+    const attached = await networkFetch(`${a.url}/api/studies/${study.studyInstanceUID}/reports?title=Verslag`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: pdf })
     expect(attached.status).toBe(201)
     const report = await attached.json() as { sopInstanceUID: string }
 
@@ -52,7 +52,7 @@ describe('a report that follows its study', () => {
     const atB = await b.node.store.getStudy(study.studyInstanceUID)
     expect(atB.study.numberOfInstances).toBe(5)
     expect(atB.study.numberOfReports).toBe(1)
-    const served = Buffer.from(await (await fetch(`${b.url}/api/studies/${study.studyInstanceUID}/reports/${report.sopInstanceUID}`)).arrayBuffer())
+    const served = Buffer.from(await (await networkFetch(`${b.url}/api/studies/${study.studyInstanceUID}/reports/${report.sopInstanceUID}`)).arrayBuffer())
     expect(served.equals(pdf)).toBe(true)
   }, 120_000)
 })

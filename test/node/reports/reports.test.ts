@@ -5,6 +5,9 @@ import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpServer } from '../../../node/api/http-server.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { fetchAs } from '../../helpers/api-caller.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
@@ -25,7 +28,7 @@ describe('reports on the node API', () => {
     const session = store.beginImport()
     for (const i of study.instances) await session.add(i.path)
     await session.commit()
-    app = createHttpServer({ store, logger: pino({ level: 'silent' }) }, { nodeName: 'test', peerId: 'test' })
+    app = createHttpServer({ store, logger: pino({ level: 'silent' }), users: new UserStore(nodePaths(join(work, 'node')).users) }, { nodeName: 'test', peerId: 'test' })
     await app.listen({ host: '127.0.0.1', port: 0 })
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   })
@@ -37,13 +40,13 @@ describe('reports on the node API', () => {
   })
 
   const reports = async (): Promise<Array<{ sopInstanceUID: string, kind: string, title?: string }>> =>
-    ((await (await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports`)).json()) as { reports: Array<{ sopInstanceUID: string, kind: string, title?: string }> }).reports
+    ((await (await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports`)).json()) as { reports: Array<{ sopInstanceUID: string, kind: string, title?: string }> }).reports
 
   it('lists the reports and renders an SR as readable text', async () => {
     const list = await reports()
     expect(list.map((r) => r.kind).sort()).toEqual(['pdf', 'sr'])
     const sr = list.find((r) => r.kind === 'sr')!
-    const res = await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports/${sr.sopInstanceUID}`)
+    const res = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports/${sr.sopInstanceUID}`)
     expect(res.headers.get('content-type')).toContain('text/plain')
     const text = await res.text()
     expect(text).toMatch(/complete, verified/)
@@ -54,7 +57,7 @@ describe('reports on the node API', () => {
 
   it('serves a PDF report as the document dcmtk extracts from the same instance', async () => {
     const pdf = (await reports()).find((r) => r.kind === 'pdf')!
-    const res = await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports/${pdf.sopInstanceUID}`)
+    const res = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports/${pdf.sopInstanceUID}`)
     expect(res.headers.get('content-type')).toBe('application/pdf')
     const served = Buffer.from(await res.arrayBuffer())
     const file = study.instances.find((i) => i.sopInstanceUID === pdf.sopInstanceUID)!.path
@@ -64,7 +67,7 @@ describe('reports on the node API', () => {
 
   it('wraps an attached PDF as an instance of the study that DICOM tools read back unchanged', async () => {
     const pdf = samplePdf('Conclusie: geen afwijkingen')
-    const res = await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports?title=Verslag%20CT`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: pdf })
+    const res = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports?title=Verslag%20CT`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: pdf })
     expect(res.status).toBe(201)
     const attached = await res.json() as { sopInstanceUID: string, kind: string, title: string }
     expect(attached).toMatchObject({ kind: 'pdf', title: 'Verslag CT' })
@@ -79,15 +82,15 @@ describe('reports on the node API', () => {
     expect(dump.stdout).toContain('=EncapsulatedPDFStorage')
     expect((await dcmtk('dcm2pdf', [store.blobs.pathOf(instance.sha256), join(work, 'attached.pdf')])).code).toBe(0)
     expect((await readFile(join(work, 'attached.pdf'))).equals(pdf)).toBe(true)
-    const served = Buffer.from(await (await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports/${attached.sopInstanceUID}`)).arrayBuffer())
+    const served = Buffer.from(await (await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports/${attached.sopInstanceUID}`)).arrayBuffer())
     expect(served.equals(pdf)).toBe(true)
   })
 
   it('refuses an attachment that is not a PDF, and a report the study does not have', async () => {
-    const notPdf = await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: 'hello' })
+    const notPdf = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports`, { method: 'POST', headers: { 'content-type': 'application/pdf' }, body: 'hello' })
     expect(notPdf.status).toBe(415)
     expect((await notPdf.json() as { code: string }).code).toBe('BEELDNET_ERR_MEDIA_TYPE')
-    const missing = await fetch(`${url}/api/studies/${study.studyInstanceUID}/reports/1.2.3`)
+    const missing = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/reports/1.2.3`)
     expect(missing.status).toBe(404)
   })
 })

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateStudy } from '../../../simulations/generator/index.ts'
-import { restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
 
 /* The push sanity rule: many studies of one patient to one hospital in a day need a person to confirm. */
 
@@ -19,7 +19,7 @@ describe('sending many studies of one patient', () => {
     for (const s of [...studies, other]) for (const i of s.instances) await session.add(i.path)
     await session.commit()
     const send = async (uid: string, confirmBulk?: boolean): Promise<{ status: number, body: { code?: string, message?: string } }> => {
-      const res = await fetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing', ...(confirmBulk === undefined ? {} : { confirmBulk }) }) })
+      const res = await networkFetch(`${a.url}/api/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing', ...(confirmBulk === undefined ? {} : { confirmBulk }) }) })
       return { status: res.status, body: await res.json() as { code?: string, message?: string } }
     }
     expect((await send(studies[0]!.studyInstanceUID)).status).toBe(201)

@@ -4,7 +4,7 @@ import { importFiles } from '../../../node/dicom/file-import.ts'
 import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
-import { startAgain, useLocalNetwork } from '../../helpers/local-network.ts'
+import { networkFetch, startAgain, useLocalNetwork } from '../../helpers/local-network.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
 
@@ -17,7 +17,7 @@ const tempDir = useTempDirs()
 const requester = { clinician: { name: 'dr. A. Jansen', uzi: '123456789', role: '01.015' }, purpose: 'treatment' as const, department: 'RAD' }
 
 async function post (url: string, body: unknown): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const response = await networkFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: response.status, body: await response.json() }
 }
 
@@ -40,9 +40,9 @@ describe('exchange between three hospital nodes', () => {
     expect(report.reports.length).toBeGreaterThan(0)
 
     expect(await instanceHashes(b.node.store, uid)).toEqual(await instanceHashes(a.node.store, uid))
-    const record = await (await fetch(`${a.url}/api/transfers/${transferId}`)).json() as { state: string, receipt: unknown, attempts: number }
+    const record = await (await networkFetch(`${a.url}/api/transfers/${transferId}`)).json() as { state: string, receipt: unknown, attempts: number }
     expect(record).toMatchObject({ state: 'complete', attempts: 1, receipt: completeAtA.receipt })
-    const listed = await (await fetch(`${b.url}/api/studies`)).json() as { studies: Array<{ studyInstanceUID: string }> }
+    const listed = await (await networkFetch(`${b.url}/api/studies`)).json() as { studies: Array<{ studyInstanceUID: string }> }
     expect(listed.studies.map((s) => s.studyInstanceUID)).toContain(uid)
 
     // Sending the same study again moves no instance: the receiver holds them all.
@@ -57,7 +57,7 @@ describe('exchange between three hospital nodes', () => {
       a.node.store.openInstance = open
     }
 
-    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    const metrics = await (await networkFetch(`${a.url}/metrics`, undefined, 'it-admin')).text()
     expect(metrics).toMatch(/beeldnet_transfer_bytes_total\{direction="outgoing"\} [1-9]/)
     expect(metrics).toMatch(/beeldnet_transfers\{direction="outgoing",state="complete"\} 2/)
     expect(metrics).toMatch(/beeldnet_peers_connected [1-9]/)

@@ -1,6 +1,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { AuditLog, type AuditRecord } from '../../../node/audit/audit-log.ts'
+import { verifyTrail } from '../../../node/audit/verify.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
 import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
@@ -64,6 +66,33 @@ describe('accounts and API tokens of a node', () => {
     expect(noUzi.code).not.toBe(0)
     expect(noUzi.stderr).toContain('UZI')
     const token = await cli('--json', 'token', 'add', 'PACS', '--role', 'clinician')
-    expect(await users.tokenFor((JSON.parse(token.stdout) as { token: string }).token)).toMatchObject({ name: 'PACS' })
+    const made = JSON.parse(token.stdout) as { token: string, id: string }
+    expect(await users.tokenFor(made.token)).toMatchObject({ name: 'PACS' })
+    expect((await cli('token', 'revoke', made.id)).code).toBe(0)
+
+    // Every change is in the node's trail, with the OS account that made it, in one unbroken chain.
+    const trail = (await readFile(join(dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuditRecord)
+    expect(trail.map((r) => [r.event, r.outcome, r.details?.username ?? r.details?.token])).toEqual([
+      ['account-change', 'account added', 'arts'], ['account-change', 'account disabled', 'arts'], ['account-change', 'token added', made.id], ['account-change', 'token revoked', made.id]
+    ])
+    expect(trail[0]!.user.system).toMatch(/^beeldnet CLI as \S+@\S+$/)
+    expect(await verifyTrail(join(dataDir, 'audit', 'trail.jsonl'))).toMatchObject({ ok: true, records: 4 })
+  })
+
+  it('changes made by the CLI while the node runs join the node trail without breaking its chain', async () => {
+    const dataDir = await tempDir('users-running')
+    const running = new AuditLog(join(dataDir, 'audit', 'trail.jsonl'))
+    await running.start()
+    try {
+      await running.record({ event: 'login', outcome: 'success', user: { name: 'someone' } })
+      const added = await runBeeldnet(['node', '--data-dir', dataDir, 'user', 'add', 'controle', '--role', 'auditor', '--name', 'M. de Wit'])
+      expect(added.code, added.stderr).toBe(0)
+      const after = await running.record({ event: 'login', outcome: 'failed', user: { name: 'someone' } })
+      expect(after.seq).toBe(3)
+    } finally {
+      await running.stop()
+    }
+    const result = await verifyTrail(join(dataDir, 'audit', 'trail.jsonl'))
+    expect(result).toMatchObject({ ok: true, records: 3 })
   })
 })
