@@ -14,6 +14,7 @@ import { registerReportRoutes } from './report-routes.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
 import { registerAuth, registerSecurityHeaders } from './auth.ts'
+import { registerUserRoutes } from './user-routes.ts'
 import type { UserStore } from '../users/user-store.ts'
 import { registerPolicyRoutes } from './policy-routes.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
@@ -84,6 +85,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
 
   registerSecurityHeaders(app)
   registerAuth(app, { users: components.users, audit: components.audit })
+  registerUserRoutes(app, { users: components.users, audit: components.audit })
 
   // 200 with status 'ok', or 503 with status 'degraded' and each problem in words.
   app.get('/health', async (_req, reply) => {

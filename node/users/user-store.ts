@@ -176,6 +176,10 @@ export class UserStore {
     return rest
   }
 
+  async listTokens (): Promise<Array<Omit<TokenRecord, 'tokenHash'>>> {
+    return (await this.read()).tokens.map(({ tokenHash: _hash, ...token }) => token)
+  }
+
   /** A new API token; the secret is returned once and kept only as its hash. */
   async addToken (name: string, role: Role): Promise<{ id: string, token: string }> {
     if (!ROLES.includes(role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)

@@ -18,6 +18,7 @@ describe('who may use the node API', () => {
   let app: FastifyInstance
   let url: string
   let token: string
+  let users: UserStore
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'beeldnet-auth-'))
@@ -25,7 +26,7 @@ describe('who may use the node API', () => {
     await store.start()
     audit = new AuditLog(join(work, 'node', 'audit', 'trail.jsonl'))
     await audit.start()
-    const users = new UserStore(join(work, 'node', 'users.json'))
+    users = new UserStore(join(work, 'node', 'users.json'))
     await users.add({ username: 'arts', name: 'dr. A. Jansen', role: 'clinician', uzi: '123456789', roleCode: '01.015' }, 'clinician password')
     await users.add({ username: 'controle', name: 'M. de Wit', role: 'auditor' }, 'auditor password')
     await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'it-admin password')
@@ -77,6 +78,33 @@ describe('who may use the node API', () => {
 
     // An integration's token works without a session (and without CSRF: no cookie, no cross-site form).
     expect((await fetch(`${url}/dicomweb/studies`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+  })
+
+  it('lets IT manage accounts and tokens on the API, each change in the trail; a clinician may not', async () => {
+    // Tokens, not logins: the login rate limit of this address is for the tests below.
+    const admin = { authorization: `Bearer ${(await users.addToken('IT console', 'it-admin')).token}`, 'content-type': 'application/json' }
+    const clinician = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const newUser = JSON.stringify({ username: 'radioloog', name: 'dr. R. Bos', role: 'clinician', uzi: '111222333', roleCode: '01.015' })
+    const refused = await fetch(`${url}/api/users`, { method: 'POST', headers: clinician, body: newUser })
+    expect(refused.status).toBe(403)
+    expect((await fetch(`${url}/api/users`, { headers: clinician })).status).toBe(403)
+
+    const added = await fetch(`${url}/api/users`, { method: 'POST', headers: admin, body: newUser })
+    expect(added.status).toBe(201)
+    const { password } = await added.json() as { password: string }
+    expect(await users.authenticate('radioloog', password)).toMatchObject({ role: 'clinician', uzi: '111222333' })
+    const made = await (await fetch(`${url}/api/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'viewer', role: 'clinician' }) })).json() as { id: string, token: string }
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { authorization: `Bearer ${made.token}` } })).status).toBe(200)
+    expect((await fetch(`${url}/api/tokens/${made.id}/revoke`, { method: 'POST', headers: admin, body: '{}' })).status).toBe(200)
+    expect((await fetch(`${url}/dicomweb/studies`, { headers: { authorization: `Bearer ${made.token}` } })).status).toBe(401)
+    expect((await fetch(`${url}/api/users/radioloog/disable`, { method: 'POST', headers: admin, body: '{}' })).status).toBe(200)
+    const listed = await (await fetch(`${url}/api/users`, { headers: admin })).json() as { users: Array<{ username: string, disabled: boolean, passwordHash?: string }>, tokens: Array<{ id: string, revoked: boolean, tokenHash?: string }> }
+    expect(listed.users.find((u) => u.username === 'radioloog')).toMatchObject({ disabled: true })
+    expect(listed.users.every((u) => u.passwordHash === undefined) && listed.tokens.every((t) => t.tokenHash === undefined)).toBe(true)
+
+    const trail = (await readFile(audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, user: { system?: string } })
+    expect(trail.filter((r) => r.event === 'account-change').map((r) => r.outcome)).toEqual(['account added', 'token added', 'token revoked', 'account disabled'])
+    expect(trail.find((r) => r.event === 'account-change')!.user.system).toMatch(/^API token [0-9a-f]{12} \(IT console\)$/)
   })
 
   it('refuses a change made with a session but without its CSRF token', async () => {
