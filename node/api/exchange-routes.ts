@@ -4,7 +4,7 @@ import { QueryCriteria } from '../../protocol/exchange/query.ts'
 import { Clinician, Requester } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import { TransferNotFoundError } from '../transfers/errors.ts'
-import type { TransferEvents } from '../transfers/events.ts'
+import type { ExchangeEvents } from '../transfers/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { auditRequester } from '../audit/events.ts'
@@ -58,7 +58,7 @@ function requesterOf (req: FastifyRequest, asking: z.infer<typeof AskingAs>): Re
   return { ...asking, clinician: { name: person.name, uzi: person.uzi, role: person.role } }
 }
 
-const EVENTS: Array<keyof TransferEvents> = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed']
+const EVENTS: Array<keyof ExchangeEvents> = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed', 'pull-decided']
 const HEARTBEAT_MS = 15_000
 
 /** Streams every transfer event as SSE until the client goes away. */
@@ -107,6 +107,8 @@ export function registerExchangeRoutes (app: FastifyInstance, components: { exch
     const body = parseDocument(QueryBody, req.body, 'query')
     return exchange.query(body.at, body.criteria, requesterOf(req, body.requester))
   })
+
+  app.get('/api/pulls', async () => ({ pulls: await exchange.pullsMade() }))
 
   app.post('/api/pulls', async (req) => {
     const body = parseDocument(PullBody, req.body, 'pull request')

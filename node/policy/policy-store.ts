@@ -8,8 +8,9 @@ import { LEVEL_MEMORY_OPTIONS, openLevel } from '../store/level-open.ts'
 import type { ConsentRegistry } from './consent.ts'
 
 /*
- * What the pull policy keeps (level database `<data-dir>/policy`): patients' consent records, and
- * pull requests waiting for a person here to approve or refuse them (they survive a restart).
+ * What the pull policy keeps (level database `<data-dir>/policy`): patients' consent records, pull
+ * requests waiting for a person here to approve or refuse them (they survive a restart), and the
+ * pulls this node asked of others with what the source decided, then or later.
  */
 
 type Sub<V> = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, V>
@@ -46,6 +47,21 @@ export interface ApprovalRecord {
   decision?: string
 }
 
+/** A pull this node asked of another hospital, and what that hospital decided. */
+export interface PullMade {
+  requestId: string
+  at: { ura: string, name?: string }
+  studyInstanceUID: string
+  requester: PullRequest['requester']
+  deliverTo: string
+  decision: 'allowed' | 'queued' | 'refused'
+  reason: string
+  code?: string
+  askedAt: string
+  /** when a queued pull was decided at the source */
+  decidedAt?: string
+}
+
 export class ApprovalNotFoundError extends BeeldnetError {
   constructor (requestId: string) { super('BEELDNET_ERR_NOT_FOUND', `no pull request ${requestId} waits for approval here`) }
 }
@@ -59,12 +75,28 @@ export class PolicyStore implements ConsentRegistry {
   private readonly consents: Sub<ConsentRecord>
   private readonly approvals: Sub<ApprovalRecord>
   private readonly settings: Sub<string>
+  private readonly pullsMade: Sub<PullMade>
 
   constructor (dir: string) {
     this.db = new Level<string, unknown>(dir, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
     this.consents = this.db.sublevel<string, ConsentRecord>('consents', { valueEncoding: 'json' })
     this.approvals = this.db.sublevel<string, ApprovalRecord>('approvals', { valueEncoding: 'json' })
     this.settings = this.db.sublevel<string, string>('settings', { valueEncoding: 'json' })
+    this.pullsMade = this.db.sublevel<string, PullMade>('pulls-made', { valueEncoding: 'json' })
+  }
+
+  async addPullMade (pull: PullMade): Promise<void> {
+    await this.db.batch().put(pull.requestId, pull, { sublevel: this.pullsMade }).write({ sync: true })
+  }
+
+  async getPullMade (requestId: string): Promise<PullMade | undefined> {
+    return this.pullsMade.get(requestId)
+  }
+
+  /** Newest first. */
+  async listPullsMade (): Promise<PullMade[]> {
+    const all = await this.pullsMade.values().all()
+    return all.sort((a, b) => b.askedAt.localeCompare(a.askedAt))
   }
 
   /** The hash of the policy settings the node last recorded as in force (see policy-in-force.ts). */

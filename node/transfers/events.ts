@@ -1,4 +1,5 @@
 import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
+import type { PullMade } from '../policy/policy-store.ts'
 import type { ProgressSnapshot } from './progress.ts'
 import type { ErrorRecord, TransferRecord } from './transfer-store.ts'
 
@@ -46,6 +47,12 @@ export interface TransferEvents {
   'study-complete': [StudyComplete]
   /** the transfer ended without the study: declined, refused, out of attempts, or a final error */
   'transfer-failed': [TransferFailed]
+}
+
+/** What the exchange tells on top of its transfers' events. */
+export interface ExchangeEvents extends TransferEvents {
+  /** a hospital decided a pull this node asked for and it had queued: approved or refused, and why */
+  'pull-decided': [PullMade]
 }
 
 export function errorRecord (err: unknown, at: Date): ErrorRecord {

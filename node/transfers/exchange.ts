@@ -12,19 +12,19 @@ import type { Institution } from '../../protocol/registry/documents.ts'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { PeerNotAllowedError } from '../p2p/errors.ts'
 import type { P2PHost, RemotePeer } from '../p2p/host.ts'
-import { createPullHandler, pullOverStream } from '../p2p/pull-protocol.ts'
+import { createPullDecisionHandler, createPullHandler, pullOverStream, sendPullDecision } from '../p2p/pull-protocol.ts'
 import { createPushHandler, pushOverStream } from '../p2p/push-protocol.ts'
 import { createQueryHandler, queryOverStream } from '../p2p/query-protocol.ts'
 import type { FramedStreamInit } from '../p2p/stream-io.ts'
 import { createPullPolicy, type PullPolicy, type PullRule } from '../policy/pull-policy.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BulkSendError, NotEnrolledError, UnknownDepartmentError, UnknownInstitutionError } from './errors.ts'
-import type { TransferEvents } from './events.ts'
+import type { ExchangeEvents, TransferEvents } from './events.ts'
 import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { buildSignedManifest } from './manifest.ts'
 import { createTransferQueue, type TransferQueue, type TransferQueueInit } from './queue.ts'
 import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
-import { ApprovalDecidedError, ApprovalNotFoundError, type ApprovalRecord, type PolicyStore } from '../policy/policy-store.ts'
+import { ApprovalDecidedError, ApprovalNotFoundError, type ApprovalRecord, type PolicyStore, type PullMade } from '../policy/policy-store.ts'
 import { auditClinician, auditPatient, describePerson, NODE_ITSELF } from '../audit/events.ts'
 import { createTransferStore, FINAL_OUTGOING_STATES, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
 
@@ -78,7 +78,7 @@ export interface SendRequest {
   confirmBulk?: boolean
 }
 
-export interface Exchange extends EventEmitter<TransferEvents> {
+export interface Exchange extends EventEmitter<ExchangeEvents> {
   readonly transfers: TransferStore
   readonly queue: TransferQueue
   readonly incoming: IncomingTransfers
@@ -90,6 +90,8 @@ export interface Exchange extends EventEmitter<TransferEvents> {
   query (ura: string, criteria: QueryCriteria, requester: Requester, signal?: AbortSignal): Promise<QueryResponse>
   pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer>
   list (): Promise<{ outgoing: OutgoingRecord[], incoming: IncomingRecord[] }>
+  /** the pulls this node asked of others, newest first, with what was decided */
+  pullsMade (): Promise<PullMade[]>
   /** a queued pull approved by `by` here: the study is pushed to the requester */
   approvePull (requestId: string, by: AuditPerson): Promise<ApprovalRecord>
   /** a queued pull refused by `by` here, with the reason */
@@ -98,7 +100,7 @@ export interface Exchange extends EventEmitter<TransferEvents> {
 
 const FORWARDED_EVENTS = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed'] as const
 
-class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
+class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
   readonly transfers: TransferStore
   readonly queue: TransferQueue
   readonly incoming: IncomingTransfers
@@ -150,6 +152,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     await this.host.handle(PROTOCOLS.push, createPushHandler({ incoming: this.incoming, logger: this.logger }, this.streamInit))
     await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger, audit: this.audit, ownUra: () => this.ownUra() }, this.streamInit))
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
+    await this.host.handle(PROTOCOLS.pullDecision, createPullDecisionHandler(async (answer, peer) => this.pullDecided(answer, peer), this.streamInit))
     this.host.on('peer-disallowed', this.onDisallowed)
     this.directory?.on('update', this.onDirectoryUpdate)
   }
@@ -157,7 +160,7 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   async stop (): Promise<void> {
     this.host.off('peer-disallowed', this.onDisallowed)
     this.directory?.off('update', this.onDirectoryUpdate)
-    for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull]) await this.host.unhandle(protocol).catch(() => {})
+    for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull, PROTOCOLS.pullDecision]) await this.host.unhandle(protocol).catch(() => {})
     await this.queue.stop()
     await this.incoming.stop()
     await this.transfers.stop()
@@ -222,9 +225,59 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
   async pull (ura: string, request: { studyInstanceUID: string, requester: Requester, deliverTo: string }, signal?: AbortSignal): Promise<PullAnswer> {
     const self = this.self()
     if (!self.departments.some((d) => d.code === request.deliverTo)) throw new UnknownDepartmentError(self.ura, request.deliverTo, self.departments.map((d) => d.code))
-    const stream = await this.host.dialProtocol(this.nodeOf(ura), PROTOCOLS.pull, signal)
+    const peerId = this.nodeOf(ura)
+    const stream = await this.host.dialProtocol(peerId, PROTOCOLS.pull, signal)
     const pull: PullRequest = await signRequest({ type: 'beeldnet/pull' as const, requestId: newTransferId(), ...request }, ura, this.identity.privateKey)
-    return pullOverStream(stream, pull, signal, this.streamInit)
+    const answer = await pullOverStream(stream, pull, signal, this.streamInit)
+    // Kept, so a decision made later at the source (a queued pull) finds the request it answers.
+    await this.policyStore?.addPullMade({
+      requestId: pull.requestId,
+      at: { ura, name: this.host.institutionOf(peerId)?.institution.name },
+      studyInstanceUID: pull.studyInstanceUID,
+      requester: pull.requester,
+      deliverTo: pull.deliverTo,
+      decision: answer.decision,
+      reason: answer.reason,
+      ...(answer.code === undefined ? {} : { code: answer.code }),
+      askedAt: new Date().toISOString()
+    })
+    return answer
+  }
+
+  async pullsMade (): Promise<PullMade[]> {
+    return this.policyStore?.listPullsMade() ?? []
+  }
+
+  /** The requester's side of a later decision: only the hospital asked may decide, and only a queued pull. */
+  private async pullDecided (answer: PullAnswer, peer: RemotePeer): Promise<void> {
+    const made = await this.policyStore?.getPullMade(answer.requestId)
+    if (made === undefined || made.at.ura !== peer.ura || made.decision !== 'queued' || answer.decision === 'queued') {
+      this.logger.warn({ from: peer.ura, requestId: answer.requestId, decision: answer.decision }, 'a pull decision for no pull queued at that hospital: ignored')
+      return
+    }
+    const decided: PullMade = { ...made, decision: answer.decision, reason: answer.reason, ...(answer.code === undefined ? {} : { code: answer.code }), decidedAt: new Date().toISOString() }
+    await this.policyStore!.addPullMade(decided)
+    await this.audit?.record({
+      event: 'pull-decision',
+      outcome: answer.decision,
+      user: { system: `${peer.name} (URA ${peer.ura})` },
+      responsible: auditClinician(made.requester),
+      institution: { ura: peer.ura, name: peer.name },
+      studyInstanceUID: made.studyInstanceUID,
+      details: { requestId: made.requestId, reason: answer.reason }
+    })
+    this.emit('pull-decided', decided)
+  }
+
+  /** Tells the hospital that asked how its queued pull was decided; if it cannot be reached, the decision stands all the same. */
+  private async tellRequester (decided: ApprovalRecord): Promise<void> {
+    const answer: PullAnswer = { type: 'beeldnet/pull-answer', requestId: decided.requestId, decision: decided.state === 'approved' ? 'allowed' : 'refused', reason: decided.decision ?? decided.state }
+    try {
+      const stream = await this.host.dialProtocol(decided.from.peerId, PROTOCOLS.pullDecision)
+      await sendPullDecision(stream, answer, undefined, this.streamInit)
+    } catch (err) {
+      this.logger.warn({ err, to: decided.from.ura, requestId: decided.requestId }, 'could not tell the requesting hospital the decision on its pull')
+    }
   }
 
   async list (): Promise<{ outgoing: OutgoingRecord[], incoming: IncomingRecord[] }> {
@@ -316,12 +369,14 @@ class DefaultExchange extends EventEmitter<TransferEvents> implements Exchange {
     })
     const decided = await store.decideApproval(requestId, 'approved', describePerson(by), `pushed as transfer ${record.transferId}`)
     await this.auditDecision(decided, by)
+    await this.tellRequester(decided)
     return decided
   }
 
   async refusePull (requestId: string, by: AuditPerson, reason: string): Promise<ApprovalRecord> {
     const decided = await this.requirePolicyStore().decideApproval(requestId, 'refused', describePerson(by), reason)
     await this.auditDecision(decided, by)
+    await this.tellRequester(decided)
     return decided
   }
 

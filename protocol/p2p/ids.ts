@@ -10,6 +10,8 @@ export const PUSH_PROTOCOL = '/beeldnet/push/1.0.0'
 export const QUERY_PROTOCOL = '/beeldnet/query/2.0.0'
 /** Ask a peer for a study; an allowed pull is served as a push back. 2.0.0: the request is signed by the asking node. */
 export const PULL_PROTOCOL = '/beeldnet/pull/2.0.0'
+/** The source tells the requester how a queued pull was decided later (one PullAnswer frame). */
+export const PULL_DECISION_PROTOCOL = '/beeldnet/pull-decision/1.0.0'
 /** Exchange (directory version, hash) on every connection and hand on newer directories. */
 export const DIRECTORY_PROTOCOL = '/beeldnet/directory/1.0.0'
 
@@ -17,6 +19,7 @@ export const PROTOCOLS = {
   push: PUSH_PROTOCOL,
   query: QUERY_PROTOCOL,
   pull: PULL_PROTOCOL,
+  pullDecision: PULL_DECISION_PROTOCOL,
   directory: DIRECTORY_PROTOCOL
 } as const
 

@@ -53,9 +53,17 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     const sentBefore = (await a.node.exchange.queue.list()).length
     await pull(first, 'second-opinion')
     const [again] = (await (await networkFetch(`${a.url}/api/approvals?state=waiting`)).json() as { approvals: Array<{ requestId: string }> }).approvals
+    const heard = nextEvent(b.node.exchange, 'pull-decided', (p) => p.requestId === again!.requestId)
     const refused = await post(`${a.url}/api/approvals/${again!.requestId}/refuse`, { reason: 'eerst overleg met de behandelaar' })
     expect(refused.body).toMatchObject({ state: 'refused', decision: 'eerst overleg met de behandelaar' })
     expect(await a.node.exchange.queue.list()).toHaveLength(sentBefore)
+    // B hears it: the clinician who asked sees the refusal and why, and B's trail has it.
+    await heard
+    const asked = (await (await networkFetch(`${b.url}/api/pulls`)).json() as { pulls: Array<{ requestId: string, decision: string, reason: string, decidedAt?: string }> }).pulls
+    expect(asked.find((p) => p.requestId === again!.requestId)).toMatchObject({ decision: 'refused', reason: 'eerst overleg met de behandelaar', decidedAt: expect.any(String) })
+    expect(asked.find((p) => p.requestId === waiting[0]!.requestId)).toMatchObject({ decision: 'allowed', reason: expect.stringContaining('pushed as transfer') })
+    const atB = (await readFile(join(b.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, institution?: { ura: string } })
+    expect(atB.filter((r) => r.event === 'pull-decision').map((r) => [r.outcome, r.institution?.ura])).toEqual([['allowed', a.ura], ['refused', a.ura]])
 
     // Consent: refused without it, allowed once it is on record for this institution and purpose.
     expect(await pull(first, 'referral')).toMatchObject({ decision: 'refused', code: 'BEELDNET_ERR_NO_CONSENT' })
