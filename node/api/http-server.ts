@@ -15,6 +15,11 @@ import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
 import { registerAuth, registerSecurityHeaders } from './auth.ts'
 import { registerUserRoutes } from './user-routes.ts'
+import { registerThumbnailRoutes } from './thumbnail-routes.ts'
+import { registerAdminRoutes } from './admin-routes.ts'
+import type { NodeConfig } from '../config/config.ts'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { UserStore } from '../users/user-store.ts'
 import { registerPolicyRoutes } from './policy-routes.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
@@ -42,12 +47,16 @@ export interface HttpServerComponents {
   policyStore?: PolicyStore
   /** accounts and API tokens: who may use which route */
   users: UserStore
+  /** the node's config in force, for IT's pages (optional) */
+  config?: NodeConfig
 }
 
 export interface HttpServerInit {
   /** shown by /health */
   nodeName: string
   peerId: string
+  /** where rendered thumbnails are kept (default: none cached, a temp dir) */
+  thumbnailCacheDir?: string
   /** largest page of the study listing (default 500) */
   maxListing?: number
 }
@@ -115,6 +124,8 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   registerDicomweb(app, { store, logger, audit: components.audit })
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store })
+  registerThumbnailRoutes(app, { store, logger, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
+  if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })

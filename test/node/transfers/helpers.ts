@@ -7,7 +7,7 @@ import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import type { Clock } from '../../../node/transfers/clock.ts'
-import type { TransferEvents } from '../../../node/transfers/events.ts'
+import type { ExchangeEvents } from '../../../node/transfers/events.ts'
 import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
 
@@ -92,10 +92,10 @@ export function readableOf (...chunks: Buffer[]): Readable {
 }
 
 /** Resolves with the first `name` event of `exchange` for which `accept` holds. */
-export function nextEvent<K extends keyof TransferEvents> (exchange: Pick<Exchange, 'on' | 'off'>, name: K, accept: (...args: TransferEvents[K]) => boolean, timeoutMs = 60_000): Promise<TransferEvents[K][0]> {
+export function nextEvent<K extends keyof ExchangeEvents> (exchange: Pick<Exchange, 'on' | 'off'>, name: K, accept: (...args: ExchangeEvents[K]) => boolean, timeoutMs = 60_000): Promise<ExchangeEvents[K][0]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
-    const listener = (...args: TransferEvents[K]): void => {
+    const listener = (...args: ExchangeEvents[K]): void => {
       if (!accept(...args)) return
       clearTimeout(timer)
       exchange.off(name, listener as never)
