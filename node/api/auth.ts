@@ -39,12 +39,17 @@ export class CsrfError extends BeeldnetError {
 }
 
 const SESSION_COOKIE = 'beeldnet_session'
+/** Everything under these needs a caller; the rest is the web app's static files. */
+const PROTECTED = ['/api', '/dicomweb', '/metrics']
 const SESSION_TTL_MS = 8 * 60 * 60_000
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Which roles may use which paths: the first prefix that fits decides; none fitting is it-admin only. */
 const ACCESS: Array<{ prefix: string, roles: Role[] }> = [
+  { prefix: '/api/inbox', roles: ['clinician'] },
+  { prefix: '/api/institutions', roles: ['clinician', 'it-admin'] },
   { prefix: '/api/audit', roles: ['auditor', 'it-admin'] },
+  { prefix: '/api/admin/audit', roles: ['auditor', 'it-admin'] },
   { prefix: '/api/me', roles: ['clinician', 'it-admin', 'auditor'] },
   { prefix: '/api/logout', roles: ['clinician', 'it-admin', 'auditor'] },
   { prefix: '/api/transfers', roles: ['clinician', 'it-admin'] },
@@ -92,7 +97,8 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const path = req.url.split('?')[0]!
-    if (path === '/health' || path === '/api/login') return
+    // Open: health checks, the login, and the web app's own files (no patient data in them).
+    if (path === '/health' || path === '/api/login' || !PROTECTED.some((p) => path === p || path.startsWith(`${p}/`))) return
     const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]
     if (bearer !== undefined) {
       const token = await deps.users.tokenFor(bearer)
@@ -123,7 +129,7 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
         await deps.audit?.record({ event: 'login', outcome: 'success', user: person, details: { username: user.username, address: req.ip } })
         const secure = req.protocol === 'https' ? '; Secure' : ''
         void reply.header('set-cookie', `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_TTL_MS / 1000}${secure}`)
-        return { user: { username: user.username, name: user.name, role: user.role }, csrfToken: csrf }
+        return { user: { username: user.username, name: user.name, role: user.role }, caller: { kind: 'session', name: user.username, displayName: user.name, role: user.role, csrfToken: csrf }, csrfToken: csrf }
       } catch (err) {
         if (isBeeldnetError(err)) await deps.audit?.record({ event: 'login', outcome: err.code === 'BEELDNET_ERR_ACCOUNT_LOCKED' ? 'locked' : 'failed', user: { system: `login as ${body.username.slice(0, 64)} from ${req.ip}` }, details: { code: err.code } })
         throw err
@@ -137,7 +143,12 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
     return reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).send({ loggedOut: true })
   })
 
-  app.get('/api/me', async (req) => req.caller === undefined ? { caller: null } : { caller: { kind: req.caller.kind, name: req.caller.name, role: req.caller.role } })
+  // The web app asks after a reload: who is logged in, and the session's CSRF token (same origin only).
+  app.get('/api/me', async (req) => {
+    if (req.caller === undefined) return { caller: null }
+    const session = req.caller.kind === 'session' ? sessionOf(req) : undefined
+    return { caller: { kind: req.caller.kind, name: req.caller.name, displayName: req.caller.person?.name, role: req.caller.role, ...(session === undefined ? {} : { csrfToken: session.csrf }) } }
+  })
 }
 
 /** Headers every answer carries: no sniffing, no framing, no referrer, nothing loaded from elsewhere. */

@@ -15,6 +15,9 @@ import { registerAuditRoutes } from './audit-routes.ts'
 import { BadRequestError } from './bad-request.ts'
 import { registerAuth, registerSecurityHeaders } from './auth.ts'
 import { registerUserRoutes } from './user-routes.ts'
+import { registerInboxRoutes } from './inbox-routes.ts'
+import { registerWebApp } from './web-app.ts'
+import type { Directory } from '../../protocol/registry/documents.ts'
 import { registerThumbnailRoutes } from './thumbnail-routes.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 import type { NodeConfig } from '../config/config.ts'
@@ -31,8 +34,8 @@ import type { NodeMetrics } from './metrics.ts'
 export interface HttpServerComponents {
   store: StudyStore
   logger: Logger
-  /** what the node trusts, shown by /health (optional) */
-  directory?: { status: () => DirectoryStatus }
+  /** what the node trusts, shown by /health; the institutions in it, for the web app (optional) */
+  directory?: { status: () => DirectoryStatus, readonly directory: Directory | undefined }
   /** the libp2p host: who is connected, shown by /health (optional) */
   p2p?: { status: () => P2PStatus }
   /** the exchange: send, transfers, query, pull (optional) */
@@ -70,6 +73,8 @@ const StudyListingQuery = z.strictObject({
   dateTo: z.string().regex(DATE, 'dates are YYYYMMDD').optional(),
   modality: z.string().regex(/^[A-Z]{2,4}$/).optional(),
   accessionNumber: z.string().min(1).max(16).optional(),
+  name: z.string().min(1).max(64).optional(),
+  birthDate: z.string().regex(DATE, 'dates are YYYYMMDD').optional(),
   limit: z.coerce.number().int().min(1).optional()
 })
 
@@ -129,6 +134,8 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
+  if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory })
+  registerWebApp(app)
 
   return app
 }

@@ -24,6 +24,10 @@ export interface StudyQuery {
   dateTo?: string
   modality?: string
   accessionNumber?: string
+  /** words that must all appear in the patient's name, any case ("jansen anna" finds Jansen^Anna) */
+  name?: string
+  /** YYYYMMDD */
+  birthDate?: string
   limit?: number
 }
 
@@ -246,5 +250,10 @@ function matches (study: StudyRecord, q: StudyQuery): boolean {
   if (q.dateTo !== undefined && study.date > q.dateTo) return false
   if (q.modality !== undefined && !study.modalities.includes(q.modality)) return false
   if (q.accessionNumber !== undefined && study.accessionNumber !== q.accessionNumber) return false
+  if (q.birthDate !== undefined && study.patient.birthDate !== q.birthDate) return false
+  if (q.name !== undefined) {
+    const name = study.patient.name.toLowerCase()
+    if (!q.name.toLowerCase().split(/[\s^,]+/).filter((w) => w !== '').every((w) => name.includes(w))) return false
+  }
   return true
 }

@@ -27,11 +27,11 @@ export interface SuiteNetwork {
  * whole suite: its directory outlives each test's temp dirs. Filled in before the suite's tests,
  * stopped (with the nodes in `restarted`) and removed after them.
  */
-export function useLocalNetwork (label: string, nodeCount: number): SuiteNetwork {
+export function useLocalNetwork (label: string, nodeCount: number, options: { demoAccounts?: boolean } = {}): SuiteNetwork {
   const suite = { restarted: [] as BeeldnetNode[] } as SuiteNetwork
   beforeAll(async () => {
     suite.dir = await mkdtemp(join(tmpdir(), `${label}-`))
-    suite.net = await startLocalNetwork({ dataDir: join(suite.dir, 'net'), nodeCount, sampleSize: 'test', pollIntervalSeconds: 1 })
+    suite.net = await startLocalNetwork({ dataDir: join(suite.dir, 'net'), nodeCount, sampleSize: 'test', pollIntervalSeconds: 1, demoAccounts: options.demoAccounts ?? false })
     suite.nodes = suite.net.nodes
     liveSuites.add(suite)
   }, 120_000)

@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify'
+import type { Directory } from '../../protocol/registry/documents.ts'
+import type { Exchange } from '../transfers/exchange.ts'
+import type { TransferRecord } from '../transfers/transfer-store.ts'
+
+/*
+ * What a clinician's inbox and outbox show: each transfer with the other hospital's name, the
+ * study as the signed manifest describes it (patient, description), and the sender's note and
+ * reason. The directory lists the institutions to send to (type-ahead in the web app).
+ */
+
+const INBOX_SIZE = 200
+
+export interface InboxEntry {
+  transferId: string
+  direction: TransferRecord['direction']
+  state: string
+  studyInstanceUID: string
+  createdAt: string
+  updatedAt: string
+  completedAt?: string
+  lastError?: { code: string, message: string }
+  progress: { instancesDone: number, instancesTotal: number, bytesDone: number, bytesTotal: number }
+  institution: { ura: string, name?: string }
+  department: string
+  note: string
+  reason: string
+  requestId?: string
+  study: { description: string, date: string, modalities: string[], patient: { name: string, id: string, bsn?: string, birthDate: string } }
+}
+
+export function registerInboxRoutes (app: FastifyInstance, components: { exchange: Exchange, directory: () => Directory | undefined }): void {
+  const { exchange, directory } = components
+  const nameOf = (ura: string): string | undefined => directory()?.institutions.find((i) => i.ura === ura)?.name
+
+  app.get('/api/inbox', async () => {
+    const { outgoing, incoming } = await exchange.list()
+    const newest = [...outgoing, ...incoming].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, INBOX_SIZE)
+    const entries: InboxEntry[] = []
+    for (const record of newest) {
+      const signed = record.direction === 'outgoing'
+        ? await exchange.transfers.outgoingManifest(record.transferId)
+        : await exchange.transfers.incomingManifest(record.peerId, record.transferId)
+      const manifest = signed.signed
+      const ura = record.direction === 'outgoing' ? record.destination.ura : record.senderUra
+      const { study } = manifest
+      entries.push({
+        transferId: record.transferId,
+        direction: record.direction,
+        state: record.state,
+        studyInstanceUID: record.studyInstanceUID,
+        createdAt: record.createdAt,
+        updatedAt: record.updatedAt,
+        ...(record.completedAt === undefined ? {} : { completedAt: record.completedAt }),
+        ...(record.lastError === undefined ? {} : { lastError: { code: record.lastError.code, message: record.lastError.message } }),
+        progress: { instancesDone: record.done.instances, instancesTotal: record.totals.instances, bytesDone: record.done.bytes, bytesTotal: record.totals.bytes },
+        institution: { ura, name: nameOf(ura) },
+        department: record.direction === 'outgoing' ? record.destination.department : record.department,
+        note: manifest.note,
+        reason: manifest.reason,
+        ...(manifest.requestId === undefined ? {} : { requestId: manifest.requestId }),
+        study: { description: study.description, date: study.date, modalities: study.modalities, patient: { name: study.patient.name, id: study.patient.id, ...(study.patient.bsn === undefined ? {} : { bsn: study.patient.bsn }), birthDate: study.patient.birthDate } }
+      })
+    }
+    return { transfers: entries }
+  })
+
+  app.get('/api/institutions', async () => ({
+    institutions: (directory()?.institutions ?? [])
+      .map((i) => ({ ura: i.ura, name: i.name, departments: i.departments, status: i.status.state }))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  }))
+}

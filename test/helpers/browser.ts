@@ -1,0 +1,45 @@
+import { execFileSync } from 'node:child_process'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
+
+/*
+ * A real headless Chromium (Debian's package; `.ci/run` installs it) driven by playwright-core.
+ * One browser per suite; each person gets their own context (own cookies), at 1280x800.
+ */
+
+export const SCREENSHOT_DIR = join(import.meta.dirname, '..', '..', 'test-output', 'screenshots')
+
+function chromiumPath (): string {
+  return process.env.BEELDNET_CHROMIUM ?? execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim()
+}
+
+export function useBrowser (): { browser: () => Browser } {
+  let browser: Browser | undefined
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: chromiumPath(),
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+    })
+  })
+  afterAll(async () => { await browser?.close() })
+  return { browser: () => browser! }
+}
+
+/** A page of its own for one person, with every request the page makes collected (to find any to elsewhere). */
+export async function personPage (browser: Browser, options: { viewport?: { width: number, height: number } } = {}): Promise<{ page: Page, requests: string[], problems: string[] }> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 } })
+  const page = await context.newPage()
+  const requests: string[] = []
+  const problems: string[] = []
+  page.on('request', (r) => { requests.push(r.url()) })
+  page.on('pageerror', (err) => { problems.push(`page error: ${err.message}`) })
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(`console: ${m.text()}`) })
+  return { page, requests, problems }
+}
+
+export async function screenshot (page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true })
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true })
+}
