@@ -153,7 +153,8 @@ async function readTail (path: string, size: number, bytes: number): Promise<str
 
 /** A trail's non-blank lines in order with their 1-based line numbers, read as a stream (memory stays flat). */
 export async function * trailLines (path: string): AsyncGenerator<{ line: number, text: string }> {
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })
+  const input = createReadStream(path, 'utf8')
+  const lines = createInterface({ input, crlfDelay: Infinity })
   let line = 0
   try {
     for await (const text of lines) {
@@ -161,7 +162,9 @@ export async function * trailLines (path: string): AsyncGenerator<{ line: number
       if (text.trim() !== '') yield { line, text }
     }
   } finally {
+    // A reader that stops early must not leave the file open: closing the lines does not close it.
     lines.close()
+    input.destroy()
   }
 }
 
