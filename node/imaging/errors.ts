@@ -1,0 +1,30 @@
+import { BeeldnetError } from '../../protocol/errors.ts'
+
+/* Refusals of the imaging module (series thumbnails). */
+
+/** The study exists but has no series with that UID. */
+export class SeriesNotFoundError extends BeeldnetError {
+  constructor (studyInstanceUID: string, seriesInstanceUID: string) {
+    super('BEELDNET_ERR_NOT_FOUND', `study ${studyInstanceUID} has no series ${seriesInstanceUID}`)
+  }
+}
+
+/** The series holds no image instances (a report series: SR, PDF), so there is nothing to draw. */
+export class NoImageError extends BeeldnetError {
+  constructor (seriesInstanceUID: string) { super('BEELDNET_ERR_NO_IMAGE', `series ${seriesInstanceUID} has no image instances`) }
+}
+
+/** The instance to render would have to be read (or drawn) whole above the node's limit. */
+export class ThumbnailTooLargeError extends BeeldnetError {
+  constructor (sopInstanceUID: string, what: string) {
+    super('BEELDNET_ERR_THUMBNAIL_TOO_LARGE', `instance ${sopInstanceUID} is too large to render a thumbnail from (${what})`)
+  }
+}
+
+/** The stored pixel data could not be decoded or drawn (an unsupported or damaged encoding). */
+export class ThumbnailDecodeError extends BeeldnetError {
+  constructor (sopInstanceUID: string, transferSyntaxUID: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    super('BEELDNET_ERR_THUMBNAIL_DECODE', `the pixel data of instance ${sopInstanceUID} (transfer syntax ${transferSyntaxUID}) cannot be rendered: ${why}`, { cause })
+  }
+}
