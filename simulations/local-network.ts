@@ -36,6 +36,7 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
   for (const n of net.nodes) {
     lines.push(
       `  ${n.name}  (URA ${n.ura}; ${n.departments.map((d) => `${d.code} ${d.name}`).join(', ')})${n.state === 'active' ? '' : `  ${n.state.toUpperCase()}`}`,
+      `    web app  ${n.url}/`,
       `    health   ${n.url}/health`,
       `    accounts ${n.accounts.map((a) => `${a.username} (${a.role})`).join(', ')}; password ${DEMO_PASSWORD}`,
       `    studies  ${n.url}/api/studies   (${n.sampleStudies.length} sample studies)`,

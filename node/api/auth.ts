@@ -46,7 +46,7 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Which roles may use which paths: the first prefix that fits decides; none fitting is it-admin only. */
 const ACCESS: Array<{ prefix: string, roles: Role[] }> = [
-  { prefix: '/api/inbox', roles: ['clinician'] },
+  { prefix: '/api/inbox', roles: ['clinician', 'it-admin'] },
   { prefix: '/api/institutions', roles: ['clinician', 'it-admin'] },
   { prefix: '/api/audit', roles: ['auditor', 'it-admin'] },
   { prefix: '/api/admin/audit', roles: ['auditor', 'it-admin'] },
@@ -151,13 +151,15 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
   })
 }
 
-/** Headers every answer carries: no sniffing, no framing, no referrer, nothing loaded from elsewhere. */
+/** Headers every answer carries: no sniffing, no framing (but a PDF by our own pages), no referrer, nothing loaded from elsewhere. */
 export function registerSecurityHeaders (app: FastifyInstance): void {
   app.addHook('onSend', async (_req, reply) => {
+    // A PDF report is shown inside the web app's own page (an iframe): it alone may be framed, by us.
+    const framedByUs = String(reply.getHeader('content-type') ?? '').startsWith('application/pdf')
     void reply.header('x-content-type-options', 'nosniff')
-    void reply.header('x-frame-options', 'DENY')
+    void reply.header('x-frame-options', framedByUs ? 'SAMEORIGIN' : 'DENY')
     void reply.header('referrer-policy', 'no-referrer')
-    void reply.header('content-security-policy', "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'")
+    void reply.header('content-security-policy', `default-src 'self'; frame-ancestors ${framedByUs ? "'self'" : "'none'"}; object-src 'none'; base-uri 'none'`)
     void reply.header('cross-origin-resource-policy', 'same-origin')
   })
 }
