@@ -135,7 +135,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
   if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory })
-  registerWebApp(app)
+  if (!registerWebApp(app)) logger.warn('the web app is not built (npm run build:web): the API works, the pages are missing')
 
   return app
 }

@@ -104,7 +104,7 @@ describe('framing', () => {
 describe('protocol ids and directory gossip rules', () => {
   it('every protocol id is versioned and distinct; the yamux initial window is the spec value', () => {
     const ids = Object.values(PROTOCOLS)
-    for (const id of ids) expect(id).toMatch(/^\/beeldnet\/[a-z]+\/\d+\.\d+\.\d+$/)
+    for (const id of ids) expect(id).toMatch(/^\/beeldnet\/[a-z]+(?:-[a-z]+)*\/\d+\.\d+\.\d+$/)
     expect(new Set(ids).size).toBe(ids.length)
     expect(YAMUX_INITIAL_STREAM_WINDOW).toBe(256 * 1024)
   })
