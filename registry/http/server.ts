@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { statusOf } from '../../protocol/error-status.ts'
 import { acceptsGzip } from '../directory-cache.ts'
 import { BadRequestError, NotFoundError, RateLimitedError } from '../errors.ts'
+import { registerGovernanceView } from '../governance-view/routes.ts'
 import type { RegistryService } from '../service.ts'
 import { toRefusal } from './refusals.ts'
 
@@ -117,6 +118,8 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
   app.post('/v1/candidate/signatures', async (req) => service.addSignature(req.body))
 
   app.get('/v1/status', async () => service.status())
+
+  registerGovernanceView(app, { service })
 
   return app
 }
