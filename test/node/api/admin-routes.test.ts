@@ -203,15 +203,15 @@ policy:
     expect((await res.json() as { code: string }).code).toBe('BEELDNET_ERR_NO_AUDIT_TRAIL')
   })
 
-  it('is for IT only: 403 for a clinician or an auditor, 401 without a token', async () => {
-    const calls: Array<[string, RequestInit]> = [
-      ['/api/admin/settings', {}],
-      ['/api/admin/pacs/PACS_STORE/echo', { method: 'POST' }],
-      ['/api/admin/audit', {}]
+  it('is for IT (the trail pages for auditors too): 403 for the others, 401 without a token', async () => {
+    const calls: Array<[string, RequestInit, Array<typeof clinician>]> = [
+      ['/api/admin/settings', {}, [clinician, auditor]],
+      ['/api/admin/pacs/PACS_STORE/echo', { method: 'POST' }, [clinician, auditor]],
+      ['/api/admin/audit', {}, [clinician]]
     ]
     const before = (await trailLength())
-    for (const [path, init] of calls) {
-      for (const other of [clinician, auditor]) {
+    for (const [path, init, refused] of calls) {
+      for (const other of refused) {
         const res = await other(`${url}${path}`, init)
         expect(res.status, path).toBe(403)
         expect((await res.json() as { code: string }).code).toBe('BEELDNET_ERR_FORBIDDEN')
@@ -222,6 +222,9 @@ policy:
     }
     // A refused read of the trail is no read: nothing recorded.
     expect(await trailLength()).toBe(before)
+    // An auditor reads the trail page by page, as on /api/audit, and that read is recorded.
+    expect((await auditor(`${url}/api/admin/audit?limit=5`)).status).toBe(200)
+    expect(await trailLength()).toBe(before + 1)
   })
 
   const trailLength = async (): Promise<number> => {
