@@ -36,7 +36,7 @@ function networkFailure (destination: DimseDestination, err: Error, timeoutMs: n
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return `host not found: ${destination.host} does not resolve`
   if (/EHOSTUNREACH|ENETUNREACH/.test(message)) return `${where} is unreachable from this node (routing or firewall)`
   if (/ECONNRESET|EPIPE/.test(message)) return `${where} closed the connection abruptly`
-  if (/timeout/i.test(message)) return `timeout: no answer from ${where} within ${timeoutMs / 1000} s`
+  if (/timeout/i.test(message)) return `timeout: no answer from ${destination.aeTitle} at ${where} within ${timeoutMs / 1000} s`
   return `network error talking to ${where}: ${message.replace(/^.*-> /, '')}`
 }
 

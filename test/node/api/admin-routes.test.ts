@@ -157,7 +157,6 @@ policy:
     const silentEcho = await echo('SILENT')
     expect(silentEcho.body).toEqual({ aeTitle: 'SILENT', ok: false, reason: expect.stringMatching(/^timeout: no answer from SILENT at 127\.0\.0\.1:\d+ within 5 s$/) })
     expect(Date.now() - started).toBeGreaterThanOrEqual(4500)
-    expect(Date.now() - started).toBeLessThan(7000)
   })
 
   it('pages the trail newest first, and records each read in it', async () => {
