@@ -20,6 +20,7 @@ import { AuditLog } from './audit/audit-log.ts'
 import { SyslogExporter } from './audit/syslog-export.ts'
 import { PolicyStore } from './policy/policy-store.ts'
 import { recordPolicyInForce } from './policy/policy-in-force.ts'
+import { pruneThumbnails } from './imaging/prune.ts'
 import { UserStore } from './users/user-store.ts'
 import { ensureCliToken } from './users/cli-token.ts'
 import { auditPatient } from './audit/events.ts'
@@ -148,7 +149,7 @@ export class BeeldnetNode {
     this.metrics = this.createMetrics()
     const users = new UserStore(paths.users)
     await ensureCliToken(users, paths.cliToken)
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config: this.config }, { nodeName: this.config.node.name, peerId: this.identity.peerId, thumbnailCacheDir: join(this.dataDir, 'cache', 'thumbnails') })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config: this.config }, { nodeName: this.config.node.name, peerId: this.identity.peerId, thumbnailCacheDir: this.thumbnailCacheDir() })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
@@ -209,6 +210,10 @@ export class BeeldnetNode {
     return `http://${host}:${address.port}`
   }
 
+  private thumbnailCacheDir (): string {
+    return join(this.dataDir, 'cache', 'thumbnails')
+  }
+
   private sweepRetention (): void {
     this.retentionRun = this.retentionRun.then(async () => {
       // Incoming transfers nobody resumed for as long go first: their holds then no longer keep studies.
@@ -218,6 +223,8 @@ export class BeeldnetNode {
       if (purged.length > 0 || keptHeld.length > 0) {
         this.logger.info({ purged: purged.map((s) => s.studyInstanceUID), keptHeld }, 'retention sweep')
       }
+      const thumbnails = await pruneThumbnails(this.thumbnailCacheDir(), async (sop) => await this.store.index.getSopLocation(sop) !== undefined)
+      if (thumbnails > 0) this.logger.info({ thumbnails }, 'thumbnails of studies no longer held removed')
     }).catch((err: unknown) => { this.logger.error({ err }, 'retention sweep failed') })
   }
 
