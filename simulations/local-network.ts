@@ -30,7 +30,7 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
     '',
     `Beeldnet local network "${net.network}" is running (${net.created ? 'set up just now' : 'reused'}; data in ${shown(net.dataDir)}).`,
     '',
-    `  registry   ${registry}   root v1 ${net.registry.rootHash.slice(0, 16)}, ${net.governance.threshold} of ${keys.length} governance keys in ${shown(join(net.dataDir, 'governance'))}`,
+    `  registry   ${registry}   (governance view: ${registry}/)   root v1 ${net.registry.rootHash.slice(0, 16)}, ${net.governance.threshold} of ${keys.length} governance keys in ${shown(join(net.dataDir, 'governance'))}`,
     ''
   ]
   for (const n of net.nodes) {
