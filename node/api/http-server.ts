@@ -29,6 +29,7 @@ import type { PolicyStore } from '../policy/policy-store.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
+import { recordShown } from '../audit/events.ts'
 import type { NodeMetrics } from './metrics.ts'
 
 export interface HttpServerComponents {
@@ -118,17 +119,20 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     const query = parsed.data
     const limit = Math.min(query.limit ?? maxListing, maxListing)
     const studies = await store.findStudies({ ...query, limit: limit + 1 })
-    return { studies: studies.slice(0, limit), truncated: studies.length > limit }
+    const shown = studies.slice(0, limit)
+    await recordShown(components.audit, req, 'API', 'query', `${shown.length} studies`, shown)
+    return { studies: shown, truncated: studies.length > limit }
   })
 
   app.get<{ Params: { uid: string } }>('/api/studies/:uid', async (req) => {
     const entries = await store.getStudy(req.params.uid)
+    await recordShown(components.audit, req, 'API', 'view', 'study details', [entries.study])
     return { ...entries.study, series: entries.series, instances: entries.instances }
   })
 
   registerDicomweb(app, { store, logger, audit: components.audit })
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
-  registerReportRoutes(app, { store })
+  registerReportRoutes(app, { store, audit: components.audit })
   registerThumbnailRoutes(app, { store, logger, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { recordShown } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { attachPdf, MAX_ATTACHED_PDF_BYTES, reportContent, reportsOf } from '../reports/reports.ts'
 
@@ -6,14 +8,15 @@ import { attachPdf, MAX_ATTACHED_PDF_BYTES, reportContent, reportsOf } from '../
  * Reports on the node's API: the list of a study's reports, one report to read (an SR as text, a
  * PDF inline), and a PDF to attach, which becomes part of the study and travels with it.
  */
-export function registerReportRoutes (app: FastifyInstance, components: { store: StudyStore }): void {
-  const { store } = components
+export function registerReportRoutes (app: FastifyInstance, components: { store: StudyStore, audit?: AuditSink }): void {
+  const { store, audit } = components
   app.addContentTypeParser('application/pdf', { parseAs: 'buffer', bodyLimit: MAX_ATTACHED_PDF_BYTES }, (_req, body, done) => { done(null, body) })
 
   app.get<{ Params: { uid: string } }>('/api/studies/:uid/reports', async (req) => ({ reports: await reportsOf(store, req.params.uid) }))
 
   app.get<{ Params: { uid: string, sop: string } }>('/api/studies/:uid/reports/:sop', async (req, reply) => {
     const content = await reportContent(store, req.params.uid, req.params.sop)
+    await recordShown(audit, req, 'API', 'view', `report ${req.params.sop}`, [await store.getStudyRecord(req.params.uid)])
     if (content.type === 'text/plain; charset=utf-8') return reply.type(content.type).send(content.body)
     return reply.type(content.type).header('content-length', content.length).header('content-disposition', 'inline').send(content.body)
   })

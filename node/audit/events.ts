@@ -1,6 +1,6 @@
 import type { Requester } from '../../protocol/exchange/requester.ts'
 import type { StudyRecord } from '../store/records.ts'
-import type { AuditPatient, AuditPerson } from './audit-log.ts'
+import type { AuditPatient, AuditPerson, AuditSink } from './audit-log.ts'
 
 /* How the node's own records become the audit trail's patient and person fields. */
 
@@ -28,4 +28,15 @@ export function describePerson (person: AuditPerson): string {
 /** Who made an HTTP request: the logged-in person or token when there is one, else where it came from. */
 export function auditRequester (req: { caller?: { person?: AuditPerson }, ip: string }, kind: string): AuditPerson {
   return req.caller?.person ?? auditCaller(kind, req.ip)
+}
+
+/**
+ * One audit record per patient whose data an HTTP request showed (the trail is per patient), with
+ * the caller as the user: `kind` names the door (API, DICOMweb) when no person or token is known.
+ */
+export async function recordShown (audit: AuditSink | undefined, req: { caller?: { person?: AuditPerson }, ip: string, url: string }, kind: string, event: string, outcome: string, studies: StudyRecord[]): Promise<void> {
+  if (audit === undefined) return
+  for (const study of studies) {
+    await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditRequester(req, kind), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
+  }
 }

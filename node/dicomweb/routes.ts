@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { isValidUid } from '../dicom/instance-header.ts'
 import type { InstanceRecord, StudyRecord } from '../store/records.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
-import { auditPatient, auditRequester } from '../audit/events.ts'
+import { recordShown } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError } from './errors.ts'
 import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
@@ -32,13 +32,7 @@ interface Params { study?: string, series?: string, instance?: string, tag?: str
 
 export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger, audit?: AuditSink }, init: DicomwebInit = {}): void {
   const { store, audit } = deps
-  /** One audit record per patient whose data a request showed (the trail is per patient). */
-  const auditShown = async (req: FastifyRequest, event: string, outcome: string, studies: StudyRecord[]): Promise<void> => {
-    if (audit === undefined) return
-    for (const study of studies) {
-      await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditRequester(req, 'DICOMweb'), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
-    }
-  }
+  const auditShown = async (req: FastifyRequest, event: string, outcome: string, studies: StudyRecord[]): Promise<void> => recordShown(audit, req, 'DICOMweb', event, outcome, studies)
   const logger = deps.logger.child({ component: 'dicomweb' })
   const maxResults = init.maxResults ?? 1000
   const maxStowParts = init.maxStowParts ?? 100_000

@@ -136,4 +136,18 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const anonymous = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn, limit: 10 }, requester: { purpose: 'treatment' } })
     expect(anonymous).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_BAD_REQUEST' } })
   }, 60_000)
+
+  it('records a search, a study opened and a report read on the node API (the pages of the web app), per patient', async () => {
+    const [a] = suite.nodes as [NonNullable<typeof suite.nodes[0]>]
+    const uid = a.sampleStudies[0]!
+    const { study, series, instances } = await a.node.store.getStudy(uid)
+    const srSeries = series.find((x) => x.modality === 'SR')!.seriesInstanceUID
+    const report = instances.find((i) => i.seriesInstanceUID === srSeries)!
+    expect((await networkFetch(`${a.url}/api/studies?bsn=${study.patient.bsn!}`)).status).toBe(200)
+    expect((await networkFetch(`${a.url}/api/studies/${uid}`)).status).toBe(200)
+    expect((await networkFetch(`${a.url}/api/studies/${uid}/reports/${report.sopInstanceUID}`)).status).toBe(200)
+    const atA = await (await networkFetch(`${a.url}/api/audit/patients/${study.patient.bsn!}`, undefined, 'auditor')).json() as Report
+    const shown = atA.accesses.filter((x) => x.user.system?.includes('(test clinician)') === true).map((x) => `${x.event}: ${x.outcome}`)
+    expect(shown.slice(-3)).toEqual([expect.stringMatching(/^query: [1-9]\d* studies$/), 'view: study details', `view: report ${report.sopInstanceUID}`])
+  })
 })
