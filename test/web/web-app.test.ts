@@ -109,6 +109,7 @@ describe('the web app, in a browser, between two hospitals', () => {
 
     // B hears the decision (a notice) and the study arrives in B's inbox.
     await atB.page.getByRole('status').filter({ hasText: 'toegestaan' }).first().waitFor({ timeout: 30_000 })
+    await atB.page.getByRole('status').filter({ hasText: `Onderzoek ${wanted.studyInstanceUID.slice(-12)} is compleet` }).waitFor({ timeout: 30_000 })
     await atB.page.getByRole('link', { name: 'Ontvangen en verzonden' }).click()
     await expect.poll(async () => atB.page.getByTestId('incoming-table').getByRole('row').filter({ hasText: 'compleet' }).count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(2)
     expect([...atA.problems, ...atB.problems]).toEqual([])

@@ -7,7 +7,7 @@ import { useI18n, type TextKey, type Translate } from './i18n.ts'
  * onNodeEvent, to refresh what they show.
  */
 
-export interface Notice { id: number, text: string }
+export interface Notice { id: number, text: string, study?: string }
 
 type Listener = (event: string, data: Record<string, unknown>) => void
 const listeners = new Set<Listener>()
@@ -42,7 +42,8 @@ export function useNodeEvents (enabled: boolean): Notice[] {
         const data = JSON.parse(e.data) as Record<string, unknown>
         for (const listener of listeners) listener(name, data)
         const text = noticeText(t, name, data)
-        if (text !== undefined) setNotices((list) => [...list.slice(-4), { id: next++, text }])
+        const study = name === 'pull-decided' ? undefined : data.studyInstanceUID as string | undefined
+        if (text !== undefined) setNotices((list) => [...list.slice(-4), { id: next++, text, ...(study === undefined ? {} : { study }) }])
       })
     }
     return () => { source.close() }
@@ -64,7 +65,7 @@ export function Notices ({ notices }: { notices: Notice[] }): preact.JSX.Element
     <section class='notices' aria-live='polite'>
       {notices.map((n) => (
         <div class='notice' role='status' key={n.id}>
-          <span>{n.text}</span>
+          <span>{n.text}{n.study !== undefined && <> <a href={`#/studies/${encodeURIComponent(n.study)}`}>{t('study.open')}</a></>}</span>
           <button type='button' class='link' onClick={() => { dispatchEvent(new CustomEvent('beeldnet-dismiss', { detail: n.id })) }}>{t('notice.close')}</button>
         </div>
       ))}
