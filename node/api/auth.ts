@@ -41,6 +41,13 @@ export class CsrfError extends BeeldnetError {
 const SESSION_COOKIE = 'beeldnet_session'
 /** Everything under these needs a caller; the rest is the web app's static files. */
 const PROTECTED = ['/api', '/dicomweb', '/metrics']
+/** The web app's route (web-app.ts): every path no other route takes. */
+const STATIC_FILES = '/*'
+
+function decodedPath (url: string): string {
+  const raw = url.split('?')[0]!
+  try { return decodeURIComponent(raw) } catch { return raw }
+}
 const SESSION_TTL_MS = 8 * 60 * 60_000
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -96,7 +103,11 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
   }
 
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    const path = req.url.split('?')[0]!
+    // Decided on the route the router matched, not the raw URL: the router decodes (/%61pi is /api),
+    // a prefix check on the raw text would not. Without a route of its own (the web app's wildcard,
+    // or none) the decoded path decides, so /api/... never counts as a static file.
+    const route = req.routeOptions.url
+    const path = route !== undefined && route !== STATIC_FILES ? route : decodedPath(req.url)
     // Open: health checks, the login, and the web app's own files (no patient data in them).
     if (path === '/health' || path === '/api/login' || !PROTECTED.some((p) => path === p || path.startsWith(`${p}/`))) return
     const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]

@@ -51,7 +51,8 @@ describe('who may use the node API', () => {
 
   it('lets nobody in without a login or a token, except to /health', async () => {
     expect((await fetch(`${url}/health`)).status).toBe(200)
-    for (const path of ['/api/studies', '/dicomweb/studies', '/api/audit/verify', '/metrics']) {
+    // Percent-encoded paths reach the same routes (the router decodes them): they are refused alike.
+    for (const path of ['/api/studies', '/dicomweb/studies', '/api/audit/verify', '/metrics', '/%61pi/studies', '/%64icomweb/studies', '/api/%73tudies/1.2.3']) {
       const res = await fetch(`${url}${path}`)
       expect(res.status, path).toBe(401)
       expect((await res.json() as { code: string }).code).toBe('BEELDNET_ERR_UNAUTHENTICATED')
@@ -72,6 +73,7 @@ describe('who may use the node API', () => {
     expect((await fetch(`${url}/api/audit/verify`, { headers: { cookie: auditor.cookie } })).status).toBe(200)
     expect((await fetch(`${url}/dicomweb/studies`, { headers: { cookie: auditor.cookie } })).status).toBe(403)
     expect((await fetch(`${url}/api/studies`, { headers: { cookie: auditor.cookie } })).status).toBe(403)
+    expect((await fetch(`${url}/%61pi/studies`, { headers: { cookie: auditor.cookie } })).status).toBe(403)
 
     const admin = await login('beheer', 'it-admin password')
     expect((await fetch(`${url}/api/consents?bsn=111222333`, { headers: { cookie: admin.cookie } })).status).toBe(403)
