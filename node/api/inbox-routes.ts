@@ -65,9 +65,15 @@ export function registerInboxRoutes (app: FastifyInstance, components: { exchang
     return { transfers: entries }
   })
 
-  app.get('/api/institutions', async () => ({
-    institutions: (directory()?.institutions ?? [])
-      .map((i) => ({ ura: i.ura, name: i.name, departments: i.departments, status: i.status.state }))
-      .sort((a, b) => a.name.localeCompare(b.name))
-  }))
+  // The directory's institutions, and which one is this hospital (the others are whom to send to or ask).
+  app.get('/api/institutions', async () => {
+    let self: string | undefined
+    try { self = exchange.self().ura } catch { self = undefined }
+    return {
+      self: self ?? null,
+      institutions: (directory()?.institutions ?? [])
+        .map((i) => ({ ura: i.ura, name: i.name, departments: i.departments, status: i.status.state }))
+        .sort((a, b) => a.name.localeCompare(b.name))
+    }
+  })
 }

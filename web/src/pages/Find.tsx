@@ -15,7 +15,7 @@ const PURPOSES = ['treatment', 'second-opinion', 'referral', 'emergency'] as con
 
 export function Find (): preact.JSX.Element {
   const { t, lang } = useI18n()
-  const institutions = useLoad(async () => (await api.get<{ institutions: Institution[] }>('/api/institutions')).institutions)
+  const institutions = useLoad(async () => api.get<{ self: string | null, institutions: Institution[] }>('/api/institutions'))
   const pulls = useLoad(async () => (await api.get<{ pulls: PullMade[] }>('/api/pulls')).pulls)
   const [found, setFound] = useState<{ at: string, purpose: string, studies: Found[] } | undefined>(undefined)
   const [answers, setAnswers] = useState<Record<string, { decision: string, reason: string }>>({})
@@ -32,16 +32,19 @@ export function Find (): preact.JSX.Element {
       setFound({ at, purpose, studies: answer.studies })
     } catch (err) { setError(err) }
   }
-  const request = async (study: Found): Promise<void> => {
+  const request = async (study: Found, deliverTo: string): Promise<void> => {
     if (found === undefined) return
     try {
       setError(undefined)
-      const answer = await api.post<{ decision: string, reason: string }>('/api/pulls', { at: found.at, studyInstanceUID: study.studyInstanceUID, requester: { purpose: found.purpose }, deliverTo: 'RAD' })
+      const answer = await api.post<{ decision: string, reason: string }>('/api/pulls', { at: found.at, studyInstanceUID: study.studyInstanceUID, requester: { purpose: found.purpose }, deliverTo })
       setAnswers((a) => ({ ...a, [study.studyInstanceUID]: answer }))
       pulls.reload()
     } catch (err) { setError(err) }
   }
-  const others = (institutions.data ?? []).filter((i) => i.status === 'active')
+  const all = institutions.data?.institutions ?? []
+  const others = all.filter((i) => i.status === 'active' && i.ura !== institutions.data?.self)
+  const ownDepartments = all.find((i) => i.ura === institutions.data?.self)?.departments ?? []
+  const [deliverTo, setDeliverTo] = useState('RAD')
   return (
     <div>
       <h1>{t('find.title')}</h1>
@@ -51,6 +54,7 @@ export function Find (): preact.JSX.Element {
           <label>{t('col.bsn')}<input name='bsn' required inputMode='numeric' pattern='[0-9]{9}' /></label>
           <label>{t('find.birthDate')}<input name='birthDate' required pattern='[0-9]{8}' /></label>
           <label>{t('find.purpose')}<select name='purpose'>{PURPOSES.map((p) => <option key={p} value={p}>{t(`purpose.${p}` as TextKey)}</option>)}</select></label>
+          <label>{t('find.deliverTo')}<select value={deliverTo} onChange={(e) => { setDeliverTo((e.currentTarget as HTMLSelectElement).value) }}>{ownDepartments.map((d) => <option key={d.code} value={d.code}>{d.name}</option>)}</select></label>
         </div>
         <button type='submit'>{t('find.submit')}</button>
       </form>
@@ -62,7 +66,7 @@ export function Find (): preact.JSX.Element {
             <tr key={s.studyInstanceUID}>
               <td>{personName(s.patient.name)}</td><td>{dicomDate(s.date, lang)}</td><td>{s.modalities.join(', ')}</td><td>{s.description}</td>
               <td>{answers[s.studyInstanceUID] === undefined
-                ? <button type='button' onClick={() => { void request(s) }}>{t('find.request')}</button>
+                ? <button type='button' onClick={() => { void request(s, deliverTo) }}>{t('find.request')}</button>
                 : <span role='status' data-testid='pull-answer'>{t('find.requested', { decision: t(`decision.${answers[s.studyInstanceUID]!.decision}` as TextKey), reason: answers[s.studyInstanceUID]!.reason })}</span>}</td>
             </tr>
           ))}</tbody>

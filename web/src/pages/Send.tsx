@@ -20,7 +20,10 @@ export function Send (): preact.JSX.Element {
   const [error, setError] = useState<unknown>(undefined)
   const [needsConfirm, setNeedsConfirm] = useState(false)
   const [busy, setBusy] = useState(false)
-  const institutions = useLoad(async () => (await api.get<{ institutions: Institution[] }>('/api/institutions')).institutions)
+  const institutions = useLoad(async () => {
+    const { self, institutions: all } = await api.get<{ self: string | null, institutions: Institution[] }>('/api/institutions')
+    return all.filter((i) => i.status === 'active' && i.ura !== self)
+  })
 
   const search = async (e: Event): Promise<void> => {
     e.preventDefault()
