@@ -23,7 +23,11 @@ export interface Caller {
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { caller?: Caller }
+  interface FastifyRequest {
+    caller?: Caller
+    /** for a session: `listener` runs when it ends (logout, expiry, the account disabled), so a live stream can stop */
+    whenCallerEnds?: (listener: () => void) => void
+  }
 }
 
 export class UnauthenticatedError extends BeeldnetError {
@@ -51,14 +55,19 @@ function decodedPath (url: string): string {
 const SESSION_TTL_MS = 8 * 60 * 60_000
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-/** Which roles may use which paths: the first prefix that fits decides; none fitting is it-admin only. */
-const ACCESS: Array<{ prefix: string, roles: Role[] }> = [
-  { prefix: '/api/inbox', roles: ['clinician', 'it-admin'] },
+/**
+ * Which roles may use which routes: the first entry that fits the route (and method, when it names
+ * one) decides; none fitting is it-admin only. Sending a study and anything showing patients is for
+ * clinicians; IT keeps transfers running (list, retry, cancel) without seeing who is in them.
+ */
+const ACCESS: Array<{ prefix: string, roles: Role[], method?: string, exact?: boolean }> = [
+  { prefix: '/api/inbox', roles: ['clinician'] },
   { prefix: '/api/institutions', roles: ['clinician', 'it-admin'] },
   { prefix: '/api/audit', roles: ['auditor', 'it-admin'] },
   { prefix: '/api/admin/audit', roles: ['auditor', 'it-admin'] },
   { prefix: '/api/me', roles: ['clinician', 'it-admin', 'auditor'] },
   { prefix: '/api/logout', roles: ['clinician', 'it-admin', 'auditor'] },
+  { prefix: '/api/transfers', method: 'POST', exact: true, roles: ['clinician'] },
   { prefix: '/api/transfers', roles: ['clinician', 'it-admin'] },
   { prefix: '/metrics', roles: ['it-admin'] },
   { prefix: '/dicomweb', roles: ['clinician'] },
@@ -67,14 +76,15 @@ const ACCESS: Array<{ prefix: string, roles: Role[] }> = [
   { prefix: '/api/pulls', roles: ['clinician'] },
   { prefix: '/api/approvals', roles: ['clinician'] },
   { prefix: '/api/consents', roles: ['clinician'] },
-  { prefix: '/api/pacs', roles: ['clinician', 'it-admin'] }
+  { prefix: '/api/pacs', roles: ['clinician'] }
 ]
 
-export function rolesFor (path: string): Role[] {
-  return ACCESS.find((a) => path === a.prefix || path.startsWith(`${a.prefix}/`) || path.startsWith(`${a.prefix}?`))?.roles ?? ['it-admin']
+export function rolesFor (path: string, method = 'GET'): Role[] {
+  return ACCESS.find((a) => (a.method === undefined || a.method === method) &&
+    (path === a.prefix || (a.exact !== true && (path.startsWith(`${a.prefix}/`) || path.startsWith(`${a.prefix}?`)))))?.roles ?? ['it-admin']
 }
 
-interface Session { caller: Caller, csrf: string, expires: number }
+interface Session { caller: Caller, csrf: string, created: string, expires: number, ended: Set<() => void> }
 
 const LoginBody = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) })
 
@@ -94,11 +104,27 @@ function sameSecret (a: string, b: string): boolean {
 
 export function registerAuth (app: FastifyInstance, deps: { users: UserStore, audit?: AuditSink }, init: { loginsPerMinute?: number } = {}): void {
   const sessions = new Map<string, Session>()
+  const end = (id: string): void => {
+    const session = sessions.get(id)
+    sessions.delete(id)
+    for (const listener of session?.ended ?? []) listener()
+  }
   const sessionOf = (req: FastifyRequest): Session | undefined => {
     const id = cookieOf(req, SESSION_COOKIE)
     const session = id === undefined ? undefined : sessions.get(id)
     if (session === undefined || id === undefined) return undefined
-    if (session.expires < Date.now()) { sessions.delete(id); return undefined }
+    if (session.expires < Date.now()) { end(id); return undefined }
+    return session
+  }
+  /** A session holds only while its account does: disabled or given a new password since, it ends. */
+  const liveSession = async (req: FastifyRequest): Promise<Session | undefined> => {
+    const session = sessionOf(req)
+    if (session === undefined) return undefined
+    const user = await deps.users.get(session.caller.name)
+    if (user === undefined || user.disabled || user.passwordChangedAt > session.created) {
+      end(cookieOf(req, SESSION_COOKIE)!)
+      return undefined
+    }
     return session
   }
 
@@ -116,14 +142,18 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
       if (token === undefined) throw new UnauthenticatedError()
       req.caller = { kind: 'token', name: token.name, role: token.role, person: { system: `API token ${token.id} (${token.name})` } }
     } else {
-      const session = sessionOf(req)
+      const session = await liveSession(req)
       if (session !== undefined) {
         if (UNSAFE_METHODS.has(req.method) && !sameSecret(String(req.headers['x-csrf-token'] ?? ''), session.csrf)) throw new CsrfError()
         req.caller = session.caller
+        req.whenCallerEnds = (listener) => {
+          session.ended.add(listener)
+          setTimeout(listener, Math.max(0, session.expires - Date.now())).unref()
+        }
       }
     }
     if (req.caller === undefined) throw new UnauthenticatedError()
-    if (!rolesFor(path).includes(req.caller.role)) throw new ForbiddenError(req.caller.role, path)
+    if (!rolesFor(path, req.method).includes(req.caller.role)) throw new ForbiddenError(req.caller.role, `${req.method} ${path}`)
   })
 
   app.register(async (scope) => {
@@ -136,7 +166,7 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
         const person: AuditPerson = { name: user.name, ...(user.uzi === undefined ? {} : { uzi: user.uzi }), role: user.roleCode ?? user.role }
         const id = randomBytes(32).toString('base64url')
         const csrf = randomBytes(32).toString('base64url')
-        sessions.set(id, { caller: { kind: 'session', name: user.username, role: user.role, person }, csrf, expires: Date.now() + SESSION_TTL_MS })
+        sessions.set(id, { caller: { kind: 'session', name: user.username, role: user.role, person }, csrf, created: new Date().toISOString(), expires: Date.now() + SESSION_TTL_MS, ended: new Set() })
         await deps.audit?.record({ event: 'login', outcome: 'success', user: person, details: { username: user.username, address: req.ip } })
         const secure = req.protocol === 'https' ? '; Secure' : ''
         void reply.header('set-cookie', `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_TTL_MS / 1000}${secure}`)
@@ -150,7 +180,7 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
 
   app.post('/api/logout', async (req, reply) => {
     const id = cookieOf(req, SESSION_COOKIE)
-    if (id !== undefined) sessions.delete(id)
+    if (id !== undefined) end(id)
     return reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).send({ loggedOut: true })
   })
 

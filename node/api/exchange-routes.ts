@@ -61,11 +61,23 @@ function requesterOf (req: FastifyRequest, asking: z.infer<typeof AskingAs>): Re
 const EVENTS: Array<keyof ExchangeEvents> = ['state', 'progress', 'report-arrived', 'study-complete', 'transfer-failed', 'pull-decided']
 const HEARTBEAT_MS = 15_000
 
-/** Streams every transfer event as SSE until the client goes away. */
-function streamEvents (exchange: Exchange, reply: FastifyReply): void {
+/**
+ * Streams every transfer event as SSE until the client goes away, or its session ends (a logout
+ * must not leave a stream of patient events running). Hijacked, so the security headers are set
+ * here: fastify's hooks do not see this answer.
+ */
+function streamEvents (exchange: Exchange, req: FastifyRequest, reply: FastifyReply): void {
   reply.hijack()
   const res = reply.raw
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'"
+  })
   res.write(': transfer events\n\n')
   const listeners = EVENTS.map((name) => {
     const listener = (payload: unknown): void => { res.write(`event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`) }
@@ -77,6 +89,7 @@ function streamEvents (exchange: Exchange, reply: FastifyReply): void {
     clearInterval(heartbeat)
     for (const [name, listener] of listeners) exchange.off(name, listener as never)
   })
+  req.whenCallerEnds?.(() => { res.end() })
 }
 
 export function registerExchangeRoutes (app: FastifyInstance, components: { exchange: Exchange, metrics?: NodeMetrics }): void {
@@ -90,7 +103,7 @@ export function registerExchangeRoutes (app: FastifyInstance, components: { exch
 
   app.get('/api/transfers', async () => exchange.list())
 
-  app.get('/api/transfers/events', async (_req, reply) => { streamEvents(exchange, reply) })
+  app.get('/api/transfers/events', async (req, reply) => { streamEvents(exchange, req, reply) })
 
   app.get<{ Params: { id: string } }>('/api/transfers/:id', async (req) => {
     const outgoing = await exchange.queue.get(req.params.id)

@@ -133,12 +133,12 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   registerDicomweb(app, { store, logger, audit: components.audit })
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store, audit: components.audit })
-  registerThumbnailRoutes(app, { store, logger, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
+  registerThumbnailRoutes(app, { store, logger, audit: components.audit, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
-  if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs })
+  if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
-  if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory })
+  if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory, audit: components.audit })
   if (!registerWebApp(app)) logger.warn('the web app is not built (npm run build:web): the API works, the pages are missing')
 
   return app

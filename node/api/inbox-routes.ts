@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Directory } from '../../protocol/registry/documents.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { recordShown } from '../audit/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import type { TransferRecord } from '../transfers/transfer-store.ts'
 
@@ -29,11 +31,11 @@ export interface InboxEntry {
   study: { description: string, date: string, modalities: string[], patient: { name: string, id: string, bsn?: string, birthDate: string } }
 }
 
-export function registerInboxRoutes (app: FastifyInstance, components: { exchange: Exchange, directory: () => Directory | undefined }): void {
-  const { exchange, directory } = components
+export function registerInboxRoutes (app: FastifyInstance, components: { exchange: Exchange, directory: () => Directory | undefined, audit?: AuditSink }): void {
+  const { exchange, directory, audit } = components
   const nameOf = (ura: string): string | undefined => directory()?.institutions.find((i) => i.ura === ura)?.name
 
-  app.get('/api/inbox', async () => {
+  app.get('/api/inbox', async (req) => {
     const { outgoing, incoming } = await exchange.list()
     const newest = [...outgoing, ...incoming].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, INBOX_SIZE)
     const entries: InboxEntry[] = []
@@ -62,6 +64,8 @@ export function registerInboxRoutes (app: FastifyInstance, components: { exchang
         study: { description: study.description, date: study.date, modalities: study.modalities, patient: { name: study.patient.name, id: study.patient.id, ...(study.patient.bsn === undefined ? {} : { bsn: study.patient.bsn }), birthDate: study.patient.birthDate } }
       })
     }
+    // A list of patients is an access to each of them (NEN 7513): one record per transfer shown.
+    await recordShown(audit, req, 'API', 'view', 'inbox and outbox', entries.map((e) => ({ studyInstanceUID: e.studyInstanceUID, patient: e.study.patient })))
     return { transfers: entries }
   })
 

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
+import type { AuditSink } from '../audit/audit-log.ts'
+import { recordShown } from '../audit/events.ts'
 
 /** "Send to our PACS" on the node's API: reconciled by BSN, or with the local id a person entered. */
 export const PacsSendBody = z.strictObject({
@@ -11,8 +13,12 @@ export const PacsSendBody = z.strictObject({
   accessionNumber: z.string().max(16).optional()
 }).refine((b) => b.patientId !== undefined || (b.issuer === undefined && b.accessionNumber === undefined), 'issuer and accessionNumber come with a patientId')
 
-export function registerPacsRoutes (app: FastifyInstance, components: { pacs: PacsForwarding }): void {
-  app.get('/api/pacs/held', async () => ({ held: await components.pacs.held() }))
+export function registerPacsRoutes (app: FastifyInstance, components: { pacs: PacsForwarding, audit?: AuditSink }): void {
+  app.get('/api/pacs/held', async (req) => {
+    const held = await components.pacs.held()
+    await recordShown(components.audit, req, 'API', 'view', 'held for reconciliation', held)
+    return { held }
+  })
 
   app.post<{ Params: { uid: string } }>('/api/studies/:uid/pacs', async (req, reply) => {
     const body = parseDocument(PacsSendBody, req.body ?? {}, 'send to PACS request')

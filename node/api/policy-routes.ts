@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { Purpose } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
-import { auditRequester } from '../audit/events.ts'
+import { auditRequester, recordShown } from '../audit/events.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { BadRequestError } from './bad-request.ts'
@@ -29,7 +29,9 @@ export function registerPolicyRoutes (app: FastifyInstance, components: { exchan
   app.get<{ Querystring: { bsn?: string } }>('/api/consents', async (req) => {
     const bsn = Bsn.safeParse(req.query.bsn)
     if (!bsn.success) throw new BadRequestError('give ?bsn= (9 digits)')
-    return { consents: await policyStore.consentsOf(bsn.data) }
+    const consents = await policyStore.consentsOf(bsn.data)
+    await recordShown(audit, req, 'API', 'view', `consents (${consents.length})`, [{ patient: { bsn: bsn.data } }])
+    return { consents }
   })
   app.post('/api/consents', async (req, reply) => {
     const consent = await policyStore.addConsent(parseDocument(ConsentBody, req.body, 'consent'))
@@ -48,7 +50,11 @@ export function registerPolicyRoutes (app: FastifyInstance, components: { exchan
     return reply.status(removed ? 200 : 404).send(removed ? { withdrawn: req.params.id } : { code: 'BEELDNET_ERR_NOT_FOUND', message: `no consent ${req.params.id} for BSN ${req.params.bsn}` })
   })
 
-  app.get<{ Querystring: { state?: 'waiting' | 'approved' | 'refused' } }>('/api/approvals', async (req) => ({ approvals: await policyStore.listApprovals(req.query.state) }))
+  app.get<{ Querystring: { state?: 'waiting' | 'approved' | 'refused' } }>('/api/approvals', async (req) => {
+    const approvals = await policyStore.listApprovals(req.query.state)
+    await recordShown(audit, req, 'API', 'view', 'pull requests to approve', approvals)
+    return { approvals }
+  })
   app.post<{ Params: { id: string } }>('/api/approvals/:id/approve', async (req) => exchange.approvePull(req.params.id, auditRequester(req, 'API')))
   app.post<{ Params: { id: string } }>('/api/approvals/:id/refuse', async (req) => {
     const body = parseDocument(RefuseBody, req.body, 'refusal')

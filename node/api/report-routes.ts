@@ -12,7 +12,11 @@ export function registerReportRoutes (app: FastifyInstance, components: { store:
   const { store, audit } = components
   app.addContentTypeParser('application/pdf', { parseAs: 'buffer', bodyLimit: MAX_ATTACHED_PDF_BYTES }, (_req, body, done) => { done(null, body) })
 
-  app.get<{ Params: { uid: string } }>('/api/studies/:uid/reports', async (req) => ({ reports: await reportsOf(store, req.params.uid) }))
+  app.get<{ Params: { uid: string } }>('/api/studies/:uid/reports', async (req) => {
+    const reports = await reportsOf(store, req.params.uid)
+    await recordShown(audit, req, 'API', 'view', `report list (${reports.length})`, [await store.getStudyRecord(req.params.uid)])
+    return { reports }
+  })
 
   app.get<{ Params: { uid: string, sop: string } }>('/api/studies/:uid/reports/:sop', async (req, reply) => {
     const content = await reportContent(store, req.params.uid, req.params.sop)
@@ -24,6 +28,8 @@ export function registerReportRoutes (app: FastifyInstance, components: { store:
   app.post<{ Params: { uid: string }, Querystring: { title?: string } }>('/api/studies/:uid/reports', async (req, reply) => {
     if (!Buffer.isBuffer(req.body)) return reply.status(415).send({ code: 'BEELDNET_ERR_MEDIA_TYPE', message: 'attach a report as Content-Type: application/pdf' })
     const title = (req.query.title ?? 'Verslag').slice(0, 1024)
-    return reply.status(201).send(await attachPdf(store, req.params.uid, req.body, title))
+    const attached = await attachPdf(store, req.params.uid, req.body, title)
+    await recordShown(audit, req, 'API', 'report-attached', `PDF ${attached.sopInstanceUID}`, [await store.getStudyRecord(req.params.uid)])
+    return reply.status(201).send(attached)
   })
 }

@@ -66,6 +66,8 @@ export function recordHash (record: Omit<AuditRecord, 'hash'>): string {
 /** Anything that can take an audit record: the log, or a test's list. */
 export interface AuditSink {
   record (event: AuditEvent): Promise<AuditRecord>
+  /** several at once, durable together (default: one by one) */
+  recordAll?: (events: AuditEvent[]) => Promise<AuditRecord[]>
 }
 
 export class AuditLog implements AuditSink {
@@ -103,26 +105,38 @@ export class AuditLog implements AuditSink {
 
   /** Appends one record and makes it durable; resolves only then. Appends are serialised: one chain. */
   async record (event: AuditEvent): Promise<AuditRecord> {
+    return (await this.recordAll([event]))[0]!
+  }
+
+  /** Appends several records with one write and one fsync (a list showing many patients). */
+  async recordAll (events: AuditEvent[]): Promise<AuditRecord[]> {
     const append = this.chain.then(async () => {
       const handle = this.handle
       if (handle === undefined) throw new Error('the audit trail is not open')
+      if (events.length === 0) return []
       const release = await lock(this.path, LOCK_OPTIONS)
-      let record: AuditRecord
+      const records: AuditRecord[] = []
       try {
         const size = (await handle.stat()).size
         if (size !== this.size) this.last = await lastRecordOf(this.path)
-        const base = { ...event, seq: this.last.seq + 1, time: this.now().toISOString(), prev: this.last.hash }
-        record = { ...base, hash: recordHash(base) }
-        const line = Buffer.from(`${JSON.stringify(record)}\n`)
-        await handle.appendFile(line)
+        let last = this.last
+        const time = this.now().toISOString()
+        for (const event of events) {
+          const base = { ...event, seq: last.seq + 1, time, prev: last.hash }
+          const record: AuditRecord = { ...base, hash: recordHash(base) }
+          records.push(record)
+          last = { seq: record.seq, hash: record.hash }
+        }
+        const lines = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''))
+        await handle.appendFile(lines)
         await handle.sync()
-        this.size = size + line.length
-        this.last = { seq: record.seq, hash: record.hash }
+        this.size = size + lines.length
+        this.last = last
       } finally {
         await release()
       }
-      for (const listener of this.listeners) listener(record)
-      return record
+      for (const record of records) for (const listener of this.listeners) listener(record)
+      return records
     })
     this.chain = append.catch(() => {})
     return append

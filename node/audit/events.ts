@@ -33,10 +33,20 @@ export function auditRequester (req: { caller?: { person?: AuditPerson }, ip: st
 /**
  * One audit record per patient whose data an HTTP request showed (the trail is per patient), with
  * the caller as the user: `kind` names the door (API, DICOMweb) when no person or token is known.
+ * A list showing many patients is written in one go (one fsync).
  */
-export async function recordShown (audit: AuditSink | undefined, req: { caller?: { person?: AuditPerson }, ip: string, url: string }, kind: string, event: string, outcome: string, studies: StudyRecord[]): Promise<void> {
-  if (audit === undefined) return
-  for (const study of studies) {
-    await audit.record({ event, outcome, patient: auditPatient(study.patient), user: auditRequester(req, kind), studyInstanceUID: study.studyInstanceUID, details: { path: req.url.split('?')[0]! } })
-  }
+export async function recordShown (audit: AuditSink | undefined, req: { caller?: { person?: AuditPerson }, ip: string, url: string }, kind: string, event: string, outcome: string, shown: Array<{ studyInstanceUID?: string, patient: AuditPatient }>): Promise<void> {
+  if (audit === undefined || shown.length === 0) return
+  const user = auditRequester(req, kind)
+  const path = req.url.split('?')[0]!
+  const events = shown.map(({ studyInstanceUID, patient }) => ({
+    event,
+    outcome,
+    patient: { ...(patient.bsn === undefined ? {} : { bsn: patient.bsn }), ...(patient.id === undefined ? {} : { id: patient.id }), ...(patient.issuer === undefined ? {} : { issuer: patient.issuer }), ...(patient.name === undefined ? {} : { name: patient.name }) },
+    user,
+    ...(studyInstanceUID === undefined ? {} : { studyInstanceUID }),
+    details: { path }
+  }))
+  if (audit.recordAll !== undefined) await audit.recordAll(events)
+  else for (const e of events) await audit.record(e)
 }

@@ -101,6 +101,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
 
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
     const [instance] = await instancesOf(store, targetOf(req.params))
+    await auditShown(req, 'view', `bulk data ${req.params.tag!.toUpperCase()} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
     return sendMultipart(reply, 'application/octet-stream', [bulkDataPart(store, instance!, req.params.tag!.toUpperCase())])
   })
 
@@ -108,6 +109,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
     const [instance] = await instancesOf(store, targetOf(req.params))
     const frames = req.params.frames!.split(',').map((f) => /^[0-9]{1,9}$/.test(f.trim()) ? Number(f) : NaN)
     if (frames.some((f) => Number.isNaN(f))) throw new BadPathError(req.params.frames!, 'frame numbers are whole numbers separated by commas')
+    await auditShown(req, 'view', `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
     return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames)])
   })
 

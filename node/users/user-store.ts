@@ -88,6 +88,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 export class UserStore {
   readonly path: string
   private readonly now: () => Date
+  private readonly attempts = new Map<string, Promise<unknown>>()
 
   constructor (path: string, options: { now?: () => Date } = {}) {
     this.path = path
@@ -111,6 +112,13 @@ export class UserStore {
     } finally {
       await release()
     }
+  }
+
+  async get (username: string): Promise<Omit<UserRecord, 'passwordHash'> | undefined> {
+    const user = (await this.read()).users.find((u) => u.username === username)
+    if (user === undefined) return undefined
+    const { passwordHash: _hash, ...rest } = user
+    return rest
   }
 
   async list (): Promise<Array<Omit<UserRecord, 'passwordHash'>>> {
@@ -147,8 +155,21 @@ export class UserStore {
     await this.update(username, (u) => { u.passwordHash = hash; u.failedLogins = 0; delete u.lockedUntil; u.passwordChangedAt = this.now().toISOString() })
   }
 
-  /** The user, if the password is right; counts failures and locks the account after too many. */
+  /**
+   * The user, if the password is right; counts failures and locks the account after too many.
+   * Attempts on one account run one after another, so parallel guesses cannot all get in before
+   * the count that locks it.
+   */
   async authenticate (username: string, password: string): Promise<Omit<UserRecord, 'passwordHash'>> {
+    const before = this.attempts.get(username) ?? Promise.resolve()
+    const attempt = before.then(async () => this.authenticateNow(username, password))
+    const settled = attempt.catch(() => {})
+    this.attempts.set(username, settled)
+    void settled.then(() => { if (this.attempts.get(username) === settled) this.attempts.delete(username) })
+    return attempt
+  }
+
+  private async authenticateNow (username: string, password: string): Promise<Omit<UserRecord, 'passwordHash'>> {
     const file = await this.read()
     const user = file.users.find((u) => u.username === username)
     const now = this.now()

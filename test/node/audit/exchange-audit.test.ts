@@ -146,8 +146,16 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect((await networkFetch(`${a.url}/api/studies?bsn=${study.patient.bsn!}`)).status).toBe(200)
     expect((await networkFetch(`${a.url}/api/studies/${uid}`)).status).toBe(200)
     expect((await networkFetch(`${a.url}/api/studies/${uid}/reports/${report.sopInstanceUID}`)).status).toBe(200)
+    expect((await networkFetch(`${a.url}/api/studies/${uid}/reports`)).status).toBe(200)
+    const imageSeries = series.find((x) => x.modality !== 'SR' && x.modality !== 'DOC')!.seriesInstanceUID
+    expect((await networkFetch(`${a.url}/api/studies/${uid}/series/${imageSeries}/thumbnail`)).status).toBe(200)
+    // The inbox shows the patients of the transfers in it (this study went to B in the first test).
+    expect((await networkFetch(`${a.url}/api/inbox`)).status).toBe(200)
     const atA = await (await networkFetch(`${a.url}/api/audit/patients/${study.patient.bsn!}`, undefined, 'auditor')).json() as Report
     const shown = atA.accesses.filter((x) => x.user.system?.includes('(test clinician)') === true).map((x) => `${x.event}: ${x.outcome}`)
-    expect(shown.slice(-3)).toEqual([expect.stringMatching(/^query: [1-9]\d* studies$/), 'view: study details', `view: report ${report.sopInstanceUID}`])
+    expect(shown.slice(-6)).toEqual([
+      expect.stringMatching(/^query: [1-9]\d* studies$/), 'view: study details', `view: report ${report.sopInstanceUID}`,
+      expect.stringMatching(/^view: report list \(\d+\)$/), `view: thumbnail of series ${imageSeries}`, 'view: inbox and outbox'
+    ])
   })
 })

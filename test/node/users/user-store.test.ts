@@ -40,6 +40,15 @@ describe('accounts and API tokens of a node', () => {
     await expect(users.authenticate('it', 'a brand new password')).rejects.toMatchObject({ code: 'BEELDNET_ERR_LOGIN_FAILED' })
   })
 
+  it('counts parallel guesses one by one: the right password after five wrong ones in flight finds the account locked', async () => {
+    const users = new UserStore(join(await tempDir('users'), 'users.json'))
+    await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'the right password')
+    const guesses = [...Array.from({ length: 6 }, () => users.authenticate('beheer', 'a wrong password')), users.authenticate('beheer', 'the right password')]
+    const outcomes = await Promise.allSettled(guesses)
+    const codes = outcomes.map((o) => o.status === 'fulfilled' ? 'ok' : (o.reason as { code: string }).code)
+    expect(codes).toEqual([...Array<string>(5).fill('BEELDNET_ERR_LOGIN_FAILED'), 'BEELDNET_ERR_ACCOUNT_LOCKED', 'BEELDNET_ERR_ACCOUNT_LOCKED'])
+  })
+
   it('keeps API tokens as hashes, recognises a live one and not a revoked or forged one', async () => {
     const users = new UserStore(join(await tempDir('users'), 'users.json'))
     const { id, token } = await users.addToken('PACS Sectra', 'clinician')

@@ -1,6 +1,5 @@
 import { api } from '../api.ts'
 import { ErrorLine, Loading, time, useLoad } from '../components.tsx'
-import type { Transfer } from '../types.ts'
 import { useI18n } from '../i18n.ts'
 
 /* Node health for IT: registry and directory, peers, disk, problems in words (GET /health). */
@@ -20,7 +19,10 @@ const age = (seconds: number | null): string => seconds === null ? '?' : seconds
 
 export function Health (): preact.JSX.Element {
   const { t, lang } = useI18n()
-  const queue = useLoad(async () => (await api.get<{ transfers: Transfer[] }>('/api/inbox')).transfers.filter((x) => !['complete', 'failed', 'cancelled', 'declined'].includes(x.state)).length)
+  const queue = useLoad(async () => {
+    const { outgoing, incoming } = await api.get<{ outgoing: Array<{ state: string }>, incoming: Array<{ state: string }> }>('/api/transfers')
+    return [...outgoing, ...incoming].filter((x) => !['complete', 'failed', 'cancelled', 'declined'].includes(x.state)).length
+  })
   const { data, error } = useLoad(async () => {
     const res = await fetch('/health', { credentials: 'same-origin' })
     return await res.json() as Health

@@ -16,7 +16,14 @@ export function Inbox (): preact.JSX.Element {
   const { t, lang } = useI18n()
   const { data, error, reload } = useLoad(async () => api.get<{ transfers: Transfer[] }>('/api/inbox'))
   const [seenBefore] = useState(() => localStorage.getItem(SEEN_KEY) ?? '')
-  useEffect(() => onNodeEvent((name) => { if (name === 'state' || name === 'study-complete' || name === 'report-arrived') reload() }), [])
+  // Reloaded on news, at most every two seconds: each load is recorded per patient in the audit trail.
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const off = onNodeEvent((name) => {
+      if ((name === 'state' || name === 'study-complete' || name === 'report-arrived') && timer === undefined) timer = setTimeout(() => { timer = undefined; reload() }, 2000)
+    })
+    return () => { off(); if (timer !== undefined) clearTimeout(timer) }
+  }, [])
   useEffect(() => { if (data !== undefined) localStorage.setItem(SEEN_KEY, new Date().toISOString()) }, [data])
   if (data === undefined) return error === undefined ? <Loading /> : <ErrorLine error={error} />
 
