@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { open, mkdir, readFile, stat, type FileHandle } from 'node:fs/promises'
+import { open, mkdir, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { dirname } from 'node:path'
 import { lock, type LockOptions } from 'proper-lockfile'
@@ -132,6 +132,7 @@ export class AuditLog implements AuditSink {
         await handle.sync()
         this.size = size + lines.length
         this.last = last
+        await writeHead(this.path, last)
       } finally {
         await release()
       }
@@ -140,6 +141,34 @@ export class AuditLog implements AuditSink {
     })
     this.chain = append.catch(() => {})
     return append
+  }
+}
+
+/**
+ * The trail's head beside it (`<trail>.head`): the last record's seq and hash, rewritten after
+ * each append. Records cut from the end of the trail then show: the head names a record the trail
+ * no longer has. Written after the records are durable and not synced itself, so after a crash it
+ * can only lag behind the trail, never run ahead.
+ */
+export function headPath (trailPath: string): string {
+  return `${trailPath}.head`
+}
+
+async function writeHead (trailPath: string, head: { seq: number, hash: string }): Promise<void> {
+  const path = headPath(trailPath)
+  await writeFile(`${path}.tmp`, `${JSON.stringify(head)}\n`, { mode: 0o600 })
+  await rename(`${path}.tmp`, path)
+}
+
+/** The head as written, or undefined when there is none (a trail from before heads, or a copy without one). */
+export async function readHead (trailPath: string): Promise<{ seq: number, hash: string } | undefined> {
+  const text = await readFile(headPath(trailPath), 'utf8').catch(() => undefined)
+  if (text === undefined) return undefined
+  try {
+    const head = JSON.parse(text) as { seq: unknown, hash: unknown }
+    return typeof head.seq === 'number' && typeof head.hash === 'string' ? { seq: head.seq, hash: head.hash } : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -1,4 +1,4 @@
-import { GENESIS, recordHash, trailLines, type AuditRecord } from './audit-log.ts'
+import { GENESIS, readHead, recordHash, trailLines, type AuditRecord } from './audit-log.ts'
 
 /*
  * Checks an audit trail (the node's or a copy): every record's hash over its own content, its link
@@ -21,8 +21,13 @@ export interface TrailVerification {
   problem?: TrailProblem
 }
 
-/** Reads the trail line by line (memory stays flat however long it is). */
+/**
+ * Reads the trail line by line (memory stays flat however long it is), and holds it against its
+ * head (audit-log.ts), if there is one beside it: records cut from the end show there.
+ */
 export async function verifyTrail (path: string): Promise<TrailVerification> {
+  const head = await readHead(path)
+  let headSeen = false
   let expectedSeq = 1
   let prevHash = GENESIS
   let line = 0
@@ -47,6 +52,10 @@ export async function verifyTrail (path: string): Promise<TrailVerification> {
     } else if (record.prev !== prevHash) {
       return fail('changed', `record ${record.seq - 1} (before line ${line}) was changed and re-hashed: record ${record.seq} does not link to it`)
     }
+    if (head !== undefined && record.seq === head.seq) {
+      if (hash !== head.hash) return fail('changed', `record ${record.seq} (line ${line}) is not the one the trail's head remembers: the trail was rewritten from there`)
+      headSeen = true
+    }
     expectedSeq = record.seq + 1
     prevHash = hash
     records++
@@ -55,6 +64,9 @@ export async function verifyTrail (path: string): Promise<TrailVerification> {
     line = gap.line
     const many = gap.to > gap.from
     return fail('removed', `record${many ? 's' : ''} ${gap.from}${many ? `-${gap.to}` : ''} before line ${gap.line} ${many ? 'are' : 'is'} missing`)
+  }
+  if (head !== undefined && !headSeen && head.seq >= expectedSeq) {
+    return fail('removed', `record${head.seq > expectedSeq ? `s ${expectedSeq}-${head.seq}` : ` ${head.seq}`} ${head.seq > expectedSeq ? 'are' : 'is'} missing from the end: the trail's head says record ${head.seq} was written`)
   }
   return { ok: true, records }
 }

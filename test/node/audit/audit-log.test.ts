@@ -68,6 +68,22 @@ describe('the audit trail', () => {
     expect(await verifyTrail(garbage)).toMatchObject({ ok: false, problem: { kind: 'malformed', line: 3 } })
   })
 
+  it('catches records cut from the end, and a last record rewritten, by the head kept beside the trail', async () => {
+    const dir = await tempDir('audit')
+    const path = await trailOf(dir, 6)
+    const lines = (await readFile(path, 'utf8')).trim().split('\n')
+    expect(JSON.parse(await readFile(`${path}.head`, 'utf8'))).toEqual({ seq: 6, hash: (JSON.parse(lines[5]!) as AuditRecord).hash })
+
+    await writeFile(path, `${lines.slice(0, 4).join('\n')}\n`)
+    expect(await verifyTrail(path)).toMatchObject({ ok: false, problem: { kind: 'removed', message: expect.stringContaining('records 5-6 are missing from the end') } })
+
+    // The last record edited and re-hashed: no later record links to it, but the head remembers it.
+    const { hash: _hash, ...last } = JSON.parse(lines[5]!) as AuditRecord
+    const changed = { ...last, outcome: 'nothing happened' }
+    await writeFile(path, `${[...lines.slice(0, 5), JSON.stringify({ ...changed, hash: recordHash(changed) })].join('\n')}\n`)
+    expect(await verifyTrail(path)).toMatchObject({ ok: false, problem: { kind: 'changed', line: 6 } })
+  })
+
   it('reports every access to one patient, by BSN, with who and which institution', async () => {
     const dir = await tempDir('audit')
     const path = await trailOf(dir, 7)
