@@ -149,7 +149,7 @@ export class BeeldnetNode {
     this.metrics = this.createMetrics()
     const users = new UserStore(paths.users)
     await ensureCliToken(users, paths.cliToken)
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config: this.config }, { nodeName: this.config.node.name, peerId: this.identity.peerId, thumbnailCacheDir: this.thumbnailCacheDir() })
+    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config: this.config }, { nodeName: this.config.node.name, peerId: this.identity.peerId, trustProxy: this.config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir() })
     await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
     if (this.config.dimse.enabled) {
       const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)

@@ -59,6 +59,8 @@ export interface HttpServerInit {
   /** shown by /health */
   nodeName: string
   peerId: string
+  /** the reverse proxy whose X-Forwarded-* headers are believed (addresses or CIDRs, comma-separated; default none) */
+  trustProxy?: string
   /** where rendered thumbnails are kept (default: none cached, a temp dir) */
   thumbnailCacheDir?: string
   /** largest page of the study listing (default 500) */
@@ -86,7 +88,11 @@ const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
   const { store, logger } = components
   const maxListing = init.maxListing ?? 500
-  const app: FastifyInstance = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 })
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    trustProxy: init.trustProxy === undefined || init.trustProxy === '' ? false : init.trustProxy
+  })
 
   app.setErrorHandler((err, _req, reply) => {
     if (isBeeldnetError(err)) {

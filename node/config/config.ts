@@ -29,9 +29,11 @@ export const ConfigSchema = z.strictObject({
   http: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.coerce.number().int().min(0).max(65535).default(8470),
+    /** the reverse proxy in front (addresses or CIDRs, comma-separated): its X-Forwarded-For/-Proto are believed */
+    trustProxy: z.string().default(''),
     // Always required; the key is still read so a config from before says clearly what changed.
     auth: z.literal('required', { message: 'http.auth can only be required: every route but /health needs a login or an API token (remove the line)' }).optional()
-  }).default({ host: '127.0.0.1', port: 8470 }),
+  }).default({ host: '127.0.0.1', port: 8470, trustProxy: '' }),
   store: z.strictObject({
     retentionDays: z.coerce.number().positive().default(30),
     retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60)
@@ -118,6 +120,10 @@ http:
   port: 8470
   # Every route but /health needs a login (beeldnet node user add) or an API token (beeldnet node
   # token add); the CLI on this machine uses the token the node keeps in <data-dir>/cli-token.
+  # Behind a reverse proxy that terminates TLS, name it here (addresses or CIDRs, comma-separated):
+  # its X-Forwarded-For and X-Forwarded-Proto are then believed (session cookies become Secure, the
+  # login rate limit counts per client). Empty: nobody's forwarded headers are believed.
+  trustProxy: ''
 
 store:
   # The node is an exchange point, not the archive: studies not updated for this many days

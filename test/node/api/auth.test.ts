@@ -145,3 +145,30 @@ describe('who may use the node API', () => {
     expect(limited).toBeGreaterThan(0)
   })
 })
+
+describe('behind a reverse proxy', () => {
+  it('believes X-Forwarded-Proto and -For only from the proxy named in http.trustProxy', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'beeldnet-proxy-'))
+    const store = new StudyStore({ dir: join(work, 'node') })
+    await store.start()
+    const users = new UserStore(join(work, 'node', 'users.json'))
+    await users.add({ username: 'arts', name: 'dr. A. Jansen', role: 'clinician', uzi: '123456789', roleCode: '01.015' }, 'clinician password')
+    const servers: FastifyInstance[] = []
+    try {
+      const loginVia = async (trustProxy: string | undefined, headers: Record<string, string>): Promise<Response> => {
+        const app = createHttpServer({ store, logger: pino({ level: 'silent' }), users }, { nodeName: 'test', peerId: 'test', ...(trustProxy === undefined ? {} : { trustProxy }) })
+        servers.push(app)
+        await app.listen({ host: '127.0.0.1', port: 0 })
+        return fetch(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'arts', password: 'clinician password' }) })
+      }
+      const trusted = await loginVia('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-for': '10.1.2.3' })
+      expect(trusted.headers.get('set-cookie')).toMatch(/; Secure$/)
+      const untrusted = await loginVia(undefined, { 'x-forwarded-proto': 'https' })
+      expect(untrusted.headers.get('set-cookie')).not.toContain('Secure')
+    } finally {
+      for (const app of servers) await app.close()
+      await store.stop()
+      await rm(work, { recursive: true, force: true })
+    }
+  })
+})

@@ -10,7 +10,7 @@ describe('node config', () => {
   it('the file init writes parses to the documented defaults', () => {
     expect(parseConfig(defaultConfigText('Noord'), {})).toEqual({
       node: { name: 'Noord' },
-      http: { host: '127.0.0.1', port: 8470 },
+      http: { host: '127.0.0.1', port: 8470, trustProxy: '' },
       store: { retentionDays: 30, retentionIntervalMinutes: 60 },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
@@ -42,7 +42,7 @@ describe('node config', () => {
 
   it('environment variables override the file, per key', () => {
     const config = parseConfig(defaultConfigText('Noord'), { BEELDNET_HTTP_PORT: '9000', BEELDNET_STORE_RETENTION_DAYS: '7', BEELDNET_LOG_LEVEL: 'debug' })
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000 })
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000, trustProxy: '' })
     expect(config.store.retentionDays).toBe(7)
     expect(config.log.level).toBe('debug')
   })
