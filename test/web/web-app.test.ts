@@ -152,5 +152,18 @@ describe('the web app, in a browser, between two hospitals', () => {
     await admin.page.getByRole('button', { name: 'Logboek controleren' }).click()
     await admin.page.getByText(/Het logboek is intact/).waitFor()
     await screenshot(admin.page, 'admin-audit')
+
+    // IT adds a clinician; the password is shown once, and the account can log in with it.
+    await admin.page.getByRole('link', { name: 'Gebruikers' }).click()
+    await admin.page.getByLabel('Gebruikersnaam', { exact: true }).fill('radioloog')
+    await admin.page.getByLabel('Naam', { exact: true }).fill('dr. R. Bos')
+    await admin.page.getByLabel('UZI-nummer').fill('111222333')
+    await admin.page.getByLabel('UZI-rolcode').fill('01.015')
+    await admin.page.getByRole('button', { name: 'Gebruiker toevoegen' }).click()
+    const created = await admin.page.getByRole('status').filter({ hasText: 'radioloog aangemaakt' }).textContent()
+    const password = /: (\S+)$/.exec(created ?? '')![1]!
+    await screenshot(admin.page, 'admin-users')
+    const login = await fetch(`${a.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'radioloog', password }) })
+    expect(login.status).toBe(200)
   }, 120_000)
 })

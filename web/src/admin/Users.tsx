@@ -14,17 +14,26 @@ export function Users (): preact.JSX.Element {
   const [actionError, setActionError] = useState<unknown>(undefined)
   const add = async (e: Event): Promise<void> => {
     e.preventDefault()
-    const f = new FormData(e.currentTarget as HTMLFormElement)
+    const form = e.currentTarget as HTMLFormElement
+    const f = new FormData(form)
     const value = (k: string): string | undefined => { const v = String(f.get(k) ?? '').trim(); return v === '' ? undefined : v }
     try {
       setActionError(undefined)
       const made = await api.post<{ username: string, password: string }>('/api/users', { username: value('username'), name: value('name'), role: value('role'), uzi: value('uzi'), roleCode: value('roleCode') })
       setMessage(t('users.created', made))
+      form.reset()
       reload()
     } catch (err) { setActionError(err) }
   }
   const disable = async (username: string): Promise<void> => {
     try { await api.post(`/api/users/${encodeURIComponent(username)}/disable`); reload() } catch (err) { setActionError(err) }
+  }
+  const resetPassword = async (username: string): Promise<void> => {
+    try {
+      const made = await api.post<{ username: string, password: string }>(`/api/users/${encodeURIComponent(username)}/reset-password`)
+      setMessage(t('users.newPassword', made))
+      reload()
+    } catch (err) { setActionError(err) }
   }
   if (data === undefined) return error === undefined ? <Loading /> : <ErrorLine error={error} />
   return (
@@ -34,7 +43,10 @@ export function Users (): preact.JSX.Element {
         <thead><tr><th scope='col'>{t('users.username')}</th><th scope='col'>{t('users.name')}</th><th scope='col'>{t('users.role')}</th><th scope='col'>{t('col.actions')}</th></tr></thead>
         <tbody>{data.map((u) => (
           <tr key={u.username}><td>{u.username}</td><td>{u.name}{u.uzi === undefined ? '' : ` (UZI ${u.uzi})`}</td><td>{u.role}</td>
-            <td>{u.disabled ? t('users.disabled') : <button type='button' class='secondary' onClick={() => { void disable(u.username) }}>{t('users.disable')}</button>}</td></tr>
+            <td>{u.disabled ? t('users.disabled') : <>
+              <button type='button' class='secondary' onClick={() => { void resetPassword(u.username) }}>{t('users.resetPassword')}</button>{' '}
+              <button type='button' class='secondary' onClick={() => { void disable(u.username) }}>{t('users.disable')}</button>
+            </>}{u.lockedUntil !== undefined && <small>{t('users.locked')}</small>}</td></tr>
         ))}</tbody>
       </table>
       <form class='card' onSubmit={(e) => { void add(e) }}>
