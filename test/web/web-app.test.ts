@@ -73,9 +73,9 @@ describe('the web app, in a browser, between two hospitals', () => {
     await row.first().getByRole('link').first().click()
     await atB.page.getByRole('heading', { name: 'Verslagen' }).waitFor()
     // Both reports: the SR from A's PACS as text, and the PDF the clinician attached.
-    await expect.poll(async () => atB.page.getByTestId('report').count()).toBe(2)
+    await expect.poll(async () => atB.page.getByTestId('report').count(), { timeout: 20_000 }).toBe(2)
     const thumbnails = atB.page.locator('ul.series img')
-    await expect.poll(async () => thumbnails.evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => { const img = i as unknown as { complete: boolean, naturalWidth: number }; return img.complete && img.naturalWidth > 0 }))).toBe(true)
+    await expect.poll(async () => thumbnails.evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => { const img = i as unknown as { complete: boolean, naturalWidth: number }; return img.complete && img.naturalWidth > 0 })), { timeout: 20_000 }).toBe(true)
     await screenshot(atB.page, 'study')
     for (const person of [atA, atB]) {
       expect(person.problems).toEqual([])
@@ -96,7 +96,7 @@ describe('the web app, in a browser, between two hospitals', () => {
     await atB.page.getByLabel('Doel').selectOption('second-opinion')
     await atB.page.getByRole('button', { name: 'Zoeken' }).click()
     await atB.page.getByTestId('peer-results').getByRole('button', { name: 'Opvragen' }).first().click()
-    await expect.poll(async () => atB.page.getByTestId('pull-answer').first().textContent()).toContain('wacht op goedkeuring')
+    await expect.poll(async () => atB.page.getByTestId('pull-answer').first().textContent(), { timeout: 20_000 }).toContain('wacht op goedkeuring')
     await screenshot(atB.page, 'find')
 
     const atA = await personPage(browser())
