@@ -44,6 +44,7 @@ interface UsersFile { users: UserRecord[], tokens: TokenRecord[] }
 export const MIN_PASSWORD_LENGTH = 12
 const MAX_FAILED_LOGINS = 5
 const LOCK_MS = 15 * 60_000
+const MAX_UNKNOWN_NAMES = 10_000
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 64, maxmem: 64 * 1024 * 1024 }
 
 export class UserError extends BeeldnetError {}
@@ -89,6 +90,8 @@ export class UserStore {
   readonly path: string
   private readonly now: () => Date
   private readonly attempts = new Map<string, Promise<unknown>>()
+  /** failed logins under names that are no account here, counted like real ones (in memory) */
+  private readonly unknownNames = new Map<string, { failed: number, lockedUntil?: string }>()
 
   constructor (path: string, options: { now?: () => Date } = {}) {
     this.path = path
@@ -174,8 +177,17 @@ export class UserStore {
     const user = file.users.find((u) => u.username === username)
     const now = this.now()
     if (user === undefined) {
-      // The same work as for a real account: a wrong name takes as long as a wrong password.
+      // The same work and the same answers as for a real account (a wrong name takes as long as a
+      // wrong password, and "locks" after as many tries), so guessing tells nobody which names exist.
+      const ghost = this.unknownNames.get(username) ?? { failed: 0 }
+      if (ghost.lockedUntil !== undefined && ghost.lockedUntil > now.toISOString()) throw new AccountLockedError(ghost.lockedUntil)
       await verifyPassword(password, `scrypt$0$0$0$${randomBytes(16).toString('base64')}$${randomBytes(64).toString('base64')}`)
+      ghost.failed++
+      if (ghost.failed >= MAX_FAILED_LOGINS) { ghost.lockedUntil = new Date(now.getTime() + LOCK_MS).toISOString(); ghost.failed = 0 }
+      this.unknownNames.delete(username)
+      this.unknownNames.set(username, ghost)
+      // Bounded: the oldest names tried go first.
+      if (this.unknownNames.size > MAX_UNKNOWN_NAMES) this.unknownNames.delete(this.unknownNames.keys().next().value!)
       throw new LoginFailedError()
     }
     if (user.lockedUntil !== undefined && user.lockedUntil > now.toISOString()) throw new AccountLockedError(user.lockedUntil)

@@ -49,6 +49,19 @@ describe('accounts and API tokens of a node', () => {
     expect(codes).toEqual([...Array<string>(5).fill('BEELDNET_ERR_LOGIN_FAILED'), 'BEELDNET_ERR_ACCOUNT_LOCKED', 'BEELDNET_ERR_ACCOUNT_LOCKED'])
   })
 
+  it('answers a name that is no account the same way, lockout included: guessing tells nobody which names exist', async () => {
+    const users = new UserStore(join(await tempDir('users'), 'users.json'))
+    await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'the right password')
+    const codes = async (username: string): Promise<string[]> => {
+      const out: string[] = []
+      for (let i = 0; i < 6; i++) out.push(await users.authenticate(username, 'a wrong password').then(() => 'ok', (err: { code: string }) => err.code))
+      return out
+    }
+    const real = await codes('beheer')
+    expect(real).toEqual([...Array<string>(5).fill('BEELDNET_ERR_LOGIN_FAILED'), 'BEELDNET_ERR_ACCOUNT_LOCKED'])
+    expect(await codes('nobody-here')).toEqual(real)
+  })
+
   it('keeps API tokens as hashes, recognises a live one and not a revoked or forged one', async () => {
     const users = new UserStore(join(await tempDir('users'), 'users.json'))
     const { id, token } = await users.addToken('PACS Sectra', 'clinician')
