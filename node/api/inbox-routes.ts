@@ -3,7 +3,7 @@ import type { Directory } from '../../protocol/registry/documents.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { recordShown } from '../audit/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
-import type { TransferRecord } from '../transfers/transfer-store.ts'
+import type { InboxEntry } from '../../protocol/api/inbox.ts'
 
 /*
  * What a clinician's inbox and outbox show: each transfer with the other hospital's name, the
@@ -12,24 +12,6 @@ import type { TransferRecord } from '../transfers/transfer-store.ts'
  */
 
 const INBOX_SIZE = 200
-
-export interface InboxEntry {
-  transferId: string
-  direction: TransferRecord['direction']
-  state: string
-  studyInstanceUID: string
-  createdAt: string
-  updatedAt: string
-  completedAt?: string
-  lastError?: { code: string, message: string }
-  progress: { instancesDone: number, instancesTotal: number, bytesDone: number, bytesTotal: number }
-  institution: { ura: string, name?: string }
-  department: string
-  note: string
-  reason: string
-  requestId?: string
-  study: { description: string, date: string, modalities: string[], patient: { name: string, id: string, bsn?: string, birthDate: string } }
-}
 
 export function registerInboxRoutes (app: FastifyInstance, components: { exchange: Exchange, directory: () => Directory | undefined, audit?: AuditSink }): void {
   const { exchange, directory, audit } = components

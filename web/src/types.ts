@@ -30,24 +30,8 @@ export interface Series { seriesInstanceUID: string, modality: string, number?: 
 
 export interface StudyDetail extends Study { series: Series[] }
 
-/** A transfer as /api/inbox lists it (node/api/inbox-routes.ts). */
-export interface Transfer {
-  transferId: string
-  direction: 'outgoing' | 'incoming'
-  state: string
-  studyInstanceUID: string
-  createdAt: string
-  updatedAt: string
-  completedAt?: string
-  lastError?: { code: string, message: string }
-  progress: { instancesDone: number, instancesTotal: number, bytesDone: number, bytesTotal: number }
-  institution: { ura: string, name?: string }
-  department: string
-  note: string
-  reason: string
-  requestId?: string
-  study: { description: string, date: string, modalities: string[], patient: { name: string, id: string, bsn?: string, birthDate: string } }
-}
+/** A transfer as /api/inbox lists it: the shape is agreed in protocol/api/inbox.ts. */
+export type { InboxEntry as Transfer } from '../../protocol/api/inbox.ts'
 
 export interface Institution { ura: string, name: string, departments: Array<{ code: string, name: string }>, status: string }
 
