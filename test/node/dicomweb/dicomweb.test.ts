@@ -252,6 +252,9 @@ describe('DICOMweb on the node', () => {
       const frameBytes = pixels.length / 4
       const frames = await client.retrieveInstanceFrames({ studyInstanceUID: ct.studyInstanceUID, seriesInstanceUID: file.seriesInstanceUID, sopInstanceUID: sop, frameNumbers: [2, 4] })
       expect(frames.map((f) => bytesOf(f))).toEqual([pixels.subarray(frameBytes, 2 * frameBytes), pixels.subarray(3 * frameBytes)].map((b) => Buffer.from(b)))
+      // Pixel data handed out is a view of the patient's images: both are in the trail.
+      const trail = (await readFile(source!.audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string })
+      expect(trail.slice(-2).map((r) => `${r.event}: ${r.outcome}`)).toEqual([`view: bulk data 7FE00010 of ${sop}`, `view: frames 2,4 of ${sop}`])
     })
 
     it('answers 404, 406 and 400 with a code for what it does not hold or cannot send', async () => {
