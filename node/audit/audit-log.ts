@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs'
-import { open, mkdir, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises'
+import { open, mkdir, readFile, stat, type FileHandle } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { dirname } from 'node:path'
 import { lock, type LockOptions } from 'proper-lockfile'
 import { canonicalBytes, sha256Hex } from '../../protocol/canonical.ts'
+import { replaceFile } from '../directory/atomic-file.ts'
 
 /*
  * The NEN 7513 audit trail of a node: one JSON line per access to patient data (event, time,
@@ -155,9 +156,7 @@ export function headPath (trailPath: string): string {
 }
 
 async function writeHead (trailPath: string, head: { seq: number, hash: string }): Promise<void> {
-  const path = headPath(trailPath)
-  await writeFile(`${path}.tmp`, `${JSON.stringify(head)}\n`, { mode: 0o600 })
-  await rename(`${path}.tmp`, path)
+  await replaceFile(headPath(trailPath), `${JSON.stringify(head)}\n`)
 }
 
 /** The head as written, or undefined when there is none (a trail from before heads, or a copy without one). */

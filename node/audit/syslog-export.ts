@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { replaceFile } from '../directory/atomic-file.ts'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
@@ -117,7 +118,6 @@ export class SyslogExporter {
       this.recent.push({ at: Date.now(), seq: record.seq })
       this.recent = this.recent.filter((r) => r.at >= Date.now() - RESEND_WINDOW_MS)
     }
-    await writeFile(`${this.init.cursorPath}.tmp`, String(this.cursor))
-    await rename(`${this.init.cursorPath}.tmp`, this.init.cursorPath)
+    await replaceFile(this.init.cursorPath, String(this.cursor))
   }
 }

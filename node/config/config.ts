@@ -1,4 +1,5 @@
-import { readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
+import { replaceFile } from '../directory/atomic-file.ts'
 import { parse, parseDocument } from 'yaml'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
@@ -284,7 +285,5 @@ export async function updateConfigFile (path: string, keyPath: string[], value: 
   doc.setIn(keyPath, value)
   const next = doc.toString()
   parseConfig(next, {}, path)
-  const tmp = `${path}.${process.pid}.tmp`
-  await writeFile(tmp, next, { mode: (await stat(path)).mode & 0o777 })
-  await rename(tmp, path)
+  await replaceFile(path, next, (await stat(path)).mode & 0o777)
 }

@@ -12,12 +12,26 @@ import { fsyncPath } from '../store/durable-fs.ts'
 const TEMP_SUFFIX = '.tmp'
 
 export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await swapIn(path, data, mode, true)
+  await fsyncDir(dirname(path))
+}
+
+/**
+ * The same swap without the fsyncs: a reader still sees the old file or the new one, but after a
+ * crash the old one may be back. For files that may lag behind (a trail's head, an export cursor,
+ * a config file a person edits).
+ */
+export async function replaceFile (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await swapIn(path, data, mode, false)
+}
+
+async function swapIn (path: string, data: string | Uint8Array, mode: number, sync: boolean): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
   try {
     const handle = await open(tmp, 'wx', mode)
     try {
       await handle.writeFile(data)
-      await handle.sync()
+      if (sync) await handle.sync()
     } finally {
       await handle.close()
     }
@@ -26,7 +40,6 @@ export async function writeFileAtomic (path: string, data: string | Uint8Array, 
     await rm(tmp, { force: true })
     throw err
   }
-  await fsyncDir(dirname(path))
 }
 
 /** fsyncs a directory, so renames into it are durable. */
