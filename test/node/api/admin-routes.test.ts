@@ -15,6 +15,7 @@ import { UserStore } from '../../../node/users/user-store.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
 import { fetchAs } from '../../helpers/api-caller.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 /* IT's admin API over real HTTP: the settings in force, C-ECHO to the configured PACS, the trail in pages. */
 
@@ -82,11 +83,9 @@ policy:
     for (let i = 1; i <= 7; i++) await audit.record({ event: 'view', outcome: `view ${i}`, user: { system: 'test' } })
     const users = new UserStore(nodePaths(dataDir).users)
     app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users, config }, { nodeName: 'test', peerId: 'test' })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    url = await listenOnLoopback(app)
     bare = createHttpServer({ store, logger: pino({ level: 'silent' }), users, config }, { nodeName: 'test', peerId: 'test' })
-    await bare.listen({ host: '127.0.0.1', port: 0 })
-    bareUrl = `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`
+    bareUrl = await listenOnLoopback(bare)
     admin = fetchAs({ dataDir }, 'it-admin')
     clinician = fetchAs({ dataDir }, 'clinician')
     auditor = fetchAs({ dataDir }, 'auditor')

@@ -8,6 +8,7 @@ import { createHttpServer } from '../../../node/api/http-server.ts'
 import { AuditLog } from '../../../node/audit/audit-log.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 /* Logins, tokens, roles and CSRF on a node with http.auth required, over real HTTP. */
 
@@ -32,8 +33,7 @@ describe('who may use the node API', () => {
     await users.add({ username: 'beheer', name: 'IT beheer', role: 'it-admin' }, 'it-admin password')
     token = (await users.addToken('PACS', 'clinician')).token
     app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users }, { nodeName: 'test', peerId: 'test' })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    url = await listenOnLoopback(app)
   })
 
   afterAll(async () => {
@@ -158,8 +158,7 @@ describe('behind a reverse proxy', () => {
       const loginVia = async (trustProxy: string | undefined, headers: Record<string, string>): Promise<Response> => {
         const app = createHttpServer({ store, logger: pino({ level: 'silent' }), users }, { nodeName: 'test', peerId: 'test', ...(trustProxy === undefined ? {} : { trustProxy }) })
         servers.push(app)
-        await app.listen({ host: '127.0.0.1', port: 0 })
-        return fetch(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'arts', password: 'clinician password' }) })
+        return fetch(`${await listenOnLoopback(app)}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'arts', password: 'clinician password' }) })
       }
       const trusted = await loginVia('127.0.0.1', { 'x-forwarded-proto': 'https', 'x-forwarded-for': '10.1.2.3' })
       expect(trusted.headers.get('set-cookie')).toMatch(/; Secure$/)

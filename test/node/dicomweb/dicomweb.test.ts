@@ -13,6 +13,7 @@ import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { AuditLog } from '../../../node/audit/audit-log.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 // dicomweb-client is the browser library OHIF viewers use; in Node it needs an XMLHttpRequest.
 const require = createRequire(import.meta.url)
@@ -48,9 +49,7 @@ async function serve (dir: string): Promise<Served> {
   const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
   await audit.start()
   const app = createHttpServer({ store, logger, audit, users: new UserStore(nodePaths(dir).users) }, { nodeName: 'test', peerId: 'test' })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as { port: number }
-  const url = `http://127.0.0.1:${port}`
+  const url = await listenOnLoopback(app)
   // A viewer or PACS calls with an API token, as any integration does.
   const client = new api.DICOMwebClient({ url: `${url}/dicomweb`, headers: { authorization: `Bearer ${await tokenFor({ dataDir: dir })}` } })
   const node = { store, app, url, audit, client, dataDir: dir }

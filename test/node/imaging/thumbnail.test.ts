@@ -13,6 +13,7 @@ import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { fetchAs } from '../../helpers/api-caller.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
 const EXPLICIT_LE = '1.2.840.10008.1.2.1'
@@ -82,8 +83,7 @@ describe('series thumbnails on the node API', () => {
     await session.commit()
     const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line) as { msg?: string, sopInstanceUID?: string }) } })
     app = createHttpServer({ store, logger, users: new UserStore(nodePaths(dataDir()).users) }, { nodeName: 'test', peerId: 'test', thumbnailCacheDir: cacheDir })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    url = await listenOnLoopback(app)
   })
 
   afterAll(async () => {

@@ -15,6 +15,7 @@ import { fetchAs } from '../../helpers/api-caller.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 const text = (ds: Dataset | undefined, t: number): string | undefined => ds?.get(t)?.value?.toString('latin1').replace(/[\0 ]+$/, '')
 const OriginalAttributes = tag(0x0400, 0x0561)
@@ -123,8 +124,7 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
       { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
     const app = createHttpServer({ store, logger: pino({ level: 'silent' }), pacs: forwarding, users: new UserStore(nodePaths(join(work, 'node')).users) }, { nodeName: 'test', peerId: 'test' })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const url = await listenOnLoopback(app)
     const send = async (body: unknown): Promise<{ status: number, body: Record<string, unknown> }> => {
       const res = await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/studies/${study.studyInstanceUID}/pacs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       return { status: res.status, body: await res.json() as Record<string, unknown> }

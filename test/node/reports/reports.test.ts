@@ -12,6 +12,7 @@ import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
 import { samplePdf } from '../../helpers/sample-pdf.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 
 describe('reports on the node API', () => {
   let work: string
@@ -29,8 +30,7 @@ describe('reports on the node API', () => {
     for (const i of study.instances) await session.add(i.path)
     await session.commit()
     app = createHttpServer({ store, logger: pino({ level: 'silent' }), users: new UserStore(nodePaths(join(work, 'node')).users) }, { nodeName: 'test', peerId: 'test' })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    url = await listenOnLoopback(app)
   })
 
   afterAll(async () => {
