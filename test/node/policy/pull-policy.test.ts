@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { networkFetch, restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
+import { sendPullDecision } from '../../../node/p2p/pull-protocol.ts'
+import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 
 /*
@@ -62,6 +64,16 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     const asked = (await (await networkFetch(`${b.url}/api/pulls`)).json() as { pulls: Array<{ requestId: string, decision: string, reason: string, decidedAt?: string }> }).pulls
     expect(asked.find((p) => p.requestId === again!.requestId)).toMatchObject({ decision: 'refused', reason: 'eerst overleg met de behandelaar', decidedAt: expect.any(String) })
     expect(asked.find((p) => p.requestId === waiting[0]!.requestId)).toMatchObject({ decision: 'allowed', reason: expect.stringContaining('pushed as transfer') })
+    // A decision for a pull that was never queued there (the allowed one, an unknown one) changes nothing at B.
+    const allowedId = asked.find((p) => p.decision === 'allowed' && p.decidedAt === undefined)!.requestId
+    for (const requestId of [allowedId, 'Unknown-req-0001']) {
+      const stream = await a.node.p2p.dialProtocol(b.peerId, PROTOCOLS.pullDecision)
+      await sendPullDecision(stream, { type: 'beeldnet/pull-answer', requestId, decision: 'refused', reason: 'forged' })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const after = (await (await networkFetch(`${b.url}/api/pulls`)).json() as { pulls: typeof asked }).pulls
+    expect(after.find((p) => p.requestId === allowedId)).toMatchObject({ decision: 'allowed' })
+    expect(after.map((p) => p.requestId)).not.toContain('Unknown-req-0001')
     const atB = (await readFile(join(b.dataDir, 'audit', 'trail.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, institution?: { ura: string } })
     expect(atB.filter((r) => r.event === 'pull-decision').map((r) => [r.outcome, r.institution?.ura])).toEqual([['allowed', a.ura], ['refused', a.ura]])
 
