@@ -1,6 +1,23 @@
 import { build } from 'vite'
+import type { TestProject } from 'vitest/node'
+import { ensureDcmtk, findChromium } from './setup/outside-tools.ts'
 
-/* The nodes serve the web app from web/dist: build it once before the suites (about a second). */
-export default async function setup (): Promise<void> {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** the Chromium binary the web app's tests drive (found once, here) */
+    chromiumPath: string
+  }
+}
+
+/*
+ * Once before the suites: what they need from outside npm (dcmtk, a headless Chromium; see
+ * setup/outside-tools.ts), and the web app the nodes serve from web/dist (built in about a second).
+ */
+export default async function setup (project: TestProject): Promise<void> {
+  const log = (line: string): void => { console.log(`[setup] ${line}`) }
+  await ensureDcmtk({ log })
+  const browser = await findChromium({ log })
+  log(`Chromium ${browser.version} from ${browser.source}`)
+  project.provide('chromiumPath', browser.path)
   await build({ configFile: new URL('../web/vite.config.ts', import.meta.url).pathname, logLevel: 'warn' })
 }

@@ -1,26 +1,22 @@
-import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
+import { CHROMIUM_ARGS } from '../setup/outside-tools.ts'
 
 /*
- * A real headless Chromium (Debian's package; `.ci/run` installs it) driven by playwright-core.
+ * A real headless Chromium (the one the global setup found: npm's, else Debian's) driven by playwright-core.
  * One browser per suite; each person gets their own context (own cookies), at 1280x800.
  */
 
 export const SCREENSHOT_DIR = join(import.meta.dirname, '..', '..', 'test-output', 'screenshots')
 
-function chromiumPath (): string {
-  return process.env.BEELDNET_CHROMIUM ?? execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim()
-}
-
 export function useBrowser (): { browser: () => Browser } {
   let browser: Browser | undefined
   beforeAll(async () => {
     browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+      executablePath: inject('chromiumPath'),
+      args: CHROMIUM_ARGS
     })
   })
   afterAll(async () => { await browser?.close() })

@@ -1,0 +1,51 @@
+import { chmod, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { useTempDirs } from '../helpers/temp-dir.ts'
+import { DCMTK_TOOLS, ensureDcmtk, findChromium, MissingToolError, onPath } from './outside-tools.ts'
+
+/*
+ * The check the global setup runs: on a machine without the tools, where this user may not
+ * install them, the run stops with one sentence that says what to install.
+ */
+
+describe('the tools the suites need from outside npm', () => {
+  const tempDir = useTempDirs()
+
+  it('without dcmtk and without leave to install, says in one sentence to install dcmtk', async () => {
+    const err = await ensureDcmtk({ env: { PATH: await tempDir('no-tools') }, mayInstall: false }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MissingToolError)
+    expect((err as Error).message).toMatch(/^The tests need dcmtk's tools \(.*storescu.*\): install them with `sudo apt-get install dcmtk` and run npm test again\.$/)
+  })
+
+  it('names only the dcmtk tools that are missing, and passes once all are on PATH', async () => {
+    const bin = await tempDir('bin')
+    for (const tool of DCMTK_TOOLS.filter((t) => t !== 'getscu')) {
+      await writeFile(join(bin, tool), '#!/bin/sh\n')
+      await chmod(join(bin, tool), 0o755)
+    }
+    const err = await ensureDcmtk({ env: { PATH: bin }, mayInstall: false }).catch((e: unknown) => e)
+    expect((err as Error).message).toContain('(getscu not found)')
+    await writeFile(join(bin, 'getscu'), '#!/bin/sh\n', { mode: 0o755 })
+    expect(await ensureDcmtk({ env: { PATH: bin }, mayInstall: false })).toBeUndefined()
+    // A file that is there but not executable is not a tool.
+    await chmod(join(bin, 'getscu'), 0o644)
+    expect(await onPath('getscu', { PATH: bin })).toBeUndefined()
+  })
+
+  it('without any browser that runs headless, says in one sentence to install chromium', async () => {
+    const dir = await tempDir('no-browser')
+    const notABrowser = join(dir, 'chromium')
+    await writeFile(notABrowser, '#!/bin/sh\nexit 1\n')
+    await chmod(notABrowser, 0o755)
+    const err = await findChromium({ env: { PATH: dir, BEELDNET_CHROMIUM: notABrowser }, mayInstall: false, tryNpmBrowser: false }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MissingToolError)
+    expect((err as Error).message).toMatch(/^The web app's tests need a headless Chromium and none runs here: install one with `sudo apt-get install chromium`.*\.$/)
+  })
+
+  it('takes the browser npm brings when it runs headless here', async () => {
+    const found = await findChromium({ env: { PATH: '' }, mayInstall: false })
+    expect(found.source).toBe('@sparticuz/chromium (npm)')
+    expect(found.version).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+  })
+})

@@ -1,0 +1,123 @@
+import { execFile } from 'node:child_process'
+import { access, constants } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
+import { promisify } from 'node:util'
+import { chromium } from 'playwright-core'
+
+/*
+ * What the suites need from outside npm, found once before they run (vitest global setup):
+ * dcmtk's command-line tools (the reference DICOM peer) and a headless Chromium (the web app's
+ * tests). A browser comes from npm when it can (@sparticuz/chromium ships one); Debian's packages
+ * are the fallback, installed here when this user may run apt-get. Otherwise the run stops with
+ * one sentence naming what to install, before any suite fails in a confusing way.
+ */
+
+const run = promisify(execFile)
+
+/** The dcmtk tools the suites call; each comes with Debian's `dcmtk` package. */
+export const DCMTK_TOOLS = ['dcmdump', 'dcmconv', 'dcmdrle', 'dcm2pdf', 'dcmmkdir', 'echoscu', 'storescu', 'storescp', 'findscu', 'movescu', 'getscu']
+
+/** The flags every browser the tests start gets: headless, and no calls home on a closed network. */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+export class MissingToolError extends Error {
+  constructor (sentence: string) {
+    super(sentence)
+    this.name = 'MissingToolError'
+  }
+}
+
+export interface OutsideToolsInit {
+  /** the environment to read PATH and BEELDNET_CHROMIUM from (default process.env) */
+  env?: NodeJS.ProcessEnv
+  /** whether apt-get may be run to install what is missing (default: when running as root) */
+  mayInstall?: boolean
+  /** whether to try the browser npm brings before any other (default true) */
+  tryNpmBrowser?: boolean
+  log?: (line: string) => void
+}
+
+async function isExecutable (path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(() => true, () => false)
+}
+
+/** The full path of `name` in PATH, or undefined (no dependency on `which`). */
+export async function onPath (name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir !== '' && await isExecutable(join(dir, name))) return join(dir, name)
+  }
+  return undefined
+}
+
+function rootMayInstall (): boolean {
+  return process.getuid?.() === 0
+}
+
+async function aptInstall (packages: string[], log: (line: string) => void): Promise<void> {
+  log(`installing Debian package(s) ${packages.join(', ')} with apt-get (once; they were missing)`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 })
+  await run('apt-get', ['install', '-y', '-qq', ...packages], { env, maxBuffer: 64 * 1024 * 1024 })
+}
+
+/** dcmtk's tools on PATH: there already, installed with apt-get when allowed, or a sentence saying what to install. */
+export async function ensureDcmtk (init: OutsideToolsInit = {}): Promise<void> {
+  const env = init.env ?? process.env
+  const log = init.log ?? (() => {})
+  const missing = async (): Promise<string[]> => (await Promise.all(DCMTK_TOOLS.map(async (t) => (await onPath(t, env)) === undefined ? t : undefined))).filter((t) => t !== undefined)
+  let absent = await missing()
+  if (absent.length === 0) return
+  if (init.mayInstall ?? rootMayInstall()) {
+    await aptInstall(['dcmtk'], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
+    absent = await missing()
+    if (absent.length === 0) return
+  }
+  throw new MissingToolError(`The tests need dcmtk's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install dcmtk\` and run npm test again.`)
+}
+
+/** Starts the browser once and asks its version: a binary that cannot run headless here is no browser. */
+async function runsHeadless (executablePath: string): Promise<string> {
+  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: 60_000 })
+  try {
+    return browser.version()
+  } finally {
+    await browser.close()
+  }
+}
+
+async function npmBrowser (): Promise<string> {
+  const { default: sparticuz } = await import('@sparticuz/chromium')
+  return sparticuz.executablePath()
+}
+
+/**
+ * A Chromium that runs headless here, by preference: BEELDNET_CHROMIUM, the one npm brought,
+ * Debian's `chromium` on PATH, Debian's installed now (when allowed). Returns its path.
+ */
+export async function findChromium (init: OutsideToolsInit = {}): Promise<{ path: string, version: string, source: string }> {
+  const env = init.env ?? process.env
+  const log = init.log ?? (() => {})
+  const candidates: Array<{ source: string, path: () => Promise<string | undefined> }> = []
+  if (env.BEELDNET_CHROMIUM !== undefined && env.BEELDNET_CHROMIUM !== '') candidates.push({ source: 'BEELDNET_CHROMIUM', path: async () => env.BEELDNET_CHROMIUM })
+  if (init.tryNpmBrowser ?? true) candidates.push({ source: '@sparticuz/chromium (npm)', path: npmBrowser })
+  candidates.push({ source: 'chromium on PATH', path: async () => onPath('chromium', env) })
+  if (init.mayInstall ?? rootMayInstall()) {
+    candidates.push({
+      source: 'Debian chromium (installed now)',
+      path: async () => { await aptInstall(['chromium'], log); return onPath('chromium', env) }
+    })
+  }
+  const tried: string[] = []
+  for (const candidate of candidates) {
+    try {
+      const path = await candidate.path()
+      if (path === undefined) { tried.push(`${candidate.source}: none`); continue }
+      const version = await runsHeadless(path)
+      return { path, version, source: candidate.source }
+    } catch (err) {
+      tried.push(`${candidate.source}: ${(err as Error).message.split('\n')[0]}`)
+    }
+  }
+  log(`no browser ran headless (${tried.join('; ')})`)
+  throw new MissingToolError('The web app\'s tests need a headless Chromium and none runs here: install one with `sudo apt-get install chromium` (or set BEELDNET_CHROMIUM to a Chromium binary) and run npm test again.')
+}
