@@ -3,7 +3,7 @@ import { createNodeResolver, importX } from 'eslint-plugin-import-x'
 import tseslint from 'typescript-eslint'
 
 /*
- * The folders' boundaries (ARCHITECTURE.md, "Folders"): `protocol/` is what two parties agree on and
+ * The folders' boundaries (docs/architecture.md, "Folders"): `protocol/` is what two parties agree on and
  * imports nothing of ours; `node/` and `registry/` share only `protocol/`; the web app runs in a
  * browser and may use only the API's shapes in `protocol/api/`. Crossing one fails the lint.
  */

@@ -12,7 +12,7 @@ import {
 import { DataTooLongError, StreamResetError, StreamStalledError } from './errors.ts'
 
 /*
- * Frames over a libp2p stream, with backpressure both ways (see FIELD-NOTES):
+ * Frames over a libp2p stream, with backpressure both ways (the traps are in docs/dependencies.md):
  *  - receiving: frames are decoded from a buffer that is bounded: above `highWaterMark` the stream
  *    is paused (deferred with queueMicrotask, so yamux stops granting window) and resumed once the
  *    consumer has taken it below `lowWaterMark`. Memory is then at most the peer's window (held

@@ -7,7 +7,7 @@
 //
 // On the wire, per file: its size as a u64 (big-endian), then its bytes; the sender closes its write
 // side after the last file, the receiver answers one byte once every file is written (and fsynced),
-// then closes. Backpressure both ways, as FIELD-NOTES says it must be done: the sender waits for
+// then closes. Backpressure both ways, as docs/dependencies.md says it must be done: the sender waits for
 // the 'drain' EVENT when send() returns false (never stream.onDrain()); the receiver pauses the
 // stream (deferred with queueMicrotask) while more than HIGH_WATER bytes wait for the disk and
 // resumes below LOW_WATER; it is finished only when the peer closed its write side AND the
