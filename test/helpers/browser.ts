@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, inject } from 'vitest'
 import { CHROMIUM_ARGS } from '../setup/outside-tools.ts'
+import { PATIENCE_MS } from './patience.ts'
 
 /*
  * A real headless Chromium (the one the global setup found: npm's, else Debian's) driven by playwright-core.
@@ -26,6 +27,8 @@ export function useBrowser (): { browser: () => Browser } {
 /** A page of its own for one person, with every request the page makes collected (to find any to elsewhere). */
 export async function personPage (browser: Browser, options: { viewport?: { width: number, height: number } } = {}): Promise<{ page: Page, requests: string[], problems: string[] }> {
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 } })
+  // Waits for what the page shows, as long as a loaded machine needs (playwright's own default is 30 s).
+  context.setDefaultTimeout(PATIENCE_MS)
   const page = await context.newPage()
   const requests: string[] = []
   const problems: string[] = []

@@ -6,10 +6,11 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { freePort } from '../../simulations/bench/processes.ts'
 import type { CliResult } from './beeldnet-cli.ts'
+import { PATIENCE_MS, until } from './patience.ts'
 
 export async function dcmtk (tool: string, args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(tool, args, { maxBuffer: 16 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(tool, args, { maxBuffer: 16 * 1024 * 1024, timeout: PATIENCE_MS }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
       resolve({ code, stdout, stderr })
     })
@@ -28,14 +29,11 @@ export async function startStorescp (aeTitle: string, dir: string): Promise<Stor
   const port = await freePort()
   const child: ChildProcess = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', String(port)], { stdio: 'ignore' })
   // Ready when it answers an echo.
-  for (let i = 0; i < 100; i++) {
-    if ((await dcmtk('echoscu', ['-aec', aeTitle, '127.0.0.1', String(port)])).code === 0) break
-    await delay(50)
-  }
+  await until(async () => (await dcmtk('echoscu', ['-aec', aeTitle, '127.0.0.1', String(port)])).code === 0, `storescp ${aeTitle} on port ${port} to answer a C-ECHO`, PATIENCE_MS, 50)
   return {
     port,
     files: async () => (await readdir(dir)).sort(),
-    settled: async (count, timeoutMs = 60_000) => {
+    settled: async (count, timeoutMs = PATIENCE_MS) => {
       const deadline = Date.now() + timeoutMs
       let last = -1
       for (;;) {

@@ -34,7 +34,7 @@ export function useLocalNetwork (label: string, nodeCount: number, options: { de
     suite.net = await startLocalNetwork({ dataDir: join(suite.dir, 'net'), nodeCount, sampleSize: 'test', pollIntervalSeconds: 1, demoAccounts: options.demoAccounts ?? false })
     suite.nodes = suite.net.nodes
     liveSuites.add(suite)
-  }, 120_000)
+  })
   afterAll(async () => {
     liveSuites.delete(suite)
     // The network stops only the nodes it started; one left running writes into the directory removed below.

@@ -31,7 +31,7 @@ describe('the web app, in a browser, between two hospitals', () => {
     [a, b] = suite.nodes as [LocalNetworkNode, LocalNetworkNode]
     // A lets B pull only with someone's approval.
     await restartWithConfig(suite, a, [[['policy', 'pull'], [{ ura: b.ura, decision: 'queue' }]]])
-  }, 60_000)
+  })
 
   it('sends a study with its report from A to B, live to complete; B sees it with its report and thumbnails', async () => {
     const study = (await a.node.store.getStudy(a.sampleStudies[0]!)).study
@@ -59,7 +59,7 @@ describe('the web app, in a browser, between two hospitals', () => {
     // The progress page follows the transfer to complete, and keeps doing so across a reload.
     await atA.page.waitForURL(/#\/transfers\//)
     await atA.page.reload()
-    await atA.page.locator('[data-testid="transfer-state"][data-state="complete"]').waitFor({ timeout: 30_000 })
+    await atA.page.locator('[data-testid="transfer-state"][data-state="complete"]').waitFor()
     expect(await atA.page.getByTestId('transfer-state').textContent()).toContain('compleet aangekomen')
     await screenshot(atA.page, 'progress-complete')
 
@@ -73,16 +73,16 @@ describe('the web app, in a browser, between two hospitals', () => {
     await row.first().getByRole('link').first().click()
     await atB.page.getByRole('heading', { name: 'Verslagen' }).waitFor()
     // Both reports: the SR from A's PACS as text, and the PDF the clinician attached.
-    await expect.poll(async () => atB.page.getByTestId('report').count(), { timeout: 20_000 }).toBe(2)
+    await expect.poll(async () => atB.page.getByTestId('report').count()).toBe(2)
     const thumbnails = atB.page.locator('ul.series img')
-    await expect.poll(async () => thumbnails.evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => { const img = i as unknown as { complete: boolean, naturalWidth: number }; return img.complete && img.naturalWidth > 0 })), { timeout: 20_000 }).toBe(true)
+    await expect.poll(async () => thumbnails.evaluateAll((imgs) => imgs.length > 0 && imgs.every((i) => { const img = i as unknown as { complete: boolean, naturalWidth: number }; return img.complete && img.naturalWidth > 0 }))).toBe(true)
     await screenshot(atB.page, 'study')
     for (const person of [atA, atB]) {
       expect(person.problems).toEqual([])
       // Nothing from elsewhere on the network: no CDN fonts or scripts (the browser's own PDF viewer is chrome://).
       expect(person.requests.filter((u) => /^(https?|wss?):/.test(u) && !u.startsWith(a.url) && !u.startsWith(b.url))).toEqual([])
     }
-  }, 120_000)
+  })
 
   it('finds A\'s studies from B and requests one; A approves; it arrives at B', async () => {
     const wanted = (await a.node.store.getStudy(a.sampleStudies[1]!)).study
@@ -96,7 +96,7 @@ describe('the web app, in a browser, between two hospitals', () => {
     await atB.page.getByLabel('Doel').selectOption('second-opinion')
     await atB.page.getByRole('button', { name: 'Zoeken' }).click()
     await atB.page.getByTestId('peer-results').getByRole('button', { name: 'Opvragen' }).first().click()
-    await expect.poll(async () => atB.page.getByTestId('pull-answer').first().textContent(), { timeout: 20_000 }).toContain('wacht op goedkeuring')
+    await expect.poll(async () => atB.page.getByTestId('pull-answer').first().textContent()).toContain('wacht op goedkeuring')
     await screenshot(atB.page, 'find')
 
     const atA = await personPage(browser())
@@ -108,12 +108,12 @@ describe('the web app, in a browser, between two hospitals', () => {
     await request.first().getByRole('button', { name: 'Goedkeuren' }).click()
 
     // B hears the decision (a notice) and the study arrives in B's inbox.
-    await atB.page.getByRole('status').filter({ hasText: 'toegestaan' }).first().waitFor({ timeout: 30_000 })
-    await atB.page.getByRole('status').filter({ hasText: `Onderzoek ${wanted.studyInstanceUID.slice(-12)} is compleet` }).waitFor({ timeout: 30_000 })
+    await atB.page.getByRole('status').filter({ hasText: 'toegestaan' }).first().waitFor()
+    await atB.page.getByRole('status').filter({ hasText: `Onderzoek ${wanted.studyInstanceUID.slice(-12)} is compleet` }).waitFor()
     await atB.page.getByRole('link', { name: 'Ontvangen en verzonden' }).click()
-    await expect.poll(async () => atB.page.getByTestId('incoming-table').getByRole('row').filter({ hasText: 'compleet' }).count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(2)
+    await expect.poll(async () => atB.page.getByTestId('incoming-table').getByRole('row').filter({ hasText: 'compleet' }).count()).toBeGreaterThanOrEqual(2)
     expect([...atA.problems, ...atB.problems]).toEqual([])
-  }, 120_000)
+  })
 
   it('keeps IT pages from clinicians, and speaks English on request', async () => {
     const clinician = await personPage(browser())
@@ -165,5 +165,5 @@ describe('the web app, in a browser, between two hospitals', () => {
     await screenshot(admin.page, 'admin-users')
     const login = await fetch(`${a.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'radioloog', password }) })
     expect(login.status).toBe(200)
-  }, 120_000)
+  })
 })

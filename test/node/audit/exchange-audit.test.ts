@@ -8,6 +8,7 @@ import { tokenFor } from '../../helpers/api-caller.ts'
 import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
 import { networkFetch, useLocalNetwork } from '../../helpers/local-network.ts'
 import { nextEvent } from '../transfers/helpers.ts'
+import { PATIENCE_MS, until } from '../../helpers/patience.ts'
 
 /*
  * NEN 7513 at both ends of an exchange: hospital B queries hospital A for a patient (once finding
@@ -46,7 +47,7 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     await delivered
     // The receipt is recorded right after the event: wait for it in the file.
     const trailA = join(a.dataDir, 'audit', 'trail.jsonl')
-    for (let i = 0; i < 50 && !(await readFile(trailA, 'utf8')).includes('"event":"receipt"'); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    await until(async () => (await readFile(trailA, 'utf8')).includes('"event":"receipt"'), 'the receipt in A\'s trail', PATIENCE_MS, 100)
 
     const atA = await (await networkFetch(`${a.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as Report
     expect(atA.accesses.map((x) => x.event)).toEqual(['query', 'pull-request', 'send', 'receipt', 'audit-read'])
@@ -64,12 +65,12 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     const nothing = await (await networkFetch(`${a.url}/api/audit/patients/${nobody}`, undefined, 'auditor')).json() as Report
     expect(nothing.accesses.map((x) => [x.event, x.outcome])).toEqual([['query', '0 studies'], ['audit-read', 'patient access report']])
 
-    // B's receipt completes after the sender hears it: give B's record a moment.
+    // B's receipt completes after the sender hears it: wait for B's record.
     let atB: Report = { accesses: [] }
-    for (let i = 0; i < 50 && !atB.accesses.some((x) => x.event === 'receive'); i++) {
+    await until(async () => {
       atB = await (await networkFetch(`${b.url}/api/audit/patients/${bsn}`, undefined, 'auditor')).json() as Report
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+      return atB.accesses.some((x) => x.event === 'receive')
+    }, 'the receive record in B\'s access report', PATIENCE_MS, 100)
     expect(atB.accesses.find((x) => x.event === 'receive')).toMatchObject({ outcome: 'committed', institution: { ura: a.ura }, studyInstanceUID: uid })
 
     for (const node of [a, b]) expect(await (await networkFetch(`${node.url}/api/audit/verify`, undefined, 'auditor')).json()).toMatchObject({ ok: true })
@@ -113,7 +114,7 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect(report.code, report.stderr).toBe(0)
     expect(report.stdout).toContain('pull-request')
     expect(report.stdout).toContain(`URA ${b.ura}`)
-  }, 120_000)
+  })
 
   it('a logged-in clinician asks a peer as themselves: the source records that clinician; no one asks in the name of another', async () => {
     const [a, b] = suite.nodes as [NonNullable<typeof suite.nodes[0]>, NonNullable<typeof suite.nodes[0]>]
@@ -135,7 +136,7 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     // An integration's token names the clinician it asks for; without one it is refused before anything leaves.
     const anonymous = await post(`${b.url}/api/query`, { at: a.ura, criteria: { bsn, limit: 10 }, requester: { purpose: 'treatment' } })
     expect(anonymous).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_BAD_REQUEST' } })
-  }, 60_000)
+  })
 
   it('records a search, a study opened and a report read on the node API (the pages of the web app), per patient', async () => {
     const [a] = suite.nodes as [NonNullable<typeof suite.nodes[0]>]

@@ -8,6 +8,7 @@ import { AuditLog } from '../../../node/audit/audit-log.ts'
 import { SyslogExporter } from '../../../node/audit/syslog-export.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
+import { until } from '../../helpers/patience.ts'
 
 const tempDir = useTempDirs()
 
@@ -46,7 +47,7 @@ class Collector {
   }
 
   async waitFor (count: number): Promise<void> {
-    for (let i = 0; i < 200 && this.messages.length < count; i++) await delay(25)
+    await until(() => this.messages.length >= count, `${count} syslog message(s) at the collector (${this.messages.length} so far)`)
   }
 }
 

@@ -20,6 +20,7 @@ import type { Change } from '../../../protocol/registry/documents.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { instanceHashes, nextEvent, openStore, smallStudy, storeWithStudy, useCleanup } from '../transfers/helpers.ts'
 import { silent, useP2PNetwork, type TestNetwork, type TestNode } from './p2p-fixtures.ts'
+import { until } from '../../helpers/patience.ts'
 
 /*
  * A hostile peer: an ADMITTED node (its own key, listed active in the directory, so gating lets it
@@ -185,15 +186,6 @@ class HostileStream {
 /** The error the double sees when the receiver resets the stream with `code`. */
 function remoteAbort (code: string): unknown {
   return expect.objectContaining({ code: 'BEELDNET_ERR_REMOTE_ABORT', remoteCode: code })
-}
-
-/** Waits until `check` holds (the receiver tidies up after it has told the peer why). */
-async function until (check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 async function filesUnder (dir: string): Promise<string[]> {
@@ -467,5 +459,5 @@ describe('a hostile admitted peer pushing to a real node', () => {
     await Promise.race([complete, failed])
     expect(await honest.exchange.queue.get(sent.transferId)).toMatchObject({ state: 'complete', attempts: 1 })
     expect(await instanceHashes(receiver.store, slowStudy.studyInstanceUID)).toEqual(await instanceHashes(honest.store, slowStudy.studyInstanceUID))
-  }, 60_000)
+  })
 })

@@ -12,6 +12,7 @@ import { createTrustStore } from '../../../node/directory/trust-store.ts'
 import { createP2PHost, type P2PHost, type P2PHostInit, type RemotePeer } from '../../../node/p2p/host.ts'
 import { createDirectoryGossip, type DirectoryExchange, type DirectoryGossip, type DirectoryGossipInit } from '../../../node/p2p/gossip.ts'
 import { makeGovernance, nextDirectory, type TestGovernance } from '../../helpers/registry-fixtures.ts'
+import { until } from '../../helpers/patience.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 /*
@@ -145,12 +146,7 @@ export function useP2PNetwork (): () => TestNetwork {
 }
 
 /** Resolves with the first value recorded in `seen` for which `predicate` holds, waiting for it if need be. */
-export async function eventually<T> (seen: T[], predicate: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const found = seen.find(predicate)
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+export async function eventually<T> (seen: T[], predicate: (value: T) => boolean, what: string): Promise<T> {
+  await until(() => seen.some(predicate), what)
+  return seen.find(predicate)!
 }

@@ -12,6 +12,7 @@ import { createFramedStream, receiveToWritable, sendReadable, type FramedStream 
 import { encodeControl, encodeData, encodeFrame, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_FRAME_BYTES } from '../../../protocol/p2p/framing.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { useP2PNetwork, type TestNode } from './p2p-fixtures.ts'
+import { until } from '../../helpers/patience.ts'
 
 const BULK = '/beeldnet-test/bulk/1.0.0'
 const KiB = 1024
@@ -38,14 +39,6 @@ async function open ({ a, b }: Pair, first: Uint8Array = encodeControl({ size: 0
   const client = await b.host.dialProtocol(a.peerId, BULK)
   client.send(first)
   return { client, server: (await inbound).stream }
-}
-
-async function until (condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
 }
 
 /** `size` bytes made on the fly from one random block (never the whole payload in memory), hashed as they go. */

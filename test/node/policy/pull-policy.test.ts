@@ -97,5 +97,5 @@ describe('pull policy: allow, queue for approval, refuse, consent', () => {
     const policy = records.filter((r) => r.event === 'policy-change')
     expect(policy.map((r) => r.outcome)).toEqual(['first policy in force', 'policy changed'])
     expect(JSON.parse(policy[1]!.details!.settings!)).toMatchObject({ pull: [{ ura: b.ura, purposes: ['treatment'], decision: 'allow' }, {}, {}, {}] })
-  }, 180_000)
+  })
 })

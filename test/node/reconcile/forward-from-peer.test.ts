@@ -46,5 +46,5 @@ describe('a study from a peer into the local PACS', () => {
       const others = dataset.get(Tags.OtherPatientIDsSequence)!.items!
       expect(others.some((item) => item.get(Tags.PatientID)?.value?.toString('latin1').replace(/[\0 ]+$/, '') === sent.study.patient.id)).toBe(true)
     }
-  }, 120_000)
+  })
 })

@@ -54,5 +54,5 @@ describe('a report that follows its study', () => {
     expect(atB.study.numberOfReports).toBe(1)
     const served = Buffer.from(await (await networkFetch(`${b.url}/api/studies/${study.studyInstanceUID}/reports/${report.sopInstanceUID}`)).arrayBuffer())
     expect(served.equals(pdf)).toBe(true)
-  }, 120_000)
+  })
 })

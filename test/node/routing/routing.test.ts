@@ -25,7 +25,7 @@ describe('routing what the PACS stores to another hospital', () => {
 
     const routed = await generateStudy(join(suite.dir, 'routed'), { seed: 111, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
     const kept = await generateStudy(join(suite.dir, 'kept'), { seed: 112, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
-    const arrived = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === routed.studyInstanceUID, 60_000)
+    const arrived = nextEvent(b.node.exchange, 'study-complete', (e) => e.studyInstanceUID === routed.studyInstanceUID, 'the routed study complete at B')
     expect((await dcmtk('storescu', ['-aet', 'PACS', '-aec', 'BEELDNET', '127.0.0.1', port, ...kept.instances.map((i) => i.path)])).code).toBe(0)
     expect((await dcmtk('storescu', ['-aet', 'PACS', '-aec', 'TO_B', '127.0.0.1', port, ...routed.instances.map((i) => i.path)])).code).toBe(0)
     await arrived
@@ -38,5 +38,5 @@ describe('routing what the PACS stores to another hospital', () => {
     expect((await restarted.store.getStudy(kept.studyInstanceUID)).study.numberOfInstances).toBe(2)
     // A caller the config does not know is still refused, whatever AE title it calls.
     expect((await dcmtk('echoscu', ['-aet', 'STRANGER', '-aec', 'TO_B', '127.0.0.1', port])).code).not.toBe(0)
-  }, 120_000)
+  })
 })

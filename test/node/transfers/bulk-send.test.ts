@@ -30,5 +30,5 @@ describe('sending many studies of one patient', () => {
     expect(third).toMatchObject({ status: 409, body: { code: 'BEELDNET_ERR_CONFIRM_BULK', message: expect.stringContaining('study 3 of this patient') } })
     expect((await send(other.studyInstanceUID)).status).toBe(201)
     expect((await send(studies[2]!.studyInstanceUID, true)).status).toBe(201)
-  }, 120_000)
+  })
 })

@@ -10,6 +10,7 @@ import type { Clock } from '../../../node/transfers/clock.ts'
 import type { ExchangeEvents } from '../../../node/transfers/events.ts'
 import type { Exchange } from '../../../node/transfers/exchange.ts'
 import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
+import { PATIENCE_MS } from '../../helpers/patience.ts'
 
 export const SENDER_URA = '11111111'
 export const RECEIVER_URA = '22222222'
@@ -91,10 +92,10 @@ export function readableOf (...chunks: Buffer[]): Readable {
   return Readable.from(chunks, { objectMode: false })
 }
 
-/** Resolves with the first `name` event of `exchange` for which `accept` holds. */
-export function nextEvent<K extends keyof ExchangeEvents> (exchange: Pick<Exchange, 'on' | 'off'>, name: K, accept: (...args: ExchangeEvents[K]) => boolean, timeoutMs = 60_000): Promise<ExchangeEvents[K][0]> {
+/** Resolves with the first `name` event of `exchange` for which `accept` holds; `what` says which one, should it never come. */
+export function nextEvent<K extends keyof ExchangeEvents> (exchange: Pick<Exchange, 'on' | 'off'>, name: K, accept: (...args: ExchangeEvents[K]) => boolean, what = `a ${name} event`): Promise<ExchangeEvents[K][0]> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
+    const timer = setTimeout(() => { reject(new Error(`waited ${PATIENCE_MS / 1000} s for ${what}; it did not come`)) }, PATIENCE_MS)
     const listener = (...args: ExchangeEvents[K]): void => {
       if (!accept(...args)) return
       clearTimeout(timer)

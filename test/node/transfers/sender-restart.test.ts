@@ -13,6 +13,7 @@ import type { LocalNetworkNode } from '../../../simulations/scenarios/local-netw
 import { useLocalNetwork } from '../../helpers/local-network.ts'
 import { nodeEnv } from '../../../simulations/scenarios/node-env.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
+import { until } from '../../helpers/patience.ts'
 
 /*
  * The sending side of a push under stress, with real nodes and a real registry (the scenario
@@ -25,19 +26,10 @@ import { nextEvent, instanceHashes } from './helpers.ts'
  * that stops after a few bytes until the transfer is aborted (as a slow disk would): no timing.
  */
 
-/** Waits until `check` holds. */
-async function until (check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 /** The transfer's record once it reached a final state (it may already have, as the queue resumes at start). */
-async function settled (exchange: Exchange, transferId: string, timeoutMs = 60_000): Promise<OutgoingRecord> {
+async function settled (exchange: Exchange, transferId: string): Promise<OutgoingRecord> {
   const final = new Set(['complete', 'failed', 'declined', 'cancelled'])
-  const event = nextEvent(exchange, 'state', (r) => r.transferId === transferId && final.has(r.state), timeoutMs)
+  const event = nextEvent(exchange, 'state', (r) => r.transferId === transferId && final.has(r.state), `transfer ${transferId} to reach a final state`)
   event.catch(() => {})
   const now = await exchange.queue.get(transferId)
   if (now !== undefined && final.has(now.state)) return now
@@ -161,7 +153,7 @@ describe('a sender stopped and restarted, a receiver suspended', () => {
     expect(receipt.instances).toHaveLength(total)
     expect(await b.node.exchange.incoming.get(a.peerId, transferId)).toMatchObject({ state: 'complete', receipt: done.receipt })
     expect(await filesUnder(join(b.node.store.blobs.dir, 'incoming'))).toEqual([])
-  }, 120_000)
+  })
 
   it('fails running and queued transfers to an institution governance suspends, with PEER_NOT_ALLOWED', async () => {
     const uid = a.sampleStudies[0]!
@@ -194,5 +186,5 @@ describe('a sender stopped and restarted, a receiver suspended', () => {
       held.release()
       a.node.store.openInstance = open
     }
-  }, 60_000)
+  })
 })
