@@ -4,7 +4,7 @@ import { useI18n, type TextKey, type Translate } from './i18n.ts'
 /*
  * The node's live events (server-sent events, the session cookie goes along): a notice when a
  * report or a whole study arrives, or when a hospital decides a request. Pages listen too, via
- * onNodeEvent, to refresh what they show.
+ * onNodeEvent, to refresh what they show; 'connected' tells them the stream (re)opened.
  */
 
 export interface Notice { id: number, text: string, study?: string }
@@ -36,6 +36,8 @@ export function useNodeEvents (enabled: boolean): Notice[] {
   useEffect(() => {
     if (!enabled) return
     const source = new EventSource('/api/transfers/events')
+    // Events sent before the stream (re)connected are lost: pages hear 'connected' and read afresh.
+    source.addEventListener('open', () => { for (const listener of listeners) listener('connected', {}) })
     let next = 1
     for (const name of EVENTS) {
       source.addEventListener(name, (e: MessageEvent<string>) => {

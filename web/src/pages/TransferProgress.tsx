@@ -15,9 +15,12 @@ const FINAL = new Set(['complete', 'failed', 'cancelled', 'declined'])
 
 export function TransferProgressPage ({ id }: { id: string }): preact.JSX.Element {
   const { t } = useI18n()
-  const { data, error } = useLoad(async () => api.get<Record>(`/api/transfers/${encodeURIComponent(id)}`), [id])
+  const { data, error, reload } = useLoad(async () => api.get<Record>(`/api/transfers/${encodeURIComponent(id)}`), [id])
   const [live, setLive] = useState<{ state?: string, done?: number, total?: number, reason?: string }>({})
   useEffect(() => onNodeEvent((name, e) => {
+    // The record may have been read before the event stream opened: a transfer that ended in
+    // between would otherwise show its old state for good.
+    if (name === 'connected') { setLive({}); reload(); return }
     if (e.transferId !== id) return
     if (name === 'progress') setLive((l) => ({ ...l, state: String(e.state), done: Number(e.instancesDone), total: Number(e.instancesTotal) }))
     if (name === 'state') setLive((l) => ({ ...l, state: String(e.state) }))
