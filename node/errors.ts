@@ -2,8 +2,13 @@ import { BeeldnetError } from '../protocol/errors.ts'
 
 /*
  * One class per condition the node can refuse. The `code` is stable: scripts, peers and the audit
- * trail match on it. `ERROR_CODES` is the list the docs and the HTTP status table are checked against.
+ * trail match on it; its HTTP status is declared in protocol/api/error-codes.ts.
  */
+
+// Shared with the registry, so declared in protocol/.
+export {
+  AlreadyInitialisedError, ConfigError, NotInitialisedError, RegistryRefusedError, RegistryResponseError, RegistryUnreachableError
+} from '../protocol/errors.ts'
 
 export class NotDicomError extends BeeldnetError {
   constructor (message = 'not a DICOM file or dataset') { super('BEELDNET_ERR_NOT_DICOM', message) }
@@ -71,38 +76,11 @@ export class StoreLockedError extends BeeldnetError {
   }
 }
 
-export class ConfigError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_CONFIG', message) }
-}
-
-export class NotInitialisedError extends BeeldnetError {
-  constructor (dir: string) { super('BEELDNET_ERR_NOT_INITIALISED', `no Beeldnet node in ${dir}: run 'beeldnet node init' first`) }
-}
-
-export class AlreadyInitialisedError extends BeeldnetError {
-  constructor (dir: string) { super('BEELDNET_ERR_ALREADY_INITIALISED', `${dir} already holds a Beeldnet node; refusing to overwrite its identity`) }
-}
-
 export class ImportSourceError extends BeeldnetError {
   constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_IMPORT_SOURCE', message, options) }
 }
 
 /* The node's side of the registry: fetching, pinning and keeping what it trusts. */
-
-export class RegistryUnreachableError extends BeeldnetError {
-  constructor (url: string, cause: unknown) {
-    super('BEELDNET_ERR_REGISTRY_UNREACHABLE', `cannot reach ${url}: ${(cause as Error).message ?? String(cause)}`, { cause })
-  }
-}
-
-export class RegistryResponseError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_REGISTRY_RESPONSE', message) }
-}
-
-/** The registry refused a request with a code of its own; the code is passed on so scripts can match it. */
-export class RegistryRefusedError extends BeeldnetError {
-  constructor (code: string, message: string) { super(code, message) }
-}
 
 export class RootNotPinnedError extends BeeldnetError {
   constructor (message = 'this node has no pinned root: run \'beeldnet node enrol\' with --root or --root-hash') {

@@ -1,11 +1,15 @@
+import { isErrorCode, type ErrorCode } from './api/error-codes.ts'
+
 /**
  * Every refusal in Beeldnet carries a stable code (`BEELDNET_ERR_...`). The code crosses the wire,
  * lands in audit logs and is what scripts match on; the message is for people and may change.
+ * Codes are declared, with their HTTP status, in protocol/api/error-codes.ts; each has one class,
+ * so this base is abstract.
  */
-export class BeeldnetError extends Error {
-  readonly code: string
+export abstract class BeeldnetError extends Error {
+  readonly code: ErrorCode
 
-  constructor (code: string, message: string, options?: ErrorOptions) {
+  constructor (code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options)
     this.code = code
     this.name = new.target.name
@@ -14,6 +18,23 @@ export class BeeldnetError extends Error {
 
 export function isBeeldnetError (err: unknown): err is BeeldnetError {
   return err instanceof BeeldnetError
+}
+
+/**
+ * A refusal made elsewhere (by the registry, a peer, the node the CLI talks to, the store) passed on
+ * with the code given there, so that scripts and retry decisions see the refusing side's code. Only a
+ * code this software declares is taken over; anything else becomes `fallback`, and the message names
+ * what was received. `remoteCode` is the code as received.
+ */
+export abstract class PassedOnError extends BeeldnetError {
+  readonly remoteCode: string
+
+  constructor (remoteCode: unknown, fallback: ErrorCode, message: string) {
+    const received = typeof remoteCode === 'string' ? remoteCode.slice(0, 80) : ''
+    const known = isErrorCode(remoteCode)
+    super(known ? remoteCode : fallback, known || received === '' ? message : `${message} (code ${received})`)
+    this.remoteCode = received
+  }
 }
 
 /* Refusals about registry files and messages. Each names one reason a node keeps what it had. */
@@ -74,4 +95,61 @@ export class ProofOfPossessionError extends BeeldnetError {
 
 export class InvalidChangeError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_INVALID_CHANGE', message) }
+}
+
+/* Refusals both the node and the registry make: node/ and registry/ share only what is in protocol/. */
+
+export class BadRequestError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
+}
+
+export class NotFoundError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_NOT_FOUND', message) }
+}
+
+/** A request body of a type the endpoint does not take. */
+export class MediaTypeError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_MEDIA_TYPE', message) }
+}
+
+export class RateLimitedError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_RATE_LIMITED', message) }
+}
+
+export class ConfigError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_CONFIG', message) }
+}
+
+export class NotInitialisedError extends BeeldnetError {
+  constructor (dir: string, program: 'node' | 'registry' = 'node') {
+    super('BEELDNET_ERR_NOT_INITIALISED', `no Beeldnet ${program} in ${dir}: run 'beeldnet ${program} init' first`)
+  }
+}
+
+export class AlreadyInitialisedError extends BeeldnetError {
+  constructor (dir: string, program: 'node' | 'registry' = 'node') {
+    super('BEELDNET_ERR_ALREADY_INITIALISED', `${dir} already holds a Beeldnet ${program}; refusing to overwrite its ${program === 'node' ? 'identity' : 'keys'}`)
+  }
+}
+
+/** A node's key file (protocol/identity.ts) that is missing, unreadable, readable by others or not Ed25519. */
+export class IdentityFileError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_IDENTITY_FILE', message) }
+}
+
+/* Asking the registry: a node's registry client and a governance member's client. */
+
+export class RegistryUnreachableError extends BeeldnetError {
+  constructor (url: string, cause: unknown) {
+    super('BEELDNET_ERR_REGISTRY_UNREACHABLE', `cannot reach ${url}: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+  }
+}
+
+export class RegistryResponseError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_REGISTRY_RESPONSE', message) }
+}
+
+/** The registry refused with a code of its own; the code is passed on so scripts can match it. */
+export class RegistryRefusedError extends PassedOnError {
+  constructor (remoteCode: unknown, message: string) { super(remoteCode, 'BEELDNET_ERR_REGISTRY_RESPONSE', message) }
 }

@@ -2,7 +2,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { open, readFile, stat } from 'node:fs/promises'
 import type { PrivateKey } from '@libp2p/interface'
-import { BeeldnetError } from './errors.ts'
+import { IdentityFileError } from './errors.ts'
 
 /*
  * A node's identity is one Ed25519 key: its libp2p peer id, the key the registry lists, and the
@@ -13,10 +13,6 @@ export interface NodeIdentity {
   privateKey: PrivateKey
   /** the libp2p peer id (base58), as the directory names the node */
   peerId: string
-}
-
-export class IdentityFileError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_IDENTITY_FILE', message) }
 }
 
 export async function createIdentityFile (path: string): Promise<NodeIdentity> {

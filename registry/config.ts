@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { z } from 'zod'
 import { NetworkName } from '../protocol/registry/documents.ts'
-import { RegistryConfigError } from './errors.ts'
+import { ConfigError } from './errors.ts'
 
 /*
  * One YAML file (`registry.yaml`, written with comments by `beeldnet registry init`) plus
@@ -69,9 +69,9 @@ export function parseConfig (text: string, options: { env?: NodeJS.ProcessEnv, o
   try {
     raw = parse(text) ?? {}
   } catch (err) {
-    throw new RegistryConfigError(`${source} is not valid YAML: ${(err as Error).message}`)
+    throw new ConfigError(`${source} is not valid YAML: ${(err as Error).message}`)
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RegistryConfigError(`${source} must be a mapping of settings`)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${source} must be a mapping of settings`)
   const merged: Record<string, unknown> = { ...raw }
   for (const key of Object.keys(RegistryConfigSchema.shape)) {
     const value = env[envName(key)]
@@ -81,14 +81,14 @@ export function parseConfig (text: string, options: { env?: NodeJS.ProcessEnv, o
   const result = RegistryConfigSchema.safeParse(merged)
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}${i.path.length === 1 ? ` (or ${envName(String(i.path[0]))})` : ''}`)
-    throw new RegistryConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`)
+    throw new ConfigError(`${source} is not valid:\n  ${problems.join('\n  ')}`)
   }
   return result.data
 }
 
 export async function loadConfig (path: string, options: { env?: NodeJS.ProcessEnv, overrides?: Partial<RegistryConfigInput> } = {}): Promise<RegistryConfig> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new RegistryConfigError(`cannot read ${path}: ${err.message}`)
+    throw new ConfigError(`cannot read ${path}: ${err.message}`)
   })
   return parseConfig(text, { ...options, source: path })
 }

@@ -3,8 +3,13 @@ import { BeeldnetError } from '../protocol/errors.ts'
 /*
  * One class per condition the registry refuses. Verification failures (forged, below threshold,
  * schema...) come from protocol/errors.ts; these are the registry's own: its workflow, its HTTP
- * edge and its store. The code is stable; the HTTP status comes from protocol/error-status.ts.
+ * edge and its store. The code is stable; its HTTP status is declared in protocol/api/error-codes.ts.
  */
+
+// Shared with the node, so declared in protocol/.
+export {
+  AlreadyInitialisedError, BadRequestError, ConfigError, MediaTypeError, NotFoundError, NotInitialisedError, RateLimitedError
+} from '../protocol/errors.ts'
 
 export class NotPublishedError extends BeeldnetError {
   constructor (what: string) { super('BEELDNET_ERR_NOT_PUBLISHED', `${what}: nothing published yet (root v1 needs its governance signatures first)`) }
@@ -38,23 +43,6 @@ export class MalformedBodyError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_MALFORMED_BODY', `the request body is not valid JSON: ${message}`) }
 }
 
-export class MediaTypeError extends BeeldnetError {
-  constructor (type: string) { super('BEELDNET_ERR_MEDIA_TYPE', `content type ${JSON.stringify(type)} is not accepted; send application/json`) }
-}
-
-export class RateLimitedError extends BeeldnetError {
-  readonly statusCode = 429
-  constructor (max: number, after: string) { super('BEELDNET_ERR_RATE_LIMITED', `more than ${max} requests a minute from this address; retry in ${after}`) }
-}
-
-export class NotFoundError extends BeeldnetError {
-  constructor (what: string) { super('BEELDNET_ERR_NOT_FOUND', `${what} not found`) }
-}
-
-export class BadRequestError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_BAD_REQUEST', message) }
-}
-
 export class StoreTamperedError extends BeeldnetError {
   constructor (problems: string[]) {
     super('BEELDNET_ERR_STORE_TAMPERED', `the registry's own store does not verify (edited by hand, or corrupt): ${problems.join('; ')}`)
@@ -67,16 +55,4 @@ export class AppendOnlyError extends BeeldnetError {
 
 export class TimestampKeyError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_TIMESTAMP_KEY', message) }
-}
-
-export class RegistryConfigError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_CONFIG', message) }
-}
-
-export class RegistryNotInitialisedError extends BeeldnetError {
-  constructor (dir: string) { super('BEELDNET_ERR_NOT_INITIALISED', `no Beeldnet registry in ${dir}: run 'beeldnet registry init' first`) }
-}
-
-export class RegistryAlreadyInitialisedError extends BeeldnetError {
-  constructor (dir: string) { super('BEELDNET_ERR_ALREADY_INITIALISED', `${dir} already holds a Beeldnet registry; refusing to overwrite its keys`) }
 }

@@ -3,7 +3,7 @@ import { hashOfSigned } from '../protocol/canonical.ts'
 import { keyidOf } from '../protocol/keys.ts'
 import { parseDocument, Root as RootSchema, type Root } from '../protocol/registry/documents.ts'
 import { defaultConfigText, RegistryConfigSchema, type RegistryConfigInput } from './config.ts'
-import { RegistryAlreadyInitialisedError, RegistryConfigError } from './errors.ts'
+import { AlreadyInitialisedError, ConfigError } from './errors.ts'
 import { registryPaths } from './paths.ts'
 import { RegistryStore } from './store/registry-store.ts'
 import { createTimestampKeyFile } from './timestamp-key.ts'
@@ -45,10 +45,10 @@ async function exists (path: string): Promise<boolean> {
 
 export async function initRegistry (dir: string, options: RegistryInitOptions): Promise<RegistryInitResult> {
   const paths = registryPaths(dir)
-  if (await exists(paths.config) || await exists(paths.db)) throw new RegistryAlreadyInitialisedError(dir)
+  if (await exists(paths.config) || await exists(paths.db)) throw new AlreadyInitialisedError(dir, 'registry')
   const { threshold, governanceKeys, now: givenNow, ...settings } = options
   const parsed = RegistryConfigSchema.safeParse(settings)
-  if (!parsed.success) throw new RegistryConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
   const config = parsed.data
   const now = givenNow ?? new Date()
   // Validate the root before anything touches the disk: a bad key or threshold leaves no half-made registry.

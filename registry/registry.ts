@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { loadConfig, type RegistryConfig, type RegistryConfigInput } from './config.ts'
-import { RegistryNotInitialisedError } from './errors.ts'
+import { NotInitialisedError } from './errors.ts'
 import { createRegistryHttpServer } from './http/server.ts'
 import { registryPaths } from './paths.ts'
 import { RegistryService } from './service.ts'
@@ -48,7 +48,7 @@ export class Registry {
 
   async start (): Promise<void> {
     const paths = registryPaths(this.dir)
-    if (!await stat(paths.config).then(() => true, () => false)) throw new RegistryNotInitialisedError(this.dir)
+    if (!await stat(paths.config).then(() => true, () => false)) throw new NotInitialisedError(this.dir, 'registry')
     const { dir: _dir, env, onTamper, ...overrides } = this.init
     this.config = await loadConfig(paths.config, { env, overrides })
     this.logger = this.components.logger ?? pino({ level: this.config.logLevel, base: { registry: this.config.network } })

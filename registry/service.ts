@@ -186,7 +186,7 @@ export class RegistryService {
 
   rootVersion (version: number): SignedRoot {
     const root = this.roots[version - 1]
-    if (root === undefined) throw new NotFoundError(`root v${version}`)
+    if (root === undefined) throw new NotFoundError(`root v${version} not found`)
     return root
   }
 
@@ -199,7 +199,7 @@ export class RegistryService {
   async directoryVersion (version: number): Promise<SignedDirectory> {
     if (this.current?.envelope.signed.version === version) return this.current.envelope
     const found = await this.store.directory(version)
-    if (found === undefined) throw new NotFoundError(`directory v${version}`)
+    if (found === undefined) throw new NotFoundError(`directory v${version} not found`)
     return found
   }
 
@@ -286,7 +286,7 @@ export class RegistryService {
   /** One proposal with its fate: pending, included (in which version) or rejected (and why). */
   async proposal (id: string): Promise<ProposalRecord> {
     const found = /^[0-9a-f]{64}$/.test(id) ? await this.store.proposal(id) : undefined
-    if (found === undefined) throw new NotFoundError(`proposal ${id.slice(0, 64)}`)
+    if (found === undefined) throw new NotFoundError(`proposal ${id.slice(0, 64)} not found`)
     return found
   }
 

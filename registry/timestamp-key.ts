@@ -1,6 +1,6 @@
 import { open, readFile, stat } from 'node:fs/promises'
 import { generateKeyPair, keyPairFromPrivate, type KeyPair } from '../protocol/keys.ts'
-import { RegistryAlreadyInitialisedError, TimestampKeyError } from './errors.ts'
+import { AlreadyInitialisedError, TimestampKeyError } from './errors.ts'
 
 /*
  * The registry's online key. It can sign timestamps and nothing else that anyone trusts: the root
@@ -11,7 +11,7 @@ export async function createTimestampKeyFile (path: string): Promise<KeyPair> {
   const key = generateKeyPair()
   // 'wx': never overwrite a key; the mode applies at creation, before any byte is written.
   const handle = await open(path, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EEXIST') throw new RegistryAlreadyInitialisedError(path)
+    if (err.code === 'EEXIST') throw new AlreadyInitialisedError(path, 'registry')
     throw new TimestampKeyError(`cannot create ${path}: ${err.message}`)
   })
   try {

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/audit-log.ts'
 import { auditRequester } from '../audit/events.ts'
 import { patientReport, patientReportHtml } from '../audit/patient-report.ts'
 import { verifyTrail } from '../audit/verify.ts'
-import { BadRequestError } from './bad-request.ts'
+import { BadRequestError } from './errors.ts'
 
 /*
  * The audit trail on the node's API: its verification, and the per-patient access report (JSON,

@@ -2,10 +2,11 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { BeeldnetError, isBeeldnetError } from '../../protocol/errors.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
 import type { Role, UserStore } from '../users/user-store.ts'
+import { CsrfError, ForbiddenError, RateLimitedError, UnauthenticatedError } from './errors.ts'
 
 /*
  * Who is asking, on every HTTP request: a person logged in (an HttpOnly, SameSite=Strict session
@@ -28,18 +29,6 @@ declare module 'fastify' {
     /** for a session: `listener` runs when it ends (logout, expiry, the account disabled), so a live stream can stop */
     whenCallerEnds?: (listener: () => void) => void
   }
-}
-
-export class UnauthenticatedError extends BeeldnetError {
-  constructor () { super('BEELDNET_ERR_UNAUTHENTICATED', 'log in, or send an API token (Authorization: Bearer ...)') }
-}
-
-export class ForbiddenError extends BeeldnetError {
-  constructor (role: string, path: string) { super('BEELDNET_ERR_FORBIDDEN', `the role ${role} may not use ${path}`) }
-}
-
-export class CsrfError extends BeeldnetError {
-  constructor () { super('BEELDNET_ERR_CSRF', 'a change made with a session needs the X-CSRF-Token the login returned') }
 }
 
 const SESSION_COOKIE = 'beeldnet_session'
@@ -158,7 +147,7 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
 
   app.register(async (scope) => {
     // Per address: a password cannot be guessed at speed, and the lockout cannot be used to lock out everyone at once.
-    await scope.register(rateLimit, { max: init.loginsPerMinute ?? 10, timeWindow: 60_000, errorResponseBuilder: () => new BeeldnetError('BEELDNET_ERR_RATE_LIMITED', 'too many login attempts from this address: wait a minute') })
+    await scope.register(rateLimit, { max: init.loginsPerMinute ?? 10, timeWindow: 60_000, errorResponseBuilder: () => new RateLimitedError('too many login attempts from this address: wait a minute') })
     scope.post('/api/login', async (req: FastifyRequest, reply: FastifyReply) => {
       const body = parseDocument(LoginBody, req.body, 'login')
       try {

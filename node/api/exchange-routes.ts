@@ -8,8 +8,8 @@ import type { ExchangeEvents } from '../transfers/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { auditRequester } from '../audit/events.ts'
-import { ForbiddenError } from './auth.ts'
-import { BadRequestError } from './bad-request.ts'
+import { ForbiddenError } from './errors.ts'
+import { BadRequestError } from './errors.ts'
 
 /*
  * The exchange on the node's HTTP API: send a study, follow transfers (JSON, and live as

@@ -5,14 +5,14 @@ import { isBeeldnetError } from '../../protocol/errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import type { DirectoryStatus } from '../directory/directory-service.ts'
 import type { P2PStatus } from '../p2p/host.ts'
-import { statusOf } from '../../protocol/error-status.ts'
+import { statusOf, type ErrorCode } from '../../protocol/api/error-codes.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { registerExchangeRoutes } from './exchange-routes.ts'
 import { registerDicomweb } from '../dicomweb/routes.ts'
 import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
 import { registerAuditRoutes } from './audit-routes.ts'
-import { BadRequestError } from './bad-request.ts'
+import { BadRequestError } from './errors.ts'
 import { registerAuth, registerSecurityHeaders } from './auth.ts'
 import { registerUserRoutes } from './user-routes.ts'
 import { registerInboxRoutes } from './inbox-routes.ts'
@@ -82,7 +82,7 @@ const StudyListingQuery = z.strictObject({
 })
 
 /** Codes for the refusals fastify itself makes (unknown content type, body too large). */
-const FRAMEWORK_ERROR_CODES: Record<number, string> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE', 429: 'BEELDNET_ERR_RATE_LIMITED' }
+const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'BEELDNET_ERR_BODY_TOO_LARGE', 415: 'BEELDNET_ERR_MEDIA_TYPE', 429: 'BEELDNET_ERR_RATE_LIMITED' }
 
 /** The node's HTTP edge: /health, the study listing, DICOMweb, the exchange (send, transfers, query, pull) and /metrics. */
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {

@@ -6,7 +6,7 @@ import type { AuditSink } from '../audit/audit-log.ts'
 import { auditRequester, recordShown } from '../audit/events.ts'
 import type { PolicyStore } from '../policy/policy-store.ts'
 import type { Exchange } from '../transfers/exchange.ts'
-import { BadRequestError } from './bad-request.ts'
+import { BadRequestError, NotFoundError } from './errors.ts'
 
 /*
  * The pull policy's people-side on the node's API: consent records per patient, and the pulls
@@ -44,10 +44,11 @@ export function registerPolicyRoutes (app: FastifyInstance, components: { exchan
     })
     return reply.status(201).send(consent)
   })
-  app.delete<{ Params: { bsn: string, id: string } }>('/api/consents/:bsn/:id', async (req, reply) => {
+  app.delete<{ Params: { bsn: string, id: string } }>('/api/consents/:bsn/:id', async (req) => {
     const removed = await policyStore.withdrawConsent(req.params.bsn, req.params.id)
-    if (removed) await audit?.record({ event: 'consent-change', outcome: 'consent withdrawn', patient: { bsn: req.params.bsn }, user: auditRequester(req, 'API'), details: { consent: req.params.id } })
-    return reply.status(removed ? 200 : 404).send(removed ? { withdrawn: req.params.id } : { code: 'BEELDNET_ERR_NOT_FOUND', message: `no consent ${req.params.id} for BSN ${req.params.bsn}` })
+    if (!removed) throw new NotFoundError(`no consent ${req.params.id} for BSN ${req.params.bsn}`)
+    await audit?.record({ event: 'consent-change', outcome: 'consent withdrawn', patient: { bsn: req.params.bsn }, user: auditRequester(req, 'API'), details: { consent: req.params.id } })
+    return { withdrawn: req.params.id }
   })
 
   app.get<{ Querystring: { state?: 'waiting' | 'approved' | 'refused' } }>('/api/approvals', async (req) => {

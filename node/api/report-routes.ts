@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { recordShown } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
+import { NotPdfError } from '../reports/errors.ts'
 import { attachPdf, MAX_ATTACHED_PDF_BYTES, reportContent, reportsOf } from '../reports/reports.ts'
 
 /*
@@ -26,7 +27,7 @@ export function registerReportRoutes (app: FastifyInstance, components: { store:
   })
 
   app.post<{ Params: { uid: string }, Querystring: { title?: string } }>('/api/studies/:uid/reports', async (req, reply) => {
-    if (!Buffer.isBuffer(req.body)) return reply.status(415).send({ code: 'BEELDNET_ERR_MEDIA_TYPE', message: 'attach a report as Content-Type: application/pdf' })
+    if (!Buffer.isBuffer(req.body)) throw new NotPdfError('attach a report as Content-Type: application/pdf')
     const title = (req.query.title ?? 'Verslag').slice(0, 1024)
     const attached = await attachPdf(store, req.params.uid, req.body, title)
     await recordShown(audit, req, 'API', 'report-attached', `PDF ${attached.sopInstanceUID}`, [await store.getStudyRecord(req.params.uid)])

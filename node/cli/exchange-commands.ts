@@ -10,7 +10,9 @@ import { readCliToken } from '../users/cli-token.ts'
 import type { TransferProgress } from '../transfers/events.ts'
 import type { IncomingRecord, OutgoingRecord, TransferRecord } from '../transfers/transfer-store.ts'
 import { formatBytes, formatPersonName } from './format.ts'
-import { createNodeApi, NodeApiError, type NodeApi } from './node-api-client.ts'
+import { ImportSourceError } from '../errors.ts'
+import { NodeRefusedError } from './errors.ts'
+import { createNodeApi, type NodeApi } from './node-api-client.ts'
 
 /*
  * `beeldnet node send | query | pull | transfers`: the exchange through the running node's HTTP
@@ -146,7 +148,7 @@ export function addExchangeCommands (node: Command): void {
     .addOption(nodeOption())
     .action(async (uid: string, opts: { to: { ura: string, department: string }, reason: string, note?: string, report?: string, reportTitle: string, confirmBulk: boolean, wait: boolean }, cmd: Command) => run(cmd, async (api, out) => {
       if (opts.report !== undefined) {
-        const pdf = await readFile(opts.report).catch((err: Error) => { throw new NodeApiError('BEELDNET_ERR_IMPORT_SOURCE', `cannot read ${opts.report}: ${err.message}`) })
+        const pdf = await readFile(opts.report).catch((err: Error) => { throw new ImportSourceError(`cannot read ${opts.report}: ${err.message}`, { cause: err }) })
         const attached = await api.postBytes<{ sopInstanceUID: string }>(`/api/studies/${encodeURIComponent(uid)}/reports?title=${encodeURIComponent(opts.reportTitle)}`, 'application/pdf', pdf)
         out.info(`attached ${opts.report} as report ${attached.sopInstanceUID}`)
       }
@@ -171,7 +173,7 @@ export function addExchangeCommands (node: Command): void {
         bsn: opts.bsn, birthDate: opts.birthDate, patientId: opts.patientId, issuer: opts.issuer, dateFrom: opts.from, dateTo: opts.until, modality: opts.modality, accessionNumber: opts.accession, limit: opts.limit
       }).filter(([, v]) => v !== undefined))
       const answer = await api.post<QueryResponse>('/api/query', { at: opts.at, criteria, requester: requesterOf(opts) })
-      if (answer.type === 'beeldnet/query-refused') throw new NodeApiError(answer.code, answer.reason)
+      if (answer.type === 'beeldnet/query-refused') throw new NodeRefusedError(answer.code, answer.reason)
       out.result(answer, () => answer.studies.length === 0
         ? 'no studies found'
         : [...answer.studies.map((s) => `${s.date}  ${s.modalities.join('/').padEnd(6)} ${formatPersonName(s.patient.name)} (${s.patient.birthDate})  ${s.description}  ${s.numberOfInstances} instances  ${s.studyInstanceUID}`),

@@ -1,14 +1,10 @@
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { NodeRefusedError, NodeUnreachableError } from './errors.ts'
 
 /*
  * How the CLI talks to a running node: its HTTP API (the node holds the store, so verbs that need
  * the network go through it). A refusal keeps the node's code, so scripts see the same codes as
  * the API gives.
  */
-
-export class NodeApiError extends BeeldnetError {
-  constructor (code: string, message: string) { super(code, message) }
-}
 
 export interface NodeApi {
   readonly url: string
@@ -31,10 +27,10 @@ export function createNodeApi (url: string, token?: string): NodeApi {
         ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, body: raw.bytes }
         : { method, signal, headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
     } catch (err) {
-      throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`)
+      throw new NodeUnreachableError(`no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`, err)
     }
-    const answer = await response.json().catch(() => undefined) as { code?: string, message?: string } | undefined
-    if (!response.ok) throw new NodeApiError(answer?.code ?? 'BEELDNET_ERR_INTERNAL', answer?.message ?? `the node answered ${response.status}`)
+    const answer = await response.json().catch(() => undefined) as { code?: unknown, message?: string } | undefined
+    if (!response.ok) throw new NodeRefusedError(answer?.code, answer?.message ?? `the node answered ${response.status}`)
     return answer as T
   }
   return {
@@ -48,11 +44,11 @@ export function createNodeApi (url: string, token?: string): NodeApi {
         response = await fetch(`${base}${path}`, { signal, headers: { ...auth, accept: 'text/event-stream' } })
       } catch (err) {
         if (signal.aborted) return
-        throw new NodeApiError('BEELDNET_ERR_NODE_UNREACHABLE', `no node answers at ${base}: ${(err as Error).message}`)
+        throw new NodeUnreachableError(`no node answers at ${base}: ${(err as Error).message}`, err)
       }
       if (!response.ok) {
-        const answer = await response.json().catch(() => undefined) as { code?: string, message?: string } | undefined
-        throw new NodeApiError(answer?.code ?? 'BEELDNET_ERR_INTERNAL', answer?.message ?? `the node answered ${response.status}`)
+        const answer = await response.json().catch(() => undefined) as { code?: unknown, message?: string } | undefined
+        throw new NodeRefusedError(answer?.code, answer?.message ?? `the node answered ${response.status}`)
       }
       if (response.body === null) return
       const decoder = new TextDecoder()

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { TextDecoder } from 'node:util'
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { CharsetError } from './errors.ts'
 
 /*
  * Text values in DICOM are bytes in the Specific Character Set (0008,0005), PS3.5 §6.1 and
@@ -16,10 +16,6 @@ import { BeeldnetError } from '../../protocol/errors.ts'
  * escapes are honoured even when their term is not listed; unknown escapes are dropped. Only a
  * Specific Character Set term we cannot map is an error, since guessing would corrupt names.
  */
-
-export class CharsetError extends BeeldnetError {
-  constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_DICOM_CHARSET', message, options) }
-}
 
 export interface DicomTextDecoder {
   /**

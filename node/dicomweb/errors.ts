@@ -1,4 +1,4 @@
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { BadRequestError, BeeldnetError } from '../../protocol/errors.ts'
 
 /** A QIDO-RS parameter or C-FIND key this node cannot match on as given. */
 export class QueryKeyError extends BeeldnetError {
@@ -15,19 +15,9 @@ export class MultipartError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_MULTIPART', message) }
 }
 
-/** A DICOMweb request for a media type this node does not take. */
-export class UnsupportedMediaTypeError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_MEDIA_TYPE', message) }
-}
-
-/** A series, instance, frame or bulk data item that the store does not hold. */
-export class DicomwebNotFoundError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_NOT_FOUND', message) }
-}
-
 /** A UID or frame list in a DICOMweb path that cannot be one. */
-export class BadPathError extends BeeldnetError {
+export class BadPathError extends BadRequestError {
   constructor (value: string, why = 'UIDs are digits and dots, at most 64 characters') {
-    super('BEELDNET_ERR_BAD_REQUEST', `${JSON.stringify(value.slice(0, 80))} in the path: ${why}`)
+    super(`${JSON.stringify(value.slice(0, 80))} in the path: ${why}`)
   }
 }

@@ -6,7 +6,8 @@ import { Tags, TransferSyntax } from '../dicom/tags.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { datasetToJson, tagKey, type DicomJson } from './dicom-json.ts'
-import { DicomwebNotFoundError, NotAcceptableError } from './errors.ts'
+import { NotFoundError } from '../../protocol/errors.ts'
+import { NotAcceptableError } from './errors.ts'
 import type { MediaType, OutgoingPart } from './multipart.ts'
 
 /*
@@ -25,7 +26,7 @@ export interface Target {
 /** The stored instances a WADO-RS path names, in series and instance order; 404 when there are none. */
 export async function instancesOf (store: StudyStore, target: Target): Promise<InstanceRecord[]> {
   const entries = await store.index.getEntries(target.studyInstanceUID)
-  if (entries === undefined) throw new DicomwebNotFoundError(`no study ${target.studyInstanceUID} on this node`)
+  if (entries === undefined) throw new NotFoundError(`no study ${target.studyInstanceUID} on this node`)
   const seriesOrder = new Map(entries.series.map((s) => [s.seriesInstanceUID, s.number ?? Infinity]))
   const found = entries.instances
     .filter((i) => (target.seriesInstanceUID === undefined || i.seriesInstanceUID === target.seriesInstanceUID) &&
@@ -35,7 +36,7 @@ export async function instancesOf (store: StudyStore, target: Target): Promise<I
       a.sopInstanceUID.localeCompare(b.sopInstanceUID))
   if (found.length === 0) {
     const what = target.sopInstanceUID !== undefined ? `instance ${target.sopInstanceUID}` : `series ${target.seriesInstanceUID}`
-    throw new DicomwebNotFoundError(`no ${what} in study ${target.studyInstanceUID}`)
+    throw new NotFoundError(`no ${what} in study ${target.studyInstanceUID}`)
   }
   return found
 }
@@ -122,20 +123,20 @@ export function bulkDataPart (store: StudyStore, instance: InstanceRecord, tagHe
     const element = parsed.dataset.get(t)
     if (element?.offset !== undefined && element.length !== undefined) range = { offset: element.offset, length: element.length }
   }
-  if (range === undefined || !/^[0-9A-F]{8}$/.test(tagHex)) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has no bulk data ${tagHex}`)
+  if (range === undefined || !/^[0-9A-F]{8}$/.test(tagHex)) throw new NotFoundError(`instance ${instance.sopInstanceUID} has no bulk data ${tagHex}`)
   return { contentType: 'application/octet-stream', contentLength: range.length, body: fileRange(store, instance, range) }
 }
 
 /** Frames of native (uncompressed) pixel data, each a part; frame numbers start at 1. */
 export function* frameParts (store: StudyStore, instance: InstanceRecord, frames: number[]): Generator<OutgoingPart> {
   const parsed = headerOf(store, instance)
-  if (parsed.pixelDataOffset === undefined) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has no pixel data`)
+  if (parsed.pixelDataOffset === undefined) throw new NotFoundError(`instance ${instance.sopInstanceUID} has no pixel data`)
   if (parsed.pixelDataLength === undefined) {
     throw new NotAcceptableError(`instance ${instance.sopInstanceUID} has compressed pixel data; retrieve the instance instead of its frames`)
   }
   const frameBytes = Math.floor(parsed.pixelDataLength / instance.frames)
   for (const n of frames) {
-    if (n < 1 || n > instance.frames) throw new DicomwebNotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
+    if (n < 1 || n > instance.frames) throw new NotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
     const range = { offset: parsed.pixelDataOffset + (n - 1) * frameBytes, length: frameBytes }
     yield { contentType: `application/octet-stream; transfer-syntax=${instance.transferSyntaxUID}`, contentLength: frameBytes, body: fileRange(store, instance, range) }
   }

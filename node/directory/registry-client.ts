@@ -67,10 +67,8 @@ class HttpRegistryClient implements RegistryClient {
     }
     if (!response.ok) {
       const err = json as { code?: unknown, message?: unknown } | undefined
-      const code = typeof err?.code === 'string' && /^BEELDNET_ERR_[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : undefined
       const message = typeof err?.message === 'string' ? err.message.slice(0, 512) : `answered ${response.status}`
-      if (code === undefined) throw new RegistryResponseError(`${url} ${message}`)
-      throw new RegistryRefusedError(code, `${url}: ${message}`)
+      throw new RegistryRefusedError(err?.code, `${url}: ${message}`)
     }
     return json
   }

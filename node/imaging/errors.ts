@@ -1,11 +1,11 @@
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { BeeldnetError, NotFoundError } from '../../protocol/errors.ts'
 
 /* Refusals of the imaging module (series thumbnails). */
 
 /** The study exists but has no series with that UID. */
-export class SeriesNotFoundError extends BeeldnetError {
+export class SeriesNotFoundError extends NotFoundError {
   constructor (studyInstanceUID: string, seriesInstanceUID: string) {
-    super('BEELDNET_ERR_NOT_FOUND', `study ${studyInstanceUID} has no series ${seriesInstanceUID}`)
+    super(`study ${studyInstanceUID} has no series ${seriesInstanceUID}`)
   }
 }
 

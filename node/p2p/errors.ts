@@ -1,4 +1,4 @@
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { BeeldnetError, PassedOnError } from '../../protocol/errors.ts'
 
 /*
  * Refusals of the node's libp2p layer: who may connect, reaching a peer, and streams that stall or
@@ -47,13 +47,9 @@ export class DataTooLongError extends BeeldnetError {
 
 /**
  * The peer ended the exchange with one of our own codes (it declined an instance, it found our
- * manifest wrong...). The code is taken over only when it is one this software knows, so that
- * retry decisions can follow it; anything else stays BEELDNET_ERR_REMOTE_ABORT.
+ * manifest wrong...). The code is taken over only when it is one this software declares, so that
+ * retry decisions can follow it; anything else is BEELDNET_ERR_REMOTE_ABORT.
  */
-export class PeerAbortedError extends BeeldnetError {
-  readonly remoteCode: string
-  constructor (remoteCode: string, message: string) {
-    super(remoteCode, message)
-    this.remoteCode = remoteCode
-  }
+export class PeerAbortedError extends PassedOnError {
+  constructor (remoteCode: unknown, message: string) { super(remoteCode, 'BEELDNET_ERR_REMOTE_ABORT', message) }
 }

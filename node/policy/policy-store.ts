@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
-import { BeeldnetError } from '../../protocol/errors.ts'
 import type { PullRequest } from '../../protocol/exchange/pull.ts'
 import type { Purpose } from '../../protocol/exchange/requester.ts'
 import { LEVEL_MEMORY_OPTIONS, openLevel } from '../store/level-open.ts'
 import type { ConsentRegistry } from './consent.ts'
+import { ApprovalDecidedError, ApprovalNotFoundError } from './errors.ts'
 
 /*
  * What the pull policy keeps (level database `<data-dir>/policy`): patients' consent records, pull
@@ -60,14 +60,6 @@ export interface PullMade {
   askedAt: string
   /** when a queued pull was decided at the source */
   decidedAt?: string
-}
-
-export class ApprovalNotFoundError extends BeeldnetError {
-  constructor (requestId: string) { super('BEELDNET_ERR_NOT_FOUND', `no pull request ${requestId} waits for approval here`) }
-}
-
-export class ApprovalDecidedError extends BeeldnetError {
-  constructor (record: ApprovalRecord) { super('BEELDNET_ERR_ALREADY_DECIDED', `pull request ${record.requestId} was ${record.state} at ${record.decidedAt ?? '?'}`) }
 }
 
 export class PolicyStore implements ConsentRegistry {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { NodeConfig } from '../config/config.ts'
-import { PacsExporter, RECONCILIATION_HOLDER, UnknownDestinationError, type ExportOutcome } from './pacs-export.ts'
+import { UnknownDestinationError } from './errors.ts'
+import { PacsExporter, RECONCILIATION_HOLDER, type ExportOutcome } from './pacs-export.ts'
 import type { LocalIdentity } from './coerce.ts'
 import type { PatientLookup } from './patient-lookup.ts'
 import type { AuditSink } from '../audit/audit-log.ts'

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
-import { BeeldnetError } from '../../protocol/errors.ts'
 import type { DimseDestination } from '../config/config.ts'
 import { sendToDestination } from '../dimse/retrieve.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { coerceHeader, type LocalIdentity } from './coerce.ts'
+import { UnknownDestinationError } from './errors.ts'
 import type { PatientLookup } from './patient-lookup.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { auditPatient, NODE_ITSELF } from '../audit/events.ts'
@@ -15,10 +15,6 @@ import { auditPatient, NODE_ITSELF } from '../audit/events.ts'
  */
 
 export const RECONCILIATION_HOLDER = 'reconciliation'
-
-export class UnknownDestinationError extends BeeldnetError {
-  constructor (aeTitle: string) { super('BEELDNET_ERR_UNKNOWN_DESTINATION', `no DICOM destination ${JSON.stringify(aeTitle)} in dimse.destinations`) }
-}
 
 export type ExportOutcome =
   | { status: 'sent', local: LocalIdentity, completed: number, failed: number, reasons: string[] }

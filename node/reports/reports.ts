@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
-import { BeeldnetError } from '../../protocol/errors.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
 import { SopClass, tag } from '../dicom/tags.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { encapsulatePdf } from './encapsulated-pdf.ts'
+import { NotPdfError, ReportNotFoundError, ReportNotStoredError } from './errors.ts'
 import { renderStructuredReport } from './sr-text.ts'
 
 /*
@@ -31,14 +31,6 @@ export const MAX_ATTACHED_PDF_BYTES = 64 * 1024 * 1024
 
 const EncapsulatedDocument = tag(0x0042, 0x0011)
 const EncapsulatedDocumentLength = tag(0x0042, 0x0015)
-
-export class ReportNotFoundError extends BeeldnetError {
-  constructor (studyInstanceUID: string, sopInstanceUID: string) { super('BEELDNET_ERR_NOT_FOUND', `study ${studyInstanceUID} has no report ${sopInstanceUID}`) }
-}
-
-export class NotPdfError extends BeeldnetError {
-  constructor () { super('BEELDNET_ERR_MEDIA_TYPE', 'the attached file is not a PDF (it does not start with %PDF-)') }
-}
 
 function kindOf (sopClassUID: string): ReportKind {
   if (sopClassUID === SopClass.EncapsulatedPdf) return 'pdf'
@@ -96,7 +88,7 @@ export async function attachPdf (store: StudyStore, studyInstanceUID: string, pd
     await session.add(Readable.from([wrapped.bytes]))
     const [result] = await session.commit()
     const rejected = result?.rejected[0]
-    if (rejected !== undefined) throw new BeeldnetError(rejected.code, rejected.message)
+    if (rejected !== undefined) throw new ReportNotStoredError(rejected)
   } catch (err) {
     await session.abort()
     throw err

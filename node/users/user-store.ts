@@ -2,8 +2,8 @@ import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual, typ
 import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { lock } from 'proper-lockfile'
-import { BeeldnetError } from '../../protocol/errors.ts'
 import { writeFileAtomic } from '../directory/atomic-file.ts'
+import { AccountLockedError, InvalidRoleError, InvalidUserError, LoginFailedError, TokenNotFoundError, UserExistsError, UserNotFoundError, WeakPasswordError } from './errors.ts'
 
 /*
  * The people and integrations that may use a node (`<data-dir>/users.json`, mode 0600, replaced
@@ -47,17 +47,6 @@ const LOCK_MS = 15 * 60_000
 const MAX_UNKNOWN_NAMES = 10_000
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 64, maxmem: 64 * 1024 * 1024 }
 
-export class UserError extends BeeldnetError {}
-
-/** One message for a wrong name, a wrong password and a disabled account: nothing to learn from it. */
-export class LoginFailedError extends BeeldnetError {
-  constructor () { super('BEELDNET_ERR_LOGIN_FAILED', 'wrong username or password, or the account is disabled') }
-}
-
-export class AccountLockedError extends BeeldnetError {
-  constructor (until: string) { super('BEELDNET_ERR_ACCOUNT_LOCKED', `too many failed logins: the account is locked until ${until}`) }
-}
-
 async function scrypt (password: string, salt: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scryptCallback(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT.maxmem } satisfies ScryptOptions, (err, key) => { if (err === null) resolve(key); else reject(err) })
@@ -65,7 +54,7 @@ async function scrypt (password: string, salt: Buffer): Promise<Buffer> {
 }
 
 export async function hashPassword (password: string): Promise<string> {
-  if (password.length < MIN_PASSWORD_LENGTH) throw new UserError('BEELDNET_ERR_WEAK_PASSWORD', `a password has at least ${MIN_PASSWORD_LENGTH} characters`)
+  if (password.length < MIN_PASSWORD_LENGTH) throw new WeakPasswordError(MIN_PASSWORD_LENGTH)
   const salt = randomBytes(16)
   const key = await scrypt(password, salt)
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`
@@ -129,12 +118,12 @@ export class UserStore {
   }
 
   async add (user: { username: string, name: string, role: Role, uzi?: string, roleCode?: string }, password: string): Promise<void> {
-    if (!/^[a-z0-9._-]{2,64}$/.test(user.username)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a username is 2 to 64 lower-case letters, digits, dots, dashes or underscores')
-    if (!ROLES.includes(user.role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
-    if (user.role === 'clinician' && (user.uzi === undefined || !/^[0-9]{9}$/.test(user.uzi))) throw new UserError('BEELDNET_ERR_BAD_REQUEST', 'a clinician needs a UZI number (9 digits)')
+    if (!/^[a-z0-9._-]{2,64}$/.test(user.username)) throw new InvalidUserError('a username is 2 to 64 lower-case letters, digits, dots, dashes or underscores')
+    if (!ROLES.includes(user.role)) throw new InvalidRoleError(ROLES)
+    if (user.role === 'clinician' && (user.uzi === undefined || !/^[0-9]{9}$/.test(user.uzi))) throw new InvalidUserError('a clinician needs a UZI number (9 digits)')
     const passwordHash = await hashPassword(password)
     await this.change((file) => {
-      if (file.users.some((u) => u.username === user.username)) throw new UserError('BEELDNET_ERR_USER_EXISTS', `there is already a user ${user.username}`)
+      if (file.users.some((u) => u.username === user.username)) throw new UserExistsError(user.username)
       const at = this.now().toISOString()
       file.users.push({ ...user, passwordHash, disabled: false, failedLogins: 0, createdAt: at, passwordChangedAt: at })
     })
@@ -143,7 +132,7 @@ export class UserStore {
   private async update (username: string, change: (u: UserRecord) => void): Promise<void> {
     await this.change((file) => {
       const user = file.users.find((u) => u.username === username)
-      if (user === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no user ${username}`)
+      if (user === undefined) throw new UserNotFoundError(username)
       change(user)
     })
   }
@@ -215,7 +204,7 @@ export class UserStore {
 
   /** A new API token; the secret is returned once and kept only as its hash. */
   async addToken (name: string, role: Role): Promise<{ id: string, token: string }> {
-    if (!ROLES.includes(role)) throw new UserError('BEELDNET_ERR_BAD_REQUEST', `a role is one of ${ROLES.join(', ')}`)
+    if (!ROLES.includes(role)) throw new InvalidRoleError(ROLES)
     const id = randomBytes(6).toString('hex')
     const token = `bn_${id}_${randomBytes(24).toString('base64url')}`
     await this.change((file) => { file.tokens.push({ id, name, role, tokenHash: sha256(token), createdAt: this.now().toISOString(), revoked: false }) })
@@ -225,7 +214,7 @@ export class UserStore {
   async revokeToken (id: string): Promise<void> {
     await this.change((file) => {
       const token = file.tokens.find((t) => t.id === id)
-      if (token === undefined) throw new UserError('BEELDNET_ERR_NOT_FOUND', `no token ${id}`)
+      if (token === undefined) throw new TokenNotFoundError(id)
       token.revoked = true
     })
   }

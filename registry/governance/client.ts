@@ -1,10 +1,11 @@
 import { canonicalBytes, hashOfSigned } from '../../protocol/canonical.ts'
-import { BeeldnetError } from '../../protocol/errors.ts'
+import { NotFoundError, RegistryRefusedError, RegistryResponseError, RegistryUnreachableError } from '../../protocol/errors.ts'
 import { signDocument } from '../../protocol/keys.ts'
 import { buildDirectoryCandidate, buildRootCandidate } from '../../protocol/registry/changes.ts'
 import { diffDirectories, diffRoots } from '../../protocol/registry/diff.ts'
 import type { Change, Directory, Root, SignedEnrolment, SignedProposal } from '../../protocol/registry/documents.ts'
 import { verifyDirectory, verifyInitialRoot, verifyProposal, verifyRootUpdate } from '../../protocol/registry/verify.ts'
+import { CandidateMismatchError } from './errors.ts'
 import type { GovernanceKey } from './key-file.ts'
 
 /*
@@ -12,14 +13,6 @@ import type { GovernanceKey } from './key-file.ts'
  * nothing: the root chain and the current directory are verified here, and a candidate is signed
  * only if recomputing it from the signed proposals gives exactly the same bytes.
  */
-
-export class RegistryRequestError extends BeeldnetError {
-  constructor (code: string, message: string) { super(code, message) }
-}
-
-export class CandidateMismatchError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_CANDIDATE_MISMATCH', message) }
-}
 
 export interface Candidate {
   kind: 'root' | 'directory'
@@ -56,18 +49,18 @@ export class GovernanceClient {
         signal
       })
     } catch (err) {
-      throw new RegistryRequestError('BEELDNET_ERR_REGISTRY_UNREACHABLE', `cannot reach the registry at ${this.registryUrl}: ${(err as Error).message}`)
+      throw new RegistryUnreachableError(`the registry at ${this.registryUrl}`, err)
     }
     const text = await response.text()
     let json: unknown
     try {
       json = text === '' ? undefined : JSON.parse(text)
     } catch {
-      throw new RegistryRequestError('BEELDNET_ERR_REGISTRY_RESPONSE', `the registry answered ${response.status} with something that is not JSON`)
+      throw new RegistryResponseError(`the registry answered ${response.status} with something that is not JSON`)
     }
     if (!response.ok) {
-      const err = json as { code?: string, message?: string } | undefined
-      throw new RegistryRequestError(err?.code ?? 'BEELDNET_ERR_REGISTRY_RESPONSE', err?.message ?? `the registry answered ${response.status}`)
+      const err = json as { code?: unknown, message?: unknown } | undefined
+      throw new RegistryRefusedError(err?.code, typeof err?.message === 'string' ? err.message.slice(0, 512) : `the registry answered ${response.status}`)
     }
     return json as T
   }
@@ -95,7 +88,7 @@ export class GovernanceClient {
     try {
       value = await this.request('GET', '/v1/directory', undefined, signal)
     } catch (err) {
-      if (err instanceof RegistryRequestError && err.code === 'BEELDNET_ERR_NOT_PUBLISHED') return undefined
+      if (err instanceof RegistryRefusedError && err.code === 'BEELDNET_ERR_NOT_PUBLISHED') return undefined
       throw err
     }
     const named = (value as { signed?: { rootVersion?: unknown } } | undefined)?.signed?.rootVersion
@@ -121,7 +114,7 @@ export class GovernanceClient {
 
   async enrolment (id: string, signal?: AbortSignal): Promise<SignedEnrolment> {
     const found = (await this.enrolments(signal)).find((e) => e.id === id || e.id.startsWith(id))
-    if (found === undefined) throw new RegistryRequestError('BEELDNET_ERR_NOT_FOUND', `no pending enrolment ${id}`)
+    if (found === undefined) throw new NotFoundError(`no pending enrolment ${id}`)
     return found.enrolment
   }
 

@@ -1,6 +1,6 @@
 import { open, readFile, stat } from 'node:fs/promises'
-import { BeeldnetError } from '../../protocol/errors.ts'
 import { generateKeyPair, keyPairFromPrivate, type KeyPair } from '../../protocol/keys.ts'
+import { GovernanceKeyFileError } from './errors.ts'
 
 /*
  * A governance member's signing key: kept offline by its owner, used only to sign proposals and
@@ -9,10 +9,6 @@ import { generateKeyPair, keyPairFromPrivate, type KeyPair } from '../../protoco
 
 export interface GovernanceKey extends KeyPair {
   name: string
-}
-
-export class GovernanceKeyFileError extends BeeldnetError {
-  constructor (message: string) { super('BEELDNET_ERR_GOVERNANCE_KEY_FILE', message) }
 }
 
 export async function createGovernanceKeyFile (path: string, name: string): Promise<GovernanceKey> {

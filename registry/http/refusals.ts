@@ -16,11 +16,11 @@ export function toRefusal (err: unknown, bodyLimit: number): BeeldnetError | und
     case 'FST_ERR_CTP_BODY_TOO_LARGE': return new BodyTooLargeError(bodyLimit)
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new MalformedBodyError(e.message ?? 'invalid JSON')
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new MediaTypeError(e.message?.match(/'([^']*)'/)?.[1] ?? 'unknown')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new MediaTypeError(`content type ${JSON.stringify(e.message?.match(/'([^']*)'/)?.[1] ?? 'unknown')} is not accepted; send application/json`)
   }
   // JSON.parse's SyntaxError (and prototype poisoning) reaches us as a 400 without a code.
   if (err instanceof SyntaxError && e.statusCode === 400) return new MalformedBodyError(err.message)
-  if (e.statusCode === 429) return new RateLimitedError(0, 'a minute')
+  if (e.statusCode === 429) return new RateLimitedError('more than 0 requests a minute from this address; retry in a minute')
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BadRequestError(e.message ?? 'bad request')
   return undefined
 }

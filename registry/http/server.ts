@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { statusOf } from '../../protocol/error-status.ts'
+import { statusOf } from '../../protocol/api/error-codes.ts'
 import { acceptsGzip } from '../directory-cache.ts'
 import { BadRequestError, NotFoundError, RateLimitedError } from '../errors.ts'
 import { registerGovernanceView } from '../governance-view/routes.ts'
@@ -50,7 +50,7 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
     const refusal = toRefusal(err, bodyLimit)
     if (refusal === undefined) {
       logger.error({ err, method: req.method, url: req.url }, 'request failed')
-      void reply.status(500).send({ code: 'BEELDNET_ERR_INTERNAL', message: 'internal error; the registry log has the details' })
+      void reply.status(statusOf('BEELDNET_ERR_INTERNAL')).send({ code: 'BEELDNET_ERR_INTERNAL', message: 'internal error; the registry log has the details' })
       return
     }
     const status = statusOf(refusal.code)
@@ -64,11 +64,11 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
     await app.register(rateLimit, {
       max: perMinute,
       timeWindow: 60_000,
-      errorResponseBuilder: (_req, context) => new RateLimitedError(context.max, context.after)
+      errorResponseBuilder: (_req, context) => new RateLimitedError(`more than ${context.max} requests a minute from this address; retry in ${context.after}`)
     })
   }
 
-  app.setNotFoundHandler((req) => { throw new NotFoundError(`${req.method} ${req.url.split('?')[0]}`) })
+  app.setNotFoundHandler((req) => { throw new NotFoundError(`${req.method} ${req.url.split('?')[0]} not found`) })
 
   app.get('/health', async (_req, reply) => {
     const integrity = service.integrity

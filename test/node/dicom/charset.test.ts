@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CharsetError, createTextDecoder } from '../../../node/dicom/charset.ts'
+import { createTextDecoder } from '../../../node/dicom/charset.ts'
+import { CharsetError } from '../../../node/dicom/errors.ts'
 
 /*
  * Byte sequences are the ones printed in DICOM PS3.5 Annexes H–K (and in the matching pydicom

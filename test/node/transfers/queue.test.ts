@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { BeeldnetError } from '../../../protocol/errors.ts'
 import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { newTransferId } from '../../../protocol/exchange/common.ts'
 import { manifestHash, signManifest, type SignedManifest } from '../../../protocol/exchange/manifest.ts'
 import { signReceipt, type SignedReceipt } from '../../../protocol/exchange/receipt.ts'
+import { PeerNotAllowedError } from '../../../node/p2p/errors.ts'
 import type { Clock } from '../../../node/transfers/clock.ts'
 import { TransferCancelledError, TransferDeclinedError } from '../../../node/transfers/errors.ts'
 import type { TransferEvents } from '../../../node/transfers/events.ts'
@@ -275,7 +275,7 @@ describe('the outgoing transfer queue', () => {
     const declined = await manifestOf(sender)
     cases.push([declined.signed.transferId, async () => { throw new TransferDeclinedError(declined.signed.transferId, 'unknown-department', 'geen KNO') }, 'declined', 'BEELDNET_ERR_TRANSFER_DECLINED', 1])
     const revoked = await manifestOf(sender)
-    cases.push([revoked.signed.transferId, async () => { throw new BeeldnetError('BEELDNET_ERR_PEER_NOT_ALLOWED', 'revoked') }, 'failed', 'BEELDNET_ERR_PEER_NOT_ALLOWED', 1])
+    cases.push([revoked.signed.transferId, async () => { throw new PeerNotAllowedError(receiver.peerId, 'revoked') }, 'failed', 'BEELDNET_ERR_PEER_NOT_ALLOWED', 1])
     const forged = await manifestOf(sender)
     cases.push([forged.signed.transferId, async () => receiptFor(forged, receiver, stranger), 'failed', 'BEELDNET_ERR_RECEIPT_FORGED', 1])
     const flaky = await manifestOf(sender)

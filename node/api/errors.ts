@@ -1,0 +1,18 @@
+import { BeeldnetError } from '../../protocol/errors.ts'
+
+/* Refusals of the node's HTTP API: who may ask, and requests it cannot take. */
+
+// Shared with the registry, so declared in protocol/.
+export { BadRequestError, MediaTypeError, NotFoundError, RateLimitedError } from '../../protocol/errors.ts'
+
+export class UnauthenticatedError extends BeeldnetError {
+  constructor () { super('BEELDNET_ERR_UNAUTHENTICATED', 'log in, or send an API token (Authorization: Bearer ...)') }
+}
+
+export class ForbiddenError extends BeeldnetError {
+  constructor (role: string, path: string) { super('BEELDNET_ERR_FORBIDDEN', `the role ${role} may not use ${path}`) }
+}
+
+export class CsrfError extends BeeldnetError {
+  constructor () { super('BEELDNET_ERR_CSRF', 'a change made with a session needs the X-CSRF-Token the login returned') }
+}
