@@ -140,7 +140,7 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
         const stream = await this.host.dialProtocol(job.record.peerId, PROTOCOLS.push, options.signal)
         return pushOverStream({ store: this.store }, stream, job, options, this.streamInit)
       }
-    }, { ...init.queue, finalCodes: ['BEELDNET_ERR_PEER_NOT_ALLOWED', 'BEELDNET_ERR_UNKNOWN_INSTITUTION', ...(init.queue?.finalCodes ?? [])] })
+    }, init.queue)
     for (const source of [this.queue, this.incoming] as EventEmitter<TransferEvents>[]) {
       for (const name of FORWARDED_EVENTS) source.on(name, (...args: unknown[]) => { (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args) })
     }

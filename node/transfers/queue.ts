@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import PQueue from 'p-queue'
 import type { Logger } from 'pino'
+import { ERRORS, isErrorCode } from '../../protocol/api/error-codes.ts'
 import { manifestHash, type SignedManifest } from '../../protocol/exchange/manifest.ts'
 import { verifyReceipt, type SignedReceipt } from '../../protocol/exchange/receipt.ts'
 import { systemClock, type Clock } from './clock.ts'
@@ -15,7 +16,8 @@ import { FINAL_OUTGOING_STATES, transferTotals, type OutgoingRecord, type Outgoi
  * the receiver holds and confirms). Records survive a restart: queued and interrupted transfers
  * resume at start(), and since the receiver keeps what it verified, a resumed delivery sends only
  * what is still missing. Concurrency is limited in total and per receiving peer; failures with a
- * retryable code wait (exponential backoff with jitter) and try again, up to maxAttempts.
+ * code protocol/api/error-codes.ts marks retryable wait (exponential backoff with jitter) and try
+ * again, up to maxAttempts.
  */
 
 /** What deliver reports while it works. */
@@ -47,28 +49,10 @@ export interface DeliveryOptions {
  */
 export type Deliver = (job: DeliveryJob, options: DeliveryOptions) => Promise<SignedReceipt>
 
-/** Codes no retry can fix: the queue gives up at once. */
-export const DEFAULT_FINAL_CODES: ReadonlySet<string> = new Set([
-  'BEELDNET_ERR_TRANSFER_DECLINED',
-  'BEELDNET_ERR_TRANSFER_CANCELLED',
-  'BEELDNET_ERR_TRANSFER_CONFLICT',
-  'BEELDNET_ERR_TRANSFER_STATE',
-  'BEELDNET_ERR_TRANSFER_EXPIRED',
-  'BEELDNET_ERR_WRONG_DESTINATION',
-  'BEELDNET_ERR_SCHEMA',
-  'BEELDNET_ERR_SIGNER_MISMATCH',
-  'BEELDNET_ERR_MANIFEST_FORGED',
-  'BEELDNET_ERR_RECEIPT_FORGED',
-  'BEELDNET_ERR_RECEIPT_MISMATCH',
-  'BEELDNET_ERR_RECEIPT_INCOMPLETE',
-  'BEELDNET_ERR_INSTANCE_NOT_IN_MANIFEST',
-  'BEELDNET_ERR_INSTANCE_HEADER_MISMATCH',
-  'BEELDNET_ERR_INSTANCE_CONFLICT',
-  'BEELDNET_ERR_PATIENT_MISMATCH',
-  'BEELDNET_ERR_STUDY_NOT_FOUND',
-  'BEELDNET_ERR_STORE_FILE_MISSING',
-  'BEELDNET_ERR_STORE_FILE_CORRUPT'
-])
+/** A code the error record marks as not worth retrying fails the transfer at once; any other (a socket's ECONNRESET too) is retried. */
+function isFinal (code: string): boolean {
+  return isErrorCode(code) && !ERRORS[code].retry
+}
 
 export interface TransferQueueComponents {
   transfers: TransferStore
@@ -90,8 +74,6 @@ export interface TransferQueueInit {
   backoffInitialMs?: number
   /** longest wait between attempts (default 600000) */
   backoffMaxMs?: number
-  /** codes that fail a transfer at once, added to DEFAULT_FINAL_CODES (a revoked peer's, say) (default []) */
-  finalCodes?: Iterable<string>
   /** at most one progress event per transfer per this many milliseconds (default 500) */
   progressIntervalMs?: number
 }
@@ -134,7 +116,6 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   private readonly maxAttempts: number
   private readonly backoffInitialMs: number
   private readonly backoffMaxMs: number
-  private readonly finalCodes: Set<string>
   private readonly progressIntervalMs: number
   private readonly all: PQueue
   private readonly peers = new Map<string, PQueue>()
@@ -152,7 +133,6 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     this.maxAttempts = init.maxAttempts ?? 8
     this.backoffInitialMs = init.backoffInitialMs ?? 5000
     this.backoffMaxMs = init.backoffMaxMs ?? 600_000
-    this.finalCodes = new Set([...DEFAULT_FINAL_CODES, ...(init.finalCodes ?? [])])
     this.progressIntervalMs = init.progressIntervalMs ?? 500
     this.all = new PQueue({ concurrency: init.concurrency ?? 4 })
   }
@@ -327,7 +307,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     let state: OutgoingState
     let nextAttemptAt: string | undefined
     if (err instanceof TransferDeclinedError) state = 'declined'
-    else if (this.finalCodes.has(error.code) || current.attempts >= this.maxAttempts) state = 'failed'
+    else if (isFinal(error.code) || current.attempts >= this.maxAttempts) state = 'failed'
     else {
       state = 'queued'
       nextAttemptAt = new Date(now.getTime() + this.backoff(current.attempts)).toISOString()

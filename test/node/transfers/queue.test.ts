@@ -270,7 +270,7 @@ describe('the outgoing transfer queue', () => {
       return outcomes.get(record.transferId)!()
     }
     const clock = fakeClock()
-    const { queue, events } = await openQueue(await tempDir(), deliver, { maxAttempts: 3, finalCodes: ['BEELDNET_ERR_PEER_NOT_ALLOWED'] }, clock)
+    const { queue, events } = await openQueue(await tempDir(), deliver, { maxAttempts: 3 }, clock)
     const cases: Array<[string, () => Promise<SignedReceipt>, string, string, number]> = []
     const declined = await manifestOf(sender)
     cases.push([declined.signed.transferId, async () => { throw new TransferDeclinedError(declined.signed.transferId, 'unknown-department', 'geen KNO') }, 'declined', 'BEELDNET_ERR_TRANSFER_DECLINED', 1])

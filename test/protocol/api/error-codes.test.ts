@@ -90,4 +90,15 @@ describe('docs/errors.md', () => {
     const doc = await readFile(join(root, 'docs', 'errors.md'), 'utf8')
     expect(Object.fromEntries(documented(doc))).toEqual(Object.fromEntries(codes.map((code) => [code, ERRORS[code].status])))
   })
+
+  it('lists exactly the codes a transfer does not retry, and marks no retried code final', async () => {
+    const doc = await readFile(join(root, 'docs', 'errors.md'), 'utf8')
+    const section = doc.slice(doc.indexOf('## Retried or final'))
+    const listed = [...section.slice(0, section.indexOf('\n## ', 1)).matchAll(/^- `(BEELDNET_ERR_[A-Z0-9_]+)`$/gm)].map((m) => m[1]!)
+    expect(listed.sort()).toEqual(codes.filter((code) => !ERRORS[code].retry).sort())
+
+    const markedFinal = [...doc.matchAll(/^\| `(BEELDNET_ERR_[A-Z0-9_]+)` \|[^|]*\|[^|]*\(final\)[^|]*\|/gm)].map((m) => m[1] as ErrorCode)
+    expect(markedFinal.length).toBeGreaterThan(5)
+    expect(markedFinal.filter((code) => ERRORS[code].retry)).toEqual([])
+  })
 })
