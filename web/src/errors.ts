@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../protocol/api/error-codes.ts'
 import { ApiError } from './api.ts'
 import type { Lang } from './i18n.ts'
 
@@ -7,8 +8,13 @@ import type { Lang } from './i18n.ts'
  * docs/errors.md; never a stack trace.
  */
 
-const SENTENCES: Record<string, [nl: string, en: string]> = {
-  APP_OFFLINE: ['De node antwoordt niet. Controleer de verbinding en probeer het opnieuw.', 'The node does not answer. Check the connection and try again.'],
+type Sentence = [nl: string, en: string]
+
+/** When the node does not answer at all (ApiError code APP_OFFLINE, the app's own). */
+const OFFLINE: Sentence = ['De node antwoordt niet. Controleer de verbinding en probeer het opnieuw.', 'The node does not answer. Check the connection and try again.']
+
+/** Keyed by the declared codes, so a misspelt one does not type-check. */
+const SENTENCES: Partial<Record<ErrorCode, Sentence>> = {
   BEELDNET_ERR_UNAUTHENTICATED: ['U bent niet (meer) ingelogd. Log opnieuw in.', 'You are not logged in (any more). Please log in again.'],
   BEELDNET_ERR_FORBIDDEN: ['Dit mag uw rol niet.', 'Your role may not do this.'],
   BEELDNET_ERR_CSRF: ['Uw sessie is verlopen. Laad de pagina opnieuw.', 'Your session expired. Please reload the page.'],
@@ -33,9 +39,13 @@ const SENTENCES: Record<string, [nl: string, en: string]> = {
   BEELDNET_ERR_TRANSFER_STATE: ['Dat kan niet in de huidige stand van de overdracht.', 'That is not possible in the transfer\'s current state.']
 }
 
+function hasSentence (code: string): code is keyof typeof SENTENCES {
+  return Object.hasOwn(SENTENCES, code)
+}
+
 export function sentenceFor (err: unknown, lang: Lang): string {
   const code = err instanceof ApiError ? err.code : 'APP_OFFLINE'
-  const known = SENTENCES[code]
+  const known = code === 'APP_OFFLINE' ? OFFLINE : hasSentence(code) ? SENTENCES[code] : undefined
   const index = lang === 'nl' ? 0 : 1
   if (known !== undefined) return known[index].replace('{detail}', err instanceof ApiError ? err.message : '')
   return lang === 'nl' ? `Er ging iets mis (${code}). Probeer het opnieuw of vraag de IT-afdeling.` : `Something went wrong (${code}). Try again or ask IT.`
