@@ -88,9 +88,16 @@ export class AuditLog implements AuditSink {
 
   async start (): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
-    this.handle = await open(this.path, 'a', 0o600)
-    this.last = await lastRecordOf(this.path)
-    this.size = (await this.handle.stat()).size
+    const handle = await open(this.path, 'a', 0o600)
+    try {
+      this.last = await lastRecordOf(this.path)
+      this.size = (await handle.stat()).size
+    } catch (err) {
+      // A trail that did not start keeps no file open.
+      await handle.close().catch((closeErr: unknown) => { process.emitWarning(`the audit trail did not close after a failed start: ${String(closeErr)}`) })
+      throw err
+    }
+    this.handle = handle
   }
 
   async stop (): Promise<void> {

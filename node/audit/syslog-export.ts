@@ -35,6 +35,7 @@ export class SyslogExporter {
   private cursor = 0
   private running = false
   private socket: Socket | undefined
+  private connecting: Socket | undefined
   private wake: (() => void) | undefined
   private loop: Promise<void> = Promise.resolve()
   /** (when, seq) of recent writes, to step back after a lost connection */
@@ -53,6 +54,8 @@ export class SyslogExporter {
   async stop (): Promise<void> {
     this.running = false
     this.poke()
+    // A connection still being made is given up too: else it would open after stop and stay open.
+    this.connecting?.destroy()
     this.socket?.destroy()
     await this.loop
   }
@@ -86,7 +89,20 @@ export class SyslogExporter {
 
   private async connect (): Promise<Socket> {
     const socket = connect({ host: this.init.host, port: this.init.port })
-    await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([err]) => { throw err as Error })])
+    this.connecting = socket
+    try {
+      await Promise.race([
+        once(socket, 'connect'),
+        once(socket, 'error').then(([err]) => { throw err as Error }),
+        once(socket, 'close').then(() => { throw new Error('the connection closed before it was made') })
+      ])
+    } finally {
+      this.connecting = undefined
+    }
+    if (!this.running) {
+      socket.destroy()
+      throw new Error('the export is stopping')
+    }
     socket.on('error', (err) => { this.disconnected(err) })
     socket.on('close', () => { this.disconnected(new Error('the collector closed the connection')) })
     this.socket = socket

@@ -75,7 +75,13 @@ export class StudyStore {
   async start (): Promise<void> {
     await mkdir(this.dir, { recursive: true })
     await this.index.start()
-    await this.blobs.start()
+    try {
+      await this.blobs.start()
+    } catch (err) {
+      // The index's lock says "in use" to every other process: a store that did not start must not keep it.
+      await this.index.stop().catch((closeErr: unknown) => { process.emitWarning(`the store's index did not close after a failed start: ${String(closeErr)}`) })
+      throw err
+    }
   }
 
   async stop (): Promise<void> {

@@ -27,6 +27,7 @@ import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
 import { ApprovalDecidedError, ApprovalNotFoundError } from '../policy/errors.ts'
 import type { ApprovalRecord, PolicyStore, PullMade } from '../policy/policy-store.ts'
 import { auditClinician, auditPatient, describePerson, NODE_ITSELF } from '../audit/events.ts'
+import { createLifecycle, type Lifecycle } from '../lifecycle.ts'
 import { createTransferStore, FINAL_OUTGOING_STATES, type IncomingRecord, type OutgoingRecord, type TransferStore } from './transfer-store.ts'
 
 /*
@@ -115,6 +116,7 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
   private readonly audit: AuditSink | undefined
   private readonly policyStore: PolicyStore | undefined
   private readonly bulkPatientLimit: number
+  private readonly parts: Lifecycle
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
 
@@ -144,12 +146,27 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
     for (const source of [this.queue, this.incoming] as EventEmitter<TransferEvents>[]) {
       for (const name of FORWARDED_EVENTS) source.on(name, (...args: unknown[]) => { (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args) })
     }
+    // One lifecycle inside too: a queue that cannot resume must not leave the transfer database open.
+    this.parts = createLifecycle({ logger: this.logger }, {
+      parts: [
+        { name: 'transfer store', part: this.transfers },
+        { name: 'incoming transfers', part: this.incoming },
+        { name: 'transfer queue', part: this.queue },
+        { name: 'protocol handlers', part: { start: async () => { await this.serve().catch(async (err: unknown) => { await this.unserve(); throw err }) }, stop: async () => { await this.unserve() } } }
+      ]
+    })
   }
 
   async start (): Promise<void> {
-    await this.transfers.start()
-    await this.incoming.start()
-    await this.queue.start()
+    await this.parts.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.parts.stop()
+  }
+
+  /** Push, query and pull served to peers, and the events that end transfers to peers no longer admitted. */
+  private async serve (): Promise<void> {
     await this.host.handle(PROTOCOLS.push, createPushHandler({ incoming: this.incoming, logger: this.logger }, this.streamInit))
     await this.host.handle(PROTOCOLS.query, createQueryHandler({ store: this.store, logger: this.logger, audit: this.audit, ownUra: () => this.ownUra() }, this.streamInit))
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
@@ -158,13 +175,10 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
     this.directory?.on('update', this.onDirectoryUpdate)
   }
 
-  async stop (): Promise<void> {
+  private async unserve (): Promise<void> {
     this.host.off('peer-disallowed', this.onDisallowed)
     this.directory?.off('update', this.onDirectoryUpdate)
     for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull, PROTOCOLS.pullDecision]) await this.host.unhandle(protocol).catch(() => {})
-    await this.queue.stop()
-    await this.incoming.stop()
-    await this.transfers.stop()
   }
 
   self (): { ura: string, name: string, departments: Institution['departments'] } {
