@@ -20,7 +20,7 @@ export function toRefusal (err: unknown, bodyLimit: number): BeeldnetError | und
   }
   // JSON.parse's SyntaxError (and prototype poisoning) reaches us as a 400 without a code.
   if (err instanceof SyntaxError && e.statusCode === 400) return new MalformedBodyError(err.message)
-  if (e.statusCode === 429) return new RateLimitedError('more than 0 requests a minute from this address; retry in a minute')
+  if (e.statusCode === 429) return new RateLimitedError('too many requests from this address; retry in a minute')
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BadRequestError(e.message ?? 'bad request')
   return undefined
 }
