@@ -10,7 +10,7 @@ import { NotInitialisedError } from './errors.ts'
 import { createDirectoryService, type DirectoryService } from './directory/directory-service.ts'
 import { createTrustStore, trustDir } from './directory/trust-store.ts'
 import { createP2PHost, type P2PHost } from './p2p/host.ts'
-import { createDirectoryGossip, type DirectoryGossip } from './p2p/gossip.ts'
+import { createDirectoryGossip } from './p2p/gossip.ts'
 import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
 import { createExchange, type Exchange } from './transfers/exchange.ts'
 import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
@@ -20,7 +20,9 @@ import { AuditLog } from './audit/audit-log.ts'
 import { SyslogExporter } from './audit/syslog-export.ts'
 import { PolicyStore } from './policy/policy-store.ts'
 import { recordPolicyInForce } from './policy/policy-in-force.ts'
-import { pruneThumbnails } from './imaging/prune.ts'
+import { createRetentionSweep } from './retention.ts'
+import { explainListenFailure, listenerOf } from './listen-failure.ts'
+import { createLifecycle, madeAtStart, startOnly, type Lifecycle, type Startable } from './lifecycle.ts'
 import { UserStore } from './users/user-store.ts'
 import { ensureCliToken } from './users/cli-token.ts'
 import { auditPatient } from './audit/events.ts'
@@ -33,13 +35,28 @@ export interface BeeldnetNodeInit {
   env?: NodeJS.ProcessEnv
   /** where logs go (default: pino to stdout at the configured level) */
   logger?: Logger
+  /**
+   * For tests only: runs before each part's start; throwing makes that part fail to start, so a test
+   * can check what a failed start leaves behind for parts that cannot be made to fail from outside.
+   */
+  beforePartStart?: (part: NodePartName) => void | Promise<void>
 }
 
-/** The long-running node: store, HTTP server, the retention sweep, the verified directory and the libp2p host, with start/stop. */
+/** The node's long-lived parts, in the order they start (they stop in reverse). */
+export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'policy store' | 'policy in force' | 'exchange' | 'http' | 'dimse' | 'retention'
+
+interface NodePart { name: NodePartName, part: Startable }
+
+/**
+ * The long-running node: store, audit trail, the verified directory, the libp2p host, the exchange,
+ * the HTTP server, DIMSE and the retention sweep, started and stopped as one lifecycle (lifecycle.ts).
+ */
 export class BeeldnetNode {
   readonly dataDir: string
   private readonly env: NodeJS.ProcessEnv
   private readonly givenLogger: Logger | undefined
+  private readonly beforePartStart: BeeldnetNodeInit['beforePartStart']
+  private lifecycle: Lifecycle | undefined
   config!: NodeConfig
   identity!: NodeIdentity
   store!: StudyStore
@@ -47,7 +64,6 @@ export class BeeldnetNode {
   directory!: DirectoryService
   /** libp2p: only peers the directory admits connect */
   p2p!: P2PHost
-  private gossip: DirectoryGossip | undefined
   /** send, receive, query and pull studies with peers */
   exchange!: Exchange
   metrics!: NodeMetrics
@@ -59,76 +75,159 @@ export class BeeldnetNode {
   pacs!: PacsForwarding
   /** the NEN 7513 audit trail (<data-dir>/audit/trail.jsonl) */
   audit!: AuditLog
-  private auditExport: SyslogExporter | undefined
   /** consent records and pulls waiting for approval */
   policyStore!: PolicyStore
-  private retentionTimer: NodeJS.Timeout | undefined
-  private retentionRun: Promise<void> = Promise.resolve()
 
   constructor (init: BeeldnetNodeInit) {
     this.dataDir = init.dataDir
     this.env = init.env ?? process.env
     this.givenLogger = init.logger
+    this.beforePartStart = init.beforePartStart
   }
 
-  async start (): Promise<void> {
+  /** Starts every part in order; if one fails, the ones started before it are stopped and its error is thrown. */
+  async start (signal?: AbortSignal): Promise<void> {
+    // Started (or starting) already: the same start.
+    if (this.lifecycle !== undefined) {
+      await this.lifecycle.start(signal)
+      return
+    }
     const paths = nodePaths(this.dataDir)
     if (!await stat(paths.config).then(() => true, () => false)) throw new NotInitialisedError(this.dataDir)
     this.config = await loadConfig(paths.config, this.env)
     this.logger = this.givenLogger ?? pino({ level: this.config.log.level, base: { node: this.config.node.name } })
     this.identity = await loadIdentityFile(paths.identity)
-    this.store = new StudyStore({ dir: paths.data })
-    await this.store.start()
-    this.audit = new AuditLog(nodePaths(this.dataDir).auditTrail)
-    await this.audit.start()
-    if (this.config.audit.syslog !== '') {
-      const at = this.config.audit.syslog.lastIndexOf(':')
-      const exporter = new SyslogExporter({
-        trailPath: this.audit.path,
-        cursorPath: join(this.dataDir, 'audit', 'syslog-cursor'),
-        host: this.config.audit.syslog.slice(0, at).replace(/^\[|\]$/g, ''),
-        port: Number(this.config.audit.syslog.slice(at + 1)),
-        source: { id: this.identity.peerId, nodeName: this.config.node.name },
-        logger: this.logger.child({ component: 'audit-export' })
-      })
-      this.audit.onRecord(() => { exporter.poke() })
-      await exporter.start()
-      this.auditExport = exporter
+    const parts = this.parts()
+    const hook = this.beforePartStart
+    const lifecycle = createLifecycle({ logger: this.logger }, { parts: hook === undefined ? parts : parts.map((p) => withHook(p, hook)) })
+    this.lifecycle = lifecycle
+    try {
+      await lifecycle.start(signal)
+    } catch (err) {
+      // What had started is stopped again: the node is as it was before start, and may start again.
+      if (this.lifecycle === lifecycle) this.lifecycle = undefined
+      throw err
     }
+    this.logger.info({ url: this.url, peerId: this.identity.peerId, p2p: this.p2p.multiaddrs }, 'node started')
+  }
+
+  /**
+   * Every long-lived part in dependency order, each made when its turn to start comes (madeAtStart):
+   * it may use the ones before it, and nothing after a part that failed is ever made.
+   */
+  private parts (): NodePart[] {
+    const paths = nodePaths(this.dataDir)
+    const config = this.config
+    const part = (name: NodePartName, make: () => Startable): NodePart => ({ name, part: madeAtStart(make) })
+    const parts: NodePart[] = []
+    this.dimse = undefined
+    parts.push(part('store', () => {
+      this.store = new StudyStore({ dir: paths.data })
+      return this.store
+    }))
+    parts.push(part('audit trail', () => {
+      this.audit = new AuditLog(paths.auditTrail)
+      return this.audit
+    }))
+    if (config.audit.syslog !== '') parts.push(part('syslog export', () => this.createSyslogExporter()))
     // Holds nothing until a root is pinned (beeldnet node enrol); polls only with a registry or mirrors.
-    this.directory = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(this.dataDir) }), logger: this.logger }, {
-      registryUrl: this.config.registry.url,
-      mirrors: this.config.registry.mirrors,
-      pollIntervalSeconds: this.config.registry.pollIntervalSeconds
-    })
-    await this.directory.start()
-    // After the directory: gating and peer addresses come from it. Gossip is registered before the host listens.
-    this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, {
-      listen: this.config.p2p.listen,
-      announce: this.config.p2p.announce,
-      maxStreamWindowSize: this.config.p2p.streamWindowBytes
-    })
-    this.gossip = createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
-    await this.gossip.start()
-    await this.p2p.start()
+    parts.push(part('directory', () => {
+      this.directory = createDirectoryService({ trustStore: createTrustStore({ dir: trustDir(this.dataDir) }), logger: this.logger }, {
+        registryUrl: config.registry.url,
+        mirrors: config.registry.mirrors,
+        pollIntervalSeconds: config.registry.pollIntervalSeconds
+      })
+      return this.directory
+    }))
+    // After the directory: gating and peer addresses come from it. The host is made with gossip, which
+    // registers on it before it listens (the next part).
+    parts.push(part('gossip', () => {
+      this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, {
+        listen: config.p2p.listen,
+        announce: config.p2p.announce,
+        maxStreamWindowSize: config.p2p.streamWindowBytes
+      })
+      return createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
+    }))
+    parts.push(part('p2p host', () => listenerOf(this.p2p, 'p2p.listen', config.p2p.listen.join(', '))))
     // After the host: the queue resumes interrupted transfers at once.
-    this.policyStore = new PolicyStore(join(this.dataDir, 'policy'))
-    await this.policyStore.start()
-    await recordPolicyInForce(this.policyStore, this.audit, { pull: this.config.policy.pull, bulkPatientLimit: this.config.transfers.bulkPatientLimit }, `the config file ${nodePaths(this.dataDir).config}`)
-    this.exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
+    parts.push(part('policy store', () => {
+      this.policyStore = new PolicyStore(join(this.dataDir, 'policy'))
+      return this.policyStore
+    }))
+    parts.push(part('policy in force', () => startOnly(async () => {
+      await recordPolicyInForce(this.policyStore, this.audit, { pull: config.policy.pull, bulkPatientLimit: config.transfers.bulkPatientLimit }, `the config file ${paths.config}`)
+    })))
+    parts.push(part('exchange', () => {
+      this.exchange = this.createExchange()
+      return this.exchange
+    }))
+    parts.push(part('http', () => {
+      this.pacs = this.createPacsForwarding()
+      this.metrics = this.createMetrics()
+      const users = new UserStore(paths.users)
+      const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir() })
+      this.http = app
+      return {
+        async start () {
+          // The token the CLI on this machine calls the API with, before anyone can call it.
+          await ensureCliToken(users, paths.cliToken)
+          await listenOrClose(app, { host: config.http.host, port: config.http.port }).catch((err: unknown) => {
+            throw explainListenFailure(err, 'http.port', `${config.http.host}:${config.http.port}`)
+          })
+        },
+        async stop () { await app.close() }
+      }
+    }))
+    if (config.dimse.enabled) {
+      parts.push(part('dimse', () => {
+        const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, config.routing.rules)
+        const routedTitles = config.routing.rules.map((r) => r.calledAeTitle).filter((t): t is string => t !== undefined)
+        this.dimse = createDimseService({ store: this.store, logger: this.logger, audit: this.audit, onStudiesStored: (batch) => { void router.studiesStored(batch) } }, config.dimse, routedTitles)
+        return listenerOf(this.dimse, 'dimse.port', `${config.dimse.host}:${config.dimse.port}`)
+      }))
+    }
+    parts.push(part('retention', () => createRetentionSweep({ store: this.store, exchange: this.exchange, logger: this.logger }, {
+      retentionDays: config.store.retentionDays, intervalMinutes: config.store.retentionIntervalMinutes, thumbnailCacheDir: this.thumbnailCacheDir()
+    })))
+    return parts
+  }
+
+  /** Ships every audit record to the hospital's audit repository (audit.syslog). */
+  private createSyslogExporter (): SyslogExporter {
+    const syslog = this.config.audit.syslog
+    const at = syslog.lastIndexOf(':')
+    const exporter = new SyslogExporter({
+      trailPath: this.audit.path,
+      cursorPath: join(this.dataDir, 'audit', 'syslog-cursor'),
+      host: syslog.slice(0, at).replace(/^\[|\]$/g, ''),
+      port: Number(syslog.slice(at + 1)),
+      source: { id: this.identity.peerId, nodeName: this.config.node.name },
+      logger: this.logger.child({ component: 'audit-export' })
+    })
+    this.audit.onRecord(() => { exporter.poke() })
+    return exporter
+  }
+
+  private createExchange (): Exchange {
+    const config = this.config
+    const exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
-      queue: { concurrency: this.config.transfers.concurrency, perPeerConcurrency: this.config.transfers.perPeerConcurrency, maxAttempts: this.config.transfers.maxAttempts },
-      stream: { stallTimeoutMs: this.config.transfers.stallTimeoutSeconds * 1000 },
-      pullRules: this.config.policy.pull,
-      bulkPatientLimit: this.config.transfers.bulkPatientLimit
+      queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, maxAttempts: config.transfers.maxAttempts },
+      stream: { stallTimeoutMs: config.transfers.stallTimeoutSeconds * 1000 },
+      pullRules: config.policy.pull,
+      bulkPatientLimit: config.transfers.bulkPatientLimit
     })
     // The notifications people act on, in the log until the web app shows them.
-    this.exchange.on('report-arrived', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, reports: e.reports.length }, 'report arrived') })
-    this.exchange.on('study-complete', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID }, 'study complete') })
-    this.exchange.on('transfer-failed', (e) => { this.logger.warn({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, code: e.error.code, reason: e.error.message }, 'transfer failed') })
-    await this.exchange.start()
+    exchange.on('report-arrived', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, reports: e.reports.length }, 'report arrived') })
+    exchange.on('study-complete', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID }, 'study complete') })
+    exchange.on('transfer-failed', (e) => { this.logger.warn({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, code: e.error.code, reason: e.error.message }, 'transfer failed') })
+    return exchange
+  }
+
+  private createPacsForwarding (): PacsForwarding {
     const mappingFile = this.config.pacs.mappingFile
-    this.pacs = createPacsForwarding({
+    const pacs = createPacsForwarding({
       store: this.store,
       lookup: mappingFile === '' ? noLookup : new MappingTableLookup(isAbsolute(mappingFile) ? mappingFile : join(this.dataDir, mappingFile)),
       logger: this.logger,
@@ -143,24 +242,10 @@ export class BeeldnetNode {
         return
       }
       void this.auditStudy('receive', 'committed', e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name, receipt).then(() => {
-        this.pacs.studyArrived(e.studyInstanceUID, from?.institution.name ?? e.peerId)
+        pacs.studyArrived(e.studyInstanceUID, from?.institution.name ?? e.peerId)
       })
     })
-    this.metrics = this.createMetrics()
-    const users = new UserStore(paths.users)
-    await ensureCliToken(users, paths.cliToken)
-    this.http = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config: this.config }, { nodeName: this.config.node.name, peerId: this.identity.peerId, trustProxy: this.config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir() })
-    await this.http.listen({ host: this.config.http.host, port: this.config.http.port })
-    if (this.config.dimse.enabled) {
-      const router = createRouter({ store: this.store, exchange: this.exchange, logger: this.logger }, this.config.routing.rules)
-      const routedTitles = this.config.routing.rules.map((r) => r.calledAeTitle).filter((t): t is string => t !== undefined)
-      this.dimse = createDimseService({ store: this.store, logger: this.logger, audit: this.audit, onStudiesStored: (batch) => { void router.studiesStored(batch) } }, this.config.dimse, routedTitles)
-      await this.dimse.start()
-    }
-    this.retentionTimer = setInterval(() => { this.sweepRetention() }, this.config.store.retentionIntervalMinutes * 60_000)
-    this.retentionTimer.unref()
-    this.sweepRetention()
-    this.logger.info({ url: this.url, peerId: this.identity.peerId, p2p: this.p2p.multiaddrs }, 'node started')
+    return pacs
   }
 
   private createMetrics (): NodeMetrics {
@@ -214,33 +299,36 @@ export class BeeldnetNode {
     return join(this.dataDir, 'cache', 'thumbnails')
   }
 
-  private sweepRetention (): void {
-    this.retentionRun = this.retentionRun.then(async () => {
-      // Incoming transfers nobody resumed for as long go first: their holds then no longer keep studies.
-      const expired = await this.exchange.incoming.expire(this.config.store.retentionDays * 86_400_000)
-      if (expired.length > 0) this.logger.info({ expired: expired.map((t) => t.transferId) }, 'unfinished incoming transfers expired')
-      const { purged, keptHeld } = await this.store.purgeExpired(this.config.store.retentionDays)
-      if (purged.length > 0 || keptHeld.length > 0) {
-        this.logger.info({ purged: purged.map((s) => s.studyInstanceUID), keptHeld }, 'retention sweep')
-      }
-      const thumbnails = await pruneThumbnails(this.thumbnailCacheDir(), async (sop) => await this.store.index.getSopLocation(sop) !== undefined)
-      if (thumbnails > 0) this.logger.info({ thumbnails }, 'thumbnails of studies no longer held removed')
-    }).catch((err: unknown) => { this.logger.error({ err }, 'retention sweep failed') })
-  }
-
+  /** Stops the running parts in reverse order (after a start under way); safe to call again, before start and after a failed start. */
   async stop (): Promise<void> {
-    clearInterval(this.retentionTimer)
-    await this.dimse?.stop()
-    await this.http?.close()
-    await this.exchange?.stop()
-    await this.policyStore?.stop()
-    await this.gossip?.stop()
-    await this.p2p?.stop()
-    await this.directory?.stop()
-    await this.retentionRun
-    await this.auditExport?.stop()
-    await this.audit?.stop()
-    await this.store.stop()
+    const lifecycle = this.lifecycle
+    if (lifecycle === undefined) return
+    this.lifecycle = undefined
+    await lifecycle.stop()
     this.logger.info('node stopped')
+  }
+}
+
+/** The part with `hook` run before its start (BeeldnetNodeInit.beforePartStart). */
+function withHook ({ name, part }: NodePart, hook: (part: NodePartName) => void | Promise<void>): NodePart {
+  return {
+    name,
+    part: {
+      async start (signal) {
+        await hook(name)
+        await part.start(signal)
+      },
+      async stop () { await part.stop() }
+    }
+  }
+}
+
+/** Listens, or closes the server it could not listen with: a failed start leaves nothing open. */
+async function listenOrClose (app: FastifyInstance, options: { host: string, port: number }): Promise<void> {
+  try {
+    await app.listen(options)
+  } catch (err) {
+    await app.close().catch((closeErr: unknown) => { app.log.error({ err: closeErr }, 'the HTTP server did not close after failing to listen') })
+    throw err
   }
 }
