@@ -107,3 +107,8 @@ export class TrustStoreError extends BeeldnetError {
 export class TimestampMismatchError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_TIMESTAMP_MISMATCH', message) }
 }
+
+/** A listener of the node (HTTP, DIMSE, libp2p) could not take the address its setting names. */
+export class CannotListenError extends BeeldnetError {
+  constructor (setting: string, what: string) { super('BEELDNET_ERR_CANNOT_LISTEN', `${setting}: cannot listen on ${what}`) }
+}

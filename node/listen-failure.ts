@@ -1,9 +1,9 @@
-import { ConfigError } from './errors.ts'
+import { CannotListenError } from './errors.ts'
 import type { Startable } from './lifecycle.ts'
 
 /*
  * A port another process holds is the commonest reason a node does not start. Said in the config's
- * terms (which setting, which address, why) it is BEELDNET_ERR_CONFIG, not a stack trace.
+ * terms (which setting, which address, why) it is BEELDNET_ERR_CANNOT_LISTEN, not a stack trace.
  */
 
 const REASONS: Record<string, string> = {
@@ -16,11 +16,11 @@ const REASONS: Record<string, string> = {
 export function explainListenFailure (err: unknown, setting: string, address: string): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   const reason = code === undefined ? undefined : REASONS[code]
-  if (reason !== undefined) return new ConfigError(`${setting}: cannot listen on ${address}: ${reason} (${code})`)
+  if (reason !== undefined) return new CannotListenError(setting, `${address}: ${reason} (${code})`)
   // libp2p lists each address it could not listen on, with the error and its stack, in one message.
   if ((err as Error | undefined)?.name === 'UnsupportedListenAddressesError') {
     const failures = (err as Error).message.split('\n').filter((line) => /^\s+\//.test(line)).map((line) => line.trim())
-    return new ConfigError(`${setting}: cannot listen on ${failures.join('; ')}`)
+    return new CannotListenError(setting, failures.join('; '))
   }
   return err
 }

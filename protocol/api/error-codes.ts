@@ -34,6 +34,7 @@ export const ERRORS = {
   BEELDNET_ERR_STORE_FILE_CORRUPT: { status: 500, retry: false, class: 'StoredFileCorruptError' },
   BEELDNET_ERR_STORE_LOCKED: { status: 503, retry: true, class: 'StoreLockedError' },
   BEELDNET_ERR_CONFIG: { status: 500, retry: true, class: 'ConfigError' },
+  BEELDNET_ERR_CANNOT_LISTEN: { status: 500, retry: true, class: 'CannotListenError' },
   BEELDNET_ERR_NOT_INITIALISED: { status: 500, retry: true, class: 'NotInitialisedError' },
   BEELDNET_ERR_ALREADY_INITIALISED: { status: 409, retry: true, class: 'AlreadyInitialisedError' },
   BEELDNET_ERR_IMPORT_SOURCE: { status: 400, retry: true, class: 'ImportSourceError' },

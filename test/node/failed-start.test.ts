@@ -191,11 +191,11 @@ describe('a node that fails to start', () => {
     ['p2p host', 'p2p', 'p2p.listen'],
     ['http', 'http', 'http.port'],
     ['dimse', 'dimse', 'dimse.port']
-  ] as const)('its %s port taken: BEELDNET_ERR_CONFIG naming %s\'s setting, and every port it had bound free again', async (_part, port, setting) => {
+  ] as const)('its %s port taken: BEELDNET_ERR_CANNOT_LISTEN naming %s\'s setting, and every port it had bound free again', async (_part, port, setting) => {
     const setup = await fullNode()
     const squatter = await listenOn(setup.ports[port])
     const failed = await nodeOf(setup).start().then(() => undefined, (err: unknown) => err)
-    expect(failed).toMatchObject({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining(`${setting}: cannot listen on`) })
+    expect(failed).toMatchObject({ code: 'BEELDNET_ERR_CANNOT_LISTEN', message: expect.stringContaining(`${setting}: cannot listen on`) })
     expect((failed as Error).message).toContain(String(setup.ports[port]))
     await close(squatter)
     await expectNothingLeft(setup)
@@ -253,7 +253,7 @@ describe('beeldnet node start', () => {
     child.stdout.resume()
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
     expect(code).toBe(1)
-    expect(stderr).toContain(`error BEELDNET_ERR_CONFIG: http.port: cannot listen on 127.0.0.1:${setup.ports.http}`)
+    expect(stderr).toContain(`error BEELDNET_ERR_CANNOT_LISTEN: http.port: cannot listen on 127.0.0.1:${setup.ports.http}`)
     await close(squatter)
     await expectNothingLeft(setup)
   })
