@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records.ts'
 import { personName, type DicomJson, type DicomJsonAttribute } from './dicom-json.ts'
 import { QueryKeyError } from './errors.ts'
+import { levelOfTag } from './header-attributes.ts'
 
 /*
  * QIDO-RS (PS3.18 10.6) over the store's index: which attributes a search matches on and returns
@@ -76,42 +77,56 @@ export interface ParsedQuery {
   matches: Array<{ attribute: Attribute, value: string }>
   limit: number | undefined
   offset: number
-  /** for the Warning header: what was asked and is not supported (matching on it, fuzzy matching) */
+  /** attributes to return that the index does not keep (tag -> as asked), read from the stored header */
+  include: Map<string, string>
+  /** includefield=all: every attribute of the level, from the stored header */
+  includeAll: boolean
+  /** fuzzymatching=true: person names match case- and accent-insensitively, by whole name or one component */
+  fuzzy: boolean
+  /** for the Warning header: what was asked and cannot be done (matching on an attribute, returning one) */
   warnings: string[]
 }
 
-let nameMap: Record<string, unknown> | undefined
+interface DcmjsDictionary { nameMap: Record<string, { tag: string }> }
+let dictionary: DcmjsDictionary | undefined
 
-/** Every keyword and tag of the DICOM dictionary (dcmjs's), to tell a valid but unsupported key from a typo. */
-function isDicomAttribute (key: string): boolean {
-  if (/^[0-9A-Fa-f]{8}$/.test(key)) return true
-  nameMap ??= (createRequire(import.meta.url)('dcmjs') as { data: { DicomMetaDictionary: { nameMap: Record<string, unknown> } } }).data.DicomMetaDictionary.nameMap
-  return Object.hasOwn(nameMap, key)
+/** A keyword or tag as the 8 upper-case hex digits of its tag; undefined when it names no DICOM attribute (dcmjs's dictionary). */
+function tagOf (key: string): string | undefined {
+  if (/^[0-9A-Fa-f]{8}$/.test(key)) return key.toUpperCase()
+  dictionary ??= (createRequire(import.meta.url)('dcmjs') as { data: { DicomMetaDictionary: DcmjsDictionary } }).data.DicomMetaDictionary
+  const entry = Object.hasOwn(dictionary.nameMap, key) ? dictionary.nameMap[key] : undefined
+  return entry?.tag.replace(/[(),]/g, '').toUpperCase()
 }
 
 /**
  * Reads a QIDO-RS query string (already split into parameters, repeated ones as arrays). Unknown
- * names are refused (QueryKeyError); valid DICOM attributes this node does not index are ignored
- * with a warning, as PS3.18 allows.
+ * names are refused (QueryKeyError). A valid DICOM attribute this node does not index is returned
+ * (read from the stored header) but not matched on, with a warning, as PS3.18 allows.
  */
 export function parseQuery (level: QueryLevel, params: Record<string, string | string[] | undefined>, maxLimit: number): ParsedQuery {
-  const query: ParsedQuery = { level, matches: [], limit: undefined, offset: 0, warnings: [] }
+  const query: ParsedQuery = { level, matches: [], limit: undefined, offset: 0, include: new Map(), includeAll: false, fuzzy: false, warnings: [] }
   const unsupported: string[] = []
+  const notOfLevel: string[] = []
   for (const [name, raw] of Object.entries(params)) {
     if (raw === undefined) continue
     const values = Array.isArray(raw) ? raw : [raw]
     if (CONTROL_PARAMETERS.has(name)) {
       if (name === 'limit') query.limit = Math.min(nonNegative(name, values), maxLimit)
       if (name === 'offset') query.offset = nonNegative(name, values)
-      if (name === 'fuzzymatching' && values.includes('true')) query.warnings.push('fuzzy matching is not supported; matching was exact')
-      if (name === 'includefield') checkIncludeFields(values, query)
+      if (name === 'fuzzymatching') query.fuzzy = values.includes('true')
+      if (name === 'includefield') includeFields(values, query, notOfLevel)
       continue
     }
     const key = /^[0-9a-f]{8}$/i.test(name) ? name.toUpperCase() : name
     const attribute = BY_KEY.get(key)
     if (attribute === undefined || LEVEL_DEPTH[attribute.level] > LEVEL_DEPTH[level]) {
-      if (!isDicomAttribute(key)) throw new QueryKeyError(`${name} is not a DICOM attribute keyword or tag`)
-      unsupported.push(name)
+      const tag = tagOf(key)
+      if (tag === undefined) throw new QueryKeyError(`${name} is not a DICOM attribute keyword or tag`)
+      if (values.length > 1) throw new QueryKeyError(`${name} is given more than once`)
+      // An empty value only asks for the attribute back (universal matching): that much can be done.
+      if (values[0] !== '') unsupported.push(name)
+      else if (attribute !== undefined) notOfLevel.push(name)
+      if (attribute === undefined) include(query, name, tag, notOfLevel)
       continue
     }
     if (values.length > 1) throw new QueryKeyError(`${name} is given more than once`)
@@ -119,20 +134,38 @@ export function parseQuery (level: QueryLevel, params: Record<string, string | s
     query.matches.push({ attribute, value: values[0]! })
   }
   if (unsupported.length > 0) query.warnings.push(`not supported for matching at ${level} level, ignored: ${unsupported.join(', ')}`)
+  if (notOfLevel.length > 0) query.warnings.push(`not ${level}-level attributes, so not returned: ${[...new Set(notOfLevel)].join(', ')}`)
   query.limit ??= maxLimit
   return query
 }
 
-/** Every indexed attribute is returned anyway; one the node does not index cannot be, and the client is told. */
-function checkIncludeFields (values: string[], query: ParsedQuery): void {
-  const notIndexed: string[] = []
-  for (const field of values.flatMap((v) => v.split(',')).map((f) => f.trim()).filter((f) => f !== '' && f !== 'all')) {
+/** Indexed attributes of the level are returned anyway; others are read from the header. */
+function includeFields (values: string[], query: ParsedQuery, notOfLevel: string[]): void {
+  for (const field of values.flatMap((v) => v.split(',')).map((f) => f.trim()).filter((f) => f !== '')) {
+    if (field === 'all') {
+      query.includeAll = true
+      continue
+    }
     const key = /^[0-9a-f]{8}$/i.test(field) ? field.toUpperCase() : field
-    if (BY_KEY.has(key)) continue
-    if (!isDicomAttribute(key)) throw new QueryKeyError(`includefield ${field} is not a DICOM attribute keyword or tag`)
-    notIndexed.push(field)
+    const indexed = BY_KEY.get(key)
+    if (indexed !== undefined) {
+      if (LEVEL_DEPTH[indexed.level] > LEVEL_DEPTH[query.level]) notOfLevel.push(field)
+      continue
+    }
+    const tag = tagOf(key)
+    if (tag === undefined) throw new QueryKeyError(`includefield ${field} is not a DICOM attribute keyword or tag`)
+    include(query, field, tag, notOfLevel)
   }
-  if (notIndexed.length > 0) query.warnings.push(`not indexed, so not returned: ${notIndexed.join(', ')}`)
+}
+
+function include (query: ParsedQuery, field: string, tag: string, notOfLevel: string[]): void {
+  if (returnedAt(query.level, tag)) query.include.set(tag, field)
+  else notOfLevel.push(field)
+}
+
+/** Whether an attribute the index does not keep (by tag) belongs in results of this level. */
+export function returnedAt (level: QueryLevel, tag: string): boolean {
+  return LEVEL_DEPTH[levelOfTag(tag)] <= LEVEL_DEPTH[level]
 }
 
 function nonNegative (name: string, values: string[]): number {
@@ -157,10 +190,10 @@ function checkValue (attribute: Attribute, value: string): void {
 
 /** Whether a row matches every attribute of the query. */
 export function matches (query: ParsedQuery, row: QueryRow): boolean {
-  return query.matches.every(({ attribute, value }) => matchesOne(attribute, value, attribute.value(row)))
+  return query.matches.every(({ attribute, value }) => matchesOne(attribute, value, attribute.value(row), query.fuzzy))
 }
 
-function matchesOne (attribute: Attribute, wanted: string, actual: string | number | string[] | undefined): boolean {
+function matchesOne (attribute: Attribute, wanted: string, actual: string | number | string[] | undefined, fuzzy: boolean): boolean {
   // An empty key is universal matching: it only asks for the attribute to be returned.
   if (wanted === '' || wanted === '*') return true
   const values = Array.isArray(actual) ? actual : [actual === undefined ? '' : String(actual)]
@@ -172,7 +205,7 @@ function matchesOne (attribute: Attribute, wanted: string, actual: string | numb
     case 'date': return values.some((v) => inRange(v, wanted, (s) => s))
     case 'time': return values.some((v) => inRange(v, wanted, normaliseTime))
     case 'number': return values.some((v) => v !== '' && Number(v) === Number(wanted))
-    case 'name': return values.some((v) => wildcard(wanted, true).test(v))
+    case 'name': return values.some((v) => fuzzy ? fuzzyNameMatch(wanted, v) : wildcard(wanted, true).test(v))
     default: return values.some((v) => wildcard(wanted, false).test(v))
   }
 }
@@ -195,9 +228,29 @@ export function wildcard (pattern: string, ignoreCase: boolean): RegExp {
   return new RegExp(`^${source}$`, ignoreCase ? 'i' : '')
 }
 
-/** The DICOM JSON of one result: every indexed attribute of its level and the levels above it. */
-export function rowToJson (level: QueryLevel, row: QueryRow, retrieveUrl: string): DicomJson {
-  const out: DicomJson = {}
+/*
+ * Fuzzy matching of person names (PS3.18 leaves it to the implementation). With fuzzymatching=true
+ * a name matches when, after folding case and accents on both sides (Müller = muller = MULLER,
+ * ß = ss, æ = ae, ø = o, ł = l, ĳ = ij), the pattern with its * and ? wildcards matches the whole
+ * name, or, for a pattern without ^, any one of its components (muller finds Müller^Hans).
+ * Without it, names match case-insensitively but accents count.
+ */
+const FOLDED: Record<string, string> = { ß: 'ss', æ: 'ae', œ: 'oe', ø: 'o', đ: 'd', ð: 'd', ł: 'l', ı: 'i', ĳ: 'ij', þ: 'th' }
+
+export function foldName (name: string): string {
+  return name.toLowerCase().normalize('NFKD').replace(/\p{M}/gu, '').replace(/[ßæœøđðłıĳþ]/g, (c) => FOLDED[c]!)
+}
+
+function fuzzyNameMatch (pattern: string, name: string): boolean {
+  const wanted = wildcard(foldName(pattern), false)
+  const folded = foldName(name)
+  if (wanted.test(folded)) return true
+  return !pattern.includes('^') && folded.split(/[=^]/).some((component) => wanted.test(component.trim()))
+}
+
+/** The DICOM JSON of one result: every indexed attribute of its level and the levels above it, and `extra` (read from the header). */
+export function rowToJson (level: QueryLevel, row: QueryRow, retrieveUrl: string, extra: DicomJson = {}): DicomJson {
+  const out: DicomJson = { ...extra }
   for (const attribute of ATTRIBUTES) {
     if (LEVEL_DEPTH[attribute.level] > LEVEL_DEPTH[level]) continue
     out[attribute.tag] = attributeJson(attribute, attribute.value(row))

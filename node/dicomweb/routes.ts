@@ -61,7 +61,8 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
       l === 'study' ? studyUrl(req, row.study.studyInstanceUID) : l === 'series' ? seriesUrl(req, row.study.studyInstanceUID, row.series!.seriesInstanceUID) : instanceUrl(req, row.instance!)
     const { results, warnings, studies } = await search(store, level, req.query, scope, { maxResults, retrieveUrl })
     await auditShown(req, 'query', `${results.length} results`, studies)
-    if (warnings.length > 0) void reply.header('warning', warnings.map((w) => `299 beeldnet "${w.replace(/"/g, '\'')}"`).join(', '))
+    // A header is ASCII only: anything else (there should be nothing) becomes '?'.
+    if (warnings.length > 0) void reply.header('warning', warnings.map((w) => `299 beeldnet "${w.replace(/"/g, '\'').replace(/[^\x20-\x7e]/g, '?')}"`).join(', '))
     return reply.type('application/dicom+json').send(results)
   }
   app.get(`${DICOMWEB_PREFIX}/studies`, searchRoute('study'))

@@ -1,8 +1,9 @@
-import type { StudyRecord } from '../store/records.ts'
-import type { StudyQuery } from '../store/study-index.ts'
+import type { InstanceRecord, StudyRecord } from '../store/records.ts'
+import type { StudyEntries, StudyQuery } from '../store/study-index.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { matches, parseQuery, rowToJson, type ParsedQuery, type QueryLevel, type QueryRow } from './qido.ts'
+import { matches, parseQuery, returnedAt, rowToJson, type ParsedQuery, type QueryLevel, type QueryRow } from './qido.ts'
 import type { DicomJson } from './dicom-json.ts'
+import { headerAttributesOf, TOO_LARGE, type HeaderAttributes } from './header-attributes.ts'
 
 /*
  * Runs a QIDO-RS search (or a C-FIND) against the store: narrows the candidate studies with the
@@ -25,10 +26,11 @@ export interface SearchResult {
 export type RetrieveUrlOf = (level: QueryLevel, row: QueryRow) => string
 
 export async function search (store: StudyStore, level: QueryLevel, params: Record<string, string | string[] | undefined>, scope: SearchScope,
-  options: { maxResults: number, retrieveUrl: RetrieveUrlOf }): Promise<SearchResult> {
+  options: { maxResults: number, retrieveUrl: RetrieveUrlOf, headers?: HeaderAttributes }): Promise<SearchResult> {
   const query = parseQuery(level, params, options.maxResults)
   const results: DicomJson[] = []
   const studies = new Map<string, StudyRecord>()
+  const extras = query.include.size > 0 || query.includeAll ? new ExtraAttributes(store, query, options.headers ?? headerAttributesOf(store)) : undefined
   let skipped = 0
   for await (const row of rowsOf(store, level, query, scope)) {
     if (!matches(query, row)) continue
@@ -36,11 +38,67 @@ export async function search (store: StudyStore, level: QueryLevel, params: Reco
       skipped++
       continue
     }
-    results.push(rowToJson(level, row, options.retrieveUrl(level, row)))
+    results.push(rowToJson(level, row, options.retrieveUrl(level, row), await extras?.of(row)))
     studies.set(row.study.studyInstanceUID, row.study)
     if (results.length >= query.limit!) break
   }
-  return { results, warnings: query.warnings, studies: [...studies.values()] }
+  return { results, warnings: [...query.warnings, ...extras?.warnings() ?? []], studies: [...studies.values()] }
+}
+
+/**
+ * The attributes a search returns beyond the index, read from one stored instance per result: the
+ * instance itself, the first image of a series (for series and study attributes), the first image
+ * of a study (for study attributes). An attribute the file does not have is simply absent.
+ */
+class ExtraAttributes {
+  private readonly store: StudyStore
+  private readonly query: ParsedQuery
+  private readonly headers: HeaderAttributes
+  /** the last study's entries: series rows come study by study */
+  private last: { uid: string, entries: Promise<StudyEntries | undefined> } | undefined
+  private unreadable = 0
+  private readonly tooLarge = new Set<string>()
+
+  constructor (store: StudyStore, query: ParsedQuery, headers: HeaderAttributes) {
+    this.store = store
+    this.query = query
+    this.headers = headers
+  }
+
+  async of (row: QueryRow): Promise<DicomJson> {
+    const instance = row.instance ?? await this.representative(row)
+    const header = instance === undefined ? undefined : await this.headers.of(instance)
+    if (header === undefined) {
+      this.unreadable++
+      return {}
+    }
+    const out: DicomJson = {}
+    const wanted = this.query.includeAll ? Object.keys(header).filter((tag) => returnedAt(this.query.level, tag)) : [...this.query.include.keys()]
+    for (const tag of wanted) {
+      const attribute = header[tag]
+      if (attribute === undefined) continue
+      if (attribute.BulkDataURI === TOO_LARGE) this.tooLarge.add(this.query.include.get(tag) ?? tag)
+      else out[tag] = attribute
+    }
+    return out
+  }
+
+  /** What cannot be returned, for the Warning header. */
+  warnings (): string[] {
+    const out: string[] = []
+    if (this.unreadable > 0) out.push(`the stored header of ${this.unreadable} results could not be read; attributes not indexed are missing from them`)
+    if (this.tooLarge.size > 0) out.push(`too large for a search result (retrieve the metadata instead): ${[...this.tooLarge].join(', ')}`)
+    return out
+  }
+
+  private async representative (row: QueryRow): Promise<InstanceRecord | undefined> {
+    const uid = row.study.studyInstanceUID
+    if (this.last?.uid !== uid) this.last = { uid, entries: this.store.index.getEntries(uid) }
+    const instances = (await this.last.entries)?.instances
+      .filter((i) => row.series === undefined || i.seriesInstanceUID === row.series.seriesInstanceUID) ?? []
+    // An image rather than a report: reports are often made elsewhere, with less of the header.
+    return instances.find((i) => !i.isReport) ?? instances[0]
+  }
 }
 
 async function * rowsOf (store: StudyStore, level: QueryLevel, query: ParsedQuery, scope: SearchScope): AsyncGenerator<QueryRow> {

@@ -9,7 +9,7 @@ import { search } from '../dicomweb/search.ts'
 /*
  * C-FIND (PS3.4 C.4.1) on the same attributes and matching as QIDO-RS: the identifier's keys with
  * a value are matching keys, empty ones ask for the attribute back. Each response carries exactly
- * the keys asked for (empty when the node does not know them), as the standard requires.
+ * the keys asked for (empty when no instance of the match has them), as the standard requires.
  */
 
 export type Identifier = Record<string, unknown>
@@ -56,8 +56,8 @@ export async function find (store: StudyStore, identifier: Identifier, options: 
     if (CONTROL_KEYS.has(keyword) || keyword.startsWith('_')) continue
     if (!/^[A-Za-z][A-Za-z0-9]*$/.test(keyword)) throw new QueryKeyError(`the identifier holds ${keyword}, which is not a DICOM attribute this node knows`)
     asked.push(keyword)
-    const value = matchValue(raw)
-    if (value !== '') params[keyword] = value
+    // An empty key is universal matching: it asks for the attribute back, read from the header when not indexed.
+    params[keyword] = matchValue(raw)
   }
   const searchLevel: QueryLevel = level === 'patient' ? 'study' : level
   const { results, studies } = await search(store, searchLevel, params, {}, { maxResults: options.maxResults, retrieveUrl: () => '' })

@@ -187,7 +187,7 @@ describe('DICOMweb on the node', () => {
       expect(await unindexed.json()).toHaveLength(2)
       const include = await call(`${source!.url}/dicomweb/studies?includefield=StudyDescription,00081030&includefield=OperatorsName`)
       expect(include.status).toBe(200)
-      expect(include.headers.get('warning')).toMatch(/not indexed.*OperatorsName/)
+      expect(include.headers.get('warning')).toMatch(/not study-level.*OperatorsName/)
       expect(include.headers.get('warning')).not.toContain('StudyDescription')
       const badInclude = await call(`${source!.url}/dicomweb/studies?includefield=NoSuchThing`)
       expect(badInclude.status).toBe(400)
