@@ -16,11 +16,23 @@ export interface ImportRejection {
   message: string
 }
 
+/** What became of one file: each file of the import is named once, with its own outcome. */
+export interface ImportFileOutcome {
+  path: string
+  /** stored: its bytes are in the store now; duplicate: the store keeps the copy it had (or another file of this import) */
+  status: 'stored' | 'duplicate' | 'rejected'
+  sopInstanceUID?: string
+  code?: string
+  message?: string
+}
+
 export interface ImportSummary {
   files: number
   stored: number
   duplicates: number
+  /** every rejected file, in the order the files were read */
   rejected: ImportRejection[]
+  outcomes: ImportFileOutcome[]
   studies: Array<{ studyInstanceUID: string, stored: number, duplicates: number }>
   bytes: number
 }
@@ -41,21 +53,30 @@ export async function importFiles (paths: string[], init: ImportFilesInit): Prom
   const warn = (message: string): void => onEvent?.({ type: 'warning', message })
   const files = await collectFiles(paths, warn)
   onEvent?.({ type: 'found', total: files.length })
-  const summary: ImportSummary = { files: files.length, stored: 0, duplicates: 0, rejected: [], studies: [], bytes: 0 }
+  const summary: ImportSummary = { files: files.length, stored: 0, duplicates: 0, rejected: [], outcomes: [], studies: [], bytes: 0 }
   const session = store.beginImport()
-  const pathOf = new Map<string, string>()
+  // A staged file is known by its bytes' hash (unique within a session), never by its SOP Instance
+  // UID: several files of one import may carry the same UID, and each must be named for itself.
+  const stagedBySha = new Map<string, ImportFileOutcome>()
   try {
     for (const [n, path] of files.entries()) {
       signal?.throwIfAborted()
       try {
         const outcome = await session.addFile(path, signal)
         summary.bytes += outcome.size
-        pathOf.set(outcome.header.sopInstanceUID, path)
-        if (outcome.status === 'duplicate') summary.duplicates++
+        const sopInstanceUID = outcome.header.sopInstanceUID
+        if (outcome.status === 'duplicate') {
+          summary.duplicates++
+          summary.outcomes.push({ path, status: 'duplicate', sopInstanceUID })
+        } else {
+          const staged: ImportFileOutcome = { path, status: 'stored', sopInstanceUID }
+          stagedBySha.set(outcome.sha256, staged)
+          summary.outcomes.push(staged)
+        }
         onEvent?.({ type: 'file', path, done: n + 1, total: files.length, status: outcome.status })
       } catch (err) {
         if (!isBeeldnetError(err)) throw err
-        summary.rejected.push({ path, code: err.code, message: err.message })
+        summary.outcomes.push({ path, status: 'rejected', code: err.code, message: err.message })
         onEvent?.({ type: 'file', path, done: n + 1, total: files.length, status: 'rejected', code: err.code })
       }
     }
@@ -64,13 +85,23 @@ export async function importFiles (paths: string[], init: ImportFilesInit): Prom
     for (const r of results) {
       summary.stored += r.stored
       summary.duplicates += r.duplicates
-      for (const rej of r.rejected) summary.rejected.push({ path: pathOf.get(rej.sopInstanceUID) ?? rej.sopInstanceUID, code: rej.code, message: rej.message })
+      for (const rej of r.rejected) {
+        const staged = stagedBySha.get(rej.sha256)
+        if (staged !== undefined) Object.assign(staged, { status: 'rejected', code: rej.code, message: rej.message })
+      }
       summary.studies.push({ studyInstanceUID: r.studyInstanceUID, stored: r.stored, duplicates: r.duplicates })
     }
   } catch (err) {
     await session.abort()
     throw err
   }
+  // A staged file that was not refused and whose bytes are not what the store holds under its
+  // UID now was taken as a duplicate of the stored copy.
+  for (const [sha256, staged] of stagedBySha) {
+    if (staged.status !== 'stored' || staged.sopInstanceUID === undefined) continue
+    if ((await store.index.getSopLocation(staged.sopInstanceUID))?.sha256 !== sha256) staged.status = 'duplicate'
+  }
+  for (const { path, status, code = '', message = '' } of summary.outcomes) if (status === 'rejected') summary.rejected.push({ path, code, message })
   return summary
 }
 

@@ -26,7 +26,8 @@ export interface CommitResult {
   studyInstanceUID: string
   stored: number
   duplicates: number
-  rejected: Array<{ sopInstanceUID: string, code: string, message: string }>
+  /** `sha256` names the staged file itself: one batch may hold several files under one SOP Instance UID */
+  rejected: Array<{ sopInstanceUID: string, sha256: string, code: string, message: string }>
 }
 
 export interface DiskUsage {
@@ -142,7 +143,7 @@ export class StudyStore {
       } catch (err) {
         if (!isBeeldnetError(err)) throw err
         await this.blobs.discard(blob)
-        result.rejected.push({ sopInstanceUID: header.sopInstanceUID, code: err.code, message: err.message })
+        result.rejected.push({ sopInstanceUID: header.sopInstanceUID, sha256: blob.sha256, code: err.code, message: err.message })
       }
     }
     if (accepted.length === 0) return result

@@ -111,6 +111,33 @@ describe('beeldnet CLI', () => {
     expect(JSON.parse(gone.stdout)).toMatchObject({ error: { code: 'BEELDNET_ERR_STUDY_NOT_FOUND' } })
   })
 
+  it('import --json names every file once with its own outcome, also when files share one SOP Instance UID', async () => {
+    const dir = await initialised()
+    const generated = await tempDir('gen')
+    const study = await generateStudy(generated, { seed: 32, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
+    const src = await tempDir('src')
+    const original = await readFile(study.instances[0]!.path)
+    const variant = (last: number): Buffer => Buffer.concat([original.subarray(0, -1), Buffer.from([last])])
+    const files: Record<string, Buffer> = {
+      'a-original.dcm': original,
+      'b-copy.dcm': original,
+      'c-variant.dcm': variant(original.at(-1)! ^ 0x01),
+      'd-variant.dcm': variant(original.at(-1)! ^ 0x02),
+      'e-good.dcm': await readFile(study.instances[1]!.path)
+    }
+    for (const [name, bytes] of Object.entries(files)) await writeFile(join(src, name), bytes)
+
+    const imported = await cli('node', '--data-dir', dir, '--json', 'import', src)
+    const summary = JSON.parse(imported.stdout) as { outcomes: Array<{ path: string, status: string, code?: string }>, rejected: Array<{ path: string, code: string }> }
+    expect(summary.outcomes.map((o) => o.path)).toEqual(Object.keys(files).map((name) => join(src, name)))
+    expect(summary.outcomes.map((o) => o.status).slice(0, 2)).toEqual(['stored', 'duplicate'])
+    expect(summary.outcomes[4]!.status).toBe('stored')
+    expect(summary.outcomes[2]!.status).not.toBe('stored')
+    expect(summary.outcomes[3]!.status).not.toBe('stored')
+    expect(summary.rejected).toEqual(summary.outcomes.filter((o) => o.status === 'rejected').map((o) => ({ path: o.path, code: o.code, message: expect.any(String) })))
+    expect(imported.code).toBe(summary.rejected.length > 0 ? 3 : 0)
+  })
+
   it('enrol pins the root, writes registry.url keeping the comments and sends an enrolment signed by the node key; directory shows what the node trusts', async () => {
     const dir = await initialised()
     const { peerId } = await loadIdentityFile(join(dir, 'identity.key'))

@@ -1,4 +1,5 @@
-import { mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { importFiles, type ImportEvent } from '../../../node/dicom/file-import.ts'
@@ -86,6 +87,44 @@ describe('importFiles', () => {
     expect(events[0]).toEqual({ type: 'found', total: 5 })
     expect(events.filter((e) => e.type === 'file')).toHaveLength(5)
     expect((await store.getStudy(study.studyInstanceUID)).study.numberOfInstances).toBe(3)
+  })
+
+  it('names each file once with its own outcome when several files carry one SOP Instance UID', async () => {
+    const generated = await tempDir('gen')
+    const study = await generateStudy(generated, { seed: 26, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
+    const [first, ...others] = study.instances.map((i) => i.path)
+    const src = await tempDir('src')
+    const original = await readFile(first!)
+    // One UID, four files: the original, a byte-identical copy and two with other pixel bytes.
+    const variant = (last: number): Buffer => Buffer.concat([original.subarray(0, -1), Buffer.from([last])])
+    await writeFile(join(src, 'a-original.dcm'), original)
+    await writeFile(join(src, 'b-copy.dcm'), original)
+    await writeFile(join(src, 'c-variant.dcm'), variant(original.at(-1)! ^ 0x01))
+    await writeFile(join(src, 'd-variant.dcm'), variant(original.at(-1)! ^ 0x02))
+    for (const [n, path] of others.entries()) await copyFile(path, join(src, `e-good-${n}.dcm`))
+    await writeFile(join(src, 'f-junk.dcm'), 'not an image')
+
+    const store = await openStore()
+    const summary = await importFiles([src], { store })
+    const names = summary.outcomes.map((o) => o.path.slice(src.length + 1))
+    expect(names).toEqual(['a-original.dcm', 'b-copy.dcm', 'c-variant.dcm', 'd-variant.dcm', 'e-good-0.dcm', 'e-good-1.dcm', 'f-junk.dcm'])
+    const outcome = (name: string): string | undefined => summary.outcomes.find((o) => o.path === join(src, name))?.status
+    expect(outcome('a-original.dcm')).toBe('stored')
+    expect(outcome('b-copy.dcm')).toBe('duplicate')
+    expect(outcome('e-good-0.dcm')).toBe('stored')
+    expect(outcome('e-good-1.dcm')).toBe('stored')
+    expect(outcome('f-junk.dcm')).toBe('rejected')
+    // Whatever the duplicate policy makes of them, the variants are not what the store holds.
+    expect(outcome('c-variant.dcm')).not.toBe('stored')
+    expect(outcome('d-variant.dcm')).not.toBe('stored')
+    const location = await store.index.getSopLocation(study.instances[0]!.sopInstanceUID)
+    expect(location?.sha256).toBe(createHash('sha256').update(original).digest('hex'))
+    // Every rejection names its own file, once, and says the same as that file's outcome.
+    const rejectedPaths = summary.rejected.map((r) => r.path)
+    expect(new Set(rejectedPaths).size).toBe(rejectedPaths.length)
+    expect(rejectedPaths).toEqual(summary.outcomes.filter((o) => o.status === 'rejected').map((o) => o.path))
+    for (const r of summary.rejected) expect(summary.outcomes.find((o) => o.path === r.path)).toMatchObject({ code: r.code, message: r.message })
+    expect(summary.stored + summary.duplicates + summary.rejected.length).toBe(7)
   })
 
   it('fails clearly on a path that does not exist', async () => {
