@@ -1,11 +1,26 @@
 import { readSync } from 'node:fs'
 import { DicomTruncatedError } from '../errors.ts'
 
+/** What the header walk reads from: a file as it is, or the inflated dataset of a deflated one. */
+export interface ByteCursor {
+  /** where the bytes end, or Infinity while that is not known (a stream) */
+  readonly size: number
+  position: number
+  littleEndian: boolean
+  /** bytes left; a stream answers exactly only near its end, and at least 8 before it */
+  remaining (): number
+  bytes (length: number): Buffer
+  peek (length: number): Buffer
+  skip (length: number): void
+  u16 (): number
+  u32 (): number
+}
+
 /**
  * Sequential reader over an open file that reads in windows, so a header can be walked and large
  * values skipped without ever loading the file. Reading past the end of the file is truncation.
  */
-export class FileCursor {
+export class FileCursor implements ByteCursor {
   readonly size: number
   private readonly fd: number
   private readonly windowSize: number

@@ -1,7 +1,8 @@
 import { closeSync, fstatSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { FileCursor } from './byte-source.ts'
-import { DicomHeaderTooLargeError, DicomMalformedError, DicomTruncatedError, DicomUnsupportedError, NotDicomError } from '../errors.ts'
+import { FileCursor, type ByteCursor } from './byte-source.ts'
+import { InflatingCursor } from './inflated-source.ts'
+import { DicomHeaderTooLargeError, DicomMalformedError, DicomTruncatedError, NotDicomError } from '../errors.ts'
 import { TransferSyntax, tag } from './tags.ts'
 
 /*
@@ -29,7 +30,7 @@ export type Dataset = Map<number, DataElement>
 export interface ReadHeaderInit {
   /** values longer than this are skipped, not kept (default 64 KiB) */
   maxValueBytes?: number
-  /** the most bytes of header we walk before pixel data (default 64 MiB) */
+  /** the most bytes of header we walk before pixel data (default 64 MiB); a deflated dataset is never inflated further for its header */
   maxHeaderBytes?: number
   /** deepest sequence nesting accepted (default 16) */
   maxDepth?: number
@@ -50,6 +51,12 @@ export interface ParsedHeader {
   pixelDataLength?: number
   /** where the dataset starts (after preamble and File Meta) */
   datasetOffset: number
+  /**
+   * true for Deflated Explicit VR Little Endian: every offset past `datasetOffset` counts bytes of the
+   * inflated dataset (as if the file held it inflated), so ranges are read with `inflatedRange`, and
+   * the walk stopped at pixel data without inflating it
+   */
+  deflated: boolean
   /** byte range of each top-level dataset element read, header included (for rewriting a header) */
   spans: Map<number, { start: number, end: number }>
   /** where the header walk stopped: the start of pixel data's element, or the end of the file */
@@ -60,6 +67,7 @@ export interface ParsedHeader {
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV'])
 const KNOWN_VRS = new Set([...LONG_VRS, 'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US'])
 const UNDEFINED = 0xFFFFFFFF
+const DEFAULT_MAX_HEADER_BYTES = 64 * 1024 * 1024
 const ITEM = tag(0xFFFE, 0xE000)
 const ITEM_END = tag(0xFFFE, 0xE00D)
 const SEQUENCE_END = tag(0xFFFE, 0xE0DD)
@@ -87,7 +95,7 @@ function dictionaryVr (t: number): string | undefined {
 interface Encoding { implicit: boolean, littleEndian: boolean }
 
 class HeaderWalker {
-  private readonly cursor: FileCursor
+  cursor: ByteCursor
   private readonly maxValueBytes: number
   private readonly maxHeaderBytes: number
   private readonly maxDepth: number
@@ -98,10 +106,10 @@ class HeaderWalker {
   readonly spans = new Map<number, { start: number, end: number }>()
   headerEnd = 0
 
-  constructor (cursor: FileCursor, init: ReadHeaderInit) {
+  constructor (cursor: ByteCursor, init: ReadHeaderInit) {
     this.cursor = cursor
     this.maxValueBytes = init.maxValueBytes ?? 64 * 1024
-    this.maxHeaderBytes = init.maxHeaderBytes ?? 64 * 1024 * 1024
+    this.maxHeaderBytes = init.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES
     this.maxDepth = init.maxDepth ?? 16
     this.maxElements = init.maxElements ?? 200_000
   }
@@ -219,7 +227,10 @@ class HeaderWalker {
   private notePixelData (encoding: Encoding): void {
     const { length } = this.readVrAndLength(PIXEL_DATA, encoding)
     this.pixelDataOffset = this.cursor.position
-    if (length === UNDEFINED) {
+    // A deflated stream has no size to check against: inflating pixel data is left to who needs it.
+    if (this.cursor.size === Infinity) {
+      if (length !== UNDEFINED) this.pixelDataLength = length
+    } else if (length === UNDEFINED) {
       this.checkFragments()
     } else {
       this.pixelDataLength = length
@@ -261,10 +272,7 @@ function sniffBareDataset (first: Buffer): Encoding {
 function encodingOf (transferSyntaxUID: string): Encoding {
   if (transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian) return { implicit: true, littleEndian: true }
   if (transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian) return { implicit: false, littleEndian: false }
-  if (transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian) {
-    throw new DicomUnsupportedError('deflated datasets (1.2.840.10008.1.2.1.99) are not accepted yet')
-  }
-  // Every other transfer syntax, compressed ones included, encodes the dataset explicit VR little endian.
+  // Every other transfer syntax, compressed and deflated ones included, encodes the dataset explicit VR little endian.
   return { implicit: false, littleEndian: true }
 }
 
@@ -305,9 +313,12 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
         : encoding.littleEndian ? TransferSyntax.ExplicitVRLittleEndian : TransferSyntax.ExplicitVRBigEndian
     }
     const datasetOffset = cursor.position
+    const deflated = transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian
+    if (deflated) walker.cursor = new InflatingCursor(fd, fileSize, datasetOffset, init.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)
     const dataset = walker.readTopLevel(encoding)
     return {
       datasetOffset,
+      deflated,
       spans: walker.spans,
       headerEnd: walker.headerEnd,
       meta,

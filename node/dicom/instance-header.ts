@@ -3,6 +3,7 @@ import { readHeader, type Dataset, type ParsedHeader, type ReadHeaderInit } from
 import { DicomInvalidUidError, DicomMissingUidError, DicomTruncatedError } from '../errors.ts'
 import { Tags, TransferSyntax, isReportSopClass, SopClass } from './tags.ts'
 import { isValidBsn, isBsnIssuer } from './bsn.ts'
+import { checkInflatesTo } from './inflated-source.ts'
 
 /** What the store indexes of one instance: the attributes QIDO-RS and C-FIND match on. */
 export interface InstanceHeader {
@@ -61,7 +62,7 @@ export function isValidUid (value: string): boolean {
 /** Reads and checks the header of one instance file; throws a BeeldnetError for anything unusable. */
 export function readInstanceHeader (path: string, init: ReadHeaderInit = {}): InstanceHeader {
   const parsed = readHeader(path, init)
-  checkPixelData(parsed)
+  checkPixelData(path, parsed)
   const charsets = asciiValue(parsed.dataset, Tags.SpecificCharacterSet).split('\\').map((s) => s.trim())
   const text = new DatasetText(createTextDecoder(charsets.length === 1 && charsets[0] === '' ? [] : charsets))
   const ds = parsed.dataset
@@ -166,9 +167,11 @@ function findBsn (ds: Dataset, text: DatasetText): string | undefined {
 }
 
 /** Uncompressed pixel data must fit in the file; a short file was cut off in transit or on disc. */
-function checkPixelData (parsed: ParsedHeader): void {
+function checkPixelData (path: string, parsed: ParsedHeader): void {
   if (parsed.pixelDataOffset === undefined || parsed.pixelDataLength === undefined) return
-  if (parsed.pixelDataOffset + parsed.pixelDataLength > parsed.fileSize) {
+  if (parsed.deflated) {
+    checkInflatesTo(path, parsed.datasetOffset, parsed.pixelDataOffset + parsed.pixelDataLength)
+  } else if (parsed.pixelDataOffset + parsed.pixelDataLength > parsed.fileSize) {
     throw new DicomTruncatedError(`pixel data needs ${parsed.pixelDataLength} bytes, the file has ${parsed.fileSize - parsed.pixelDataOffset}`)
   }
 }

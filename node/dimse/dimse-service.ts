@@ -25,11 +25,14 @@ type CMoveResponse = responses.CMoveResponse
 type CStoreResponse = responses.CStoreResponse
 import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
 import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
+import { watchIdle, type IdleWatch } from './idle-watch.ts'
 
 /*
  * The node's DIMSE service (SCP) for the hospital's PACS and modalities: C-ECHO, C-STORE into the
  * store, C-FIND on the index, C-MOVE (to a configured destination) and C-GET (on the same
  * association). Only configured calling AE titles associate; every refusal is logged with why.
+ * A caller's A-ABORT or close ends its association at once (an instance it was sending is
+ * dropped); a caller that sends nothing for dimse.idleSeconds while owed nothing is aborted.
  */
 
 export type DimseConfig = NodeConfig['dimse']
@@ -47,6 +50,14 @@ const MOVE_CLASSES = new Set<string>([QueryRetrieve.patientMove, QueryRetrieve.s
 const GET_CLASSES = new Set<string>([QueryRetrieve.patientGet, QueryRetrieve.studyGet])
 const FIND_CLASSES = new Set<string>([QueryRetrieve.patientFind, QueryRetrieve.studyFind])
 const MAX_FIND_RESULTS = 10_000
+export const DEFAULT_IDLE_SECONDS = 60
+/**
+ * dcmjs-dimse's own timers (PDU and socket timeout) are set beyond reach: they would abort a C-MOVE
+ * whose caller rightly waits in silence. The idle watch decides instead. (Node timers take at most 2^31-1 ms.)
+ */
+const LIBRARY_TIMERS_OFF_MS = 2 ** 31 - 1
+/** After our A-ABORT, the caller gets this long to take it before the connection is cut. */
+const ABORT_LINGER_MS = 2_000
 
 /** Storage: whatever syntax the caller proposes first, except deflated (the node cannot read it yet). */
 function storageSyntax (proposed: string[]): string | undefined {
@@ -98,7 +109,8 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
   const logger = deps.logger.child({ component: 'dimse' })
   const { Scp, Dataset } = dimse()
   const { CEchoResponse, CFindResponse, CStoreResponse, CMoveResponse, CGetResponse } = dimse().responses
-  const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse().constants
+  const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = dimse().constants
+  const idleMs = (config.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000
   const allowedCallers = new Set([...config.acceptCalling, ...config.destinations.map((d) => d.aeTitle)])
   const calledTitles = new Set([config.aeTitle, ...alsoCalled])
   /** One record per study an operation touched: the caller is named by its AE title and address. */
@@ -121,8 +133,49 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     private accepted = new Set<string>()
     /** studies this association stored instances of */
     private readonly stored = new Set<string>()
+    /** requests the node is working on: the caller waits in silence for their answers */
+    private working = 0
+    private idle: IdleWatch | undefined
+    /** the instance being received, dropped if the association ends before it is complete */
+    private receiving: InstanceReceiver | undefined
 
     private get tcp (): Socket { return (this as unknown as { socket: Socket }).socket }
+
+    /** Ends the association when the caller goes quiet, and lets go of a half-received instance when it ends. */
+    guard (): void {
+      this.tcp.once('close', () => {
+        this.receiving?.destroy(new Error('the association ended before the instance was complete'))
+        this.receiving = undefined
+      })
+      this.idle = watchIdle(this.tcp, { idleMs, busy: () => this.working > 0, onIdle: () => { this.abortIdle() } })
+    }
+
+    /** Counts one request as worked on until the returned function is called. */
+    private begin (): () => void {
+      this.working++
+      let ended = false
+      return () => {
+        if (ended) return
+        ended = true
+        this.working--
+        this.idle?.touch()
+      }
+    }
+
+    private abortIdle (): void {
+      const socket = this.tcp
+      logger.info({ calling: this.calling, peer: socket.remoteAddress, idleSeconds: idleMs / 1000 }, `association aborted: the caller sent nothing for ${idleMs / 1000} s`)
+      // Does nothing before an association was requested: then the connection is simply closed.
+      this.sendAbort(AbortSource.ServiceUser, AbortReason.NotSpecified)
+      socket.end(() => { socket.destroy() })
+      setTimeout(() => { socket.destroy() }, ABORT_LINGER_MS).unref()
+    }
+
+    /** The caller's A-ABORT: the association is over, the connection goes now (PS3.8 7.3.3). */
+    override abort (source: number, reason: number): void {
+      logger.info({ calling: this.calling, peer: this.tcp.remoteAddress, source, reason }, 'association aborted by the caller')
+      this.tcp.destroy()
+    }
 
     override associationRequested (association: Association): void {
       this.calling = association.getCallingAeTitle().trim()
@@ -184,31 +237,37 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     }
 
     override createStoreWritableStream (context: PresentationContext, request: CStoreRequest): InstanceReceiver {
-      return new InstanceReceiver(store, this.tcp, {
+      this.receiving = new InstanceReceiver(store, this.tcp, {
         sopClassUID: request.getAffectedSopClassUid(),
         sopInstanceUID: request.getAffectedSopInstanceUid(),
         transferSyntaxUID: context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian
       })
+      return this.receiving
     }
 
     override createDatasetFromStoreWritableStream (writable: InstanceReceiver, context: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
-      // The library calls this right after end(): the answer waits until the instance is committed.
+      // The library calls this right after end(): the instance is whole, and the answer waits until it is committed.
+      if (this.receiving === writable) this.receiving = undefined
+      const answered = this.begin()
       void writable.outcome.then((outcome) => {
-        callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome }))
+        callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome, answered }))
       })
     }
 
     override cStoreRequest (request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
-      const outcome = (request.getDataset() as unknown as { outcome?: StoreOutcome } | undefined)?.outcome
+      const { outcome, answered } = (request.getDataset() as unknown as { outcome?: StoreOutcome, answered?: () => void } | undefined) ?? {}
       const response = CStoreResponse.fromRequest(request)
       response.setStatus(outcome?.status ?? DimseStatus.processingFailure)
       if (outcome?.comment !== undefined) response.setErrorComment(comment(outcome.comment))
       if (outcome?.stored === true && outcome.studyInstanceUID !== undefined) this.stored.add(outcome.studyInstanceUID)
       if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.getAffectedSopInstanceUid(), status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
       callback(response)
+      answered?.()
     }
 
-    override cFindRequest (request: CFindRequest, callback: (responses: CFindResponse[]) => void): void {
+    override cFindRequest (request: CFindRequest, answer: (responses: CFindResponse[]) => void): void {
+      const answered = this.begin()
+      const callback = (responses: CFindResponse[]): void => { answer(responses); answered() }
       const identifier = request.getDataset()?.getElements() ?? {}
       find(store, identifier, { aeTitle: config.aeTitle, maxResults: MAX_FIND_RESULTS }).then(async ({ matches, studies }) => {
         await auditStudies('query', `C-FIND: ${matches.length} answers`, this.calling, this.tcp.remoteAddress, studies.map((s) => s.studyInstanceUID))
@@ -252,7 +311,9 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       this.runRetrieve(request, { kind: 'get', scp: this as unknown as SubOperationSender }, respond, callback)
     }
 
-    private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string) => R, callback: (responses: R[]) => void): void {
+    private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string) => R, answer: (responses: R[]) => void): void {
+      const answered = this.begin()
+      const callback = (responses: R[]): void => { answer(responses); answered() }
       const identifier = request.getDataset()?.getElements() ?? {}
       const before = async (instances: Array<{ studyInstanceUID: string }>): Promise<void> => {
         await auditStudies('export', how.kind === 'move' ? `C-MOVE to ${how.destination.aeTitle}` : `C-GET by ${this.calling}`, this.calling, this.tcp.remoteAddress, instances.map((i) => i.studyInstanceUID))
@@ -277,8 +338,9 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       const server = createServer((socket) => {
         sockets.add(socket)
         socket.on('close', () => sockets.delete(socket))
-        const scp = new BeeldnetScp(socket, { pduTimeout: 300_000, connectTimeout: 300_000 })
+        const scp = new BeeldnetScp(socket, { pduTimeout: LIBRARY_TIMERS_OFF_MS, connectTimeout: LIBRARY_TIMERS_OFF_MS })
         Object.assign(scp, { connected: true })
+        scp.guard()
         scp.on('networkError', (err: Error) => {
           logger.warn({ err: err.message, peer: socket.remoteAddress }, 'DIMSE association failed')
           socket.end()
