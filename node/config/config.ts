@@ -70,7 +70,9 @@ export const ConfigSchema = z.strictObject({
       aeTitle: AeTitle,
       host: z.string().min(1),
       port: z.coerce.number().int().min(1).max(65535)
-    })).max(1000).default([])
+    })).max(1000).default([]),
+    /** unset: 60 (DEFAULT_IDLE_SECONDS in node/dimse/dimse-service.ts) */
+    idleSeconds: z.coerce.number().int().min(1).max(86_400).optional()
   }).default({ enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] }),
   routing: z.strictObject({
     rules: z.array(z.strictObject({
@@ -191,6 +193,10 @@ dimse:
   # Where the node sends studies with C-STORE: C-MOVE destinations and the local PACS.
   # - { aeTitle: PACS, host: 10.0.0.5, port: 104 }
   destinations: []
+  # An association on which the caller sends nothing for this long, while the node owes it no
+  # answer, is aborted (A-ABORT) and its connection closed. A caller's A-ABORT or close ends an
+  # association at once, and an instance it was sending is discarded.
+  idleSeconds: 60
 
 routing:
   # Studies the PACS or a modality sends to this node (DIMSE C-STORE) that go on to another hospital

@@ -171,7 +171,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       setTimeout(() => { socket.destroy() }, ABORT_LINGER_MS).unref()
     }
 
-    /** The caller's A-ABORT: the association is over, the connection goes now (PS3.8 7.3.3). */
+    /** The caller's A-ABORT: the association is over, so the connection goes now (as storescp does). */
     override abort (source: number, reason: number): void {
       logger.info({ calling: this.calling, peer: this.tcp.remoteAddress, source, reason }, 'association aborted by the caller')
       this.tcp.destroy()

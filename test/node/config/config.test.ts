@@ -16,7 +16,7 @@ describe('node config', () => {
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
       p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024 },
       transfers: { concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30, bulkPatientLimit: 3 },
-      dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [] },
+      dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [], idleSeconds: 60 },
       routing: { rules: [] },
       audit: { syslog: '' },
       pacs: { destination: '', forward: 'confirm', mappingFile: '' },
@@ -28,6 +28,8 @@ describe('node config', () => {
     const file = 'dimse:\n  enabled: true\n  destinations:\n    - { aeTitle: PACS, host: 10.0.0.5, port: 104 }\n'
     const config = parseConfig(file, { BEELDNET_DIMSE_ACCEPT_CALLING: 'PACS, CT1' })
     expect(config.dimse).toMatchObject({ enabled: true, acceptCalling: ['PACS', 'CT1'], destinations: [{ aeTitle: 'PACS', host: '10.0.0.5', port: 104 }] })
+    expect(parseConfig('', { BEELDNET_DIMSE_IDLE_SECONDS: '600' }).dimse.idleSeconds).toBe(600)
+    expect(() => parseConfig('dimse:\n  idleSeconds: 0\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
     expect(() => parseConfig('dimse:\n  aeTitle: MUCH_TOO_LONG_AE_TITLE\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('dimse.aeTitle') }))
     expect(() => parseConfig('dimse:\n  acceptCalling: ["A\\\\B"]\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
     expect(() => parseConfig('pacs:\n  forward: sometimes\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('pacs.forward') }))
