@@ -59,9 +59,9 @@ const LIBRARY_TIMERS_OFF_MS = 2 ** 31 - 1
 /** After our A-ABORT, the caller gets this long to take it before the connection is cut. */
 const ABORT_LINGER_MS = 2_000
 
-/** Storage: whatever syntax the caller proposes first, except deflated (the node cannot read it yet). */
+/** Storage: whatever syntax the caller proposes first (deflated included): instances are stored as received. */
 function storageSyntax (proposed: string[]): string | undefined {
-  return proposed.find((ts) => ts !== TransferSyntax.DeflatedExplicitVRLittleEndian)
+  return proposed[0]
 }
 
 interface RetrieveResponse {
