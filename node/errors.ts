@@ -41,8 +41,8 @@ export class DicomHeaderTooLargeError extends BeeldnetError {
 }
 
 export class InstanceConflictError extends BeeldnetError {
-  constructor (sopInstanceUID: string) {
-    super('BEELDNET_ERR_INSTANCE_CONFLICT', `instance ${sopInstanceUID} is already stored with different content; the stored copy is kept`)
+  constructor (sopInstanceUID: string, why = 'different content') {
+    super('BEELDNET_ERR_INSTANCE_CONFLICT', `instance ${sopInstanceUID} is already stored and this copy differs (${why}); the stored copy is kept`)
   }
 }
 

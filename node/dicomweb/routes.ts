@@ -11,7 +11,7 @@ import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './mu
 import type { QueryLevel, QueryRow } from './qido.ts'
 import { bulkDataPart, checkInstanceAccept, checkJsonAccept, frameParts, instanceParts, instancesOf, metadataOf, type Target } from './retrieve.ts'
 import { search, type SearchScope } from './search.ts'
-import { storeInstances } from './stow.ts'
+import { storeInstances, warningHeader } from './stow.ts'
 
 /*
  * DICOMweb on the node's HTTP server under /dicomweb: QIDO-RS search, WADO-RS retrieve and
@@ -123,9 +123,15 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
       retrieveUrl: (s) => instanceUrl(req, s),
       studyUrl: (uid) => studyUrl(req, uid)
     })
-    const storedStudies = (await Promise.all(outcome.studies.map(async (uid) => store.index.getStudy(uid)))).filter((x): x is StudyRecord => x !== undefined)
-    await auditShown(req, 'store-received', `STOW-RS: ${outcome.status}`, storedStudies)
-    if (outcome.reasons.length > 0) void reply.header('warning', outcome.reasons.slice(0, 20).map((r) => `299 beeldnet "${r.replace(/"/g, '\'').slice(0, 300)}"`).join(', '))
+    // Parts are committed now: whatever fails from here on is logged, and the answer is still per part.
+    try {
+      const storedStudies = (await Promise.all(outcome.studies.map(async (uid) => store.index.getStudy(uid)))).filter((x): x is StudyRecord => x !== undefined)
+      await auditShown(req, 'store-received', `STOW-RS: ${outcome.status}`, storedStudies)
+    } catch (err) {
+      logger.error({ err, studies: outcome.studies }, 'the audit trail did not take a STOW-RS store; the stored parts are answered as stored')
+    }
+    const warning = warningHeader(outcome.reasons)
+    if (warning !== undefined) void reply.header('warning', warning)
     return reply.status(outcome.status).type('application/dicom+json').send(outcome.body)
   }
   app.post(`${DICOMWEB_PREFIX}/studies`, storeRoute)

@@ -13,16 +13,22 @@ import { parseMediaType, readMultipart } from './multipart.ts'
  * The answer lists what was stored and what failed with a reason (PS3.18 Table 10.5.3-1).
  */
 
-/** Failure Reason (0008,1197) values of PS3.4 / PS3.18 used here. */
+/** Failure Reason (0008,1197) values of PS3.18 Table 10.5.3-1 (the C-STORE failures of PS3.4 B.2.3) used here. */
 export const FailureReason = {
-  /** the part is not a DICOM instance this node can read */
+  /**
+   * the part is not a DICOM instance this node can read, or it is refused for good: it contradicts
+   * an instance held under its SOP Instance UID (store.duplicates) or names another patient than its study
+   */
   cannotUnderstand: 0xC000,
   /** the instance's Study Instance UID is not the one in the URL */
   studyMismatch: 0xA900,
-  /** another instance is stored under this SOP Instance UID */
-  duplicateSopInstance: 0x0111,
+  /** the node could not commit it (a disk, the index): nothing of its study was stored; try again */
   processingFailure: 0x0110
 } as const
+
+/** At most this many reasons, each at most this long, go into the Warning header (the body has every part). */
+const WARNING_REASONS = 10
+const WARNING_REASON_CHARS = 200
 
 export interface StowOutcome {
   /** 200 all stored, 202 some failed, 409 none stored */
@@ -35,6 +41,7 @@ export interface StowOutcome {
 }
 
 interface Stored { sopClassUID: string, sopInstanceUID: string, studyInstanceUID: string, seriesInstanceUID: string }
+interface Staged extends Stored { sha256: string }
 interface Failed { sopClassUID?: string, sopInstanceUID?: string, reason: number, message: string }
 
 export interface StowInit {
@@ -49,8 +56,8 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
   if (partType !== undefined && partType !== 'application/dicom') {
     throw new MultipartError(`this node takes multipart/related; type="application/dicom" (DICOM JSON and bulk data uploads are not supported), not type="${partType}"`)
   }
-  const session = store.beginImport()
-  const staged: Stored[] = []
+  const session = store.beginImport({ origin: 'STOW-RS' })
+  const staged: Staged[] = []
   const failed: Failed[] = []
   try {
     for await (const part of readMultipart(body, media.params.boundary ?? '', { maxParts: init.maxParts })) {
@@ -66,23 +73,29 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
         if (studyInstanceUID !== undefined && h.studyInstanceUID !== studyInstanceUID) {
           // Staged already: the session discards it unless committed, so take it out of the batch.
           failed.push({ sopClassUID: h.sopClassUID, sopInstanceUID: h.sopInstanceUID, reason: FailureReason.studyMismatch, message: `the instance belongs to study ${h.studyInstanceUID}, not ${studyInstanceUID}` })
-          await session.drop(h.studyInstanceUID, h.sopInstanceUID)
+          if (outcome.status === 'staged') await session.drop(h.studyInstanceUID, outcome.sha256)
           continue
         }
-        staged.push({ sopClassUID: h.sopClassUID, sopInstanceUID: h.sopInstanceUID, studyInstanceUID: h.studyInstanceUID, seriesInstanceUID: h.seriesInstanceUID })
+        staged.push({ sopClassUID: h.sopClassUID, sopInstanceUID: h.sopInstanceUID, studyInstanceUID: h.studyInstanceUID, seriesInstanceUID: h.seriesInstanceUID, sha256: outcome.sha256 })
       } catch (err) {
         if (!isBeeldnetError(err)) throw err
         part.body.resume()
         failed.push({ reason: FailureReason.cannotUnderstand, message: `${err.code}: ${err.message}` })
       }
     }
-    const results = await session.commit()
-    const rejected = new Map(results.flatMap((r) => r.rejected.map((x) => [x.sopInstanceUID, x] as const)))
-    const stored = staged.filter((s) => !rejected.has(s.sopInstanceUID))
+    // Each part is answered by its own file's outcome (by hash: one request may carry one SOP
+    // Instance UID twice, in two encodings), and a study whose commit failed fails only its parts.
+    const settled = await session.commitSettled()
+    const outcomes = new Map(settled.flatMap((s) => 'result' in s ? s.result.outcomes.map((o) => [o.sha256, o] as const) : []))
+    const failedStudies = new Map(settled.flatMap((s) => 'error' in s ? [[s.studyInstanceUID, s.error] as const] : []))
+    for (const [studyUID, err] of failedStudies) logger.error({ err, study: studyUID }, 'STOW-RS: a study\'s commit failed; its parts are answered as failed')
+    const stored: Stored[] = []
     for (const s of staged) {
-      const r = rejected.get(s.sopInstanceUID)
-      if (r === undefined) continue
-      failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: r.code === 'BEELDNET_ERR_INSTANCE_CONFLICT' ? FailureReason.duplicateSopInstance : FailureReason.processingFailure, message: `${r.code}: ${r.message}` })
+      const { sha256, ...part } = s
+      const outcome = outcomes.get(sha256)
+      if (outcome !== undefined && outcome.outcome !== 'refused') stored.push(part)
+      else if (outcome !== undefined) failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: FailureReason.cannotUnderstand, message: `${outcome.code ?? ''}: ${outcome.message ?? ''}` })
+      else failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: FailureReason.processingFailure, message: `BEELDNET_ERR_INTERNAL: ${String((failedStudies.get(s.studyInstanceUID) as Error | undefined)?.message ?? 'not committed')}` })
     }
     if (stored.length > 0 || failed.length > 0) logger.info({ stored: stored.length, failed: failed.map((f) => f.message) }, 'STOW-RS')
     return {
@@ -95,6 +108,31 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
     await session.abort()
     throw err
   }
+}
+
+/**
+ * The Warning header (RFC 7234 warn-code 299) for the failed parts' reasons: a header is printable
+ * ASCII only, and a reason may quote bytes of the file, so anything else is escaped (\xHH,
+ * \u{HHHH}), quotes and backslashes too, and the whole is bounded.
+ */
+export function warningHeader (reasons: string[]): string | undefined {
+  if (reasons.length === 0) return undefined
+  const quoted = reasons.slice(0, WARNING_REASONS).map((r) => `299 beeldnet "${headerSafe(r, WARNING_REASON_CHARS)}"`)
+  if (reasons.length > WARNING_REASONS) quoted.push(`299 beeldnet "and ${reasons.length - WARNING_REASONS} more failed parts (see the response body)"`)
+  return quoted.join(', ')
+}
+
+function headerSafe (text: string, maxChars: number): string {
+  let out = ''
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!
+    const safe = code >= 0x20 && code <= 0x7e && ch !== '"' && ch !== '\\'
+      ? ch
+      : code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
+    if (out.length + safe.length > maxChars) return `${out}...`
+    out += safe
+  }
+  return out
 }
 
 function responseBody (stored: Stored[], failed: Failed[], studyInstanceUID: string | undefined, init: StowInit): DicomJson {

@@ -34,11 +34,13 @@ export const DimseStatus = {
   success: 0x0000,
   pending: 0xFF00,
   warning: 0xB000,
+  /** not a C-STORE status (PS3.4 B.2.3 has none such): C-FIND and C-MOVE failures only */
   processingFailure: 0x0110,
-  duplicateSopInstance: 0x0111,
+  /** C-STORE "Refused: Out of Resources" (A7xx): the sender should try again later */
   outOfResources: 0xA700,
   moveDestinationUnknown: 0xA801,
   identifierDoesNotMatch: 0xA900,
+  /** C-STORE "Error: Cannot understand" (Cxxx): this dataset will not be taken as it is */
   cannotUnderstand: 0xC000,
   subOperationsFailed: 0xA702
 } as const

@@ -35,7 +35,7 @@ export class InstanceReceiver extends PassThrough {
     super({ highWaterMark: HIGH_WATER_BYTES })
     this.socket = socket
     super.write(fileMetaInformation(meta))
-    this.outcome = storeOne(store, this)
+    this.outcome = storeOne(store, this, `DIMSE C-STORE from ${socket.remoteAddress ?? 'an unknown address'}`)
     // The library listens for no errors on our stream: a failure must not crash the process.
     this.on('error', () => {})
   }
@@ -50,24 +50,27 @@ export class InstanceReceiver extends PassThrough {
   }
 }
 
-async function storeOne (store: StudyStore, source: InstanceReceiver): Promise<StoreOutcome> {
-  const session = store.beginImport()
+async function storeOne (store: StudyStore, source: InstanceReceiver, origin: string): Promise<StoreOutcome> {
+  const session = store.beginImport({ origin })
   try {
     const staged = await session.add(source)
     const [result] = await session.commit()
     const uids = { studyInstanceUID: staged.header.studyInstanceUID, sopInstanceUID: staged.header.sopInstanceUID }
     const rejected = result?.rejected[0]
-    if (rejected !== undefined) {
-      const status = rejected.code === 'BEELDNET_ERR_INSTANCE_CONFLICT' ? DimseStatus.duplicateSopInstance : DimseStatus.processingFailure
-      return { status, comment: `${rejected.code}: ${rejected.message}`, stored: false, ...uids }
-    }
+    // A conflict with a held instance, or another patient than the study's: this dataset is refused
+    // for good, and PS3.4 B.2.3 has no "duplicate" C-STORE status (0x0111 is N-CREATE's). Of the
+    // C-STORE failures, Cxxx "cannot understand" is the one that does not invite a retry (A7xx out
+    // of resources does) nor claim the dataset breaks its IOD (A9xx); the Error Comment says why.
+    if (rejected !== undefined) return { status: DimseStatus.cannotUnderstand, comment: `${rejected.code}: ${rejected.message}`, stored: false, ...uids }
+    // New, or a copy of one held (kept or replacing it, as store.duplicates says): the node holds it.
     return { status: DimseStatus.success, stored: true, ...uids }
   } catch (err) {
     await session.abort()
     // Whatever is left of the dataset is read and dropped, so the association goes on.
     source.resume()
-    if (!isBeeldnetError(err)) return { status: DimseStatus.processingFailure, comment: `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`, stored: false }
-    const status = UNREADABLE.has(err.code) ? DimseStatus.cannotUnderstand : DimseStatus.processingFailure
+    // Not the dataset's fault (a disk, the index): "out of resources" asks the sender to try again.
+    if (!isBeeldnetError(err)) return { status: DimseStatus.outOfResources, comment: `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`, stored: false }
+    const status = UNREADABLE.has(err.code) ? DimseStatus.cannotUnderstand : DimseStatus.outOfResources
     return { status, comment: `${err.code}: ${err.message}`, stored: false }
   }
 }

@@ -83,6 +83,11 @@ export class StudyIndex {
     return this.sops.get(sopInstanceUID)
   }
 
+  /** One indexed instance, where its SOP location says it is. */
+  async getInstance (location: Pick<SopLocation, 'studyInstanceUID' | 'seriesInstanceUID'>, sopInstanceUID: string): Promise<InstanceRecord | undefined> {
+    return this.instances.get(key(location.studyInstanceUID, location.seriesInstanceUID, sopInstanceUID))
+  }
+
   /** The instance a content hash belongs to, as `study NUL series NUL sop`. */
   async getBlobOwner (sha256: string): Promise<string | undefined> {
     return this.blobs.get(sha256)
@@ -110,11 +115,12 @@ export class StudyIndex {
     const instanceKey = (i: InstanceRecord): string => key(uid, i.seriesInstanceUID, i.sopInstanceUID)
     const indexed = new Map((previous?.instances ?? []).map((i) => [instanceKey(i), i.sha256]))
     if (previous !== undefined) {
-      const kept = new Set(next.instances.map(instanceKey))
+      const kept = new Map(next.instances.map((i) => [instanceKey(i), i.sha256]))
       const keptSeries = new Set(next.series.map((s) => s.seriesInstanceUID))
       for (const s of previous.series) if (!keptSeries.has(s.seriesInstanceUID)) batch.del(key(uid, s.seriesInstanceUID), { sublevel: this.series })
       for (const i of previous.instances) {
-        if (kept.has(instanceKey(i))) continue
+        // A replaced instance (same key, other file) loses its old content hash; its keys are put again below.
+        if (kept.get(instanceKey(i)) === i.sha256) continue
         batch.del(instanceKey(i), { sublevel: this.instances })
         batch.del(i.sopInstanceUID, { sublevel: this.sops })
         batch.del(i.sha256, { sublevel: this.blobs })

@@ -5,9 +5,9 @@ import { pipeline } from 'node:stream/promises'
 import { BlobStore, type StagedBlob } from './blob-store.ts'
 import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
+import { decideDuplicate, type DuplicateDecision, type DuplicatePolicy, type HeldCopy } from './duplicates.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
-import { isBeeldnetError } from '../../protocol/errors.ts'
 import type { Readable } from 'node:stream'
 
 export interface StudyStoreInit {
@@ -15,6 +15,31 @@ export interface StudyStoreInit {
   dir: string
   /** test hook: runs after instance files are durable and before the index batch commits */
   beforeIndexCommit?: (studyInstanceUID: string) => Promise<void> | void
+  /** what a copy of an instance already held becomes (config store.duplicates); default 'keep' */
+  duplicates?: DuplicatePolicy
+  /** told of every copy kept, replaced or refused, once that is final (for the log and the audit trail) */
+  onDuplicate?: (event: DuplicateEvent) => void
+}
+
+/** A copy of an instance the store held (or already had in the same batch), and what became of it. */
+export interface DuplicateEvent extends DuplicateDecision {
+  studyInstanceUID: string
+  sopInstanceUID: string
+  patient: { id: string, issuer: string, name: string }
+  /** the arriving copy's and the held copy's transfer syntax */
+  transferSyntaxUID: string
+  heldTransferSyntaxUID: string
+  /** where the copy came from (a DIMSE caller, STOW-RS, a peer), when the caller said */
+  origin?: string
+}
+
+/** What became of one staged file: new, a copy of a held instance kept or replacing it, or refused. */
+export interface InstanceOutcome {
+  sopInstanceUID: string
+  sha256: string
+  outcome: 'stored' | 'kept' | 'replaced' | 'refused'
+  code?: string
+  message?: string
 }
 
 /** What happened to one incoming file. */
@@ -24,8 +49,14 @@ export type StageOutcome =
 
 export interface CommitResult {
   studyInstanceUID: string
+  /** instances whose file is now the stored one (new, or replacing a held copy) */
   stored: number
+  /** of those, how many replaced a held copy */
+  replaced: number
+  /** copies of held instances that were kept (the held copy stays) */
   duplicates: number
+  /** one per staged file, in the order given */
+  outcomes: InstanceOutcome[]
   /** `sha256` names the staged file itself: one batch may hold several files under one SOP Instance UID */
   rejected: Array<{ sopInstanceUID: string, sha256: string, code: string, message: string }>
 }
@@ -64,6 +95,8 @@ export class StudyStore {
   readonly index: StudyIndex
   private readonly dir: string
   private readonly beforeIndexCommit: StudyStoreInit['beforeIndexCommit']
+  private readonly duplicatePolicy: DuplicatePolicy
+  private readonly onDuplicate: StudyStoreInit['onDuplicate']
   private commitQueue: Promise<unknown> = Promise.resolve()
 
   constructor (init: StudyStoreInit) {
@@ -71,6 +104,8 @@ export class StudyStore {
     this.blobs = new BlobStore({ dir: join(init.dir, 'store') })
     this.index = new StudyIndex(join(init.dir, 'index'))
     this.beforeIndexCommit = init.beforeIndexCommit
+    this.duplicatePolicy = init.duplicates ?? 'keep'
+    this.onDuplicate = init.onDuplicate
   }
 
   async start (): Promise<void> {
@@ -90,8 +125,8 @@ export class StudyStore {
   }
 
   /** Starts a batch of incoming instances; nothing becomes visible until `commit()`. */
-  beginImport (): ImportSession {
-    return new ImportSession(this)
+  beginImport (init: { origin?: string } = {}): ImportSession {
+    return new ImportSession(this, init.origin)
   }
 
   /** @internal used by ImportSession: a file path or a stream of one instance's bytes */
@@ -108,103 +143,150 @@ export class StudyStore {
   }
 
   /** @internal one study's staged instances become visible together, or not at all */
-  async commitStudy (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
-    return this.serialised(async () => this.commitStudyNow(studyInstanceUID, staged))
+  async commitStudy (studyInstanceUID: string, staged: Staged[], origin?: string): Promise<CommitResult> {
+    return this.serialised(async () => this.commitStudyNow(studyInstanceUID, staged, origin))
   }
 
-  private async commitStudyNow (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
-    const result: CommitResult = { studyInstanceUID, stored: 0, duplicates: 0, rejected: [] }
+  private async commitStudyNow (studyInstanceUID: string, staged: Staged[], origin: string | undefined): Promise<CommitResult> {
     const previous = await this.index.getEntries(studyInstanceUID)
-    const patientKey = previous?.study.patient ?? patientOf(staged[0]!.header)
-    const accepted: InstanceRecord[] = []
-    const seen = new Map<string, string>()
-    for (const { header, blob } of staged) {
-      try {
-        const mine = seen.get(header.sopInstanceUID)
-        if (mine !== undefined) {
-          if (mine !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
-          result.duplicates++
-          await this.blobs.discard(blob)
-          continue
-        }
-        const existing = await this.index.getSopLocation(header.sopInstanceUID)
-        if (existing !== undefined) {
-          if (existing.sha256 !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
-          result.duplicates++
-          await this.blobs.discard(blob)
-          continue
-        }
-        const p = header.patient
-        if (p.id !== patientKey.id || p.issuer !== patientKey.issuer) {
-          throw new PatientMismatchError(studyInstanceUID, describePatient(patientKey), describePatient(p))
-        }
-        seen.set(header.sopInstanceUID, blob.sha256)
-        accepted.push(instanceRecord(header, blob))
-      } catch (err) {
-        if (!isBeeldnetError(err)) throw err
-        await this.blobs.discard(blob)
-        result.rejected.push({ sopInstanceUID: header.sopInstanceUID, sha256: blob.sha256, code: err.code, message: err.message })
-      }
-    }
-    if (accepted.length === 0) return result
-    const bySha = new Map(staged.map((s) => [s.blob.sha256, s]))
-    await this.placeAndIndex(studyInstanceUID, accepted.map((r) => bySha.get(r.sha256)!), previous)
-    result.stored = accepted.length
-    return result
+    const plan = await this.sortIncoming(studyInstanceUID, staged, previous, origin)
+    for (const s of plan.discard) await this.blobs.discard(s.blob)
+    if (plan.accepted.length > 0) await this.placeAndIndex(studyInstanceUID, plan.accepted, previous)
+    this.tell(plan.events)
+    return plan.result
   }
 
   /**
    * @internal a received transfer's verified instances become visible together, or none do. Unlike
-   * commitStudy, one conflicting instance (another file under a stored UID, another patient) refuses
-   * the whole batch with its error and leaves every file where it is, so nothing half-arrived shows.
-   * Instances already indexed with the same bytes count as duplicates.
+   * commitStudy, one refused instance (a conflict with a stored one, another patient) refuses the
+   * whole batch with its error and leaves every file where it is, so nothing half-arrived shows.
+   * Copies of held instances follow the store's duplicates policy, as any other arrival.
    */
-  async commitWhole (studyInstanceUID: string, staged: Staged[]): Promise<CommitResult> {
+  async commitWhole (studyInstanceUID: string, staged: Staged[], origin?: string): Promise<CommitResult> {
     return this.serialised(async () => {
-      const result: CommitResult = { studyInstanceUID, stored: 0, duplicates: 0, rejected: [] }
-      const previous = await this.index.getEntries(studyInstanceUID)
-      const fresh: Staged[] = []
-      const duplicates: Staged[] = []
-      const seen = new Map<string, string>()
-      const patientKey = previous?.study.patient ?? (staged[0] === undefined ? undefined : patientOf(staged[0].header))
-      for (const s of staged) {
-        const { header, blob } = s
+      for (const { header } of staged) {
         if (header.studyInstanceUID !== studyInstanceUID) throw new TypeError(`instance ${header.sopInstanceUID} is not of study ${studyInstanceUID}`)
-        const known = seen.get(header.sopInstanceUID) ?? (await this.index.getSopLocation(header.sopInstanceUID))?.sha256
-        if (known !== undefined) {
-          if (known !== blob.sha256) throw new InstanceConflictError(header.sopInstanceUID)
-          duplicates.push(s)
-          continue
-        }
-        if (patientKey !== undefined && (header.patient.id !== patientKey.id || header.patient.issuer !== patientKey.issuer)) {
-          throw new PatientMismatchError(studyInstanceUID, describePatient(patientKey), describePatient(header.patient))
-        }
-        seen.set(header.sopInstanceUID, blob.sha256)
-        fresh.push(s)
       }
-      if (fresh.length > 0) await this.placeAndIndex(studyInstanceUID, fresh, previous)
-      for (const d of duplicates) await this.blobs.discard(d.blob)
-      result.stored = fresh.length
-      result.duplicates = duplicates.length
-      return result
+      const previous = await this.index.getEntries(studyInstanceUID)
+      const plan = await this.sortIncoming(studyInstanceUID, staged, previous, origin)
+      if (plan.refusal !== undefined) {
+        this.tell(plan.events.filter((e) => e.action === 'refused'))
+        throw plan.refusal
+      }
+      if (plan.accepted.length > 0) await this.placeAndIndex(studyInstanceUID, plan.accepted, previous)
+      for (const s of plan.discard) await this.blobs.discard(s.blob)
+      this.tell(plan.events)
+      return plan.result
     })
   }
 
-  /** Moves staged files to their content address, makes that durable, then writes the study's index batch. */
-  private async placeAndIndex (studyInstanceUID: string, accepted: Staged[], previous: StudyEntries | undefined): Promise<void> {
-    const placed: string[] = []
-    for (const { blob } of accepted) {
-      if (await this.blobs.commit(blob)) placed.push(blob.sha256)
+  /**
+   * Decides, without touching a file, what each staged instance becomes: new, a kept or replacing
+   * copy of one held (in the store or earlier in this batch), or refused. Within one batch a later
+   * copy is judged against the earlier one as if that were stored, so a repeat never fails the first.
+   */
+  private async sortIncoming (studyInstanceUID: string, staged: Staged[], previous: StudyEntries | undefined, origin: string | undefined): Promise<IncomingPlan> {
+    const result: CommitResult = { studyInstanceUID, stored: 0, replaced: 0, duplicates: 0, outcomes: [], rejected: [] }
+    let patientKey: { id: string, issuer: string } | undefined = previous?.study.patient
+    const accepted = new Map<string, Accepted>()
+    const discard: Staged[] = []
+    const events: DuplicateEvent[] = []
+    let refusal: Error | undefined
+    const refuse = (s: Staged, err: InstanceConflictError | PatientMismatchError): void => {
+      refusal ??= err
+      discard.push(s)
+      result.outcomes.push({ sopInstanceUID: s.header.sopInstanceUID, sha256: s.blob.sha256, outcome: 'refused', code: err.code, message: err.message })
+      result.rejected.push({ sopInstanceUID: s.header.sopInstanceUID, sha256: s.blob.sha256, code: err.code, message: err.message })
     }
-    await this.blobs.syncDirectoriesOf(accepted.map((s) => s.blob.sha256))
+    for (const s of staged) {
+      const { header, blob } = s
+      const sop = header.sopInstanceUID
+      const earlier = accepted.get(sop)
+      const held = earlier !== undefined
+        ? { copy: { record: instanceRecord(earlier.staged.header, earlier.staged.blob), patient: earlier.staged.header.patient }, replaces: earlier.replaces }
+        : await this.heldCopy(sop, previous)
+      if (held === undefined) {
+        patientKey ??= patientOf(header)
+        if (header.patient.id !== patientKey.id || header.patient.issuer !== patientKey.issuer) {
+          refuse(s, new PatientMismatchError(studyInstanceUID, describePatient(patientKey), describePatient(header.patient)))
+          continue
+        }
+        accepted.set(sop, { staged: s })
+        result.outcomes.push({ sopInstanceUID: sop, sha256: blob.sha256, outcome: 'stored' })
+        continue
+      }
+      const decision = decideDuplicate(this.duplicatePolicy, held.copy, header, blob.sha256)
+      events.push({
+        ...decision,
+        studyInstanceUID: header.studyInstanceUID,
+        sopInstanceUID: sop,
+        patient: { id: header.patient.id, issuer: header.patient.issuer, name: header.patient.name },
+        transferSyntaxUID: header.transferSyntaxUID,
+        heldTransferSyntaxUID: held.copy.record.transferSyntaxUID,
+        ...(origin === undefined ? {} : { origin })
+      })
+      if (decision.action === 'refused') {
+        refuse(s, new InstanceConflictError(sop, decision.why))
+      } else if (decision.action === 'kept') {
+        discard.push(s)
+        result.outcomes.push({ sopInstanceUID: sop, sha256: blob.sha256, outcome: 'kept' })
+      } else {
+        // The earlier copy of this batch is dropped unplaced; a stored one is removed after the index commits.
+        if (earlier !== undefined) discard.push(earlier.staged)
+        accepted.set(sop, { staged: s, replaces: held.replaces })
+        result.outcomes.push({ sopInstanceUID: sop, sha256: blob.sha256, outcome: 'replaced' })
+      }
+    }
+    result.stored = accepted.size
+    result.replaced = [...accepted.values()].filter((a) => a.replaces !== undefined).length
+    result.duplicates = result.outcomes.filter((o) => o.outcome === 'kept').length
+    return { result, accepted: [...accepted.values()], discard, events, refusal }
+  }
+
+  /** The stored copy of an instance, with its study's patient, or undefined when none is stored. */
+  private async heldCopy (sopInstanceUID: string, previous: StudyEntries | undefined): Promise<{ copy: HeldCopy, replaces: InstanceRecord } | undefined> {
+    const location = await this.index.getSopLocation(sopInstanceUID)
+    if (location === undefined) return undefined
+    const mine = location.studyInstanceUID === previous?.study.studyInstanceUID
+    const record = mine ? previous.instances.find((i) => i.sopInstanceUID === sopInstanceUID) : await this.index.getInstance(location, sopInstanceUID)
+    const study = mine ? previous.study : await this.index.getStudy(location.studyInstanceUID)
+    if (record === undefined || study === undefined) return undefined
+    return { copy: { record, patient: study.patient }, replaces: record }
+  }
+
+  private tell (events: DuplicateEvent[]): void {
+    for (const e of events) {
+      try {
+        this.onDuplicate?.(e)
+      } catch (err) {
+        process.emitWarning(`a duplicate's listener failed: ${String(err)}`)
+      }
+    }
+  }
+
+  /**
+   * Moves staged files to their content address, makes that durable, then writes the study's index
+   * batch; the files of replaced instances are removed only once the index no longer points at them.
+   */
+  private async placeAndIndex (studyInstanceUID: string, accepted: Accepted[], previous: StudyEntries | undefined): Promise<void> {
+    const placed: string[] = []
+    for (const { staged } of accepted) {
+      if (await this.blobs.commit(staged.blob)) placed.push(staged.blob.sha256)
+    }
+    await this.blobs.syncDirectoriesOf(accepted.map((a) => a.staged.blob.sha256))
     await this.beforeIndexCommit?.(studyInstanceUID)
-    const next = aggregate(accepted.map((s) => s.header), accepted.map((s) => instanceRecord(s.header, s.blob)), previous)
+    const replaced = new Set(accepted.flatMap((a) => a.replaces === undefined ? [] : [a.replaces.sopInstanceUID]))
+    const kept = previous === undefined ? undefined : { ...previous, instances: previous.instances.filter((i) => !replaced.has(i.sopInstanceUID)) }
+    const next = aggregate(accepted.map((a) => a.staged.header), accepted.map((a) => instanceRecord(a.staged.header, a.staged.blob)), kept)
     try {
       await this.index.writeStudy(next, previous)
     } catch (err) {
       // The index did not take them: files that only this commit placed are orphans, remove them.
       for (const sha of placed) await this.blobs.remove(sha)
       throw err
+    }
+    for (const a of accepted) {
+      if (a.replaces !== undefined && a.replaces.sha256 !== a.staged.blob.sha256) await this.blobs.remove(a.replaces.sha256)
     }
   }
 
@@ -368,14 +450,32 @@ export class StudyStore {
   }
 }
 
+interface Accepted {
+  staged: Staged
+  /** the stored instance this one replaces */
+  replaces?: InstanceRecord
+}
+
+interface IncomingPlan {
+  result: CommitResult
+  accepted: Accepted[]
+  /** staged files that will not be placed (kept and refused copies, superseded copies of this batch) */
+  discard: Staged[]
+  events: DuplicateEvent[]
+  /** the first refusal, for commits that refuse the whole batch */
+  refusal?: Error
+}
+
 /** One batch of incoming files (an import run, later a received transfer). */
 export class ImportSession {
   private readonly store: StudyStore
+  private readonly origin: string | undefined
   private readonly byStudy = new Map<string, Staged[]>()
   private readonly shas = new Set<string>()
 
-  constructor (store: StudyStore) {
+  constructor (store: StudyStore, origin?: string) {
     this.store = store
+    this.origin = origin
   }
 
   /** Stages one file; throws a BeeldnetError (with its code) if the file is unusable. */
@@ -387,8 +487,9 @@ export class ImportSession {
   async add (source: string | Readable, signal?: AbortSignal): Promise<StageOutcome> {
     const staged = await this.store.stageInstance(source, signal)
     const { header, blob } = staged
-    const known = await this.store.index.getBlobOwner(blob.sha256)
-    if (known !== undefined || this.shas.has(blob.sha256)) {
+    // The same bytes twice in one batch are one instance; the same bytes as a stored file go on to
+    // the commit, which keeps the stored copy and says so (log and audit trail).
+    if (this.shas.has(blob.sha256)) {
       await this.store.blobs.discard(blob)
       return { status: 'duplicate', header, sha256: blob.sha256, size: blob.size }
     }
@@ -399,10 +500,10 @@ export class ImportSession {
     return { status: 'staged', header, sha256: blob.sha256, size: blob.size }
   }
 
-  /** Takes one staged instance out of the batch again and discards its file. */
-  async drop (studyInstanceUID: string, sopInstanceUID: string): Promise<void> {
+  /** Takes one staged file (by its hash: a batch may hold one SOP Instance UID twice) out of the batch again and discards it. */
+  async drop (studyInstanceUID: string, sha256: string): Promise<void> {
     const list = this.byStudy.get(studyInstanceUID) ?? []
-    const at = list.findIndex((s) => s.header.sopInstanceUID === sopInstanceUID)
+    const at = list.findIndex((s) => s.blob.sha256 === sha256)
     if (at < 0) return
     const [staged] = list.splice(at, 1)
     this.shas.delete(staged!.blob.sha256)
@@ -414,11 +515,31 @@ export class ImportSession {
   async commit (): Promise<CommitResult[]> {
     const results: CommitResult[] = []
     for (const [studyUID, staged] of this.byStudy) {
-      results.push(await this.store.commitStudy(studyUID, staged))
+      results.push(await this.store.commitStudy(studyUID, staged, this.origin))
       this.byStudy.delete(studyUID)
     }
     this.shas.clear()
     return results
+  }
+
+  /**
+   * Commits every study staged so far, each in its own atomic batch, and goes on after a study whose
+   * commit failed: the answer says for each study what was committed or why nothing was.
+   */
+  async commitSettled (): Promise<Array<{ studyInstanceUID: string, result: CommitResult } | { studyInstanceUID: string, error: unknown }>> {
+    const settled: Array<{ studyInstanceUID: string, result: CommitResult } | { studyInstanceUID: string, error: unknown }> = []
+    for (const [studyUID, staged] of this.byStudy) {
+      try {
+        settled.push({ studyInstanceUID: studyUID, result: await this.store.commitStudy(studyUID, staged, this.origin) })
+      } catch (error) {
+        // A failed commit placed nothing the index points at; what it staged is dropped here.
+        for (const s of staged) await this.store.blobs.discard(s.blob)
+        settled.push({ studyInstanceUID: studyUID, error })
+      }
+      this.byStudy.delete(studyUID)
+    }
+    this.shas.clear()
+    return settled
   }
 
   /** Drops everything staged and not committed. */

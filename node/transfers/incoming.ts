@@ -455,7 +455,8 @@ class Session implements ReceiveSession {
     if (missing > 0) throw new TransferIncompleteError(this.transferId, missing)
     await this.setState('committing')
     try {
-      await this.owner.store.commitWhole(this.studyInstanceUID, staged)
+      // Every instance here matched its manifest hash; copies of instances held follow store.duplicates.
+      await this.owner.store.commitWhole(this.studyInstanceUID, staged, `peer ${this.peerId}, transfer ${this.transferId}`)
     } catch (err) {
       if (err instanceof InstanceConflictError || err instanceof PatientMismatchError) {
         // What is stored contradicts the offer: no later attempt can commit it.

@@ -307,19 +307,21 @@ describe('DICOMweb on the node', () => {
       expect(res.warning).toContain('BEELDNET_ERR_NOT_DICOM')
     })
 
-    it('refuses an instance of another study than the URL names, and another file under a stored SOP Instance UID', async () => {
+    it('refuses an instance of another study than the URL names, and another image under a stored SOP Instance UID', async () => {
       const other = await readFile(mr.instances[1]!.path)
       const mismatch = await stow(target!.url, multipart('b2', [{ type: 'application/dicom', body: other }]), 'multipart/related; type="application/dicom"; boundary=b2', `/dicomweb/studies/${ct.studyInstanceUID}`)
       expect(mismatch.status).toBe(409)
       expect(mismatch.json['00081198']!.Value![0]!['00081197']!.Value![0]).toBe(0xA900)
 
-      // Same SOP Instance UID as a stored CT instance, one byte of pixel data changed.
+      // Same SOP Instance UID as a stored CT instance, other rows: another image, refused (store.duplicates: keep).
       const original = await readFile(ct.instances[0]!.path)
       const changed = Buffer.from(original)
-      changed[changed.length - 1] = changed[changed.length - 1]! ^ 0xFF
+      const rows = changed.indexOf(Buffer.from([0x28, 0x00, 0x10, 0x00, 0x55, 0x53, 0x02, 0x00]))
+      changed.writeUInt16LE(changed.readUInt16LE(rows + 8) + 1, rows + 8)
       const conflict = await stow(target!.url, multipart('b3', [{ type: 'application/dicom', body: changed }]), 'multipart/related; type="application/dicom"; boundary=b3')
       expect(conflict.status).toBe(409)
-      expect(conflict.json['00081198']!.Value![0]!['00081197']!.Value![0]).toBe(0x0111)
+      expect(conflict.json['00081198']!.Value![0]!['00081197']!.Value![0]).toBe(0xC000)
+      expect(conflict.warning).toContain('BEELDNET_ERR_INSTANCE_CONFLICT')
       const kept = await target!.client.retrieveInstance({ studyInstanceUID: ct.studyInstanceUID, seriesInstanceUID: ct.instances[0]!.seriesInstanceUID, sopInstanceUID: ct.instances[0]!.sopInstanceUID })
       expect(bytesOf(kept).equals(original)).toBe(true)
     })

@@ -6,9 +6,11 @@ import { promisify } from 'node:util'
 import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { importFiles } from '../../../node/dicom/file-import.ts'
-import { StudyStore } from '../../../node/store/study-store.ts'
+import { StudyStore, type DuplicateEvent } from '../../../node/store/study-store.ts'
+import type { DuplicatePolicy } from '../../../node/store/duplicates.ts'
 import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
+import { dcmtk } from '../../helpers/dcmtk.ts'
 
 const tempDir = useTempDirs()
 const run = promisify(execFile)
@@ -23,6 +25,15 @@ async function openStore (dir: string): Promise<StudyStore> {
   await store.start()
   open.push(store)
   return store
+}
+
+/** The instance with another Patient ID (same length): what a wrongly labelled disc looks like. */
+function relabelPatient (bytes: Buffer, from: string, to: string): Buffer {
+  const at = bytes.indexOf(Buffer.from([0x10, 0x00, 0x20, 0x00, 0x4c, 0x4f]))
+  if (bytes.subarray(at + 8, at + 8 + from.length).toString('latin1') !== from) throw new Error(`no Patient ID ${from}`)
+  const copy = Buffer.from(bytes)
+  copy.write(to, at + 8, 'latin1')
+  return copy
 }
 
 const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex')
@@ -131,9 +142,9 @@ describe('StudyStore', () => {
     await writeFile(truncated, (await readFile(study.instances[5]!.path)).subarray(0, 2000))
     const text = join(src, 'autorun.inf')
     await writeFile(text, '[autorun]\nopen=viewer.exe\n')
-    // same SOP Instance UID as a stored instance, different bytes: must not replace the stored copy
+    // same SOP Instance UID as a stored instance, another patient: must not replace the stored copy
     const conflicting = join(src, 'conflict')
-    await writeFile(conflicting, Buffer.concat([await readFile(study.instances[0]!.path), Buffer.alloc(2)]))
+    await writeFile(conflicting, relabelPatient(await readFile(study.instances[0]!.path), 'P6', 'Q6'))
 
     const summary = await importFiles([good, truncated, text, conflicting], { store })
     expect(summary.stored).toBe(1)
@@ -259,5 +270,84 @@ describe('StudyStore', () => {
     const script = join(import.meta.dirname, 'fixtures', 'open-store.ts')
     const result = await run(process.execPath, [script, dir]).then((r) => r.stdout, (err: { stdout: string }) => err.stdout)
     expect(result.trim()).toBe('BEELDNET_ERR_STORE_LOCKED')
+  })
+})
+
+describe('StudyStore: copies of instances it holds (store.duplicates)', () => {
+  /** A store under `policy`, holding the first image of a fresh study, plus that image in another encoding and as another patient. */
+  async function heldImage (policy: DuplicatePolicy, seed: number): Promise<{ store: StudyStore, events: DuplicateEvent[], original: string, implicit: string, otherPatient: string, sopInstanceUID: string, studyInstanceUID: string }> {
+    const events: DuplicateEvent[] = []
+    const store = new StudyStore({ dir: await tempDir(), duplicates: policy, onDuplicate: (e) => events.push(e) })
+    await store.start()
+    open.push(store)
+    const study = await generate(seed)
+    const image = study.instances.find((i) => !i.isReport)!
+    const dir = await tempDir('copies')
+    const implicit = join(dir, 'implicit.dcm')
+    const converted = await dcmtk('dcmconv', ['+ti', image.path, implicit])
+    expect(converted.code, converted.stderr).toBe(0)
+    const otherPatient = join(dir, 'other-patient.dcm')
+    await writeFile(otherPatient, relabelPatient(await readFile(image.path), `P${seed}`, `Q${seed}`))
+    expect((await importFiles([image.path], { store })).stored).toBe(1)
+    return { store, events, original: image.path, implicit, otherPatient, sopInstanceUID: image.sopInstanceUID, studyInstanceUID: study.studyInstanceUID }
+  }
+
+  const storedSha = async (store: StudyStore, studyInstanceUID: string): Promise<string[]> => (await store.getStudy(studyInstanceUID)).instances.map((i) => i.sha256)
+  const blobs = async (store: StudyStore): Promise<string[]> => { const all: string[] = []; for await (const sha of store.blobs.list()) all.push(sha); return all }
+
+  it('keep: the same bytes and another transfer syntax are kept duplicates; another patient under the UID is refused', async () => {
+    const h = await heldImage('keep', 21)
+    const again = await importFiles([h.original, h.implicit], { store: h.store })
+    expect(again).toMatchObject({ stored: 0, duplicates: 2, rejected: [] })
+    expect(await storedSha(h.store, h.studyInstanceUID)).toEqual([await sha256(h.original)])
+    const conflict = await importFiles([h.otherPatient], { store: h.store })
+    expect(conflict.rejected.map((r) => r.code)).toEqual(['BEELDNET_ERR_INSTANCE_CONFLICT'])
+    expect(conflict.rejected[0]!.message).toContain('another patient')
+    expect(h.events.map((e) => [e.action, e.kind])).toEqual([['kept', 'identical'], ['kept', 'same-instance'], ['refused', 'conflict']])
+    expect(await blobs(h.store)).toEqual([await sha256(h.original)])
+  })
+
+  it('replace-if-changed: another transfer syntax replaces the stored file (the old file goes once the index no longer names it); the same bytes are kept', async () => {
+    const h = await heldImage('replace-if-changed', 22)
+    const oldSha = await sha256(h.original)
+    expect(await importFiles([h.original], { store: h.store })).toMatchObject({ stored: 0, duplicates: 1 })
+    const replaced = await importFiles([h.implicit], { store: h.store })
+    expect(replaced).toMatchObject({ stored: 1, rejected: [] })
+    const entries = await h.store.getStudy(h.studyInstanceUID)
+    expect(entries.instances).toMatchObject([{ sopInstanceUID: h.sopInstanceUID, sha256: await sha256(h.implicit), transferSyntaxUID: '1.2.840.10008.1.2' }])
+    expect(entries.study.numberOfInstances).toBe(1)
+    expect(await h.store.index.getBlobOwner(oldSha)).toBeUndefined()
+    expect(await blobs(h.store)).toEqual([await sha256(h.implicit)])
+    expect(await h.store.fsck()).toMatchObject({ missing: [], corrupt: [], orphans: [] })
+    // Another patient cannot come in by replacement: the study's patient stays.
+    expect((await importFiles([h.otherPatient], { store: h.store })).rejected.map((r) => r.code)).toEqual(['BEELDNET_ERR_INSTANCE_CONFLICT'])
+    expect(h.events.map((e) => e.action)).toEqual(['kept', 'replaced', 'refused'])
+  })
+
+  it('refuse: another transfer syntax is refused, the same bytes again are not', async () => {
+    const h = await heldImage('refuse', 23)
+    expect(await importFiles([h.original], { store: h.store })).toMatchObject({ stored: 0, duplicates: 1, rejected: [] })
+    const refused = await importFiles([h.implicit], { store: h.store })
+    expect(refused.rejected.map((r) => [r.path, r.code])).toEqual([[h.implicit, 'BEELDNET_ERR_INSTANCE_CONFLICT']])
+    expect(await storedSha(h.store, h.studyInstanceUID)).toEqual([await sha256(h.original)])
+    expect(await blobs(h.store)).toEqual([await sha256(h.original)])
+  })
+
+  it('one batch carrying an instance twice in two encodings never fails the first copy', async () => {
+    for (const policy of ['keep', 'replace-if-changed', 'refuse'] as const) {
+      const h = await heldImage(policy, 24)
+      const fresh = await generate(25)
+      const image = fresh.instances.find((i) => !i.isReport)!
+      const implicit = join(await tempDir('copy'), 'implicit.dcm')
+      expect((await dcmtk('dcmconv', ['+ti', image.path, implicit])).code).toBe(0)
+      const session = h.store.beginImport()
+      await session.addFile(image.path)
+      await session.addFile(implicit)
+      const [result] = await session.commit()
+      expect(result!.outcomes.map((o) => o.outcome), policy).toEqual(policy === 'keep' ? ['stored', 'kept'] : policy === 'refuse' ? ['stored', 'refused'] : ['stored', 'replaced'])
+      const kept = (await h.store.getStudy(fresh.studyInstanceUID)).instances.map((i) => i.sha256)
+      expect(kept).toEqual([await sha256(policy === 'replace-if-changed' ? implicit : image.path)])
+      expect(await h.store.fsck(), policy).toMatchObject({ missing: [], corrupt: [], orphans: [] })
+    }
   })
 })

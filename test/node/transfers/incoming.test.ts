@@ -13,6 +13,7 @@ import { buildSignedManifest } from '../../../node/transfers/manifest.ts'
 import { createTransferStore, type TransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
+import { dcmtk } from '../../helpers/dcmtk.ts'
 import { fakeClock, makeIdentity, openStore, readableOf, RECEIVER_URA, SENDER_URA, smallStudy, storeWithStudy, useCleanup, type FakeClock } from './helpers.ts'
 
 const tempDir = useTempDirs()
@@ -335,8 +336,11 @@ describe('receiving a pushed study', () => {
     for (const i of generated.instances) {
       const path = join(altered, `${basename(i.path)}-${senderFiles.length}`)
       if (i === target) {
+        // Other rows under the same SOP Instance UID: another image, not another encoding of it.
         const bytes = await readFile(i.path)
-        bytes[bytes.length - 1]! ^= 0xff
+        const at = bytes.indexOf(Buffer.from([0x28, 0x00, 0x10, 0x00, 0x55, 0x53, 0x02, 0x00]))
+        expect(at).toBeGreaterThan(0)
+        bytes.writeUInt16LE(bytes.readUInt16LE(at + 8) + 1, at + 8)
         await writeFile(path, bytes)
       } else {
         await copyFile(i.path, path)
@@ -359,5 +363,32 @@ describe('receiving a pushed study', () => {
     for await (const sha of s.receiver.store.blobs.list()) blobs.push(sha)
     expect(blobs).toEqual(before.instances.map((i) => i.sha256))
     expect(s.receiver.events['transfer-failed'].map((e) => e.error.code)).toEqual(['BEELDNET_ERR_INSTANCE_CONFLICT'])
+  })
+
+  it('a pushed instance the receiver holds in another transfer syntax is a duplicate: the transfer commits and the held copy stays', async () => {
+    const s = await setup(12)
+    const target = s.signed.signed.instances.find((i) => !i.report)!
+    // The receiver holds that image as Implicit VR Little Endian (what a PACS may have sent it).
+    const implicit = join(await tempDir('implicit'), 'implicit.dcm')
+    const original = join(await tempDir('original'), 'original.dcm')
+    await writeFile(original, await readFile(s.senderStore.blobs.pathOf(target.sha256)))
+    const converted = await dcmtk('dcmconv', ['+ti', original, implicit])
+    expect(converted.code, converted.stderr).toBe(0)
+    await importFiles([implicit], { store: s.receiver.store })
+    const held = (await s.receiver.store.getStudy(s.study.studyInstanceUID)).instances[0]!
+    expect(held).toMatchObject({ sopInstanceUID: target.sopInstanceUID, transferSyntaxUID: '1.2.840.10008.1.2' })
+
+    const session = await s.receiver.incoming.open(s.signed, { peerId: s.sender.peerId })
+    const missing = await session.missing()
+    expect(missing.map((i) => i.sha256)).toContain(target.sha256)
+    for (const entry of missing) await send(s, session, entry)
+    await session.commit()
+    const entries = await s.receiver.store.getStudy(s.study.studyInstanceUID)
+    expect(entries.study.numberOfInstances).toBe(7)
+    expect(entries.instances.find((i) => i.sopInstanceUID === target.sopInstanceUID)).toEqual(held)
+    const blobs: string[] = []
+    for await (const sha of s.receiver.store.blobs.list()) blobs.push(sha)
+    expect(blobs.sort()).toEqual(entries.instances.map((i) => i.sha256).sort())
+    expect(await filesUnder(join(s.receiver.dir, 'store', 'incoming'))).toEqual([])
   })
 })
