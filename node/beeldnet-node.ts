@@ -4,7 +4,7 @@ import { loadIdentityFile, type NodeIdentity } from '../protocol/identity.ts'
 import { createHttpServer } from './api/http-server.ts'
 import { loadConfig, type NodeConfig } from './config/config.ts'
 import { nodePaths } from './paths.ts'
-import { StudyStore } from './store/study-store.ts'
+import { StudyStore, type DuplicateEvent } from './store/study-store.ts'
 import { stat } from 'node:fs/promises'
 import { NotInitialisedError } from './errors.ts'
 import { createDirectoryService, type DirectoryService } from './directory/directory-service.ts'
@@ -122,7 +122,7 @@ export class BeeldnetNode {
     const parts: NodePart[] = []
     this.dimse = undefined
     parts.push(part('store', () => {
-      this.store = new StudyStore({ dir: paths.data })
+      this.store = new StudyStore({ dir: paths.data, duplicates: config.store.duplicates, onDuplicate: (e) => { void this.recordDuplicate(e) } })
       return this.store
     }))
     parts.push(part('audit trail', () => {
@@ -270,6 +270,26 @@ export class BeeldnetNode {
   }
 
   /** A study received or delivered: recorded with the signed receipt, which can be checked again later. */
+  /** A copy of a held instance, kept, replaced or refused (store.duplicates): in the log, and in the trail for the patient. */
+  private async recordDuplicate (e: DuplicateEvent): Promise<void> {
+    const fields = { study: e.studyInstanceUID, sopInstanceUID: e.sopInstanceUID, kind: e.kind, why: e.why, origin: e.origin, transferSyntaxUID: e.transferSyntaxUID, heldTransferSyntaxUID: e.heldTransferSyntaxUID }
+    if (e.action === 'kept') this.logger.info(fields, 'a copy of a held instance arrived: the stored copy is kept')
+    else if (e.action === 'replaced') this.logger.warn(fields, 'a copy of a held instance replaced the stored copy')
+    else this.logger.warn(fields, 'a copy of a held instance was refused: it conflicts with the stored copy')
+    try {
+      await this.audit.record({
+        event: 'store-duplicate',
+        outcome: `${e.action} (${e.kind})`,
+        patient: e.patient,
+        user: { system: e.origin ?? 'this node' },
+        studyInstanceUID: e.studyInstanceUID,
+        details: { sopInstanceUID: e.sopInstanceUID, transferSyntaxUID: e.transferSyntaxUID, heldTransferSyntaxUID: e.heldTransferSyntaxUID, ...(e.why === undefined ? {} : { why: e.why }) }
+      })
+    } catch (err) {
+      this.logger.error({ err, study: e.studyInstanceUID }, 'the audit trail did not take a duplicate instance')
+    }
+  }
+
   private async auditStudy (event: string, outcome: string, studyInstanceUID: string, ura: string, name: string | undefined, receipt: string): Promise<void> {
     try {
       const study = await this.store.getStudyRecord(studyInstanceUID)

@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 import { DEFAULT_MAX_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
+import { DUPLICATE_POLICIES } from '../store/duplicates.ts'
 
 /*
  * One YAML file (written with comments by `beeldnet node init`) plus environment overrides named
@@ -37,8 +38,9 @@ export const ConfigSchema = z.strictObject({
   }).default({ host: '127.0.0.1', port: 8470, trustProxy: '' }),
   store: z.strictObject({
     retentionDays: z.coerce.number().positive().default(30),
-    retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60)
-  }).default({ retentionDays: 30, retentionIntervalMinutes: 60 }),
+    retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60),
+    duplicates: z.enum(DUPLICATE_POLICIES).default('keep')
+  }).default({ retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep' }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).default({ level: 'info' }),
@@ -134,6 +136,17 @@ store:
   retentionDays: 30
   # How often the retention sweep runs.
   retentionIntervalMinutes: 60
+  # What a copy of an instance the node already holds (same SOP Instance UID) becomes, by any
+  # route (C-STORE, STOW-RS, import, a peer's push). PACSes re-send, and re-send in other transfer
+  # syntaxes. "The same instance" is the same bytes, or the same SOP class, study, series, patient
+  # (ID and issuer), rows, columns and number of frames; anything else is a conflict.
+  # - keep: the stored copy stays and the sender is told success (C-STORE 0000); a conflict is
+  #   refused (C-STORE C000, STOW-RS failure C000) and logged: it needs a person.
+  # - replace-if-changed: other bytes replace the stored copy (within its study and patient); the
+  #   same bytes are success; a conflict with another study or patient is refused.
+  # - refuse: any other bytes are refused (C000); the same bytes again are success.
+  # Every copy kept, replaced or refused is in the log and the audit trail.
+  duplicates: keep
 
 log:
   # fatal, error, warn, info, debug, trace or silent

@@ -11,7 +11,7 @@ describe('node config', () => {
     expect(parseConfig(defaultConfigText('Noord'), {})).toEqual({
       node: { name: 'Noord' },
       http: { host: '127.0.0.1', port: 8470, trustProxy: '' },
-      store: { retentionDays: 30, retentionIntervalMinutes: 60 },
+      store: { retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep' },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
       p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024 },
