@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { createTextDecoder } from '../dicom/charset.ts'
 import { readHeader, type ParsedHeader } from '../dicom/dataset-reader.ts'
+import { inflatedRange } from '../dicom/inflated-source.ts'
 import { fileMetaInformation } from '../dicom/file-meta.ts'
 import { Tags, TransferSyntax } from '../dicom/tags.ts'
 import type { InstanceRecord } from '../store/records.ts'
@@ -124,7 +125,7 @@ export function bulkDataPart (store: StudyStore, instance: InstanceRecord, tagHe
     if (element?.offset !== undefined && element.length !== undefined) range = { offset: element.offset, length: element.length }
   }
   if (range === undefined || !/^[0-9A-F]{8}$/.test(tagHex)) throw new NotFoundError(`instance ${instance.sopInstanceUID} has no bulk data ${tagHex}`)
-  return { contentType: 'application/octet-stream', contentLength: range.length, body: fileRange(store, instance, range) }
+  return { contentType: 'application/octet-stream', contentLength: range.length, body: fileRange(store, instance, parsed, range) }
 }
 
 /** Frames of native (uncompressed) pixel data, each a part; frame numbers start at 1. */
@@ -135,15 +136,22 @@ export function* frameParts (store: StudyStore, instance: InstanceRecord, frames
     throw new NotAcceptableError(`instance ${instance.sopInstanceUID} has compressed pixel data; retrieve the instance instead of its frames`)
   }
   const frameBytes = Math.floor(parsed.pixelDataLength / instance.frames)
+  // A deflated dataset's pixel data is native once inflated: its frames are explicit VR little endian.
+  const frameSyntax = parsed.deflated ? TransferSyntax.ExplicitVRLittleEndian : instance.transferSyntaxUID
   for (const n of frames) {
     if (n < 1 || n > instance.frames) throw new NotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
     const range = { offset: parsed.pixelDataOffset + (n - 1) * frameBytes, length: frameBytes }
-    yield { contentType: `application/octet-stream; transfer-syntax=${instance.transferSyntaxUID}`, contentLength: frameBytes, body: fileRange(store, instance, range) }
+    yield { contentType: `application/octet-stream; transfer-syntax=${frameSyntax}`, contentLength: frameBytes, body: fileRange(store, instance, parsed, range) }
   }
 }
 
-/** A byte range of a stored file. Not hash-checked (only whole files are); fsck finds a damaged file. */
-function fileRange (store: StudyStore, instance: InstanceRecord, range: { offset: number, length: number }): AsyncIterable<Uint8Array> {
+/**
+ * A byte range of a stored file (of its inflated dataset, for a deflated one: inflated as it streams).
+ * Not hash-checked (only whole files are); fsck finds a damaged file.
+ */
+function fileRange (store: StudyStore, instance: InstanceRecord, parsed: ParsedHeader, range: { offset: number, length: number }): AsyncIterable<Uint8Array> {
   if (range.length === 0) return (async function * () {})()
-  return createReadStream(store.blobs.pathOf(instance.sha256), { start: range.offset, end: range.offset + range.length - 1, highWaterMark: 256 * 1024 })
+  const path = store.blobs.pathOf(instance.sha256)
+  if (parsed.deflated) return inflatedRange(path, parsed.datasetOffset, range)
+  return createReadStream(path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: 256 * 1024 })
 }

@@ -10,6 +10,7 @@ import { dimse, DimseStatus } from './dimse-library.ts'
 import type { Identifier } from './find.ts'
 import { storeInstances, type OutgoingInstance } from './store-scu.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
+import { TransferSyntax } from '../dicom/tags.ts'
 import type { CoercedHeader } from '../reconcile/coerce.ts'
 
 type CStoreRequest = requests.CStoreRequest
@@ -86,6 +87,14 @@ function datasetOffset (file: Buffer): number {
   return 144 + file.readUInt32LE(140)
 }
 
+/*
+ * A deflate stream may have odd length (dcmconv writes files so), but a dataset on the wire is sent in
+ * fragments of even length (dcmtk refuses "Odd Fragment Length"): one NUL byte after the stream's end,
+ * which inflaters ignore, makes it even.
+ */
+const EVEN_PAD = Buffer.alloc(1)
+const isDeflated = (instance: InstanceRecord): boolean => instance.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian
+
 /** Rewrites a stored file's header on its way out (reconciliation): the rest goes as stored. */
 export type HeaderTransform = (path: string) => CoercedHeader
 
@@ -104,7 +113,8 @@ function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreReque
       const path = store.blobs.pathOf(instance.sha256)
       const file = readFileSync(path)
       if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
-      return file.subarray(datasetOffset(file))
+      const dataset = file.subarray(datasetOffset(file))
+      return dataset.length % 2 === 1 && isDeflated(instance) ? Buffer.concat([dataset, EVEN_PAD]) : dataset
     }
   }
   const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, instance.transferSyntaxUID)
@@ -170,6 +180,7 @@ async function * datasetBytes (store: StudyStore, instance: InstanceRecord, tran
     if (end > skip) yield position >= skip ? chunk : chunk.subarray(skip - position)
     position = end
   }
+  if ((position - skip) % 2 === 1 && isDeflated(instance)) yield EVEN_PAD
 }
 
 /**

@@ -54,6 +54,8 @@ export async function renderThumbnail (part10: ArrayBuffer, target: RenderTarget
   let rendered: { width: number, height: number, pixels: ArrayBuffer }
   let grayscale: boolean
   try {
+    // dcmjs inflates a deflated dataset whole in memory, however far it expands: it is never asked to.
+    if (target.transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian) throw new Error('a deflated dataset is not inflated whole to draw it')
     if (!NATIVE_SYNTAXES.has(target.transferSyntaxUID)) await ensureNativeDecoders(imaging)
     const image = new imaging.DicomImage(part10)
     grayscale = image.getElement('PhotometricInterpretation')?.startsWith('MONOCHROME') === true

@@ -67,6 +67,8 @@ export interface CoercedHeader {
 /** The reconciled header of the stored file at `path`; what follows `headerEnd` goes out unchanged. */
 export function coerceHeader (path: string, init: CoerceInit): CoercedHeader {
   const parsed = readHeader(path)
+  // Its header is inside the deflate stream: rewriting it would mean inflating and deflating the whole instance.
+  if (parsed.deflated) throw new DicomUnsupportedError('reconciling a deflated dataset is not supported')
   const file = readRange(path, parsed.headerEnd)
   if (parsed.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian) throw new DicomUnsupportedError('reconciling a big endian dataset is not supported')
   const e: Encoder = { implicit: parsed.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { readHeader } from '../dicom/dataset-reader.ts'
+import { inflatedRange } from '../dicom/inflated-source.ts'
 import { SopClass, tag } from '../dicom/tags.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
@@ -66,7 +67,7 @@ export async function reportContent (store: StudyStore, studyInstanceUID: string
   if (instance === undefined) throw new ReportNotFoundError(studyInstanceUID, sopInstanceUID)
   const path = store.blobs.pathOf(instance.sha256)
   if (kindOf(instance.sopClassUID) === 'sr') return { type: 'text/plain; charset=utf-8', body: renderStructuredReport(path, instance.specificCharacterSet) }
-  const { dataset, spans } = readHeader(path)
+  const { dataset, spans, deflated, datasetOffset } = readHeader(path)
   const element = dataset.get(EncapsulatedDocument)
   const declared = dataset.get(EncapsulatedDocumentLength)?.value?.readUInt32LE(0)
   if (element === undefined || element.length === undefined) throw new ReportNotFoundError(studyInstanceUID, sopInstanceUID)
@@ -75,7 +76,9 @@ export async function reportContent (store: StudyStore, studyInstanceUID: string
   const type = kindOf(instance.sopClassUID) === 'pdf' ? 'application/pdf' : 'text/xml'
   if (element.value !== undefined) return { type, length, body: Readable.from([element.value.subarray(0, length)]) }
   const start = element.offset ?? (spans.get(EncapsulatedDocument)!.end - element.length)
-  return { type, length, body: length === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + length - 1 }) }
+  if (length === 0) return { type, length, body: Readable.from([]) }
+  const body = deflated ? inflatedRange(path, datasetOffset, { offset: start, length }) : createReadStream(path, { start, end: start + length - 1 })
+  return { type, length, body }
 }
 
 /** Wraps a PDF as an Encapsulated PDF instance of the study and commits it; returns the new report. */
