@@ -6,3 +6,34 @@ import { BeeldnetError } from '../../protocol/errors.ts'
 export class UnknownDestinationError extends BeeldnetError {
   constructor (aeTitle: string) { super('BEELDNET_ERR_UNKNOWN_DESTINATION', `no DICOM destination ${JSON.stringify(aeTitle)} in dimse.destinations`) }
 }
+
+/** No export to the PACS with this id. */
+export class ExportNotFoundError extends BeeldnetError {
+  constructor (exportId: string) { super('BEELDNET_ERR_EXPORT_NOT_FOUND', `no export to the PACS with id ${JSON.stringify(exportId)}`) }
+}
+
+/** Retry or cancel of an export in a state that does not allow it. */
+export class ExportStateError extends BeeldnetError {
+  constructor (exportId: string, state: string, operation: 'retry' | 'cancel') {
+    super('BEELDNET_ERR_EXPORT_STATE', `cannot ${operation} export ${exportId}: it is ${state}`)
+  }
+}
+
+/** No association with the PACS: refused, lost, rejected or timed out (retried). */
+export class PacsUnreachableError extends BeeldnetError {
+  constructor (aeTitle: string, reason: string) { super('BEELDNET_ERR_PACS_UNREACHABLE', `the PACS ${aeTitle} could not be reached: ${reason}`) }
+}
+
+/** The PACS answered some instances with a failure that may pass (retried for those instances). */
+export class PacsStoreFailedError extends BeeldnetError {
+  constructor (aeTitle: string, failed: number, total: number, reason: string) {
+    super('BEELDNET_ERR_PACS_STORE_FAILED', `the PACS ${aeTitle} did not store ${failed} of ${total} instance(s): ${reason}`)
+  }
+}
+
+/** The PACS refused instances in a way no retry fixes (final). */
+export class PacsRefusedError extends BeeldnetError {
+  constructor (aeTitle: string, refused: number, total: number, reason: string) {
+    super('BEELDNET_ERR_PACS_REFUSED', `the PACS ${aeTitle} refused ${refused} of ${total} instance(s): ${reason}`)
+  }
+}

@@ -81,12 +81,19 @@ export const ERRORS = {
   BEELDNET_ERR_QUERY_KEY: { status: 400, retry: true, class: 'QueryKeyError' },
   BEELDNET_ERR_NOT_ACCEPTABLE: { status: 406, retry: true, class: 'NotAcceptableError' },
   BEELDNET_ERR_MULTIPART: { status: 400, retry: true, class: 'MultipartError' },
-  BEELDNET_ERR_UNKNOWN_DESTINATION: { status: 400, retry: true, class: 'UnknownDestinationError' },
+  BEELDNET_ERR_UNKNOWN_DESTINATION: { status: 400, retry: false, class: 'UnknownDestinationError' },
   BEELDNET_ERR_NO_IMAGE: { status: 404, retry: true, class: 'NoImageError' },
   BEELDNET_ERR_THUMBNAIL_TOO_LARGE: { status: 422, retry: true, class: 'ThumbnailTooLargeError' },
   BEELDNET_ERR_THUMBNAIL_DECODE: { status: 422, retry: true, class: 'ThumbnailDecodeError' },
   BEELDNET_ERR_UNKNOWN_AE_TITLE: { status: 404, retry: true, class: 'UnknownAeTitleError' },
   BEELDNET_ERR_NO_AUDIT_TRAIL: { status: 404, retry: true, class: 'NoAuditTrailError' },
+
+  // The export queue to the hospital's PACS (node/reconcile)
+  BEELDNET_ERR_EXPORT_NOT_FOUND: { status: 404, retry: false, class: 'ExportNotFoundError' },
+  BEELDNET_ERR_EXPORT_STATE: { status: 409, retry: false, class: 'ExportStateError' },
+  BEELDNET_ERR_PACS_UNREACHABLE: { status: 502, retry: true, class: 'PacsUnreachableError' },
+  BEELDNET_ERR_PACS_STORE_FAILED: { status: 502, retry: true, class: 'PacsStoreFailedError' },
+  BEELDNET_ERR_PACS_REFUSED: { status: 422, retry: false, class: 'PacsRefusedError' },
 
   // The registry's own store and keys
   BEELDNET_ERR_STORE_TAMPERED: { status: 500, retry: true, class: 'StoreTamperedError' },
