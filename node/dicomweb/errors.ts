@@ -21,3 +21,10 @@ export class BadPathError extends BadRequestError {
     super(`${JSON.stringify(value.slice(0, 80))} in the path: ${why}`)
   }
 }
+
+/** A rendering parameter of /rendered or /thumbnail (window, viewport, quality, the frame list) that cannot be honoured as given. */
+export class RenderParameterError extends BeeldnetError {
+  constructor (parameter: string, value: string, why: string) {
+    super('BEELDNET_ERR_RENDER_PARAMETER', `${parameter}=${JSON.stringify(value.slice(0, 80))}: ${why}`)
+  }
+}

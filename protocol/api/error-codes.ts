@@ -87,6 +87,9 @@ export const ERRORS = {
   BEELDNET_ERR_THUMBNAIL_DECODE: { status: 422, retry: true, class: 'ThumbnailDecodeError' },
   BEELDNET_ERR_UNKNOWN_AE_TITLE: { status: 404, retry: true, class: 'UnknownAeTitleError' },
   BEELDNET_ERR_NO_AUDIT_TRAIL: { status: 404, retry: true, class: 'NoAuditTrailError' },
+  BEELDNET_ERR_RENDER_PARAMETER: { status: 400, retry: true, class: 'RenderParameterError' },
+  BEELDNET_ERR_FRAME_NOT_FOUND: { status: 404, retry: true, class: 'FrameNotFoundError' },
+  BEELDNET_ERR_NO_PIXEL_DATA: { status: 422, retry: true, class: 'NoPixelDataError' },
 
   // The export queue to the hospital's PACS (node/reconcile)
   BEELDNET_ERR_EXPORT_NOT_FOUND: { status: 404, retry: false, class: 'ExportNotFoundError' },
