@@ -1,8 +1,8 @@
-import { chmod, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { useTempDirs } from '../helpers/temp-dir.ts'
-import { DCMTK_TOOLS, ensureDcmtk, findChromium, MissingToolError, onPath } from './outside-tools.ts'
+import { DCMTK_TOOLS, ensureDcmtk, ensureOrthanc, findChromium, MissingToolError, onPath } from './outside-tools.ts'
 
 /*
  * The check the global setup runs: on a machine without the tools, where this user may not
@@ -47,5 +47,44 @@ describe('the tools the suites need from outside npm', () => {
     const found = await findChromium({ env: { PATH: '' }, mayInstall: false })
     expect(found.source).toBe('@sparticuz/chromium (npm)')
     expect(found.version).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+  })
+
+  it('without Orthanc or its DICOMweb plugin and without leave to install, says in one sentence to install both', async () => {
+    const dir = await tempDir('no-orthanc')
+    const places = { binaries: [join(dir, 'sbin')], pluginDirs: [join(dir, 'plugins')] }
+    const sentence = /^The tests need Orthanc with its DICOMweb plugin \(.*\): install them with `sudo apt-get install orthanc orthanc-dicomweb` and run npm test again\.$/
+    const noServer = await ensureOrthanc({ env: { PATH: '' }, places, mayInstall: false }).catch((e: unknown) => e)
+    expect(noServer).toBeInstanceOf(MissingToolError)
+    expect((noServer as Error).message).toMatch(sentence)
+    expect((noServer as Error).message).toContain('(Orthanc not found)')
+
+    await mkdir(join(dir, 'sbin'))
+    await writeFile(join(dir, 'sbin', 'Orthanc'), '#!/bin/sh\necho "Orthanc 1.10.1"\n', { mode: 0o755 })
+    const noPlugin = await ensureOrthanc({ env: { PATH: '' }, places, mayInstall: false }).catch((e: unknown) => e)
+    expect((noPlugin as Error).message).toMatch(sentence)
+    expect((noPlugin as Error).message).toContain('DICOMweb plugin (libOrthancDicomWeb.so) not found')
+
+    // Debian's orthanc-dicomweb may leave only the versioned library in a directory.
+    await mkdir(join(dir, 'plugins'))
+    await writeFile(join(dir, 'plugins', 'libOrthancDicomWeb.so.1.7'), '')
+    expect(await ensureOrthanc({ env: { PATH: '' }, places, mayInstall: false })).toEqual({
+      binary: join(dir, 'sbin', 'Orthanc'), dicomWebPlugin: join(dir, 'plugins', 'libOrthancDicomWeb.so.1.7'), version: '1.10.1'
+    })
+  })
+
+  it('does not take a binary named Orthanc that cannot say its version', async () => {
+    const dir = await tempDir('broken-orthanc')
+    await writeFile(join(dir, 'Orthanc'), '#!/bin/sh\nexit 1\n', { mode: 0o755 })
+    await writeFile(join(dir, 'libOrthancDicomWeb.so'), '')
+    const err = await ensureOrthanc({ env: { PATH: dir }, places: { binaries: [], pluginDirs: [dir] }, mayInstall: false }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MissingToolError)
+    expect((err as Error).message).toContain(`${join(dir, 'Orthanc')} --version did not say its version`)
+  })
+
+  it('finds Orthanc where Debian installs it, outside a user\'s PATH', async () => {
+    const found = await ensureOrthanc({ env: { PATH: '' }, mayInstall: false })
+    expect(found.binary).toBe('/usr/sbin/Orthanc')
+    expect(found.dicomWebPlugin).toMatch(/\/libOrthancDicomWeb\.so/)
+    expect(found.version).toMatch(/^\d+\.\d+\.\d+$/)
   })
 })

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process'
-import { access, constants } from 'node:fs/promises'
+import { access, constants, readdir } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { chromium } from 'playwright-core'
 
 /*
  * What the suites need from outside npm, found once before they run (vitest global setup):
- * dcmtk's command-line tools (the reference DICOM peer) and a headless Chromium (the web app's
- * tests). A browser comes from npm when it can (@sparticuz/chromium ships one); Debian's packages
+ * dcmtk's command-line tools (the reference DICOM peer), a headless Chromium (the web app's
+ * tests) and Orthanc with its DICOMweb plugin (a real PACS for the interoperability tests). A browser comes from npm when it can (@sparticuz/chromium ships one); Debian's packages
  * are the fallback, installed here when this user may run apt-get. Otherwise the run stops with
  * one sentence naming what to install, before any suite fails in a confusing way.
  */
@@ -73,6 +73,64 @@ export async function ensureDcmtk (init: OutsideToolsInit = {}): Promise<void> {
     if (absent.length === 0) return
   }
   throw new MissingToolError(`The tests need dcmtk's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install dcmtk\` and run npm test again.`)
+}
+
+/** Where Debian's `orthanc` and `orthanc-dicomweb` put the server (outside a user's PATH) and the plugin. */
+export const ORTHANC_PLACES = { binaries: ['/usr/sbin'], pluginDirs: ['/usr/share/orthanc/plugins', '/usr/lib/orthanc'] }
+
+export interface OrthancTools {
+  /** the Orthanc server binary */
+  binary: string
+  /** its DICOMweb plugin (a shared library the server loads) */
+  dicomWebPlugin: string
+  version: string
+}
+
+async function orthancBinary (env: NodeJS.ProcessEnv, places: typeof ORTHANC_PLACES): Promise<string | undefined> {
+  const onThePath = await onPath('Orthanc', env)
+  if (onThePath !== undefined) return onThePath
+  for (const dir of places.binaries) if (await isExecutable(join(dir, 'Orthanc'))) return join(dir, 'Orthanc')
+  return undefined
+}
+
+async function dicomWebPlugin (places: typeof ORTHANC_PLACES): Promise<string | undefined> {
+  for (const dir of places.pluginDirs) {
+    const names = await readdir(dir).catch(() => [])
+    // libOrthancDicomWeb.so, or only the versioned libOrthancDicomWeb.so.1.7
+    const name = names.filter((n) => n.startsWith('libOrthancDicomWeb.so')).sort()[0]
+    if (name !== undefined) return join(dir, name)
+  }
+  return undefined
+}
+
+/** Orthanc and its DICOMweb plugin, both there and `Orthanc --version` answering, or undefined and why not. */
+async function orthancHere (env: NodeJS.ProcessEnv, places: typeof ORTHANC_PLACES): Promise<OrthancTools | string> {
+  const binary = await orthancBinary(env, places)
+  if (binary === undefined) return 'Orthanc not found'
+  const plugin = await dicomWebPlugin(places)
+  if (plugin === undefined) return 'its DICOMweb plugin (libOrthancDicomWeb.so) not found'
+  const answer = await run(binary, ['--version'], { timeout: 30_000 }).catch((err: Error) => ({ stdout: '', error: err.message.split('\n')[0] }))
+  const version = /Orthanc\s+([0-9][^\s]*)/.exec(answer.stdout)?.[1]
+  if (version === undefined) return `${binary} --version did not say its version${'error' in answer ? ` (${answer.error})` : ''}`
+  return { binary, dicomWebPlugin: plugin, version }
+}
+
+/**
+ * Orthanc (Debian's `orthanc`) and its DICOMweb plugin (`orthanc-dicomweb`): there already, installed
+ * with apt-get when allowed, or a sentence saying what to install.
+ */
+export async function ensureOrthanc (init: OutsideToolsInit & { places?: typeof ORTHANC_PLACES } = {}): Promise<OrthancTools> {
+  const env = init.env ?? process.env
+  const log = init.log ?? (() => {})
+  const places = init.places ?? ORTHANC_PLACES
+  let found = await orthancHere(env, places)
+  if (typeof found !== 'string') return found
+  if (init.mayInstall ?? rootMayInstall()) {
+    await aptInstall(['orthanc', 'orthanc-dicomweb'], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
+    found = await orthancHere(env, places)
+    if (typeof found !== 'string') return found
+  }
+  throw new MissingToolError(`The tests need Orthanc with its DICOMweb plugin (${found}): install them with \`sudo apt-get install orthanc orthanc-dicomweb\` and run npm test again.`)
 }
 
 /** Starts the browser once and asks its version: a binary that cannot run headless here is no browser. */
