@@ -16,3 +16,8 @@ export class ForbiddenError extends BeeldnetError {
 export class CsrfError extends BeeldnetError {
   constructor () { super('BEELDNET_ERR_CSRF', 'a change made with a session needs the X-CSRF-Token the login returned') }
 }
+
+/** An upload to an import session that does not fit the session's state (a file before its DICOMDIR, after the commit). */
+export class ImportStateError extends BeeldnetError {
+  constructor (message: string) { super('BEELDNET_ERR_IMPORT_STATE', message) }
+}
