@@ -92,8 +92,11 @@ export const ConfigSchema = z.strictObject({
   pacs: z.strictObject({
     destination: z.union([z.literal(''), AeTitle]).default(''),
     forward: z.enum(['none', 'confirm', 'auto']).default('confirm'),
-    mappingFile: z.string().default('')
-  }).default({ destination: '', forward: 'confirm', mappingFile: '' }),
+    mappingFile: z.string().default(''),
+    exportMaxAttempts: z.coerce.number().int().min(1).max(100_000).default(100),
+    exportBackoffSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
+    exportBackoffMaxSeconds: z.coerce.number().int().min(1).max(604_800).default(1800)
+  }).default({ destination: '', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 30, exportBackoffMaxSeconds: 1800 }),
   policy: z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
@@ -236,6 +239,12 @@ pacs:
   # CSV bsn,patientId,issuer[,accessionNumber] (relative to the data directory); '' = no lookup,
   # every study waits for a person to enter the local patient id.
   mappingFile: ''
+  # Exports to the PACS are a queue (beeldnet node exports): a failed one is tried again after
+  # exportBackoffSeconds, doubling up to exportBackoffMaxSeconds, up to exportMaxAttempts attempts
+  # in all (100: about two days), across restarts; a failure no retry fixes ends it at once.
+  exportMaxAttempts: 100
+  exportBackoffSeconds: 30
+  exportBackoffMaxSeconds: 1800
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the

@@ -19,7 +19,7 @@ describe('node config', () => {
       dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [], idleSeconds: 60 },
       routing: { rules: [] },
       audit: { syslog: '' },
-      pacs: { destination: '', forward: 'confirm', mappingFile: '' },
+      pacs: { destination: '', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 30, exportBackoffMaxSeconds: 1800 },
       policy: { pull: [] }
     })
   })
