@@ -25,8 +25,9 @@ export interface Storescp {
   settled: (count: number, timeoutMs?: number) => Promise<string[]>
 }
 
-export async function startStorescp (aeTitle: string, dir: string): Promise<Storescp> {
-  const port = await freePort()
+/** `port`: where it listens (default a free one); a PACS that comes back on the port it had. */
+export async function startStorescp (aeTitle: string, dir: string, port?: number): Promise<Storescp> {
+  port ??= await freePort()
   const child: ChildProcess = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', String(port)], { stdio: 'ignore' })
   // Ready when it answers an echo.
   await until(async () => (await dcmtk('echoscu', ['-aec', aeTitle, '127.0.0.1', String(port)])).code === 0, `storescp ${aeTitle} on port ${port} to answer a C-ECHO`, PATIENCE_MS, 50)
