@@ -9,6 +9,7 @@ import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError } from './errors.ts'
 import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
 import type { QueryLevel, QueryRow } from './qido.ts'
+import { registerRenderedRoutes } from './rendered-routes.ts'
 import { bulkDataPart, checkInstanceAccept, checkJsonAccept, frameParts, instanceParts, instancesOf, metadataOf, type Target } from './retrieve.ts'
 import { search, type SearchScope } from './search.ts'
 import { storeInstances, warningHeader } from './stow.ts'
@@ -113,6 +114,8 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
     await auditShown(req, 'view', `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
     return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames)])
   })
+
+  registerRenderedRoutes(app, DICOMWEB_PREFIX, { store, audit })
 
   // ---- STOW-RS
   const storeRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {

@@ -11,7 +11,7 @@ export class SeriesNotFoundError extends NotFoundError {
 
 /** The series holds no image instances (a report series: SR, PDF), so there is nothing to draw. */
 export class NoImageError extends BeeldnetError {
-  constructor (seriesInstanceUID: string) { super('BEELDNET_ERR_NO_IMAGE', `series ${seriesInstanceUID} has no image instances`) }
+  constructor (uid: string, level: 'series' | 'study' = 'series') { super('BEELDNET_ERR_NO_IMAGE', `${level} ${uid} has no image instances`) }
 }
 
 /** The instance to render would have to be read (or drawn) whole above the node's limit. */

@@ -8,15 +8,15 @@ import { ThumbnailDecodeError } from './errors.ts'
  * Both load on the first thumbnail, not with the node: together they cost ~40 MB of memory.
  */
 
-type Imaging = typeof import('dcmjs-imaging')
-type Sharp = typeof import('sharp').default
+export type Imaging = typeof import('dcmjs-imaging')
+export type Sharp = typeof import('sharp').default
 
 const NATIVE_SYNTAXES: ReadonlySet<string> = new Set(Object.values(TransferSyntax))
 
 let libraries: Promise<{ imaging: Imaging, sharp: Sharp }> | undefined
 let nativeDecoders: Promise<void> | undefined
 
-async function load (): Promise<{ imaging: Imaging, sharp: Sharp }> {
+export async function load (): Promise<{ imaging: Imaging, sharp: Sharp }> {
   libraries ??= (async () => {
     const [imaging, sharp] = await Promise.all([import('dcmjs-imaging'), import('sharp')])
     // dcmjs (the copy dcmjs-imaging uses) prints "Invalid vr type ox" to the console for every
@@ -29,7 +29,7 @@ async function load (): Promise<{ imaging: Imaging, sharp: Sharp }> {
 }
 
 /** The WebAssembly codecs (4 MB) load on the first compressed instance, once; a failed load is tried again next time. */
-async function ensureNativeDecoders (imaging: Imaging): Promise<void> {
+export async function ensureNativeDecoders (imaging: Imaging): Promise<void> {
   if (imaging.NativePixelDecoder.isInitialized()) return
   nativeDecoders ??= imaging.NativePixelDecoder.initializeAsync().catch((err: unknown) => {
     nativeDecoders = undefined

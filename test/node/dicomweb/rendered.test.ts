@@ -1,0 +1,280 @@
+import { open, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FastifyInstance } from 'fastify'
+import { createHttpServer } from '../../../node/api/http-server.ts'
+import { AuditLog } from '../../../node/audit/audit-log.ts'
+import { readHeader } from '../../../node/dicom/dataset-reader.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
+import { fetchAs } from '../../helpers/api-caller.ts'
+import { dcmtk } from '../../helpers/dcmtk.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
+
+/*
+ * DICOMweb's rendered resources (PS3.18 8.3.5) on a real node over HTTP: a ramp image shows the
+ * window asked for, a multi-frame instance renders the frame asked for, and copies compressed by
+ * dcmtk (JPEG lossless and lossy, JPEG-LS, RLE, fragmented without an offset table) and deflated
+ * render as their uncompressed originals. Bad parameters, frames out of range and reports are
+ * refused with their codes; every rendered image is audited as a view.
+ */
+
+const logger = pino({ level: 'silent' })
+const SIZE = 64
+const FRAMES = 4
+/** stored value of frame k (1-based) of the multi-frame instance: all its pixels */
+const frameValue = (k: number): number => 600 * k
+
+/** A compressed or deflated copy, and the uncompressed instance it must render as (for a lossy copy: its own decompression by dcmtk). */
+interface Copy { name: string, sopInstanceUID: string, reference: string }
+
+/** Overwrites the native 16-bit pixel data of a generated file, frame by frame, with values of our own. */
+async function setPixels (path: string, frames: number, value: (frame: number, x: number, y: number) => number): Promise<void> {
+  const parsed = readHeader(path)
+  const frame = Buffer.alloc(SIZE * SIZE * 2)
+  const file = await open(path, 'r+')
+  try {
+    for (let k = 1; k <= frames; k++) {
+      for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) frame.writeUInt16LE(value(k, x, y), 2 * (y * SIZE + x))
+      await file.write(frame, 0, frame.length, parsed.pixelDataOffset! + (k - 1) * frame.length)
+    }
+  } finally {
+    await file.close()
+  }
+}
+
+/** Grey values of a rendered image, row by row (one channel). */
+async function greys (body: ArrayBuffer): Promise<{ width: number, height: number, data: Buffer }> {
+  const { data, info } = await sharp(Buffer.from(body)).greyscale().raw().toBuffer({ resolveWithObject: true })
+  return { width: info.width, height: info.height, data }
+}
+
+const mean = (data: Buffer): number => data.reduce((a, b) => a + b, 0) / data.length
+
+describe('DICOMweb rendered and thumbnail resources', () => {
+  let work: string
+  let store: StudyStore
+  let audit: AuditLog
+  let app: FastifyInstance
+  let url: string
+  let study: GeneratedStudy
+  let ramp: GeneratedStudy['instances'][number]
+  let multi: GeneratedStudy['instances'][number]
+  let sr: GeneratedStudy['instances'][number]
+  const copies: { ramp: Copy[], multi: Copy[] } = { ramp: [], multi: [] }
+  let call: (path: string, init?: RequestInit) => Promise<Response>
+
+  const instancePath = (i: { sopInstanceUID: string }, seriesOf = ramp): string =>
+    `/dicomweb/studies/${study.studyInstanceUID}/series/${seriesOf.seriesInstanceUID}/instances/${i.sopInstanceUID}`
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'beeldnet-rendered-'))
+    study = await generateStudy(join(work, 'study'), {
+      seed: 314,
+      reports: { sr: true },
+      series: [
+        { modality: 'CT', instances: 1, rows: SIZE, columns: SIZE },
+        { modality: 'CT', instances: 1, rows: SIZE, columns: SIZE, frames: FRAMES }
+      ]
+    })
+    ;[ramp, multi] = study.instances.filter((i) => !i.isReport) as [typeof ramp, typeof multi]
+    sr = study.instances.find((i) => i.isReport)!
+    // A horizontal ramp: stored value 64 * x (0 .. 4032), HU 64 * x - 1024. Frames of one value each.
+    await setPixels(ramp.path, 1, (_k, x) => 64 * x)
+    await setPixels(multi.path, FRAMES, (k) => frameValue(k))
+
+    const files = study.instances.map((i) => i.path)
+    const variants: Array<{ name: string, tool: string, args: string[], lossy?: boolean }> = [
+      { name: 'jpeg-lossless', tool: 'dcmcjpeg', args: ['+e1'] },
+      { name: 'jpeg-extended', tool: 'dcmcjpeg', args: ['+ee', '+q', '95'], lossy: true },
+      { name: 'jpeg-ls', tool: 'dcmcjpls', args: [] },
+      { name: 'jpeg-ls-fragmented', tool: 'dcmcjpls', args: ['+fs', '1', '-ot'] },
+      { name: 'rle', tool: 'dcmcrle', args: [] },
+      { name: 'deflated', tool: 'dcmconv', args: ['+td'] }
+    ]
+    let n = 0
+    for (const variant of variants) {
+      for (const [which, original] of [['ramp', ramp], ['multi', multi]] as const) {
+        const out = join(work, `${which}-${variant.name}.dcm`)
+        const made = await dcmtk(variant.tool, [...variant.args, original.path, out])
+        expect(made.code, `${variant.tool} ${made.stderr}`).toBe(0)
+        // Another SOP instance of the same series: the store keeps one copy per SOP Instance UID.
+        const sopInstanceUID = `${original.sopInstanceUID}.${++n}`
+        expect((await dcmtk('dcmodify', ['-nb', '-m', `(0008,0018)=${sopInstanceUID}`, out])).code).toBe(0)
+        files.push(out)
+        let reference = original.sopInstanceUID
+        if (variant.lossy) {
+          // dcmcjpeg rescales what it compresses lossily: the reference is what dcmtk decodes it to.
+          const decoded = `${out}.decoded`
+          expect((await dcmtk('dcmdjpeg', [out, decoded])).code).toBe(0)
+          reference = `${original.sopInstanceUID}.${++n}`
+          expect((await dcmtk('dcmodify', ['-nb', '-m', `(0008,0018)=${reference}`, decoded])).code).toBe(0)
+          files.push(decoded)
+        }
+        copies[which].push({ name: variant.name, sopInstanceUID, reference })
+      }
+    }
+
+    const dir = join(work, 'node')
+    store = new StudyStore({ dir })
+    await store.start()
+    const session = store.beginImport()
+    for (const path of files) await session.add(path)
+    const [result] = await session.commit()
+    expect(result?.rejected ?? []).toEqual([])
+    audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
+    await audit.start()
+    app = createHttpServer({ store, logger, audit, users: new UserStore(nodePaths(dir).users) }, { nodeName: 'test', peerId: 'test' })
+    url = await listenOnLoopback(app)
+    const clinician = fetchAs({ dataDir: dir })
+    call = async (path, init) => clinician(`${url}${path}`, init)
+  })
+
+  afterAll(async () => {
+    await app?.close()
+    await audit?.stop()
+    await store?.stop()
+    await rm(work, { recursive: true, force: true })
+  })
+
+  async function rendered (path: string, accept = 'image/png'): Promise<{ width: number, height: number, data: Buffer }> {
+    const response = await call(path, { headers: { accept } })
+    expect(response.status, await response.clone().text()).toBe(200)
+    expect(response.headers.get('content-type')).toBe(accept === 'image/png' ? 'image/png' : 'image/jpeg')
+    return greys(await response.arrayBuffer())
+  }
+
+  async function refusal (path: string, init?: RequestInit): Promise<{ status: number, code: string }> {
+    const response = await call(path, init)
+    const body = await response.json() as { code: string }
+    return { status: response.status, code: body.code }
+  }
+
+  it('renders an instance as JPEG by default and as PNG when asked, at its own size', async () => {
+    const jpeg = await call(`${instancePath(ramp)}/rendered`)
+    expect(jpeg.status).toBe(200)
+    expect(jpeg.headers.get('content-type')).toBe('image/jpeg')
+    const jpegMeta = await sharp(Buffer.from(await jpeg.arrayBuffer())).metadata()
+    expect([jpegMeta.format, jpegMeta.width, jpegMeta.height]).toEqual(['jpeg', SIZE, SIZE])
+    const png = await call(`${instancePath(ramp)}/rendered`, { headers: { accept: 'image/png' } })
+    const pngMeta = await sharp(Buffer.from(await png.arrayBuffer())).metadata()
+    expect([pngMeta.format, pngMeta.width, pngMeta.height]).toEqual(['png', SIZE, SIZE])
+  })
+
+  it('applies the window asked for: below centre - width/2 black, above centre + width/2 white, a rising ramp between', async () => {
+    // HU of column x is 64x - 1024; a window 0..1024 HU covers columns 16 to 32.
+    const { data, width } = await rendered(`${instancePath(ramp)}/rendered?window=512,1024,linear`)
+    const row = [...data.subarray(10 * width, 11 * width)]
+    for (let x = 0; x < 16; x++) expect(row[x], `column ${x}`).toBe(0)
+    for (let x = 33; x < SIZE; x++) expect(row[x], `column ${x}`).toBe(255)
+    for (let x = 17; x < 32; x++) {
+      expect(row[x]).toBeGreaterThan(row[x - 1]!)
+      // PS3.3 C.11.2.1.2.1: ((x - (c - 0.5)) / (w - 1) + 0.5) * 255
+      expect(Math.abs(row[x]! - ((64 * x - 1024 - 511.5) / 1023 + 0.5) * 255)).toBeLessThanOrEqual(1.5)
+    }
+    // Another window moves the edges: 1536..2560 HU is columns 40 to 56.
+    const moved = [...(await rendered(`${instancePath(ramp)}/rendered?window=2048,1024`)).data.subarray(0, SIZE)]
+    expect(moved[39]).toBe(0)
+    expect(moved[48]).toBeGreaterThan(100)
+    expect(moved[48]).toBeLessThan(155)
+    expect(moved[57]).toBe(255)
+  })
+
+  it('honours the window function: sigmoid is grey at the centre and never quite black or white', async () => {
+    const sigmoid = [...(await rendered(`${instancePath(ramp)}/rendered?window=512,1024,sigmoid`)).data.subarray(0, SIZE)]
+    expect(Math.abs(sigmoid[24]! - 127)).toBeLessThanOrEqual(2)
+    expect(sigmoid[10]).toBeGreaterThan(0)
+    expect(sigmoid[40]).toBeLessThan(255)
+    const exact = [...(await rendered(`${instancePath(ramp)}/rendered?window=512,1024,linear-exact`)).data.subarray(0, SIZE)]
+    expect(exact[15]).toBe(0)
+    expect(exact[33]).toBe(255)
+  })
+
+  it('scales into the viewport, keeping the aspect ratio, and cuts and flips the source region', async () => {
+    const full = await rendered(`${instancePath(ramp)}/rendered?viewport=200,200`, 'image/jpeg')
+    expect([full.width, full.height]).toEqual([200, 200])
+    const wide = await rendered(`${instancePath(ramp)}/rendered?viewport=100,40`)
+    expect([wide.width, wide.height]).toEqual([40, 40])
+    // The right quarter of the ramp (HU 2048..3008) under a window 0..1024: all white.
+    const right = await rendered(`${instancePath(ramp)}/rendered?viewport=32,32,48,0,16,64&window=512,1024`)
+    expect([right.width, right.height]).toEqual([8, 32])
+    expect(Math.min(...right.data)).toBe(255)
+    // A negative source width flips the ramp: dark on the right.
+    const flipped = await rendered(`${instancePath(ramp)}/rendered?viewport=64,64,64,0,-64,64&window=1024,2048`)
+    const row = [...flipped.data.subarray(0, SIZE)]
+    expect(row[0]).toBeGreaterThan(row[SIZE - 1]!)
+  })
+
+  it('renders frame N of a multi-frame instance, each frame its own', async () => {
+    const window = 'window=1000,4000' // HU -1000..3000: stored 24..4024
+    const means: number[] = []
+    for (let k = 1; k <= FRAMES; k++) {
+      const { data } = await rendered(`${instancePath(multi, multi)}/frames/${k}/rendered?${window}`)
+      const expected = ((frameValue(k) - 1024 - 999.5) / 3999 + 0.5) * 255
+      expect(Math.abs(mean(data) - expected), `frame ${k}`).toBeLessThanOrEqual(1.5)
+      means.push(mean(data))
+    }
+    expect(new Set(means.map(Math.round)).size).toBe(FRAMES)
+    // The instance itself renders as its first frame.
+    expect(mean((await rendered(`${instancePath(multi, multi)}/rendered?${window}`)).data)).toBe(means[0])
+  })
+
+  it('renders compressed and deflated copies as their uncompressed originals', async () => {
+    const window = 'window=1000,4000'
+    for (const [which, seriesOf] of [['ramp', ramp], ['multi', multi]] as const) {
+      for (let k = 1; k <= (which === 'multi' ? FRAMES : 1); k++) {
+        for (const copy of copies[which]) {
+          const expected = await rendered(`${instancePath({ sopInstanceUID: copy.reference }, seriesOf)}/frames/${k}/rendered?${window}`)
+          const { data } = await rendered(`${instancePath(copy, seriesOf)}/frames/${k}/rendered?${window}`)
+          const worst = Math.max(...data.map((v, i) => Math.abs(v - expected.data[i]!)))
+          expect(worst, `${copy.name} ${which} frame ${k}`).toBeLessThanOrEqual(copy.reference === seriesOf.sopInstanceUID ? 0 : 1)
+        }
+      }
+    }
+  })
+
+  it('gives thumbnails of instances, frames, series and studies, small by default and in the viewport asked for', async () => {
+    for (const path of [
+      `${instancePath(ramp)}/thumbnail`,
+      `${instancePath(multi, multi)}/frames/2/thumbnail`,
+      `/dicomweb/studies/${study.studyInstanceUID}/series/${multi.seriesInstanceUID}/thumbnail`,
+      `/dicomweb/studies/${study.studyInstanceUID}/thumbnail`
+    ]) {
+      const image = await rendered(path, 'image/jpeg')
+      expect([image.width, image.height], path).toEqual([SIZE, SIZE])
+    }
+    const sized = await rendered(`${instancePath(ramp)}/thumbnail?viewport=32,32`)
+    expect([sized.width, sized.height]).toEqual([32, 32])
+  })
+
+  it('refuses bad parameters with 400 and a code, a frame out of range with 404, a report with 422', async () => {
+    const bad = 'BEELDNET_ERR_RENDER_PARAMETER'
+    for (const query of ['window=abc', 'window=40', 'window=40,0', 'window=40,400,cubic', 'viewport=0,10', 'viewport=10', 'viewport=64,64,0,0,65,64',
+      'viewport=99999,10', 'quality=0', 'quality=high', 'window=1,2&window=3,4']) {
+      expect(await refusal(`${instancePath(ramp)}/rendered?${query}`), query).toEqual({ status: 400, code: bad })
+    }
+    expect(await refusal(`${instancePath(ramp)}/thumbnail?window=40,400`)).toEqual({ status: 400, code: bad })
+    expect(await refusal(`${instancePath(multi, multi)}/frames/1,2/rendered`)).toEqual({ status: 400, code: bad })
+    expect(await refusal(`${instancePath(multi, multi)}/frames/${FRAMES + 1}/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_FRAME_NOT_FOUND' })
+    expect(await refusal(`${instancePath(multi, multi)}/frames/0/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_FRAME_NOT_FOUND' })
+    expect(await refusal(`${instancePath(ramp)}/frames/2/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_FRAME_NOT_FOUND' })
+    expect(await refusal(`${instancePath(sr, sr)}/rendered`)).toEqual({ status: 422, code: 'BEELDNET_ERR_NO_PIXEL_DATA' })
+    expect(await refusal(`/dicomweb/studies/${study.studyInstanceUID}/series/${sr.seriesInstanceUID}/thumbnail`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NO_IMAGE' })
+    expect(await refusal(`${instancePath(ramp)}/rendered`, { headers: { accept: 'image/gif' } })).toEqual({ status: 406, code: 'BEELDNET_ERR_NOT_ACCEPTABLE' })
+    expect(await refusal(`${instancePath({ sopInstanceUID: '1.2.3' })}/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NOT_FOUND' })
+  })
+
+  it('records every rendered image and thumbnail in the audit trail as a view of the patient', async () => {
+    await rendered(`${instancePath(multi, multi)}/frames/3/rendered?quality=50`, 'image/jpeg')
+    await rendered(`${instancePath(ramp)}/thumbnail`, 'image/jpeg')
+    const trail = (await readFile(audit.path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string, outcome: string, studyInstanceUID?: string, details?: { path?: string } })
+    const views = trail.filter((e) => e.event === 'view' && e.studyInstanceUID === study.studyInstanceUID)
+    expect(views.some((e) => e.outcome === `rendered frame 3 of ${multi.sopInstanceUID}` && e.details?.path === `${instancePath(multi, multi)}/frames/3/rendered`)).toBe(true)
+    expect(views.some((e) => e.outcome === `thumbnail frame 1 of ${ramp.sopInstanceUID}`)).toBe(true)
+  })
+})
