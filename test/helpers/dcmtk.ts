@@ -25,10 +25,13 @@ export interface Storescp {
   settled: (count: number, timeoutMs?: number) => Promise<string[]>
 }
 
-/** `port`: where it listens (default a free one); a PACS that comes back on the port it had. */
-export async function startStorescp (aeTitle: string, dir: string, port?: number): Promise<Storescp> {
+/**
+ * `port`: where it listens (default a free one), so a PACS can come back on the port it had;
+ * `options`: more storescp options (`+xa`: accept compressed transfer syntaxes too).
+ */
+export async function startStorescp (aeTitle: string, dir: string, port?: number, options: string[] = []): Promise<Storescp> {
   port ??= await freePort()
-  const child: ChildProcess = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', String(port)], { stdio: 'ignore' })
+  const child: ChildProcess = spawn('storescp', ['--aetitle', aeTitle, '-od', dir, '+B', ...options, String(port)], { stdio: 'ignore' })
   // Ready when it answers an echo.
   await until(async () => (await dcmtk('echoscu', ['-aec', aeTitle, '127.0.0.1', String(port)])).code === 0, `storescp ${aeTitle} on port ${port} to answer a C-ECHO`, PATIENCE_MS, 50)
   return {
