@@ -47,7 +47,7 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /**
  * Which roles may use which routes: the first entry that fits the route (and method, when it names
  * one) decides; none fitting is it-admin only. Sending a study and anything showing patients is for
- * clinicians; IT keeps transfers running (list, retry, cancel) without seeing who is in them.
+ * clinicians; IT keeps transfers and exports to the PACS running (list, retry, cancel) without seeing who is in them.
  */
 const ACCESS: Array<{ prefix: string, roles: Role[], method?: string, exact?: boolean }> = [
   { prefix: '/api/inbox', roles: ['clinician'] },
@@ -65,7 +65,10 @@ const ACCESS: Array<{ prefix: string, roles: Role[], method?: string, exact?: bo
   { prefix: '/api/pulls', roles: ['clinician'] },
   { prefix: '/api/approvals', roles: ['clinician'] },
   { prefix: '/api/consents', roles: ['clinician'] },
-  { prefix: '/api/pacs', roles: ['clinician'] }
+  { prefix: '/api/pacs/exports', roles: ['clinician', 'it-admin'] },
+  { prefix: '/api/pacs', roles: ['clinician'] },
+  // A patient's DVD at the IT desk, or the CLI (a clinician token) beside the running node; no patient is shown.
+  { prefix: '/api/imports', roles: ['it-admin', 'clinician'] }
 ]
 
 export function rolesFor (path: string, method = 'GET'): Role[] {

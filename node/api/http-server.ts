@@ -20,6 +20,8 @@ import { registerWebApp } from './web-app.ts'
 import type { Directory } from '../../protocol/registry/documents.ts'
 import { registerThumbnailRoutes } from './thumbnail-routes.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
+import { registerImportRoutes } from './import-routes.ts'
+import { ImportSessions } from './import-sessions.ts'
 import type { NodeConfig } from '../config/config.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -139,6 +141,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   registerDicomweb(app, { store, logger, audit: components.audit })
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store, audit: components.audit })
+  registerImportRoutes(app, { store, sessions: new ImportSessions(store), audit: components.audit })
   registerThumbnailRoutes(app, { store, logger, audit: components.audit, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })

@@ -17,24 +17,37 @@ export function isDicomdirName (path: string): boolean {
   return basename(path).toUpperCase() === 'DICOMDIR'
 }
 
-/** The files a DICOMDIR references, resolved on disk (ISO 9660 media may change case or add ';1'). */
-export async function readDicomdir (dicomdirPath: string): Promise<{ files: string[], unresolved: string[] }> {
+/** The Referenced File IDs of a DICOMDIR as path components; an ID that could climb out of the medium is refused. */
+export function readReferencedFileIds (dicomdirPath: string): { ids: string[][], refused: string[] } {
   const header = readHeader(dicomdirPath, { maxValueBytes: 1024 })
   const records = header.dataset.get(DirectoryRecordSequence)?.items
   if (records === undefined) throw new DicomMalformedError('the DICOMDIR has no Directory Record Sequence')
-  const root = dirname(dicomdirPath)
-  const resolver = new CaseInsensitivePaths()
-  const files: string[] = []
-  const unresolved: string[] = []
+  const ids: string[][] = []
+  const refused: string[] = []
   for (const record of records) {
     const value = record.get(ReferencedFileID)?.value
     if (value === undefined) continue
     const parts = value.toString('latin1').split('\\').map((p) => p.trim()).filter((p) => p !== '')
     // Components are relative names; anything that could climb out of the medium is refused.
-    if (parts.length === 0 || parts.some((p) => p === '..' || p === '.' || p.includes('/'))) {
-      unresolved.push(parts.join('\\'))
-      continue
-    }
+    if (parts.length === 0 || parts.some((p) => p === '..' || p === '.' || p.includes('/'))) refused.push(parts.join('\\'))
+    else ids.push(parts)
+  }
+  return { ids, refused }
+}
+
+/** How a medium may show a component: ISO 9660 mounts change case or add ';1'. */
+export function mediaName (component: string): string {
+  return component.toUpperCase().replace(/;1$/, '')
+}
+
+/** The files a DICOMDIR references, resolved on disk (ISO 9660 media may change case or add ';1'). */
+export async function readDicomdir (dicomdirPath: string): Promise<{ files: string[], unresolved: string[] }> {
+  const { ids, refused } = readReferencedFileIds(dicomdirPath)
+  const root = dirname(dicomdirPath)
+  const resolver = new CaseInsensitivePaths()
+  const files: string[] = []
+  const unresolved: string[] = [...refused]
+  for (const parts of ids) {
     const resolved = await resolver.resolve(root, parts)
     if (resolved === undefined) unresolved.push(parts.join('\\'))
     else files.push(resolved)
@@ -50,7 +63,7 @@ class CaseInsensitivePaths {
     let current = root
     for (const [i, part] of parts.entries()) {
       const wanted = part.toUpperCase()
-      const match = (await this.list(current)).find((e) => e.name.toUpperCase().replace(/;1$/, '') === wanted)
+      const match = (await this.list(current)).find((e) => mediaName(e.name) === wanted)
       const last = i === parts.length - 1
       if (match === undefined || (last ? !match.isFile() : !match.isDirectory())) return undefined
       current = join(current, match.name)

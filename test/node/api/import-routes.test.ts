@@ -1,0 +1,138 @@
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHttpServer } from '../../../node/api/http-server.ts'
+import { AuditLog, trailRecords, type AuditRecord } from '../../../node/audit/audit-log.ts'
+import type { ImportSummary } from '../../../node/dicom/file-import.ts'
+import { nodePaths } from '../../../node/paths.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { generateStudy, writeMediaLayout } from '../../../simulations/generator/index.ts'
+import { fetchAs } from '../../helpers/api-caller.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
+import { useTempDirs } from '../../helpers/temp-dir.ts'
+
+/*
+ * /api/imports over real HTTP into a real store: a DVD's folder announced by its names, planned by
+ * its DICOMDIR, sent file by file as streams, and answered with the per-file report of `node import`.
+ */
+
+const tempDir = useTempDirs()
+
+async function namesUnder (root: string, dir = root): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) out.push(...await namesUnder(root, path))
+    else out.push(relative(root, path))
+  }
+  return out
+}
+
+/** A file's bytes as the request body, streamed from disk. */
+function streamed (path: string): RequestInit {
+  return { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Readable.toWeb(createReadStream(path)) as ReadableStream, duplex: 'half' } as RequestInit
+}
+
+describe('the import API', () => {
+  let dataDir: string
+  let store: StudyStore
+  let audit: AuditLog
+  let app: FastifyInstance
+  let url: string
+  let it_: ReturnType<typeof fetchAs>
+  let clinician: ReturnType<typeof fetchAs>
+  let auditor: ReturnType<typeof fetchAs>
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'beeldnet-imports-'))
+    store = new StudyStore({ dir: dataDir })
+    await store.start()
+    audit = new AuditLog(nodePaths(dataDir).auditTrail)
+    await audit.start()
+    app = createHttpServer({ store, logger: pino({ level: 'silent' }), audit, users: new UserStore(nodePaths(dataDir).users) }, { nodeName: 'test', peerId: 'test' })
+    url = await listenOnLoopback(app)
+    it_ = fetchAs({ dataDir }, 'it-admin')
+    clinician = fetchAs({ dataDir }, 'clinician')
+    auditor = fetchAs({ dataDir }, 'auditor')
+  })
+
+  afterAll(async () => {
+    await app?.close()
+    await audit?.stop()
+    await store?.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('imports a DVD folder by its DICOMDIR: the viewer is never sent, a listed file that is missing is named, every file has its outcome', async () => {
+    const dvd = await tempDir('dvd')
+    const { studies } = await writeMediaLayout(dvd, [{ seed: 81, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] }])
+    await mkdir(join(dvd, 'VIEWER'))
+    await writeFile(join(dvd, 'VIEWER', 'VIEWER.EXE'), Buffer.alloc(4096, 0x90))
+    const gone = join('DICOM', 'PAT00001', 'STU00001', 'SER00001', 'IMG00003')
+    await rm(join(dvd, gone))
+    const names = await namesUnder(dvd)
+
+    const begun = await it_(`${url}/api/imports`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ files: names }) })
+    expect(begun.status).toBe(201)
+    const { id, dicomdirs } = await begun.json() as { id: string, dicomdirs: string[] }
+    expect(dicomdirs).toEqual(['DICOMDIR'])
+    // Nothing but the DICOMDIR before the plan is known.
+    const early = await it_(`${url}/api/imports/${id}/plan`)
+    expect(early.status).toBe(409)
+    expect(await early.json()).toMatchObject({ code: 'BEELDNET_ERR_IMPORT_STATE' })
+    const listed = await it_(`${url}/api/imports/${id}/dicomdir?path=DICOMDIR`, streamed(join(dvd, 'DICOMDIR')))
+    expect(await listed.json()).toMatchObject({ path: 'DICOMDIR', listed: 3 })
+    const plan = await (await it_(`${url}/api/imports/${id}/plan`)).json() as { files: string[], missing: string[], warnings: string[] }
+    expect(plan.files).toEqual(names.filter((n) => n.startsWith('DICOM/')).sort())
+    expect(plan.missing).toEqual([gone])
+    expect(plan.warnings.join('\n')).toMatch(/lists 1 file\(s\) that are not on the medium/)
+
+    const viewer = await it_(`${url}/api/imports/${id}/files?path=VIEWER/VIEWER.EXE`, streamed(join(dvd, 'VIEWER', 'VIEWER.EXE')))
+    expect(viewer.status).toBe(409)
+    for (const [n, name] of plan.files.entries()) {
+      const sent = await it_(`${url}/api/imports/${id}/files?path=${encodeURIComponent(name)}`, streamed(join(dvd, name)))
+      expect(await sent.json()).toMatchObject({ outcome: { path: name, status: 'stored' }, received: n + 1 })
+    }
+    // Another caller does not see this import.
+    expect((await clinician(`${url}/api/imports/${id}/commit`, { method: 'POST' })).status).toBe(404)
+    const summary = await (await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
+    expect(summary).toMatchObject({ files: 2, stored: 2, duplicates: 0, rejected: [], missing: [gone], studies: [{ studyInstanceUID: studies[0]!.studyInstanceUID, stored: 2 }] })
+    expect(summary.outcomes.map((o) => o.status)).toEqual(['stored', 'stored'])
+    expect((await store.getStudy(studies[0]!.studyInstanceUID)).study.numberOfInstances).toBe(2)
+    const trail: AuditRecord[] = []
+    for await (const record of trailRecords(nodePaths(dataDir).auditTrail)) trail.push(record)
+    expect(trail.filter((r) => r.event === 'store-received' && r.studyInstanceUID === studies[0]!.studyInstanceUID)).toMatchObject([{ outcome: 'import: 2 stored, 0 duplicate(s)', user: { system: expect.stringContaining('test it-admin') } }])
+    // The session is over.
+    expect((await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).status).toBe(404)
+  })
+
+  it('names a file that is not DICOM with its code, and a repeat as a duplicate', async () => {
+    const src = await tempDir('src')
+    const study = await generateStudy(src, { seed: 82, series: [{ modality: 'MR', instances: 1, rows: 32, columns: 32 }] })
+    const junk = join(src, 'notes.txt')
+    await writeFile(junk, 'referral letter follows by post')
+    const { id } = await (await clinician(`${url}/api/imports`, { method: 'POST' })).json() as { id: string }
+    const image = study.instances[0]!.path
+    for (const path of [image, junk, image]) await clinician(`${url}/api/imports/${id}/files?path=${encodeURIComponent(path)}`, streamed(path))
+    const summary = await (await clinician(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
+    expect(summary.outcomes).toMatchObject([{ path: image, status: 'stored' }, { path: junk, status: 'rejected', code: 'BEELDNET_ERR_NOT_DICOM' }, { path: image, status: 'duplicate' }])
+    expect(summary.rejected).toMatchObject([{ path: junk, code: 'BEELDNET_ERR_NOT_DICOM' }])
+  })
+
+  it('is for IT and the CLI\'s token, not for an auditor; an abort drops what was staged', async () => {
+    expect((await auditor(`${url}/api/imports`, { method: 'POST' })).status).toBe(403)
+    const src = await tempDir('src')
+    const study = await generateStudy(src, { seed: 83, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }] })
+    const { id } = await (await it_(`${url}/api/imports`, { method: 'POST' })).json() as { id: string }
+    await it_(`${url}/api/imports/${id}/files?path=a.dcm`, streamed(study.instances[0]!.path))
+    expect((await it_(`${url}/api/imports/${id}`, { method: 'DELETE' })).status).toBe(200)
+    await expect(store.getStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+    expect(await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).toEqual([])
+  })
+})
