@@ -134,7 +134,8 @@ async function fragmentsByCodestream (handle: FileHandle, fragments: Fragment[],
   const chosen: Fragment[] = []
   for (const f of fragments) {
     const head = f.length >= 4 ? await readAt(handle, f.offset + 8, Math.min(12, f.length)) : Buffer.alloc(0)
-    const startsCodestream = (head[0] === 0xFF && (head[1] === 0xD8 || head[1] === 0x4F)) ||
+    // JPEG's SOI and a first marker, JPEG 2000's SOC and SIZ, or a JP2 file's signature box.
+    const startsCodestream = (head.length >= 4 && head[0] === 0xFF && ((head[1] === 0xD8 && head[2] === 0xFF) || head.readUInt16BE(0) === 0xFF4F && head.readUInt16BE(2) === 0xFF51)) ||
       (head.length >= 12 && head.readUInt32BE(4) === 0x6A502020)
     if (startsCodestream || frame === 0) frame++
     if (frame === n) chosen.push(f)
