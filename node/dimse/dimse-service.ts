@@ -26,6 +26,7 @@ type CStoreResponse = responses.CStoreResponse
 import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
 import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
 import { watchIdle, type IdleWatch } from './idle-watch.ts'
+import { PduAssembler, PduTooLargeError } from './pdu-assembler.ts'
 
 /*
  * The node's DIMSE service (SCP) for the hospital's PACS and modalities: C-ECHO, C-STORE into the
@@ -92,6 +93,29 @@ function retrieveResponder<Q extends CMoveRequest | CGetRequest, R extends Retri
 /** DIMSE Error Comment is a LO: at most 64 characters. */
 function comment (text: string): string {
   return text.length <= 64 ? text : `${text.slice(0, 61)}...`
+}
+
+/** The largest PDU taken from a caller: four times what the node announces (the library's default, 256 KiB). */
+const MAX_PDU_BYTES = 4 * 262_144
+
+/**
+ * Puts a PDU assembler between the socket and the library's reader (the one 'data' listener it
+ * has just attached), so the library gets each PDU whole and copies nothing more.
+ */
+function givePdusWhole (socket: Socket, logger: Logger): void {
+  const [library, ...others] = socket.listeners('data') as Array<(chunk: Buffer) => void>
+  if (library === undefined || others.length > 0) throw new Error(`dcmjs-dimse attached ${socket.listenerCount('data')} data listeners, not one`)
+  socket.off('data', library)
+  const assembler = new PduAssembler((pdu) => { library(pdu) }, MAX_PDU_BYTES)
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      assembler.push(chunk)
+    } catch (err) {
+      if (!(err instanceof PduTooLargeError)) throw err
+      logger.warn({ peer: socket.remoteAddress, reason: err.message }, 'DIMSE connection closed: the caller sent a PDU too large')
+      socket.destroy()
+    }
+  })
 }
 
 export interface DimseServiceDeps {
@@ -340,6 +364,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
         socket.on('close', () => sockets.delete(socket))
         const scp = new BeeldnetScp(socket, { pduTimeout: LIBRARY_TIMERS_OFF_MS, connectTimeout: LIBRARY_TIMERS_OFF_MS })
         Object.assign(scp, { connected: true })
+        givePdusWhole(socket, logger)
         scp.guard()
         scp.on('networkError', (err: Error) => {
           logger.warn({ err: err.message, peer: socket.remoteAddress }, 'DIMSE association failed')

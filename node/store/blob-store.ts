@@ -30,6 +30,10 @@ export class BlobStore {
   private readonly blobsDir: string
   private readonly tmpDir: string
   private readonly quarantineDir: string
+  /** files commit() made a fan-out directory for, whose parents the next syncDirectoriesOf must sync */
+  private readonly madeDirsFor = new Set<string>()
+  /** directory fsyncs done to make renames durable (a group commit does one per directory it touched) */
+  readonly stats = { directorySyncs: 0 }
 
   constructor (init: BlobStoreInit) {
     this.dir = init.dir
@@ -134,7 +138,7 @@ export class BlobStore {
       await rm(staged.tmpPath, { force: true })
       return false
     }
-    await mkdir(join(target, '..'), { recursive: true })
+    if (await mkdir(join(target, '..'), { recursive: true }) !== undefined) this.madeDirsFor.add(staged.sha256)
     await rename(staged.tmpPath, target)
     return true
   }
@@ -145,13 +149,16 @@ export class BlobStore {
 
   /** Makes renames into these blobs' directories durable before the index points at them. */
   async syncDirectoriesOf (sha256s: Iterable<string>): Promise<void> {
-    // The leaf and its parents: a fan-out directory made for this file must itself survive a crash.
+    // The leaf, and its parents when commit() made a fan-out directory for it (that must survive a
+    // crash too). Each directory once, however many files went into it; all at once, not in turn.
     const dirs = new Set<string>()
     for (const sha of sha256s) {
       const leaf = join(this.pathOf(sha), '..')
-      dirs.add(leaf).add(join(leaf, '..')).add(this.blobsDir)
+      dirs.add(leaf)
+      if (this.madeDirsFor.delete(sha)) dirs.add(join(leaf, '..')).add(this.blobsDir)
     }
-    for (const dir of dirs) await fsyncPath(dir)
+    this.stats.directorySyncs += dirs.size
+    await Promise.all([...dirs].map(fsyncPath))
   }
 
   async has (sha256: string): Promise<boolean> {

@@ -39,6 +39,8 @@ export interface StudyEntries {
 }
 
 export class StudyIndex {
+  /** synced batches written for studies' instances (a group commit writes one for many instances) */
+  readonly stats = { batches: 0 }
   private readonly db: Level<string, unknown>
   private readonly studies: Sub<StudyRecord>
   private readonly series: Sub<SeriesRecord>
@@ -109,7 +111,18 @@ export class StudyIndex {
    * a time (DIMSE C-STORE) costs one instance's entries, not the whole study's again.
    */
   async writeStudy (next: StudyEntries, previous: StudyEntries | undefined): Promise<void> {
+    await this.writeStudies([{ next, previous }])
+  }
+
+  /** Several studies' writeStudy in one synced batch: a group commit's one index write. */
+  async writeStudies (changes: Array<{ next: StudyEntries, previous: StudyEntries | undefined }>): Promise<void> {
     const batch = this.db.batch()
+    for (const { next, previous } of changes) this.studyOps(batch, next, previous)
+    this.stats.batches++
+    await batch.write({ sync: true })
+  }
+
+  private studyOps (batch: ReturnType<Level<string, unknown>['batch']>, next: StudyEntries, previous: StudyEntries | undefined): void {
     const { study } = next
     const uid = study.studyInstanceUID
     const instanceKey = (i: InstanceRecord): string => key(uid, i.seriesInstanceUID, i.sopInstanceUID)
@@ -137,7 +150,6 @@ export class StudyIndex {
     }
     // A del and a put of the same key in one batch: the put wins, so unchanged keys survive.
     for (const [sublevel, fresh] of this.secondaryKeys(study)) batch.put(fresh, '', { sublevel })
-    await batch.write({ sync: true })
   }
 
   /** The keys a study has in the lookup indexes (patient, BSN, date, accession). */

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises'
 import { BlobStore, type StagedBlob } from './blob-store.ts'
 import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
+import { GroupCommitter, GroupItemFailure } from './group-commit.ts'
 import { decideDuplicate, type DuplicateDecision, type DuplicatePolicy, type HeldCopy } from './duplicates.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
@@ -98,6 +99,14 @@ export class StudyStore {
   private readonly duplicatePolicy: DuplicatePolicy
   private readonly onDuplicate: StudyStoreInit['onDuplicate']
   private commitQueue: Promise<unknown> = Promise.resolve()
+  /** commitStudy's requests, made durable in groups, each group in turn with deletes and holds */
+  private readonly group = new GroupCommitter<CommitRequest, CommitResult>({
+    commit: async (requests) => this.serialised(async () => this.commitGroupNow(requests)),
+    maxItems: MAX_GROUP_REQUESTS,
+    // Requests sharing a SOP Instance UID go in separate groups, in order: each is judged by what the
+    // index holds, and the index holds what an earlier request did only after its group is written.
+    keysOf: (request) => request.staged.map((s) => s.header.sopInstanceUID)
+  })
 
   constructor (init: StudyStoreInit) {
     this.dir = init.dir
@@ -142,18 +151,97 @@ export class StudyStore {
     }
   }
 
-  /** @internal one study's staged instances become visible together, or not at all */
+  /**
+   * @internal one study's staged instances become visible together, or not at all. Commits that
+   * arrive while another is being made durable are made durable together with one another (group
+   * commit): this resolves once the instances' files and index entries are durable, never before.
+   */
   async commitStudy (studyInstanceUID: string, staged: Staged[], origin?: string): Promise<CommitResult> {
-    return this.serialised(async () => this.commitStudyNow(studyInstanceUID, staged, origin))
+    return this.group.submit({ studyInstanceUID, staged, origin })
   }
 
-  private async commitStudyNow (studyInstanceUID: string, staged: Staged[], origin: string | undefined): Promise<CommitResult> {
-    const previous = await this.index.getEntries(studyInstanceUID)
-    const plan = await this.sortIncoming(studyInstanceUID, staged, previous, origin)
-    for (const s of plan.discard) await this.blobs.discard(s.blob)
-    if (plan.accepted.length > 0) await this.placeAndIndex(studyInstanceUID, plan.accepted, previous)
-    this.tell(plan.events)
-    return plan.result
+  /** Group commits made so far, the requests they held, and the largest group (for tests and metrics). */
+  get groupCommits (): Readonly<{ groups: number, items: number, largestGroup: number }> {
+    return this.group.stats
+  }
+
+  /** Commit requests waiting for the next group (not counting the group being made durable). */
+  get commitsWaiting (): number {
+    return this.group.waiting
+  }
+
+  /**
+   * One group of commit requests, in order, each judged against the store as the earlier ones of
+   * the group left it: files placed, every touched directory fsynced once, then one synced index
+   * batch for every study of the group. A request that fails on its own (say beforeIndexCommit
+   * for its study) fails alone; a failed directory sync or index batch fails the whole group.
+   */
+  private async commitGroupNow (requests: CommitRequest[]): Promise<Array<CommitResult | GroupItemFailure>> {
+    const answers: Array<CommitResult | GroupItemFailure> = []
+    const studies = new Map<string, GroupStudy>()
+    for (const request of requests) {
+      const uid = request.studyInstanceUID
+      let study = studies.get(uid)
+      if (study === undefined) {
+        const previous = await this.index.getEntries(uid)
+        study = { previous, next: previous, accepted: [], placed: [], events: [], answers: [] }
+        studies.set(uid, study)
+      }
+      const placed: string[] = []
+      try {
+        const plan = await this.sortIncoming(uid, request.staged, study.next, request.origin)
+        for (const s of plan.discard) await this.blobs.discard(s.blob)
+        for (const { staged } of plan.accepted) {
+          if (await this.blobs.commit(staged.blob)) placed.push(staged.blob.sha256)
+        }
+        if (plan.accepted.length > 0) study.next = nextEntries(plan.accepted, study.next)
+        study.accepted.push(...plan.accepted)
+        study.placed.push(...placed)
+        study.events.push(...plan.events)
+        study.answers.push(answers.length)
+        answers.push(plan.result)
+      } catch (err) {
+        for (const sha of placed) await this.blobs.remove(sha)
+        answers.push(new GroupItemFailure(err))
+      }
+    }
+    const failStudy = async (study: GroupStudy, err: unknown): Promise<void> => {
+      for (const sha of study.placed) await this.blobs.remove(sha)
+      for (const at of study.answers) answers[at] = new GroupItemFailure(err)
+    }
+    const writes = [...studies.values()].filter((s) => s.accepted.length > 0)
+    try {
+      await this.blobs.syncDirectoriesOf(writes.flatMap((s) => s.accepted.map((a) => a.staged.blob.sha256)))
+    } catch (err) {
+      for (const study of writes) await failStudy(study, err)
+      throw err
+    }
+    const ready: GroupStudy[] = []
+    for (const study of writes) {
+      try {
+        await this.beforeIndexCommit?.(study.next!.study.studyInstanceUID)
+        ready.push(study)
+      } catch (err) {
+        await failStudy(study, err)
+      }
+    }
+    if (ready.length > 0) {
+      try {
+        await this.index.writeStudies(ready.map((s) => ({ next: s.next!, previous: s.previous })))
+      } catch (err) {
+        // The index did not take them: files that only this group placed are orphans, remove them.
+        for (const study of ready) await failStudy(study, err)
+        throw err
+      }
+    }
+    for (const study of studies.values()) {
+      if (study.answers.some((at) => answers[at] instanceof GroupItemFailure)) continue
+      for (const a of study.accepted) {
+        if (a.replaces !== undefined && a.replaces.sha256 !== a.staged.blob.sha256) await this.blobs.remove(a.replaces.sha256)
+      }
+      this.tell(study.events)
+    }
+    return answers
   }
 
   /**
@@ -275,9 +363,7 @@ export class StudyStore {
     }
     await this.blobs.syncDirectoriesOf(accepted.map((a) => a.staged.blob.sha256))
     await this.beforeIndexCommit?.(studyInstanceUID)
-    const replaced = new Set(accepted.flatMap((a) => a.replaces === undefined ? [] : [a.replaces.sopInstanceUID]))
-    const kept = previous === undefined ? undefined : { ...previous, instances: previous.instances.filter((i) => !replaced.has(i.sopInstanceUID)) }
-    const next = aggregate(accepted.map((a) => a.staged.header), accepted.map((a) => instanceRecord(a.staged.header, a.staged.blob)), kept)
+    const next = nextEntries(accepted, previous)
     try {
       await this.index.writeStudy(next, previous)
     } catch (err) {
@@ -456,6 +542,35 @@ interface Accepted {
   replaces?: InstanceRecord
 }
 
+/** One commitStudy call waiting for its group. */
+interface CommitRequest {
+  studyInstanceUID: string
+  staged: Staged[]
+  origin: string | undefined
+}
+
+/** One study as a group commit goes through it: its entries before and after the group's requests. */
+interface GroupStudy {
+  previous: StudyEntries | undefined
+  next: StudyEntries | undefined
+  accepted: Accepted[]
+  /** files this group placed (not there before), removed again if the study's commit fails */
+  placed: string[]
+  events: DuplicateEvent[]
+  /** which of the group's answers are this study's */
+  answers: number[]
+}
+
+/** Most commit requests one group takes: bounds the index batch and the files waiting on it. */
+const MAX_GROUP_REQUESTS = 256
+
+/** The study's entries once `accepted` are in, replacing the held copies they replace. */
+function nextEntries (accepted: Accepted[], previous: StudyEntries | undefined): StudyEntries {
+  const replaced = new Set(accepted.flatMap((a) => a.replaces === undefined ? [] : [a.replaces.sopInstanceUID]))
+  const kept = previous === undefined ? undefined : { ...previous, instances: previous.instances.filter((i) => !replaced.has(i.sopInstanceUID)) }
+  return aggregate(accepted.map((a) => a.staged.header), accepted.map((a) => instanceRecord(a.staged.header, a.staged.blob)), kept)
+}
+
 interface IncomingPlan {
   result: CommitResult
   accepted: Accepted[]
@@ -527,19 +642,19 @@ export class ImportSession {
    * commit failed: the answer says for each study what was committed or why nothing was.
    */
   async commitSettled (): Promise<Array<{ studyInstanceUID: string, result: CommitResult } | { studyInstanceUID: string, error: unknown }>> {
-    const settled: Array<{ studyInstanceUID: string, result: CommitResult } | { studyInstanceUID: string, error: unknown }> = []
-    for (const [studyUID, staged] of this.byStudy) {
+    // All at once: the studies of one request go into one group commit.
+    const studies = [...this.byStudy]
+    this.byStudy.clear()
+    this.shas.clear()
+    return Promise.all(studies.map(async ([studyUID, staged]) => {
       try {
-        settled.push({ studyInstanceUID: studyUID, result: await this.store.commitStudy(studyUID, staged, this.origin) })
+        return { studyInstanceUID: studyUID, result: await this.store.commitStudy(studyUID, staged, this.origin) }
       } catch (error) {
         // A failed commit placed nothing the index points at; what it staged is dropped here.
         for (const s of staged) await this.store.blobs.discard(s.blob)
-        settled.push({ studyInstanceUID: studyUID, error })
+        return { studyInstanceUID: studyUID, error }
       }
-      this.byStudy.delete(studyUID)
-    }
-    this.shas.clear()
-    return settled
+    }))
   }
 
   /** Drops everything staged and not committed. */
