@@ -1,6 +1,6 @@
 import { build } from 'vite'
 import type { TestProject } from 'vitest/node'
-import { ensureDcmtk, ensureOrthanc, findChromium, type OrthancTools } from './setup/outside-tools.ts'
+import { ensureDcmtk, ensureGdcm, ensureOrthanc, findChromium, type OrthancTools } from './setup/outside-tools.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +18,7 @@ declare module 'vitest' {
 export default async function setup (project: TestProject): Promise<void> {
   const log = (line: string): void => { console.log(`[setup] ${line}`) }
   await ensureDcmtk({ log })
+  await ensureGdcm({ log })
   const browser = await findChromium({ log })
   log(`Chromium ${browser.version} from ${browser.source}`)
   project.provide('chromiumPath', browser.path)

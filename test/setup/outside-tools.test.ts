@@ -2,7 +2,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { useTempDirs } from '../helpers/temp-dir.ts'
-import { DCMTK_TOOLS, ensureDcmtk, ensureOrthanc, findChromium, MissingToolError, onPath } from './outside-tools.ts'
+import { DCMTK_TOOLS, ensureDcmtk, ensureGdcm, ensureOrthanc, findChromium, MissingToolError, onPath } from './outside-tools.ts'
 
 /*
  * The check the global setup runs: on a machine without the tools, where this user may not
@@ -31,6 +31,12 @@ describe('the tools the suites need from outside npm', () => {
     // A file that is there but not executable is not a tool.
     await chmod(join(bin, 'getscu'), 0o644)
     expect(await onPath('getscu', { PATH: bin })).toBeUndefined()
+  })
+
+  it('without GDCM and without leave to install, says in one sentence to install libgdcm-tools', async () => {
+    const err = await ensureGdcm({ env: { PATH: await tempDir('no-gdcm') }, mayInstall: false }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MissingToolError)
+    expect((err as Error).message).toBe('The tests need GDCM\'s tools (gdcmconv not found): install them with `sudo apt-get install libgdcm-tools` and run npm test again.')
   })
 
   it('without any browser that runs headless, says in one sentence to install chromium', async () => {

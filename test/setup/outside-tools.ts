@@ -6,8 +6,8 @@ import { chromium } from 'playwright-core'
 
 /*
  * What the suites need from outside npm, found once before they run (vitest global setup):
- * dcmtk's command-line tools (the reference DICOM peer), a headless Chromium (the web app's
- * tests) and Orthanc with its DICOMweb plugin (a real PACS for the interoperability tests). A browser comes from npm when it can (@sparticuz/chromium ships one); Debian's packages
+ * dcmtk's command-line tools (the reference DICOM peer), GDCM's gdcmconv (JPEG 2000, which dcmtk
+ * cannot write), a headless Chromium (the web app's tests) and Orthanc with its DICOMweb plugin (a real PACS for the interoperability tests). A browser comes from npm when it can (@sparticuz/chromium ships one); Debian's packages
  * are the fallback, installed here when this user may run apt-get. Otherwise the run stops with
  * one sentence naming what to install, before any suite fails in a confusing way.
  */
@@ -73,6 +73,24 @@ export async function ensureDcmtk (init: OutsideToolsInit = {}): Promise<void> {
     if (absent.length === 0) return
   }
   throw new MissingToolError(`The tests need dcmtk's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install dcmtk\` and run npm test again.`)
+}
+
+/** GDCM's converter: the one JPEG 2000 encoder here (dcmtk has none), for compressed instances the tests make. */
+export const GDCM_TOOLS = ['gdcmconv']
+
+/** GDCM's tools (Debian's `libgdcm-tools`) on PATH: there already, installed with apt-get when allowed, or a sentence saying what to install. */
+export async function ensureGdcm (init: OutsideToolsInit = {}): Promise<void> {
+  const env = init.env ?? process.env
+  const log = init.log ?? (() => {})
+  const missing = async (): Promise<string[]> => (await Promise.all(GDCM_TOOLS.map(async (t) => (await onPath(t, env)) === undefined ? t : undefined))).filter((t) => t !== undefined)
+  let absent = await missing()
+  if (absent.length === 0) return
+  if (init.mayInstall ?? rootMayInstall()) {
+    await aptInstall(['libgdcm-tools'], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
+    absent = await missing()
+    if (absent.length === 0) return
+  }
+  throw new MissingToolError(`The tests need GDCM's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install libgdcm-tools\` and run npm test again.`)
 }
 
 /** Where Debian's `orthanc` and `orthanc-dicomweb` put the server (outside a user's PATH) and the plugin. */

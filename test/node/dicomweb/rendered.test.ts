@@ -19,8 +19,8 @@ import { listenOnLoopback } from '../../helpers/listen.ts'
 /*
  * DICOMweb's rendered resources (PS3.18 8.3.5) on a real node over HTTP: a ramp image shows the
  * window asked for, a multi-frame instance renders the frame asked for, and copies compressed by
- * dcmtk (JPEG lossless and lossy, JPEG-LS, RLE, fragmented without an offset table) and deflated
- * render as their uncompressed originals. Bad parameters, frames out of range and reports are
+ * dcmtk (JPEG lossless and lossy, JPEG-LS, RLE, fragmented without an offset table) or GDCM
+ * (JPEG 2000), and deflated ones, render as their uncompressed originals. Bad parameters, frames out of range and reports are
  * refused with their codes; every rendered image is audited as a view.
  */
 
@@ -102,6 +102,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
       { name: 'jpeg-ls', tool: 'dcmcjpls', args: [] },
       { name: 'jpeg-ls-fragmented', tool: 'dcmcjpls', args: ['+fs', '1', '-ot'] },
       { name: 'rle', tool: 'dcmcrle', args: [] },
+      { name: 'jpeg-2000', tool: 'gdcmconv', args: ['--j2k'] },
       { name: 'deflated', tool: 'dcmconv', args: ['+td'] }
     ]
     let n = 0
