@@ -20,7 +20,8 @@ import { listenOnLoopback } from '../../helpers/listen.ts'
  * DICOMweb's rendered resources (PS3.18 8.3.5) on a real node over HTTP: a ramp image shows the
  * window asked for, a multi-frame instance renders the frame asked for, and copies compressed by
  * dcmtk (JPEG lossless and lossy, JPEG-LS, RLE, fragmented without an offset table) or GDCM
- * (JPEG 2000), and deflated ones, render as their uncompressed originals. Bad parameters, frames out of range and reports are
+ * (JPEG 2000), deflated, implicit VR and big endian ones render as their uncompressed originals,
+ * and a colour photograph wrapped by img2dcm renders in colour. Bad parameters, frames out of range and reports are
  * refused with their codes; every rendered image is audited as a view.
  */
 
@@ -74,6 +75,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
   let multi: GeneratedStudy['instances'][number]
   let sr: GeneratedStudy['instances'][number]
   const copies: { ramp: Copy[], multi: Copy[] } = { ramp: [], multi: [] }
+  let colour: { seriesInstanceUID: string, sopInstanceUID: string }
   let call: (path: string, init?: RequestInit) => Promise<Response>
 
   const instancePath = (i: { sopInstanceUID: string }, seriesOf = ramp): string =>
@@ -103,7 +105,9 @@ describe('DICOMweb rendered and thumbnail resources', () => {
       { name: 'jpeg-ls-fragmented', tool: 'dcmcjpls', args: ['+fs', '1', '-ot'] },
       { name: 'rle', tool: 'dcmcrle', args: [] },
       { name: 'jpeg-2000', tool: 'gdcmconv', args: ['--j2k'] },
-      { name: 'deflated', tool: 'dcmconv', args: ['+td'] }
+      { name: 'deflated', tool: 'dcmconv', args: ['+td'] },
+      { name: 'implicit-vr', tool: 'dcmconv', args: ['+ti'] },
+      { name: 'big-endian', tool: 'dcmconv', args: ['+tb'] }
     ]
     let n = 0
     for (const variant of variants) {
@@ -133,6 +137,20 @@ describe('DICOMweb rendered and thumbnail resources', () => {
         copies[which].push({ name: variant.name, sopInstanceUID, reference })
       }
     }
+
+    // A colour photograph as dcmtk wraps one: JPEG baseline, YBR_FULL_422, in the same study.
+    const photo = join(work, 'photo.jpg')
+    const halves = Buffer.alloc(SIZE * SIZE * 3)
+    for (let p = 0; p < SIZE * SIZE; p++) halves.set((p % SIZE) < SIZE / 2 ? [220, 30, 30] : [30, 30, 220], 3 * p)
+    await sharp(halves, { raw: { width: SIZE, height: SIZE, channels: 3 } }).jpeg({ quality: 95 }).toFile(photo)
+    const colourFile = join(work, 'photo.dcm')
+    expect((await dcmtk('img2dcm', ['-stf', ramp.path, photo, colourFile])).code).toBe(0)
+    // img2dcm takes the patient's name and ID from the study's file, not the issuer of that ID.
+    expect((await dcmtk('dcmodify', ['-nb', '-i', `(0010,0021)=${study.patient.issuer}`, colourFile])).code).toBe(0)
+    const colourHeader = readHeader(colourFile).dataset
+    const uidOf = (t: number): string => colourHeader.get(t)!.value!.toString('latin1').replace(/\0+$/, '')
+    colour = { seriesInstanceUID: uidOf(0x0020000E), sopInstanceUID: uidOf(0x00080018) }
+    files.push(colourFile)
 
     const dir = join(work, 'node')
     store = new StudyStore({ dir })
@@ -238,7 +256,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
     expect(mean((await rendered(`${instancePath(multi, multi)}/rendered?${window}`)).data)).toBe(means[0])
   })
 
-  it('renders compressed and deflated copies as their uncompressed originals', async () => {
+  it('renders compressed, deflated, implicit VR and big endian copies as their uncompressed originals', async () => {
     const window = 'window=1000,4000'
     for (const [which, seriesOf] of [['ramp', ramp], ['multi', multi]] as const) {
       for (let k = 1; k <= (which === 'multi' ? FRAMES : 1); k++) {
@@ -250,6 +268,19 @@ describe('DICOMweb rendered and thumbnail resources', () => {
         }
       }
     }
+  })
+
+  it('renders a colour image in colour', async () => {
+    const response = await call(`${instancePath(colour, colour)}/rendered`, { headers: { accept: 'image/png' } })
+    expect(response.status).toBe(200)
+    const { data, info } = await sharp(Buffer.from(await response.arrayBuffer())).raw().toBuffer({ resolveWithObject: true })
+    expect([info.width, info.height, info.channels]).toEqual([SIZE, SIZE, 3])
+    const pixel = (x: number, y: number): number[] => [...data.subarray(3 * (y * SIZE + x), 3 * (y * SIZE + x) + 3)]
+    const [r1, g1, b1] = pixel(8, 32)
+    const [r2, g2, b2] = pixel(56, 32)
+    expect(r1! - b1!).toBeGreaterThan(120)
+    expect(b2! - r2!).toBeGreaterThan(120)
+    expect(Math.max(g1!, g2!)).toBeLessThan(80)
   })
 
   it('gives thumbnails of instances, frames, series and studies, small by default and in the viewport asked for', async () => {
