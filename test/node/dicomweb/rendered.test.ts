@@ -21,8 +21,8 @@ import { listenOnLoopback } from '../../helpers/listen.ts'
  * window asked for, a multi-frame instance renders the frame asked for, and copies compressed by
  * dcmtk (JPEG lossless and lossy, JPEG-LS, RLE, fragmented without an offset table) or GDCM
  * (JPEG 2000), deflated, implicit VR and big endian ones render as their uncompressed originals,
- * and a colour photograph wrapped by img2dcm renders in colour. Bad parameters, frames out of range and reports are
- * refused with their codes; every rendered image is audited as a view.
+ * and a colour photograph wrapped by img2dcm renders in colour. Bad parameters, frames out of
+ * range and reports are refused with their codes; every rendered image is audited as a view.
  */
 
 const logger = pino({ level: 'silent' })
@@ -312,6 +312,8 @@ describe('DICOMweb rendered and thumbnail resources', () => {
     expect(await refusal(`/dicomweb/studies/${study.studyInstanceUID}/series/${sr.seriesInstanceUID}/thumbnail`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NO_IMAGE' })
     expect(await refusal(`${instancePath(ramp)}/rendered`, { headers: { accept: 'image/gif' } })).toEqual({ status: 406, code: 'BEELDNET_ERR_NOT_ACCEPTABLE' })
     expect(await refusal(`${instancePath({ sopInstanceUID: '1.2.3' })}/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NOT_FOUND' })
+    // Patient images: a clinician's login or token, as for every DICOMweb route.
+    expect((await fetch(`${url}${instancePath(ramp)}/rendered`)).status).toBe(401)
   })
 
   it('records every rendered image and thumbnail in the audit trail as a view of the patient', async () => {
