@@ -2,13 +2,15 @@ import { join } from 'node:path'
 import { homedir } from 'node:os'
 
 /** Where a node keeps its things inside its data directory. */
-export function nodePaths (dataDir: string): { config: string, identity: string, users: string, cliToken: string, auditTrail: string, data: string } {
+export function nodePaths (dataDir: string): { config: string, identity: string, users: string, cliToken: string, auditTrail: string, running: string, data: string } {
   return {
     config: join(dataDir, 'beeldnet.yaml'),
     identity: join(dataDir, 'identity.key'),
     users: join(dataDir, 'users.json'),
     cliToken: join(dataDir, 'cli-token'),
     auditTrail: join(dataDir, 'audit', 'trail.jsonl'),
+    /** written by `beeldnet node start` while it runs: its API's address and pid, so the CLI goes through it */
+    running: join(dataDir, 'running.json'),
     data: dataDir
   }
 }

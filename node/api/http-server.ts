@@ -22,6 +22,7 @@ import { registerThumbnailRoutes } from './thumbnail-routes.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
 import { registerImportRoutes } from './import-routes.ts'
 import { ImportSessions } from './import-sessions.ts'
+import { registerInstanceFileRoutes } from './instance-file-routes.ts'
 import type { NodeConfig } from '../config/config.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -142,6 +143,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store, audit: components.audit })
   registerImportRoutes(app, { store, sessions: new ImportSessions(store), audit: components.audit })
+  registerInstanceFileRoutes(app, { store, audit: components.audit })
   registerThumbnailRoutes(app, { store, logger, audit: components.audit, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { NodeRefusedError, NodeUnreachableError } from './errors.ts'
 
 /*
@@ -10,8 +11,13 @@ export interface NodeApi {
   readonly url: string
   get<T> (path: string, signal?: AbortSignal): Promise<T>
   post<T> (path: string, body?: unknown, signal?: AbortSignal): Promise<T>
+  delete<T> (path: string, signal?: AbortSignal): Promise<T>
   /** a raw body of the given media type (a PDF report) */
   postBytes<T> (path: string, contentType: string, bytes: Uint8Array): Promise<T>
+  /** a body streamed from `source` as it is read (a file of any size, never held whole) */
+  putStream<T> (path: string, contentType: string, source: Readable, signal?: AbortSignal): Promise<T>
+  /** an answer's body as a stream (a stored file) */
+  getStream (path: string, signal?: AbortSignal): Promise<Readable>
   /** server-sent events from `path`, as {event, data} until the signal aborts or the node closes */
   events (path: string, signal: AbortSignal): AsyncGenerator<{ event: string, data: unknown }>
 }
@@ -20,24 +26,39 @@ export interface NodeApi {
 export function createNodeApi (url: string, token?: string): NodeApi {
   const base = url.replace(/\/+$/, '')
   const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
-  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array }): Promise<T> => {
+  const send = async (method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array | Readable }): Promise<Response> => {
     let response: Response
     try {
       response = await fetch(`${base}${path}`, raw !== undefined
-        ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, body: raw.bytes }
+        ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, ...(raw.bytes instanceof Readable ? { body: Readable.toWeb(raw.bytes) as ReadableStream, duplex: 'half' } : { body: raw.bytes }) }
         : { method, signal, headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
     } catch (err) {
+      // A file that cannot be read is the file's trouble, not the node's.
+      if (raw?.bytes instanceof Readable && raw.bytes.errored !== null) throw raw.bytes.errored
       throw new NodeUnreachableError(`no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`, err)
     }
-    const answer = await response.json().catch(() => undefined) as { code?: unknown, message?: string } | undefined
-    if (!response.ok) throw new NodeRefusedError(answer?.code, answer?.message ?? `the node answered ${response.status}`)
-    return answer as T
+    if (!response.ok) {
+      const answer = await response.json().catch(() => undefined) as { code?: unknown, message?: string } | undefined
+      throw new NodeRefusedError(answer?.code, answer?.message ?? `the node answered ${response.status}`)
+    }
+    return response
+  }
+  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array | Readable }): Promise<T> => {
+    const response = await send(method, path, body, signal, raw)
+    return await response.json().catch(() => undefined) as T
   }
   return {
     url: base,
     get: async (path, signal) => request('GET', path, undefined, signal),
     post: async (path, body, signal) => request('POST', path, body ?? {}, signal),
     postBytes: async (path, contentType, bytes) => request('POST', path, undefined, undefined, { contentType, bytes }),
+    delete: async (path, signal) => request('DELETE', path, undefined, signal),
+    putStream: async (path, contentType, source, signal) => request('PUT', path, undefined, signal, { contentType, bytes: source }),
+    getStream: async (path, signal) => {
+      const response = await send('GET', path, undefined, signal)
+      if (response.body === null) return Readable.from([])
+      return Readable.fromWeb(response.body as import('node:stream/web').ReadableStream)
+    },
     events: async function * (path, signal) {
       let response: Response
       try {

@@ -8,7 +8,12 @@ import { NotInitialisedError, RootNotPinnedError } from '../errors.ts'
 import { initNode } from '../init.ts'
 import { defaultDataDir, nodePaths } from '../paths.ts'
 import type { StudyRecord } from '../store/records.ts'
-import { StudyStore } from '../store/study-store.ts'
+import type { StudyEntries } from '../store/study-index.ts'
+import { StudyStore, type DiskUsage } from '../store/study-store.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import type { NodeApi } from './node-api-client.ts'
+import { answers, apiOf, markRunning, markStopped, runningNode, unreachableRunningNode } from './running-node.ts'
+import { exportThroughNode, importThroughNode, studiesThroughNode, studyThroughNode, diskUsageThroughNode, type StudiesQuery } from './through-node.ts'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
 import { formatBytes, formatStudyDetail, formatStudyTable } from './format.ts'
 import { hashOfSigned } from '../../protocol/canonical.ts'
@@ -26,15 +31,31 @@ import { addUserCommands } from './user-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
-/** Runs `action` with an open store and the output chosen by --json; sets the exit code on error. */
-async function withStore (cmd: Command, action: (store: StudyStore, out: Output) => Promise<number | undefined>): Promise<void> {
+/**
+ * Runs `action` with an open store and the output chosen by --json; sets the exit code on error.
+ * With `throughNode`, a verb that also works on a running node: while `beeldnet node start` runs
+ * on this data directory (it holds the store), the verb goes through its API instead.
+ */
+async function withStore (cmd: Command, action: (store: StudyStore, out: Output) => Promise<number | undefined>, throughNode?: (api: NodeApi, out: Output) => Promise<number | undefined>): Promise<void> {
   const opts = cmd.optsWithGlobals<GlobalOptions>()
   const out = createOutput(opts.json)
   let store: StudyStore | undefined
   try {
     if (!await stat(nodePaths(opts.dataDir).config).then(() => true, () => false)) throw new NotInitialisedError(opts.dataDir)
+    const node = throughNode === undefined ? undefined : await runningNode(opts.dataDir)
+    const unanswered = node === undefined ? undefined : await answers(node.url)
+    if (node !== undefined && unanswered === undefined) {
+      process.exitCode = await throughNode!(await apiOf(opts.dataDir, node), out) ?? 0
+      return
+    }
     store = new StudyStore({ dir: opts.dataDir })
-    await store.start()
+    try {
+      await store.start()
+    } catch (err) {
+      // The file names a live process whose API is silent: if the store is locked, that node holds it.
+      if (node !== undefined && unanswered !== undefined && isBeeldnetError(err) && err.code === 'BEELDNET_ERR_STORE_LOCKED') throw unreachableRunningNode(node, unanswered)
+      throw err
+    }
     process.exitCode = await action(store, out) ?? 0
   } catch (err) {
     process.exitCode = reportError(err, opts.json)
@@ -64,9 +85,13 @@ export function nodeCommand (): Command {
     })
 
   node.command('import')
-    .description('import DICOM files, folders (recursively) and DVD/USB media with a DICOMDIR; exit status 3 if any file was rejected')
+    .description('import DICOM files, folders (recursively) and DVD/USB media with a DICOMDIR (through the node\'s API while it runs); exit status 3 if any file was rejected')
     .argument('<paths...>', 'files, folders or DICOMDIR files')
     .action(async (paths: string[], _opts: unknown, cmd: Command) => {
+      const done = (summary: ImportSummary, out: Output): number => {
+        out.result(summary, () => formatImportSummary(summary))
+        return summary.rejected.length > 0 ? 3 : 0
+      }
       await withStore(cmd, async (store, out) => {
         const progress = out.progress('importing')
         const summary = await importFiles(paths, {
@@ -78,9 +103,8 @@ export function nodeCommand (): Command {
           }
         })
         progress.stop()
-        out.result(summary, () => formatImportSummary(summary))
-        return summary.rejected.length > 0 ? 3 : 0
-      })
+        return done(summary, out)
+      }, async (api, out) => done(await importThroughNode(api, paths, out), out))
     })
 
   node.command('studies')
@@ -92,25 +116,27 @@ export function nodeCommand (): Command {
     .option('--modality <modality>', 'modality in study, e.g. CT')
     .option('--accession <number>', 'accession number')
     .action(async (opts: { patientId?: string, issuer?: string, bsn?: string, date?: string, modality?: string, accession?: string }, cmd: Command) => {
-      await withStore(cmd, async (store, out) => {
+      const query = (): StudiesQuery => {
         const [dateFrom, dateTo] = parseDateRange(opts.date)
-        const studies = await store.findStudies({
-          patientId: opts.patientId, issuer: opts.issuer, bsn: opts.bsn, dateFrom, dateTo, modality: opts.modality?.toUpperCase(), accessionNumber: opts.accession
-        })
+        return { patientId: opts.patientId, issuer: opts.issuer, bsn: opts.bsn, dateFrom, dateTo, modality: opts.modality?.toUpperCase(), accessionNumber: opts.accession }
+      }
+      const done = (studies: StudyRecord[], out: Output): number => {
         out.result(studies, () => formatStudyTable(studies))
         return 0
-      })
+      }
+      await withStore(cmd, async (store, out) => done(await store.findStudies(query()), out),
+        async (api, out) => done(await studiesThroughNode(api, query(), out), out))
     })
 
   node.command('show')
     .description('show one study: patient, series, instances and reports')
     .argument('<StudyInstanceUID>')
     .action(async (uid: string, _opts: unknown, cmd: Command) => {
-      await withStore(cmd, async (store, out) => {
-        const entries = await store.getStudy(uid)
+      const done = (entries: StudyEntries, out: Output): number => {
         out.result({ ...entries.study, series: entries.series, instances: entries.instances }, () => formatStudyDetail(entries))
         return 0
-      })
+      }
+      await withStore(cmd, async (store, out) => done(await store.getStudy(uid), out), async (api, out) => done(await studyThroughNode(api, uid), out))
     })
 
   node.command('export')
@@ -118,11 +144,12 @@ export function nodeCommand (): Command {
     .argument('<StudyInstanceUID>')
     .argument('<dir>')
     .action(async (uid: string, dir: string, _opts: unknown, cmd: Command) => {
-      await withStore(cmd, async (store, out) => {
-        const files = await store.exportStudy(uid, resolve(dir))
+      const done = (files: string[], out: Output): number => {
         out.result({ studyInstanceUID: uid, files }, () => `exported ${files.length} file(s) to ${resolve(dir)}`)
         return 0
-      })
+      }
+      await withStore(cmd, async (store, out) => done(await store.exportStudy(uid, resolve(dir)), out),
+        async (api, out) => done(await exportThroughNode(api, uid, resolve(dir)), out))
     })
 
   node.command('delete')
@@ -176,12 +203,12 @@ export function nodeCommand (): Command {
   node.command('status')
     .description('disk use and counts of the store')
     .action(async (_opts: unknown, cmd: Command) => {
-      await withStore(cmd, async (store, out) => {
-        const usage = await store.diskUsage()
+      const done = (usage: DiskUsage, out: Output): number => {
         out.result(usage, () => `${usage.studies} studies, ${usage.instances} instances, ${formatBytes(usage.storedBytes)} stored; ` +
           `${formatBytes(usage.freeBytes)} free of ${formatBytes(usage.totalBytes)}`)
         return 0
-      })
+      }
+      await withStore(cmd, async (store, out) => done(await store.diskUsage(), out), async (api, out) => done(await diskUsageThroughNode(api), out))
     })
 
   node.command('enrol')
@@ -269,10 +296,18 @@ export function nodeCommand (): Command {
         process.exitCode = reportError(err, g.json)
         return
       }
+      try {
+        // The CLI's verbs on the store go through this node's API while it runs (it holds the store).
+        await markRunning(g.dataDir, { url: beeldnet.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'), pid: process.pid })
+      } catch (err) {
+        await beeldnet.stop().catch(() => {})
+        process.exitCode = reportError(err, g.json)
+        return
+      }
       await new Promise<void>((resolveStop) => {
         const stop = (signal: string): void => {
           beeldnet.logger.info({ signal }, 'stopping')
-          beeldnet.stop().then(resolveStop, (err: unknown) => {
+          markStopped(g.dataDir).then(async () => beeldnet.stop()).then(resolveStop, (err: unknown) => {
             beeldnet.logger.error({ err }, 'stop failed')
             process.exitCode = 1
             resolveStop()
@@ -323,6 +358,11 @@ function formatImportSummary (s: ImportSummary): string {
     lines.push(`  ${code} (${list.length}):`)
     for (const r of list.slice(0, 10)) lines.push(`    ${r.path}: ${r.message}`)
     if (list.length > 10) lines.push(`    ... and ${list.length - 10} more`)
+  }
+  if (s.missing.length > 0) {
+    lines.push(`  named by a DICOMDIR, not on the medium (${s.missing.length}):`)
+    for (const path of s.missing.slice(0, 10)) lines.push(`    ${path}`)
+    if (s.missing.length > 10) lines.push(`    ... and ${s.missing.length - 10} more`)
   }
   return lines.join('\n')
 }

@@ -1,0 +1,100 @@
+import { createReadStream } from 'node:fs'
+import { mkdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { createWriteStream } from 'node:fs'
+import type { Output } from '../../protocol/cli/output.ts'
+import { collectMedia, type ImportFileOutcome, type ImportSummary } from '../dicom/file-import.ts'
+import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records.ts'
+import type { StudyEntries } from '../store/study-index.ts'
+import type { DiskUsage } from '../store/study-store.ts'
+import { NodeUnreachableError } from './errors.ts'
+import type { NodeApi } from './node-api-client.ts'
+
+/*
+ * The store's verbs while `beeldnet node start` runs (it holds the store): the same work and the
+ * same output, through the running node's API. An import walks the paths here, as a stopped node's
+ * import does, and sends each file's bytes as a stream; the node stages and reports them.
+ */
+
+export interface StudiesQuery { patientId?: string, issuer?: string, bsn?: string, dateFrom?: string, dateTo?: string, modality?: string, accessionNumber?: string }
+
+export async function importThroughNode (api: NodeApi, paths: string[], out: Output): Promise<ImportSummary> {
+  const media = await collectMedia(paths, (message) => { out.info(`warning: ${message}`) })
+  const progress = out.progress('importing')
+  progress.start(media.files.length)
+  const { id } = await api.post<{ id: string }>('/api/imports', {})
+  let summary: ImportSummary
+  try {
+    for (const [n, path] of media.files.entries()) {
+      const { outcome } = await api.putStream<{ outcome: ImportFileOutcome }>(`/api/imports/${id}/files?path=${encodeURIComponent(path)}`, 'application/octet-stream', createReadStream(path))
+      progress.update(n + 1, outcome.status === 'rejected' ? `${path}: ${outcome.code ?? ''}` : undefined)
+    }
+    summary = await api.post<ImportSummary>(`/api/imports/${id}/commit`)
+  } catch (err) {
+    progress.stop()
+    // What was staged is dropped now rather than when the node finds the import idle.
+    await api.delete(`/api/imports/${id}`).catch(() => {})
+    throw err
+  }
+  progress.stop()
+  summary.missing.push(...media.missing)
+  summary.warnings.push(...media.warnings)
+  return summary
+}
+
+export async function studiesThroughNode (api: NodeApi, query: StudiesQuery, out: Output): Promise<StudyRecord[]> {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, value)
+  const { studies, truncated } = await api.get<{ studies: StudyRecord[], truncated: boolean }>(`/api/studies${params.size === 0 ? '' : `?${params.toString()}`}`)
+  if (truncated) out.info(`the node lists at most ${studies.length} studies at a time: narrow the search to see the rest`)
+  return studies
+}
+
+export async function studyThroughNode (api: NodeApi, uid: string): Promise<StudyEntries> {
+  const { series, instances, ...study } = await api.get<StudyRecord & { series: SeriesRecord[], instances: InstanceRecord[] }>(`/api/studies/${encodeURIComponent(uid)}`)
+  return { study, series, instances }
+}
+
+/** The store's counts from /health (which answers 503 while the node is degraded, with the counts all the same). */
+export async function diskUsageThroughNode (api: NodeApi): Promise<DiskUsage> {
+  let response: Response
+  try {
+    response = await fetch(`${api.url}/health`)
+  } catch (err) {
+    throw new NodeUnreachableError(`no node answers at ${api.url}: ${(err as Error).message}`, err)
+  }
+  return (await response.json() as { store: DiskUsage }).store
+}
+
+/** The study's files as a stopped node's export writes them: S0001/I00001.dcm ..., byte-identical, each complete or absent. */
+export async function exportThroughNode (api: NodeApi, uid: string, dir: string): Promise<string[]> {
+  const entries = await studyThroughNode(api, uid)
+  const written: string[] = []
+  for (const [si, series] of [...entries.series].sort(byNumberThenUid).entries()) {
+    const seriesDir = join(dir, `S${String(si + 1).padStart(4, '0')}`)
+    await mkdir(seriesDir, { recursive: true })
+    const instances = entries.instances.filter((i) => i.seriesInstanceUID === series.seriesInstanceUID).sort(byNumberThenUid)
+    for (const [ii, instance] of instances.entries()) {
+      const target = join(seriesDir, `I${String(ii + 1).padStart(5, '0')}.dcm`)
+      const partial = `${target}.partial`
+      try {
+        await pipeline(await api.getStream(`/api/studies/${encodeURIComponent(uid)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`), createWriteStream(partial))
+      } catch (err) {
+        await rm(partial, { force: true })
+        throw err
+      }
+      await rename(partial, target)
+      written.push(target)
+    }
+  }
+  return written
+}
+
+/** The order of the store's own export (study-store.ts), so both ways name the same file the same. */
+function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
+  const an = a.number ?? Number.MAX_SAFE_INTEGER
+  const bn = b.number ?? Number.MAX_SAFE_INTEGER
+  if (an !== bn) return an - bn
+  return (a.sopInstanceUID ?? a.seriesInstanceUID).localeCompare(b.sopInstanceUID ?? b.seriesInstanceUID)
+}
