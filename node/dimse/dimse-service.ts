@@ -22,11 +22,11 @@ type CEchoResponse = responses.CEchoResponse
 type CFindResponse = responses.CFindResponse
 type CGetResponse = responses.CGetResponse
 type CMoveResponse = responses.CMoveResponse
-type CStoreResponse = responses.CStoreResponse
 import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
 import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
 import { watchIdle, type IdleWatch } from './idle-watch.ts'
 import { PduAssembler, PduTooLargeError } from './pdu-assembler.ts'
+import { cStoreRsp, pDataHeader } from './ul/pdu.ts'
 
 /*
  * The node's DIMSE service (SCP) for the hospital's PACS and modalities: C-ECHO, C-STORE into the
@@ -132,7 +132,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
   const { store } = deps
   const logger = deps.logger.child({ component: 'dimse' })
   const { Scp, Dataset } = dimse()
-  const { CEchoResponse, CFindResponse, CStoreResponse, CMoveResponse, CGetResponse } = dimse().responses
+  const { CEchoResponse, CFindResponse, CMoveResponse, CGetResponse } = dimse().responses
   const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = dimse().constants
   const idleMs = (config.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000
   const allowedCallers = new Set([...config.acceptCalling, ...config.destinations.map((d) => d.aeTitle)])
@@ -274,18 +274,21 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       if (this.receiving === writable) this.receiving = undefined
       const answered = this.begin()
       void writable.outcome.then((outcome) => {
-        callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome, answered }))
+        callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome, answered, contextId: context.getPresentationContextId() }))
       })
     }
 
-    override cStoreRequest (request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
-      const { outcome, answered } = (request.getDataset() as unknown as { outcome?: StoreOutcome, answered?: () => void } | undefined) ?? {}
-      const response = CStoreResponse.fromRequest(request)
-      response.setStatus(outcome?.status ?? DimseStatus.processingFailure)
-      if (outcome?.comment !== undefined) response.setErrorComment(comment(outcome.comment))
+    /**
+     * The answer to a C-STORE, once its instance is durable (or refused). Written as one P-DATA of
+     * our own: the library would encode it through dcmjs, which costs more than storing a small instance.
+     */
+    override cStoreRequest (request: CStoreRequest): void {
+      const { outcome, answered, contextId } = (request.getDataset() as unknown as { outcome?: StoreOutcome, answered?: () => void, contextId?: number } | undefined) ?? {}
+      const status = outcome?.status ?? DimseStatus.processingFailure
       if (outcome?.stored === true && outcome.studyInstanceUID !== undefined) this.stored.add(outcome.studyInstanceUID)
       if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.getAffectedSopInstanceUid(), status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
-      callback(response)
+      const command = cStoreRsp(request.getMessageId(), request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), status, outcome?.comment === undefined ? undefined : comment(outcome.comment))
+      if (contextId !== undefined && !this.tcp.destroyed) this.tcp.write(Buffer.concat([pDataHeader(contextId, true, true, command), command]))
       answered?.()
     }
 

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream'
+import { Writable } from 'node:stream'
 import type { Socket } from 'node:net'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { fileMetaInformation, type FileMetaInit } from '../dicom/file-meta.ts'
@@ -10,7 +10,8 @@ import { DimseStatus } from './dimse-library.ts'
  * File Meta header (DIMSE carries the bare dataset) into the store as it arrives. dcmjs-dimse
  * writes P-DATA into our stream without waiting for it (no backpressure of its own), so the
  * stream pauses the association's socket while the disk is behind: memory stays flat however
- * large the instance.
+ * large the instance. The store reads the fragments as they were written, one by one: a
+ * PassThrough's reader would concatenate whatever is buffered into a new buffer each time.
  */
 
 export interface StoreOutcome {
@@ -27,9 +28,16 @@ const HIGH_WATER_BYTES = 1024 * 1024
 const UNREADABLE = new Set(['BEELDNET_ERR_NOT_DICOM', 'BEELDNET_ERR_DICOM_TRUNCATED', 'BEELDNET_ERR_DICOM_MALFORMED', 'BEELDNET_ERR_DICOM_MISSING_UID',
   'BEELDNET_ERR_DICOM_INVALID_UID', 'BEELDNET_ERR_DICOM_UNSUPPORTED', 'BEELDNET_ERR_DICOM_HEADER_TOO_LARGE', 'BEELDNET_ERR_DICOM_CHARSET'])
 
-export class InstanceReceiver extends PassThrough {
+export class InstanceReceiver extends Writable {
   readonly outcome: Promise<StoreOutcome>
   private readonly socket: Socket
+  /** the fragment written and not yet taken by the store (a Writable hands over one at a time) */
+  private slot: { chunk: Buffer, taken: () => void } | undefined
+  private ended = false
+  private failure: Error | undefined
+  /** after the store gave up on this instance: fragments still coming are dropped */
+  private discarding = false
+  private wake: (() => void) | undefined
 
   constructor (store: StudyStore, socket: Socket, meta: FileMetaInit) {
     super({ highWaterMark: HIGH_WATER_BYTES })
@@ -48,12 +56,72 @@ export class InstanceReceiver extends PassThrough {
     }
     return ok
   }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, taken: (err?: Error | null) => void): void {
+    if (this.discarding) {
+      taken()
+      return
+    }
+    this.slot = { chunk, taken }
+    this.poke()
+  }
+
+  override _final (done: (err?: Error | null) => void): void {
+    this.ended = true
+    this.poke()
+    done()
+  }
+
+  override _destroy (err: Error | null, done: (err?: Error | null) => void): void {
+    // A Writable destroys itself once finished: only a destroy before the end loses the instance.
+    if (err !== null || !this.ended) this.failure = err ?? new Error('the instance was dropped before it was complete')
+    this.slot = undefined
+    this.poke()
+    done(err)
+  }
+
+  /** The dataset's fragments as written (File Meta first); the store's reading them is the backpressure. */
+  async * fragments (): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        const slot = this.slot
+        if (slot !== undefined) {
+          this.slot = undefined
+          // Taken before it is yielded: the next fragment may arrive while this one is written.
+          slot.taken()
+          yield slot.chunk
+          continue
+        }
+        if (this.failure !== undefined) throw this.failure
+        if (this.ended) return
+        await new Promise<void>((resolve) => { this.wake = resolve })
+      }
+    } finally {
+      // The store stopped reading (done, or failed): whatever else arrives is read and dropped,
+      // so the association goes on to its answer.
+      this.discardRest()
+    }
+  }
+
+  /** Drops the rest of the dataset as it arrives (the instance was refused or failed). */
+  discardRest (): void {
+    this.discarding = true
+    const slot = this.slot
+    this.slot = undefined
+    slot?.taken()
+  }
+
+  private poke (): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
 }
 
 async function storeOne (store: StudyStore, source: InstanceReceiver, origin: string): Promise<StoreOutcome> {
   const session = store.beginImport({ origin })
   try {
-    const staged = await session.add(source)
+    const staged = await session.add(source.fragments())
     const [result] = await session.commit()
     const uids = { studyInstanceUID: staged.header.studyInstanceUID, sopInstanceUID: staged.header.sopInstanceUID }
     const rejected = result?.rejected[0]
@@ -67,7 +135,7 @@ async function storeOne (store: StudyStore, source: InstanceReceiver, origin: st
   } catch (err) {
     await session.abort()
     // Whatever is left of the dataset is read and dropped, so the association goes on.
-    source.resume()
+    source.discardRest()
     // Not the dataset's fault (a disk, the index): "out of resources" asks the sender to try again.
     if (!isBeeldnetError(err)) return { status: DimseStatus.outOfResources, comment: `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`, stored: false }
     const status = UNREADABLE.has(err.code) ? DimseStatus.cannotUnderstand : DimseStatus.outOfResources

@@ -9,7 +9,6 @@ import { GroupCommitter, GroupItemFailure } from './group-commit.ts'
 import { decideDuplicate, type DuplicateDecision, type DuplicatePolicy, type HeldCopy } from './duplicates.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
-import type { Readable } from 'node:stream'
 
 export interface StudyStoreInit {
   /** the node's data directory; the store keeps `store/` (files) and `index/` (level) inside it */
@@ -139,7 +138,7 @@ export class StudyStore {
   }
 
   /** @internal used by ImportSession: a file path or a stream of one instance's bytes */
-  async stageInstance (source: string | Readable, signal?: AbortSignal): Promise<Staged> {
+  async stageInstance (source: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Staged> {
     // A file is checked where it lies first, so a viewer installer on a USB stick is never copied.
     if (typeof source === 'string') readInstanceHeader(source)
     const blob = typeof source === 'string' ? await this.blobs.stageFile(source, signal) : await this.blobs.stage(source, signal)
@@ -599,7 +598,7 @@ export class ImportSession {
   }
 
   /** Stages one instance from a file path or a stream of its bytes. */
-  async add (source: string | Readable, signal?: AbortSignal): Promise<StageOutcome> {
+  async add (source: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StageOutcome> {
     const staged = await this.store.stageInstance(source, signal)
     const { header, blob } = staged
     // The same bytes twice in one batch are one instance; the same bytes as a stored file go on to

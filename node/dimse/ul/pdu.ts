@@ -128,6 +128,25 @@ export function cStoreRq (messageId: number, sopClassUID: string, sopInstanceUID
   return Buffer.concat([element(0x0000, 0x0000, length), rest])
 }
 
+/**
+ * The C-STORE-RSP command set (implicit VR little endian, with its group length), PS3.7 9.3.1.2:
+ * written here because the DIMSE library encodes every answer through dcmjs, a millisecond each.
+ */
+export function cStoreRsp (messageIdBeingRespondedTo: number, sopClassUID: string, sopInstanceUID: string, status: number, errorComment?: string): Buffer {
+  const rest = Buffer.concat([
+    element(0x0000, 0x0002, uid(sopClassUID)),
+    element(0x0000, 0x0100, us(0x8001)),
+    element(0x0000, 0x0120, us(messageIdBeingRespondedTo)),
+    element(0x0000, 0x0800, us(0x0101)),
+    element(0x0000, 0x0900, us(status)),
+    ...(errorComment === undefined ? [] : [element(0x0000, 0x0902, Buffer.from(errorComment.length % 2 === 0 ? errorComment : `${errorComment} `, 'latin1'))]),
+    element(0x0000, 0x1000, uid(sopInstanceUID))
+  ])
+  const length = Buffer.alloc(4)
+  length.writeUInt32LE(rest.length, 0)
+  return Buffer.concat([element(0x0000, 0x0000, length), rest])
+}
+
 export interface CommandAnswer {
   commandField: number
   messageIdBeingRespondedTo: number
