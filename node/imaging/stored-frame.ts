@@ -89,9 +89,11 @@ async function encapsulatedFrame (handle: FileHandle, parsed: ParsedHeader, fram
   position += 8 + bot.length
   const firstFragment = position
 
-  // Fragments from here, read header by header, up to the end of the frame when an offset table says where it is.
+  // Fragments read header by header: with an offset table only the frame's own (a jump to where it
+  // starts, whatever frame it is), else all of them.
   const starts = frameStarts(parsed, botValue, frames)
   const end = starts !== undefined && n < starts.length ? firstFragment + starts[n]! : Infinity
+  if (starts !== undefined) position = firstFragment + starts[n - 1]!
   const fragments: Fragment[] = []
   while (position < end) {
     const item = await itemAt(handle, position)
@@ -104,8 +106,7 @@ async function encapsulatedFrame (handle: FileHandle, parsed: ParsedHeader, fram
 
   let chosen: Fragment[]
   if (starts !== undefined) {
-    const from = firstFragment + starts[n - 1]!
-    chosen = fragments.filter((f) => f.offset >= from && f.offset < end)
+    chosen = fragments
   } else if (frames === 1) {
     chosen = fragments
   } else if (fragments.length === frames) {
@@ -117,16 +118,20 @@ async function encapsulatedFrame (handle: FileHandle, parsed: ParsedHeader, fram
   return Promise.all(chosen.map(async (f) => readAt(handle, f.offset + 8, f.length)))
 }
 
-/** Where each frame starts, relative to the first fragment's item: the Extended Offset Table's, else the Basic Offset Table's. */
+/**
+ * Where each frame starts, relative to the first fragment's item: the Extended Offset Table's, else
+ * the Basic Offset Table's; a table that does not rise from 0 is not trusted.
+ */
 function frameStarts (parsed: ParsedHeader, botValue: Buffer | undefined, frames: number): number[] | undefined {
   const extended = parsed.dataset.get(EXTENDED_OFFSET_TABLE)?.value
+  let starts: number[] | undefined
   if (extended !== undefined && extended.length === 8 * frames) {
-    return Array.from({ length: frames }, (_, i) => Number(extended.readBigUInt64LE(8 * i)))
+    starts = Array.from({ length: frames }, (_, i) => Number(extended.readBigUInt64LE(8 * i)))
+  } else if (botValue !== undefined && botValue.length === 4 * frames) {
+    starts = Array.from({ length: frames }, (_, i) => botValue.readUInt32LE(4 * i))
   }
-  if (botValue !== undefined && botValue.length === 4 * frames) {
-    return Array.from({ length: frames }, (_, i) => botValue.readUInt32LE(4 * i))
-  }
-  return undefined
+  if (starts === undefined || starts[0] !== 0 || starts.some((s, i) => i > 0 && s <= starts[i - 1]!)) return undefined
+  return starts
 }
 
 async function fragmentsByCodestream (handle: FileHandle, fragments: Fragment[], n: number): Promise<Fragment[]> {
