@@ -38,7 +38,13 @@ export interface OrthancInit {
   modalities?: Record<string, OrthancModality>
   /** the DICOMweb servers its client knows: /dicom-web/servers/{name}/qido, .../retrieve */
   dicomWebServers?: Record<string, OrthancDicomWebServer>
+  /** false: a PACS that accepts only uncompressed transfer syntaxes over DICOM (default true) */
+  acceptCompressed?: boolean
 }
+
+/** Orthanc's switches for the transfer syntaxes it accepts over DICOM besides the uncompressed ones. */
+const COMPRESSED_SYNTAX_OPTIONS = ['DeflatedTransferSyntaxAccepted', 'JpegTransferSyntaxAccepted', 'Jpeg2000TransferSyntaxAccepted', 'JpegLosslessTransferSyntaxAccepted',
+  'JpipTransferSyntaxAccepted', 'Mpeg2TransferSyntaxAccepted', 'Mpeg4TransferSyntaxAccepted', 'RleTransferSyntaxAccepted', 'H265TransferSyntaxAccepted']
 
 export interface Orthanc {
   /** its REST API, e.g. http://127.0.0.1:8042 */
@@ -47,6 +53,8 @@ export interface Orthanc {
   dicomPort: number
   /** a REST call that must succeed; the answer as JSON (undefined for an empty body) */
   rest: <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>
+  /** a GET that must succeed, the answer's bytes (a file, a frame) */
+  bytes: (path: string) => Promise<Buffer>
   /** stores a DICOM file through REST /instances and gives Orthanc's answer */
   upload: (path: string) => Promise<{ ID: string, ParentStudy: string, Status: string }>
   /** Orthanc's studies with this Study Instance UID, expanded (main tags, instances) */
@@ -76,6 +84,7 @@ function configOf (init: OrthancInit, httpPort: number, dicomPort: number, dicom
     DicomAet: init.aeTitle,
     DicomPort: dicomPort,
     DicomCheckCalledAet: true,
+    ...(init.acceptCompressed === false ? Object.fromEntries(COMPRESSED_SYNTAX_OPTIONS.map((o) => [o, false])) : {}),
     DicomModalities: Object.fromEntries(Object.entries(init.modalities ?? {}).map(([name, m]) => [name, { AET: m.aeTitle, Host: m.host ?? '127.0.0.1', Port: m.port }])),
     DicomWeb: {
       Enable: true,
@@ -113,13 +122,17 @@ export async function startOrthanc (init: OrthancInit): Promise<Orthanc> {
     log.end()
   }
 
-  const rest = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+  const call = async (method: string, path: string, body?: unknown): Promise<Buffer> => {
     const res = await fetch(`${url}${path}`, {
       method,
       ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) })
     })
-    const text = await res.text()
-    if (!res.ok) throw new Error(`Orthanc ${init.aeTitle}: ${method} ${path} answered ${res.status}: ${text}\n${await logTail()}`)
+    const answer = Buffer.from(await res.arrayBuffer())
+    if (!res.ok) throw new Error(`Orthanc ${init.aeTitle}: ${method} ${path} answered ${res.status}: ${answer.toString('utf8')}\n${await logTail()}`)
+    return answer
+  }
+  const rest = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const text = (await call(method, path, body)).toString('utf8')
     return (text === '' ? undefined : JSON.parse(text)) as T
   }
 
@@ -138,6 +151,7 @@ export async function startOrthanc (init: OrthancInit): Promise<Orthanc> {
     aeTitle: init.aeTitle,
     dicomPort,
     rest,
+    bytes: async (path) => call('GET', path),
     upload: async (path) => rest('POST', '/instances', new Uint8Array(await readFile(path))),
     findStudy: async (studyInstanceUID) => rest('POST', '/tools/find', { Level: 'Study', Query: { StudyInstanceUID: studyInstanceUID }, Expand: true }),
     logTail,
