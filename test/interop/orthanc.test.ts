@@ -190,6 +190,8 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
 
     const held = await nodeA.store.getStudy(study.studyInstanceUID)
     expect(held.instances.map((i) => i.transferSyntaxUID)).toEqual(['1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1'])
+    // The trail is written beside the answer, not before it.
+    await until(async () => (await duplicatesAtA(study.studyInstanceUID)).length === 4, 'node A\'s audit trail to record the 4 copies it kept')
     const duplicates = await duplicatesAtA(study.studyInstanceUID)
     expect(duplicates.map((d) => d.outcome.split(' ')[0])).toEqual(['kept', 'kept', 'kept', 'kept'])
     expect(duplicates.map((d) => d.details.transferSyntaxUID)).toEqual(['1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1', JPEG_LOSSLESS, JPEG_LOSSLESS])
