@@ -45,7 +45,9 @@ export const api = {
   get: async <T>(path: string): Promise<T> => request<T>('GET', path),
   post: async <T>(path: string, body: unknown = {}): Promise<T> => request<T>('POST', path, body),
   del: async <T>(path: string): Promise<T> => request<T>('DELETE', path),
-  postFile: async <T>(path: string, file: File): Promise<T> => request<T>('POST', path, undefined, { type: file.type || 'application/octet-stream', bytes: file })
+  postFile: async <T>(path: string, file: File): Promise<T> => request<T>('POST', path, undefined, { type: file.type || 'application/octet-stream', bytes: file }),
+  /** a file's bytes as they are (the browser streams a File from disk) */
+  putBytes: async <T>(path: string, file: Blob): Promise<T> => request<T>('PUT', path, undefined, { type: 'application/octet-stream', bytes: file })
 }
 
 /** Query string from the given values, leaving out empty ones. */

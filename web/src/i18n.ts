@@ -163,7 +163,23 @@ const nl = {
   'report.html': 'Als pagina openen',
   'col.event': 'Gebeurtenis',
   'col.outcome': 'Uitkomst',
-  'col.user': 'Gebruiker'
+  'col.user': 'Gebruiker',
+  'nav.importMedia': 'Media importeren',
+  'import.title': 'DVD of USB-stick van een patiënt importeren',
+  'import.folder': 'Map van de DVD of USB-stick',
+  'import.chosen': '{count} bestand(en) gekozen',
+  'import.start': 'Importeren',
+  'import.planning': 'DICOMDIR lezen…',
+  'import.progress': '{done} van {total} bestand(en) verstuurd',
+  'import.summary': '{files} bestand(en): {stored} opgeslagen, {duplicates} al aanwezig, {rejected} geweigerd; {studies} onderzoek(en)',
+  'import.status.stored': 'opgeslagen',
+  'import.status.duplicate': 'al aanwezig',
+  'import.status.rejected': 'geweigerd',
+  'import.missing': 'Genoemd in de DICOMDIR, niet op de schijf',
+  'import.warnings': 'Meldingen',
+  'import.studies': 'Onderzoeken',
+  'import.file': 'Bestand',
+  'import.nothing': 'Geen DICOM-bestanden in deze map.'
 }
 
 export type TextKey = keyof typeof nl
@@ -323,7 +339,23 @@ const en: Record<TextKey, string> = {
   'report.html': 'Open as a page',
   'col.event': 'Event',
   'col.outcome': 'Outcome',
-  'col.user': 'User'
+  'col.user': 'User',
+  'nav.importMedia': 'Import media',
+  'import.title': 'Import a patient\'s DVD or USB stick',
+  'import.folder': 'Folder of the DVD or USB stick',
+  'import.chosen': '{count} file(s) chosen',
+  'import.start': 'Import',
+  'import.planning': 'Reading the DICOMDIR…',
+  'import.progress': '{done} of {total} file(s) sent',
+  'import.summary': '{files} file(s): {stored} stored, {duplicates} already here, {rejected} rejected; {studies} study(ies)',
+  'import.status.stored': 'stored',
+  'import.status.duplicate': 'already here',
+  'import.status.rejected': 'rejected',
+  'import.missing': 'Named by the DICOMDIR, not on the medium',
+  'import.warnings': 'Notes',
+  'import.studies': 'Studies',
+  'import.file': 'File',
+  'import.nothing': 'No DICOM files in this folder.'
 }
 
 const TEXTS: Record<Lang, Record<TextKey, string>> = { nl, en }

@@ -18,6 +18,7 @@ import { Settings } from './admin/Settings.tsx'
 import { Users } from './admin/Users.tsx'
 import { AuditTrail } from './admin/AuditTrail.tsx'
 import { PatientReport } from './admin/PatientReport.tsx'
+import { ImportMedia } from './admin/ImportMedia.tsx'
 import './styles.css'
 
 /*
@@ -39,7 +40,8 @@ const PAGES: Page[] = [
   { path: 'admin/settings', label: 'nav.settings', roles: ['it-admin'] },
   { path: 'admin/users', label: 'nav.users', roles: ['it-admin'] },
   { path: 'admin/audit', label: 'nav.audit', roles: ['it-admin', 'auditor'] },
-  { path: 'admin/patient-report', label: 'nav.patientReport', roles: ['it-admin', 'auditor'] }
+  { path: 'admin/patient-report', label: 'nav.patientReport', roles: ['it-admin', 'auditor'] },
+  { path: 'admin/import', label: 'nav.importMedia', roles: ['it-admin'] }
 ]
 
 const HOME: Record<Role, string> = { clinician: 'inbox', 'it-admin': 'admin/health', auditor: 'admin/audit' }
@@ -62,6 +64,7 @@ function pageFor (route: Route, me: Me): preact.JSX.Element {
     case 'admin/users': return <Users />
     case 'admin/audit': return <AuditTrail />
     case 'admin/patient-report': return <PatientReport />
+    case 'admin/import': return <ImportMedia />
     default: return <Forbidden />
   }
 }
