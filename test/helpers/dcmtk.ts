@@ -50,7 +50,8 @@ export async function startStorescp (aeTitle: string, dir: string, port?: number
       }
     },
     stop: async () => {
-      if (child.exitCode !== null) return
+      // Killed by a signal, it has a signalCode and no exitCode: stopped already, and no 'exit' comes again.
+      if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
       await once(child, 'exit')
     }
