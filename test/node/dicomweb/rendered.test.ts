@@ -1,4 +1,5 @@
 import { open, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -12,7 +13,7 @@ import { nodePaths } from '../../../node/paths.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
-import { fetchAs } from '../../helpers/api-caller.ts'
+import { fetchAs, tokenFor } from '../../helpers/api-caller.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
 import { listenOnLoopback } from '../../helpers/listen.ts'
 
@@ -26,6 +27,18 @@ import { listenOnLoopback } from '../../helpers/listen.ts'
  */
 
 const logger = pino({ level: 'silent' })
+
+// dicomweb-client, the library OHIF viewers use (in Node it needs an XMLHttpRequest).
+const require = createRequire(import.meta.url)
+;(globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest ??= require('xhr2')
+interface RenderedOptions { studyInstanceUID: string, seriesInstanceUID: string, sopInstanceUID: string, mediaTypes?: Array<{ mediaType: string }>, queryParams?: Record<string, string> }
+interface DicomwebClient {
+  // A single-part answer comes as an array of its one body.
+  retrieveInstanceRendered (options: RenderedOptions): Promise<ArrayBuffer[]>
+  retrieveInstanceFramesRendered (options: RenderedOptions & { frameNumbers: number[] }): Promise<ArrayBuffer[]>
+  retrieveInstanceThumbnail (options: RenderedOptions): Promise<ArrayBuffer[]>
+}
+const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (options: { url: string, headers?: Record<string, string> }) => DicomwebClient } }
 const SIZE = 64
 const FRAMES = 4
 /** stored value of frame k (1-based) of the multi-frame instance, around which its pixels vary */
@@ -78,7 +91,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
   let colour: { seriesInstanceUID: string, sopInstanceUID: string }
   let call: (path: string, init?: RequestInit) => Promise<Response>
 
-  const instancePath = (i: { sopInstanceUID: string }, seriesOf = ramp): string =>
+  const instancePath = (i: { sopInstanceUID: string }, seriesOf: { seriesInstanceUID: string } = ramp): string =>
     `/dicomweb/studies/${study.studyInstanceUID}/series/${seriesOf.seriesInstanceUID}/instances/${i.sopInstanceUID}`
 
   beforeAll(async () => {
@@ -314,6 +327,19 @@ describe('DICOMweb rendered and thumbnail resources', () => {
     expect(await refusal(`${instancePath({ sopInstanceUID: '1.2.3' })}/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NOT_FOUND' })
     // Patient images: a clinician's login or token, as for every DICOMweb route.
     expect((await fetch(`${url}${instancePath(ramp)}/rendered`)).status).toBe(401)
+  })
+
+  it('serves dicomweb-client\'s rendered, rendered frames and thumbnail calls', async () => {
+    const client = new api.DICOMwebClient({ url: `${url}/dicomweb`, headers: { authorization: `Bearer ${await tokenFor({ dataDir: join(work, 'node') })}` } })
+    const target = { studyInstanceUID: study.studyInstanceUID, seriesInstanceUID: multi.seriesInstanceUID, sopInstanceUID: multi.sopInstanceUID }
+    const [png] = await client.retrieveInstanceRendered({ ...target, mediaTypes: [{ mediaType: 'image/png' }], queryParams: { viewport: '32,32' } })
+    expect(await sharp(Buffer.from(png!)).metadata()).toMatchObject({ format: 'png', width: 32, height: 32 })
+    const [frame] = await client.retrieveInstanceFramesRendered({ ...target, frameNumbers: [3], mediaTypes: [{ mediaType: 'image/jpeg' }], queryParams: { window: '1000,4000' } })
+    expect(await sharp(Buffer.from(frame!)).metadata()).toMatchObject({ format: 'jpeg', width: SIZE, height: SIZE })
+    const expected = await rendered(`${instancePath(multi, multi)}/frames/3/rendered?window=1000,4000`, 'image/jpeg')
+    expect(Math.abs(mean((await greys(frame!)).data) - mean(expected.data))).toBeLessThanOrEqual(0.5)
+    const [thumbnail] = await client.retrieveInstanceThumbnail({ ...target, mediaTypes: [{ mediaType: 'image/jpeg' }] })
+    expect(await sharp(Buffer.from(thumbnail!)).metadata()).toMatchObject({ format: 'jpeg', width: SIZE, height: SIZE })
   })
 
   it('records every rendered image and thumbnail in the audit trail as a view of the patient', async () => {
