@@ -151,9 +151,16 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
     expect(found).toHaveLength(1)
     expect(value(found[0]!, '0020000D')).toBe(uid)
     expect(value(found[0]!, '00100020')).toBe(held.study.patient.id)
-    // NumberOfStudyRelatedInstances is there too, but Orthanc 1.10's client shows an IS the node gives as
-    // a JSON number (as PS3.18 F.2.3 has it) without its value: the instances are counted below instead.
+    // NumberOfStudyRelatedInstances is there too, but Orthanc 1.10's client shows an IS given as a JSON
+    // number (as PS3.18 F.2.3 has it, and as Orthanc's own DICOMweb server gives it too) without its
+    // value: the instances are counted below instead.
     expect(found[0]!['00201208']?.Name).toBe('NumberOfStudyRelatedInstances')
+    // Its client's plain GET: the study's series (QIDO-RS) and metadata (WADO-RS), as the node answers them.
+    type DicomJson = Array<Record<string, { Value?: unknown[] }>>
+    const series = await pacsB.rest<DicomJson>('POST', '/dicom-web/servers/beeldnet/get', { Uri: `/studies/${uid}/series` })
+    expect(series.map((s) => s['0020000E']?.Value?.[0]).sort()).toEqual([...new Set(held.instances.map((i) => i.seriesInstanceUID))].sort())
+    const metadata = await pacsB.rest<DicomJson>('POST', '/dicom-web/servers/beeldnet/get', { Uri: `/studies/${uid}/metadata` })
+    expect(metadata.map((m) => m['00080018']?.Value?.[0]).sort()).toEqual(held.instances.map((i) => i.sopInstanceUID).sort())
 
     const retrieved = await pacsB.rest('POST', '/dicom-web/servers/beeldnet/retrieve', { Resources: [{ Study: uid }] })
     expect(retrieved).toMatchObject({ ReceivedInstancesCount: String(held.instances.length) })
