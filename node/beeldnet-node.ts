@@ -43,7 +43,7 @@ export interface BeeldnetNodeInit {
 }
 
 /** The node's long-lived parts, in the order they start (they stop in reverse). */
-export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'policy store' | 'policy in force' | 'exchange' | 'http' | 'dimse' | 'retention'
+export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'http' | 'dimse' | 'retention'
 
 interface NodePart { name: NodePartName, part: Startable }
 
@@ -71,7 +71,7 @@ export class BeeldnetNode {
   private http: FastifyInstance | undefined
   /** the DICOM (DIMSE) service for the PACS, when dimse.enabled */
   dimse: DimseService | undefined
-  /** received studies into the local PACS, reconciled */
+  /** received studies into the local PACS, reconciled, through the export queue */
   pacs!: PacsForwarding
   /** the NEN 7513 audit trail (<data-dir>/audit/trail.jsonl) */
   audit!: AuditLog
@@ -162,8 +162,13 @@ export class BeeldnetNode {
       this.exchange = this.createExchange()
       return this.exchange
     }))
-    parts.push(part('http', () => {
+    // After the exchange (it says when a study has arrived), before http (which queues exports):
+    // resumes the exports a stop or crash left queued.
+    parts.push(part('pacs exports', () => {
       this.pacs = this.createPacsForwarding()
+      return this.pacs
+    }))
+    parts.push(part('http', () => {
       this.metrics = this.createMetrics()
       const users = new UserStore(paths.users)
       const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir() })
@@ -233,7 +238,12 @@ export class BeeldnetNode {
       logger: this.logger,
       audit: this.audit,
       sourceOf: async (uid) => this.senderOf(uid)
-    }, { dimse: this.config.dimse, pacs: this.config.pacs })
+    }, {
+      dimse: this.config.dimse,
+      pacs: this.config.pacs,
+      exportsDir: join(this.dataDir, 'exports'),
+      queue: { maxAttempts: this.config.pacs.exportMaxAttempts, backoffInitialMs: this.config.pacs.exportBackoffSeconds * 1000, backoffMaxMs: this.config.pacs.exportBackoffMaxSeconds * 1000 }
+    })
     this.exchange.on('study-complete', (e) => {
       const from = this.p2p.institutionOf(e.peerId)
       const receipt = JSON.stringify(e.receipt)

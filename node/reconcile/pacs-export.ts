@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { DimseDestination } from '../config/config.ts'
-import { sendToDestination } from '../dimse/retrieve.ts'
+import { sendToDestination, type RetrieveDone } from '../dimse/retrieve.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { coerceHeader, type LocalIdentity } from './coerce.ts'
 import { UnknownDestinationError } from './errors.ts'
@@ -11,7 +11,9 @@ import { auditPatient, NODE_ITSELF } from '../audit/events.ts'
 /*
  * "Send to our PACS": a received study, reconciled to this hospital's patient (found by BSN, or
  * given by a person), goes to the PACS with C-STORE. A study whose patient is not found is held
- * for a person, never guessed; the hold also keeps it from the retention sweep.
+ * for a person, never guessed; the hold also keeps it from the retention sweep. Reconciling and
+ * sending are two steps: the export queue (export-queue.ts) reconciles when asked and sends,
+ * and sends again after a failure, from what it recorded.
  */
 
 export const RECONCILIATION_HOLDER = 'reconciliation'
@@ -28,6 +30,63 @@ export interface ExportRequest {
   local?: LocalIdentity
   /** where the study came from, kept as Source of Previous Values */
   source: string
+}
+
+export type Reconciled =
+  | { status: 'reconciled', local: LocalIdentity, matched: 'by BSN' | 'entered by a person' }
+  | { status: 'held', reason: string }
+
+/** One sending of (part of) a reconciled study. */
+export interface SendJob {
+  studyInstanceUID: string
+  destination: string
+  local: LocalIdentity
+  source: string
+  /** SOP Instance UIDs to send; absent: the whole study */
+  only?: ReadonlySet<string>
+}
+
+/** What the PACS did with each instance of one sending. */
+export interface SendResult {
+  /** instances in this sending */
+  total: number
+  completed: number
+  /** failed with a status another attempt may not get (out of resources, a lost association) */
+  retryable: string[]
+  /** refused with a status no retry changes (SOP class not supported, cannot understand) */
+  refused: string[]
+  /** no instance got an answer: the association itself failed */
+  unreachable: boolean
+  reasons: string[]
+}
+
+/**
+ * C-STORE failures no retry fixes (PS3.4 B.2.3, PS3.7 C): refused SOP class (0x0122), not
+ * authorised (0x0124), data set does not match SOP class (A9xx), cannot understand (Cxxx).
+ */
+function isFinalStatus (status: number): boolean {
+  return status === 0x0122 || status === 0x0124 || (status & 0xFF00) === 0xA900 || (status & 0xF000) === 0xC000
+}
+
+/**
+ * Which instances failed and how, from sendToDestination's reasons (`<SOP UID>: status 0xNNNN ...`).
+ * A failed instance it cannot name makes every instance not known as sent retryable: the whole
+ * sending is repeated, which a PACS takes as a re-send.
+ */
+export function classifySend (sops: readonly string[], done: RetrieveDone): SendResult {
+  const statuses = new Map<string, number>()
+  for (const reason of done.reasons) {
+    const match = /^([0-9.]+): status 0x([0-9a-fA-F]{4})\b/.exec(reason)
+    if (match !== null && sops.includes(match[1]!)) statuses.set(match[1]!, Number.parseInt(match[2]!, 16))
+  }
+  const refused = [...statuses].filter(([, s]) => isFinalStatus(s)).map(([sop]) => sop)
+  let retryable = [...statuses].filter(([, s]) => !isFinalStatus(s)).map(([sop]) => sop)
+  if (done.failed > statuses.size) {
+    // Some failures unnamed: resend all but those whose failure is known to be final.
+    const known = new Set(refused)
+    retryable = sops.filter((sop) => !known.has(sop))
+  }
+  return { total: sops.length, completed: done.completed, retryable, refused, unreachable: done.completed === 0 && done.failed > 0 && done.reasons.some((r) => !/^[0-9.]+: status/.test(r)), reasons: done.reasons }
 }
 
 export class PacsExporter {
@@ -48,37 +107,86 @@ export class PacsExporter {
     this.callingAeTitle = config.aeTitle
   }
 
+  /** The configured destination by AE title; an unknown one is refused (and final in the queue). */
+  destination (aeTitle: string): DimseDestination {
+    const destination = this.destinations.get(aeTitle)
+    if (destination === undefined) throw new UnknownDestinationError(aeTitle)
+    return destination
+  }
+
+  /** The local patient of a study (entered, or found by BSN), or the study held for a person with why. */
+  async reconcile (request: ExportRequest): Promise<Reconciled> {
+    this.destination(request.destination)
+    const study = await this.store.getStudyRecord(request.studyInstanceUID)
+    if (request.local !== undefined) return { status: 'reconciled', local: request.local, matched: 'entered by a person' }
+    const bsn = study.patient.bsn
+    const local = bsn === undefined ? undefined : await this.lookup.findByBsn(bsn)
+    if (local !== undefined) return { status: 'reconciled', local, matched: 'by BSN' }
+    const reason = bsn === undefined
+      ? 'the study carries no BSN: enter the local patient id'
+      : `no local patient found for BSN ${bsn}: enter the local patient id`
+    await this.audit?.record({ event: 'reconciliation', outcome: 'held', patient: auditPatient(study.patient), user: NODE_ITSELF, studyInstanceUID: request.studyInstanceUID, details: { reason } })
+    await this.store.hold(request.studyInstanceUID, RECONCILIATION_HOLDER, reason)
+    this.logger.info({ study: request.studyInstanceUID, reason }, 'held for reconciliation')
+    return { status: 'held', reason }
+  }
+
+  /** One C-STORE association with the study's (remaining) instances, each header coerced on the way. */
+  async send (job: SendJob): Promise<SendResult> {
+    const destination = this.destination(job.destination)
+    const entries = await this.store.getStudy(job.studyInstanceUID)
+    const instances = job.only === undefined ? entries.instances : entries.instances.filter((i) => job.only!.has(i.sopInstanceUID))
+    const done = await sendToDestination(this.store, instances, destination, this.callingAeTitle, () => {},
+      (path) => coerceHeader(path, { local: job.local, source: job.source }))
+    const result = classifySend(instances.map((i) => i.sopInstanceUID), done)
+    this.logger.info({ study: job.studyInstanceUID, destination: destination.aeTitle, patientId: job.local.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
+    return result
+  }
+
+  /** Reconciles and sends at once, one attempt (the queue is what retries): held, or sent with counts. */
   async export (request: ExportRequest): Promise<ExportOutcome> {
-    const destination = this.destinations.get(request.destination)
-    if (destination === undefined) throw new UnknownDestinationError(request.destination)
-    const entries = await this.store.getStudy(request.studyInstanceUID)
-    let local = request.local
-    if (local === undefined) {
-      const bsn = entries.study.patient.bsn
-      local = bsn === undefined ? undefined : await this.lookup.findByBsn(bsn)
-      if (local === undefined) {
-        const reason = bsn === undefined
-          ? 'the study carries no BSN: enter the local patient id'
-          : `no local patient found for BSN ${bsn}: enter the local patient id`
-        await this.audit?.record({ event: 'reconciliation', outcome: 'held', patient: auditPatient(entries.study.patient), user: NODE_ITSELF, studyInstanceUID: request.studyInstanceUID, details: { reason } })
-        await this.store.hold(request.studyInstanceUID, RECONCILIATION_HOLDER, reason)
-        this.logger.info({ study: request.studyInstanceUID, reason }, 'held for reconciliation')
-        return { status: 'held', reason }
-      }
+    const reconciled = await this.reconcile(request)
+    if (reconciled.status === 'held') return reconciled
+    const result = await this.send({ ...request, local: reconciled.local })
+    const failed = result.retryable.length + result.refused.length
+    if (failed === 0) {
+      await this.store.release(request.studyInstanceUID, RECONCILIATION_HOLDER)
+      await this.recordSent(request, reconciled, result.completed)
     }
-    const identity = local
+    return { status: 'sent', local: reconciled.local, completed: result.completed, failed, reasons: result.reasons }
+  }
+
+  /** The one audit record of a study that reached the PACS. */
+  async recordSent (request: { studyInstanceUID: string, destination: string, source: string, exportId?: string, attempts?: number }, reconciled: { local: LocalIdentity, matched: string }, instances: number): Promise<void> {
+    const study = await this.store.getStudyRecord(request.studyInstanceUID)
     await this.audit?.record({
       event: 'export-to-pacs',
-      outcome: `sending to ${destination.aeTitle}`,
-      patient: auditPatient(entries.study.patient),
+      outcome: `sent to ${request.destination}`,
+      patient: auditPatient(study.patient),
       user: NODE_ITSELF,
       studyInstanceUID: request.studyInstanceUID,
-      details: { localPatientId: identity.patientId, localIssuer: identity.issuer, matched: request.local === undefined ? 'by BSN' : 'entered by a person', source: request.source }
+      details: {
+        localPatientId: reconciled.local.patientId,
+        localIssuer: reconciled.local.issuer,
+        matched: reconciled.matched,
+        source: request.source,
+        instances: String(instances),
+        ...(request.exportId === undefined ? {} : { exportId: request.exportId }),
+        ...(request.attempts === undefined ? {} : { attempts: String(request.attempts) })
+      }
     })
-    const done = await sendToDestination(this.store, entries.instances, destination, this.callingAeTitle, () => {},
-      (path) => coerceHeader(path, { local: identity, source: request.source }))
-    if (done.failed === 0) await this.store.release(request.studyInstanceUID, RECONCILIATION_HOLDER)
-    this.logger.info({ study: request.studyInstanceUID, destination: destination.aeTitle, patientId: identity.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
-    return { status: 'sent', local: identity, completed: done.completed, failed: done.failed, reasons: done.reasons }
+  }
+
+  /** The one audit record of an export that failed for good (the study may be gone by then). */
+  async recordFailed (request: { studyInstanceUID: string, destination: string, source: string, exportId: string, attempts: number }, local: LocalIdentity, code: string, message: string): Promise<void> {
+    const study = await this.store.getStudyRecord(request.studyInstanceUID).catch(() => undefined)
+    await this.audit?.record({
+      event: 'export-to-pacs',
+      outcome: `failed: ${code}`,
+      patient: study === undefined ? { id: local.patientId, issuer: local.issuer } : auditPatient(study.patient),
+      user: NODE_ITSELF,
+      studyInstanceUID: request.studyInstanceUID,
+      details: { destination: request.destination, localPatientId: local.patientId, source: request.source, exportId: request.exportId, attempts: String(request.attempts), reason: message }
+    })
   }
 }

@@ -12,6 +12,7 @@ import { initNode } from '../../node/init.ts'
 import { nodePaths } from '../../node/paths.ts'
 import { PolicyStore } from '../../node/policy/policy-store.ts'
 import { StudyStore } from '../../node/store/study-store.ts'
+import { createExportStore } from '../../node/reconcile/export-store.ts'
 import { createTransferStore } from '../../node/transfers/transfer-store.ts'
 import { makeGovernance } from '../helpers/registry-fixtures.ts'
 import { until } from '../helpers/patience.ts'
@@ -28,7 +29,7 @@ import { useTempDirs } from '../helpers/temp-dir.ts'
 const tempDir = useTempDirs()
 const silent = pino({ level: 'silent' })
 
-const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'policy store', 'policy in force', 'exchange', 'http', 'dimse', 'retention']
+const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'policy store', 'policy in force', 'exchange', 'pacs exports', 'http', 'dimse', 'retention']
 
 interface Ports { http: number, p2p: number, dimse: number }
 
@@ -203,10 +204,11 @@ describe('a node that fails to start', () => {
 
   it.each([
     ['policy store', 'policy'],
-    ['exchange', 'transfers']
+    ['exchange', 'transfers'],
+    ['pacs exports', 'exports']
   ] as const)('the %s database held by another process: BEELDNET_ERR_STORE_LOCKED, the host and the stores before it stopped', async (_part, folder) => {
     const setup = await fullNode()
-    const other = folder === 'policy' ? new PolicyStore(join(setup.dataDir, folder)) : createTransferStore({ dir: join(setup.dataDir, folder) })
+    const other = folder === 'policy' ? new PolicyStore(join(setup.dataDir, folder)) : folder === 'exports' ? createExportStore(join(setup.dataDir, folder)) : createTransferStore({ dir: join(setup.dataDir, folder) })
     await other.start()
     await expect(nodeOf(setup).start()).rejects.toMatchObject({ code: 'BEELDNET_ERR_STORE_LOCKED' })
     await other.stop()

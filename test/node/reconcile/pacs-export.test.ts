@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { readHeader, type Dataset } from '../../../node/dicom/dataset-reader.ts'
 import { Tags, tag } from '../../../node/dicom/tags.ts'
 import { PacsExporter, RECONCILIATION_HOLDER } from '../../../node/reconcile/pacs-export.ts'
@@ -16,6 +16,8 @@ import { StudyStore } from '../../../node/store/study-store.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
 import { listenOnLoopback } from '../../helpers/listen.ts'
+import { until } from '../../helpers/patience.ts'
+import type { PacsForwardingInit } from '../../../node/reconcile/forwarding.ts'
 
 const text = (ds: Dataset | undefined, t: number): string | undefined => ds?.get(t)?.value?.toString('latin1').replace(/[\0 ]+$/, '')
 const OriginalAttributes = tag(0x0400, 0x0561)
@@ -43,6 +45,12 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     pacs = await startStorescp('ISALA_PACS', join(work, 'pacs'))
     exporter = new PacsExporter({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }) },
       { aeTitle: 'BEELDNET', destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] })
+  })
+
+  const forwardingConfig = (name: string): PacsForwardingInit => ({
+    dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }], idleSeconds: 60 },
+    pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv', exportMaxAttempts: 3, exportBackoffSeconds: 1, exportBackoffMaxSeconds: 1 },
+    exportsDir: join(work, `exports-${name}`)
   })
 
   afterAll(async () => {
@@ -108,11 +116,17 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     await session.add(held.instances[0]!.path)
     await session.commit()
     const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
-      { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
+      forwardingConfig('held'))
+    await forwarding.start()
+    onTestFinished(async () => { await forwarding.stop() })
     expect(await forwarding.send(held.studyInstanceUID)).toMatchObject({ status: 'held' })
     const list = await forwarding.held()
     expect(list).toContainEqual(expect.objectContaining({ studyInstanceUID: held.studyInstanceUID, reason: expect.stringContaining(held.patient.bsn!), patient: expect.objectContaining({ id: 'AMC-5503' }) }))
-    expect(await forwarding.send(held.studyInstanceUID, { local: { patientId: 'ISA-0099', issuer: 'ISALA' } })).toMatchObject({ status: 'sent', completed: 1 })
+    const queued = await forwarding.send(held.studyInstanceUID, { local: { patientId: 'ISA-0099', issuer: 'ISALA' } })
+    expect(queued).toMatchObject({ status: 'queued', export: { state: 'queued', local: { patientId: 'ISA-0099' } } })
+    const exportId = queued.status === 'queued' ? queued.export.exportId : ''
+    await until(async () => (await forwarding.exports.get(exportId))?.state === 'complete', 'the export to complete')
+    expect(await forwarding.exports.get(exportId)).toMatchObject({ done: { instances: 1 }, totals: { instances: 1 }, attempts: 1 })
     expect((await forwarding.held()).map((h) => h.studyInstanceUID)).not.toContain(held.studyInstanceUID)
   })
 
@@ -122,7 +136,9 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
     await session.add(study.instances[0]!.path)
     await session.commit()
     const forwarding = createPacsForwarding({ store, lookup: new MappingTableLookup(join(work, 'patients.csv')), logger: pino({ level: 'silent' }), sourceOf: async () => 'Amsterdam UMC' },
-      { dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacs.port }] }, pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: 'patients.csv' } })
+      forwardingConfig('api'))
+    await forwarding.start()
+    onTestFinished(async () => { await forwarding.stop() })
     const app = createHttpServer({ store, logger: pino({ level: 'silent' }), pacs: forwarding, users: new UserStore(nodePaths(join(work, 'node')).users) }, { nodeName: 'test', peerId: 'test' })
     const url = await listenOnLoopback(app)
     const send = async (body: unknown): Promise<{ status: number, body: Record<string, unknown> }> => {
@@ -134,7 +150,17 @@ describe('sending a received study to the local PACS, reconciled (IHE IRWF)', ()
       const held = await (await fetchAs({ dataDir: join(work, 'node') })(`${url}/api/pacs/held`)).json() as { held: Array<{ studyInstanceUID: string }> }
       expect(held.held.map((h) => h.studyInstanceUID)).toContain(study.studyInstanceUID)
       expect((await send({ issuer: 'ISALA' })).status).toBe(400)
-      expect(await send({ patientId: 'ISA-0100', issuer: 'ISALA' })).toMatchObject({ status: 200, body: { status: 'sent', completed: 1 } })
+      const queued = await send({ patientId: 'ISA-0100', issuer: 'ISALA' })
+      expect(queued).toMatchObject({ status: 202, body: { status: 'queued', exportId: expect.any(String), local: { patientId: 'ISA-0100' }, export: { state: 'queued', destination: 'ISALA_PACS' } } })
+      expect(queued.body.export).not.toHaveProperty('local')
+      const exportUrl = `${url}/api/pacs/exports/${queued.body.exportId as string}`
+      // IT follows it without a clinician's role.
+      const asIt = fetchAs({ dataDir: join(work, 'node') }, 'it-admin')
+      await until(async () => (await (await asIt(exportUrl)).json() as { state: string }).state === 'complete', 'the export to complete, as the API says')
+      const list = await (await asIt(`${url}/api/pacs/exports`)).json() as { exports: Array<{ exportId: string, state: string }> }
+      expect(list.exports).toContainEqual(expect.objectContaining({ exportId: queued.body.exportId, state: 'complete' }))
+      expect(await (await asIt(`${url}/api/pacs/exports/nope`)).json()).toMatchObject({ code: 'BEELDNET_ERR_EXPORT_NOT_FOUND' })
+      expect((await asIt(`${exportUrl}/cancel`, { method: 'POST' })).status).toBe(409)
       expect(await send({ destination: 'NOWHERE', patientId: 'ISA-0100' })).toMatchObject({ status: 400, body: { code: 'BEELDNET_ERR_UNKNOWN_DESTINATION' } })
     } finally {
       await app.close()

@@ -1,0 +1,242 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AuditLog, trailRecords, type AuditRecord } from '../../../node/audit/audit-log.ts'
+import { readHeader } from '../../../node/dicom/dataset-reader.ts'
+import { Tags } from '../../../node/dicom/tags.ts'
+import { exportHolder } from '../../../node/reconcile/export-queue.ts'
+import type { ExportRecord } from '../../../node/reconcile/export-store.ts'
+import { createPacsForwarding, type PacsForwarding } from '../../../node/reconcile/forwarding.ts'
+import { classifySend, RECONCILIATION_HOLDER } from '../../../node/reconcile/pacs-export.ts'
+import { noLookup } from '../../../node/reconcile/patient-lookup.ts'
+import { StudyStore } from '../../../node/store/study-store.ts'
+import { freePort } from '../../../simulations/bench/processes.ts'
+import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
+import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
+import { until } from '../../helpers/patience.ts'
+
+/*
+ * The export to the PACS as a queue, against dcmtk's storescp as the PACS: down (nothing listens on
+ * its port), back, refusing some instances, gone from the config; across a restart of the queue.
+ */
+
+const silent = pino({ level: 'silent' })
+const LOCAL = { patientId: 'ISA-1', issuer: 'ISALA' }
+
+interface Setup {
+  work: string
+  store: StudyStore
+  audit: AuditLog
+  port: number
+  study: GeneratedStudy
+  /** a forwarding with its queue, started; `destinations` default: the PACS on `port` */
+  forwarding: (options?: { maxAttempts?: number, destinations?: string[] }) => Promise<PacsForwarding>
+  pacs: (dir: string, options?: string[]) => Promise<Storescp>
+  exportAudits: () => Promise<AuditRecord[]>
+}
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function setup (series: Parameters<typeof generateStudy>[1]['series'] = [{ modality: 'CT', instances: 2, rows: 16, columns: 16 }]): Promise<Setup> {
+  const work = await mkdtemp(join(tmpdir(), 'beeldnet-export-queue-'))
+  cleanups.push(async () => { await rm(work, { recursive: true, force: true }) })
+  const study = await generateStudy(join(work, 'study'), { seed: 141, patient: { id: 'AMC-1', issuer: 'AMC' }, series })
+  const store = new StudyStore({ dir: join(work, 'node') })
+  await store.start()
+  cleanups.push(async () => { await store.stop() })
+  const session = store.beginImport()
+  for (const i of study.instances) await session.add(i.path)
+  await session.commit()
+  const audit = new AuditLog(join(work, 'trail.jsonl'))
+  await audit.start()
+  cleanups.push(async () => { await audit.stop() })
+  // Nothing listens here until a test starts the PACS.
+  const port = await freePort()
+  return {
+    work,
+    store,
+    audit,
+    port,
+    study,
+    async forwarding (options = {}) {
+      const forwarding = createPacsForwarding({ store, lookup: noLookup, logger: silent, audit, sourceOf: async () => 'Amsterdam UMC' }, {
+        dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], idleSeconds: 60, destinations: (options.destinations ?? ['ISALA_PACS']).map((aeTitle) => ({ aeTitle, host: '127.0.0.1', port })) },
+        pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 1, exportBackoffMaxSeconds: 1 },
+        exportsDir: join(work, 'exports'),
+        queue: { backoffInitialMs: 20, backoffMaxMs: 100, maxAttempts: options.maxAttempts ?? 1000 }
+      })
+      await forwarding.start()
+      cleanups.push(async () => { await forwarding.stop() })
+      return forwarding
+    },
+    async pacs (dir, options = []) {
+      await mkdir(join(work, dir), { recursive: true })
+      const pacs = await startStorescp('ISALA_PACS', join(work, dir), port, options)
+      cleanups.push(async () => { await pacs.stop() })
+      return pacs
+    },
+    async exportAudits () {
+      const records: AuditRecord[] = []
+      for await (const r of trailRecords(join(work, 'trail.jsonl'))) if (r.event === 'export-to-pacs') records.push(r)
+      return records
+    }
+  }
+}
+
+async function queued (forwarding: PacsForwarding, studyInstanceUID: string): Promise<ExportRecord> {
+  const answer = await forwarding.send(studyInstanceUID, { local: LOCAL })
+  if (answer.status !== 'queued') throw new Error(`expected the export to be queued, it was ${answer.status}`)
+  return answer.export
+}
+
+async function stateOf (forwarding: PacsForwarding, exportId: string): Promise<ExportRecord> {
+  const record = await forwarding.exports.get(exportId)
+  if (record === undefined) throw new Error(`no export ${exportId}`)
+  return record
+}
+
+describe('the export queue to the PACS', () => {
+  it('retries while the PACS is down, sends once it is back, and audits it once', async () => {
+    const s = await setup()
+    const forwarding = await s.forwarding()
+    const record = await queued(forwarding, s.study.studyInstanceUID)
+    expect(record).toMatchObject({ state: 'queued', attempts: 0, totals: { instances: 2 }, done: { instances: 0 } })
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toContain(exportHolder(record.exportId))
+
+    await until(async () => (await stateOf(forwarding, record.exportId)).attempts >= 3, 'three attempts while the PACS is down')
+    const retrying = await stateOf(forwarding, record.exportId)
+    expect(retrying.state === 'queued' || retrying.state === 'sending').toBe(true)
+    expect((await forwarding.exports.get(record.exportId))?.lastError).toMatchObject({ code: 'BEELDNET_ERR_PACS_UNREACHABLE', message: expect.stringContaining('ISALA_PACS') })
+    // Attempts are in the log, not the audit trail.
+    expect(await s.exportAudits()).toEqual([])
+
+    const pacs = await s.pacs('pacs')
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'complete', 'the export to complete once the PACS is back')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ done: { instances: 2 }, completedAt: expect.any(String) })
+    const files = await pacs.settled(2)
+    expect(files).toHaveLength(2)
+    for (const name of files) expect(readHeader(join(s.work, 'pacs', name)).dataset.get(Tags.PatientID)?.value?.toString('latin1').trim()).toBe('ISA-1')
+    const audits = await s.exportAudits()
+    expect(audits).toHaveLength(1)
+    expect(audits[0]).toMatchObject({ outcome: 'sent to ISALA_PACS', studyInstanceUID: s.study.studyInstanceUID, details: { exportId: record.exportId, localPatientId: 'ISA-1', instances: '2' } })
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).not.toContain(exportHolder(record.exportId))
+  })
+
+  it('keeps a queued export across a restart of the queue and completes it after', async () => {
+    const s = await setup()
+    const first = await s.forwarding()
+    const record = await queued(first, s.study.studyInstanceUID)
+    await until(async () => (await stateOf(first, record.exportId)).attempts >= 1 && (await stateOf(first, record.exportId)).state === 'queued', 'a failed first attempt')
+    await first.stop()
+
+    const again = await s.forwarding()
+    const resumed = await stateOf(again, record.exportId)
+    expect(resumed.lastError?.code).toBe('BEELDNET_ERR_PACS_UNREACHABLE')
+    expect(resumed.state === 'queued' || resumed.state === 'sending').toBe(true)
+    const pacs = await s.pacs('pacs')
+    await until(async () => (await stateOf(again, record.exportId)).state === 'complete', 'the resumed export to complete')
+    expect(await pacs.settled(2)).toHaveLength(2)
+    expect(await s.exportAudits()).toHaveLength(1)
+  })
+
+  it('cancel stops an export for good; retry queues a failed one again', async () => {
+    const s = await setup()
+    const forwarding = await s.forwarding({ maxAttempts: 2 })
+    const cancelled = await queued(forwarding, s.study.studyInstanceUID)
+    const failing = await queued(forwarding, s.study.studyInstanceUID)
+    expect((await forwarding.exports.cancel(cancelled.exportId)).state).toBe('cancelled')
+    await expect(forwarding.exports.cancel(cancelled.exportId)).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_STATE' })
+    await expect(forwarding.exports.retry(failing.exportId)).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_STATE' })
+    await expect(forwarding.exports.retry('no-such-export')).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_NOT_FOUND' })
+
+    // Two attempts, then failed for good: audited once as a failure.
+    await until(async () => (await stateOf(forwarding, failing.exportId)).state === 'failed', 'the export to fail after its attempts')
+    expect(await stateOf(forwarding, failing.exportId)).toMatchObject({ attempts: 2, lastError: { code: 'BEELDNET_ERR_PACS_UNREACHABLE' } })
+    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_PACS_UNREACHABLE', details: expect.objectContaining({ exportId: failing.exportId, attempts: '2' }) })])
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toEqual([])
+
+    const pacs = await s.pacs('pacs')
+    expect(await forwarding.exports.retry(failing.exportId)).toMatchObject({ state: 'queued', attempts: 0 })
+    await until(async () => (await stateOf(forwarding, failing.exportId)).state === 'complete', 'the export retried by hand to complete')
+    expect(await pacs.settled(2)).toHaveLength(2)
+    expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['failed: BEELDNET_ERR_PACS_UNREACHABLE', 'sent to ISALA_PACS'])
+    // The cancelled one never went.
+    expect(await stateOf(forwarding, cancelled.exportId)).toMatchObject({ state: 'cancelled', done: { instances: 0 } })
+    expect((await forwarding.exports.list()).map((e) => e.exportId)).toEqual([failing.exportId, cancelled.exportId])
+  })
+
+  it('a destination no longer configured is final: not retried, audited once', async () => {
+    const s = await setup()
+    const first = await s.forwarding({ destinations: ['ISALA_PACS'] })
+    await expect(first.send(s.study.studyInstanceUID, { local: LOCAL, destination: 'NOWHERE' })).rejects.toMatchObject({ code: 'BEELDNET_ERR_UNKNOWN_DESTINATION' })
+    const record = await queued(first, s.study.studyInstanceUID)
+    await first.stop()
+    // The PACS was taken out of the config before the next start.
+    const again = await s.forwarding({ destinations: ['OTHER_PACS'] })
+    const attemptsBefore = (await stateOf(again, record.exportId)).attempts
+    await until(async () => (await stateOf(again, record.exportId)).state === 'failed', 'the export to fail at once')
+    expect(await stateOf(again, record.exportId)).toMatchObject({ attempts: attemptsBefore + 1, lastError: { code: 'BEELDNET_ERR_UNKNOWN_DESTINATION' } })
+    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_UNKNOWN_DESTINATION' })])
+  })
+
+  it('a study gone before its export is final', async () => {
+    const s = await setup()
+    const forwarding = await s.forwarding()
+    const record = await queued(forwarding, s.study.studyInstanceUID)
+    await forwarding.exports.cancel(record.exportId)
+    await s.store.deleteStudy(s.study.studyInstanceUID)
+    await forwarding.exports.retry(record.exportId)
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'failed', 'the export of a deleted study to fail')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, lastError: { code: 'BEELDNET_ERR_STUDY_NOT_FOUND' } })
+    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_STUDY_NOT_FOUND' })])
+  })
+
+  it('after a partial refusal sends again only the instances that failed', async () => {
+    const s = await setup([{ modality: 'CT', instances: 2, rows: 16, columns: 16 }, { modality: 'CT', instances: 1, rows: 16, columns: 16, transferSyntax: 'rle' }])
+    const rle = s.study.instances.find((i) => i.transferSyntaxUID === '1.2.840.10008.1.2.5')!
+    expect(rle).toBeDefined()
+    // storescp by default takes uncompressed syntaxes only: the RLE instance is refused, for good.
+    const strict = await s.pacs('strict')
+    const forwarding = await s.forwarding()
+    const record = await queued(forwarding, s.study.studyInstanceUID)
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'failed', 'the export to fail on the refused instance')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, done: { instances: 2 }, remaining: [rle.sopInstanceUID], lastError: { code: 'BEELDNET_ERR_PACS_REFUSED' } })
+    expect(await strict.settled(2)).toHaveLength(2)
+    await strict.stop()
+
+    const lenient = await s.pacs('lenient', ['+xa'])
+    await forwarding.exports.retry(record.exportId)
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'complete', 'the retried export to complete')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ done: { instances: 3 } })
+    const files = await lenient.settled(1)
+    expect(files).toHaveLength(1)
+    expect(readHeader(join(s.work, 'lenient', files[0]!)).dataset.get(Tags.SOPInstanceUID)?.value?.toString('latin1').replace(/\0/g, '')).toBe(rle.sopInstanceUID)
+    expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['failed: BEELDNET_ERR_PACS_REFUSED', 'sent to ISALA_PACS'])
+  })
+
+  it('keeps the reconciliation hold until the study reached the PACS', async () => {
+    const s = await setup()
+    const forwarding = await s.forwarding()
+    expect(await forwarding.send(s.study.studyInstanceUID)).toMatchObject({ status: 'held' })
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toContain(RECONCILIATION_HOLDER)
+    const record = await queued(forwarding, s.study.studyInstanceUID)
+    await until(async () => (await stateOf(forwarding, record.exportId)).attempts >= 1, 'a first attempt')
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toContain(RECONCILIATION_HOLDER)
+    await s.pacs('pacs')
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'complete', 'the export to complete')
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toEqual([])
+  })
+
+  it('names the failed instances from the sender\'s reasons, or resends all when it cannot', () => {
+    const sops = ['1.2.1', '1.2.2', '1.2.3']
+    expect(classifySend(sops, { remaining: 0, completed: 1, failed: 2, reasons: ['1.2.2: status 0xa700 out of resources', '1.2.3: status 0x0122 not supported'] }))
+      .toMatchObject({ retryable: ['1.2.2'], refused: ['1.2.3'], unreachable: false })
+    expect(classifySend(sops, { remaining: 0, completed: 0, failed: 3, reasons: ['ISALA_PACS at 127.0.0.1:1: connect ECONNREFUSED'] }))
+      .toMatchObject({ retryable: sops, refused: [], unreachable: true })
+  })
+})
