@@ -73,7 +73,7 @@ export function ImportMedia (): preact.JSX.Element {
       <h1>{t('import.title')}</h1>
       <form class='card' onSubmit={(e) => { void start(e) }}>
         <label>{t('import.folder')}
-          <input type='file' name='folder' multiple disabled={busy} {...{ webkitdirectory: '' }}
+          <input type='file' name='folder' multiple disabled={busy} {...{ webkitdirectory: true }}
             onChange={(e) => { setFiles([...(e.currentTarget.files ?? [])]); setPhase('choose'); setSummary(undefined); setOutcomes([]) }} />
         </label>
         {files.length > 0 && <p>{t('import.chosen', { count: files.length })}</p>}

@@ -1,0 +1,86 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { DEMO_PASSWORD } from '../../simulations/scenarios/demo-accounts.ts'
+import type { LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
+import { writeMediaLayout } from '../../simulations/generator/index.ts'
+import { personPage, screenshot, useBrowser } from '../helpers/browser.ts'
+import { useLocalNetwork } from '../helpers/local-network.ts'
+
+/*
+ * IT at the desk with a patient's DVD: the folder chosen whole in a real browser, sent to the
+ * running node file by file with progress, and the per-file report of `node import` at the end;
+ * a clinician then finds the study on the node.
+ */
+
+async function logIn (page: Page, url: string, username: string): Promise<void> {
+  await page.goto(url)
+  await page.getByLabel('Gebruikersnaam').fill(username)
+  await page.getByLabel('Wachtwoord').fill(DEMO_PASSWORD)
+  await page.getByRole('button', { name: 'Inloggen' }).click()
+  await page.getByRole('navigation').waitFor()
+}
+
+describe('importing media in the web app', () => {
+  const suite = useLocalNetwork('import-media', 1, { demoAccounts: true })
+  const { browser } = useBrowser()
+  let a: LocalNetworkNode
+
+  beforeAll(() => { a = suite.nodes[0]! })
+
+  it('uploads a DVD folder by its DICOMDIR with progress and a per-file report; the study is then found', async () => {
+    const dvd = join(suite.dir, 'dvd')
+    const { studies } = await writeMediaLayout(dvd, [{ seed: 95, series: [{ modality: 'MR', instances: 4, rows: 32, columns: 32 }] }])
+    await mkdir(join(dvd, 'VIEWER'))
+    await writeFile(join(dvd, 'VIEWER', 'VIEWER.EXE'), Buffer.alloc(4096, 0x90))
+    const series = join('DICOM', 'PAT00001', 'STU00001', 'SER00001')
+    // A scratched disc: one listed image is gone, another is no longer DICOM.
+    await rm(join(dvd, series, 'IMG00004'))
+    await writeFile(join(dvd, series, 'IMG00003'), 'unreadable sector')
+    const study = studies[0]!
+
+    const it = await personPage(browser())
+    await logIn(it.page, a.url, 'beheer')
+    await it.page.getByRole('link', { name: 'Media importeren' }).click()
+    await it.page.getByLabel('Map van de DVD of USB-stick').setInputFiles(dvd)
+    await it.page.getByText('5 bestand(en) gekozen').waitFor()
+    await it.page.getByRole('button', { name: 'Importeren' }).click()
+
+    const report = it.page.getByTestId('import-report')
+    await report.waitFor()
+    await it.page.getByText('3 van 3 bestand(en) verstuurd').waitFor()
+    expect(await it.page.getByTestId('import-progress').getAttribute('data-done')).toBe('3')
+    expect(await report.getByRole('status').textContent()).toBe('3 bestand(en): 2 opgeslagen, 0 al aanwezig, 1 geweigerd; 1 onderzoek(en)')
+    const rows = it.page.getByTestId('import-files').locator('tbody tr')
+    expect(await rows.count()).toBe(3)
+    // The folder's own name comes first, as the browser names the files of a chosen folder.
+    const rejected = rows.filter({ has: it.page.locator('td.error') })
+    expect(await rejected.textContent()).toContain(`dvd/${series}/IMG00003`)
+    expect(await rejected.textContent()).toContain('BEELDNET_ERR_NOT_DICOM')
+    expect(await it.page.locator('[data-status="stored"]').count()).toBe(2)
+    expect(await it.page.getByTestId('import-missing').textContent()).toContain(`dvd/${series}/IMG00004`)
+    expect(await it.page.getByTestId('import-files').textContent()).not.toContain('VIEWER')
+    expect(await it.page.getByTestId('import-studies').textContent()).toContain(study.studyInstanceUID)
+    await screenshot(it.page, 'import-media')
+    expect(it.problems).toEqual([])
+
+    // A clinician finds the imported study on the node, to send on.
+    const clinician = await personPage(browser())
+    await logIn(clinician.page, a.url, 'arts')
+    await clinician.page.getByRole('link', { name: 'Versturen' }).click()
+    await clinician.page.getByLabel('BSN').fill(study.patient.bsn!)
+    await clinician.page.getByRole('button', { name: 'Zoeken' }).click()
+    const results = clinician.page.getByTestId('study-results')
+    await results.getByRole('row').filter({ hasText: 'MR' }).first().waitFor()
+    expect(await a.node.store.getStudy(study.studyInstanceUID)).toMatchObject({ study: { numberOfInstances: 2 } })
+  })
+
+  it('is IT\'s page: a clinician cannot open it', async () => {
+    const clinician = await personPage(browser())
+    await logIn(clinician.page, a.url, 'arts')
+    await clinician.page.goto(`${a.url}/#/admin/import`)
+    await clinician.page.getByText('Deze pagina is niet voor uw rol.').waitFor()
+    expect(await clinician.page.getByRole('link', { name: 'Media importeren' }).count()).toBe(0)
+  })
+})
