@@ -21,6 +21,7 @@ const ITEM = tag(0xFFFE, 0xE000)
 const SEQUENCE_END = tag(0xFFFE, 0xE0DD)
 const EXTENDED_OFFSET_TABLE = tag(0x7FE0, 0x0001)
 const SAMPLES_PER_PIXEL = tag(0x0028, 0x0002)
+const PHOTOMETRIC_INTERPRETATION = tag(0x0028, 0x0004)
 
 /** An unsigned short of the header (US), in the dataset's byte order. */
 export function headerUs (parsed: ParsedHeader, t: number): number | undefined {
@@ -45,7 +46,9 @@ export async function readStoredFrame (path: string, parsed: ParsedHeader, frame
 async function nativeFrame (path: string, parsed: ParsedHeader, frames: number, n: number): Promise<Buffer> {
   const rows = headerUs(parsed, Tags.Rows) ?? 0
   const columns = headerUs(parsed, Tags.Columns) ?? 0
-  const samples = headerUs(parsed, SAMPLES_PER_PIXEL) ?? 1
+  // YBR_FULL_422 and YBR_PARTIAL_422 keep one Cb and one Cr for every two pixels: two samples a pixel (PS3.3 C.7.6.3.1.2).
+  const photometric = parsed.dataset.get(PHOTOMETRIC_INTERPRETATION)?.value?.toString('latin1').trim() ?? ''
+  const samples = photometric.endsWith('_422') ? 2 : headerUs(parsed, SAMPLES_PER_PIXEL) ?? 1
   const bits = headerUs(parsed, Tags.BitsAllocated) ?? 16
   const frameBits = rows * columns * samples * bits
   if (frameBits === 0) throw new DicomMalformedError('the image has no rows, columns or bits allocated')
