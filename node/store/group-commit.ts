@@ -37,6 +37,7 @@ export class GroupCommitter<Item, Result> {
   private readonly init: GroupCommitInit<Item, Result>
   private pending: Array<Waiter<Item, Result>> = []
   private running = false
+  private current = 0
   /** groups committed and items they held, for tests and metrics */
   readonly stats = { groups: 0, items: 0, largestGroup: 0 }
 
@@ -47,6 +48,11 @@ export class GroupCommitter<Item, Result> {
   /** Items waiting for a group to start (not counting the group being committed). */
   get waiting (): number {
     return this.pending.length
+  }
+
+  /** Items of the group being committed (0 when none is). */
+  get committing (): number {
+    return this.current
   }
 
   /** Resolves once `item` is committed (durable), with its own result. */
@@ -68,6 +74,7 @@ export class GroupCommitter<Item, Result> {
   private async drain (): Promise<void> {
     while (this.pending.length > 0) {
       const group = this.take()
+      this.current = group.length
       this.stats.groups++
       this.stats.items += group.length
       this.stats.largestGroup = Math.max(this.stats.largestGroup, group.length)
@@ -82,6 +89,7 @@ export class GroupCommitter<Item, Result> {
         for (const w of group) w.reject(err)
       }
     }
+    this.current = 0
     this.running = false
   }
 

@@ -164,9 +164,9 @@ export class StudyStore {
     return this.group.stats
   }
 
-  /** Commit requests waiting for the next group (not counting the group being made durable). */
-  get commitsWaiting (): number {
-    return this.group.waiting
+  /** Commit requests waiting for the next group, and in the group being made durable. */
+  get commitsPending (): { waiting: number, committing: number } {
+    return { waiting: this.group.waiting, committing: this.group.committing }
   }
 
   /**
