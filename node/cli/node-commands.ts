@@ -28,6 +28,7 @@ import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 import { addExchangeCommands } from './exchange-commands.ts'
 import { addAuditCommands } from './audit-commands.ts'
 import { addUserCommands } from './user-commands.ts'
+import { addExportCommands } from './export-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -284,6 +285,7 @@ export function nodeCommand (): Command {
   addExchangeCommands(node)
   addAuditCommands(node)
   addUserCommands(node)
+  addExportCommands(node)
 
   node.command('start')
     .description('run the node: HTTP server (/health, /api/studies) and retention; stops cleanly on SIGINT/SIGTERM')
