@@ -181,6 +181,32 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
     expect((await instancesInB(uid)).length).toBe(held.instances.length)
   })
 
+  it('answers PACS B\'s C-FIND at patient, series and image level, and its C-MOVE of one series and of one instance', async () => {
+    const study = await generateStudy(join(suite.dir, 'levels'), { seed: 1407, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }, { modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
+    const session = nodeB.store.beginImport()
+    for (const instance of study.instances) await session.add(instance.path)
+    await session.commit()
+    const [first, second] = [...new Set(study.instances.map((i) => i.seriesInstanceUID))] as [string, string]
+    const answersTo = async (level: string, query: Record<string, string>): Promise<{ id: string, answers: Array<Record<string, string>> }> => {
+      const { ID } = await pacsB.rest<{ ID: string }>('POST', '/modalities/beeldnet/query', { Level: level, Query: query })
+      return { id: ID, answers: await pacsB.rest('GET', `/queries/${ID}/answers?expand&simplify`) }
+    }
+    expect((await answersTo('Patient', { PatientID: study.patient.id, PatientName: '' })).answers).toEqual([expect.objectContaining({ PatientID: study.patient.id })])
+    const series = await answersTo('Series', { StudyInstanceUID: study.studyInstanceUID, SeriesInstanceUID: '', NumberOfSeriesRelatedInstances: '' })
+    expect(series.answers.map((a) => [a.SeriesInstanceUID, a.NumberOfSeriesRelatedInstances]).sort()).toEqual([[first, '2'], [second, '3']].sort())
+    const images = await answersTo('Instance', { StudyInstanceUID: study.studyInstanceUID, SeriesInstanceUID: second, SOPInstanceUID: '' })
+    expect(images.answers.map((a) => a.SOPInstanceUID).sort()).toEqual(study.instances.filter((i) => i.seriesInstanceUID === second).map((i) => i.sopInstanceUID).sort())
+
+    // One series by C-MOVE of a series-level answer, then one instance of the other by a C-MOVE of its own.
+    const firstAnswer = series.answers.findIndex((a) => a.SeriesInstanceUID === first)
+    await pacsB.rest('POST', `/queries/${series.id}/answers/${firstAnswer}/retrieve`, { TargetAet: 'ORTHANC_B', Synchronous: true })
+    expect((await instancesIn(pacsB, study.studyInstanceUID)).length).toBe(2)
+    const one = study.instances.find((i) => i.seriesInstanceUID === second)!
+    await pacsB.rest('POST', '/modalities/beeldnet/move', { Level: 'Instance', Resources: [{ StudyInstanceUID: study.studyInstanceUID, SeriesInstanceUID: second, SOPInstanceUID: one.sopInstanceUID }], TargetAet: 'ORTHANC_B', Synchronous: true })
+    const held = await instancesIn(pacsB, study.studyInstanceUID)
+    expect(held.map((i) => i.MainDicomTags.SOPInstanceUID).sort()).toEqual([...study.instances.filter((i) => i.seriesInstanceUID === first).map((i) => i.sopInstanceUID), one.sopInstanceUID].sort())
+  })
+
   it('answers success to PACS A\'s re-sends, as stored and recompressed, and keeps its one copy', async () => {
     const study = await generateStudy(join(suite.dir, 'resent'), { seed: 1404, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
     for (const instance of study.instances) await pacsA.upload(instance.path)
