@@ -83,7 +83,7 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
       const path = store.blobs.pathOf(instance.sha256)
       const parsed = readHeader(path)
       if (parsed.pixelDataOffset === undefined) throw new NoPixelDataError(instance.sopInstanceUID, instance.sopClassUID)
-      const part10 = await singleFramePart10(path, parsed, await readStoredFrame(path, parsed, instance.frames, frame), instance)
+      const part10 = await singleFramePart10(path, parsed, await readStoredFrame(path, parsed, instance.frames, frame), instance, frame)
       return renderFrame(part10, instance, { ...parameters, ...(kind === 'thumbnail' && parameters.viewport === undefined ? { maxSide: thumbnailSide } : {}) })
     })
     await recordShown(audit, req, 'DICOMweb', 'view', `${kind} frame ${frame} of ${instance.sopInstanceUID}`, [await store.getStudyRecord(instance.studyInstanceUID)])

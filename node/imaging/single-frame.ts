@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import type { ParsedHeader } from '../dicom/dataset-reader.ts'
 import { fileMetaInformation } from '../dicom/file-meta.ts'
 import { inflatedRange } from '../dicom/inflated-source.ts'
-import { Tags, TransferSyntax } from '../dicom/tags.ts'
+import { Tags, TransferSyntax, tag } from '../dicom/tags.ts'
 import type { StoredFrame } from './stored-frame.ts'
 
 /*
@@ -19,22 +19,71 @@ export interface SingleFrameTarget {
 }
 
 /** Part 10 bytes of one frame, in an ArrayBuffer of its own (dcmjs parses an ArrayBuffer). */
-export async function singleFramePart10 (path: string, parsed: ParsedHeader, frame: StoredFrame, target: SingleFrameTarget): Promise<ArrayBuffer> {
+export async function singleFramePart10 (path: string, parsed: ParsedHeader, frame: StoredFrame, target: SingleFrameTarget, frameNumber = 1): Promise<ArrayBuffer> {
   const syntax = parsed.deflated ? TransferSyntax.ExplicitVRLittleEndian : parsed.transferSyntaxUID
   const encoding = { implicit: syntax === TransferSyntax.ImplicitVRLittleEndian, bigEndian: syntax === TransferSyntax.ExplicitVRBigEndian }
   const header = await storedHeader(path, parsed)
-  const parts: Buffer[] = [fileMetaInformation({ ...target, transferSyntaxUID: syntax })]
-  const frames = parsed.spans.get(Tags.NumberOfFrames)
-  if (frames === undefined) {
-    parts.push(header)
-  } else {
-    const from = frames.start - parsed.datasetOffset
-    const to = frames.end - parsed.datasetOffset
-    parts.push(header.subarray(0, from), element(Tags.NumberOfFrames, 'IS', Buffer.from('1 ', 'latin1'), encoding), header.subarray(to))
-  }
-  parts.push(...pixelData(frame, parsed, encoding))
-  const whole = Buffer.concat(parts)
+  const overrides = new Map<number, Buffer | null>(functionalGroupValues(parsed, frameNumber, encoding))
+  overrides.set(Tags.NumberOfFrames, parsed.spans.has(Tags.NumberOfFrames) ? element(Tags.NumberOfFrames, 'IS', Buffer.from('1 ', 'latin1'), encoding) : null)
+  // The other frames' functional groups (thousands of items in an enhanced MR) are not this frame's.
+  overrides.set(PER_FRAME_FUNCTIONAL_GROUPS, null)
+  const whole = Buffer.concat([
+    fileMetaInformation({ ...target, transferSyntaxUID: syntax }),
+    ...rewrite(header, parsed, overrides),
+    ...pixelData(frame, parsed, encoding)
+  ])
   return whole.buffer.slice(whole.byteOffset, whole.byteOffset + whole.length) as ArrayBuffer
+}
+
+const SHARED_FUNCTIONAL_GROUPS = tag(0x5200, 0x9229)
+const PER_FRAME_FUNCTIONAL_GROUPS = tag(0x5200, 0x9230)
+/** Functional group macros (PS3.3 C.7.6.16) whose attributes dcmjs-imaging reads only at the top level. */
+const LIFTED: ReadonlyMap<number, number[]> = new Map([
+  // Pixel Value Transformation: RescaleIntercept, RescaleSlope, RescaleType
+  [tag(0x0028, 0x9145), [tag(0x0028, 0x1052), tag(0x0028, 0x1053), tag(0x0028, 0x1054)]],
+  // Frame VOI LUT: WindowCenter, WindowWidth, WindowCenterWidthExplanation, VOILUTFunction
+  [tag(0x0028, 0x9132), [tag(0x0028, 0x1050), tag(0x0028, 0x1051), tag(0x0028, 0x1055), tag(0x0028, 0x1056)]]
+])
+
+/**
+ * An enhanced multi-frame instance keeps rescale and window in functional groups, shared or per
+ * frame: those of this frame become top-level elements (per frame over shared), as a single-frame
+ * instance would carry them.
+ */
+function functionalGroupValues (parsed: ParsedHeader, frameNumber: number, encoding: Encoding): Map<number, Buffer> {
+  const values = new Map<number, Buffer>()
+  const groups = [parsed.dataset.get(SHARED_FUNCTIONAL_GROUPS)?.items?.[0], parsed.dataset.get(PER_FRAME_FUNCTIONAL_GROUPS)?.items?.[frameNumber - 1]]
+  for (const group of groups) {
+    for (const [macro, tags] of LIFTED) {
+      const item = group?.get(macro)?.items?.[0]
+      for (const t of tags) {
+        const found = item?.get(t)
+        if (found?.value !== undefined) values.set(t, element(t, found.vr, found.value, encoding))
+      }
+    }
+  }
+  return values
+}
+
+/** The header with some top-level elements replaced, added (in tag order) or dropped (null). */
+function rewrite (header: Buffer, parsed: ParsedHeader, overrides: Map<number, Buffer | null>): Buffer[] {
+  const out: Buffer[] = []
+  const added = [...overrides.entries()].filter(([t, v]) => v !== null && !parsed.spans.has(t)).sort(([a], [b]) => a - b)
+  let at = 0
+  for (const [t, span] of [...parsed.spans.entries()].sort(([, a], [, b]) => a.start - b.start)) {
+    const start = span.start - parsed.datasetOffset
+    while (added.length > 0 && added[0]![0] < t) {
+      out.push(header.subarray(at, start), added.shift()![1]!)
+      at = start
+    }
+    if (!overrides.has(t)) continue
+    out.push(header.subarray(at, start))
+    const value = overrides.get(t)
+    if (value !== null && value !== undefined) out.push(value)
+    at = span.end - parsed.datasetOffset
+  }
+  out.push(header.subarray(at), ...added.map(([, v]) => v!))
+  return out
 }
 
 /** The dataset's bytes from its start to where pixel data begins. */

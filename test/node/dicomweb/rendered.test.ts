@@ -1,4 +1,4 @@
-import { open, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { copyFile, open, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,6 +43,8 @@ const SIZE = 64
 const FRAMES = 4
 /** stored value of frame k (1-based) of the multi-frame instance, around which its pixels vary */
 const frameValue = (k: number): number => 600 * k
+/** RescaleIntercept of frame k of the enhanced copy: each frame's own, in its functional groups */
+const enhancedIntercept = (k: number): number => -1024 - 300 * (k - 1)
 /** pixel noise of the multi-frame instance (0..250): enough that JPEG-LS cannot fit a frame into one 1 KiB fragment */
 const noise = (x: number, y: number, k: number): number => (Math.imul(x * 7919 + y * 104729 + k * 31, 2654435761) >>> 0) % 251
 const meanNoise = (k: number): number => {
@@ -89,6 +91,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
   let sr: GeneratedStudy['instances'][number]
   const copies: { ramp: Copy[], multi: Copy[] } = { ramp: [], multi: [] }
   let colour: { seriesInstanceUID: string, sopInstanceUID: string }
+  let enhanced: { sopInstanceUID: string }
   let call: (path: string, init?: RequestInit) => Promise<Response>
 
   const instancePath = (i: { sopInstanceUID: string }, seriesOf: { seriesInstanceUID: string } = ramp): string =>
@@ -150,6 +153,18 @@ describe('DICOMweb rendered and thumbnail resources', () => {
         copies[which].push({ name: variant.name, sopInstanceUID, reference })
       }
     }
+
+    // An enhanced-style copy of the multi-frame instance: rescale and window only in functional
+    // groups, the slope shared, an intercept per frame (300 lower each frame), frame 2's own window.
+    const enhancedFile = join(work, 'multi-enhanced.dcm')
+    await copyFile(multi.path, enhancedFile)
+    enhanced = { sopInstanceUID: `${multi.sopInstanceUID}.${n + 1}` }
+    const groups = ['-e', '(0028,1050)', '-e', '(0028,1051)', '-e', '(0028,1052)', '-e', '(0028,1053)', '-e', '(0028,1054)',
+      '-i', '(5200,9229)[0].(0028,9145)[0].(0028,1053)=1',
+      '-i', '(5200,9230)[1].(0028,9132)[0].(0028,1050)=1200', '-i', '(5200,9230)[1].(0028,9132)[0].(0028,1051)=2000']
+    for (let k = 1; k <= FRAMES; k++) groups.push('-i', `(5200,9230)[${k - 1}].(0028,9145)[0].(0028,1052)=${enhancedIntercept(k)}`)
+    expect((await dcmtk('dcmodify', ['-nb', '-m', `(0008,0018)=${enhanced.sopInstanceUID}`, ...groups, enhancedFile])).code).toBe(0)
+    files.push(enhancedFile)
 
     // A colour photograph as dcmtk wraps one: JPEG baseline, YBR_FULL_422, in the same study.
     const photo = join(work, 'photo.jpg')
@@ -281,6 +296,20 @@ describe('DICOMweb rendered and thumbnail resources', () => {
         }
       }
     }
+  })
+
+  it('takes rescale and window from the frame\'s functional groups (enhanced multi-frame), per frame over shared', async () => {
+    for (let k = 1; k <= FRAMES; k++) {
+      // HU of the enhanced frame k are 300 (k - 1) below the original's: the same image under a window moved as much.
+      const shifted = 1000 + enhancedIntercept(1) - enhancedIntercept(k)
+      const expected = await rendered(`${instancePath(multi, multi)}/frames/${k}/rendered?window=${shifted},4000`)
+      const { data } = await rendered(`${instancePath(enhanced, multi)}/frames/${k}/rendered?window=1000,4000`)
+      expect(data.equals(expected.data), `frame ${k}`).toBe(true)
+    }
+    // Frame 2's own window applies when none is asked for.
+    const own = await rendered(`${instancePath(enhanced, multi)}/frames/2/rendered`)
+    const expected = await rendered(`${instancePath(multi, multi)}/frames/2/rendered?window=${1200 + enhancedIntercept(1) - enhancedIntercept(2)},2000`)
+    expect(own.data.equals(expected.data)).toBe(true)
   })
 
   it('renders a colour image in colour', async () => {
