@@ -7,8 +7,8 @@ import type { StoredFrame } from './stored-frame.ts'
 
 /*
  * A small Part 10 file holding one frame of a stored instance: the stored header as it is (up to
- * pixel data, NumberOfFrames set to 1) followed by that frame's pixel data alone, native or as one
- * encapsulated fragment. dcmjs-imaging draws it through the instance's own modality and VOI LUTs
+ * pixel data, NumberOfFrames set to 1, the frame's functional groups lifted to the top level)
+ * followed by that frame's pixel data alone, native or as one encapsulated fragment. dcmjs-imaging draws it through the instance's own modality and VOI LUTs
  * and photometric interpretation, and never sees the other frames. A deflated instance's header is
  * inflated as far as pixel data, and the file made is explicit VR little endian, as it inflates to.
  */
