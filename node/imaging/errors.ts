@@ -17,7 +17,7 @@ export class NoImageError extends BeeldnetError {
 /** The instance to render would have to be read (or drawn) whole above the node's limit. */
 export class ThumbnailTooLargeError extends BeeldnetError {
   constructor (sopInstanceUID: string, what: string) {
-    super('BEELDNET_ERR_THUMBNAIL_TOO_LARGE', `instance ${sopInstanceUID} is too large to render a thumbnail from (${what})`)
+    super('BEELDNET_ERR_THUMBNAIL_TOO_LARGE', `instance ${sopInstanceUID} is too large to render (${what})`)
   }
 }
 
