@@ -3,8 +3,9 @@ import { api } from '../api.ts'
 import { ErrorLine, Loading, ProgressBar, time, useLoad } from '../components.tsx'
 import { useI18n, type TextKey } from '../i18n.ts'
 import type { Institution } from '../types.ts'
+import { AdminPacsExports } from './PacsExports.tsx'
 
-/* All transfers for IT, with retry and cancel of outgoing ones; no patient data (that is for clinicians). */
+/* All transfers for IT, with retry and cancel of outgoing ones, and the exports to the PACS; no patient data (that is for clinicians). */
 
 interface TransferRecord {
   transferId: string
@@ -56,6 +57,7 @@ export function AdminTransfers (): preact.JSX.Element {
           </tr>
         ))}</tbody>
       </table></div>
+      <AdminPacsExports />
     </div>
   )
 }

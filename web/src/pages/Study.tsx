@@ -82,7 +82,7 @@ export function StudyPage ({ uid }: { uid: string }): preact.JSX.Element {
       <section class='card' aria-labelledby='h-pacs'>
         <h2 id='h-pacs'>{t('study.pacs')}</h2>
         <button type='button' onClick={() => { void toPacs({}) }}>{t('study.pacsSend')}</button>
-        {pacs?.status === 'sent' && <p role='status'>{t('study.pacsSent', { id: pacs.local?.patientId ?? '' })}</p>}
+        {pacs?.status === 'queued' && <p role='status'>{t('study.pacsQueued', { id: pacs.local?.patientId ?? '' })}</p>}
         {pacs?.status === 'held' && (
           <form onSubmit={(e) => { e.preventDefault(); void toPacs({ patientId: String(new FormData(e.currentTarget).get('patientId')) }) }}>
             <p role='status'>{t('study.pacsHeld', { reason: pacs.reason ?? '' })}</p>
