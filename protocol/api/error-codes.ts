@@ -80,6 +80,8 @@ export const ERRORS = {
   // DICOMweb, thumbnails and IT's admin API
   BEELDNET_ERR_QUERY_KEY: { status: 400, retry: true, class: 'QueryKeyError' },
   BEELDNET_ERR_NOT_ACCEPTABLE: { status: 406, retry: true, class: 'NotAcceptableError' },
+  BEELDNET_ERR_TRANSCODE_UNSUPPORTED: { status: 406, retry: false, class: 'TranscodeUnsupportedError' },
+  BEELDNET_ERR_TRANSCODE_FAILED: { status: 422, retry: false, class: 'TranscodeFailedError' },
   BEELDNET_ERR_MULTIPART: { status: 400, retry: true, class: 'MultipartError' },
   BEELDNET_ERR_UNKNOWN_DESTINATION: { status: 400, retry: false, class: 'UnknownDestinationError' },
   BEELDNET_ERR_NO_IMAGE: { status: 404, retry: true, class: 'NoImageError' },
