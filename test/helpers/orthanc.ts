@@ -34,6 +34,8 @@ export interface OrthancInit {
   aeTitle: string
   /** its DICOM port (default: a free one now) */
   dicomPort?: number
+  /** its REST port (default: a free one now); a PACS started again on its directory takes its old ports */
+  httpPort?: number
   /** the DICOM peers it knows by a name of ours: /modalities/{name}/store, /modalities/{name}/query */
   modalities?: Record<string, OrthancModality>
   /** the DICOMweb servers its client knows: /dicom-web/servers/{name}/qido, .../retrieve */
@@ -49,6 +51,8 @@ const COMPRESSED_SYNTAX_OPTIONS = ['DeflatedTransferSyntaxAccepted', 'JpegTransf
 export interface Orthanc {
   /** its REST API, e.g. http://127.0.0.1:8042 */
   url: string
+  /** what it was started with, ports included: start it again with this on the same storage */
+  init: OrthancInit & { dicomPort: number, httpPort: number }
   aeTitle: string
   dicomPort: number
   /** a REST call that must succeed; the answer as JSON (undefined for an empty body) */
@@ -98,12 +102,12 @@ function configOf (init: OrthancInit, httpPort: number, dicomPort: number, dicom
 export async function startOrthanc (init: OrthancInit): Promise<Orthanc> {
   const { binary, dicomWebPlugin } = inject('orthanc')
   await mkdir(init.dir, { recursive: true })
-  const httpPort = await freePort()
+  const httpPort = init.httpPort ?? await freePort()
   const dicomPort = init.dicomPort ?? await freePort()
   const configPath = join(init.dir, 'orthanc.json')
   await writeFile(configPath, JSON.stringify(configOf(init, httpPort, dicomPort, dicomWebPlugin), null, 2))
   const logPath = join(init.dir, 'orthanc.log')
-  const log = createWriteStream(logPath)
+  const log = createWriteStream(logPath, { flags: 'a' })
   const child: ChildProcess = spawn(binary, [configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout!.pipe(log, { end: false })
   child.stderr!.pipe(log, { end: false })
@@ -148,6 +152,7 @@ export async function startOrthanc (init: OrthancInit): Promise<Orthanc> {
 
   return {
     url,
+    init: { ...init, dicomPort, httpPort },
     aeTitle: init.aeTitle,
     dicomPort,
     rest,

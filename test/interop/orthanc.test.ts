@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { BeeldnetNode } from '../../node/beeldnet-node.ts'
 import { nodePaths } from '../../node/paths.ts'
+import type { ExportRecord } from '../../node/reconcile/export-store.ts'
 import { freePort } from '../../simulations/bench/processes.ts'
 import { createPrng, generateBsn, generateStudy, type GeneratedStudy } from '../../simulations/generator/index.ts'
 import { tokenFor } from '../helpers/api-caller.ts'
@@ -74,7 +75,10 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
       [['dimse', 'destinations'], [{ aeTitle: 'ORTHANC_B', host: '127.0.0.1', port: pacsPortB }, { aeTitle: 'ORTHANC_C', host: '127.0.0.1', port: pacsPortC }]],
       [['pacs', 'destination'], 'ORTHANC_B'],
       [['pacs', 'forward'], 'auto'],
-      [['pacs', 'mappingFile'], 'patients.csv']
+      [['pacs', 'mappingFile'], 'patients.csv'],
+      // A failed export is tried again each second here (30 s, doubling, by default).
+      [['pacs', 'exportBackoffSeconds'], 1],
+      [['pacs', 'exportBackoffMaxSeconds'], 1]
     ])
     pacsA = await startOrthanc({
       dir: join(suite.dir, 'orthanc-a'),
@@ -140,6 +144,31 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
       expect(tags).toMatchObject({ PatientID: ROUTED.localId, IssuerOfPatientID: ROUTED.localIssuer })
       expect(study.instances.map((i) => i.sopInstanceUID)).toContain(tags.SOPInstanceUID)
     }
+  })
+
+  it('keeps node B\'s export while PACS B is down and delivers it, reconciled, once PACS B is back', async () => {
+    const study = await generateStudy(join(suite.dir, 'pacs-down'), {
+      seed: 1408,
+      patient: { id: 'A-1408', issuer: 'HOSP_A', bsn: ROUTED.bsn },
+      series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }]
+    })
+    const exportOf = async (): Promise<ExportRecord | undefined> => (await nodeB.pacs.exports.list()).find((r) => r.studyInstanceUID === study.studyInstanceUID)
+    await pacsB.stop()
+    for (const instance of study.instances) await pacsA.upload(instance.path)
+    const arrived = nextEvent(nodeB.exchange, 'study-complete', (e) => e.studyInstanceUID === study.studyInstanceUID, 'the routed study complete at node B')
+    const [inA] = await pacsA.findStudy(study.studyInstanceUID)
+    expect(await pacsA.rest('POST', '/modalities/beeldnet-to-b/store', { Resources: [inA!.ID], Synchronous: true })).toMatchObject({ FailedInstancesCount: 0 })
+    await arrived
+
+    // While the PACS is down the export waits for its next attempt, and says why.
+    await until(async () => ((await exportOf())?.attempts ?? 0) >= 2, 'node B to try the export to the stopped PACS twice')
+    expect(await exportOf()).toMatchObject({ state: expect.stringMatching(/^(queued|sending)$/), lastError: { code: 'BEELDNET_ERR_PACS_UNREACHABLE' } })
+
+    pacsB = await startOrthanc(pacsB.init)
+    await until(async () => (await exportOf())?.state === 'complete', 'the export to PACS B complete once it is back')
+    const [inB] = await pacsB.findStudy(study.studyInstanceUID)
+    expect(inB!.PatientMainDicomTags).toMatchObject({ PatientID: ROUTED.localId })
+    expect(await instancesIn(pacsB, study.studyInstanceUID)).toHaveLength(2)
   })
 
   it('lets PACS B find a study at node B and retrieve it with its DICOMweb client (QIDO-RS, WADO-RS)', async () => {
