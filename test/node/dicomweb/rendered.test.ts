@@ -89,6 +89,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
   let ramp: GeneratedStudy['instances'][number]
   let multi: GeneratedStudy['instances'][number]
   let sr: GeneratedStudy['instances'][number]
+  let pdf: GeneratedStudy['instances'][number]
   const copies: { ramp: Copy[], multi: Copy[] } = { ramp: [], multi: [] }
   let colour: { seriesInstanceUID: string, sopInstanceUID: string }
   let enhanced: { sopInstanceUID: string }
@@ -101,14 +102,15 @@ describe('DICOMweb rendered and thumbnail resources', () => {
     work = await mkdtemp(join(tmpdir(), 'beeldnet-rendered-'))
     study = await generateStudy(join(work, 'study'), {
       seed: 314,
-      reports: { sr: true },
+      reports: { sr: true, pdf: true },
       series: [
         { modality: 'CT', instances: 1, rows: SIZE, columns: SIZE },
         { modality: 'CT', instances: 1, rows: SIZE, columns: SIZE, frames: FRAMES }
       ]
     })
     ;[ramp, multi] = study.instances.filter((i) => !i.isReport) as [typeof ramp, typeof multi]
-    sr = study.instances.find((i) => i.isReport)!
+    sr = study.instances.find((i) => i.isReport && i.modality === 'SR')!
+    pdf = study.instances.find((i) => i.isReport && i.modality === 'DOC')!
     // A horizontal ramp: stored value 64 * x (0 .. 4032), HU 64 * x - 1024. Frames around one value each.
     await setPixels(ramp.path, 1, (_k, x) => 64 * x)
     await setPixels(multi.path, FRAMES, (k, x, y) => frameValue(k) + noise(x, y, k))
@@ -351,6 +353,7 @@ describe('DICOMweb rendered and thumbnail resources', () => {
     expect(await refusal(`${instancePath(multi, multi)}/frames/0/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_FRAME_NOT_FOUND' })
     expect(await refusal(`${instancePath(ramp)}/frames/2/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_FRAME_NOT_FOUND' })
     expect(await refusal(`${instancePath(sr, sr)}/rendered`)).toEqual({ status: 422, code: 'BEELDNET_ERR_NO_PIXEL_DATA' })
+    expect(await refusal(`${instancePath(pdf, pdf)}/thumbnail`)).toEqual({ status: 422, code: 'BEELDNET_ERR_NO_PIXEL_DATA' })
     expect(await refusal(`/dicomweb/studies/${study.studyInstanceUID}/series/${sr.seriesInstanceUID}/thumbnail`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NO_IMAGE' })
     expect(await refusal(`${instancePath(ramp)}/rendered`, { headers: { accept: 'image/gif' } })).toEqual({ status: 406, code: 'BEELDNET_ERR_NOT_ACCEPTABLE' })
     expect(await refusal(`${instancePath({ sopInstanceUID: '1.2.3' })}/rendered`)).toEqual({ status: 404, code: 'BEELDNET_ERR_NOT_FOUND' })
