@@ -1,6 +1,6 @@
 import type { Viewport, VoiFunction, VoiWindow } from '../imaging/render-frame.ts'
 import { NotAcceptableError, RenderParameterError } from './errors.ts'
-import type { MediaType } from './multipart.ts'
+import { parseAccept, type MediaType } from './multipart.ts'
 
 /*
  * The query parameters and media types of DICOMweb's rendered resources (PS3.18 8.3.5): window,
@@ -72,13 +72,18 @@ export function renderedFormat (accept: MediaType[]): 'jpeg' | 'png' {
   throw new NotAcceptableError('rendered images are sent as image/jpeg (the default) or image/png')
 }
 
-export function renderParameters (query: Record<string, string | string[] | undefined>, accept: MediaType[], frame: { rows: number, columns: number }, allowed: { window: boolean }): RenderParameters {
-  const window = single(query, 'window')
+/**
+ * The parameters of a rendered (`window: true`) or thumbnail request. An `accept` query parameter
+ * stands for the Accept header (PS3.18 8.3.3.1); parameters not defined for the resource (a
+ * thumbnail's window, or any unknown name) are ignored, as PS3.18 wants.
+ */
+export function renderParameters (query: Record<string, string | string[] | undefined>, acceptHeader: string | undefined, frame: { rows: number, columns: number }, allowed: { window: boolean }): RenderParameters {
+  const window = allowed.window ? single(query, 'window') : undefined
   const viewport = single(query, 'viewport')
   const quality = single(query, 'quality')
-  if (window !== undefined && !allowed.window) throw new RenderParameterError('window', window, 'a thumbnail takes only viewport (PS3.18 8.3.5.1)')
+  const accept = query.accept === undefined ? acceptHeader : [query.accept].flat().join(',')
   return {
-    format: renderedFormat(accept),
+    format: renderedFormat(parseAccept(accept)),
     ...(window === undefined ? {} : { window: parseWindow(window) }),
     ...(viewport === undefined ? {} : { viewport: parseViewport(viewport, frame) }),
     ...(quality === undefined ? {} : { quality: parseQuality(quality) })

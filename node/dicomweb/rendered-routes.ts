@@ -11,7 +11,6 @@ import { readStoredFrame } from '../imaging/stored-frame.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError, RenderParameterError } from './errors.ts'
-import { parseAccept } from './multipart.ts'
 import { renderParameters } from './rendered-params.ts'
 import { instancesOf } from './retrieve.ts'
 
@@ -76,7 +75,7 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
   const render = async (req: Request, reply: FastifyReply, instance: InstanceRecord, frame: number, kind: 'rendered' | 'thumbnail'): Promise<FastifyReply> => {
     if (frame < 1 || frame > instance.frames) throw new FrameNotFoundError(instance.sopInstanceUID, instance.frames, frame)
     const size = { rows: instance.rows!, columns: instance.columns! }
-    const parameters = renderParameters(req.query, parseAccept(req.headers.accept), size, { window: kind === 'rendered' })
+    const parameters = renderParameters(req.query, req.headers.accept, size, { window: kind === 'rendered' })
     const rgba = size.rows * size.columns * 4
     if (rgba > maxRgbaBytes) throw new ThumbnailTooLargeError(instance.sopInstanceUID, `${size.columns} x ${size.rows} pixels, ${rgba} bytes drawn, the limit is ${maxRgbaBytes}`)
     const image = await queue.add(async () => {
