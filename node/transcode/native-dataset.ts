@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { InflatingCursor } from '../dicom/inflated-source.ts'
+import { encodeElement, elementHeader } from '../dicom/element-writer.ts'
+import { TransferSyntax, tag } from '../dicom/tags.ts'
+import { DicomMalformedError, StoredFileCorruptError } from '../errors.ts'
+import { LOSSY_SYNTAXES, canDecode, decodeFrame, loadDecoders, type DecodedFrame } from './codecs.ts'
+import { TranscodeUnsupportedError } from './errors.ts'
+import { openFrames, type FrameSource } from './frame-reader.ts'
+
+/*
+ * A stored instance as a native dataset (Explicit or Implicit VR Little Endian), produced as it is
+ * sent: the header's elements copied (or re-encoded implicit), Photometric Interpretation and
+ * Planar Configuration said as the decoder gives the pixels, then Pixel Data of defined length,
+ * one decoded frame at a time. Only the header and one frame are in memory, whatever the
+ * instance's size. The first frame is decoded before anything is produced, so the dataset's
+ * length is known (a WADO-RS part's Content-Length) and a stored syntax without a decoder is
+ * refused before the first byte. Elements after Pixel Data (trailing padding) are not carried.
+ */
+
+/** The native syntaxes a compressed instance can be given in. */
+export const NATIVE_TARGETS: ReadonlySet<string> = new Set([TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian])
+
+export interface NativeDataset {
+  readonly transferSyntaxUID: string
+  /** bytes of the dataset (no File Meta) */
+  readonly length: number
+  /** header, then each frame; the file's hash is checked after the last frame when `sha256` was given */
+  chunks (): Generator<Buffer>
+  /** lets go of the file (also done when `chunks()` ends) */
+  close (): void
+}
+
+export interface NativeDatasetInit {
+  /** Explicit (default) or Implicit VR Little Endian */
+  transferSyntaxUID?: string
+  /** the stored file's SHA-256: checked after the last frame, so nothing damaged goes out whole */
+  sha256?: string
+}
+
+/** Whether `transferSyntaxUID` is one this node can decode to a native dataset (deflated included). */
+export function canTranscode (transferSyntaxUID: string): boolean {
+  return canDecode(transferSyntaxUID) || transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian
+}
+
+const PIXEL_DATA = tag(0x7FE0, 0x0010)
+const PHOTOMETRIC = tag(0x0028, 0x0004)
+const PLANAR = tag(0x0028, 0x0006)
+const LOSSY_IMAGE_COMPRESSION = tag(0x0028, 0x2110)
+/** Extended Offset Table and its lengths: they describe fragments the native dataset no longer has. */
+const DROPPED = new Set([tag(0x7FE0, 0x0001), tag(0x7FE0, 0x0002)])
+
+/** Opens the stored file at `path` as a native dataset; decodes frame 1 to learn its layout. */
+export async function openNativeDataset (path: string, init: NativeDatasetInit = {}): Promise<NativeDataset> {
+  const target = init.transferSyntaxUID ?? TransferSyntax.ExplicitVRLittleEndian
+  if (!NATIVE_TARGETS.has(target)) throw new Error(`${target} is not a native target syntax`)
+  const source = openFrames(path)
+  try {
+    if (!canTranscode(source.transferSyntaxUID)) {
+      throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, 'no decoder for this transfer syntax')
+    }
+    if (source.encapsulated) await loadDecoders()
+    const first = decodeFrame(source, 1)
+    return new Transcoded(path, source, first, target, init.sha256)
+  } catch (err) {
+    source.close()
+    throw err
+  }
+}
+
+class Transcoded implements NativeDataset {
+  readonly transferSyntaxUID: string
+  readonly length: number
+  private readonly header: Buffer
+  private readonly pixelBytes: number
+  private first: DecodedFrame | undefined
+  /** what frame 1 decoded as: every other frame must decode alike */
+  private readonly photometric: string
+  private readonly planar: number
+  private closed = false
+  private readonly path: string
+  private readonly source: FrameSource
+  private readonly sha256: string | undefined
+
+  constructor (path: string, source: FrameSource, first: DecodedFrame, target: string, sha256: string | undefined) {
+    this.path = path
+    this.source = source
+    this.sha256 = sha256
+    this.transferSyntaxUID = target
+    this.first = first
+    this.photometric = first.photometricInterpretation
+    this.planar = first.planarConfiguration
+    this.pixelBytes = source.nativeFrameBytes * source.layout.frames
+    this.header = nativeHeader(path, source, first, target === TransferSyntax.ImplicitVRLittleEndian, this.pixelBytes)
+    this.length = this.header.length + this.pixelBytes + (this.pixelBytes % 2)
+  }
+
+  * chunks (): Generator<Buffer> {
+    try {
+      yield this.header
+      const frames = this.source.layout.frames
+      for (let n = 1; n <= frames; n++) {
+        const frame = n === 1 && this.first !== undefined ? this.first : decodeFrame(this.source, n)
+        this.first = undefined
+        if (n > 1 && (frame.photometricInterpretation !== this.photometric || frame.planarConfiguration !== this.planar)) {
+          throw new DicomMalformedError(`frame ${n} of instance ${this.source.sopInstanceUID} decodes as ${frame.photometricInterpretation}, frame 1 as ${this.photometric}`)
+        }
+        if (n === frames && this.pixelBytes % 2 === 1) {
+          yield frame.pixels
+          yield Buffer.alloc(1)
+        } else {
+          yield frame.pixels
+        }
+      }
+      if (this.sha256 !== undefined) verify(this.path, this.sha256)
+    } finally {
+      this.close()
+    }
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.source.close()
+  }
+}
+
+/** Hashes the stored file (1 MiB at a time) and throws when it no longer matches. */
+function verify (path: string, sha256: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    const hash = createHash('sha256')
+    const buffer = Buffer.allocUnsafe(1024 * 1024)
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null)
+      if (n === 0) break
+      hash.update(buffer.subarray(0, n))
+    }
+    if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The stored header (dataset elements before Pixel Data), as the file holds them (inflated if deflated). */
+function storedHeaderBytes (path: string, source: FrameSource): Buffer {
+  const { header } = source
+  const length = header.headerEnd - header.datasetOffset
+  const fd = openSync(path, 'r')
+  try {
+    if (header.deflated) return Buffer.from(new InflatingCursor(fd, fstatSync(fd).size, header.datasetOffset, Infinity).bytes(length))
+    const bytes = Buffer.allocUnsafe(length)
+    let read = 0
+    while (read < length) {
+      const n = readSync(fd, bytes, read, length - read, header.datasetOffset + read)
+      if (n === 0) throw new DicomMalformedError('the file shrank while its header was read')
+      read += n
+    }
+    return bytes
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The native header: stored elements in tag order, the image pixel ones as decoded, Pixel Data's element header last. */
+function nativeHeader (path: string, source: FrameSource, first: DecodedFrame, implicit: boolean, pixelBytes: number): Buffer {
+  const stored = storedHeaderBytes(path, source)
+  const base = source.header.datasetOffset
+  const replaced = new Map<number, Buffer>()
+  replaced.set(PHOTOMETRIC, encodeElement(PHOTOMETRIC, 'CS', first.photometricInterpretation, { implicit }))
+  if (source.layout.samplesPerPixel > 1) replaced.set(PLANAR, encodeElement(PLANAR, 'US', u16(first.planarConfiguration), { implicit }))
+  if (LOSSY_SYNTAXES.has(source.transferSyntaxUID) && !source.header.spans.has(LOSSY_IMAGE_COMPRESSION)) {
+    replaced.set(LOSSY_IMAGE_COMPRESSION, encodeElement(LOSSY_IMAGE_COMPRESSION, 'CS', '01', { implicit }))
+  }
+  const tags = [...new Set([...source.header.spans.keys(), ...replaced.keys()])].filter((t) => !DROPPED.has(t)).sort((a, b) => a - b)
+  const out: Buffer[] = []
+  for (const t of tags) {
+    const mine = replaced.get(t)
+    if (mine !== undefined) {
+      out.push(mine)
+      continue
+    }
+    const span = source.header.spans.get(t)!
+    const bytes = stored.subarray(span.start - base, span.end - base)
+    out.push(implicit ? toImplicit(bytes) : bytes)
+  }
+  const vr = source.layout.bitsAllocated > 8 ? 'OW' : 'OB'
+  out.push(elementHeader(PIXEL_DATA, vr, pixelBytes + (pixelBytes % 2), implicit))
+  return Buffer.concat(out)
+}
+
+function u16 (value: number): Buffer {
+  const b = Buffer.alloc(2)
+  b.writeUInt16LE(value, 0)
+  return b
+}
+
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV'])
+const UNDEFINED = 0xFFFFFFFF
+const ITEM = 0xFFFEE000
+const ITEM_END = 0xFFFEE00D
+const SEQUENCE_END = 0xFFFEE0DD
+
+/**
+ * Explicit VR little endian element(s) to implicit: tag and a 32-bit length, sequences and items
+ * of undefined length (their defined lengths would change with the shorter element headers).
+ */
+export function toImplicit (explicit: Buffer): Buffer {
+  const out: Buffer[] = []
+  let at = 0
+  const walk = (end: number): void => {
+    while (at < end) {
+      const t = ((explicit.readUInt16LE(at) << 16) | explicit.readUInt16LE(at + 2)) >>> 0
+      if (t === ITEM_END || t === SEQUENCE_END) {
+        at += 8
+        return
+      }
+      if (t === ITEM) {
+        const length = explicit.readUInt32LE(at + 4)
+        at += 8
+        out.push(itemHead())
+        walk(length === UNDEFINED ? explicit.length : at + length)
+        out.push(Buffer.from([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]))
+        continue
+      }
+      const vr = explicit.toString('latin1', at + 4, at + 6)
+      const long = LONG_VRS.has(vr)
+      const length = long ? explicit.readUInt32LE(at + 8) : explicit.readUInt16LE(at + 6)
+      at += long ? 12 : 8
+      if (vr === 'SQ' || (vr === 'UN' && length === UNDEFINED)) {
+        // Its items are implicit VR already (PS3.5 6.2.2), which this walk does not read: Explicit VR is offered instead.
+        if (vr === 'UN') throw new DicomMalformedError(`element ${t.toString(16)} is an undefined-length UN, not re-encoded implicit`)
+        out.push(elementHeader(t, 'SQ', UNDEFINED, true))
+        walk(length === UNDEFINED ? explicit.length : at + length)
+        out.push(Buffer.from([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]))
+        continue
+      }
+      out.push(elementHeader(t, vr, length, true), explicit.subarray(at, at + length))
+      at += length
+    }
+  }
+  walk(explicit.length)
+  return Buffer.concat(out)
+}
+
+function itemHead (): Buffer {
+  const head = Buffer.alloc(8)
+  head.writeUInt32LE(0xE000FFFE, 0)
+  head.writeUInt32LE(UNDEFINED, 4)
+  return head
+}
