@@ -248,23 +248,44 @@ async function writeAll (handle: FileHandle, chunk: Uint8Array, position: number
 
 /** Writes of received chunks allowed to be on their way to the disk at once. */
 const WRITES_IN_FLIGHT = 2
+/**
+ * Received chunks are gathered up to this many bytes into one vectored write: DIMSE senders use
+ * 16 KiB PDUs (dcmtk's default), and a write call per fragment costs more than the bytes it moves.
+ */
+const WRITE_BATCH_BYTES = 256 * 1024
 
 /**
  * Writes at explicit offsets, a few at once: the next chunk is read (and hashed) while earlier ones
- * are still being written, instead of the source waiting on every write. Chunks must not be reused
- * by their producer (received frames are not).
+ * are still being written, instead of the source waiting on every write. Small chunks go out
+ * together in one writev, without being copied. Chunks must not be reused by their producer
+ * (received frames are not).
  */
 class PositionedWrites {
   private readonly handle: FileHandle
   private readonly pending: Array<Promise<void>> = []
+  private batch: Uint8Array[] = []
+  private batchBytes = 0
+  private batchAt = 0
 
   constructor (handle: FileHandle) {
     this.handle = handle
   }
 
-  /** Starts a write; waits only when too many are on their way. */
+  /** Queues a chunk for `position` (right after the previous one); waits only when too many writes are on their way. */
   async write (chunk: Uint8Array, position: number): Promise<void> {
-    const written = writeAll(this.handle, chunk, position)
+    if (this.batch.length === 0) this.batchAt = position
+    this.batch.push(chunk)
+    this.batchBytes += chunk.byteLength
+    if (this.batchBytes < WRITE_BATCH_BYTES) return
+    await this.flush()
+  }
+
+  /** Starts the write of the gathered chunks; waits only when too many are on their way. */
+  private async flush (): Promise<void> {
+    if (this.batch.length === 0) return
+    const written = this.batch.length === 1 ? writeAll(this.handle, this.batch[0]!, this.batchAt) : writevAll(this.handle, this.batch, this.batchAt)
+    this.batch = []
+    this.batchBytes = 0
     written.catch(() => {})
     this.pending.push(written)
     if (this.pending.length >= WRITES_IN_FLIGHT) await this.pending.shift()
@@ -272,7 +293,23 @@ class PositionedWrites {
 
   /** Every write started so far is done (the first failure is thrown). */
   async settle (): Promise<void> {
+    await this.flush()
     while (this.pending.length > 0) await this.pending.shift()
+  }
+}
+
+/** Writes every byte of `chunks` from `position` on, in as few writev calls as the kernel allows. */
+async function writevAll (handle: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let rest = chunks
+  let at = position
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest, at)
+    at += bytesWritten
+    // A short write (rare): drop what went out and go on with the remainder.
+    let i = 0
+    while (i < rest.length && bytesWritten >= rest[i]!.byteLength) bytesWritten -= rest[i++]!.byteLength
+    rest = rest.slice(i)
+    if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten)
   }
 }
 

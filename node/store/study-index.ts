@@ -156,14 +156,17 @@ export class StudyIndex {
     const { study } = next
     const uid = study.studyInstanceUID
     const instanceKey = (i: InstanceRecord): string => key(uid, i.seriesInstanceUID, i.sopInstanceUID)
-    const indexed = new Map((previous?.instances ?? []).map((i) => [instanceKey(i), i.sha256]))
+    // By SOP Instance UID (one per study), without building a key string for every instance at every commit.
+    const bySop = (list: InstanceRecord[]): Map<string, InstanceRecord> => new Map(list.map((i) => [i.sopInstanceUID, i]))
+    const same = (a: InstanceRecord | undefined, b: InstanceRecord): boolean => a !== undefined && a.sha256 === b.sha256 && a.seriesInstanceUID === b.seriesInstanceUID
+    const indexed = bySop(previous?.instances ?? [])
     if (previous !== undefined) {
-      const kept = new Map(next.instances.map((i) => [instanceKey(i), i.sha256]))
+      const kept = bySop(next.instances)
       const keptSeries = new Set(next.series.map((s) => s.seriesInstanceUID))
       for (const s of previous.series) if (!keptSeries.has(s.seriesInstanceUID)) batch.del(key(uid, s.seriesInstanceUID), { sublevel: this.series })
       for (const i of previous.instances) {
         // A replaced instance (same key, other file) loses its old content hash; its keys are put again below.
-        if (kept.get(instanceKey(i)) === i.sha256) continue
+        if (same(kept.get(i.sopInstanceUID), i)) continue
         batch.del(instanceKey(i), { sublevel: this.instances })
         batch.del(i.sopInstanceUID, { sublevel: this.sops })
         batch.del(i.sha256, { sublevel: this.blobs })
@@ -173,7 +176,7 @@ export class StudyIndex {
     batch.put(uid, study, { sublevel: this.studies })
     for (const s of next.series) batch.put(key(uid, s.seriesInstanceUID), s, { sublevel: this.series })
     for (const i of next.instances) {
-      if (indexed.get(instanceKey(i)) === i.sha256) continue
+      if (same(indexed.get(i.sopInstanceUID), i)) continue
       batch.put(instanceKey(i), i, { sublevel: this.instances })
       batch.put(i.sopInstanceUID, { studyInstanceUID: uid, seriesInstanceUID: i.seriesInstanceUID, sha256: i.sha256 }, { sublevel: this.sops })
       batch.put(i.sha256, instanceKey(i), { sublevel: this.blobs })

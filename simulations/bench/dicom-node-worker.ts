@@ -2,7 +2,7 @@
 // study store with the node's HTTP server (DICOMweb) and DIMSE service, as a node runs them.
 // `dicom-node-worker.ts <dataDir> <dimsePort> <destinationPort>`; tells the parent
 // {type:'ready', url, dimsePort, token} (an API token for DICOMweb) over IPC; {cmd:'delete', uid} drops a study between runs
-// (answered {type:'deleted'}), {cmd:'stop'} ends it.
+// (answered {type:'deleted'}), {cmd:'stats'} answers the store's group commits so far, {cmd:'stop'} ends it.
 import { enableCompileCache } from 'node:module'
 import { pino } from 'pino'
 
@@ -14,7 +14,7 @@ const { UserStore } = await import('../../node/users/user-store.ts')
 const { ensureCliToken } = await import('../../node/users/cli-token.ts')
 const { nodePaths } = await import('../../node/paths.ts')
 
-type Command = { cmd: 'delete', uid: string } | { cmd: 'stop' }
+type Command = { cmd: 'delete', uid: string } | { cmd: 'stats' } | { cmd: 'stop' }
 
 const [dataDir, dimsePort, destinationPort] = process.argv.slice(2)
 const logger = pino({ level: 'warn' }, pino.destination(2))
@@ -42,6 +42,8 @@ process.on('message', (command: Command) => {
       if (command.cmd === 'delete') {
         await store.deleteStudy(command.uid, { force: true })
         process.send!({ type: 'deleted', uid: command.uid })
+      } else if (command.cmd === 'stats') {
+        process.send!({ type: 'stats', groups: store.groupCommits, indexBatches: store.index.stats.batches, directorySyncs: store.blobs.stats.directorySyncs })
       } else if (command.cmd === 'stop') {
         await dimse.stop()
         await http.close()

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,7 +17,10 @@ import type { BenchRow } from './table.ts'
  * C-MOVE (to a storescp) and WADO-RS, next to dcmtk storescu -> storescp in the same run; every
  * dcmtk process and the node with TCP_NODELAY (the node sets it on its own sockets). The node runs
  * in its own process (store, HTTP server, DIMSE service) with bin/beeldnet's Node flags; its peak
- * RSS is VmHWM so far. A 1 GB multi-frame instance then goes in both ways, to show memory stays
+ * RSS is its VmHWM during the row (reset before each row through /proc/<pid>/clear_refs). A PACS
+ * pushes over several associations at once: the study goes in again over 4 and 8 storescu
+ * associations (a share of the files each), and by 4 STOW-RS requests at once, next to 4 storescu
+ * into one storescp. A 1 GB multi-frame instance then goes in both ways, to show memory stays
  * flat however large an instance is (BENCH_DICOM_LARGE=0 leaves it out); then out by C-MOVE.
  */
 
@@ -35,6 +38,26 @@ const NODELAY = { ...process.env, TCP_NODELAY: '1' }
 
 function row (name: string, study: Study, seconds: number, peakRssMb: number | null): BenchRow {
   return { name, mbPerS: study.bytes / MB / seconds, instancesPerS: study.files.length / seconds, seconds, bytes: study.bytes, peakRssMb, vsStorescuStorescp: null }
+}
+
+/** The files dealt round-robin into `n` shares, one per association or request. */
+function shares (files: string[], n: number): string[][] {
+  return Array.from({ length: n }, (_, k) => files.filter((_, i) => i % n === k))
+}
+
+/** storescu over `n` associations at once, a share of the files each; seconds until the last ends. */
+async function storescuParallel (n: number, args: string[], files: string[]): Promise<number> {
+  const started = process.hrtime.bigint()
+  await Promise.all(shares(files, n).map(async (share) => storescu([...args, ...share], NODELAY)))
+  return since(started)
+}
+
+/**
+ * Starts a new peak for the process's VmHWM (clear_refs 5), so a row's peak RSS is its own; where
+ * the kernel does not allow it, the peak stays the process's so far.
+ */
+async function resetPeak (pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => {})
 }
 
 /** A storescp writing bit-preserved to `dir`; stop() ends it. */
@@ -59,12 +82,24 @@ async function run (tool: string, args: string[]): Promise<number> {
 interface NodeHttp { url: string, token: string }
 
 /** STOW-RS of the study's files, streamed from disk as one multipart/related body. */
-async function stow ({ url, token }: NodeHttp, study: Study): Promise<number> {
+async function stow (http: NodeHttp, study: Study): Promise<number> {
+  const started = process.hrtime.bigint()
+  await stowFiles(http, study.files)
+  return since(started)
+}
+
+/** STOW-RS by `n` requests at once, a share of the study's files each. */
+async function stowParallel (http: NodeHttp, study: Study, n: number): Promise<number> {
+  const started = process.hrtime.bigint()
+  await Promise.all(shares(study.files, n).map(async (files) => stowFiles(http, files)))
+  return since(started)
+}
+
+async function stowFiles ({ url, token }: NodeHttp, files: string[]): Promise<void> {
   const boundary = 'beeldnet-bench'
   async function * parts (): AsyncGenerator<OutgoingPart> {
-    for (const file of study.files) yield { contentType: 'application/dicom', body: createReadStream(file, { highWaterMark: 256 * 1024 }) }
+    for (const file of files) yield { contentType: 'application/dicom', body: createReadStream(file, { highWaterMark: 256 * 1024 }) }
   }
-  const started = process.hrtime.bigint()
   await new Promise<void>((resolve, reject) => {
     const req = request(`${url}/dicomweb/studies`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' } }, (res) => {
       res.resume()
@@ -76,7 +111,6 @@ async function stow ({ url, token }: NodeHttp, study: Study): Promise<number> {
     req.on('error', reject)
     Readable.from(multipartBody(parts(), boundary)).pipe(req)
   })
-  return since(started)
 }
 
 /** WADO-RS of the whole study, every byte read and counted. */
@@ -113,8 +147,13 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     const reference = await storescp('REFERENCE', join(work, 'reference'), referencePort)
     await sync()
     const scu = await storescu(['-aec', 'REFERENCE', '127.0.0.1', String(referencePort), ...ct.files], NODELAY)
-    await reference.stop()
     rows.push(row('storescu-storescp', ct, scu.seconds, null))
+    await rm(join(work, 'reference'), { recursive: true, force: true })
+    await mkdir(join(work, 'reference'))
+    await sync()
+    // storescp (without --fork) takes one association at a time: the others wait in its backlog.
+    rows.push(row('storescu-storescp-x4', ct, await storescuParallel(4, ['-aec', 'REFERENCE', '127.0.0.1', String(referencePort)], ct.files), null))
+    await reference.stop()
     await rm(join(work, 'reference'), { recursive: true, force: true })
 
     const pacsPort = await freePort()
@@ -126,36 +165,55 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     const http: NodeHttp = { url, token }
     const peak = async (): Promise<number> => (await procStats(node.pid)).peakRssMb
     const into = ['-aet', 'BENCH', '-aec', 'BEELDNET', '127.0.0.1', String(dimsePort)]
+    const fresh = async (uid: string): Promise<void> => {
+      node.send({ cmd: 'delete', uid })
+      await node.next('deleted')
+      await sync()
+      await resetPeak(node.pid)
+    }
+
+    for (const n of [4, 8]) {
+      log(`C-STORE into the node over ${n} associations at once (storescu x${n}) ...`)
+      await sync()
+      await resetPeak(node.pid)
+      rows.push(row(`cstore-in-x${n}`, ct, await storescuParallel(n, into, ct.files), await peak()))
+      if (await countAtNode(http, ct) !== ct.files.length) throw new Error(`the node does not hold every instance ${n} storescu associations sent`)
+      await fresh(ct.uid)
+    }
 
     log('C-STORE into the node (storescu) ...')
-    await sync()
     rows.push(row('cstore-in', ct, (await storescu([...into, ...ct.files], NODELAY)).seconds, await peak()))
     if (await countAtNode(http, ct) !== ct.files.length) throw new Error('the node does not hold every instance storescu sent')
 
     log('C-MOVE out of the node (movescu, to a storescp) ...')
     await sync()
+    await resetPeak(node.pid)
     rows.push(row('cmove-out', ct, await run('movescu', ['-S', ...into.slice(0, 4), '-aem', 'BENCH_PACS', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${ct.uid}`, ...into.slice(4)]), await peak()))
     if ((await readdir(join(work, 'pacs'))).length !== ct.files.length) throw new Error('storescp did not receive every instance of the C-MOVE')
 
     log('WADO-RS out of the node ...')
+    await resetPeak(node.pid)
     rows.push(row('wado-out', ct, await wado(http, ct), await peak()))
 
     log('STOW-RS into the node ...')
-    node.send({ cmd: 'delete', uid: ct.uid })
-    await node.next('deleted')
-    await sync()
+    await fresh(ct.uid)
     rows.push(row('stow-in', ct, await stow(http, ct), await peak()))
     if (await countAtNode(http, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the STOW-RS upload')
+
+    log('STOW-RS into the node by 4 requests at once ...')
+    await fresh(ct.uid)
+    rows.push(row('stow-in-x4', ct, await stowParallel(http, ct, 4), await peak()))
+    if (await countAtNode(http, ct) !== ct.files.length) throw new Error('the node does not hold every instance of the 4 STOW-RS uploads')
 
     if (large !== undefined) {
       log('the 1 GB multi-frame instance in by STOW-RS and by C-STORE, out by C-MOVE ...')
       await sync()
+      await resetPeak(node.pid)
       rows.push(row('stow-in-1gb', large, await stow(http, large), await peak()))
-      node.send({ cmd: 'delete', uid: large.uid })
-      await node.next('deleted')
-      await sync()
+      await fresh(large.uid)
       rows.push(row('cstore-in-1gb', large, (await storescu([...into, ...large.files], NODELAY)).seconds, await peak()))
       await sync()
+      await resetPeak(node.pid)
       rows.push(row('cmove-out-1gb', large, await run('movescu', ['-S', ...into.slice(0, 4), '-aem', 'BENCH_PACS', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${large.uid}`, ...into.slice(4)]), await peak()))
     }
 
