@@ -25,7 +25,7 @@ type CMoveResponse = responses.CMoveResponse
 import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
 import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
 import { watchIdle, type IdleWatch } from './idle-watch.ts'
-import { PduAssembler, PduTooLargeError } from './pdu-assembler.ts'
+import { PduProtocolError, PduRouter } from './pdu-router.ts'
 import { cStoreRsp, pDataHeader } from './ul/pdu.ts'
 
 /*
@@ -99,20 +99,20 @@ function comment (text: string): string {
 const MAX_PDU_BYTES = 4 * 262_144
 
 /**
- * Puts a PDU assembler between the socket and the library's reader (the one 'data' listener it
- * has just attached), so the library gets each PDU whole and copies nothing more.
+ * Puts our PDU reader between the socket and the library's (the one 'data' listener it has just
+ * attached): the library gets whole PDUs, and a C-STORE's dataset goes straight to its receiver.
  */
-function givePdusWhole (socket: Socket, logger: Logger): void {
+function routePdus (socket: Socket, logger: Logger, storeSink: () => InstanceReceiver | undefined): void {
   const [library, ...others] = socket.listeners('data') as Array<(chunk: Buffer) => void>
   if (library === undefined || others.length > 0) throw new Error(`dcmjs-dimse attached ${socket.listenerCount('data')} data listeners, not one`)
   socket.off('data', library)
-  const assembler = new PduAssembler((pdu) => { library(pdu) }, MAX_PDU_BYTES)
+  const router = new PduRouter({ library: (pdu) => { library(pdu) }, storeSink }, MAX_PDU_BYTES)
   socket.on('data', (chunk: Buffer) => {
     try {
-      assembler.push(chunk)
+      router.push(chunk)
     } catch (err) {
-      if (!(err instanceof PduTooLargeError)) throw err
-      logger.warn({ peer: socket.remoteAddress, reason: err.message }, 'DIMSE connection closed: the caller sent a PDU too large')
+      if (!(err instanceof PduProtocolError)) throw err
+      logger.warn({ peer: socket.remoteAddress, reason: err.message }, 'DIMSE connection closed: the caller sent bytes that are not PDUs')
       socket.destroy()
     }
   })
@@ -164,6 +164,9 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     private receiving: InstanceReceiver | undefined
 
     private get tcp (): Socket { return (this as unknown as { socket: Socket }).socket }
+
+    /** The C-STORE dataset being received (between its first and its last fragment), if any. */
+    get receivingNow (): InstanceReceiver | undefined { return this.receiving }
 
     /** Ends the association when the caller goes quiet, and lets go of a half-received instance when it ends. */
     guard (): void {
@@ -367,7 +370,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
         socket.on('close', () => sockets.delete(socket))
         const scp = new BeeldnetScp(socket, { pduTimeout: LIBRARY_TIMERS_OFF_MS, connectTimeout: LIBRARY_TIMERS_OFF_MS })
         Object.assign(scp, { connected: true })
-        givePdusWhole(socket, logger)
+        routePdus(socket, logger, () => scp.receivingNow)
         scp.guard()
         scp.on('networkError', (err: Error) => {
           logger.warn({ err: err.message, peer: socket.remoteAddress }, 'DIMSE association failed')
