@@ -143,6 +143,22 @@ export class BlobStore {
     return true
   }
 
+  /**
+   * Moves a staged file to its content address, over any file there: for a caller that knows no
+   * index entry points at that address (an earlier file there is an orphan, perhaps damaged). One
+   * rename where the fan-out directory exists, which is what a group commit pays per instance.
+   */
+  async place (staged: StagedBlob): Promise<void> {
+    const target = this.pathOf(staged.sha256)
+    try {
+      await rename(staged.tmpPath, target)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      if (await mkdir(join(target, '..'), { recursive: true }) !== undefined) this.madeDirsFor.add(staged.sha256)
+      await rename(staged.tmpPath, target)
+    }
+  }
+
   async discard (staged: StagedBlob): Promise<void> {
     await rm(staged.tmpPath, { force: true })
   }

@@ -190,8 +190,11 @@ export class StudyStore {
       try {
         const plan = await this.sortIncoming(uid, request.staged, study.next, request.origin)
         for (const s of plan.discard) await this.blobs.discard(s.blob)
+        // No index entry points at an accepted file's address: the same bytes held would have been
+        // judged a copy of a held instance (and not accepted), so a file there is an orphan.
         for (const { staged } of plan.accepted) {
-          if (await this.blobs.commit(staged.blob)) placed.push(staged.blob.sha256)
+          await this.blobs.place(staged.blob)
+          placed.push(staged.blob.sha256)
         }
         if (plan.accepted.length > 0) study.next = nextEntries(plan.accepted, study.next)
         study.accepted.push(...plan.accepted)
