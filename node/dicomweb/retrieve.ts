@@ -10,12 +10,16 @@ import { datasetToJson, tagKey, type DicomJson } from './dicom-json.ts'
 import { NotFoundError } from '../../protocol/errors.ts'
 import { NotAcceptableError } from './errors.ts'
 import type { MediaType, OutgoingPart } from './multipart.ts'
+import { TranscodeUnsupportedError } from '../transcode/errors.ts'
+import { NATIVE_TARGETS, openNativeDataset, type NativeDataset } from '../transcode/native-dataset.ts'
+import { canProduce } from '../transcode/target-syntax.ts'
 
 /*
  * WADO-RS (PS3.18 10.4): instances as stored (Part 10, byte for byte, verified against their hash
  * as they stream), metadata as DICOM JSON read from the headers only, and bulk data and frames
- * as byte ranges of the stored file. The node does not transcode: a transfer syntax other than
- * the stored one is refused with 406, never approximated.
+ * as byte ranges of the stored file. A compressed instance asked for in Explicit or Implicit VR
+ * Little Endian is decoded frame by frame as it streams; any other syntax than the stored one is
+ * refused with 406, never approximated.
  */
 
 export interface Target {
@@ -42,20 +46,32 @@ export async function instancesOf (store: StudyStore, target: Target): Promise<I
   return found
 }
 
-/** Checks the Accept header against multipart/related of application/dicom in the stored syntaxes. */
-export function checkInstanceAccept (accept: MediaType[], instances: InstanceRecord[]): void {
+/**
+ * Checks the Accept header against multipart/related of application/dicom and says the transfer
+ * syntax to send in: undefined for each instance as stored (no transfer-syntax, or `*`), else the
+ * one asked for, when every instance is stored in it or can be decoded to it (Explicit or Implicit
+ * VR Little Endian). Ranges are tried in the client's order of preference.
+ */
+export function checkInstanceAccept (accept: MediaType[], instances: InstanceRecord[]): string | undefined {
   const stored = new Set(instances.map((i) => i.transferSyntaxUID))
-  const ok = accept.some((m) => {
-    if (m.type === '*/*' || m.type === 'multipart/*') return true
-    if (m.type !== 'multipart/related') return false
+  let cannot: string | undefined
+  for (const m of accept) {
+    if (m.type === '*/*' || m.type === 'multipart/*') return undefined
+    if (m.type !== 'multipart/related') continue
     const type = m.params.type?.toLowerCase() ?? 'application/dicom'
-    if (type !== 'application/dicom') return false
+    if (type !== 'application/dicom') continue
     const syntax = m.params['transfer-syntax']
-    return syntax === undefined || syntax === '*' || (stored.size === 1 && stored.has(syntax))
-  })
-  if (!ok) {
-    throw new NotAcceptableError(`this node sends instances as multipart/related; type="application/dicom" in their stored transfer syntax (${[...stored].join(', ')}); it does not transcode`)
+    if (syntax === undefined || syntax === '*') return undefined
+    if (instances.every((i) => canProduce(i.transferSyntaxUID, syntax))) return syntax
+    // A native syntax that some stored one cannot be decoded to is its own refusal; compressing is never done.
+    if (NATIVE_TARGETS.has(syntax)) cannot ??= syntax
   }
+  if (cannot !== undefined) {
+    const refused = instances.find((i) => !canProduce(i.transferSyntaxUID, cannot!))!
+    throw new TranscodeUnsupportedError(refused.sopInstanceUID, refused.transferSyntaxUID,
+      `it cannot be given in ${cannot} (this node sends instances as stored, or decoded to Explicit or Implicit VR Little Endian)`)
+  }
+  throw new NotAcceptableError(`this node sends instances as multipart/related; type="application/dicom" (stored in ${[...stored].join(', ')}; transfer-syntax=* for as stored, or ${TransferSyntax.ExplicitVRLittleEndian} decoded)`)
 }
 
 export function checkJsonAccept (accept: MediaType[]): void {
@@ -64,9 +80,24 @@ export function checkJsonAccept (accept: MediaType[]): void {
   }
 }
 
-/** One part per instance: its Part 10 bytes (File Meta added to an instance stored without one). */
-export async function * instanceParts (store: StudyStore, instances: InstanceRecord[], location: (i: InstanceRecord) => string): AsyncGenerator<OutgoingPart> {
+/**
+ * One part per instance: its Part 10 bytes (File Meta added to an instance stored without one), or,
+ * when `transferSyntax` is given and differs from the stored one, the instance decoded to it frame
+ * by frame (node/transcode), with File Meta naming the new syntax.
+ */
+export async function * instanceParts (store: StudyStore, instances: InstanceRecord[], location: (i: InstanceRecord) => string, transferSyntax?: string): AsyncGenerator<OutgoingPart> {
   for (const instance of instances) {
+    if (transferSyntax !== undefined && transferSyntax !== instance.transferSyntaxUID) {
+      const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID: transferSyntax, sha256: instance.sha256 })
+      const meta = fileMetaInformation({ ...instance, transferSyntaxUID: transferSyntax })
+      yield {
+        contentType: `application/dicom; transfer-syntax=${transferSyntax}`,
+        contentLength: meta.length + native.length,
+        contentLocation: location(instance),
+        body: withPrefix(meta, paced(native))
+      }
+      continue
+    }
     const prefix = instance.part10 ? undefined : fileMetaInformation(instance)
     yield {
       contentType: `application/dicom; transfer-syntax=${instance.transferSyntaxUID}`,
@@ -74,6 +105,18 @@ export async function * instanceParts (store: StudyStore, instances: InstanceRec
       contentLocation: location(instance),
       body: withPrefix(prefix, store.openInstance(instance))
     }
+  }
+}
+
+/** A decoded dataset chunk by chunk, letting the event loop run between frames (each is decoded synchronously). */
+async function * paced (native: NativeDataset): AsyncGenerator<Uint8Array> {
+  try {
+    for (const chunk of native.chunks()) {
+      yield chunk
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  } finally {
+    native.close()
   }
 }
 

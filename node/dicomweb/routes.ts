@@ -83,9 +83,9 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
 
   const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
-    checkInstanceAccept(parseAccept(req.headers.accept), instances)
+    const transferSyntax = checkInstanceAccept(parseAccept(req.headers.accept), instances)
     await auditShown(req, 'view', `${instances.length} instances`, [await store.getStudyRecord(req.params.study!)])
-    return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i)))
+    return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i), transferSyntax))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study`, retrieveRoute)
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series`, retrieveRoute)

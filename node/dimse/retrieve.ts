@@ -12,6 +12,9 @@ import { storeInstances, type OutgoingInstance } from './store-scu.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
 import { TransferSyntax } from '../dicom/tags.ts'
 import type { CoercedHeader } from '../reconcile/coerce.ts'
+import { isBeeldnetError } from '../../protocol/errors.ts'
+import { NATIVE_TARGETS, openNativeDataset } from '../transcode/native-dataset.ts'
+import { canProduce, chooseSyntax } from '../transcode/target-syntax.ts'
 
 type CStoreRequest = requests.CStoreRequest
 type CStoreResponse = responses.CStoreResponse
@@ -22,9 +25,14 @@ type CStoreResponse = responses.CStoreResponse
  * or back on the caller's own association (GET). Each instance is checked against its hash as it
  * is read: nothing damaged leaves the node.
  *
+ * An instance goes as stored when the requester accepted its transfer syntax, else decoded to
+ * Explicit (or Implicit) VR Little Endian when the requester accepted that (node/transcode); when
+ * neither will do, that sub-operation fails with the reason and its SOP Instance UID is listed.
+ *
  * Limit: C-GET answers on the association dcmjs-dimse holds, and that library sends a dataset from
- * one buffer, so an instance is held in memory whole while a C-GET sends it (a 1 GB multi-frame
- * instance needs about three times that). C-MOVE and the export to the PACS stream.
+ * one buffer, so an instance is held in memory whole while a C-GET sends it (decoded, when it is
+ * transcoded; a 1 GB multi-frame instance needs about three times that). C-MOVE and the export to
+ * the PACS stream, transcoded or not, one frame at a time.
  */
 
 export interface RetrieveProgress {
@@ -36,6 +44,8 @@ export interface RetrieveProgress {
 export interface RetrieveDone extends RetrieveProgress {
   /** why sub-operations failed, in words */
   reasons: string[]
+  /** the SOP Instance UIDs of the failed sub-operations (the Failed SOP Instance UID List), when known */
+  failedSopInstanceUIDs?: string[]
 }
 
 /** Sends C-STORE requests over an established association (the SCP serving a C-GET). */
@@ -98,18 +108,23 @@ const isDeflated = (instance: InstanceRecord): boolean => instance.transferSynta
 /** Rewrites a stored file's header on its way out (reconciliation): the rest goes as stored. */
 export type HeaderTransform = (path: string) => CoercedHeader
 
-/** A C-STORE request (dcmjs-dimse, for C-GET) whose dataset is the stored file's bytes, read and verified only when sent. */
-function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreRequest {
+/**
+ * A C-STORE request (dcmjs-dimse, for C-GET) whose dataset is the stored file's bytes, read and
+ * verified only when sent, or the instance already decoded to `decoded`'s syntax.
+ */
+function storeRequest (store: StudyStore, instance: InstanceRecord, decoded?: { transferSyntaxUID: string, bytes: Buffer }): CStoreRequest {
   const { Dataset } = dimse()
   const { CStoreRequest } = dimse().requests
   class StoredDataset extends Dataset {
-    // dcmjs-dimse transcodes from these when the peer accepted another transfer syntax: that would
-    // send a dataset of two UIDs. Refused instead; the sub-operation fails, nothing wrong is sent.
+    // dcmjs-dimse transcodes from these when the caller accepted another transfer syntax than the
+    // dataset's: that would send a dataset of two UIDs. The syntax is chosen before (chooseSyntax),
+    // so this never happens; if it did, the sub-operation fails and nothing wrong is sent.
     override getElements (): Record<string, unknown> {
-      throw new Error(`the destination did not accept ${instance.transferSyntaxUID}; Beeldnet sends instances as stored, it does not transcode`)
+      throw new Error(`the caller did not accept ${this.getTransferSyntaxUid()} for this instance`)
     }
 
     override getDenaturalizedDataset (): Buffer {
+      if (decoded !== undefined) return decoded.bytes
       const path = store.blobs.pathOf(instance.sha256)
       const file = readFileSync(path)
       if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
@@ -117,9 +132,50 @@ function storeRequest (store: StudyStore, instance: InstanceRecord): CStoreReque
       return dataset.length % 2 === 1 && isDeflated(instance) ? Buffer.concat([dataset, EVEN_PAD]) : dataset
     }
   }
-  const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, instance.transferSyntaxUID)
+  const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, decoded?.transferSyntaxUID ?? instance.transferSyntaxUID)
   return new CStoreRequest(dataset)
 }
+
+interface AcceptedContext { getAbstractSyntaxUid (): string, getAcceptedTransferSyntaxUid (): string | undefined, getResult (): number }
+interface AssociationView { getPresentationContexts (): Array<{ id: number }>, getPresentationContext (id: number): AcceptedContext }
+
+/** The transfer syntaxes the caller accepted for a SOP class on the C-GET's association; undefined when that cannot be read. */
+function acceptedSyntaxes (scp: SubOperationSender, sopClassUID: string): string[] | undefined {
+  const association = (scp as unknown as { association?: AssociationView }).association
+  if (association === undefined) return undefined
+  const accepted: string[] = []
+  for (const { id } of association.getPresentationContexts()) {
+    const context = association.getPresentationContext(id)
+    const syntax = context.getAcceptedTransferSyntaxUid()
+    if (context.getAbstractSyntaxUid() === sopClassUID && context.getResult() === 0 && syntax !== undefined) accepted.push(syntax)
+  }
+  return accepted
+}
+
+/** The instance decoded to `transferSyntaxUID`, whole (dcmjs-dimse sends a dataset from one buffer). */
+async function decodedWhole (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string): Promise<Buffer> {
+  const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID, sha256: instance.sha256 })
+  const bytes = Buffer.allocUnsafe(native.length)
+  let at = 0
+  try {
+    for (const chunk of native.chunks()) {
+      chunk.copy(bytes, at)
+      at += chunk.length
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  } finally {
+    native.close()
+  }
+  return bytes
+}
+
+/** Other syntaxes an instance can be sent in, decoded: Explicit, then Implicit VR Little Endian. */
+function decodedSyntaxes (stored: string): string[] {
+  if (stored === TransferSyntax.ExplicitVRLittleEndian) return []
+  return [...NATIVE_TARGETS].filter((target) => target !== stored && canProduce(stored, target))
+}
+
+const reasonOf = (err: unknown): string => isBeeldnetError(err) ? `${err.code}: ${err.message}` : (err as Error).message
 
 export async function retrieve (store: StudyStore, identifier: Identifier, how: RetrieveHow, onProgress: (p: RetrieveProgress) => void,
   beforeSending?: (instances: InstanceRecord[]) => Promise<void>): Promise<RetrieveDone> {
@@ -129,10 +185,43 @@ export async function retrieve (store: StudyStore, identifier: Identifier, how: 
   return sendToDestination(store, instances, how.destination, how.callingAeTitle, onProgress)
 }
 
-function storeRequests (store: StudyStore, instances: InstanceRecord[], done: RetrieveDone, onProgress: (p: RetrieveProgress) => void): CStoreRequest[] {
-  return instances.map((instance) => {
-    const request = storeRequest(store, instance)
+/**
+ * C-GET: C-STORE sub-operations back on the caller's association, one at a time, each in a syntax
+ * the caller accepted for its SOP class (decoded first when that is not the stored one).
+ */
+async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[], scp: SubOperationSender, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
+  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [], failedSopInstanceUIDs: [] }
+  const fail = (instance: InstanceRecord, reason: string): void => {
+    done.remaining--
+    done.failed++
+    done.reasons.push(`${instance.sopInstanceUID}: ${reason}`)
+    done.failedSopInstanceUIDs!.push(instance.sopInstanceUID)
+    onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
+  }
+  for (const instance of instances) {
+    const accepted = acceptedSyntaxes(scp, instance.sopClassUID)
+    const syntax = accepted === undefined ? instance.transferSyntaxUID : chooseSyntax(instance.transferSyntaxUID, accepted)
+    if (accepted !== undefined && accepted.length === 0) {
+      fail(instance, `status 0x0122 the caller accepted no storage presentation context for ${instance.sopClassUID}`)
+      continue
+    }
+    if (syntax === undefined) {
+      fail(instance, `status 0x0122 BEELDNET_ERR_TRANSCODE_UNSUPPORTED: the caller accepts ${accepted!.join(', ')}, and ${instance.transferSyntaxUID} cannot be given in any of them`)
+      continue
+    }
+    let decoded: { transferSyntaxUID: string, bytes: Buffer } | undefined
+    if (syntax !== instance.transferSyntaxUID) {
+      try {
+        decoded = { transferSyntaxUID: syntax, bytes: await decodedWhole(store, instance, syntax) }
+      } catch (err) {
+        fail(instance, `status 0x0122 ${reasonOf(err)}`)
+        continue
+      }
+    }
+    const request = storeRequest(store, instance, decoded)
+    let answered = false
     request.on('response', (response: CStoreResponse) => {
+      answered = true
       const status = response.getStatus()
       done.remaining--
       if (status === DimseStatus.success || (status & 0xF000) === 0xB000) {
@@ -140,27 +229,33 @@ function storeRequests (store: StudyStore, instances: InstanceRecord[], done: Re
       } else {
         done.failed++
         done.reasons.push(`${instance.sopInstanceUID}: status 0x${status.toString(16).padStart(4, '0')} ${response.getErrorComment() ?? ''}`.trim())
+        done.failedSopInstanceUIDs!.push(instance.sopInstanceUID)
       }
       onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
     })
-    return request
-  })
+    // The association's request queue says 'done' once this sub-operation is answered (or skipped).
+    await new Promise<void>((resolve) => {
+      scp.once('done', resolve)
+      scp.sendRequests([request])
+    })
+    if (!answered) fail(instance, `no storage presentation context accepted by the caller for ${instance.sopClassUID} in ${syntax}`)
+  }
+  return done
 }
 
-/** C-GET: C-STORE sub-operations back on the caller's association. */
-async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[], scp: SubOperationSender, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
-  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
-  if (instances.length === 0) return done
-  const requests = storeRequests(store, instances, done, onProgress)
-  // The association's request queue says 'done' once the last sub-operation is answered (or skipped).
-  await new Promise<void>((resolve) => {
-    scp.once('done', resolve)
-    scp.sendRequests(requests)
-  })
-  if (done.remaining > 0) done.reasons.push(`${done.remaining} instance(s) had no storage presentation context accepted by the caller`)
-  done.failed += done.remaining
-  done.remaining = 0
-  return done
+/** The instance decoded to `transferSyntaxUID` as it is sent, frame by frame; refused (before any byte) when it cannot be. */
+async function decodedStream (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string): Promise<AsyncIterable<Uint8Array>> {
+  const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID, sha256: instance.sha256 })
+  return (async function * () {
+    try {
+      for (const chunk of native.chunks()) {
+        yield chunk
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } finally {
+      native.close()
+    }
+  })()
 }
 
 /** The dataset of a stored instance as it goes out: verified as read, its header rewritten if asked. */
@@ -195,7 +290,11 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
     sopClassUID: instance.sopClassUID,
     sopInstanceUID: instance.sopInstanceUID,
     transferSyntaxUID: instance.transferSyntaxUID,
-    dataset: () => datasetBytes(store, instance, transform)
+    dataset: () => datasetBytes(store, instance, transform),
+    // A reconciled header is written for the stored encoding only: decoding is offered without one.
+    ...(transform === undefined && decodedSyntaxes(instance.transferSyntaxUID).length > 0
+      ? { decoded: { transferSyntaxUIDs: decodedSyntaxes(instance.transferSyntaxUID), open: async (syntax: string) => decodedStream(store, instance, syntax) } }
+      : {})
   }))
   const { reasons } = await storeInstances(destination, callingAeTitle, outgoing, (result) => {
     done.remaining--

@@ -7,7 +7,9 @@ import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataH
  * fragments, waiting for the socket to drain, so memory stays flat however large the instance.
  * The last fragment is held back until the stored bytes have verified against their hash: a
  * damaged file ends in an A-ABORT, and the destination never gets a complete instance of it.
- * Instances go as stored: each is proposed in its own transfer syntax; no transcoding.
+ * Each instance is proposed in its stored transfer syntax and, when it has them, in the native
+ * syntaxes it can be decoded to (each pair its own presentation context): it goes as stored when
+ * the destination takes that, else decoded to the first other syntax the destination accepted.
  */
 
 export interface OutgoingInstance {
@@ -16,6 +18,11 @@ export interface OutgoingInstance {
   transferSyntaxUID: string
   /** the dataset's bytes (no File Meta); the iteration throws at its end if they did not verify */
   dataset (): AsyncIterable<Uint8Array>
+  /** other syntaxes it can be sent in (decoded), in order of preference; opened only when chosen, and a refusal fails this instance alone */
+  decoded?: {
+    transferSyntaxUIDs: string[]
+    open (transferSyntaxUID: string): Promise<AsyncIterable<Uint8Array>>
+  }
 }
 
 export interface StoreResult {
@@ -97,13 +104,15 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
   const contextIds = new Map<string, number>()
   const contexts: ProposedContext[] = []
   for (const i of instances) {
-    const key = `${i.sopClassUID}|${i.transferSyntaxUID}`
-    if (contextIds.has(key)) continue
-    // Context ids are odd, 1 to 255: at most 128 kinds of instance on one association.
-    if (contexts.length === 128) throw new Error('more than 128 SOP class and transfer syntax pairs for one association')
-    const id = contexts.length * 2 + 1
-    contextIds.set(key, id)
-    contexts.push({ id, abstractSyntax: i.sopClassUID, transferSyntax: i.transferSyntaxUID })
+    for (const syntax of [i.transferSyntaxUID, ...(i.decoded?.transferSyntaxUIDs ?? [])]) {
+      const key = `${i.sopClassUID}|${syntax}`
+      if (contextIds.has(key)) continue
+      // Context ids are odd, 1 to 255: at most 128 kinds of instance on one association.
+      if (contexts.length === 128) throw new Error('more than 128 SOP class and transfer syntax pairs for one association')
+      const id = contexts.length * 2 + 1
+      contextIds.set(key, id)
+      contexts.push({ id, abstractSyntax: i.sopClassUID, transferSyntax: syntax })
+    }
   }
   const socket = connect({ host: destination.host, port: destination.port })
   socket.setNoDelay(true)
@@ -121,17 +130,35 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
     const fragment = Math.min(maxPduLength === 0 ? MAX_FRAGMENT : maxPduLength - 6, MAX_FRAGMENT)
     let messageId = 0
     for (const instance of instances) {
-      const contextId = contextIds.get(`${instance.sopClassUID}|${instance.transferSyntaxUID}`)!
-      if (accepted.get(contextId) !== true) {
-        onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${destination.aeTitle} does not accept ${instance.sopClassUID} in ${instance.transferSyntaxUID}` })
-        done++
-        continue
+      const contextOf = (syntax: string): number | undefined => {
+        const id = contextIds.get(`${instance.sopClassUID}|${syntax}`)
+        return id !== undefined && accepted.get(id) === true ? id : undefined
+      }
+      let contextId = contextOf(instance.transferSyntaxUID)
+      let dataset: AsyncIterable<Uint8Array> | undefined
+      if (contextId === undefined) {
+        const other = instance.decoded?.transferSyntaxUIDs.find((syntax) => contextOf(syntax) !== undefined)
+        if (other === undefined) {
+          onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${destination.aeTitle} does not accept ${instance.sopClassUID} in ${instance.transferSyntaxUID}` })
+          done++
+          continue
+        }
+        try {
+          dataset = await instance.decoded!.open(other)
+        } catch (err) {
+          // Decoding refused before anything was sent: this instance fails, the association goes on.
+          const code = (err as { code?: string }).code
+          onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${code === undefined ? '' : `${code}: `}${(err as Error).message}` })
+          done++
+          continue
+        }
+        contextId = contextOf(other)!
       }
       messageId = (messageId + 1) & 0xFFFF
       const command = cStoreRq(messageId, instance.sopClassUID, instance.sopInstanceUID)
       await association.write(pDataHeader(contextId, true, true, command))
       await association.write(command)
-      await sendDataset(association, contextId, fragment, instance.dataset())
+      await sendDataset(association, contextId, fragment, dataset ?? instance.dataset())
       const result = await answerTo(association, messageId)
       onResult({ sopInstanceUID: instance.sopInstanceUID, status: result.status, comment: result.errorComment })
       done++

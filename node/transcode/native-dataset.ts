@@ -4,9 +4,10 @@ import { InflatingCursor } from '../dicom/inflated-source.ts'
 import { encodeElement, elementHeader } from '../dicom/element-writer.ts'
 import { TransferSyntax, tag } from '../dicom/tags.ts'
 import { DicomMalformedError, StoredFileCorruptError } from '../errors.ts'
-import { LOSSY_SYNTAXES, canDecode, decodeFrame, loadDecoders, type DecodedFrame } from './codecs.ts'
+import { LOSSY_SYNTAXES, decodeFrame, loadDecoders, type DecodedFrame } from './codecs.ts'
 import { TranscodeUnsupportedError } from './errors.ts'
 import { openFrames, type FrameSource } from './frame-reader.ts'
+import { canProduce } from './target-syntax.ts'
 
 /*
  * A stored instance as a native dataset (Explicit or Implicit VR Little Endian), produced as it is
@@ -38,11 +39,6 @@ export interface NativeDatasetInit {
   sha256?: string
 }
 
-/** Whether `transferSyntaxUID` is one this node can decode to a native dataset (deflated included). */
-export function canTranscode (transferSyntaxUID: string): boolean {
-  return canDecode(transferSyntaxUID) || transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian
-}
-
 const PIXEL_DATA = tag(0x7FE0, 0x0010)
 const PHOTOMETRIC = tag(0x0028, 0x0004)
 const PLANAR = tag(0x0028, 0x0006)
@@ -56,8 +52,8 @@ export async function openNativeDataset (path: string, init: NativeDatasetInit =
   if (!NATIVE_TARGETS.has(target)) throw new Error(`${target} is not a native target syntax`)
   const source = openFrames(path)
   try {
-    if (!canTranscode(source.transferSyntaxUID)) {
-      throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, 'no decoder for this transfer syntax')
+    if (!canProduce(source.transferSyntaxUID, target)) {
+      throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, `it cannot be given in ${target} here`)
     }
     if (source.encapsulated) await loadDecoders()
     const first = decodeFrame(source, 1)
