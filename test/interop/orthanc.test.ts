@@ -278,11 +278,9 @@ describe('Orthanc, a real PACS, on both sides of the network', () => {
     }
   })
 
-  // KNOWN GAP, issue 14 point 2 (expected to fail until the node transcodes; vitest fails this test once
-  // it passes, and it becomes a plain test): the node sends instances by C-MOVE only as stored, so a PACS
-  // that accepts only uncompressed syntaxes gets none of a JPEG lossless study (node/dimse/retrieve.ts:
-  // "the destination did not accept ...; Beeldnet sends instances as stored, it does not transcode").
-  it.fails('sends a compressed study by C-MOVE to a PACS that accepts only uncompressed, decoded to Little Endian', async () => {
+  // Issue 14 point 2: a PACS that accepts only uncompressed syntaxes gets a JPEG lossless study decoded
+  // (node/transcode), frame by frame as it streams.
+  it('sends a compressed study by C-MOVE to a PACS that accepts only uncompressed, decoded to Little Endian', async () => {
     const study = await generateStudy(join(suite.dir, 'jpeg-c'), { seed: 1406, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
     const session = nodeB.store.beginImport()
     for (const path of await jpegCopies(study)) await session.add(path)
