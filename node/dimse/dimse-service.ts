@@ -75,9 +75,9 @@ interface RetrieveResponse {
   setErrorComment (comment: string): void
 }
 
-/** C-MOVE and C-GET answers alike: status, sub-operation counts and the reason in words. */
+/** C-MOVE and C-GET answers alike: status, sub-operation counts, the reason in words and the failed instances (PS3.4 C.4.2.1.4). */
 function retrieveResponder<Q extends CMoveRequest | CGetRequest, R extends RetrieveResponse> (kind: { fromRequest (request: Q): R }, request: Q) {
-  return (progress: RetrieveProgress, status: number, why?: string): R => {
+  return (progress: RetrieveProgress, status: number, why?: string, failed?: string[]): R => {
     const response = kind.fromRequest(request)
     response.setAffectedSopClassUid(request.getAffectedSopClassUid())
     response.setStatus(status)
@@ -86,6 +86,10 @@ function retrieveResponder<Q extends CMoveRequest | CGetRequest, R extends Retri
     response.setFailures(progress.failed)
     response.setWarnings(0)
     if (why !== undefined) response.setErrorComment(comment(why))
+    if (failed !== undefined && failed.length > 0) {
+      const { Dataset } = dimse()
+      ;(response as unknown as { setDataset (d: unknown): void }).setDataset(new Dataset({ FailedSOPInstanceUIDList: failed }, TransferSyntax.ExplicitVRLittleEndian))
+    }
     return response
   }
 }
@@ -341,7 +345,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       this.runRetrieve(request, { kind: 'get', scp: this as unknown as SubOperationSender }, respond, callback)
     }
 
-    private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string) => R, answer: (responses: R[]) => void): void {
+    private runRetrieve<R> (request: CMoveRequest | CGetRequest, how: RetrieveHow, respond: (p: RetrieveProgress, status: number, why?: string, failed?: string[]) => R, answer: (responses: R[]) => void): void {
       const answered = this.begin()
       const callback = (responses: R[]): void => { answer(responses); answered() }
       const identifier = request.getDataset()?.getElements() ?? {}
@@ -351,7 +355,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       retrieve(store, identifier, how, (progress) => { this.sendResponse(request, respond(progress, DimseStatus.pending) as never) }, before).then((done) => {
         const status = done.failed === 0 ? DimseStatus.success : done.completed === 0 ? DimseStatus.subOperationsFailed : DimseStatus.warning
         logger.info({ calling: this.calling, kind: how.kind, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'retrieve done')
-        callback([respond({ ...done, remaining: 0 }, status, done.reasons[0])])
+        callback([respond({ ...done, remaining: 0 }, status, done.reasons[0], done.failedSopInstanceUIDs)])
       }, (err: unknown) => {
         const reason = isBeeldnetError(err) ? `${err.code}: ${err.message}` : `BEELDNET_ERR_INTERNAL: ${(err as Error).message}`
         logger.warn({ calling: this.calling, kind: how.kind, identifier, reason }, 'retrieve refused')

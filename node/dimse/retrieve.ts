@@ -284,7 +284,7 @@ async function * datasetBytes (store: StudyStore, instance: InstanceRecord, tran
  */
 export async function sendToDestination (store: StudyStore, instances: InstanceRecord[], destination: DimseDestination, callingAeTitle: string,
   onProgress: (p: RetrieveProgress) => void, transform?: HeaderTransform): Promise<RetrieveDone> {
-  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [] }
+  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [], failedSopInstanceUIDs: [] }
   if (instances.length === 0) return done
   const outgoing: OutgoingInstance[] = instances.map((instance) => ({
     sopClassUID: instance.sopClassUID,
@@ -303,6 +303,7 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
     } else {
       done.failed++
       done.reasons.push(`${result.sopInstanceUID}: status 0x${result.status.toString(16).padStart(4, '0')} ${result.comment}`.trim())
+      done.failedSopInstanceUIDs!.push(result.sopInstanceUID)
     }
     onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
   })

@@ -7,6 +7,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpServer } from '../../../node/api/http-server.ts'
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
+import { fileMetaInformation } from '../../../node/dicom/file-meta.ts'
 import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
 import { nodePaths } from '../../../node/paths.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
@@ -29,7 +30,7 @@ import { listenOnLoopback } from '../../helpers/listen.ts'
 const EXPLICIT = '1.2.840.10008.1.2.1'
 const IMPLICIT = '1.2.840.10008.1.2'
 const JPEG_SV1 = '1.2.840.10008.1.2.4.70'
-const logger = pino({ level: 'silent' })
+const MPEG2 = '1.2.840.10008.1.2.4.100'
 
 interface Fixture {
   /** what it is, for messages */
@@ -80,6 +81,9 @@ describe('transcoding compressed instances for requesters that take only uncompr
   let studyUID = ''
   let colourStudyUID = ''
   let multiFrame: Fixture
+  /** a study of two: one JPEG-LS instance, and one whose stored syntax (MPEG2) the node has no decoder for */
+  let mixed: { studyInstanceUID: string, decodable: Fixture, undecodable: string, undecodableSeries: string }
+  const logs: Array<Record<string, unknown>> = []
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'beeldnet-transcode-'))
@@ -130,13 +134,34 @@ describe('transcoding compressed instances for requesters that take only uncompr
     fixtures.push({ name: 'JPEG baseline YBR_FULL_422 colour', path: colour, sopInstanceUID: text(colour, 0x00080018), transferSyntaxUID: readHeader(colour).transferSyntaxUID, pixels: pixelDataOf(join(decoded, 'colour.dcm'), await readFile(join(decoded, 'colour.dcm'))) })
     colourStudyUID = text(colour, 0x0020000D)
 
+    // A study the node can give only in part: its second instance is labelled MPEG2, which no decoder here reads.
+    const other = await generateStudy(join(work, 'mixed'), { seed: 1415, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
+    const ok = join(compressed, 'mixed-ok.dcm')
+    await dcmtkOk('dcmcjpls', [other.instances[0]!.path, ok])
+    await dcmtkOk('dcmdjpls', [ok, join(decoded, 'mixed-ok.dcm')])
+    const jpeg = join(compressed, 'mixed-jpeg.dcm')
+    await dcmtkOk('dcmcjpeg', ['+e1', other.instances[1]!.path, jpeg])
+    const jpegFile = await readFile(jpeg)
+    const mpeg2 = join(compressed, 'mixed-mpeg2.dcm')
+    const target = other.instances[1]!
+    await writeFile(mpeg2, Buffer.concat([fileMetaInformation({ sopClassUID: target.sopClassUID, sopInstanceUID: target.sopInstanceUID, transferSyntaxUID: MPEG2 }), jpegFile.subarray(readHeader(jpeg).datasetOffset)]))
+    mixed = {
+      studyInstanceUID: other.studyInstanceUID,
+      decodable: { name: 'JPEG-LS beside MPEG2', path: ok, sopInstanceUID: other.instances[0]!.sopInstanceUID, transferSyntaxUID: readHeader(ok).transferSyntaxUID, pixels: pixelDataOf(join(decoded, 'mixed-ok.dcm'), await readFile(join(decoded, 'mixed-ok.dcm'))) },
+      undecodable: target.sopInstanceUID,
+      undecodableSeries: target.seriesInstanceUID
+    }
+
     const dir = join(work, 'node')
     store = new StudyStore({ dir })
     await store.start()
     const session = store.beginImport()
     for (const f of fixtures) await session.add(f.path)
+    await session.add(ok)
+    await session.add(mpeg2)
     const results = await session.commit()
     expect(results.flatMap((r) => r.rejected ?? [])).toEqual([])
+    const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
     app = createHttpServer({ store, logger, users: new UserStore(nodePaths(dir).users) }, { nodeName: 'test', peerId: 'test' })
     url = await listenOnLoopback(app)
     await mkdir(join(work, 'pacs'))
@@ -274,6 +299,28 @@ describe('transcoding compressed instances for requesters that take only uncompr
     const header = readHeader(path)
     expect(header.pixelDataLength).toBe(240 * 32 * 32 * 2)
     expect(pixelDataOf(path, part!.body).equals(multiFrame.pixels)).toBe(true)
+  })
+
+  it('C-GET of a study with an instance it cannot decode sends the others and fails that one with its reason and UID (0xB000)', async () => {
+    const out = join(work, 'get-mixed')
+    await mkdir(out)
+    const got = await dcmtk('getscu', ['-v', '+B', '-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-od', out, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${mixed.studyInstanceUID}`, '127.0.0.1', String(dimse.port)])
+    await expectDecoded(out, [mixed.decodable])
+    const said = `${got.stdout}${got.stderr}`
+    expect(said).toMatch(/Warning/)
+    expect(said).toMatch(/Number of Failed Suboperations\s*:\s*1/i)
+    const done = logs.find((l) => l.msg === 'retrieve done' && l.kind === 'get' && l.failed === 1)
+    expect(String((done?.reasons as string[] | undefined)?.[0])).toContain(`${mixed.undecodable}: status 0x0122 BEELDNET_ERR_TRANSCODE_UNSUPPORTED`)
+  })
+
+  it('WADO-RS refuses an instance it cannot decode with 406 BEELDNET_ERR_TRANSCODE_UNSUPPORTED, and sends it as stored', async () => {
+    const fetcher = fetchAs({ dataDir: join(work, 'node') })
+    const path = `${url}/dicomweb/studies/${mixed.studyInstanceUID}/series/${mixed.undecodableSeries}/instances/${mixed.undecodable}`
+    const refused = await fetcher(path, { headers: { accept: `multipart/related; type="application/dicom"; transfer-syntax=${EXPLICIT}` } })
+    expect(refused.status).toBe(406)
+    expect((await refused.json() as { code: string }).code).toBe('BEELDNET_ERR_TRANSCODE_UNSUPPORTED')
+    const stored = await fetcher(path, { headers: { accept: `multipart/related; type="application/dicom"; transfer-syntax=${MPEG2}` } })
+    expect(stored.status).toBe(200)
   })
 
   it('refuses with 406 and a code what it cannot produce: a compressed syntax, or a native one an instance cannot be decoded to', async () => {
