@@ -91,7 +91,9 @@ export class StudyIndex {
   }
 
   async getSopLocation (sopInstanceUID: string): Promise<SopLocation | undefined> {
-    return this.sops.get(sopInstanceUID)
+    // Read at once rather than through the thread pool: every arriving instance asks, and behind
+    // the pool's fsyncs of other arrivals the question would wait for milliseconds.
+    return this.sops.getSync(sopInstanceUID)
   }
 
   /** One indexed instance, where its SOP location says it is. */

@@ -178,6 +178,7 @@ export class StudyStore {
   private async commitGroupNow (requests: CommitRequest[]): Promise<Array<CommitResult | GroupItemFailure>> {
     const answers: Array<CommitResult | GroupItemFailure> = []
     const studies = new Map<string, GroupStudy>()
+    const discard: Staged[] = []
     for (const request of requests) {
       const uid = request.studyInstanceUID
       let study = studies.get(uid)
@@ -186,26 +187,34 @@ export class StudyStore {
         study = { previous, next: previous, accepted: [], placed: [], events: [], answers: [] }
         studies.set(uid, study)
       }
-      const placed: string[] = []
       try {
         const plan = await this.sortIncoming(uid, request.staged, study.next, request.origin)
-        for (const s of plan.discard) await this.blobs.discard(s.blob)
-        // No index entry points at an accepted file's address: the same bytes held would have been
-        // judged a copy of a held instance (and not accepted), so a file there is an orphan.
-        for (const { staged } of plan.accepted) {
-          await this.blobs.place(staged.blob)
-          placed.push(staged.blob.sha256)
-        }
+        discard.push(...plan.discard)
         if (plan.accepted.length > 0) study.next = nextEntries(plan.accepted, study.next)
         study.accepted.push(...plan.accepted)
-        study.placed.push(...placed)
         study.events.push(...plan.events)
         study.answers.push(answers.length)
         answers.push(plan.result)
       } catch (err) {
-        for (const sha of placed) await this.blobs.remove(sha)
         answers.push(new GroupItemFailure(err))
       }
+    }
+    // Copies not kept go; those that are go to their addresses, all at once. No index entry points
+    // at an accepted file's address (the same bytes held would have been judged a copy of a held
+    // instance, not accepted), so a file there is an orphan and may be replaced.
+    await Promise.allSettled(discard.map(async (d) => this.blobs.discard(d.blob)))
+    const placing = [...studies.values()].map(async (study) => {
+      const placed = await Promise.allSettled(study.accepted.map(async (a) => {
+        await this.blobs.place(a.staged.blob)
+        study.placed.push(a.staged.blob.sha256)
+      }))
+      const failed = placed.find((p) => p.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
+    })
+    const placeFailure = (await Promise.allSettled(placing)).find((p) => p.status === 'rejected')
+    if (placeFailure !== undefined) {
+      for (const study of studies.values()) for (const sha of study.placed) await this.blobs.remove(sha)
+      throw placeFailure.reason
     }
     const failStudy = async (study: GroupStudy, err: unknown): Promise<void> => {
       for (const sha of study.placed) await this.blobs.remove(sha)

@@ -110,8 +110,11 @@ describe('group commit', () => {
     const [a, b, c] = s.instances.map((i) => i.path)
     const first = commitOne(store, a!)
     await until(held, 'the first commit to reach its index write')
+    // One after another, so they wait in this order.
     const second = commitOne(store, b!)
+    await until(() => store.commitsPending.waiting === 1, 'the second commit to wait')
     const again = commitOne(store, b!)
+    await until(() => store.commitsPending.waiting === 2, 'the repeat to wait')
     const third = commitOne(store, c!)
     await until(() => store.commitsPending.waiting === 3, 'three commits to wait')
     release()
