@@ -173,7 +173,7 @@ export class StudyStore {
    * One group of commit requests, in order, each judged against the store as the earlier ones of
    * the group left it: files placed, every touched directory fsynced once, then one synced index
    * batch for every study of the group. A request that fails on its own (say beforeIndexCommit
-   * for its study) fails alone; a failed directory sync or index batch fails the whole group.
+   * for its study) fails alone; a failed placement, directory sync or index batch fails the whole group.
    */
   private async commitGroupNow (requests: CommitRequest[]): Promise<Array<CommitResult | GroupItemFailure>> {
     const answers: Array<CommitResult | GroupItemFailure> = []
