@@ -10,6 +10,7 @@ import { multipartBody, type OutgoingPart } from '../../node/dicomweb/multipart.
 import { generateStudy, type GeneratedStudy } from '../generator/index.ts'
 import { freePort, MB, procStats, since, storescu, sync, waitListening, WorkerProcess } from './processes.ts'
 import type { BenchRow } from './table.ts'
+import { transcodeRows } from './dicom-transcode.ts'
 
 /*
  * DICOM benchmark: the hospital side of a node. The same generated 400-instance CT study (512x512,
@@ -22,6 +23,8 @@ import type { BenchRow } from './table.ts'
  * associations (a share of the files each), and by 4 STOW-RS requests at once, next to 4 storescu
  * into one storescp. A 1 GB multi-frame instance then goes in both ways, to show memory stays
  * flat however large an instance is (BENCH_DICOM_LARGE=0 leaves it out); then out by C-MOVE.
+ * Last, transcoding: a JPEG 2000 study out by C-GET and a JPEG 2000 multi-frame instance out by
+ * C-MOVE, both decoded for requesters that take only uncompressed (dicom-transcode.ts).
  */
 
 export const DICOM_COLUMNS = ['mbPerS', 'instancesPerS', 'seconds', 'bytes', 'peakRssMb', 'vsStorescuStorescp']
@@ -220,6 +223,8 @@ export async function runDicomBench (print: Log): Promise<BenchRow[]> {
     // The ratio is for the CT study, the one the reference moved.
     const base = rows[0]!.mbPerS
     for (const r of rows) if (!r.name.endsWith('-1gb')) r.vsStorescuStorescp = r.mbPerS / base
+    // Transcoding rows come after the ratio: they move other studies (JPEG 2000).
+    rows.push(...await transcodeRows({ work, into, moveDestination: 'BENCH_PACS', destinationDir: join(work, 'pacs'), resetPeak: async () => { await resetPeak(node.pid) }, peak, log }))
     log(`done in ${since(benchStarted).toFixed(0)} s`)
     return rows
   } finally {
