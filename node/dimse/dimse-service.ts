@@ -374,6 +374,9 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
         socket.on('close', () => sockets.delete(socket))
         const scp = new BeeldnetScp(socket, { pduTimeout: LIBRARY_TIMERS_OFF_MS, connectTimeout: LIBRARY_TIMERS_OFF_MS })
         Object.assign(scp, { connected: true })
+        // The library set a socket timeout (beyond reach, see LIBRARY_TIMERS_OFF_MS): off altogether, or
+        // every read and write of the socket re-arms its timer. The idle watch decides instead.
+        socket.setTimeout(0)
         routePdus(socket, logger, () => scp.receivingNow)
         scp.guard()
         scp.on('networkError', (err: Error) => {
