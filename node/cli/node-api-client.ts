@@ -1,4 +1,7 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { NodeRefusedError, NodeUnreachableError } from './errors.ts'
 
 /*
@@ -26,15 +29,13 @@ export interface NodeApi {
 export function createNodeApi (url: string, token?: string): NodeApi {
   const base = url.replace(/\/+$/, '')
   const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
-  const send = async (method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array | Readable }): Promise<Response> => {
+  const send = async (method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array }): Promise<Response> => {
     let response: Response
     try {
       response = await fetch(`${base}${path}`, raw !== undefined
-        ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, ...(raw.bytes instanceof Readable ? { body: Readable.toWeb(raw.bytes) as ReadableStream, duplex: 'half' } : { body: raw.bytes }) }
+        ? { method, signal, headers: { ...auth, 'content-type': raw.contentType }, body: raw.bytes }
         : { method, signal, headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
     } catch (err) {
-      // A file that cannot be read is the file's trouble, not the node's.
-      if (raw?.bytes instanceof Readable && raw.bytes.errored !== null) throw raw.bytes.errored
       throw new NodeUnreachableError(`no node answers at ${base} (is \`beeldnet node start\` running? --node sets the address): ${(err as Error).message}`, err)
     }
     if (!response.ok) {
@@ -43,7 +44,7 @@ export function createNodeApi (url: string, token?: string): NodeApi {
     }
     return response
   }
-  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array | Readable }): Promise<T> => {
+  const request = async <T>(method: string, path: string, body: unknown, signal?: AbortSignal, raw?: { contentType: string, bytes: Uint8Array }): Promise<T> => {
     const response = await send(method, path, body, signal, raw)
     return await response.json().catch(() => undefined) as T
   }
@@ -53,7 +54,7 @@ export function createNodeApi (url: string, token?: string): NodeApi {
     post: async (path, body, signal) => request('POST', path, body ?? {}, signal),
     postBytes: async (path, contentType, bytes) => request('POST', path, undefined, undefined, { contentType, bytes }),
     delete: async (path, signal) => request('DELETE', path, undefined, signal),
-    putStream: async (path, contentType, source, signal) => request('PUT', path, undefined, signal, { contentType, bytes: source }),
+    putStream: async (path, contentType, source, signal) => upload(`${base}${path}`, { ...auth, 'content-type': contentType }, source, signal),
     getStream: async (path, signal) => {
       const response = await send('GET', path, undefined, signal)
       if (response.body === null) return Readable.from([])
@@ -94,4 +95,36 @@ export function createNodeApi (url: string, token?: string): NodeApi {
       }
     }
   }
+}
+
+/**
+ * PUT of a stream with node:http, which writes as the socket drains: fetch (undici) reads a
+ * streamed body ahead of the socket, so a 1 GB file would sit in the CLI's memory.
+ */
+async function upload<T> (url: string, headers: Record<string, string>, source: Readable, signal?: AbortSignal): Promise<T> {
+  const target = new URL(url)
+  const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, { method: 'PUT', headers, signal })
+  const answered = new Promise<IncomingMessage>((resolve, reject) => { req.once('response', resolve); req.once('error', reject) })
+  answered.catch(() => {})
+  try {
+    await pipeline(source, req)
+  } catch (err) {
+    // A file that cannot be read is the file's trouble; a refused connection is the node's.
+    if (source.errored !== null) throw source.errored
+    const early = await Promise.race([answered, new Promise<undefined>((resolve) => { setImmediate(() => { resolve(undefined) }) })]).catch(() => undefined)
+    if (early === undefined) throw new NodeUnreachableError(`no node answers at ${target.origin}: ${(err as Error).message}`, err)
+  }
+  let response: IncomingMessage
+  try {
+    response = await answered
+  } catch (err) {
+    throw new NodeUnreachableError(`no node answers at ${target.origin}: ${(err as Error).message}`, err)
+  }
+  const chunks: Buffer[] = []
+  for await (const chunk of response) chunks.push(chunk as Buffer)
+  let answer: { code?: unknown, message?: string } | undefined
+  try { answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof answer } catch { answer = undefined }
+  const status = response.statusCode ?? 0
+  if (status < 200 || status >= 300) throw new NodeRefusedError(answer?.code, answer?.message ?? `the node answered ${status}`)
+  return answer as T
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -18,6 +18,7 @@ import { useTempDirs } from '../../helpers/temp-dir.ts'
  */
 
 const tempDir = useTempDirs()
+const beeldnetScript = join(import.meta.dirname, '..', '..', '..', 'bin', 'beeldnet')
 const cli = async (...args: string[]): Promise<CliResult> => runBeeldnet(args)
 const sha = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex')
 
@@ -28,8 +29,8 @@ async function initialised (label: string): Promise<string> {
 }
 
 /** `beeldnet node start` in a child process, stopped (and killed, on a failed assertion) when the test ends. */
-async function started (dir: string): Promise<{ url: string, child: ChildProcess, stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [beeldnetMain, 'node', '--data-dir', dir, 'start'], { env: { ...process.env, BEELDNET_HTTP_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+async function started (dir: string, program = [process.execPath, beeldnetMain]): Promise<{ url: string, child: ChildProcess, stop: () => Promise<number | null> }> {
+  const child = spawn(program[0]!, [...program.slice(1), 'node', '--data-dir', dir, 'start'], { env: { ...process.env, BEELDNET_HTTP_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
   onTestFinished(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => { reject(new Error(`node exited early with ${code}`)) })
@@ -147,5 +148,42 @@ describe('beeldnet node import beside a running node', () => {
     // A pid that is gone.
     await writeFile(nodePaths(dir).running, JSON.stringify({ url: `http://127.0.0.1:${closed}`, pid: 2 ** 22 + 1 }))
     expect(JSON.parse((await cli('node', '--data-dir', dir, '--json', 'status')).stdout)).toMatchObject({ studies: 0 })
+  })
+
+  it('streams a large file through: neither the CLI nor the node holds it in memory', async () => {
+    const dir = await initialised('large')
+    // As operators run it: bin/beeldnet, with the node's runtime flags.
+    await started(dir, [beeldnetScript])
+    const nodePid = (JSON.parse(await readFile(nodePaths(dir).running, 'utf8')) as { pid: number }).pid
+    // 400 MB that are not DICOM: staged in full by the node, then refused by their header.
+    const large = join(await tempDir('desk'), 'recording.mp4')
+    const file = await open(large, 'w')
+    const chunk = Buffer.alloc(4 * 1024 * 1024, 0x42)
+    for (let i = 0; i < 100; i++) await file.write(chunk)
+    await file.close()
+
+    const cliRun = spawn(beeldnetScript, ['node', '--data-dir', dir, '--json', 'import', large], { stdio: ['ignore', 'pipe', 'pipe'] })
+    onTestFinished(() => { if (cliRun.exitCode === null) cliRun.kill('SIGKILL') })
+    let stdout = ''
+    cliRun.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    const exited = new Promise<number | null>((resolve) => cliRun.once('exit', resolve))
+    // VmHWM is the process's peak resident memory so far: the last reading before the exit is its peak.
+    const peakMiB = async (pid: number): Promise<number | undefined> => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined)
+      const kb = status === undefined ? undefined : /VmHWM:\s+(\d+) kB/.exec(status)?.[1]
+      return kb === undefined ? undefined : Number(kb) / 1024
+    }
+    let cliPeak = 0
+    let running = true
+    void exited.then(() => { running = false })
+    await until(async () => {
+      cliPeak = Math.max(cliPeak, await peakMiB(cliRun.pid!) ?? 0)
+      return !running
+    }, 'the CLI to send 400 MB')
+    expect(await exited).toBe(3)
+    expect(JSON.parse(stdout)).toMatchObject({ files: 1, bytes: 0, rejected: [{ path: large, code: 'BEELDNET_ERR_NOT_DICOM' }] })
+    expect(cliPeak).toBeGreaterThan(0)
+    expect(cliPeak).toBeLessThan(200)
+    expect(await peakMiB(nodePid)).toBeLessThan(200)
   })
 })
