@@ -21,6 +21,8 @@ export interface StagedBlob {
   tmpPath: string
   sha256: string
   size: number
+  /** staged without an fsync: syncStaged() must make it durable before it is placed */
+  unsynced?: true
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
@@ -91,13 +93,15 @@ export class BlobStore {
   }
 
   /**
-   * Writes `source` into a temp file, hashing as it goes; the bytes are durable when this resolves.
+   * Writes `source` into a temp file, hashing as it goes; the bytes are durable when this resolves
+   * (with `sync: false`, once syncStaged() has been given the result).
    * A plain loop of file writes: stream pipes cost a buffer and several callbacks per chunk, which
    * a receiving node pays on every chunk of every instance. A chunk may still be on its way to
    * the disk when the next is asked for: the source must not reuse its buffers. An abort fails it
    * at once with the abort's reason, even while the source is waiting for bytes that may never come.
    */
-  async stage (source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StagedBlob> {
+  async stage (source: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: { sync?: boolean } = {}): Promise<StagedBlob> {
+    const sync = options.sync ?? true
     signal?.throwIfAborted()
     const tmpPath = join(this.tmpDir, randomBytes(12).toString('hex'))
     const hash = createHash('sha256')
@@ -113,7 +117,7 @@ export class BlobStore {
         }
         await writes.settle()
         signal?.throwIfAborted()
-        await target.sync()
+        if (sync) await target.sync()
       } finally {
         await writes.settle().catch(() => {})
         await target.close()
@@ -123,7 +127,18 @@ export class BlobStore {
       await rm(tmpPath, { force: true })
       throw err
     }
-    return { tmpPath, sha256: hash.digest('hex'), size }
+    return { tmpPath, sha256: hash.digest('hex'), size, ...(sync ? {} : { unsynced: true as const }) }
+  }
+
+  /**
+   * Makes staged files that were staged without an fsync durable, all at once: a group commit's
+   * instances share the file system's journal commits instead of each waiting for its own.
+   */
+  async syncStaged (staged: StagedBlob[]): Promise<void> {
+    await Promise.all(staged.filter((b) => b.unsynced === true).map(async (b) => {
+      await fsyncPath(b.tmpPath)
+      delete b.unsynced
+    }))
   }
 
   /**

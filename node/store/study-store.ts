@@ -141,7 +141,8 @@ export class StudyStore {
   async stageInstance (source: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Staged> {
     // A file is checked where it lies first, so a viewer installer on a USB stick is never copied.
     if (typeof source === 'string') readInstanceHeader(source)
-    const blob = typeof source === 'string' ? await this.blobs.stageFile(source, signal) : await this.blobs.stage(source, signal)
+    // A received stream is fsynced with the rest of its group at commit (fsyncPath in syncStaged).
+    const blob = typeof source === 'string' ? await this.blobs.stageFile(source, signal) : await this.blobs.stage(source, signal, { sync: false })
     try {
       return { header: readInstanceHeader(blob.tmpPath), blob }
     } catch (err) {
@@ -203,6 +204,7 @@ export class StudyStore {
     // at an accepted file's address (the same bytes held would have been judged a copy of a held
     // instance, not accepted), so a file there is an orphan and may be replaced.
     await Promise.allSettled(discard.map(async (d) => this.blobs.discard(d.blob)))
+    await this.blobs.syncStaged([...studies.values()].flatMap((s) => s.accepted.map((a) => a.staged.blob)))
     const placing = [...studies.values()].map(async (study) => {
       const placed = await Promise.allSettled(study.accepted.map(async (a) => {
         await this.blobs.place(a.staged.blob)
@@ -369,6 +371,7 @@ export class StudyStore {
    */
   private async placeAndIndex (studyInstanceUID: string, accepted: Accepted[], previous: StudyEntries | undefined): Promise<void> {
     const placed: string[] = []
+    await this.blobs.syncStaged(accepted.map((a) => a.staged.blob))
     for (const { staged } of accepted) {
       if (await this.blobs.commit(staged.blob)) placed.push(staged.blob.sha256)
     }
