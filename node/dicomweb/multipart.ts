@@ -97,13 +97,17 @@ type DicerConstructor = new (config: { boundary: string, maxHeaderPairs?: number
 // The multipart parser busboy is built on, as @fastify/busboy maintains it (the original dicer is unmaintained).
 const Dicer = createRequire(import.meta.url)('@fastify/busboy/deps/dicer/lib/Dicer.js') as DicerConstructor
 
+const MAX_BOUNDARY_LENGTH = 256
+
 /**
  * The parts of a multipart body, one at a time: the next part is yielded only when the consumer
  * asks, and the parser waits while a part's body is not read (backpressure to the socket). The
  * consumer must read or discard each part's body before asking for the next.
  */
 export async function * readMultipart (body: Readable, boundary: string, limits: { maxParts: number }): AsyncGenerator<IncomingPart> {
-  if (boundary === '' || boundary.length > 70) throw new MultipartError('the Content-Type has no valid boundary parameter')
+  // RFC 2046 caps a boundary at 70 characters, but real senders exceed it (Orthanc's STOW-RS client
+  // uses 73): be liberal, with a bound that still keeps a hostile header from costing anything.
+  if (boundary === '' || boundary.length > MAX_BOUNDARY_LENGTH) throw new MultipartError('the Content-Type has no valid boundary parameter')
   const parser = new Dicer({ boundary, maxHeaderPairs: 64, partHwm: 256 * 1024 })
   const ready: IncomingPart[] = []
   let failure: Error | undefined
