@@ -31,9 +31,9 @@ export class PacsStoreFailedError extends BeeldnetError {
   }
 }
 
-/** The PACS refused instances in a way no retry fixes (final). */
+/** Instances no retry brings into the PACS: it refused them, or they cannot be reconciled (final). */
 export class PacsRefusedError extends BeeldnetError {
   constructor (aeTitle: string, refused: number, total: number, reason: string) {
-    super('BEELDNET_ERR_PACS_REFUSED', `the PACS ${aeTitle} refused ${refused} of ${total} instance(s): ${reason}`)
+    super('BEELDNET_ERR_PACS_REFUSED', `${refused} of ${total} instance(s) cannot go to the PACS ${aeTitle}: ${reason}`)
   }
 }

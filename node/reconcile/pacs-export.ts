@@ -89,6 +89,12 @@ export function classifySend (sops: readonly string[], done: RetrieveDone): Send
   return { total: sops.length, completed: done.completed, retryable, refused, unreachable: done.completed === 0 && done.failed > 0 && done.reasons.some((r) => !/^[0-9.]+: status/.test(r)), reasons: done.reasons }
 }
 
+/** Deflated and big endian datasets: their header cannot be coerced on the way (coerce.ts), so they are not sent at all. */
+const UNRECONCILABLE: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.1.2.1.99', 'deflated'],
+  ['1.2.840.10008.1.2.2', 'big endian']
+])
+
 export class PacsExporter {
   private readonly store: StudyStore
   private readonly lookup: PatientLookup
@@ -135,10 +141,18 @@ export class PacsExporter {
   async send (job: SendJob): Promise<SendResult> {
     const destination = this.destination(job.destination)
     const entries = await this.store.getStudy(job.studyInstanceUID)
-    const instances = job.only === undefined ? entries.instances : entries.instances.filter((i) => job.only!.has(i.sopInstanceUID))
+    const wanted = job.only === undefined ? entries.instances : entries.instances.filter((i) => job.only!.has(i.sopInstanceUID))
+    // Sent, a failed coercion would abort the association and fail every instance after it, each attempt again.
+    const instances = wanted.filter((i) => !UNRECONCILABLE.has(i.transferSyntaxUID))
+    const unsendable = wanted.filter((i) => UNRECONCILABLE.has(i.transferSyntaxUID))
     const done = await sendToDestination(this.store, instances, destination, this.callingAeTitle, () => {},
       (path) => coerceHeader(path, { local: job.local, source: job.source }))
     const result = classifySend(instances.map((i) => i.sopInstanceUID), done)
+    for (const i of unsendable) {
+      result.refused.push(i.sopInstanceUID)
+      result.reasons.push(`${i.sopInstanceUID}: not sent: reconciling a ${UNRECONCILABLE.get(i.transferSyntaxUID)!} dataset is not supported (convert it, e.g. dcmconv +te)`)
+    }
+    result.total = wanted.length
     this.logger.info({ study: job.studyInstanceUID, destination: destination.aeTitle, patientId: job.local.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
     return result
   }

@@ -14,7 +14,7 @@ import { noLookup } from '../../../node/reconcile/patient-lookup.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
-import { startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
+import { dcmtk, startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
 import { until } from '../../helpers/patience.ts'
 
 /*
@@ -217,6 +217,26 @@ describe('the export queue to the PACS', () => {
     expect(files).toHaveLength(1)
     expect(readHeader(join(s.work, 'lenient', files[0]!)).dataset.get(Tags.SOPInstanceUID)?.value?.toString('latin1').replace(/\0/g, '')).toBe(rle.sopInstanceUID)
     expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['failed: BEELDNET_ERR_PACS_REFUSED', 'sent to ISALA_PACS'])
+  })
+
+  it('does not send a deflated instance it cannot reconcile: the others go, the export fails at once naming it', async () => {
+    const s = await setup()
+    // The store takes a second copy of one instance, deflated by dcmtk, as a study of its own would carry it.
+    const deflatedStudy = await generateStudy(join(s.work, 'deflated'), { seed: 142, patient: { id: 'AMC-2', issuer: 'AMC' }, series: [{ modality: 'CT', instances: 2, rows: 16, columns: 16 }] })
+    const plain = deflatedStudy.instances[0]!
+    const deflate = deflatedStudy.instances[1]!
+    const converted = await dcmtk('dcmconv', ['+td', deflate.path, join(s.work, 'deflated.dcm')])
+    expect(converted.code, converted.stderr).toBe(0)
+    const session = s.store.beginImport()
+    await session.add(plain.path)
+    await session.add(join(s.work, 'deflated.dcm'))
+    await session.commit()
+    const pacs = await s.pacs('pacs')
+    const forwarding = await s.forwarding()
+    const record = await queued(forwarding, deflatedStudy.studyInstanceUID)
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'failed', 'the export to fail on the deflated instance')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, done: { instances: 1 }, remaining: [deflate.sopInstanceUID], lastError: { code: 'BEELDNET_ERR_PACS_REFUSED', message: expect.stringContaining('deflated') } })
+    expect(await pacs.settled(1)).toHaveLength(1)
   })
 
   it('keeps the reconciliation hold until the study reached the PACS', async () => {
