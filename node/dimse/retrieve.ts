@@ -15,6 +15,8 @@ import type { CoercedHeader } from '../reconcile/coerce.ts'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { NATIVE_TARGETS, openNativeDataset } from '../transcode/native-dataset.ts'
 import { canProduce, chooseSyntax } from '../transcode/target-syntax.ts'
+import { sendStreamedDatasets, streamDataset } from './streamed-sub-operation.ts'
+import type { Socket } from 'node:net'
 
 type CStoreRequest = requests.CStoreRequest
 type CStoreResponse = responses.CStoreResponse
@@ -29,10 +31,9 @@ type CStoreResponse = responses.CStoreResponse
  * Explicit (or Implicit) VR Little Endian when the requester accepted that (node/transcode); when
  * neither will do, that sub-operation fails with the reason and its SOP Instance UID is listed.
  *
- * Limit: C-GET answers on the association dcmjs-dimse holds, and that library sends a dataset from
- * one buffer, so an instance is held in memory whole while a C-GET sends it (decoded, when it is
- * transcoded; a 1 GB multi-frame instance needs about three times that). C-MOVE and the export to
- * the PACS stream, transcoded or not, one frame at a time.
+ * Every route streams, transcoded or not, one frame at a time: C-MOVE and the export to the PACS
+ * by our own SCU, C-GET by taking over how dcmjs-dimse sends a sub-operation's dataset
+ * (streamed-sub-operation.ts), so memory stays flat whatever an instance's size.
  */
 
 export interface RetrieveProgress {
@@ -109,10 +110,10 @@ const isDeflated = (instance: InstanceRecord): boolean => instance.transferSynta
 export type HeaderTransform = (path: string) => CoercedHeader
 
 /**
- * A C-STORE request (dcmjs-dimse, for C-GET) whose dataset is the stored file's bytes, read and
- * verified only when sent, or the instance already decoded to `decoded`'s syntax.
+ * A C-STORE request (dcmjs-dimse, for C-GET) for an instance sent in `transferSyntaxUID`: its dataset
+ * streams (streamDataset); read whole from the file only if the library asked for it as a buffer.
  */
-function storeRequest (store: StudyStore, instance: InstanceRecord, decoded?: { transferSyntaxUID: string, bytes: Buffer }): CStoreRequest {
+function storeRequest (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string): CStoreRequest {
   const { Dataset } = dimse()
   const { CStoreRequest } = dimse().requests
   class StoredDataset extends Dataset {
@@ -124,7 +125,7 @@ function storeRequest (store: StudyStore, instance: InstanceRecord, decoded?: { 
     }
 
     override getDenaturalizedDataset (): Buffer {
-      if (decoded !== undefined) return decoded.bytes
+      if (transferSyntaxUID !== instance.transferSyntaxUID) throw new Error('a decoded dataset is only sent as it streams')
       const path = store.blobs.pathOf(instance.sha256)
       const file = readFileSync(path)
       if (createHash('sha256').update(file).digest('hex') !== instance.sha256) throw new StoredFileCorruptError(instance.sha256)
@@ -132,7 +133,7 @@ function storeRequest (store: StudyStore, instance: InstanceRecord, decoded?: { 
       return dataset.length % 2 === 1 && isDeflated(instance) ? Buffer.concat([dataset, EVEN_PAD]) : dataset
     }
   }
-  const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, decoded?.transferSyntaxUID ?? instance.transferSyntaxUID)
+  const dataset = new StoredDataset({ SOPClassUID: instance.sopClassUID, SOPInstanceUID: instance.sopInstanceUID }, transferSyntaxUID)
   return new CStoreRequest(dataset)
 }
 
@@ -150,23 +151,6 @@ function acceptedSyntaxes (scp: SubOperationSender, sopClassUID: string): string
     if (context.getAbstractSyntaxUid() === sopClassUID && context.getResult() === 0 && syntax !== undefined) accepted.push(syntax)
   }
   return accepted
-}
-
-/** The instance decoded to `transferSyntaxUID`, whole (dcmjs-dimse sends a dataset from one buffer). */
-async function decodedWhole (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string): Promise<Buffer> {
-  const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID, sha256: instance.sha256 })
-  const bytes = Buffer.allocUnsafe(native.length)
-  let at = 0
-  try {
-    for (const chunk of native.chunks()) {
-      chunk.copy(bytes, at)
-      at += chunk.length
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-  } finally {
-    native.close()
-  }
-  return bytes
 }
 
 /** Other syntaxes an instance can be sent in, decoded: Explicit, then Implicit VR Little Endian. */
@@ -187,7 +171,8 @@ export async function retrieve (store: StudyStore, identifier: Identifier, how: 
 
 /**
  * C-GET: C-STORE sub-operations back on the caller's association, one at a time, each in a syntax
- * the caller accepted for its SOP class (decoded first when that is not the stored one).
+ * the caller accepted for its SOP class (decoded when that is not the stored one), each dataset
+ * streamed from the store as it is sent (streamed-sub-operation.ts).
  */
 async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[], scp: SubOperationSender, onProgress: (p: RetrieveProgress) => void): Promise<RetrieveDone> {
   const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [], failedSopInstanceUIDs: [] }
@@ -198,7 +183,14 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
     done.failedSopInstanceUIDs!.push(instance.sopInstanceUID)
     onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
   }
+  let streamFailure: Error | undefined
+  sendStreamedDatasets(scp, (err) => { streamFailure = err })
+  const socket = (scp as unknown as { socket?: Socket }).socket
   for (const instance of instances) {
+    if (socket?.destroyed === true) {
+      fail(instance, `status 0xa700 the association ended${streamFailure === undefined ? '' : ` (${reasonOf(streamFailure)})`}`)
+      continue
+    }
     const accepted = acceptedSyntaxes(scp, instance.sopClassUID)
     const syntax = accepted === undefined ? instance.transferSyntaxUID : chooseSyntax(instance.transferSyntaxUID, accepted)
     if (accepted !== undefined && accepted.length === 0) {
@@ -209,16 +201,19 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
       fail(instance, `status 0x0122 BEELDNET_ERR_TRANSCODE_UNSUPPORTED: the caller accepts ${accepted!.join(', ')}, and ${instance.transferSyntaxUID} cannot be given in any of them`)
       continue
     }
-    let decoded: { transferSyntaxUID: string, bytes: Buffer } | undefined
+    let chunks: () => AsyncIterable<Uint8Array> = () => datasetBytes(store, instance)
     if (syntax !== instance.transferSyntaxUID) {
       try {
-        decoded = { transferSyntaxUID: syntax, bytes: await decodedWhole(store, instance, syntax) }
+        // Opened (frame 1 decoded) before the sub-operation starts: a refusal fails this instance alone.
+        const decoded = await decodedStream(store, instance, syntax)
+        chunks = () => decoded
       } catch (err) {
         fail(instance, `status 0x0122 ${reasonOf(err)}`)
         continue
       }
     }
-    const request = storeRequest(store, instance, decoded)
+    const request = storeRequest(store, instance, syntax)
+    streamDataset(request, chunks)
     let answered = false
     request.on('response', (response: CStoreResponse) => {
       answered = true
@@ -233,12 +228,21 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
       }
       onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
     })
-    // The association's request queue says 'done' once this sub-operation is answered (or skipped).
+    // The association's request queue says 'done' once this sub-operation is answered (or skipped);
+    // a dataset that fails as it streams ends the association instead.
+    let ended: (() => void) | undefined
     await new Promise<void>((resolve) => {
+      ended = resolve
       scp.once('done', resolve)
+      socket?.once('close', resolve)
       scp.sendRequests([request])
     })
-    if (!answered) fail(instance, `no storage presentation context accepted by the caller for ${instance.sopClassUID} in ${syntax}`)
+    if (ended !== undefined) socket?.off('close', ended)
+    if (!answered) {
+      fail(instance, streamFailure !== undefined
+        ? `status 0xa700 ${reasonOf(streamFailure)}`
+        : `no storage presentation context accepted by the caller for ${instance.sopClassUID} in ${syntax}`)
+    }
   }
   return done
 }

@@ -323,6 +323,30 @@ describe('transcoding compressed instances for requesters that take only uncompr
     expect(stored.status).toBe(200)
   })
 
+  it('streams a C-GET dataset as it decodes, and ends the association when the stored file no longer matches its hash', async () => {
+    const colour = inStudy(colourStudyUID)[0]!
+    const [record] = (await store.getStudy(colourStudyUID)).instances
+    const path = store.blobs.pathOf(record!.sha256)
+    const original = await readFile(path)
+    // A byte of the header changed: every frame still decodes, only the hash (checked after the last frame) can tell.
+    const at = original.indexOf(Buffer.from(colour.sopInstanceUID)) - 20
+    const damaged = Buffer.from(original)
+    damaged[at] = damaged[at]! ^ 0x01
+    await writeFile(path, damaged)
+    try {
+      const out = join(work, 'get-damaged')
+      await mkdir(out)
+      const got = await dcmtk('getscu', ['+B', '-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-od', out, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${colourStudyUID}`, '127.0.0.1', String(dimse.port)])
+      // getscu sees the association end while it holds an incomplete instance, and writes nothing.
+      expect(`${got.stdout}${got.stderr}`).toMatch(/Failed sending C-STORE response|Abort/i)
+      expect(await readdir(out)).toEqual([])
+      const done = logs.find((l) => l.msg === 'retrieve done' && l.kind === 'get' && String((l.reasons as string[])[0]).includes('BEELDNET_ERR_STORE_FILE_CORRUPT'))
+      expect(done).toBeDefined()
+    } finally {
+      await writeFile(path, original)
+    }
+  })
+
   it('refuses with 406 and a code what it cannot produce: a compressed syntax, or a native one an instance cannot be decoded to', async () => {
     const fetcher = fetchAs({ dataDir: join(work, 'node') })
     const compressed = await fetcher(`${url}/dicomweb/studies/${studyUID}`, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' } })
