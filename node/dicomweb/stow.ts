@@ -68,7 +68,7 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
         continue
       }
       try {
-        const outcome = await session.add(part.body)
+        const outcome = await session.add(chunksOf(part.body))
         const h = outcome.header
         if (studyInstanceUID !== undefined && h.studyInstanceUID !== studyInstanceUID) {
           // Staged already: the session discards it unless committed, so take it out of the batch.
@@ -107,6 +107,51 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
   } catch (err) {
     await session.abort()
     throw err
+  }
+}
+
+/** Readable chunks kept in hand before the part's stream is paused. */
+const CHUNKS_AHEAD = 16
+
+/**
+ * A part's bytes as the parser produced them. A Readable's own iterator reads whatever is buffered
+ * as one new concatenated buffer each time: for a 1 GB part, a GB of copies left to the collector.
+ * The part is paused while the store is behind, so the parser, and the upload, wait.
+ */
+export async function * chunksOf (stream: Readable): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = []
+  let ended = false
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  const poke = (): void => { const w = wake; wake = undefined; w?.() }
+  const onData = (chunk: Buffer): void => {
+    queue.push(chunk)
+    if (queue.length >= CHUNKS_AHEAD) stream.pause()
+    poke()
+  }
+  const onEnd = (): void => { ended = true; poke() }
+  const onError = (err: Error): void => { failure = err; poke() }
+  stream.on('data', onData)
+  stream.once('end', onEnd)
+  stream.once('error', onError)
+  try {
+    for (;;) {
+      const chunk = queue.shift()
+      if (chunk !== undefined) {
+        if (queue.length < CHUNKS_AHEAD / 2 && stream.isPaused()) stream.resume()
+        yield chunk
+        continue
+      }
+      if (failure !== undefined) throw failure
+      if (ended) return
+      await new Promise<void>((resolve) => { wake = resolve })
+    }
+  } finally {
+    stream.off('data', onData)
+    stream.off('end', onEnd)
+    stream.off('error', onError)
+    // Whatever the store did not take is read and dropped, so the next part can come.
+    if (!ended) stream.resume()
   }
 }
 
