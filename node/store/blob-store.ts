@@ -34,8 +34,8 @@ export class BlobStore {
   private readonly quarantineDir: string
   /** files commit() made a fan-out directory for, whose parents the next syncDirectoriesOf must sync */
   private readonly madeDirsFor = new Set<string>()
-  /** directory fsyncs done to make renames durable (a group commit does one per directory it touched) */
-  readonly stats = { directorySyncs: 0 }
+  /** directory fsyncs done to make renames durable (a group commit does one per directory it touched), and staged files fsynced at commit */
+  readonly stats = { directorySyncs: 0, stagedSyncs: 0 }
 
   constructor (init: BlobStoreInit) {
     this.dir = init.dir
@@ -138,6 +138,7 @@ export class BlobStore {
     await Promise.all(staged.filter((b) => b.unsynced === true).map(async (b) => {
       await fsyncPath(b.tmpPath)
       delete b.unsynced
+      this.stats.stagedSyncs++
     }))
   }
 

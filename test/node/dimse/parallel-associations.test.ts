@@ -94,5 +94,7 @@ describe('parallel C-STORE associations', () => {
     expect(store.groupCommits.largestGroup).toBeGreaterThanOrEqual(ASSOCIATIONS / 2)
     expect(store.index.stats.batches).toBe(store.groupCommits.groups)
     expect(store.groupCommits.groups).toBeLessThan(ASSOCIATIONS * PER_ASSOCIATION)
+    // Each received file was fsynced by its group commit, before its rename and its answer.
+    expect(store.blobs.stats.stagedSyncs).toBe(ASSOCIATIONS * PER_ASSOCIATION)
   })
 })
