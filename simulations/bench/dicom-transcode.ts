@@ -12,7 +12,7 @@ import type { BenchRow } from './table.ts'
  * (512x512, 16-bit) goes into the node by storescu as stored, then out by C-GET to a getscu that
  * proposes only uncompressed syntaxes (so every instance is decoded), and a JPEG 2000 multi-frame
  * instance (120 frames of 512x512, 60 MB decoded) out by C-MOVE to a storescp that accepts only
- * uncompressed (decoded frame by frame as it streams; BENCH_DICOM_LARGE=0 leaves it out).
+ * uncompressed and by C-GET (decoded frame by frame as it streams; BENCH_DICOM_LARGE=0 leaves it out).
  * MB/s counts the decoded bytes delivered; peak RSS is the node's, as in the other rows.
  * The JPEG 2000 files are made here with dcmjs-codecs' encoder (dcmtk has no JPEG 2000 codec).
  */
@@ -105,6 +105,16 @@ export async function transcodeRows (ctx: TranscodeBenchContext): Promise<BenchR
     const moved = await bytesIn(ctx.destinationDir)
     if (moved.files !== 1) throw new Error(`storescp received ${moved.files} files of the JPEG 2000 multi-frame instance`)
     rows.push(row('cmove-transcode-j2k-mf', moved.files, moved.bytes, moveSeconds, await ctx.peak()))
+
+    log('C-GET of the multi-frame instance, decoded frame by frame as it streams ...')
+    await mkdir(got, { recursive: true })
+    await sync()
+    await ctx.resetPeak()
+    const mfGetSeconds = await tool('getscu', ['-S', ...into.slice(0, 4), '-od', got, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${mf.studyInstanceUID}`, ...into.slice(4)])
+    const gotMf = await bytesIn(got)
+    if (gotMf.files !== 1) throw new Error(`getscu received ${gotMf.files} files of the JPEG 2000 multi-frame instance`)
+    rows.push(row('cget-transcode-j2k-mf', gotMf.files, gotMf.bytes, mfGetSeconds, await ctx.peak()))
+    await rm(got, { recursive: true, force: true })
   }
   return rows
 }
