@@ -30,7 +30,7 @@ const FINAL = new Set(['complete', 'declined', 'failed', 'cancelled'])
  * The running node's API: --node, else the address in this data directory's config; with the
  * token in BEELDNET_TOKEN, else the one the node keeps for its own CLI in the data directory.
  */
-async function nodeApiFor (dataDir: string, given: string | undefined): Promise<NodeApi> {
+export async function nodeApiFor (dataDir: string, given: string | undefined): Promise<NodeApi> {
   const paths = nodePaths(dataDir)
   const token = process.env.BEELDNET_TOKEN ?? await readCliToken(paths.cliToken)
   if (given !== undefined) return createNodeApi(given, token)

@@ -25,7 +25,7 @@ import { buildEnrolment, sendEnrolment } from '../directory/enrol.ts'
 import { createRegistryClient } from '../directory/registry-client.ts'
 import { formatDirectoryStatus } from '../directory/status-text.ts'
 import { createTrustStore, trustDir } from '../directory/trust-store.ts'
-import { addExchangeCommands } from './exchange-commands.ts'
+import { addExchangeCommands, nodeApiFor } from './exchange-commands.ts'
 import { addAuditCommands } from './audit-commands.ts'
 import { addUserCommands } from './user-commands.ts'
 import { addExportCommands } from './export-commands.ts'
@@ -49,14 +49,20 @@ async function withStore (cmd: Command, action: (store: StudyStore, out: Output)
       process.exitCode = await throughNode!(await apiOf(opts.dataDir, node), out) ?? 0
       return
     }
-    store = new StudyStore({ dir: opts.dataDir })
+    const opened = new StudyStore({ dir: opts.dataDir })
     try {
-      await store.start()
+      await opened.start()
     } catch (err) {
-      // The file names a live process whose API is silent: if the store is locked, that node holds it.
-      if (node !== undefined && unanswered !== undefined && isBeeldnetError(err) && err.code === 'BEELDNET_ERR_STORE_LOCKED') throw unreachableRunningNode(node, unanswered)
-      throw err
+      if (throughNode === undefined || !isBeeldnetError(err) || err.code !== 'BEELDNET_ERR_STORE_LOCKED') throw err
+      // The file names a live process whose API is silent: the store is locked, so that node holds it.
+      if (node !== undefined && unanswered !== undefined) throw unreachableRunningNode(node, unanswered)
+      // A node that wrote no running.json (started otherwise): its API may answer where the config says.
+      const configured = await nodeApiFor(opts.dataDir, undefined)
+      if (await answers(configured.url) !== undefined) throw err
+      process.exitCode = await throughNode(configured, out) ?? 0
+      return
     }
+    store = opened
     process.exitCode = await action(store, out) ?? 0
   } catch (err) {
     process.exitCode = reportError(err, opts.json)

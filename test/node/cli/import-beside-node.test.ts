@@ -4,7 +4,12 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { pino } from 'pino'
+import { createHttpServer } from '../../../node/api/http-server.ts'
 import { nodePaths } from '../../../node/paths.ts'
+import { ensureCliToken } from '../../../node/users/cli-token.ts'
+import { UserStore } from '../../../node/users/user-store.ts'
+import { listenOnLoopback } from '../../helpers/listen.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
 import { writeMediaLayout } from '../../../simulations/generator/index.ts'
@@ -126,7 +131,7 @@ describe('beeldnet node import beside a running node', () => {
     expect(JSON.parse((await cli('node', '--data-dir', dir, '--json', 'status')).stdout)).toMatchObject({ studies: 1, instances: 4 })
   })
 
-  it('says the node runs but its API does not answer, and ignores the file a crashed node left', async () => {
+  it('says the node runs but its API does not answer, asks a node without running.json where its config says, and ignores the file a crashed node left', async () => {
     const dir = await initialised('silent')
     const closed = await freePort()
     // A node that holds the store (here: this test) and whose API is gone.
@@ -140,6 +145,21 @@ describe('beeldnet node import beside a running node', () => {
       expect(error.code).toBe('BEELDNET_ERR_NODE_UNREACHABLE')
       expect(error.message).toContain(`pid ${process.pid}`)
       expect(error.message).toContain(`http://127.0.0.1:${closed}`)
+
+      // A node that wrote no running.json (started some other way) is asked where its config says.
+      await rm(nodePaths(dir).running)
+      const users = new UserStore(nodePaths(dir).users)
+      await ensureCliToken(users, nodePaths(dir).cliToken)
+      const app = createHttpServer({ store, logger: pino({ level: 'silent' }), users }, { nodeName: 'test', peerId: 'test' })
+      const port = new URL(await listenOnLoopback(app)).port
+      try {
+        const status = await runBeeldnet(['node', '--data-dir', dir, '--json', 'status'], { BEELDNET_HTTP_PORT: port, BEELDNET_HTTP_HOST: '127.0.0.1' })
+        expect(status.code, status.stdout).toBe(0)
+        expect(JSON.parse(status.stdout)).toMatchObject({ studies: 0 })
+      } finally {
+        await app.close()
+      }
+      expect((await runBeeldnet(['node', '--data-dir', dir, '--json', 'status'], { BEELDNET_HTTP_PORT: String(closed) })).stdout).toContain('BEELDNET_ERR_STORE_LOCKED')
     } finally {
       await store.stop()
     }
