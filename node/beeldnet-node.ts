@@ -273,7 +273,8 @@ export class BeeldnetNode {
           counts.set(key, entry)
         }
         return [...counts.values()]
-      }
+      },
+      exportsByState: async () => [...Map.groupBy(await this.pacs.exports.list(), (e) => e.state)].map(([state, list]) => ({ state, count: list.length }))
     })
     countTransfers(metrics, this.exchange)
     return metrics

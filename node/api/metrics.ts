@@ -15,6 +15,8 @@ export interface MetricsSources {
   gatingRefusals?: () => Array<{ direction: string, reason: string, count: number }>
   /** transfers by direction and state */
   transfersByState?: () => Promise<Array<{ direction: string, state: string, count: number }>>
+  /** exports to the PACS by state (queued, sending, complete, failed, cancelled) */
+  exportsByState?: () => Promise<Array<{ state: string, count: number }>>
 }
 
 export interface NodeMetrics {
@@ -60,6 +62,13 @@ export function createMetrics (sources: MetricsSources = {}): NodeMetrics {
     async collect () {
       this.reset()
       for (const t of await sources.transfersByState?.() ?? []) this.set({ direction: t.direction, state: t.state }, t.count)
+    }
+  })
+  new Gauge({
+    name: 'beeldnet_pacs_exports', help: 'exports to the PACS by state', labelNames: ['state'], registers,
+    async collect () {
+      this.reset()
+      for (const e of await sources.exportsByState?.() ?? []) this.set({ state: e.state }, e.count)
     }
   })
   return {

@@ -84,6 +84,10 @@ describe('beeldnet node exports', () => {
     const unknown = await exportsCli(node, 'retry', 'no-such-export')
     expect(unknown.stdout + unknown.stderr).toContain('BEELDNET_ERR_EXPORT_NOT_FOUND')
 
+    // IT's monitoring sees the queue too.
+    const metrics = await (await fetchAs({ dataDir }, 'it-admin')(`${node.url}/metrics`)).text()
+    expect(metrics).toMatch(/beeldnet_pacs_exports\{state="complete"\} 1/)
+
     const audits = []
     for await (const r of trailRecords(nodePaths(dataDir).auditTrail)) if (r.event === 'export-to-pacs') audits.push(r)
     expect(audits).toEqual([expect.objectContaining({ outcome: 'sent to ISALA_PACS', details: expect.objectContaining({ exportId, localPatientId: 'ISA-9' }) })])
