@@ -40,7 +40,8 @@ export function registerImportRoutes (app: FastifyInstance, components: { store:
   }
   const cutOff = (req: FastifyRequest): AbortSignal => {
     const controller = new AbortController()
-    req.raw.once('close', () => { if (!req.raw.complete) controller.abort(new BadRequestError('the upload was cut off')) })
+    // Not the file's outcome (a plain error): the caller is gone, and a retry of the file must not be named twice.
+    req.raw.once('close', () => { if (!req.raw.complete) controller.abort(new Error('the upload was cut off')) })
     return controller.signal
   }
 

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { request } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
@@ -13,7 +14,8 @@ import { nodePaths } from '../../../node/paths.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
 import { generateStudy, writeMediaLayout } from '../../../simulations/generator/index.ts'
-import { fetchAs } from '../../helpers/api-caller.ts'
+import { fetchAs, tokenFor } from '../../helpers/api-caller.ts'
+import { until } from '../../helpers/patience.ts'
 import { listenOnLoopback } from '../../helpers/listen.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
@@ -134,5 +136,23 @@ describe('the import API', () => {
     expect((await it_(`${url}/api/imports/${id}`, { method: 'DELETE' })).status).toBe(200)
     await expect(store.getStudy(study.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
     expect(await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).toEqual([])
+  })
+
+  it('drops a file whose upload is cut off: no outcome for it, nothing left in staging, the import goes on', async () => {
+    const src = await tempDir('src')
+    const study = await generateStudy(src, { seed: 84, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }] })
+    const { id } = await (await it_(`${url}/api/imports`, { method: 'POST' })).json() as { id: string }
+    const token = await tokenFor({ dataDir }, 'it-admin')
+    // Announces a megabyte, sends a few bytes, and goes away.
+    const cut = request(`${url}/api/imports/${id}/files?path=cut.dcm`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(1024 * 1024) } })
+    cut.on('error', () => {})
+    cut.write(Buffer.alloc(64 * 1024))
+    await until(async () => (await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).length > 0, 'the node to stage the first bytes')
+    cut.destroy()
+    await until(async () => (await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).length === 0, 'the node to drop what it staged of the cut-off file')
+    const sent = await it_(`${url}/api/imports/${id}/files?path=whole.dcm`, streamed(study.instances[0]!.path))
+    expect(await sent.json()).toMatchObject({ outcome: { path: 'whole.dcm', status: 'stored' }, received: 1 })
+    const summary = await (await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
+    expect(summary).toMatchObject({ files: 1, stored: 1, rejected: [] })
   })
 })
