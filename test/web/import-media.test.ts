@@ -49,7 +49,8 @@ describe('importing media in the web app', () => {
 
     const report = it.page.getByTestId('import-report')
     await report.waitFor()
-    await it.page.getByText('3 van 3 bestand(en) verstuurd').waitFor()
+    // Progress counts files and bytes: all of both once the last file is sent.
+    await it.page.getByText('3 van 3 bestand(en) verstuurd (100%)').waitFor()
     expect(await it.page.getByTestId('import-progress').getAttribute('data-done')).toBe('3')
     expect(await report.getByRole('status').textContent()).toBe('3 bestand(en): 2 opgeslagen, 0 al aanwezig, 1 geweigerd; 1 onderzoek(en)')
     const rows = it.page.getByTestId('import-files').locator('tbody tr')

@@ -41,13 +41,38 @@ async function request<T> (method: string, path: string, body?: unknown, raw?: {
   return answer as T
 }
 
+/** A PUT whose bytes are counted as they leave (fetch cannot tell upload progress; XMLHttpRequest can). */
+async function upload<T> (path: string, file: Blob, onProgress: (sent: number) => void): Promise<T> {
+  const xhr = new XMLHttpRequest()
+  const done = new Promise<void>((resolve, reject) => {
+    xhr.onload = () => { resolve() }
+    xhr.onerror = () => { reject(new ApiError('APP_OFFLINE', 'the node did not answer', 0)) }
+  })
+  xhr.upload.onprogress = (e) => { onProgress(e.loaded) }
+  xhr.open('PUT', path)
+  xhr.setRequestHeader('accept', 'application/json')
+  xhr.setRequestHeader('content-type', 'application/octet-stream')
+  xhr.setRequestHeader('x-csrf-token', csrfToken)
+  xhr.send(file)
+  await done
+  let answer: { code?: string, message?: string } | undefined
+  try { answer = JSON.parse(xhr.responseText) as typeof answer } catch { answer = undefined }
+  if (xhr.status < 200 || xhr.status >= 300) {
+    if (xhr.status === 401) onUnauthenticated()
+    throw new ApiError(answer?.code ?? 'BEELDNET_ERR_INTERNAL', answer?.message ?? `HTTP ${xhr.status}`, xhr.status)
+  }
+  return answer as T
+}
+
 export const api = {
   get: async <T>(path: string): Promise<T> => request<T>('GET', path),
   post: async <T>(path: string, body: unknown = {}): Promise<T> => request<T>('POST', path, body),
   del: async <T>(path: string): Promise<T> => request<T>('DELETE', path),
   postFile: async <T>(path: string, file: File): Promise<T> => request<T>('POST', path, undefined, { type: file.type || 'application/octet-stream', bytes: file }),
-  /** a file's bytes as they are (the browser streams a File from disk) */
-  putBytes: async <T>(path: string, file: Blob): Promise<T> => request<T>('PUT', path, undefined, { type: 'application/octet-stream', bytes: file })
+  /** a file's bytes as they are (the browser streams a File from disk); `onProgress` hears the bytes sent so far */
+  putBytes: async <T>(path: string, file: Blob, onProgress?: (sent: number) => void): Promise<T> => onProgress === undefined
+    ? request<T>('PUT', path, undefined, { type: 'application/octet-stream', bytes: file })
+    : upload<T>(path, file, onProgress)
 }
 
 /** Query string from the given values, leaving out empty ones. */

@@ -38,7 +38,8 @@ const SENTENCES: Partial<Record<ErrorCode, Sentence>> = {
   BEELDNET_ERR_BODY_TOO_LARGE: ['Het bestand is te groot.', 'The file is too large.'],
   BEELDNET_ERR_TRANSFER_STATE: ['Dat kan niet in de huidige stand van de overdracht.', 'That is not possible in the transfer\'s current state.'],
   BEELDNET_ERR_EXPORT_STATE: ['Dat kan niet in de huidige stand van de export naar het PACS.', 'That is not possible in the export\'s current state.'],
-  BEELDNET_ERR_UNKNOWN_DESTINATION: ['Er is geen PACS ingesteld om naar te sturen. Vraag IT om pacs.destination in te stellen.', 'No PACS is set up to send to. Ask IT to set pacs.destination.']
+  BEELDNET_ERR_UNKNOWN_DESTINATION: ['Er is geen PACS ingesteld om naar te sturen. Vraag IT om pacs.destination in te stellen.', 'No PACS is set up to send to. Ask IT to set pacs.destination.'],
+  BEELDNET_ERR_IMPORT_STATE: ['Deze import liep niet zoals verwacht (verlopen of al afgerond). Kies de map opnieuw en importeer nog eens.', 'This import did not go as expected (expired or already finished). Choose the folder again and import once more.']
 }
 
 function hasSentence (code: string): code is keyof typeof SENTENCES {

@@ -183,7 +183,8 @@ const nl = {
   'import.warnings': 'Meldingen',
   'import.studies': 'Onderzoeken',
   'import.file': 'Bestand',
-  'import.nothing': 'Geen DICOM-bestanden in deze map.'
+  'import.nothing': 'Geen DICOM-bestanden in deze map.',
+  'import.current': 'Bezig: {name} ({sent} van {size})'
 }
 
 export type TextKey = keyof typeof nl
@@ -363,7 +364,8 @@ const en: Record<TextKey, string> = {
   'import.warnings': 'Notes',
   'import.studies': 'Studies',
   'import.file': 'File',
-  'import.nothing': 'No DICOM files in this folder.'
+  'import.nothing': 'No DICOM files in this folder.',
+  'import.current': 'Sending: {name} ({sent} of {size})'
 }
 
 const TEXTS: Record<Lang, Record<TextKey, string>> = { nl, en }

@@ -23,6 +23,10 @@ interface Summary {
 }
 interface Plan { files: string[], missing: string[], warnings: string[] }
 
+function sizeText (n: number): string {
+  return n < 1024 * 1024 ? `${Math.round(n / 1024)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
+
 /** A file's name within the chosen folder (the folder's own name first), as the node plans it. */
 const nameOf = (file: File): string => file.webkitRelativePath !== '' ? file.webkitRelativePath : file.name
 
@@ -31,6 +35,8 @@ export function ImportMedia (): preact.JSX.Element {
   const [files, setFiles] = useState<File[]>([])
   const [phase, setPhase] = useState<'choose' | 'planning' | 'sending' | 'done'>('choose')
   const [total, setTotal] = useState(0)
+  const [bytes, setBytes] = useState({ sent: 0, total: 0 })
+  const [current, setCurrent] = useState<{ name: string, sent: number, size: number } | undefined>(undefined)
   const [outcomes, setOutcomes] = useState<Outcome[]>([])
   const [summary, setSummary] = useState<Summary | undefined>(undefined)
   const [error, setError] = useState<unknown>(undefined)
@@ -49,18 +55,30 @@ export function ImportMedia (): preact.JSX.Element {
       for (const dicomdir of begun.dicomdirs) await api.putBytes(`/api/imports/${id}/dicomdir?path=${encodeURIComponent(dicomdir)}`, byName.get(dicomdir)!)
       const plan = await api.get<Plan>(`/api/imports/${id}/plan`)
       setTotal(plan.files.length)
+      const bytesTotal = plan.files.reduce((sum, name) => sum + byName.get(name)!.size, 0)
+      setBytes({ sent: 0, total: bytesTotal })
       setPhase('sending')
       const sent: Outcome[] = []
+      let before = 0
       for (const name of plan.files) {
-        const { outcome } = await api.putBytes<{ outcome: Outcome }>(`/api/imports/${id}/files?path=${encodeURIComponent(name)}`, byName.get(name)!)
+        const file = byName.get(name)!
+        setCurrent({ name, sent: 0, size: file.size })
+        const { outcome } = await api.putBytes<{ outcome: Outcome }>(`/api/imports/${id}/files?path=${encodeURIComponent(name)}`, file, (loaded) => {
+          setCurrent({ name, sent: loaded, size: file.size })
+          setBytes({ sent: before + loaded, total: bytesTotal })
+        })
+        before += file.size
+        setBytes({ sent: before, total: bytesTotal })
         sent.push(outcome)
         setOutcomes([...sent])
       }
+      setCurrent(undefined)
       setSummary(await api.post<Summary>(`/api/imports/${id}/commit`))
       setPhase('done')
     } catch (err) {
       setError(err)
       setPhase('choose')
+      setCurrent(undefined)
       // What was staged is dropped at once rather than when the node finds the import idle.
       if (id !== undefined) await api.del(`/api/imports/${id}`).catch(() => {})
     }
@@ -83,7 +101,8 @@ export function ImportMedia (): preact.JSX.Element {
       {phase === 'planning' && <p role='status'>{t('import.planning')}</p>}
       {(phase === 'sending' || phase === 'done') && (
         <div data-testid='import-progress' data-done={outcomes.length} data-total={total}>
-          <ProgressBar done={outcomes.length} total={total} label={t('import.progress', { done: outcomes.length, total })} />
+          <ProgressBar done={bytes.sent} total={bytes.total} label={t('import.progress', { done: outcomes.length, total })} />
+          {current !== undefined && phase === 'sending' && <p data-testid='import-current'>{t('import.current', { name: current.name, sent: sizeText(current.sent), size: sizeText(current.size) })}</p>}
         </div>
       )}
       {summary !== undefined && (
