@@ -25,8 +25,8 @@ type CMoveResponse = responses.CMoveResponse
 import { InstanceReceiver, type StoreOutcome } from './receive-instance.ts'
 import { retrieve, type RetrieveHow, type RetrieveProgress, type SubOperationSender } from './retrieve.ts'
 import { watchIdle, type IdleWatch } from './idle-watch.ts'
-import { PduProtocolError, PduRouter } from './pdu-router.ts'
-import { cStoreRsp, pDataHeader } from './ul/pdu.ts'
+import { PduProtocolError, PduRouter, type StoreSink } from './pdu-router.ts'
+import { cStoreRsp, parseStoreRq, pDataHeader, type StoreRequest } from './ul/pdu.ts'
 
 /*
  * The node's DIMSE service (SCP) for the hospital's PACS and modalities: C-ECHO, C-STORE into the
@@ -106,11 +106,15 @@ const MAX_PDU_BYTES = 4 * 262_144
  * Puts our PDU reader between the socket and the library's (the one 'data' listener it has just
  * attached): the library gets whole PDUs, and a C-STORE's dataset goes straight to its receiver.
  */
-function routePdus (socket: Socket, logger: Logger, storeSink: () => InstanceReceiver | undefined): void {
+function routePdus (socket: Socket, logger: Logger, scp: { storeSink: () => StoreSink | undefined, takeCommand: (contextId: number, bytes: Buffer) => boolean }): void {
   const [library, ...others] = socket.listeners('data') as Array<(chunk: Buffer) => void>
   if (library === undefined || others.length > 0) throw new Error(`dcmjs-dimse attached ${socket.listenerCount('data')} data listeners, not one`)
   socket.off('data', library)
-  const router = new PduRouter({ library: (pdu) => { library(pdu) }, storeSink }, MAX_PDU_BYTES)
+  const router = new PduRouter({
+    library: (pdu) => { library(pdu) },
+    storeSink: () => scp.storeSink(),
+    command: (contextId, bytes) => scp.takeCommand(contextId, bytes)
+  }, MAX_PDU_BYTES)
   socket.on('data', (chunk: Buffer) => {
     try {
       router.push(chunk)
@@ -166,11 +170,11 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
     private idle: IdleWatch | undefined
     /** the instance being received, dropped if the association ends before it is complete */
     private receiving: InstanceReceiver | undefined
+    /** the sink of a C-STORE taken from the library (takeCommand), which it finishes and answers */
+    private ownSink: StoreSink | undefined
 
     private get tcp (): Socket { return (this as unknown as { socket: Socket }).socket }
 
-    /** The C-STORE dataset being received (between its first and its last fragment), if any. */
-    get receivingNow (): InstanceReceiver | undefined { return this.receiving }
 
     /** Ends the association when the caller goes quiet, and lets go of a half-received instance when it ends. */
     guard (): void {
@@ -291,12 +295,53 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
      */
     override cStoreRequest (request: CStoreRequest): void {
       const { outcome, answered, contextId } = (request.getDataset() as unknown as { outcome?: StoreOutcome, answered?: () => void, contextId?: number } | undefined) ?? {}
+      this.answerStore({ messageId: request.getMessageId(), sopClassUID: request.getAffectedSopClassUid(), sopInstanceUID: request.getAffectedSopInstanceUid() }, contextId, outcome)
+      answered?.()
+    }
+
+    private answerStore (request: StoreRequest, contextId: number | undefined, outcome: StoreOutcome | undefined): void {
       const status = outcome?.status ?? DimseStatus.processingFailure
       if (outcome?.stored === true && outcome.studyInstanceUID !== undefined) this.stored.add(outcome.studyInstanceUID)
-      if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.getAffectedSopInstanceUid(), status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
-      const command = cStoreRsp(request.getMessageId(), request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), status, outcome?.comment === undefined ? undefined : comment(outcome.comment))
+      if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.sopInstanceUID, status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
+      const command = cStoreRsp(request.messageId, request.sopClassUID, request.sopInstanceUID, status, outcome?.comment === undefined ? undefined : comment(outcome.comment))
       if (contextId !== undefined && !this.tcp.destroyed) this.tcp.write(Buffer.concat([pDataHeader(contextId, true, true, command), command]))
-      answered?.()
+    }
+
+    /**
+     * Takes a C-STORE-RQ from the library: its dataset then goes from the socket to the store and
+     * it is answered here, without the library parsing the command through dcmjs or seeing a
+     * fragment. Anything unexpected (a context not accepted, a dataset still arriving) is left to it.
+     */
+    takeCommand (contextId: number, bytes: Buffer): boolean {
+      const request = parseStoreRq(bytes)
+      if (request === undefined || this.receiving !== undefined) return false
+      const context = (this as unknown as { association?: Association }).association?.getPresentationContext(contextId)
+      if (context === undefined || context.getResult() !== PresentationContextResult.Accept || !this.accepted.has(context.getAbstractSyntaxUid())) return false
+      const receiving = new InstanceReceiver(store, this.tcp, {
+        sopClassUID: request.sopClassUID,
+        sopInstanceUID: request.sopInstanceUID,
+        transferSyntaxUID: context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian
+      })
+      this.receiving = receiving
+      this.ownSink = {
+        write: (bytes) => receiving.write(bytes),
+        finish: () => {
+          receiving.end()
+          if (this.receiving === receiving) this.receiving = undefined
+          this.ownSink = undefined
+          const answered = this.begin()
+          void receiving.outcome.then((outcome) => {
+            this.answerStore(request, contextId, outcome)
+            answered()
+          })
+        }
+      }
+      return true
+    }
+
+    /** Where the dataset bytes of the C-STORE being received go, if one is. */
+    storeSink (): StoreSink | undefined {
+      return this.ownSink ?? this.receiving
     }
 
     override cFindRequest (request: CFindRequest, answer: (responses: CFindResponse[]) => void): void {
@@ -377,7 +422,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
         // The library set a socket timeout (beyond reach, see LIBRARY_TIMERS_OFF_MS): off altogether, or
         // every read and write of the socket re-arms its timer. The idle watch decides instead.
         socket.setTimeout(0)
-        routePdus(socket, logger, () => scp.receivingNow)
+        routePdus(socket, logger, scp)
         scp.guard()
         scp.on('networkError', (err: Error) => {
           logger.warn({ err: err.message, peer: socket.remoteAddress }, 'DIMSE association failed')

@@ -7,8 +7,10 @@
  * costs more than storing the bytes. Here a PDU is read as it arrives. A dataset fragment of the
  * C-STORE being received goes to its sink as views of the socket's chunks, never copied; when it
  * is the last, the library gets an empty last fragment, so it ends the dataset and answers as
- * before. Everything else (association PDUs, commands, the first fragment of a dataset, which
- * makes the library open the sink, C-FIND and C-MOVE identifiers) reaches the library as whole
+ * before. A command set that comes whole in one PDV may be taken by the caller instead (the
+ * node takes C-STORE-RQs: then the dataset's sink finishes it, and the library never hears of it).
+ * Everything else (association PDUs, other commands, the first fragment of a dataset the library
+ * began, which makes it open the sink, C-FIND and C-MOVE identifiers) reaches the library as whole
  * PDUs of one PDV each, copied once.
  */
 
@@ -18,11 +20,19 @@ const P_DATA = 0x04
 
 export class PduProtocolError extends Error {}
 
+/** Where a C-STORE's dataset bytes go; `finish`, if there, is told of the last fragment instead of the library. */
+export interface StoreSink {
+  write: (bytes: Buffer) => unknown
+  finish?: () => void
+}
+
 export interface PduRoute {
   /** gives the library one whole PDU */
   library: (pdu: Buffer) => void
   /** where dataset bytes of the C-STORE being received go directly, if one is being received */
-  storeSink: () => { write: (bytes: Buffer) => unknown } | undefined
+  storeSink: () => StoreSink | undefined
+  /** offered a command set that came whole in one PDV; true when taken (the library then never sees it) */
+  command?: (contextId: number, bytes: Buffer) => boolean
 }
 
 export class PduRouter {
@@ -36,7 +46,9 @@ export class PduRouter {
   /** after a non-P-DATA PDU is gathered: nothing more; in a P-DATA: bytes of it not yet read */
   private pduLeft = 0
   /** the PDV being read: bytes of its data left, and where they go */
-  private pdv: { left: number, contextId: number, last: boolean, sink: { write: (bytes: Buffer) => unknown } | undefined } | undefined
+  private pdv: { left: number, contextId: number, command: boolean, last: boolean, first: boolean, sink: StoreSink | undefined } | undefined
+  /** whether the last PDV read ended its command or dataset (so the next one is a first fragment) */
+  private ended = true
 
   /** `maxPduBytes`: the largest PDU body taken; a larger length is a broken or hostile peer. */
   constructor (route: PduRoute, maxPduBytes: number) {
@@ -102,7 +114,8 @@ export class PduRouter {
     const command = (control & 0x01) !== 0
     const last = (control & 0x02) !== 0
     const sink = command ? undefined : this.route.storeSink()
-    this.pdv = { left: length - 2, contextId, last, sink }
+    this.pdv = { left: length - 2, contextId, command, last, first: this.ended, sink }
+    this.ended = last
     if (sink === undefined) {
       // For the library: a P-DATA of this PDV alone.
       this.filling = Buffer.allocUnsafe(HEADER_BYTES + PDV_HEADER_BYTES + length - 2)
@@ -130,11 +143,19 @@ export class PduRouter {
     const pdv = this.pdv!
     this.pdv = undefined
     if (pdv.sink === undefined) {
+      if (pdv.command && pdv.first && pdv.last && this.route.command?.(pdv.contextId, this.filling!.subarray(HEADER_BYTES + PDV_HEADER_BYTES)) === true) {
+        this.filling = undefined
+        this.filled = 0
+        return
+      }
       this.deliverFilled()
       return
     }
-    // The library ends the dataset (and answers) on a last fragment: it gets an empty one.
-    if (pdv.last) this.route.library(Buffer.from([P_DATA, 0, 0, 0, 0, PDV_HEADER_BYTES, 0, 0, 0, 2, pdv.contextId, 0x02]))
+    if (!pdv.last) return
+    // The dataset is whole: its C-STORE is answered by whoever began it. The library ends a
+    // dataset on a last fragment: it gets an empty one.
+    if (pdv.sink.finish !== undefined) pdv.sink.finish()
+    else this.route.library(Buffer.from([P_DATA, 0, 0, 0, 0, PDV_HEADER_BYTES, 0, 0, 0, 2, pdv.contextId, 0x02]))
   }
 
   private fill (chunk: Buffer, at: number): number {

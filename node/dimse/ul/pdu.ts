@@ -171,6 +171,42 @@ export function parseCommand (bytes: Buffer): CommandAnswer {
   return answer
 }
 
+export interface StoreRequest {
+  messageId: number
+  sopClassUID: string
+  sopInstanceUID: string
+}
+
+/**
+ * The C-STORE-RQ in a command set's bytes (implicit VR little endian, PS3.7 9.3.1.1), or undefined
+ * when they hold another command, a C-STORE without a dataset, or cannot be read.
+ */
+export function parseStoreRq (bytes: Buffer): StoreRequest | undefined {
+  let commandField = -1
+  let messageId = -1
+  let dataSetType = -1
+  let sopClassUID: string | undefined
+  let sopInstanceUID: string | undefined
+  let at = 0
+  while (at + 8 <= bytes.length) {
+    const group = bytes.readUInt16LE(at)
+    const tagElement = bytes.readUInt16LE(at + 2)
+    const length = bytes.readUInt32LE(at + 4)
+    if (group !== 0x0000 || at + 8 + length > bytes.length) return undefined
+    const value = bytes.subarray(at + 8, at + 8 + length)
+    const text = (): string => value.toString('latin1').replace(/[\0 ]+$/, '')
+    if (tagElement === 0x0100 && length === 2) commandField = value.readUInt16LE(0)
+    if (tagElement === 0x0110 && length === 2) messageId = value.readUInt16LE(0)
+    if (tagElement === 0x0800 && length === 2) dataSetType = value.readUInt16LE(0)
+    if (tagElement === 0x0002) sopClassUID = text()
+    if (tagElement === 0x1000) sopInstanceUID = text()
+    at += 8 + length
+  }
+  if (at !== bytes.length || commandField !== 0x0001 || messageId < 0 || dataSetType < 0 || dataSetType === 0x0101) return undefined
+  if (sopClassUID === undefined || sopInstanceUID === undefined) return undefined
+  return { messageId, sopClassUID, sopInstanceUID }
+}
+
 /** Splits a byte stream into whole PDUs (type and body). */
 export class PduReader {
   private buffer: Buffer = Buffer.alloc(0)

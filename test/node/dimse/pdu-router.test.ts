@@ -59,6 +59,26 @@ describe('PduRouter', () => {
     })
   }
 
+  it('a command set taken by the caller never reaches the library; its dataset goes to the sink, which is told of the last fragment', () => {
+    for (const size of [1, 7, 64, stream.length]) {
+      const library: Buffer[] = []
+      const sunk: Buffer[] = []
+      const offered: Buffer[] = []
+      let finished = 0
+      let open = false
+      const router = new PduRouter({
+        library: (p) => { library.push(Buffer.from(p)) },
+        storeSink: () => open ? { write: (b: Buffer) => sunk.push(Buffer.from(b)), finish: () => { finished++; open = false } } : undefined,
+        command: (_contextId, bytes) => { offered.push(Buffer.from(bytes)); open = true; return true }
+      }, 1024 * 1024)
+      for (let at = 0; at < stream.length; at += size) router.push(stream.subarray(at, at + size))
+      expect(offered).toEqual([bytes(40, 2)])
+      expect(library).toEqual([associate, release])
+      expect(Buffer.concat(sunk)).toEqual(Buffer.concat([bytes(100, 3), bytes(300, 4), bytes(50, 5), bytes(20, 6)]))
+      expect(finished).toBe(1)
+    }
+  })
+
   it('refuses a PDU longer than it takes and a PDV item longer than its PDU', () => {
     const router = new PduRouter({ library: () => {}, storeSink: () => undefined }, 1000)
     expect(() => { router.push(pdu(0x04, bytes(1001, 7))) }).toThrow(PduProtocolError)
