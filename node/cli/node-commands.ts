@@ -49,7 +49,8 @@ async function withStore (cmd: Command, action: (store: StudyStore, out: Output)
       process.exitCode = await throughNode!(await apiOf(opts.dataDir, node), out) ?? 0
       return
     }
-    const opened = new StudyStore({ dir: opts.dataDir })
+    // The config's duplicates policy, as the running node applies it: an import is judged the same either way.
+    const opened = new StudyStore({ dir: opts.dataDir, duplicates: (await loadConfig(nodePaths(opts.dataDir).config)).store.duplicates })
     try {
       await opened.start()
     } catch (err) {

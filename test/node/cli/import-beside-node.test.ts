@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { pino } from 'pino'
 import { createHttpServer } from '../../../node/api/http-server.ts'
+import { updateConfigFile } from '../../../node/config/config.ts'
 import { nodePaths } from '../../../node/paths.ts'
 import { ensureCliToken } from '../../../node/users/cli-token.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
@@ -205,5 +206,26 @@ describe('beeldnet node import beside a running node', () => {
     expect(cliPeak).toBeGreaterThan(0)
     expect(cliPeak).toBeLessThan(200)
     expect(await peakMiB(nodePid)).toBeLessThan(200)
+  })
+
+  it('judges copies by the config\'s duplicates policy the same on a stopped and on a running node', async () => {
+    const media = await dvd()
+    const original = await readFile(media.images[0]!)
+    // The same instance with other pixel bytes: a copy store.duplicates decides about.
+    const variant = join(await tempDir('desk'), 'variant.dcm')
+    await writeFile(variant, Buffer.concat([original.subarray(0, -1), Buffer.from([original.at(-1)! ^ 0x01])]))
+    const answers: Array<{ stored: number, duplicates: number, rejected: Array<{ path: string, code: string }> }> = []
+    for (const running of [false, true]) {
+      const dir = await initialised(running ? 'running' : 'stopped')
+      await updateConfigFile(nodePaths(dir).config, ['store', 'duplicates'], 'refuse')
+      const node = running ? await started(dir) : undefined
+      expect((await cli('node', '--data-dir', dir, 'import', media.root)).code).toBe(0)
+      const again = await cli('node', '--data-dir', dir, '--json', 'import', variant)
+      expect(again.code, again.stderr).toBe(3)
+      answers.push(JSON.parse(again.stdout) as typeof answers[number])
+      if (node !== undefined) expect(await node.stop()).toBe(0)
+    }
+    expect(answers[0]).toMatchObject({ stored: 0, rejected: [{ path: variant, code: 'BEELDNET_ERR_INSTANCE_CONFLICT' }] })
+    expect(answers[1]).toEqual(answers[0])
   })
 })
