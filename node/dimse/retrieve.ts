@@ -248,8 +248,11 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
 }
 
 /** The instance decoded to `transferSyntaxUID` as it is sent, frame by frame; refused (before any byte) when it cannot be. */
-async function decodedStream (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string): Promise<AsyncIterable<Uint8Array>> {
-  const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID, sha256: instance.sha256 })
+async function decodedStream (store: StudyStore, instance: InstanceRecord, transferSyntaxUID: string, transform?: HeaderTransform): Promise<AsyncIterable<Uint8Array>> {
+  const path = store.blobs.pathOf(instance.sha256)
+  const coerced = transform?.(path)
+  const header = coerced?.header.subarray(coerced.datasetOffset, coerced.header.length)
+  const native = await openNativeDataset(path, { transferSyntaxUID, sha256: instance.sha256, ...(header === undefined ? {} : { header }) })
   return (async function * () {
     try {
       for (const chunk of native.chunks()) {
@@ -295,9 +298,9 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
     sopInstanceUID: instance.sopInstanceUID,
     transferSyntaxUID: instance.transferSyntaxUID,
     dataset: () => datasetBytes(store, instance, transform),
-    // A reconciled header is written for the stored encoding only: decoding is offered without one.
-    ...(transform === undefined && decodedSyntaxes(instance.transferSyntaxUID).length > 0
-      ? { decoded: { transferSyntaxUIDs: decodedSyntaxes(instance.transferSyntaxUID), open: async (syntax: string) => decodedStream(store, instance, syntax) } }
+    // Decoded with the reconciled header when there is one.
+    ...(decodedSyntaxes(instance.transferSyntaxUID).length > 0
+      ? { decoded: { transferSyntaxUIDs: decodedSyntaxes(instance.transferSyntaxUID), open: async (syntax: string) => decodedStream(store, instance, syntax, transform) } }
       : {})
   }))
   const { reasons } = await storeInstances(destination, callingAeTitle, outgoing, (result) => {

@@ -37,6 +37,11 @@ export interface NativeDatasetInit {
   transferSyntaxUID?: string
   /** the stored file's SHA-256: checked after the last frame, so nothing damaged goes out whole */
   sha256?: string
+  /**
+   * the dataset's elements before Pixel Data as they should go out (explicit VR little endian; a
+   * reconciled header), instead of the stored ones
+   */
+  header?: Buffer
 }
 
 const PIXEL_DATA = tag(0x7FE0, 0x0010)
@@ -57,7 +62,7 @@ export async function openNativeDataset (path: string, init: NativeDatasetInit =
     }
     if (source.encapsulated) await loadDecoders()
     const first = decodeFrame(source, 1)
-    return new Transcoded(path, source, first, target, init.sha256)
+    return new Transcoded(path, source, first, target, init)
   } catch (err) {
     source.close()
     throw err
@@ -78,16 +83,19 @@ class Transcoded implements NativeDataset {
   private readonly source: FrameSource
   private readonly sha256: string | undefined
 
-  constructor (path: string, source: FrameSource, first: DecodedFrame, target: string, sha256: string | undefined) {
+  constructor (path: string, source: FrameSource, first: DecodedFrame, target: string, init: NativeDatasetInit) {
     this.path = path
     this.source = source
-    this.sha256 = sha256
+    this.sha256 = init.sha256
     this.transferSyntaxUID = target
     this.first = first
     this.photometric = first.photometricInterpretation
     this.planar = first.planarConfiguration
     this.pixelBytes = source.nativeFrameBytes * source.layout.frames
-    this.header = nativeHeader(path, source, first, target === TransferSyntax.ImplicitVRLittleEndian, this.pixelBytes)
+    const elements = init.header === undefined
+      ? { bytes: storedHeaderBytes(path, source), base: source.header.datasetOffset, spans: source.header.spans }
+      : { bytes: init.header, base: 0, spans: topLevelSpans(init.header) }
+    this.header = nativeHeader(elements, source, first, target === TransferSyntax.ImplicitVRLittleEndian, this.pixelBytes)
     this.length = this.header.length + this.pixelBytes + (this.pixelBytes % 2)
   }
 
@@ -158,17 +166,53 @@ function storedHeaderBytes (path: string, source: FrameSource): Buffer {
   }
 }
 
+/** Header elements to copy from: bytes, the position `bytes` starts at, and each top-level element's span. */
+interface HeaderElements {
+  bytes: Buffer
+  base: number
+  spans: ReadonlyMap<number, { start: number, end: number }>
+}
+
+/** Each top-level element's span in explicit VR little endian `bytes` (elements before Pixel Data). */
+function topLevelSpans (bytes: Buffer): Map<number, { start: number, end: number }> {
+  const spans = new Map<number, { start: number, end: number }>()
+  let at = 0
+  /** Moves `at` past one element (or item, or delimiter) and its nested content. */
+  const skipElement = (): number => {
+    const t = ((bytes.readUInt16LE(at) << 16) | bytes.readUInt16LE(at + 2)) >>> 0
+    if (t === ITEM || t === ITEM_END || t === SEQUENCE_END) {
+      const length = bytes.readUInt32LE(at + 4)
+      at += 8
+      if (t === ITEM && length === UNDEFINED) while (skipElement() !== ITEM_END);
+      else if (t === ITEM) at += length
+      return t
+    }
+    const vr = bytes.toString('latin1', at + 4, at + 6)
+    const long = LONG_VRS.has(vr)
+    const length = long ? bytes.readUInt32LE(at + 8) : bytes.readUInt16LE(at + 6)
+    at += long ? 12 : 8
+    if (length === UNDEFINED) while (skipElement() !== SEQUENCE_END);
+    else at += length
+    return t
+  }
+  while (at + 8 <= bytes.length) {
+    const start = at
+    const t = skipElement()
+    spans.set(t, { start, end: at })
+  }
+  return spans
+}
+
 /** The native header: stored elements in tag order, the image pixel ones as decoded, Pixel Data's element header last. */
-function nativeHeader (path: string, source: FrameSource, first: DecodedFrame, implicit: boolean, pixelBytes: number): Buffer {
-  const stored = storedHeaderBytes(path, source)
-  const base = source.header.datasetOffset
+function nativeHeader (elements: HeaderElements, source: FrameSource, first: DecodedFrame, implicit: boolean, pixelBytes: number): Buffer {
+  const { bytes: stored, base, spans } = elements
   const replaced = new Map<number, Buffer>()
   replaced.set(PHOTOMETRIC, encodeElement(PHOTOMETRIC, 'CS', first.photometricInterpretation, { implicit }))
   if (source.layout.samplesPerPixel > 1) replaced.set(PLANAR, encodeElement(PLANAR, 'US', u16(first.planarConfiguration), { implicit }))
-  if (LOSSY_SYNTAXES.has(source.transferSyntaxUID) && !source.header.spans.has(LOSSY_IMAGE_COMPRESSION)) {
+  if (LOSSY_SYNTAXES.has(source.transferSyntaxUID) && !spans.has(LOSSY_IMAGE_COMPRESSION)) {
     replaced.set(LOSSY_IMAGE_COMPRESSION, encodeElement(LOSSY_IMAGE_COMPRESSION, 'CS', '01', { implicit }))
   }
-  const tags = [...new Set([...source.header.spans.keys(), ...replaced.keys()])].filter((t) => !DROPPED.has(t)).sort((a, b) => a - b)
+  const tags = [...new Set([...spans.keys(), ...replaced.keys()])].filter((t) => !DROPPED.has(t)).sort((a, b) => a - b)
   const out: Buffer[] = []
   for (const t of tags) {
     const mine = replaced.get(t)
@@ -176,7 +220,7 @@ function nativeHeader (path: string, source: FrameSource, first: DecodedFrame, i
       out.push(mine)
       continue
     }
-    const span = source.header.spans.get(t)!
+    const span = spans.get(t)!
     const bytes = stored.subarray(span.start - base, span.end - base)
     out.push(implicit ? toImplicit(bytes) : bytes)
   }

@@ -197,15 +197,16 @@ describe('the export queue to the PACS', () => {
   })
 
   it('after a partial refusal sends again only the instances that failed', async () => {
-    const s = await setup([{ modality: 'CT', instances: 2, rows: 16, columns: 16 }, { modality: 'CT', instances: 1, rows: 16, columns: 16, transferSyntax: 'rle' }])
-    const rle = s.study.instances.find((i) => i.transferSyntaxUID === '1.2.840.10008.1.2.5')!
-    expect(rle).toBeDefined()
-    // storescp by default takes uncompressed syntaxes only: the RLE instance is refused, for good.
+    const s = await setup([{ modality: 'CT', instances: 2, rows: 16, columns: 16 }, { modality: 'CT', instances: 1, rows: 16, columns: 16, transferSyntax: 'jpeg-ls' }])
+    const jls = s.study.instances.find((i) => i.transferSyntaxUID === '1.2.840.10008.1.2.4.80')!
+    expect(jls).toBeDefined()
+    // storescp by default takes uncompressed syntaxes only, and the generator's JPEG-LS is a stand-in
+    // codestream no decoder reads: that instance can be neither sent as stored nor decoded, for good.
     const strict = await s.pacs('strict')
     const forwarding = await s.forwarding()
     const record = await queued(forwarding, s.study.studyInstanceUID)
     await until(async () => (await stateOf(forwarding, record.exportId)).state === 'failed', 'the export to fail on the refused instance')
-    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, done: { instances: 2 }, remaining: [rle.sopInstanceUID], lastError: { code: 'BEELDNET_ERR_PACS_REFUSED' } })
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, done: { instances: 2 }, remaining: [jls.sopInstanceUID], lastError: { code: 'BEELDNET_ERR_PACS_REFUSED' } })
     expect(await strict.settled(2)).toHaveLength(2)
     await strict.stop()
 
@@ -215,7 +216,7 @@ describe('the export queue to the PACS', () => {
     expect(await stateOf(forwarding, record.exportId)).toMatchObject({ done: { instances: 3 } })
     const files = await lenient.settled(1)
     expect(files).toHaveLength(1)
-    expect(readHeader(join(s.work, 'lenient', files[0]!)).dataset.get(Tags.SOPInstanceUID)?.value?.toString('latin1').replace(/\0/g, '')).toBe(rle.sopInstanceUID)
+    expect(readHeader(join(s.work, 'lenient', files[0]!)).dataset.get(Tags.SOPInstanceUID)?.value?.toString('latin1').replace(/\0/g, '')).toBe(jls.sopInstanceUID)
     expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['failed: BEELDNET_ERR_PACS_REFUSED', 'sent to ISALA_PACS'])
   })
 
