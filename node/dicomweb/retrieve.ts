@@ -13,6 +13,8 @@ import type { MediaType, OutgoingPart } from './multipart.ts'
 import { TranscodeUnsupportedError } from '../transcode/errors.ts'
 import { NATIVE_TARGETS, openNativeDataset, type NativeDataset } from '../transcode/native-dataset.ts'
 import { canProduce } from '../transcode/target-syntax.ts'
+import { canDecode, decodeFrame, loadDecoders } from '../transcode/codecs.ts'
+import { openFrames } from '../transcode/frame-reader.ts'
 
 /*
  * WADO-RS (PS3.18 10.4): instances as stored (Part 10, byte for byte, verified against their hash
@@ -171,20 +173,47 @@ export function bulkDataPart (store: StudyStore, instance: InstanceRecord, tagHe
   return { contentType: 'application/octet-stream', contentLength: range.length, body: fileRange(store, instance, parsed, range) }
 }
 
-/** Frames of native (uncompressed) pixel data, each a part; frame numbers start at 1. */
-export function* frameParts (store: StudyStore, instance: InstanceRecord, frames: number[]): Generator<OutgoingPart> {
+/**
+ * Frames, each a part; frame numbers start at 1. Native pixel data as byte ranges of the file;
+ * compressed pixel data decoded to native pixels (Explicit VR Little Endian, the default for
+ * application/octet-stream in PS3.18), or its bitstream as stored when `asStored` (Accept's
+ * transfer-syntax=*). A frame is read, and decoded, only when its part is sent.
+ */
+export function* frameParts (store: StudyStore, instance: InstanceRecord, frames: number[], asStored = false): Generator<OutgoingPart> {
   const parsed = headerOf(store, instance)
   if (parsed.pixelDataOffset === undefined) throw new NotFoundError(`instance ${instance.sopInstanceUID} has no pixel data`)
+  for (const n of frames) {
+    if (n < 1 || n > instance.frames) throw new NotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
+  }
   if (parsed.pixelDataLength === undefined) {
-    throw new NotAcceptableError(`instance ${instance.sopInstanceUID} has compressed pixel data; retrieve the instance instead of its frames`)
+    if (!asStored && !canDecode(instance.transferSyntaxUID)) {
+      throw new TranscodeUnsupportedError(instance.sopInstanceUID, instance.transferSyntaxUID, 'its frames cannot be decoded here; ask for transfer-syntax=* to get them as stored')
+    }
+    const path = store.blobs.pathOf(instance.sha256)
+    for (const n of frames) {
+      yield asStored
+        ? { contentType: `application/octet-stream; transfer-syntax=${instance.transferSyntaxUID}`, body: encapsulatedFrame(path, parsed, n, false) }
+        : { contentType: `application/octet-stream; transfer-syntax=${TransferSyntax.ExplicitVRLittleEndian}`, body: encapsulatedFrame(path, parsed, n, true) }
+    }
+    return
   }
   const frameBytes = Math.floor(parsed.pixelDataLength / instance.frames)
   // A deflated dataset's pixel data is native once inflated: its frames are explicit VR little endian.
   const frameSyntax = parsed.deflated ? TransferSyntax.ExplicitVRLittleEndian : instance.transferSyntaxUID
   for (const n of frames) {
-    if (n < 1 || n > instance.frames) throw new NotFoundError(`instance ${instance.sopInstanceUID} has frames 1 to ${instance.frames}, not ${n}`)
     const range = { offset: parsed.pixelDataOffset + (n - 1) * frameBytes, length: frameBytes }
     yield { contentType: `application/octet-stream; transfer-syntax=${frameSyntax}`, contentLength: frameBytes, body: fileRange(store, instance, parsed, range) }
+  }
+}
+
+/** Frame `n` of encapsulated pixel data: its bitstream, or decoded to native pixels. */
+async function * encapsulatedFrame (path: string, parsed: ParsedHeader, n: number, decode: boolean): AsyncGenerator<Uint8Array> {
+  if (decode) await loadDecoders()
+  const source = openFrames(path, { header: parsed })
+  try {
+    yield decode ? decodeFrame(source, n).pixels : source.frame(n)
+  } finally {
+    source.close()
   }
 }
 

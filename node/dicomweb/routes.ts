@@ -112,7 +112,8 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
     const frames = req.params.frames!.split(',').map((f) => /^[0-9]{1,9}$/.test(f.trim()) ? Number(f) : NaN)
     if (frames.some((f) => Number.isNaN(f))) throw new BadPathError(req.params.frames!, 'frame numbers are whole numbers separated by commas')
     await auditShown(req, 'view', `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
-    return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames)])
+    const asStored = parseAccept(req.headers.accept).some((m) => m.params['transfer-syntax'] === '*')
+    return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames, asStored)])
   })
 
   registerRenderedRoutes(app, DICOMWEB_PREFIX, { store, audit })

@@ -301,6 +301,26 @@ describe('transcoding compressed instances for requesters that take only uncompr
     expect(pixelDataOf(path, part!.body).equals(multiFrame.pixels)).toBe(true)
   })
 
+  it('WADO-RS frames of a compressed instance: decoded by default, the bitstream as stored with transfer-syntax=*', async () => {
+    const fetcher = fetchAs({ dataDir: join(work, 'node') })
+    const series = text(multiFrame.path, 0x0020000E)
+    const base = `${url}/dicomweb/studies/${studyUID}/series/${series}/instances/${multiFrame.sopInstanceUID}/frames`
+    const frameBytes = 32 * 32 * 2
+    const decoded = await fetcher(`${base}/2,240`, { headers: { accept: 'multipart/related; type="application/octet-stream"' } })
+    expect(decoded.status).toBe(200)
+    const parts = partsOf(Buffer.from(await decoded.arrayBuffer()), decoded.headers.get('content-type')!)
+    expect(parts.map((p) => p.type)).toEqual([`application/octet-stream; transfer-syntax=${EXPLICIT}`, `application/octet-stream; transfer-syntax=${EXPLICIT}`])
+    expect(parts[0]!.body.equals(multiFrame.pixels.subarray(frameBytes, 2 * frameBytes))).toBe(true)
+    expect(parts[1]!.body.equals(multiFrame.pixels.subarray(239 * frameBytes, 240 * frameBytes))).toBe(true)
+
+    const stored = await fetcher(`${base}/1`, { headers: { accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*' } })
+    expect(stored.status).toBe(200)
+    const [bitstream] = partsOf(Buffer.from(await stored.arrayBuffer()), stored.headers.get('content-type')!)
+    expect(bitstream!.type).toBe(`application/octet-stream; transfer-syntax=${multiFrame.transferSyntaxUID}`)
+    // A JPEG-LS codestream: SOI, then SOF55.
+    expect(bitstream!.body.subarray(0, 4).equals(Buffer.from([0xFF, 0xD8, 0xFF, 0xF7]))).toBe(true)
+  })
+
   it('C-GET of a study with an instance it cannot decode sends the others and fails that one with its reason and UID (0xB000)', async () => {
     const out = join(work, 'get-mixed')
     await mkdir(out)
