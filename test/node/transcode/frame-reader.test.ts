@@ -1,0 +1,98 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readHeader } from '../../../node/dicom/dataset-reader.ts'
+import { openFrames } from '../../../node/transcode/frame-reader.ts'
+import { openNativeDataset } from '../../../node/transcode/native-dataset.ts'
+import { generateStudy } from '../../../simulations/generator/index.ts'
+import { dcmtk } from '../../helpers/dcmtk.ts'
+
+/*
+ * Frames of encapsulated pixel data found however the encoder laid out its fragments: one per frame,
+ * several per frame with a Basic Offset Table, several per frame with an empty one (grouped by the
+ * codestream's start marker); and deflated native pixel data, frame by frame. Each decodes to
+ * dcmdjpeg's (or the original's) pixels.
+ */
+
+describe('reading the frames of a stored instance', () => {
+  let work: string
+  let original: string
+  let reference: Buffer
+  const frames = 6
+  const frameBytes = 64 * 64 * 2
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'beeldnet-frames-'))
+    const study = await generateStudy(join(work, 'study'), { seed: 1417, series: [{ modality: 'CT', instances: 1, rows: 64, columns: 64, frames }] })
+    original = study.instances[0]!.path
+    const header = readHeader(original)
+    reference = (await readFile(original)).subarray(header.pixelDataOffset!, header.pixelDataOffset! + header.pixelDataLength!)
+  })
+
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true })
+  })
+
+  async function decodedPixels (path: string): Promise<Buffer> {
+    const native = await openNativeDataset(path)
+    const bytes = Buffer.concat([...native.chunks()])
+    const out = join(work, 'decoded.dcm')
+    const { writeFile } = await import('node:fs/promises')
+    const { fileMetaInformation } = await import('../../../node/dicom/file-meta.ts')
+    await writeFile(out, Buffer.concat([fileMetaInformation({ sopClassUID: '1.2.840.10008.5.1.4.1.1.7.3', sopInstanceUID: '1.2.3', transferSyntaxUID: native.transferSyntaxUID }), bytes]))
+    const header = readHeader(out)
+    return (await readFile(out)).subarray(header.pixelDataOffset!, header.pixelDataOffset! + header.pixelDataLength!)
+  }
+
+  for (const [what, options] of [
+    ['one fragment per frame', []],
+    ['1 KiB fragments with a Basic Offset Table', ['+fs', '1']],
+    ['1 KiB fragments and an empty offset table', ['+fs', '1', '-ot']]
+  ] as const) {
+    it(`finds and decodes every frame of JPEG lossless with ${what}`, async () => {
+      const path = join(work, `${what.replace(/\W+/g, '-')}.dcm`)
+      expect((await dcmtk('dcmcjpeg', ['+e1', ...options, original, path])).code).toBe(0)
+      // The offset table item and the fragments, as dcmdump lists them: more fragments than frames when split.
+      const items = (await dcmtk('dcmdump', [path])).stdout.split('\n').filter((l) => /\(fffe,e000\) pi/.test(l)).length
+      expect(options.length === 0 ? items === frames + 1 : items > frames + 1).toBe(true)
+      const source = openFrames(path)
+      try {
+        expect(source.encapsulated).toBe(true)
+        expect(source.layout.frames).toBe(frames)
+        // Each frame is one JPEG codestream: it starts with SOI and ends with EOI.
+        for (const frame of source.frames()) {
+          expect(frame.readUInt16BE(0)).toBe(0xFFD8)
+          expect(frame.subarray(0, frame.length).lastIndexOf(Buffer.from([0xFF, 0xD9]))).toBeGreaterThan(frame.length - 4)
+        }
+      } finally {
+        source.close()
+      }
+      expect((await decodedPixels(path)).equals(reference)).toBe(true)
+    })
+  }
+
+  it('reads a deflated instance\'s native frames by inflating, one at a time or in order', async () => {
+    const path = join(work, 'deflated.dcm')
+    expect((await dcmtk('dcmconv', ['+td', original, path])).code).toBe(0)
+    const source = openFrames(path)
+    try {
+      expect(source.encapsulated).toBe(false)
+      expect(source.frame(4).equals(reference.subarray(3 * frameBytes, 4 * frameBytes))).toBe(true)
+      expect(Buffer.concat([...source.frames()]).equals(reference)).toBe(true)
+    } finally {
+      source.close()
+    }
+    expect((await decodedPixels(path)).equals(reference)).toBe(true)
+  })
+
+  it('refuses a frame number outside the instance', async () => {
+    const source = openFrames(original)
+    try {
+      expect(() => source.frame(0)).toThrow(RangeError)
+      expect(() => source.frame(frames + 1)).toThrow(RangeError)
+    } finally {
+      source.close()
+    }
+  })
+})
