@@ -247,31 +247,46 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     await this.failed(exportId, error, { remaining: [...retryable, ...refused], completed: outcome.completed })
   }
 
+  // The audit record goes first, then the holds, then the record's end: a crash in between sends the
+  // study again (the PACS takes it as a copy) rather than leave a disclosure unrecorded, and an
+  // export that reads as ended holds its study no more.
   private async completed (exportId: string, completedNow: number): Promise<void> {
+    const current = await this.exports.get(exportId)
+    if (current === undefined) return
+    const instances = Math.min(current.totals.instances, current.done.instances + completedNow)
+    // Recorded even when cancelled while it was sent: the study did reach the PACS.
+    await this.exporter.recordSent({ ...current }, current, instances).catch((err: unknown) => {
+      this.logger.error({ err, exportId }, 'the audit trail did not take an export to the PACS')
+    })
+    await this.releaseHold(current)
+    await this.store.release(current.studyInstanceUID, RECONCILIATION_HOLDER).catch(() => {})
     const at = this.nowIso()
     const record = await this.write(exportId, (r) => {
       if (r.state !== 'sending') return r // cancelled while it was sent: that stands
       const { nextAttemptAt: _n, remaining: _r, ...rest } = r
-      return { ...rest, state: 'complete', done: { instances: Math.min(r.totals.instances, r.done.instances + completedNow) }, updatedAt: at, completedAt: at }
+      return { ...rest, state: 'complete', done: { instances }, updatedAt: at, completedAt: at }
     })
     if (record.state !== 'complete') return
     this.logger.info({ exportId, study: record.studyInstanceUID, destination: record.destination, attempts: record.attempts }, 'export to the PACS complete')
     this.emit('state', record)
-    await this.releaseHold(record)
-    await this.store.release(record.studyInstanceUID, RECONCILIATION_HOLDER).catch(() => {})
-    await this.exporter.recordSent({ ...record }, record, record.done.instances).catch((err: unknown) => {
-      this.logger.error({ err, exportId }, 'the audit trail did not take an export to the PACS')
-    })
   }
 
   private async failed (exportId: string, err: unknown, progress?: { remaining: string[], completed: number }): Promise<void> {
     const now = new Date(this.clock.now())
     const error = errorRecord(err, now)
-    let retryIn: number | undefined
+    // Only cancel() changes a record while it is being sent, and then it stays cancelled.
+    const current = await this.exports.get(exportId)
+    if (current?.state !== 'sending') return
+    const final = isFinal(error.code) || current.attempts >= this.maxAttempts
+    const retryIn = final ? undefined : this.backoff(current.attempts)
+    if (final) {
+      await this.exporter.recordFailed(current, current.local, error.code, error.message).catch((auditErr: unknown) => {
+        this.logger.error({ err: auditErr, exportId }, 'the audit trail did not take a failed export to the PACS')
+      })
+      await this.releaseHold(current)
+    }
     const record = await this.write(exportId, (r) => {
       if (r.state !== 'sending') return r // cancelled meanwhile
-      const final = isFinal(error.code) || r.attempts >= this.maxAttempts
-      retryIn = final ? undefined : this.backoff(r.attempts)
       const { nextAttemptAt: _, ...rest } = r
       return {
         ...rest,
@@ -291,10 +306,6 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
       return
     }
     this.logger.error(fields, 'export to the PACS failed for good')
-    await this.releaseHold(record)
-    await this.exporter.recordFailed(record, record.local, error.code, error.message).catch((auditErr: unknown) => {
-      this.logger.error({ err: auditErr, exportId }, 'the audit trail did not take a failed export to the PACS')
-    })
   }
 
   /** Exponential from backoffInitialMs, capped; up to a quarter less at random so exports do not retry in step. */

@@ -32,7 +32,7 @@ interface Setup {
   port: number
   study: GeneratedStudy
   /** a forwarding with its queue, started; `destinations` default: the PACS on `port` */
-  forwarding: (options?: { maxAttempts?: number, destinations?: string[] }) => Promise<PacsForwarding>
+  forwarding: (options?: { maxAttempts?: number, backoffMs?: number, destinations?: string[] }) => Promise<PacsForwarding>
   pacs: (dir: string, options?: string[]) => Promise<Storescp>
   exportAudits: () => Promise<AuditRecord[]>
 }
@@ -68,7 +68,7 @@ async function setup (series: Parameters<typeof generateStudy>[1]['series'] = [{
         dimse: { enabled: false, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: [], idleSeconds: 60, destinations: (options.destinations ?? ['ISALA_PACS']).map((aeTitle) => ({ aeTitle, host: '127.0.0.1', port })) },
         pacs: { destination: 'ISALA_PACS', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 1, exportBackoffMaxSeconds: 1 },
         exportsDir: join(work, 'exports'),
-        queue: { backoffInitialMs: 20, backoffMaxMs: 100, maxAttempts: options.maxAttempts ?? 1000 }
+        queue: { backoffInitialMs: options.backoffMs ?? 20, backoffMaxMs: options.backoffMs ?? 100, maxAttempts: options.maxAttempts ?? 1000 }
       })
       await forwarding.start()
       cleanups.push(async () => { await forwarding.stop() })
@@ -146,12 +146,17 @@ describe('the export queue to the PACS', () => {
 
   it('cancel stops an export for good; retry queues a failed one again', async () => {
     const s = await setup()
+    // A queue whose next attempt is a minute away: the export waits, retrying, and is cancelled.
+    const patient = await s.forwarding({ backoffMs: 60_000 })
+    const cancelled = await queued(patient, s.study.studyInstanceUID)
+    await until(async () => (await stateOf(patient, cancelled.exportId)).nextAttemptAt !== undefined, 'the export to wait for its next attempt')
+    expect((await patient.exports.cancel(cancelled.exportId)).state).toBe('cancelled')
+    await expect(patient.exports.cancel(cancelled.exportId)).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_STATE' })
+    await expect(patient.exports.retry('no-such-export')).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_NOT_FOUND' })
+    await patient.stop()
+
     const forwarding = await s.forwarding({ maxAttempts: 2 })
-    const cancelled = await queued(forwarding, s.study.studyInstanceUID)
     const failing = await queued(forwarding, s.study.studyInstanceUID)
-    expect((await forwarding.exports.cancel(cancelled.exportId)).state).toBe('cancelled')
-    await expect(forwarding.exports.cancel(cancelled.exportId)).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_STATE' })
-    await expect(forwarding.exports.retry('no-such-export')).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_NOT_FOUND' })
 
     // Two attempts, then failed for good: audited once as a failure.
     await until(async () => (await stateOf(forwarding, failing.exportId)).state === 'failed', 'the export to fail after its attempts')
