@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { readHeader, type ParsedHeader } from '../dicom/dataset-reader.ts'
 import { InflatingCursor } from '../dicom/inflated-source.ts'
 import { encodeElement, elementHeader } from '../dicom/element-writer.ts'
 import { TransferSyntax, tag } from '../dicom/tags.ts'
@@ -55,7 +56,9 @@ const DROPPED = new Set([tag(0x7FE0, 0x0001), tag(0x7FE0, 0x0002)])
 export async function openNativeDataset (path: string, init: NativeDatasetInit = {}): Promise<NativeDataset> {
   const target = init.transferSyntaxUID ?? TransferSyntax.ExplicitVRLittleEndian
   if (!NATIVE_TARGETS.has(target)) throw new Error(`${target} is not a native target syntax`)
-  const source = openFrames(path)
+  const parsed = readHeader(path)
+  if (parsed.pixelDataOffset === undefined) return headerOnly(path, parsed, target, init)
+  const source = openFrames(path, { header: parsed })
   try {
     if (!canProduce(source.transferSyntaxUID, target)) {
       throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, `it cannot be given in ${target} here`)
@@ -129,6 +132,28 @@ class Transcoded implements NativeDataset {
   }
 }
 
+/**
+ * An instance without pixel data (a report, a document): its elements re-encoded whole (a header
+ * is at most 64 MiB, the header walk's limit).
+ */
+function headerOnly (path: string, parsed: ParsedHeader, target: string, init: NativeDatasetInit): NativeDataset {
+  const sopInstanceUID = parsed.dataset.get(tag(0x0008, 0x0018))?.value?.toString('latin1').replace(/[\0 ]+$/, '') ?? '?'
+  if (!canProduce(parsed.transferSyntaxUID, target)) {
+    throw new TranscodeUnsupportedError(sopInstanceUID, parsed.transferSyntaxUID, `it cannot be given in ${target} here`)
+  }
+  const stored = init.header ?? storedBytes(path, parsed)
+  const bytes = target === TransferSyntax.ImplicitVRLittleEndian ? toImplicit(stored) : stored
+  return {
+    transferSyntaxUID: target,
+    length: bytes.length,
+    * chunks () {
+      yield bytes
+      if (init.sha256 !== undefined) verify(path, init.sha256)
+    },
+    close () {}
+  }
+}
+
 /** Hashes the stored file (1 MiB at a time) and throws when it no longer matches. */
 function verify (path: string, sha256: string): void {
   const fd = openSync(path, 'r')
@@ -148,7 +173,10 @@ function verify (path: string, sha256: string): void {
 
 /** The stored header (dataset elements before Pixel Data), as the file holds them (inflated if deflated). */
 function storedHeaderBytes (path: string, source: FrameSource): Buffer {
-  const { header } = source
+  return storedBytes(path, source.header)
+}
+
+function storedBytes (path: string, header: ParsedHeader): Buffer {
   const length = header.headerEnd - header.datasetOffset
   const fd = openSync(path, 'r')
   try {

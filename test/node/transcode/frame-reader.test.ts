@@ -86,6 +86,24 @@ describe('reading the frames of a stored instance', () => {
     expect((await decodedPixels(path)).equals(reference)).toBe(true)
   })
 
+  it('gives an instance without pixel data (a structured report) in Implicit VR Little Endian, as dcmconv +ti does', async () => {
+    const study = await generateStudy(join(work, 'report'), { seed: 1418, series: [{ modality: 'CT', instances: 1, rows: 16, columns: 16 }], reports: { sr: true } })
+    const sr = study.instances.find((i) => i.isReport)!
+    const native = await openNativeDataset(sr.path, { transferSyntaxUID: '1.2.840.10008.1.2' })
+    const { writeFile } = await import('node:fs/promises')
+    const { fileMetaInformation } = await import('../../../node/dicom/file-meta.ts')
+    const ours = join(work, 'sr-implicit.dcm')
+    await writeFile(ours, Buffer.concat([fileMetaInformation({ sopClassUID: sr.sopClassUID, sopInstanceUID: sr.sopInstanceUID, transferSyntaxUID: native.transferSyntaxUID }), ...native.chunks()]))
+    const theirs = join(work, 'sr-dcmconv.dcm')
+    expect((await dcmtk('dcmconv', ['+ti', sr.path, theirs])).code).toBe(0)
+    // Values as dcmdump prints them, without lengths and delimiters (ours are undefined-length sequences).
+    const values = async (path: string): Promise<string[]> => (await dcmtk('dcmdump', ['-q', '+L', path])).stdout.split('\n')
+      .filter((l) => l.trim().startsWith('(') && !l.includes('(fffe,') && !l.trim().startsWith('(0002,')).map((l) => l.replace(/#.*$/, '').replace(/(explicit|undefined) length/, 'length').trim())
+    const expected = await values(theirs)
+    expect(expected.length).toBeGreaterThan(10)
+    expect(await values(ours)).toEqual(expected)
+  })
+
   it('refuses a frame number outside the instance', async () => {
     const source = openFrames(original)
     try {
