@@ -155,7 +155,6 @@ function acceptedSyntaxes (scp: SubOperationSender, sopClassUID: string): string
 
 /** Other syntaxes an instance can be sent in, decoded: Explicit, then Implicit VR Little Endian. */
 function decodedSyntaxes (stored: string): string[] {
-  if (stored === TransferSyntax.ExplicitVRLittleEndian) return []
   return [...NATIVE_TARGETS].filter((target) => target !== stored && canProduce(stored, target))
 }
 
