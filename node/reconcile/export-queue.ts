@@ -88,6 +88,11 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   private readonly slots: PQueue
   /** one per export waiting or being sent: aborting ends the wait (a sending runs to its end) */
   private readonly jobs = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  /**
+   * The attempt each export's 'sending' state belongs to: an attempt still under way when its export
+   * was cancelled and queued again must not take the next attempt's state for its own.
+   */
+  private readonly attempts = new Map<string, symbol>()
   private running = false
 
   constructor (components: ExportQueueComponents, init: ExportQueueInit) {
@@ -220,6 +225,8 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
       return { ...rest, state: 'sending', attempts: r.attempts + 1, updatedAt: this.nowIso() }
     })
     if (record.state !== 'sending') return
+    const attempt = Symbol(exportId)
+    this.attempts.set(exportId, attempt)
     this.emit('state', record)
     let outcome
     try {
@@ -231,12 +238,12 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
         ...(record.remaining === undefined ? {} : { only: new Set(record.remaining) })
       })
     } catch (err) {
-      await this.failed(exportId, err)
+      await this.failed(exportId, attempt, err)
       return
     }
     const { retryable, refused } = outcome
     if (retryable.length === 0 && refused.length === 0) {
-      await this.completed(exportId, outcome.completed)
+      await this.completed(exportId, attempt, outcome.completed)
       return
     }
     const failed = retryable.length + refused.length
@@ -244,20 +251,24 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     const error = refused.length > 0
       ? new PacsRefusedError(record.destination, refused.length, outcome.total, outcome.reasons.find((r) => refused.some((sop) => r.startsWith(sop))) ?? reason)
       : outcome.unreachable ? new PacsUnreachableError(record.destination, reason) : new PacsStoreFailedError(record.destination, failed, outcome.total, reason)
-    await this.failed(exportId, error, { remaining: [...retryable, ...refused], completed: outcome.completed })
+    await this.failed(exportId, attempt, error, { remaining: [...retryable, ...refused], completed: outcome.completed })
   }
 
   // The audit record goes first, then the holds, then the record's end: a crash in between sends the
   // study again (the PACS takes it as a copy) rather than leave a disclosure unrecorded, and an
   // export that reads as ended holds its study no more.
-  private async completed (exportId: string, completedNow: number): Promise<void> {
+  private async completed (exportId: string, attempt: symbol, completedNow: number): Promise<void> {
     const current = await this.exports.get(exportId)
     if (current === undefined) return
+    const own = this.attempts.get(exportId) === attempt
+    if (own) this.attempts.delete(exportId)
     const instances = Math.min(current.totals.instances, current.done.instances + completedNow)
     // Recorded even when cancelled while it was sent: the study did reach the PACS.
     await this.exporter.recordSent({ ...current }, current, instances).catch((err: unknown) => {
       this.logger.error({ err, exportId }, 'the audit trail did not take an export to the PACS')
     })
+    // Cancelled while it was sent and queued again since: the newer attempt owns the record.
+    if (!own) return
     await this.releaseHold(current)
     await this.store.release(current.studyInstanceUID, RECONCILIATION_HOLDER).catch(() => {})
     const at = this.nowIso()
@@ -271,9 +282,11 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     this.emit('state', record)
   }
 
-  private async failed (exportId: string, err: unknown, progress?: { remaining: string[], completed: number }): Promise<void> {
+  private async failed (exportId: string, attempt: symbol, err: unknown, progress?: { remaining: string[], completed: number }): Promise<void> {
     const now = new Date(this.clock.now())
     const error = errorRecord(err, now)
+    if (this.attempts.get(exportId) !== attempt) return // a newer attempt owns the record
+    this.attempts.delete(exportId)
     // Only cancel() changes a record while it is being sent, and then it stays cancelled.
     const current = await this.exports.get(exportId)
     if (current?.state !== 'sending') return
