@@ -84,6 +84,8 @@ describe('transcoding compressed instances for requesters that take only uncompr
   /** a study of two: one JPEG-LS instance, and one whose stored syntax (MPEG2) the node has no decoder for */
   let mixed: { studyInstanceUID: string, decodable: Fixture, undecodable: string, undecodableSeries: string }
   const logs: Array<Record<string, unknown>> = []
+  /** an uncompressed (Explicit VR) study with a structured report */
+  let plain: { studyInstanceUID: string, sopInstanceUIDs: string[] }
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'beeldnet-transcode-'))
@@ -152,6 +154,9 @@ describe('transcoding compressed instances for requesters that take only uncompr
       undecodableSeries: target.seriesInstanceUID
     }
 
+    const plainStudy = await generateStudy(join(work, 'plain'), { seed: 1419, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }], reports: { sr: true } })
+    plain = { studyInstanceUID: plainStudy.studyInstanceUID, sopInstanceUIDs: plainStudy.instances.map((i) => i.sopInstanceUID).sort() }
+
     const dir = join(work, 'node')
     store = new StudyStore({ dir })
     await store.start()
@@ -159,6 +164,7 @@ describe('transcoding compressed instances for requesters that take only uncompr
     for (const f of fixtures) await session.add(f.path)
     await session.add(ok)
     await session.add(mpeg2)
+    for (const i of plainStudy.instances) await session.add(i.path)
     const results = await session.commit()
     expect(results.flatMap((r) => r.rejected ?? [])).toEqual([])
     const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
@@ -217,6 +223,16 @@ describe('transcoding compressed instances for requesters that take only uncompr
     expect(moved.code, moved.stderr).toBe(0)
     await implicitPacs.settled(inStudy(colourStudyUID).length)
     await expectDecoded(join(work, 'pacs-implicit'), inStudy(colourStudyUID), [IMPLICIT])
+  })
+
+  it('C-MOVE of an Explicit VR study (an image and a report) to a storescp that takes only Implicit VR gives both in Implicit VR', async () => {
+    const before = new Set(await readdir(join(work, 'pacs-implicit')))
+    const moved = await dcmtk('movescu', ['-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-aem', 'PACS_IMPLICIT',
+      '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${plain.studyInstanceUID}`, '127.0.0.1', String(dimse.port)])
+    expect(moved.code, moved.stderr).toBe(0)
+    const names = (await implicitPacs.settled(before.size + 2)).filter((n) => !before.has(n))
+    expect(names.map((n) => text(join(work, 'pacs-implicit', n), 0x00080018)).sort()).toEqual(plain.sopInstanceUIDs)
+    for (const n of names) expect(readHeader(join(work, 'pacs-implicit', n)).transferSyntaxUID).toBe(IMPLICIT)
   })
 
   it('C-GET by a requester proposing the stored compressed syntax first (getscu +xs) gets that instance as stored', async () => {
