@@ -84,7 +84,8 @@ function loadDictionary (): Dictionary {
   return dictionary
 }
 
-function dictionaryVr (t: number): string | undefined {
+/** The VR the data dictionary gives a tag (the first of an ambiguous 'US or SS'), or undefined when it has none. */
+export function dictionaryVr (t: number): string | undefined {
   const group = (t >>> 16).toString(16).toUpperCase().padStart(4, '0')
   const element = (t & 0xFFFF).toString(16).toUpperCase().padStart(4, '0')
   const vr = loadDictionary()[`(${group},${element})`]?.vr

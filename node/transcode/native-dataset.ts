@@ -9,6 +9,7 @@ import { LOSSY_SYNTAXES, decodeFrame, loadDecoders, type DecodedFrame } from './
 import { TranscodeUnsupportedError } from './errors.ts'
 import { openFrames, type FrameSource } from './frame-reader.ts'
 import { canProduce } from './target-syntax.ts'
+import { ITEM, ITEM_END, LONG_VRS, SEQUENCE_END, UNDEFINED, toExplicit, toImplicit } from './vr-encoding.ts'
 
 /*
  * A stored instance as a native dataset (Explicit or Implicit VR Little Endian), produced as it is
@@ -39,8 +40,8 @@ export interface NativeDatasetInit {
   /** the stored file's SHA-256: checked after the last frame, so nothing damaged goes out whole */
   sha256?: string
   /**
-   * the dataset's elements before Pixel Data as they should go out (explicit VR little endian; a
-   * reconciled header), instead of the stored ones
+   * the dataset's elements before Pixel Data as they should go out (a reconciled header), in the
+   * stored file's VR encoding, instead of the stored ones
    */
   header?: Buffer
 }
@@ -96,8 +97,8 @@ class Transcoded implements NativeDataset {
     this.planar = first.planarConfiguration
     this.pixelBytes = source.nativeFrameBytes * source.layout.frames
     const elements = init.header === undefined
-      ? { bytes: storedHeaderBytes(path, source), base: source.header.datasetOffset, spans: source.header.spans }
-      : { bytes: init.header, base: 0, spans: topLevelSpans(init.header) }
+      ? { bytes: storedHeaderBytes(path, source), base: source.header.datasetOffset, spans: source.header.spans, implicit: source.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian }
+      : explicitElements(init.header, source.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian)
     this.header = nativeHeader(elements, source, first, target === TransferSyntax.ImplicitVRLittleEndian, this.pixelBytes)
     this.length = this.header.length + this.pixelBytes + (this.pixelBytes % 2)
   }
@@ -142,7 +143,7 @@ function headerOnly (path: string, parsed: ParsedHeader, target: string, init: N
     throw new TranscodeUnsupportedError(sopInstanceUID, parsed.transferSyntaxUID, `it cannot be given in ${target} here`)
   }
   const stored = init.header ?? storedBytes(path, parsed)
-  const bytes = target === TransferSyntax.ImplicitVRLittleEndian ? toImplicit(stored) : stored
+  const bytes = reencode(stored, parsed.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian, target === TransferSyntax.ImplicitVRLittleEndian)
   return {
     transferSyntaxUID: target,
     length: bytes.length,
@@ -194,11 +195,25 @@ function storedBytes (path: string, header: ParsedHeader): Buffer {
   }
 }
 
+/** Elements in one VR encoding to another (values are the same little endian bytes). */
+function reencode (bytes: Buffer, fromImplicit: boolean, toImplicitVr: boolean): Buffer {
+  if (fromImplicit === toImplicitVr) return bytes
+  return toImplicitVr ? toImplicit(bytes) : toExplicit(bytes)
+}
+
 /** Header elements to copy from: bytes, the position `bytes` starts at, and each top-level element's span. */
 interface HeaderElements {
   bytes: Buffer
   base: number
+  /** true when `bytes` are Implicit VR Little Endian */
+  implicit: boolean
   spans: ReadonlyMap<number, { start: number, end: number }>
+}
+
+/** Given header elements (a reconciled header, in the stored file's VR encoding) as explicit VR elements with their spans. */
+function explicitElements (given: Buffer, implicit: boolean): HeaderElements {
+  const bytes = implicit ? toExplicit(given) : given
+  return { bytes, base: 0, spans: topLevelSpans(bytes), implicit: false }
 }
 
 /** Each top-level element's span in explicit VR little endian `bytes` (elements before Pixel Data). */
@@ -250,7 +265,7 @@ function nativeHeader (elements: HeaderElements, source: FrameSource, first: Dec
     }
     const span = spans.get(t)!
     const bytes = stored.subarray(span.start - base, span.end - base)
-    out.push(implicit ? toImplicit(bytes) : bytes)
+    out.push(reencode(bytes, elements.implicit, implicit))
   }
   const vr = source.layout.bitsAllocated > 8 ? 'OW' : 'OB'
   out.push(elementHeader(PIXEL_DATA, vr, pixelBytes + (pixelBytes % 2), implicit))
@@ -263,57 +278,3 @@ function u16 (value: number): Buffer {
   return b
 }
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT', 'SV', 'UV'])
-const UNDEFINED = 0xFFFFFFFF
-const ITEM = 0xFFFEE000
-const ITEM_END = 0xFFFEE00D
-const SEQUENCE_END = 0xFFFEE0DD
-
-/**
- * Explicit VR little endian element(s) to implicit: tag and a 32-bit length, sequences and items
- * of undefined length (their defined lengths would change with the shorter element headers).
- */
-export function toImplicit (explicit: Buffer): Buffer {
-  const out: Buffer[] = []
-  let at = 0
-  const walk = (end: number): void => {
-    while (at < end) {
-      const t = ((explicit.readUInt16LE(at) << 16) | explicit.readUInt16LE(at + 2)) >>> 0
-      if (t === ITEM_END || t === SEQUENCE_END) {
-        at += 8
-        return
-      }
-      if (t === ITEM) {
-        const length = explicit.readUInt32LE(at + 4)
-        at += 8
-        out.push(itemHead())
-        walk(length === UNDEFINED ? explicit.length : at + length)
-        out.push(Buffer.from([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]))
-        continue
-      }
-      const vr = explicit.toString('latin1', at + 4, at + 6)
-      const long = LONG_VRS.has(vr)
-      const length = long ? explicit.readUInt32LE(at + 8) : explicit.readUInt16LE(at + 6)
-      at += long ? 12 : 8
-      if (vr === 'SQ' || (vr === 'UN' && length === UNDEFINED)) {
-        // Its items are implicit VR already (PS3.5 6.2.2), which this walk does not read: Explicit VR is offered instead.
-        if (vr === 'UN') throw new DicomMalformedError(`element ${t.toString(16)} is an undefined-length UN, not re-encoded implicit`)
-        out.push(elementHeader(t, 'SQ', UNDEFINED, true))
-        walk(length === UNDEFINED ? explicit.length : at + length)
-        out.push(Buffer.from([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]))
-        continue
-      }
-      out.push(elementHeader(t, vr, length, true), explicit.subarray(at, at + length))
-      at += length
-    }
-  }
-  walk(explicit.length)
-  return Buffer.concat(out)
-}
-
-function itemHead (): Buffer {
-  const head = Buffer.alloc(8)
-  head.writeUInt32LE(0xE000FFFE, 0)
-  head.writeUInt32LE(UNDEFINED, 4)
-  return head
-}

@@ -15,9 +15,9 @@ const IMPLICIT = TransferSyntax.ImplicitVRLittleEndian
 export function canProduce (from: string, to: string): boolean {
   if (from === to) return true
   if (to !== EXPLICIT && to !== IMPLICIT) return false
-  // Implicit VR headers would need the data dictionary to become explicit; big endian, byte swapping.
-  if (from === IMPLICIT || from === TransferSyntax.ExplicitVRBigEndian) return false
-  return canDecode(from) || from === EXPLICIT || from === TransferSyntax.DeflatedExplicitVRLittleEndian
+  // Big endian would need every value byte-swapped by its VR.
+  if (from === TransferSyntax.ExplicitVRBigEndian) return false
+  return canDecode(from) || from === EXPLICIT || from === IMPLICIT || from === TransferSyntax.DeflatedExplicitVRLittleEndian
 }
 
 /** The syntax to send an instance stored in `stored` in, among `accepted` ones; undefined when none will do. */

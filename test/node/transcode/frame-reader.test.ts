@@ -104,6 +104,25 @@ describe('reading the frames of a stored instance', () => {
     expect(await values(ours)).toEqual(expected)
   })
 
+  it('gives an Implicit VR instance (image and report) in Explicit VR Little Endian, as dcmconv +te does', async () => {
+    const study = await generateStudy(join(work, 'implicit'), { seed: 1420, series: [{ modality: 'MR', instances: 1, rows: 16, columns: 16, transferSyntax: 'implicit-le' }], reports: { sr: true } })
+    const { writeFile } = await import('node:fs/promises')
+    const { fileMetaInformation } = await import('../../../node/dicom/file-meta.ts')
+    const values = async (path: string): Promise<string[]> => (await dcmtk('dcmdump', ['-q', '+L', path])).stdout.split('\n')
+      .filter((l) => l.trim().startsWith('(') && !l.includes('(fffe,') && !l.trim().startsWith('(0002,')).map((l) => l.replace(/#.*$/, '').replace(/(explicit|undefined) length/, 'length').trim())
+    for (const instance of study.instances) {
+      const implicit = join(work, `implicit-${instance.sopInstanceUID}.dcm`)
+      expect((await dcmtk('dcmconv', ['+ti', instance.path, implicit])).code).toBe(0)
+      expect(readHeader(implicit).transferSyntaxUID).toBe('1.2.840.10008.1.2')
+      const native = await openNativeDataset(implicit, { transferSyntaxUID: '1.2.840.10008.1.2.1' })
+      const ours = join(work, `explicit-${instance.sopInstanceUID}.dcm`)
+      await writeFile(ours, Buffer.concat([fileMetaInformation({ sopClassUID: instance.sopClassUID, sopInstanceUID: instance.sopInstanceUID, transferSyntaxUID: native.transferSyntaxUID }), ...native.chunks()]))
+      const theirs = join(work, `dcmconv-${instance.sopInstanceUID}.dcm`)
+      expect((await dcmtk('dcmconv', ['+te', implicit, theirs])).code).toBe(0)
+      expect(await values(ours)).toEqual(await values(theirs))
+    }
+  })
+
   it('refuses a frame number outside the instance', async () => {
     const source = openFrames(original)
     try {

@@ -12,7 +12,7 @@ import { createDimseService, type DimseService } from '../../../node/dimse/dimse
 import { nodePaths } from '../../../node/paths.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
-import { generateStudy } from '../../../simulations/generator/index.ts'
+import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { fetchAs } from '../../helpers/api-caller.ts'
 import { dcmtk, startStorescp, type Storescp } from '../../helpers/dcmtk.ts'
 import { listenOnLoopback } from '../../helpers/listen.ts'
@@ -86,6 +86,8 @@ describe('transcoding compressed instances for requesters that take only uncompr
   const logs: Array<Record<string, unknown>> = []
   /** an uncompressed (Explicit VR) study with a structured report */
   let plain: { studyInstanceUID: string, sopInstanceUIDs: string[] }
+  /** an Implicit VR study (old modalities store so) */
+  let implicitStudy: GeneratedStudy
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'beeldnet-transcode-'))
@@ -156,6 +158,7 @@ describe('transcoding compressed instances for requesters that take only uncompr
 
     const plainStudy = await generateStudy(join(work, 'plain'), { seed: 1419, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }], reports: { sr: true } })
     plain = { studyInstanceUID: plainStudy.studyInstanceUID, sopInstanceUIDs: plainStudy.instances.map((i) => i.sopInstanceUID).sort() }
+    implicitStudy = await generateStudy(join(work, 'implicit'), { seed: 1421, series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32, transferSyntax: 'implicit-le' }] })
 
     const dir = join(work, 'node')
     store = new StudyStore({ dir })
@@ -164,7 +167,7 @@ describe('transcoding compressed instances for requesters that take only uncompr
     for (const f of fixtures) await session.add(f.path)
     await session.add(ok)
     await session.add(mpeg2)
-    for (const i of plainStudy.instances) await session.add(i.path)
+    for (const i of [...plainStudy.instances, ...implicitStudy.instances]) await session.add(i.path)
     const results = await session.commit()
     expect(results.flatMap((r) => r.rejected ?? [])).toEqual([])
     const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } })
@@ -233,6 +236,22 @@ describe('transcoding compressed instances for requesters that take only uncompr
     const names = (await implicitPacs.settled(before.size + 2)).filter((n) => !before.has(n))
     expect(names.map((n) => text(join(work, 'pacs-implicit', n), 0x00080018)).sort()).toEqual(plain.sopInstanceUIDs)
     for (const n of names) expect(readHeader(join(work, 'pacs-implicit', n)).transferSyntaxUID).toBe(IMPLICIT)
+  })
+
+  it('C-GET of an Implicit VR study by getscu (which the node answers in Explicit VR) delivers every instance in Explicit VR', async () => {
+    const out = join(work, 'get-implicit-stored')
+    await mkdir(out)
+    const got = await dcmtk('getscu', ['+B', '-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-od', out, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${implicitStudy.studyInstanceUID}`, '127.0.0.1', String(dimse.port)])
+    expect(got.code, got.stderr).toBe(0)
+    const names = await readdir(out)
+    expect(names.map((n) => text(join(out, n), 0x00080018)).sort()).toEqual(implicitStudy.instances.map((i) => i.sopInstanceUID).sort())
+    for (const n of names) {
+      const path = join(out, n)
+      expect(readHeader(path).transferSyntaxUID).toBe(EXPLICIT)
+      const source = implicitStudy.instances.find((i) => i.sopInstanceUID === text(path, 0x00080018))!
+      expect(pixelDataOf(path, await readFile(path)).equals(pixelDataOf(source.path, await readFile(source.path)))).toBe(true)
+      expect((await dcmtk('dcmdump', ['-E', path])).code).toBe(0)
+    }
   })
 
   it('C-GET by a requester proposing the stored compressed syntax first (getscu +xs) gets that instance as stored', async () => {
