@@ -6,22 +6,22 @@ import { encodeElement, elementHeader } from '../dicom/element-writer.ts'
 import { TransferSyntax, tag } from '../dicom/tags.ts'
 import { DicomMalformedError, StoredFileCorruptError } from '../errors.ts'
 import { LOSSY_SYNTAXES, decodeFrame, loadDecoders, type DecodedFrame } from './codecs.ts'
-import { TranscodeUnsupportedError } from './errors.ts'
+import { TranscodeFailedError, TranscodeUnsupportedError } from './errors.ts'
 import { openFrames, type FrameSource } from './frame-reader.ts'
 import { canProduce } from './target-syntax.ts'
 import { ITEM, ITEM_END, LONG_VRS, SEQUENCE_END, UNDEFINED, toExplicit, toImplicit } from './vr-encoding.ts'
 
 /*
  * A stored instance as a native dataset (Explicit or Implicit VR Little Endian), produced as it is
- * sent: the header's elements copied (or re-encoded implicit), Photometric Interpretation and
- * Planar Configuration said as the decoder gives the pixels, then Pixel Data of defined length,
- * one decoded frame at a time. Only the header and one frame are in memory, whatever the
- * instance's size. The first frame is decoded before anything is produced, so the dataset's
+ * sent: the header's elements copied (or re-encoded in the other VR encoding, vr-encoding.ts),
+ * Photometric Interpretation and Planar Configuration said as the decoder gives the pixels, then
+ * Pixel Data of defined length, one decoded frame at a time. Only the header and one frame are in
+ * memory, whatever the instance's size. The first frame is decoded before anything is produced, so the dataset's
  * length is known (a WADO-RS part's Content-Length) and a stored syntax without a decoder is
  * refused before the first byte. Elements after Pixel Data (trailing padding) are not carried.
  */
 
-/** The native syntaxes a compressed instance can be given in. */
+/** The native syntaxes an instance can be given in. */
 export const NATIVE_TARGETS: ReadonlySet<string> = new Set([TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian])
 
 export interface NativeDataset {
@@ -111,15 +111,12 @@ class Transcoded implements NativeDataset {
         const frame = n === 1 && this.first !== undefined ? this.first : decodeFrame(this.source, n)
         this.first = undefined
         if (n > 1 && (frame.photometricInterpretation !== this.photometric || frame.planarConfiguration !== this.planar)) {
-          throw new DicomMalformedError(`frame ${n} of instance ${this.source.sopInstanceUID} decodes as ${frame.photometricInterpretation}, frame 1 as ${this.photometric}`)
+          throw new TranscodeFailedError(this.source.sopInstanceUID, n, new Error(`it decodes as ${frame.photometricInterpretation}, frame 1 as ${this.photometric}`))
         }
-        if (n === frames && this.pixelBytes % 2 === 1) {
-          yield frame.pixels
-          yield Buffer.alloc(1)
-        } else {
-          yield frame.pixels
-        }
+        yield frame.pixels
       }
+      // Pixel Data's value has even length (PS3.5 7.1.1).
+      if (this.pixelBytes % 2 === 1) yield Buffer.alloc(1)
       if (this.sha256 !== undefined) verify(this.path, this.sha256)
     } finally {
       this.close()
