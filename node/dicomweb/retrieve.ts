@@ -11,7 +11,7 @@ import { NotFoundError } from '../../protocol/errors.ts'
 import { NotAcceptableError } from './errors.ts'
 import type { MediaType, OutgoingPart } from './multipart.ts'
 import { TranscodeUnsupportedError } from '../transcode/errors.ts'
-import { NATIVE_TARGETS, openNativeDataset, type NativeDataset } from '../transcode/native-dataset.ts'
+import { NATIVE_TARGETS, openNativeDataset } from '../transcode/native-dataset.ts'
 import { canProduce } from '../transcode/target-syntax.ts'
 import { canDecode, decodeFrame, loadDecoders } from '../transcode/codecs.ts'
 import { openFrames } from '../transcode/frame-reader.ts'
@@ -96,7 +96,7 @@ export async function * instanceParts (store: StudyStore, instances: InstanceRec
         contentType: `application/dicom; transfer-syntax=${transferSyntax}`,
         contentLength: meta.length + native.length,
         contentLocation: location(instance),
-        body: withPrefix(meta, paced(native))
+        body: withPrefix(meta, native.stream())
       }
       continue
     }
@@ -107,18 +107,6 @@ export async function * instanceParts (store: StudyStore, instances: InstanceRec
       contentLocation: location(instance),
       body: withPrefix(prefix, store.openInstance(instance))
     }
-  }
-}
-
-/** A decoded dataset chunk by chunk, letting the event loop run between frames (each is decoded synchronously). */
-async function * paced (native: NativeDataset): AsyncGenerator<Uint8Array> {
-  try {
-    for (const chunk of native.chunks()) {
-      yield chunk
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-  } finally {
-    native.close()
   }
 }
 

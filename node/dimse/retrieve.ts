@@ -252,16 +252,7 @@ async function decodedStream (store: StudyStore, instance: InstanceRecord, trans
   const coerced = transform?.(path)
   const header = coerced?.header.subarray(coerced.datasetOffset, coerced.header.length)
   const native = await openNativeDataset(path, { transferSyntaxUID, sha256: instance.sha256, ...(header === undefined ? {} : { header }) })
-  return (async function * () {
-    try {
-      for (const chunk of native.chunks()) {
-        yield chunk
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-    } finally {
-      native.close()
-    }
-  })()
+  return native.stream()
 }
 
 /** The dataset of a stored instance as it goes out: verified as read, its header rewritten if asked. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs'
 import { readHeader, type ParsedHeader } from '../dicom/dataset-reader.ts'
 import { InflatingCursor } from '../dicom/inflated-source.ts'
 import { encodeElement, elementHeader } from '../dicom/element-writer.ts'
@@ -28,8 +28,13 @@ export interface NativeDataset {
   readonly transferSyntaxUID: string
   /** bytes of the dataset (no File Meta) */
   readonly length: number
-  /** header, then each frame; the file's hash is checked after the last frame when `sha256` was given */
+  /** header, then each frame; the file's hash is checked (synchronously) after the last frame when `sha256` was given */
   chunks (): Generator<Buffer>
+  /**
+   * the same as it is sent: the event loop runs between frames (each is decoded synchronously) and
+   * the hash is checked by reading the file asynchronously after the last frame
+   */
+  stream (): AsyncGenerator<Buffer>
   /** lets go of the file (also done when `chunks()` ends) */
   close (): void
 }
@@ -104,6 +109,19 @@ class Transcoded implements NativeDataset {
   }
 
   * chunks (): Generator<Buffer> {
+    yield * this.produce()
+    if (this.sha256 !== undefined) verify(this.path, this.sha256)
+  }
+
+  async * stream (): AsyncGenerator<Buffer> {
+    for (const chunk of this.produce()) {
+      yield chunk
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    if (this.sha256 !== undefined) await verifyStreaming(this.path, this.sha256)
+  }
+
+  private * produce (): Generator<Buffer> {
     try {
       yield this.header
       const frames = this.source.layout.frames
@@ -117,7 +135,6 @@ class Transcoded implements NativeDataset {
       }
       // Pixel Data's value has even length (PS3.5 7.1.1).
       if (this.pixelBytes % 2 === 1) yield Buffer.alloc(1)
-      if (this.sha256 !== undefined) verify(this.path, this.sha256)
     } finally {
       this.close()
     }
@@ -148,8 +165,19 @@ function headerOnly (path: string, parsed: ParsedHeader, target: string, init: N
       yield bytes
       if (init.sha256 !== undefined) verify(path, init.sha256)
     },
+    async * stream () {
+      yield bytes
+      if (init.sha256 !== undefined) await verifyStreaming(path, init.sha256)
+    },
     close () {}
   }
+}
+
+/** Hashes the stored file as a stream and throws when it no longer matches. */
+async function verifyStreaming (path: string, sha256: string): Promise<void> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
+  if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
 }
 
 /** Hashes the stored file (1 MiB at a time) and throws when it no longer matches. */
