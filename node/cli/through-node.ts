@@ -1,13 +1,10 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import { createWriteStream } from 'node:fs'
 import type { Output } from '../../protocol/cli/output.ts'
 import { collectMedia, type ImportFileOutcome, type ImportSummary } from '../dicom/file-import.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records.ts'
 import type { StudyEntries } from '../store/study-index.ts'
 import type { DiskUsage } from '../store/study-store.ts'
+import { writeStudyFiles } from '../store/study-export.ts'
 import { NodeUnreachableError } from './errors.ts'
 import type { NodeApi } from './node-api-client.ts'
 
@@ -69,32 +66,6 @@ export async function diskUsageThroughNode (api: NodeApi): Promise<DiskUsage> {
 
 /** The study's files as a stopped node's export writes them: S0001/I00001.dcm ..., byte-identical, each complete or absent. */
 export async function exportThroughNode (api: NodeApi, uid: string, dir: string): Promise<string[]> {
-  const entries = await studyThroughNode(api, uid)
-  const written: string[] = []
-  for (const [si, series] of [...entries.series].sort(byNumberThenUid).entries()) {
-    const seriesDir = join(dir, `S${String(si + 1).padStart(4, '0')}`)
-    await mkdir(seriesDir, { recursive: true })
-    const instances = entries.instances.filter((i) => i.seriesInstanceUID === series.seriesInstanceUID).sort(byNumberThenUid)
-    for (const [ii, instance] of instances.entries()) {
-      const target = join(seriesDir, `I${String(ii + 1).padStart(5, '0')}.dcm`)
-      const partial = `${target}.partial`
-      try {
-        await pipeline(await api.getStream(`/api/studies/${encodeURIComponent(uid)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`), createWriteStream(partial))
-      } catch (err) {
-        await rm(partial, { force: true })
-        throw err
-      }
-      await rename(partial, target)
-      written.push(target)
-    }
-  }
-  return written
-}
-
-/** The order of the store's own export (study-store.ts), so both ways name the same file the same. */
-function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
-  const an = a.number ?? Number.MAX_SAFE_INTEGER
-  const bn = b.number ?? Number.MAX_SAFE_INTEGER
-  if (an !== bn) return an - bn
-  return (a.sopInstanceUID ?? a.seriesInstanceUID).localeCompare(b.sopInstanceUID ?? b.seriesInstanceUID)
+  return writeStudyFiles(await studyThroughNode(api, uid), dir,
+    async (instance) => api.getStream(`/api/studies/${encodeURIComponent(uid)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`))
 }

@@ -1,11 +1,10 @@
-import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm, statfs } from 'node:fs/promises'
+import { mkdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { BlobStore, type StagedBlob } from './blob-store.ts'
 import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
 import { GroupCommitter, GroupItemFailure } from './group-commit.ts'
+import { writeStudyFiles } from './study-export.ts'
 import { decideDuplicate, type DuplicateDecision, type DuplicatePolicy, type HeldCopy } from './duplicates.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
@@ -412,29 +411,7 @@ export class StudyStore {
    * checking every file against its hash on the way. Returns the paths written.
    */
   async exportStudy (studyInstanceUID: string, dir: string, signal?: AbortSignal): Promise<string[]> {
-    const entries = await this.getStudy(studyInstanceUID)
-    const written: string[] = []
-    const seriesOrder = [...entries.series].sort(byNumberThenUid)
-    for (const [si, series] of seriesOrder.entries()) {
-      const seriesDir = join(dir, `S${String(si + 1).padStart(4, '0')}`)
-      await mkdir(seriesDir, { recursive: true })
-      const instances = entries.instances
-        .filter((i) => i.seriesInstanceUID === series.seriesInstanceUID)
-        .sort(byNumberThenUid)
-      for (const [ii, instance] of instances.entries()) {
-        const target = join(seriesDir, `I${String(ii + 1).padStart(5, '0')}.dcm`)
-        const partial = `${target}.partial`
-        try {
-          await pipeline(this.blobs.readVerified(instance.sha256), createWriteStream(partial), { signal })
-        } catch (err) {
-          await rm(partial, { force: true })
-          throw err
-        }
-        await rename(partial, target)
-        written.push(target)
-      }
-    }
-    return written
+    return writeStudyFiles(await this.getStudy(studyInstanceUID), dir, (instance) => this.blobs.readVerified(instance.sha256), signal)
   }
 
   /** A stored instance's bytes, verified against their hash as they stream. */
@@ -766,11 +743,4 @@ function recount (entries: StudyEntries, instances: InstanceRecord[]): StudyEntr
     size: instances.reduce((n, i) => n + i.size, 0)
   }
   return { study, series, instances }
-}
-
-function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
-  const an = a.number ?? Number.MAX_SAFE_INTEGER
-  const bn = b.number ?? Number.MAX_SAFE_INTEGER
-  if (an !== bn) return an - bn
-  return (a.sopInstanceUID ?? a.seriesInstanceUID).localeCompare(b.sopInstanceUID ?? b.seriesInstanceUID)
 }
