@@ -5,6 +5,8 @@ import { Tags, TransferSyntax, isReportSopClass, SopClass } from './tags.ts'
 import { isValidBsn, isBsnIssuer } from './bsn.ts'
 import { checkInflatesTo } from './inflated-source.ts'
 
+export interface PatientIdentifier { id: string, issuer: string }
+
 /** What the store indexes of one instance: the attributes QIDO-RS and C-FIND match on. */
 export interface InstanceHeader {
   sopClassUID: string
@@ -24,6 +26,11 @@ export interface InstanceHeader {
     birthDate: string
     sex: string
   }
+  /**
+   * Other ids the dataset itself gives for its patient: its Other Patient IDs, and the ids a
+   * reconciliation replaced (kept in its Original Attributes Sequence, PS3.3 C.12.1.1.9)
+   */
+  otherPatientIds: PatientIdentifier[]
   study: {
     date: string
     time: string
@@ -85,6 +92,7 @@ export function readInstanceHeader (path: string, init: ReadHeaderInit = {}): In
       birthDate: asciiValue(ds, Tags.PatientBirthDate),
       sex: asciiValue(ds, Tags.PatientSex)
     },
+    otherPatientIds: otherPatientIds(ds, text),
     study: {
       date: asciiValue(ds, Tags.StudyDate),
       time: asciiValue(ds, Tags.StudyTime),
@@ -164,6 +172,19 @@ function findBsn (ds: Dataset, text: DatasetText): string | undefined {
     if ((isBsnIssuer(issuer) || isBsnIssuer(universalId)) && isValidBsn(id)) return id
   }
   return undefined
+}
+
+const OriginalAttributesSequence = 0x04000561
+const ModifiedAttributesSequence = 0x04000550
+
+function otherPatientIds (ds: Dataset, text: DatasetText): PatientIdentifier[] {
+  const items = [
+    ...(ds.get(Tags.OtherPatientIDsSequence)?.items ?? []),
+    ...(ds.get(OriginalAttributesSequence)?.items ?? []).flatMap((original) => original.get(ModifiedAttributesSequence)?.items ?? [])
+  ]
+  return items
+    .map((item) => ({ id: text.get(item, Tags.PatientID, 'LO'), issuer: text.get(item, Tags.IssuerOfPatientID, 'LO') }))
+    .filter((other) => other.id !== '')
 }
 
 /** Uncompressed pixel data must fit in the file; a short file was cut off in transit or on disc. */

@@ -1,4 +1,4 @@
-import type { InstanceHeader } from '../dicom/instance-header.ts'
+import type { InstanceHeader, PatientIdentifier } from '../dicom/instance-header.ts'
 import type { InstanceRecord, StudyRecord } from './records.ts'
 
 /*
@@ -9,6 +9,10 @@ import type { InstanceRecord, StudyRecord } from './records.ts'
  * and issuer) and the same rows, columns and number of frames. That is what the header reader
  * gives without touching pixel data; another transfer syntax (or a re-encode with other header
  * details) passes it. Anything else under one SOP Instance UID is a conflict.
+ *
+ * A copy that another node or PACS reconciled to its own patient id (IHE IRWF: the held id kept
+ * among its Other Patient IDs or in its Original Attributes) is the same instance too: a PACS that
+ * got a study from this node re-sends it under its own id, and must not be told it conflicts.
  */
 
 /**
@@ -45,7 +49,7 @@ export function differences (held: HeldCopy, header: InstanceHeader): string | u
   if (h.sopClassUID !== header.sopClassUID) diffs.push(`SOP class ${header.sopClassUID}, not ${h.sopClassUID}`)
   if (h.studyInstanceUID !== header.studyInstanceUID) diffs.push(`study ${header.studyInstanceUID}, not ${h.studyInstanceUID}`)
   if (h.seriesInstanceUID !== header.seriesInstanceUID) diffs.push(`series ${header.seriesInstanceUID}, not ${h.seriesInstanceUID}`)
-  if (held.patient.id !== header.patient.id || held.patient.issuer !== header.patient.issuer) diffs.push('another patient')
+  if (!samePatient(held.patient, header.patient) && !header.otherPatientIds.some((other) => samePatient(held.patient, other))) diffs.push('another patient')
   if (h.rows !== i.rows || h.columns !== i.columns || h.frames !== i.frames) diffs.push(`${i.rows ?? '-'}x${i.columns ?? '-'}x${i.frames} pixels, not ${h.rows ?? '-'}x${h.columns ?? '-'}x${h.frames}`)
   return diffs.length === 0 ? undefined : diffs.join('; ')
 }
@@ -55,9 +59,17 @@ export function decideDuplicate (policy: DuplicatePolicy, held: HeldCopy, header
   const why = differences(held, header)
   const kind = why === undefined ? 'same-instance' : 'conflict'
   if (policy === 'refuse') return { action: 'refused', kind, why: why ?? `the same instance in another encoding (${header.transferSyntaxUID}, stored as ${held.record.transferSyntaxUID}); store.duplicates is refuse` }
+  // A reconciled copy is never stored over the held one: the study keeps the patient id it came with.
+  if (kind === 'same-instance' && !samePatient(held.patient, header.patient)) {
+    return { action: 'kept', kind, why: `a copy of the held instance reconciled to patient ${header.patient.id} (${header.patient.issuer})` }
+  }
   if (policy === 'keep') return kind === 'same-instance' ? { action: 'kept', kind } : { action: 'refused', kind, why: `${why!}; store.duplicates is keep` }
   // replace-if-changed: a replacement stays in its study and with its patient, so one index batch can make it.
   if (held.record.studyInstanceUID !== header.studyInstanceUID) return { action: 'refused', kind, why: `${why!}; a replacement cannot move an instance to another study` }
-  if (held.patient.id !== header.patient.id || held.patient.issuer !== header.patient.issuer) return { action: 'refused', kind, why: `${why!}; a replacement cannot change the study's patient` }
+  if (!samePatient(held.patient, header.patient)) return { action: 'refused', kind, why: `${why!}; a replacement cannot change the study's patient` }
   return { action: 'replaced', kind, ...(why === undefined ? {} : { why }) }
+}
+
+function samePatient (a: PatientIdentifier, b: PatientIdentifier): boolean {
+  return a.id === b.id && a.issuer === b.issuer
 }

@@ -6,6 +6,8 @@ import { promisify } from 'node:util'
 import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { importFiles } from '../../../node/dicom/file-import.ts'
+import { readInstanceHeader } from '../../../node/dicom/instance-header.ts'
+import { coerceHeader } from '../../../node/reconcile/coerce.ts'
 import { StudyStore, type DuplicateEvent } from '../../../node/store/study-store.ts'
 import type { DuplicatePolicy } from '../../../node/store/duplicates.ts'
 import { generateStudy, type GeneratedStudy, type StudySpec } from '../../../simulations/generator/index.ts'
@@ -305,6 +307,22 @@ describe('StudyStore: copies of instances it holds (store.duplicates)', () => {
     expect(conflict.rejected[0]!.message).toContain('another patient')
     expect(h.events.map((e) => [e.action, e.kind])).toEqual([['kept', 'identical'], ['kept', 'same-instance'], ['refused', 'conflict']])
     expect(await blobs(h.store)).toEqual([await sha256(h.original)])
+  })
+
+  it('a copy this node reconciled to another hospital\'s patient id, sent back by that PACS, is the held instance: kept, never stored over it (refused only under refuse)', async () => {
+    for (const [policy, seed, action] of [['keep', 24, 'kept'], ['replace-if-changed', 25, 'kept'], ['refuse', 26, 'refused']] as const) {
+      const h = await heldImage(policy, seed)
+      const coerced = coerceHeader(h.original, { local: { patientId: `LOCAL${seed}`, issuer: 'HOSPITAL-B' }, source: 'Ziekenhuis A' })
+      const reconciled = join(await tempDir('reconciled'), 'reconciled.dcm')
+      await writeFile(reconciled, Buffer.concat([coerced.header, (await readFile(h.original)).subarray(coerced.headerEnd)]))
+      expect(readInstanceHeader(reconciled).patient).toMatchObject({ id: `LOCAL${seed}`, issuer: 'HOSPITAL-B' })
+
+      const again = await importFiles([reconciled], { store: h.store })
+      expect(again.rejected.map((r) => r.code)).toEqual(action === 'kept' ? [] : ['BEELDNET_ERR_INSTANCE_CONFLICT'])
+      expect(h.events.map((e) => [e.action, e.kind])).toEqual([[action, 'same-instance']])
+      expect(await storedSha(h.store, h.studyInstanceUID)).toEqual([await sha256(h.original)])
+      expect((await h.store.getStudy(h.studyInstanceUID)).study.patient).toMatchObject({ id: `P${seed}` })
+    }
   })
 
   it('replace-if-changed: another transfer syntax replaces the stored file (the old file goes once the index no longer names it); the same bytes are kept', async () => {
