@@ -181,16 +181,27 @@ async function sendDataset (association: Association, contextId: number, fragmen
   // before the next chunk arrives, so what goes out is never the end of the dataset too early.
   let carry: Buffer = Buffer.alloc(0)
   for await (const chunk of dataset) {
-    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    const buffer = carry.length === 0 ? bytes : Buffer.concat([carry, bytes])
+    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (carry.length > 0) {
+      // Only the carry and the head of the chunk are copied into one fragment, never the whole chunk (a frame).
+      const need = fragment - carry.length
+      if (bytes.length <= need) {
+        carry = Buffer.concat([carry, bytes])
+        continue
+      }
+      const first = Buffer.concat([carry, bytes.subarray(0, need)])
+      await association.write(pDataHeader(contextId, false, false, first))
+      await association.write(first)
+      bytes = bytes.subarray(need)
+    }
     let at = 0
-    while (buffer.length - at > fragment) {
-      const piece = buffer.subarray(at, at + fragment)
+    while (bytes.length - at > fragment) {
+      const piece = bytes.subarray(at, at + fragment)
       await association.write(pDataHeader(contextId, false, false, piece))
       await association.write(piece)
       at += fragment
     }
-    carry = buffer.subarray(at)
+    carry = bytes.subarray(at)
   }
   await association.write(pDataHeader(contextId, false, true, carry))
   await association.write(carry)

@@ -68,16 +68,27 @@ async function sendChunks (socket: Socket, contextId: number, fragment: number, 
   // What is left over after whole fragments: never sent before the next chunk (or the end) comes.
   let carry: Buffer = Buffer.alloc(0)
   for await (const chunk of chunks) {
-    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    const buffer = carry.length === 0 ? bytes : Buffer.concat([carry, bytes])
+    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (carry.length > 0) {
+      // Only the carry and the head of the chunk are copied into one fragment, never the whole chunk (a frame).
+      const need = fragment - carry.length
+      if (bytes.length <= need) {
+        carry = Buffer.concat([carry, bytes])
+        continue
+      }
+      const first = Buffer.concat([carry, bytes.subarray(0, need)])
+      await write(socket, pDataHeader(contextId, false, false, first))
+      await write(socket, first)
+      bytes = bytes.subarray(need)
+    }
     let at = 0
-    while (buffer.length - at > fragment) {
-      const piece = buffer.subarray(at, at + fragment)
+    while (bytes.length - at > fragment) {
+      const piece = bytes.subarray(at, at + fragment)
       await write(socket, pDataHeader(contextId, false, false, piece))
       await write(socket, piece)
       at += fragment
     }
-    carry = buffer.subarray(at)
+    carry = bytes.subarray(at)
   }
   await write(socket, pDataHeader(contextId, false, true, carry))
   await write(socket, carry)
