@@ -72,6 +72,21 @@ describe('reading the frames of a stored instance', () => {
     })
   }
 
+  it('decodes HTJ2K (lossless, made by dcmjs-codecs) to the original pixels', async () => {
+    type Codecs = typeof import('dcmjs-codecs')
+    const codecs = (await import('node:module')).createRequire(import.meta.url)('dcmjs-codecs') as Codecs
+    codecs.log.setLevel('silent')
+    if (!codecs.NativeCodecs.isInitialized()) await codecs.NativeCodecs.initializeAsync()
+    const file = await readFile(original)
+    const transcoder = new codecs.Transcoder(file.buffer.slice(file.byteOffset, file.byteOffset + file.length))
+    transcoder.transcode('1.2.840.10008.1.2.4.201')
+    const path = join(work, 'htj2k.dcm')
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(path, Buffer.from(transcoder.getDicomPart10()))
+    expect(readHeader(path).transferSyntaxUID).toBe('1.2.840.10008.1.2.4.201')
+    expect((await decodedPixels(path)).equals(reference)).toBe(true)
+  })
+
   it('reads a deflated instance\'s native frames by inflating, one at a time or in order', async () => {
     const path = join(work, 'deflated.dcm')
     expect((await dcmtk('dcmconv', ['+td', original, path])).code).toBe(0)

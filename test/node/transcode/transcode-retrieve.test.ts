@@ -137,6 +137,12 @@ describe('transcoding compressed instances for requesters that take only uncompr
     await dcmtkOk('dcmdjpeg', [colour, join(decoded, 'colour.dcm')])
     fixtures.push({ name: 'JPEG baseline YBR_FULL_422 colour', path: colour, sopInstanceUID: text(colour, 0x00080018), transferSyntaxUID: readHeader(colour).transferSyntaxUID, pixels: pixelDataOf(join(decoded, 'colour.dcm'), await readFile(join(decoded, 'colour.dcm'))) })
     colourStudyUID = text(colour, 0x0020000D)
+    // The same picture as RLE (RGB, three segments), a new instance of the colour study.
+    const colourRle = join(compressed, 'colour-rle.dcm')
+    await dcmtkOk('dcmcrle', [join(decoded, 'colour.dcm'), colourRle])
+    await dcmtkOk('dcmodify', ['-nb', '-gin', colourRle])
+    await dcmtkOk('dcmdrle', [colourRle, join(decoded, 'colour-rle.dcm')])
+    fixtures.push({ name: 'RLE RGB', path: colourRle, sopInstanceUID: text(colourRle, 0x00080018), transferSyntaxUID: readHeader(colourRle).transferSyntaxUID, pixels: pixelDataOf(join(decoded, 'colour-rle.dcm'), await readFile(join(decoded, 'colour-rle.dcm'))) })
 
     // A study the node can give only in part: its second instance is labelled MPEG2, which no decoder here reads.
     const other = await generateStudy(join(work, 'mixed'), { seed: 1415, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
@@ -380,7 +386,7 @@ describe('transcoding compressed instances for requesters that take only uncompr
 
   it('streams a C-GET dataset as it decodes, and ends the association when the stored file no longer matches its hash', async () => {
     const colour = inStudy(colourStudyUID)[0]!
-    const [record] = (await store.getStudy(colourStudyUID)).instances
+    const record = (await store.getStudy(colourStudyUID)).instances.find((i) => i.sopInstanceUID === colour.sopInstanceUID)
     const path = store.blobs.pathOf(record!.sha256)
     const original = await readFile(path)
     // A byte of the header changed: every frame still decodes, only the hash (checked after the last frame) can tell.
@@ -394,7 +400,8 @@ describe('transcoding compressed instances for requesters that take only uncompr
       const got = await dcmtk('getscu', ['+B', '-S', '-aet', 'MODALITY', '-aec', 'BEELDNET', '-od', out, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${colourStudyUID}`, '127.0.0.1', String(dimse.port)])
       // getscu sees the association end while it holds an incomplete instance, and writes nothing.
       expect(`${got.stdout}${got.stderr}`).toMatch(/Failed sending C-STORE response|Abort/i)
-      expect(await readdir(out)).toEqual([])
+      // Whatever came before it is whole; the damaged instance never arrives, nor anything after it.
+      expect((await readdir(out)).map((n) => text(join(out, n), 0x00080018))).not.toContain(colour.sopInstanceUID)
       const done = logs.find((l) => l.msg === 'retrieve done' && l.kind === 'get' && String((l.reasons as string[])[0]).includes('BEELDNET_ERR_STORE_FILE_CORRUPT'))
       expect(done).toBeDefined()
     } finally {
