@@ -92,11 +92,16 @@ export async function * instanceParts (store: StudyStore, instances: InstanceRec
     if (transferSyntax !== undefined && transferSyntax !== instance.transferSyntaxUID) {
       const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID: transferSyntax, sha256: instance.sha256 })
       const meta = fileMetaInformation({ ...instance, transferSyntaxUID: transferSyntax })
-      yield {
-        contentType: `application/dicom; transfer-syntax=${transferSyntax}`,
-        contentLength: meta.length + native.length,
-        contentLocation: location(instance),
-        body: withPrefix(meta, native.stream())
+      try {
+        yield {
+          contentType: `application/dicom; transfer-syntax=${transferSyntax}`,
+          contentLength: meta.length + native.length,
+          contentLocation: location(instance),
+          body: withPrefix(meta, native.stream())
+        }
+      } finally {
+        // The body is read before the next part is asked for; a client gone before that leaves the file open otherwise.
+        native.close()
       }
       continue
     }

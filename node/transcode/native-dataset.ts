@@ -78,6 +78,9 @@ export async function openNativeDataset (path: string, init: NativeDatasetInit =
   }
 }
 
+/** A dataset opened but never read nor closed (its requester went away first) still lets go of its file. */
+const unclosed = new FinalizationRegistry<FrameSource>((source) => { source.close() })
+
 class Transcoded implements NativeDataset {
   readonly transferSyntaxUID: string
   readonly length: number
@@ -106,6 +109,7 @@ class Transcoded implements NativeDataset {
       : explicitElements(init.header, source.transferSyntaxUID === TransferSyntax.ImplicitVRLittleEndian)
     this.header = nativeHeader(elements, source, first, target === TransferSyntax.ImplicitVRLittleEndian, this.pixelBytes)
     this.length = this.header.length + this.pixelBytes + (this.pixelBytes % 2)
+    unclosed.register(this, source, this)
   }
 
   * chunks (): Generator<Buffer> {
@@ -143,6 +147,7 @@ class Transcoded implements NativeDataset {
   close (): void {
     if (this.closed) return
     this.closed = true
+    unclosed.unregister(this)
     this.source.close()
   }
 }
