@@ -102,7 +102,8 @@ function decodeBitstream (module: Codecs, decoder: Decoder, syntax: string, layo
     : {}
   const decoded = module.NativeCodecs[decoder](context, parameters)
   const out = decoded.getDecodedBuffer()
-  if (out === undefined || out.length < expected) throw new Error(`the decoder gave ${out?.length ?? 0} bytes for a frame of ${expected}`)
+  // Exactly a frame (an odd one padded by one byte): anything else is pixels in another layout than the header says.
+  if (out === undefined || out.length < expected || out.length > expected + 1) throw new Error(`the decoder gave ${out?.length ?? 0} bytes for a frame of ${expected}`)
   let photometricInterpretation = decoded.getPhotometricInterpretation() ?? layout.photometricInterpretation
   if (layout.samplesPerPixel === 1) photometricInterpretation = layout.photometricInterpretation
   else if ((decoder === 'decodeJpeg2000' || decoder === 'decodeHtJpeg2000') && J2K_COLOUR_TO_RGB.has(photometricInterpretation)) photometricInterpretation = 'RGB'
