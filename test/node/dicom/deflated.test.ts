@@ -138,6 +138,8 @@ describe('deflated datasets (1.2.840.10008.1.2.1.99)', () => {
       expect(codeOf(() => readInstanceHeader(path))).toBe('BEELDNET_ERR_DICOM_HEADER_TOO_LARGE')
       peak = Math.max(peak, process.memoryUsage().rss)
     }
-    expect(peak - before).toBeLessThan(48 * 1024 * 1024)
+    // Up to the 64 MiB header limit is inflated per pass and may wait for the garbage collector on a
+    // busy machine (three passes: 192 MiB); what must never happen is the 2 GiB.
+    expect(peak - before).toBeLessThan(256 * 1024 * 1024)
   })
 })
