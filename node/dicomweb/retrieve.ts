@@ -50,20 +50,23 @@ export async function instancesOf (store: StudyStore, target: Target): Promise<I
 
 /**
  * Checks the Accept header against multipart/related of application/dicom and says the transfer
- * syntax to send in: undefined for each instance as stored (no transfer-syntax, or `*`), else the
- * one asked for, when every instance is stored in it or can be decoded to it (Explicit or Implicit
- * VR Little Endian). Ranges are tried in the client's order of preference.
+ * syntax to send in: undefined for each instance as stored (`*`), Explicit VR Little Endian when
+ * none is named (PS3.18's default), else the one asked for, when every instance is stored in it or
+ * can be decoded to it (Explicit or Implicit VR Little Endian). Ranges are tried in the client's
+ * order of preference.
  */
 export function checkInstanceAccept (accept: MediaType[], instances: InstanceRecord[]): string | undefined {
   const stored = new Set(instances.map((i) => i.transferSyntaxUID))
   let cannot: string | undefined
   for (const m of accept) {
-    if (m.type === '*/*' || m.type === 'multipart/*') return undefined
+    // PS3.18 (since 2016c): without a transfer-syntax the default is Explicit VR Little Endian; `*` is as stored.
+    if (m.type === '*/*' || m.type === 'multipart/*') return TransferSyntax.ExplicitVRLittleEndian
     if (m.type !== 'multipart/related') continue
     const type = m.params.type?.toLowerCase() ?? 'application/dicom'
     if (type !== 'application/dicom') continue
     const syntax = m.params['transfer-syntax']
-    if (syntax === undefined || syntax === '*') return undefined
+    if (syntax === undefined) return TransferSyntax.ExplicitVRLittleEndian
+    if (syntax === '*') return undefined
     if (instances.every((i) => canProduce(i.transferSyntaxUID, syntax))) return syntax
     // A native syntax that some stored one cannot be decoded to is its own refusal; compressing is never done.
     if (NATIVE_TARGETS.has(syntax)) cannot ??= syntax
@@ -89,7 +92,9 @@ export function checkJsonAccept (accept: MediaType[]): void {
  */
 export async function * instanceParts (store: StudyStore, instances: InstanceRecord[], location: (i: InstanceRecord) => string, transferSyntax?: string): AsyncGenerator<OutgoingPart> {
   for (const instance of instances) {
-    if (transferSyntax !== undefined && transferSyntax !== instance.transferSyntaxUID) {
+    // A transfer-syntax asked for by name was checked for every instance; the default is given where it
+    // can be, and what no decoder reads (video, say) goes as stored, its part saying in which syntax.
+    if (transferSyntax !== undefined && transferSyntax !== instance.transferSyntaxUID && canProduce(instance.transferSyntaxUID, transferSyntax)) {
       const native = await openNativeDataset(store.blobs.pathOf(instance.sha256), { transferSyntaxUID: transferSyntax, sha256: instance.sha256 })
       const meta = fileMetaInformation({ ...instance, transferSyntaxUID: transferSyntax })
       try {

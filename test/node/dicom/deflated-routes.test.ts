@@ -157,7 +157,7 @@ describe('deflated instances through the node', () => {
     for (const [n, record] of entries.instances.entries()) {
       const source = deflated[study.instances.findIndex((i) => i.sopInstanceUID === record.sopInstanceUID)]!
       const wado = await fetcher(`${url}/dicomweb/studies/${record.studyInstanceUID}/series/${record.seriesInstanceUID}/instances/${record.sopInstanceUID}`, {
-        headers: { accept: 'multipart/related; type="application/dicom"' }
+        headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }
       })
       expect(wado.status).toBe(200)
       const body = Buffer.from(await wado.arrayBuffer())

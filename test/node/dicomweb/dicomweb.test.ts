@@ -217,17 +217,29 @@ describe('DICOMweb on the node', () => {
       expect(body.subarray(start + file.length).toString('latin1')).toBe(`\r\n--${boundary}--\r\n`)
     })
 
-    it('sends an instance stored without File Meta as a Part 10 file around the same dataset', async () => {
+    it('sends an instance stored without File Meta as a Part 10 file: around the same dataset as stored (transfer-syntax=*), in Explicit VR Little Endian by default', async () => {
       const original = mr.instances[0]!
-      const part = bytesOf(await source!.client.retrieveInstance({ studyInstanceUID: mr.studyInstanceUID, seriesInstanceUID: original.seriesInstanceUID, sopInstanceUID: original.sopInstanceUID }))
+      const path = `${source!.url}/dicomweb/studies/${mr.studyInstanceUID}/series/${original.seriesInstanceUID}/instances/${original.sopInstanceUID}`
+      const res = await call(path, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } })
+      expect(res.status).toBe(200)
+      const body = Buffer.from(await res.arrayBuffer())
       const dataset = await readFile(original.path)
-      expect(part.subarray(128, 132).toString()).toBe('DICM')
+      const end = body.indexOf(dataset) + dataset.length
+      const part = body.subarray(body.indexOf('DICM') - 128, end)
+      expect(end).toBeGreaterThan(dataset.length)
       expect(part.subarray(part.length - dataset.length).equals(dataset)).toBe(true)
       const file = join(await tempDir('wado'), 'mr.dcm')
       await writeFile(file, part)
       const header = readHeader(file)
       expect(header.transferSyntaxUID).toBe(original.transferSyntaxUID)
       expect(header.meta?.get(0x00020003)?.value?.toString('latin1').replace(/\0$/, '')).toBe(original.sopInstanceUID)
+
+      // dicomweb-client names no transfer-syntax: PS3.18's default, re-encoded where the stored one differs
+      const byDefault = join(await tempDir('wado'), 'mr-default.dcm')
+      await writeFile(byDefault, bytesOf(await source!.client.retrieveInstance({ studyInstanceUID: mr.studyInstanceUID, seriesInstanceUID: original.seriesInstanceUID, sopInstanceUID: original.sopInstanceUID })))
+      const reencoded = readHeader(byDefault)
+      expect(reencoded.transferSyntaxUID).toBe('1.2.840.10008.1.2.1')
+      expect(reencoded.meta?.get(0x00020003)?.value?.toString('latin1').replace(/\0$/, '')).toBe(original.sopInstanceUID)
     })
 
     it('gives metadata as DICOM JSON with pixel data as bulk data, and the bulk data and frames as stored', async () => {
