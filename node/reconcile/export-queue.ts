@@ -6,6 +6,7 @@ import { ERRORS, isErrorCode } from '../../protocol/api/error-codes.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { systemClock, type Clock } from '../transfers/clock.ts'
 import { errorRecord } from '../transfers/events.ts'
+import { backoffDelay, RetrySchedule, type Backoff } from '../transfers/retry-schedule.ts'
 import type { LocalIdentity } from './coerce.ts'
 import { ExportStateError, PacsRefusedError, PacsStoreFailedError, PacsUnreachableError } from './errors.ts'
 import { FINAL_EXPORT_STATES, type ExportRecord, type ExportStore } from './export-store.ts'
@@ -83,11 +84,10 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly maxAttempts: number
-  private readonly backoffInitialMs: number
-  private readonly backoffMaxMs: number
+  private readonly backoff: Backoff
   private readonly slots: PQueue
   /** one per export waiting or being sent: aborting ends the wait (a sending runs to its end) */
-  private readonly jobs = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  private readonly jobs: RetrySchedule
   /**
    * The attempt each export's 'sending' state belongs to: an attempt still under way when its export
    * was cancelled and queued again must not take the next attempt's state for its own.
@@ -103,9 +103,11 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     this.logger = components.logger.child({ component: 'pacs-export-queue' })
     this.clock = components.clock ?? systemClock
     this.maxAttempts = init.maxAttempts ?? 100
-    this.backoffInitialMs = init.backoffInitialMs ?? 30_000
-    this.backoffMaxMs = init.backoffMaxMs ?? 30 * 60_000
+    // Up to a quarter of each wait less at random, so exports do not retry in step.
+    this.backoff = { initialMs: init.backoffInitialMs ?? 30_000, maxMs: init.backoffMaxMs ?? 30 * 60_000, jitter: 1 / 4 }
     this.slots = new PQueue({ concurrency: init.concurrency ?? 2 })
+    // A fault of the queue itself (its database failing): the record says where it stopped.
+    this.jobs = new RetrySchedule(this.clock, (err, exportId) => { this.logger.error({ err, exportId }, 'export job failed') })
   }
 
   async start (): Promise<void> {
@@ -125,9 +127,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
-    const jobs = [...this.jobs.values()]
-    for (const job of jobs) job.controller.abort(new Error('the export queue is stopping'))
-    await Promise.allSettled(jobs.map(async (j) => j.done))
+    await this.jobs.abortAll(new Error('the export queue is stopping'))
     this.slots.clear()
   }
 
@@ -168,7 +168,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
       const { nextAttemptAt: _, ...rest } = r
       return { ...rest, state: 'cancelled', updatedAt: this.nowIso() }
     })
-    this.jobs.get(exportId)?.controller.abort(new Error('cancelled'))
+    this.jobs.abort(exportId, new Error('cancelled'))
     await this.releaseHold(record)
     this.logger.info({ exportId, study: record.studyInstanceUID }, 'export to the PACS cancelled')
     this.emit('state', record)
@@ -199,21 +199,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
 
   /** Waits `delayMs` outside any slot, then takes a slot and makes one attempt. */
   private schedule (exportId: string, delayMs: number): void {
-    const controller = new AbortController()
-    const { signal } = controller
-    const done = (async () => {
-      try {
-        if (delayMs > 0) await this.clock.sleep(delayMs, signal)
-        signal.throwIfAborted()
-        await this.slots.add(async () => { await this.attempt(exportId, signal) })
-      } catch (err) {
-        // A fault of the queue itself (its database failing): the record says where it stopped.
-        if (!signal.aborted) this.logger.error({ err, exportId }, 'export job failed')
-      } finally {
-        if (this.jobs.get(exportId)?.controller === controller) this.jobs.delete(exportId)
-      }
-    })()
-    this.jobs.set(exportId, { controller, done })
+    this.jobs.schedule(exportId, delayMs, async (signal) => this.slots.add(async () => { await this.attempt(exportId, signal) }))
   }
 
   private async attempt (exportId: string, signal: AbortSignal): Promise<void> {
@@ -291,7 +277,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     const current = await this.exports.get(exportId)
     if (current?.state !== 'sending') return
     const final = isFinal(error.code) || current.attempts >= this.maxAttempts
-    const retryIn = final ? undefined : this.backoff(current.attempts)
+    const retryIn = final ? undefined : backoffDelay(current.attempts, this.backoff, this.clock.random())
     if (final) {
       await this.exporter.recordFailed(current, current.local, error.code, error.message).catch((auditErr: unknown) => {
         this.logger.error({ err: auditErr, exportId }, 'the audit trail did not take a failed export to the PACS')
@@ -319,12 +305,6 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
       return
     }
     this.logger.error(fields, 'export to the PACS failed for good')
-  }
-
-  /** Exponential from backoffInitialMs, capped; up to a quarter less at random so exports do not retry in step. */
-  private backoff (attempts: number): number {
-    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.max(0, attempts - 1))
-    return Math.round(base * (1 - this.clock.random() / 4))
   }
 
   private async releaseHold (record: ExportRecord): Promise<void> {

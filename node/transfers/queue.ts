@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.ts'
 import { TransferCancelledError, TransferDeclinedError, TransferStateError } from './errors.ts'
 import { errorRecord, type TransferEvents } from './events.ts'
 import { createProgressMeter, createThrottle, type ProgressMeter } from './progress.ts'
+import { backoffDelay, RetrySchedule, type Backoff } from './retry-schedule.ts'
 import { FINAL_OUTGOING_STATES, transferTotals, type OutgoingRecord, type OutgoingState, type TransferStore } from './transfer-store.ts'
 
 /*
@@ -114,13 +115,12 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   private readonly logger: Logger | undefined
   private readonly perPeerConcurrency: number
   private readonly maxAttempts: number
-  private readonly backoffInitialMs: number
-  private readonly backoffMaxMs: number
+  private readonly backoff: Backoff
   private readonly progressIntervalMs: number
   private readonly all: PQueue
   private readonly peers = new Map<string, PQueue>()
-  /** one controller per transfer waiting, queued or running: aborting it ends that job */
-  private readonly jobs = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  /** one job per transfer waiting, queued or running: aborting it ends that job */
+  private readonly jobs: RetrySchedule
   private running = false
 
   constructor (components: TransferQueueComponents, init: TransferQueueInit) {
@@ -131,10 +131,12 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     this.logger = components.logger
     this.perPeerConcurrency = init.perPeerConcurrency ?? 2
     this.maxAttempts = init.maxAttempts ?? 8
-    this.backoffInitialMs = init.backoffInitialMs ?? 5000
-    this.backoffMaxMs = init.backoffMaxMs ?? 600_000
+    // Half of each wait random, so peers do not retry in step.
+    this.backoff = { initialMs: init.backoffInitialMs ?? 5000, maxMs: init.backoffMaxMs ?? 600_000, jitter: 1 / 2 }
     this.progressIntervalMs = init.progressIntervalMs ?? 500
     this.all = new PQueue({ concurrency: init.concurrency ?? 4 })
+    // A fault of the queue itself (its store failing, say): the record says where it stopped.
+    this.jobs = new RetrySchedule(this.clock, (err, transferId) => { this.logger?.error({ err, transferId }, 'transfer job failed') })
   }
 
   async start (): Promise<void> {
@@ -156,9 +158,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
-    const jobs = [...this.jobs.values()]
-    for (const job of jobs) job.controller.abort(new QueueStopping())
-    await Promise.allSettled(jobs.map(async (j) => j.done))
+    await this.jobs.abortAll(new QueueStopping())
   }
 
   async enqueue (request: EnqueueRequest): Promise<OutgoingRecord> {
@@ -194,7 +194,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
         ? { ...rest, state: 'cancelled', updatedAt: this.nowIso() }
         : { ...rest, state: 'failed', lastError: failure, updatedAt: this.nowIso() }
     })
-    this.jobs.get(transferId)?.controller.abort(error ?? new TransferCancelledError(transferId))
+    this.jobs.abort(transferId, error ?? new TransferCancelledError(transferId))
     this.emit('state', record)
     if (failure !== undefined) this.emit('transfer-failed', { ...refOf(record), state: record.state, error: failure })
     return record
@@ -222,24 +222,11 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   /** Waits `delayMs` outside any slot, then takes a slot for the peer, then one of the total. */
   private schedule (record: OutgoingRecord, delayMs: number): void {
     const { transferId, peerId } = record
-    const controller = new AbortController()
-    const { signal } = controller
-    const done = (async () => {
-      try {
-        if (delayMs > 0) await this.clock.sleep(delayMs, signal)
-        signal.throwIfAborted()
-        // No signal for p-queue: it would free the slot at abort while the delivery still unwinds. A job
-        // aborted while waiting for its slot ends as soon as it gets one.
-        await this.peerQueue(peerId).add(async () => this.all.add(async () => this.attempt(transferId, signal)))
-      } catch (err) {
-        // A fault of the queue itself (its store failing, say): the record says where it stopped.
-        if (!signal.aborted) this.logger?.error({ err, transferId }, 'transfer job failed')
-      } finally {
-        if (this.jobs.get(transferId)?.controller === controller) this.jobs.delete(transferId)
-        this.dropIdlePeerQueue(peerId)
-      }
-    })()
-    this.jobs.set(transferId, { controller, done })
+    // No signal for p-queue: it would free the slot at abort while the delivery still unwinds. A job
+    // aborted while waiting for its slot ends as soon as it gets one.
+    this.jobs.schedule(transferId, delayMs,
+      async (signal) => this.peerQueue(peerId).add(async () => this.all.add(async () => this.attempt(transferId, signal))),
+      () => { this.dropIdlePeerQueue(peerId) })
   }
 
   private peerQueue (peerId: string): PQueue {
@@ -310,7 +297,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     else if (isFinal(error.code) || current.attempts >= this.maxAttempts) state = 'failed'
     else {
       state = 'queued'
-      nextAttemptAt = new Date(now.getTime() + this.backoff(current.attempts)).toISOString()
+      nextAttemptAt = new Date(now.getTime() + backoffDelay(current.attempts, this.backoff, this.clock.random())).toISOString()
     }
     const record = await this.write(transferId, (r) => r.state === 'cancelled'
       ? r
@@ -322,12 +309,6 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
       return
     }
     this.emit('transfer-failed', { ...refOf(record), state, error })
-  }
-
-  /** Exponential from backoffInitialMs, capped, with half of it random so peers do not retry in step. */
-  private backoff (attempts: number): number {
-    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.max(0, attempts - 1))
-    return Math.round(base / 2 + this.clock.random() * base / 2)
   }
 
   private async write (transferId: string, change: (r: OutgoingRecord) => OutgoingRecord, sync = true): Promise<OutgoingRecord> {
