@@ -1,6 +1,4 @@
-import { Level } from 'level'
-import type { AbstractSublevel } from 'abstract-level'
-import { LEVEL_MEMORY_OPTIONS, openLevel } from '../store/level-open.ts'
+import { LevelRecords, type RecordSublevel } from '../store/level-records.ts'
 import type { ErrorRecord } from '../transfers/transfer-store.ts'
 import type { LocalIdentity } from './coerce.ts'
 import { ExportNotFoundError } from './errors.ts'
@@ -53,35 +51,25 @@ export interface ExportStore {
   update (exportId: string, change: (record: ExportRecord) => ExportRecord): Promise<ExportRecord>
 }
 
-type Db = Level<string, unknown>
-
 class LevelExportStore implements ExportStore {
-  private readonly db: Db
-  private readonly exports: AbstractSublevel<Db, string | Buffer | Uint8Array, string, ExportRecord>
-  private writes: Promise<unknown> = Promise.resolve()
+  private readonly level: LevelRecords
+  private readonly exports: RecordSublevel<ExportRecord>
 
   constructor (dir: string) {
-    this.db = new Level<string, unknown>(dir, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
-    this.exports = this.db.sublevel<string, ExportRecord>('exports', { valueEncoding: 'json' })
+    this.level = new LevelRecords(dir)
+    this.exports = this.level.sublevel('exports')
   }
 
   async start (): Promise<void> {
-    await openLevel(this.db)
+    await this.level.start()
   }
 
   async stop (): Promise<void> {
-    await this.writes
-    await this.db.close()
-  }
-
-  private async serialised<T> (work: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(work)
-    this.writes = run.catch(() => {})
-    return run
+    await this.level.stop()
   }
 
   async create (record: ExportRecord): Promise<void> {
-    await this.serialised(async () => { await this.db.batch().put(record.exportId, record, { sublevel: this.exports }).write({ sync: true }) })
+    await this.level.serialised(async () => { await this.level.db.batch().put(record.exportId, record, { sublevel: this.exports }).write({ sync: true }) })
   }
 
   async get (exportId: string): Promise<ExportRecord | undefined> {
@@ -93,13 +81,7 @@ class LevelExportStore implements ExportStore {
   }
 
   async update (exportId: string, change: (record: ExportRecord) => ExportRecord): Promise<ExportRecord> {
-    return this.serialised(async () => {
-      const current = await this.exports.get(exportId)
-      if (current === undefined) throw new ExportNotFoundError(exportId)
-      const next = change(current)
-      if (next !== current) await this.db.batch().put(exportId, next, { sublevel: this.exports }).write({ sync: true })
-      return next
-    })
+    return this.level.update(this.exports, exportId, change, () => new ExportNotFoundError(exportId))
   }
 }
 

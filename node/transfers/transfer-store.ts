@@ -1,8 +1,6 @@
-import { Level } from 'level'
-import type { AbstractSublevel } from 'abstract-level'
 import { summariseManifest, type Manifest, type SignedManifest } from '../../protocol/exchange/manifest.ts'
 import type { SignedReceipt } from '../../protocol/exchange/receipt.ts'
-import { LEVEL_MEMORY_OPTIONS, openLevel } from '../store/level-open.ts'
+import { LevelRecords, type RecordSublevel } from '../store/level-records.ts'
 import { TransferConflictError, TransferNotFoundError } from './errors.ts'
 
 /*
@@ -125,55 +123,43 @@ export interface TransferStore {
   removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void>
 }
 
-type Db = Level<string, unknown>
-type Sub<V> = AbstractSublevel<Db, string | Buffer | Uint8Array, string, V>
-
 const SEP = '\x00'
 const LAST = '\xff'
 const key = (...parts: string[]): string => parts.join(SEP)
 const prefixRange = (...parts: string[]): { gte: string, lt: string } => ({ gte: key(...parts) + SEP, lt: key(...parts) + SEP + LAST })
 
 class LevelTransferStore implements TransferStore {
-  private readonly db: Db
-  private readonly outgoing: Sub<OutgoingRecord>
-  private readonly outgoingManifests: Sub<SignedManifest>
-  private readonly confirmed: Sub<string>
-  private readonly incoming: Sub<IncomingRecord>
-  private readonly incomingManifests: Sub<SignedManifest>
-  private readonly verified: Sub<VerifiedInstance>
-  private writes: Promise<unknown> = Promise.resolve()
+  /** Every read-modify-write goes through its one queue, so no update is lost to a concurrent one. */
+  private readonly level: LevelRecords
+  private readonly outgoing: RecordSublevel<OutgoingRecord>
+  private readonly outgoingManifests: RecordSublevel<SignedManifest>
+  private readonly confirmed: RecordSublevel<string>
+  private readonly incoming: RecordSublevel<IncomingRecord>
+  private readonly incomingManifests: RecordSublevel<SignedManifest>
+  private readonly verified: RecordSublevel<VerifiedInstance>
 
   constructor (init: TransferStoreInit) {
-    this.db = new Level<string, unknown>(init.dir, { valueEncoding: 'json', ...LEVEL_MEMORY_OPTIONS })
-    const sub = <V>(name: string): Sub<V> => this.db.sublevel<string, V>(name, { valueEncoding: 'json' })
-    this.outgoing = sub('outgoing')
-    this.outgoingManifests = sub('outgoing-manifests')
-    this.confirmed = sub('outgoing-confirmed')
-    this.incoming = sub('incoming')
-    this.incomingManifests = sub('incoming-manifests')
-    this.verified = sub('incoming-verified')
+    this.level = new LevelRecords(init.dir)
+    this.outgoing = this.level.sublevel('outgoing')
+    this.outgoingManifests = this.level.sublevel('outgoing-manifests')
+    this.confirmed = this.level.sublevel('outgoing-confirmed')
+    this.incoming = this.level.sublevel('incoming')
+    this.incomingManifests = this.level.sublevel('incoming-manifests')
+    this.verified = this.level.sublevel('incoming-verified')
   }
 
   async start (): Promise<void> {
-    await openLevel(this.db)
+    await this.level.start()
   }
 
   async stop (): Promise<void> {
-    await this.writes
-    await this.db.close()
-  }
-
-  /** Every read-modify-write goes through one queue, so no update is lost to a concurrent one. */
-  private async serialised<T> (work: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(work)
-    this.writes = run.catch(() => {})
-    return run
+    await this.level.stop()
   }
 
   async createOutgoing (record: OutgoingRecord, manifest: SignedManifest): Promise<void> {
-    await this.serialised(async () => {
+    await this.level.serialised(async () => {
       if (await this.outgoing.get(record.transferId) !== undefined) throw new TransferConflictError(record.transferId)
-      await this.db.batch()
+      await this.level.db.batch()
         .put(record.transferId, manifest, { sublevel: this.outgoingManifests })
         .put(record.transferId, record, { sublevel: this.outgoing })
         .write({ sync: true })
@@ -189,13 +175,7 @@ class LevelTransferStore implements TransferStore {
   }
 
   async updateOutgoing (transferId: string, change: (record: OutgoingRecord) => OutgoingRecord, options: WriteOptions = {}): Promise<OutgoingRecord> {
-    return this.serialised(async () => {
-      const current = await this.outgoing.get(transferId)
-      if (current === undefined) throw new TransferNotFoundError(transferId)
-      const next = change(current)
-      if (next !== current) await this.db.batch().put(transferId, next, { sublevel: this.outgoing }).write({ sync: options.sync ?? true })
-      return next
-    })
+    return this.level.update(this.outgoing, transferId, change, () => new TransferNotFoundError(transferId), options.sync ?? true)
   }
 
   async outgoingManifest (transferId: string): Promise<SignedManifest> {
@@ -206,7 +186,7 @@ class LevelTransferStore implements TransferStore {
 
   async addConfirmed (transferId: string, sha256s: string[], options: WriteOptions = {}): Promise<void> {
     if (sha256s.length === 0) return
-    const batch = this.db.batch()
+    const batch = this.level.db.batch()
     for (const sha of sha256s) batch.put(key(transferId, sha), '', { sublevel: this.confirmed })
     await batch.write({ sync: options.sync ?? true })
   }
@@ -218,10 +198,10 @@ class LevelTransferStore implements TransferStore {
   }
 
   async createIncoming (record: IncomingRecord, manifest: SignedManifest): Promise<void> {
-    await this.serialised(async () => {
+    await this.level.serialised(async () => {
       const k = key(record.peerId, record.transferId)
       if (await this.incoming.get(k) !== undefined) throw new TransferConflictError(record.transferId)
-      await this.db.batch()
+      await this.level.db.batch()
         .put(k, manifest, { sublevel: this.incomingManifests })
         .put(k, record, { sublevel: this.incoming })
         .write({ sync: true })
@@ -237,14 +217,7 @@ class LevelTransferStore implements TransferStore {
   }
 
   async updateIncoming (peerId: string, transferId: string, change: (record: IncomingRecord) => IncomingRecord, options: WriteOptions = {}): Promise<IncomingRecord> {
-    return this.serialised(async () => {
-      const k = key(peerId, transferId)
-      const current = await this.incoming.get(k)
-      if (current === undefined) throw new TransferNotFoundError(transferId)
-      const next = change(current)
-      if (next !== current) await this.db.batch().put(k, next, { sublevel: this.incoming }).write({ sync: options.sync ?? true })
-      return next
-    })
+    return this.level.update(this.incoming, key(peerId, transferId), change, () => new TransferNotFoundError(transferId), options.sync ?? true)
   }
 
   async incomingManifest (peerId: string, transferId: string): Promise<SignedManifest> {
@@ -254,7 +227,7 @@ class LevelTransferStore implements TransferStore {
   }
 
   async addVerified (peerId: string, transferId: string, instance: VerifiedInstance): Promise<void> {
-    await this.db.batch().put(key(peerId, transferId, instance.sha256), instance, { sublevel: this.verified }).write({ sync: true })
+    await this.level.db.batch().put(key(peerId, transferId, instance.sha256), instance, { sublevel: this.verified }).write({ sync: true })
   }
 
   async verifiedOf (peerId: string, transferId: string): Promise<Map<string, VerifiedInstance>> {
@@ -264,7 +237,7 @@ class LevelTransferStore implements TransferStore {
   }
 
   async removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void> {
-    const batch = this.db.batch()
+    const batch = this.level.db.batch()
     const keys = sha256s?.map((sha) => key(peerId, transferId, sha)) ?? await this.verified.keys(prefixRange(peerId, transferId)).all()
     for (const k of keys) batch.del(k, { sublevel: this.verified })
     await batch.write({ sync: true })
