@@ -123,6 +123,8 @@ export interface TransferStore {
   removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void>
 }
 
+type Sub<V> = RecordSublevel<V>
+
 const SEP = '\x00'
 const LAST = '\xff'
 const key = (...parts: string[]): string => parts.join(SEP)
@@ -131,12 +133,12 @@ const prefixRange = (...parts: string[]): { gte: string, lt: string } => ({ gte:
 class LevelTransferStore implements TransferStore {
   /** Every read-modify-write goes through its one queue, so no update is lost to a concurrent one. */
   private readonly level: LevelRecords
-  private readonly outgoing: RecordSublevel<OutgoingRecord>
-  private readonly outgoingManifests: RecordSublevel<SignedManifest>
-  private readonly confirmed: RecordSublevel<string>
-  private readonly incoming: RecordSublevel<IncomingRecord>
-  private readonly incomingManifests: RecordSublevel<SignedManifest>
-  private readonly verified: RecordSublevel<VerifiedInstance>
+  private readonly outgoing: Sub<OutgoingRecord>
+  private readonly outgoingManifests: Sub<SignedManifest>
+  private readonly confirmed: Sub<string>
+  private readonly incoming: Sub<IncomingRecord>
+  private readonly incomingManifests: Sub<SignedManifest>
+  private readonly verified: Sub<VerifiedInstance>
 
   constructor (init: TransferStoreInit) {
     this.level = new LevelRecords(init.dir)
