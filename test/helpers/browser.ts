@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, inject } from 'vitest'
+import { DEMO_PASSWORD } from '../../simulations/scenarios/demo-accounts.ts'
 import { CHROMIUM_ARGS } from '../setup/outside-tools.ts'
 import { PATIENCE_MS } from './patience.ts'
 
@@ -36,6 +37,15 @@ export async function personPage (browser: Browser, options: { viewport?: { widt
   page.on('pageerror', (err) => { problems.push(`page error: ${err.message}`) })
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(`console: ${m.text()}`) })
   return { page, requests, problems }
+}
+
+/** Logs `username` (a demo account) in on the web app at `url`, as a person would, and waits for the app's navigation. */
+export async function logIn (page: Page, url: string, username: string): Promise<void> {
+  await page.goto(url)
+  await page.getByLabel('Gebruikersnaam').fill(username)
+  await page.getByLabel('Wachtwoord').fill(DEMO_PASSWORD)
+  await page.getByRole('button', { name: 'Inloggen' }).click()
+  await page.getByRole('navigation').waitFor()
 }
 
 export async function screenshot (page: Page, name: string): Promise<void> {

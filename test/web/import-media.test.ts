@@ -1,11 +1,9 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DEMO_PASSWORD } from '../../simulations/scenarios/demo-accounts.ts'
 import type { LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
 import { writeMediaLayout } from '../../simulations/generator/index.ts'
-import { personPage, screenshot, useBrowser } from '../helpers/browser.ts'
+import { logIn, personPage, screenshot, useBrowser } from '../helpers/browser.ts'
 import { useLocalNetwork } from '../helpers/local-network.ts'
 
 /*
@@ -13,14 +11,6 @@ import { useLocalNetwork } from '../helpers/local-network.ts'
  * running node file by file with progress, and the per-file report of `node import` at the end;
  * a clinician then finds the study on the node.
  */
-
-async function logIn (page: Page, url: string, username: string): Promise<void> {
-  await page.goto(url)
-  await page.getByLabel('Gebruikersnaam').fill(username)
-  await page.getByLabel('Wachtwoord').fill(DEMO_PASSWORD)
-  await page.getByRole('button', { name: 'Inloggen' }).click()
-  await page.getByRole('navigation').waitFor()
-}
 
 describe('importing media in the web app', () => {
   const suite = useLocalNetwork('import-media', 1, { demoAccounts: true })

@@ -1,17 +1,9 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
-import { pino } from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { parseDocument } from 'yaml'
-import { BeeldnetNode } from '../../node/beeldnet-node.ts'
-import { initNode } from '../../node/init.ts'
-import { nodePaths } from '../../node/paths.ts'
-import { freePort } from '../../simulations/bench/processes.ts'
-import { generateStudy } from '../../simulations/generator/index.ts'
-import { DEMO_PASSWORD, ensureDemoAccounts } from '../../simulations/scenarios/demo-accounts.ts'
-import { personPage, screenshot, useBrowser } from '../helpers/browser.ts'
+import { logIn, personPage, screenshot, useBrowser } from '../helpers/browser.ts'
 import { startStorescp } from '../helpers/dcmtk.ts'
+import { importStudy, initPacsNode, PACS_AE, startPacsNode } from '../helpers/pacs-node.ts'
 import { until } from '../helpers/patience.ts'
 import { useTempDirs } from '../helpers/temp-dir.ts'
 
@@ -23,36 +15,15 @@ import { useTempDirs } from '../helpers/temp-dir.ts'
 
 const tempDir = useTempDirs()
 
-async function logIn (page: Page, url: string, username: string): Promise<void> {
-  await page.goto(url)
-  await page.getByLabel('Gebruikersnaam').fill(username)
-  await page.getByLabel('Wachtwoord').fill(DEMO_PASSWORD)
-  await page.getByRole('button', { name: 'Inloggen' }).click()
-  await page.getByRole('navigation').waitFor()
-}
-
 describe('exports to the PACS in the web app', () => {
   const { browser } = useBrowser()
 
   it('a clinician queues a study for the PACS; IT cancels it while the PACS is down and queues it again once it is back', async () => {
     const dataDir = await tempDir('web-exports')
-    await initNode(dataDir, { name: 'Isala' })
-    await ensureDemoAccounts(dataDir, 0)
-    const pacsPort = await freePort()
-    const configPath = nodePaths(dataDir).config
-    const config = parseDocument(await readFile(configPath, 'utf8'))
-    config.setIn(['dimse', 'destinations'], [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacsPort }])
-    config.setIn(['pacs', 'destination'], 'ISALA_PACS')
     // After the first failure the next attempt is an hour away: the export waits where IT can see it.
-    config.setIn(['pacs', 'exportBackoffSeconds'], 3600)
-    await writeFile(configPath, config.toString())
-    const node = new BeeldnetNode({ dataDir, env: { BEELDNET_HTTP_PORT: '0', BEELDNET_LOG_LEVEL: 'silent' }, logger: pino({ level: 'silent' }) })
-    onTestFinished(async () => { await node.stop() })
-    await node.start()
-    const study = await generateStudy(join(dataDir, 'study-in'), { seed: 79, patient: { id: 'AMC-11', issuer: 'AMC' }, series: [{ modality: 'CR', instances: 1, rows: 16, columns: 16 }] })
-    const session = node.store.beginImport()
-    for (const i of study.instances) await session.add(i.path)
-    await session.commit()
+    const { pacsPort } = await initPacsNode(dataDir, { pacs: { exportBackoffSeconds: 3600 }, demoAccounts: true })
+    const node = await startPacsNode(dataDir)
+    const study = await importStudy(node, dataDir, { seed: 79, patientId: 'AMC-11', instances: 1 })
 
     // The clinician: no BSN to find the patient by, so held; with the local id entered, queued.
     const clinician = await personPage(browser())
@@ -83,7 +54,7 @@ describe('exports to the PACS in the web app', () => {
     expect((await node.pacs.exports.get(queued!.exportId))?.state).toBe('cancelled')
 
     await mkdir(join(dataDir, 'pacs-in'))
-    const pacs = await startStorescp('ISALA_PACS', join(dataDir, 'pacs-in'), pacsPort)
+    const pacs = await startStorescp(PACS_AE, join(dataDir, 'pacs-in'), pacsPort)
     onTestFinished(async () => { await pacs.stop() })
     await row.getByRole('button', { name: 'Opnieuw' }).click()
     await until(async () => (await node.pacs.exports.get(queued!.exportId))?.state === 'complete', 'the export queued again by IT to complete')

@@ -1,10 +1,8 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { DEMO_PASSWORD } from '../../simulations/scenarios/demo-accounts.ts'
 import type { LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
-import { personPage, screenshot, useBrowser } from '../helpers/browser.ts'
+import { logIn, personPage, screenshot, useBrowser } from '../helpers/browser.ts'
 import { restartWithConfig, useLocalNetwork } from '../helpers/local-network.ts'
 import { samplePdf } from '../helpers/sample-pdf.ts'
 
@@ -13,14 +11,6 @@ import { samplePdf } from '../helpers/sample-pdf.ts'
  * hospitals send, watch, read, find, request and approve, as they would on a ward; the app speaks
  * Dutch by default and English on request, and a clinician cannot open IT's pages.
  */
-
-async function logIn (page: Page, url: string, username: string): Promise<void> {
-  await page.goto(url)
-  await page.getByLabel('Gebruikersnaam').fill(username)
-  await page.getByLabel('Wachtwoord').fill(DEMO_PASSWORD)
-  await page.getByRole('button', { name: 'Inloggen' }).click()
-  await page.getByRole('navigation').waitFor()
-}
 
 describe('the web app, in a browser, between two hospitals', () => {
   const suite = useLocalNetwork('web-app', 2, { demoAccounts: true })

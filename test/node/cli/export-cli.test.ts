@@ -1,17 +1,14 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { parseDocument } from 'yaml'
 import { trailRecords } from '../../../node/audit/audit-log.ts'
-import { BeeldnetNode } from '../../../node/beeldnet-node.ts'
-import { initNode } from '../../../node/init.ts'
+import type { BeeldnetNode } from '../../../node/beeldnet-node.ts'
 import { nodePaths } from '../../../node/paths.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
-import { generateStudy } from '../../../simulations/generator/index.ts'
 import { fetchAs } from '../../helpers/api-caller.ts'
 import { runBeeldnet } from '../../helpers/beeldnet-cli.ts'
 import { startStorescp } from '../../helpers/dcmtk.ts'
+import { importStudy, initPacsNode, PACS_AE, startPacsNode } from '../../helpers/pacs-node.ts'
 import { until } from '../../helpers/patience.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
@@ -28,31 +25,15 @@ interface ExportView { exportId: string, state: string, attempts: number, lastEr
 describe('beeldnet node exports', () => {
   it('a send while the PACS is down is queued, survives a node restart and completes once the PACS is back', async () => {
     const dataDir = await tempDir('export-cli')
-    await initNode(dataDir, { name: 'Isala' })
-    const pacsPort = await freePort()
-    const configPath = nodePaths(dataDir).config
-    const config = parseDocument(await readFile(configPath, 'utf8'))
-    config.setIn(['dimse', 'destinations'], [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacsPort }])
-    config.setIn(['pacs', 'destination'], 'ISALA_PACS')
-    config.setIn(['pacs', 'exportBackoffSeconds'], 1)
-    config.setIn(['pacs', 'exportBackoffMaxSeconds'], 1)
-    await writeFile(configPath, config.toString())
-    const env = { BEELDNET_HTTP_PORT: String(await freePort()), BEELDNET_LOG_LEVEL: 'silent' }
-    const study = await generateStudy(join(dataDir, 'study-in'), { seed: 77, patient: { id: 'AMC-9', issuer: 'AMC' }, series: [{ modality: 'CR', instances: 2, rows: 16, columns: 16 }] })
-
-    const start = async (): Promise<BeeldnetNode> => {
-      const node = new BeeldnetNode({ dataDir, env, logger: pino({ level: 'silent' }) })
-      onTestFinished(async () => { await node.stop() })
-      await node.start()
-      return node
-    }
+    const { pacsPort } = await initPacsNode(dataDir, { pacs: { exportBackoffSeconds: 1, exportBackoffMaxSeconds: 1 } })
+    // One HTTP port for both runs of the node.
+    const httpPort = String(await freePort())
+    const start = async (): Promise<BeeldnetNode> => startPacsNode(dataDir, httpPort)
     const exportsCli = async (node: BeeldnetNode, ...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> =>
       runBeeldnet(['node', '--data-dir', dataDir, '--json', 'exports', ...args, '--node', node.url])
 
     let node = await start()
-    const session = node.store.beginImport()
-    for (const i of study.instances) await session.add(i.path)
-    await session.commit()
+    const study = await importStudy(node, dataDir, { seed: 77, patientId: 'AMC-9', instances: 2 })
     const res = await fetchAs({ dataDir })(`${node.url}/api/studies/${study.studyInstanceUID}/pacs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ patientId: 'ISA-9', issuer: 'ISALA' }) })
     expect(res.status).toBe(202)
     const { exportId } = await res.json() as { exportId: string }
@@ -70,7 +51,7 @@ describe('beeldnet node exports', () => {
     const resumed = await node.pacs.exports.get(exportId)
     expect(['queued', 'sending']).toContain(resumed?.state)
     await mkdir(join(dataDir, 'pacs-in'))
-    const pacs = await startStorescp('ISALA_PACS', join(dataDir, 'pacs-in'), pacsPort)
+    const pacs = await startStorescp(PACS_AE, join(dataDir, 'pacs-in'), pacsPort)
     onTestFinished(async () => { await pacs.stop() })
     await until(async () => (await node.pacs.exports.get(exportId))?.state === 'complete', 'the export to complete after the restart, once the PACS is back')
     expect(await pacs.settled(2)).toHaveLength(2)
@@ -95,22 +76,10 @@ describe('beeldnet node exports', () => {
 
   it('cancels a retrying export and queues it again', async () => {
     const dataDir = await tempDir('export-cli')
-    await initNode(dataDir, { name: 'Isala' })
-    const pacsPort = await freePort()
-    const configPath = nodePaths(dataDir).config
-    const config = parseDocument(await readFile(configPath, 'utf8'))
-    config.setIn(['dimse', 'destinations'], [{ aeTitle: 'ISALA_PACS', host: '127.0.0.1', port: pacsPort }])
-    config.setIn(['pacs', 'destination'], 'ISALA_PACS')
     // The next attempt after the first failure is an hour away: the export waits, retrying.
-    config.setIn(['pacs', 'exportBackoffSeconds'], 3600)
-    await writeFile(configPath, config.toString())
-    const node = new BeeldnetNode({ dataDir, env: { BEELDNET_HTTP_PORT: '0', BEELDNET_LOG_LEVEL: 'silent' }, logger: pino({ level: 'silent' }) })
-    onTestFinished(async () => { await node.stop() })
-    await node.start()
-    const study = await generateStudy(join(dataDir, 'study-in'), { seed: 78, patient: { id: 'AMC-10', issuer: 'AMC' }, series: [{ modality: 'CR', instances: 1, rows: 16, columns: 16 }] })
-    const session = node.store.beginImport()
-    for (const i of study.instances) await session.add(i.path)
-    await session.commit()
+    const { pacsPort } = await initPacsNode(dataDir, { pacs: { exportBackoffSeconds: 3600 } })
+    const node = await startPacsNode(dataDir)
+    const study = await importStudy(node, dataDir, { seed: 78, patientId: 'AMC-10', instances: 1 })
     const answer = await node.pacs.send(study.studyInstanceUID, { local: { patientId: 'ISA-10', issuer: 'ISALA' } })
     const exportId = answer.status === 'queued' ? answer.export.exportId : ''
     await until(async () => (await node.pacs.exports.get(exportId))?.nextAttemptAt !== undefined, 'the export to wait for its next attempt')
@@ -120,7 +89,7 @@ describe('beeldnet node exports', () => {
     expect(cancelled.stdout).toContain(`${exportId}  cancelled to ISALA_PACS  0/1 instances  attempt 1`)
 
     await mkdir(join(dataDir, 'pacs-in'))
-    const pacs = await startStorescp('ISALA_PACS', join(dataDir, 'pacs-in'), pacsPort)
+    const pacs = await startStorescp(PACS_AE, join(dataDir, 'pacs-in'), pacsPort)
     onTestFinished(async () => { await pacs.stop() })
     const retried = await runBeeldnet(['node', '--data-dir', dataDir, '--json', 'exports', 'retry', exportId, '--node', node.url])
     expect(retried.code, retried.stderr).toBe(0)
