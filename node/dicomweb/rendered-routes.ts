@@ -7,7 +7,7 @@ import { isValidUid } from '../dicom/instance-header.ts'
 import { FrameNotFoundError, NoImageError, NoPixelDataError, ThumbnailTooLargeError } from '../imaging/errors.ts'
 import { renderFrame } from '../imaging/render-frame.ts'
 import { singleFramePart10 } from '../imaging/single-frame.ts'
-import { readStoredFrame } from '../imaging/stored-frame.ts'
+import { openFrames } from '../transcode/frame-reader.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError, RenderParameterError } from './errors.ts'
@@ -82,7 +82,14 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
       const path = store.blobs.pathOf(instance.sha256)
       const parsed = readHeader(path)
       if (parsed.pixelDataOffset === undefined) throw new NoPixelDataError(instance.sopInstanceUID, instance.sopClassUID)
-      const part10 = await singleFramePart10(path, parsed, await readStoredFrame(path, parsed, instance.frames, frame), instance, frame)
+      const source = await openFrames(path, { header: parsed })
+      let bytes: Buffer
+      try {
+        bytes = await source.frame(frame)
+      } finally {
+        await source.close()
+      }
+      const part10 = await singleFramePart10(path, parsed, { encapsulated: source.encapsulated, bytes }, instance, frame)
       return renderFrame(part10, instance, { ...parameters, ...(kind === 'thumbnail' && parameters.viewport === undefined ? { maxSide: thumbnailSide } : {}) })
     })
     await recordShown(audit, req, 'DICOMweb', 'view', `${kind} frame ${frame} of ${instance.sopInstanceUID}`, [await store.getStudyRecord(instance.studyInstanceUID)])

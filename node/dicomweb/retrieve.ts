@@ -207,11 +207,11 @@ export function* frameParts (store: StudyStore, instance: InstanceRecord, frames
 /** Frame `n` of encapsulated pixel data: its bitstream, or decoded to native pixels. */
 async function * encapsulatedFrame (path: string, parsed: ParsedHeader, n: number, decode: boolean): AsyncGenerator<Uint8Array> {
   if (decode) await loadDecoders()
-  const source = openFrames(path, { header: parsed })
+  const source = await openFrames(path, { header: parsed })
   try {
-    yield decode ? decodeFrame(source, n).pixels : source.frame(n)
+    yield decode ? (await decodeFrame(source, n)).pixels : await source.frame(n)
   } finally {
-    source.close()
+    await source.close()
   }
 }
 

@@ -3,7 +3,6 @@ import type { ParsedHeader } from '../dicom/dataset-reader.ts'
 import { fileMetaInformation } from '../dicom/file-meta.ts'
 import { inflatedRange } from '../dicom/inflated-source.ts'
 import { Tags, TransferSyntax, tag } from '../dicom/tags.ts'
-import type { StoredFrame } from './stored-frame.ts'
 
 /*
  * A small Part 10 file holding one frame of a stored instance: the stored header as it is (up to
@@ -16,6 +15,12 @@ import type { StoredFrame } from './stored-frame.ts'
 export interface SingleFrameTarget {
   sopClassUID: string
   sopInstanceUID: string
+}
+
+/** One frame as the frame reader (node/transcode/frame-reader.ts) gives it: native pixel bytes, or its compressed fragments joined. */
+export interface StoredFrame {
+  encapsulated: boolean
+  bytes: Buffer
 }
 
 /** Part 10 bytes of one frame, in an ArrayBuffer of its own (dcmjs parses an ArrayBuffer). */
@@ -122,7 +127,7 @@ function element (t: number, vr: string, value: Buffer, encoding: Encoding, leng
 
 /** Pixel Data holding the one frame: native bytes padded to even length, or an empty offset table and one fragment. */
 function pixelData (frame: StoredFrame, parsed: ParsedHeader, encoding: Encoding): Buffer[] {
-  const bytes = frame.bytes.length === 1 ? frame.bytes[0]! : Buffer.concat(frame.bytes)
+  const bytes = frame.bytes
   const even = bytes.length % 2 === 0 ? bytes : Buffer.concat([bytes, Buffer.alloc(1)])
   if (!frame.encapsulated) {
     const bits = parsed.dataset.get(Tags.BitsAllocated)?.value

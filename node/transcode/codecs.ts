@@ -67,16 +67,16 @@ export interface DecodedFrame {
 
 const J2K_COLOUR_TO_RGB = new Set(['YBR_ICT', 'YBR_RCT', 'YBR_FULL', 'YBR_FULL_422', 'YBR_PARTIAL_422'])
 
-/** Decodes frame `n` of `source` (native frames come back as they are). Call loadDecoders() first. */
-export function decodeFrame (source: FrameSource, n: number): DecodedFrame {
+/** Decodes frame `n` of `source` (native frames come back as they are): read asynchronously, decoded synchronously. Call loadDecoders() first. */
+export async function decodeFrame (source: FrameSource, n: number): Promise<DecodedFrame> {
   const { layout } = source
   if (!source.encapsulated) {
-    return { pixels: source.frame(n), photometricInterpretation: layout.photometricInterpretation, planarConfiguration: layout.planarConfiguration }
+    return { pixels: await source.frame(n), photometricInterpretation: layout.photometricInterpretation, planarConfiguration: layout.planarConfiguration }
   }
   const decoder = DECODERS.get(source.transferSyntaxUID)
   if (decoder === undefined) throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, 'no decoder for this transfer syntax')
   if (codecs === undefined) throw new Error('decodeFrame before loadDecoders()')
-  const bitstream = source.frame(n)
+  const bitstream = await source.frame(n)
   try {
     return decodeBitstream(codecs, decoder, source.transferSyntaxUID, layout, bitstream, source.nativeFrameBytes)
   } catch (err) {

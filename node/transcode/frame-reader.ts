@@ -1,19 +1,21 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
 import { readHeader, type Dataset, type ParsedHeader } from '../dicom/dataset-reader.ts'
-import { InflatingCursor } from '../dicom/inflated-source.ts'
+import { inflatedRange } from '../dicom/inflated-source.ts'
 import { Tags, TransferSyntax, tag } from '../dicom/tags.ts'
 import { DicomMalformedError, DicomTruncatedError } from '../errors.ts'
 import { TranscodeUnsupportedError } from './errors.ts'
 
 /*
- * The frames of a stored instance, one at a time, never the whole pixel data: native pixel data by
- * offset, encapsulated pixel data by its fragments (grouped into frames by the Basic or Extended
- * Offset Table, else one fragment per frame, else by the codestream's start marker), a deflated
- * dataset by inflating up to the frame and dropping what comes before. Only item headers are read
- * to build the fragment table (16 bytes a fragment); a frame's bytes are read when it is asked for.
+ * The frames of a stored instance, one at a time, never the whole pixel data; the one reader of
+ * frames for transcoding (native-dataset.ts, WADO-RS frames) and rendering (/rendered, /thumbnail).
+ * Native pixel data is read by offset (big endian as stored), a deflated dataset by inflating up
+ * to the frame as a stream (one inflater serves frames asked for in order). Encapsulated pixel
+ * data: with a Basic or Extended Offset Table a frame's fragments are found by jumping to where it
+ * starts; without one the item headers are walked once, on the first frame asked for, and grouped
+ * one per frame or by where a codestream starts. All reads are asynchronous, so a late frame of a
+ * large instance never holds up the event loop.
  *
- * Used by transcoding (node/transcode/native-dataset.ts) and free for anything else that needs one
- * frame (rendering): `openFrames(path)`, then `frame(n)` or `frames()`, then `close()`.
+ * `await openFrames(path)`, then `await frame(n)` or `for await (... of frames())`, then `close()`.
  */
 
 /** What a decoder needs to know of the pixel data (Image Pixel module, PS3.3 C.7.6.3). */
@@ -32,7 +34,8 @@ export interface PixelLayout {
   frames: number
 }
 
-export interface FrameSource {
+/** What a source knows of its instance once opened. */
+export interface FrameSourceInfo {
   readonly sopInstanceUID: string
   /** the stored transfer syntax (frames of a deflated one are native) */
   readonly transferSyntaxUID: string
@@ -41,13 +44,19 @@ export interface FrameSource {
   readonly layout: PixelLayout
   /** the header walk the source was opened with (spans, offsets) */
   readonly header: ParsedHeader
-  /** bytes of one native (decoded) frame: rows * columns * samples * bytes per sample */
+  /**
+   * bytes of one native frame: as stored for native pixel data (two samples a pixel for
+   * YBR_*_422, PS3.3 C.7.6.3.1.2), as a decoder gives it for encapsulated pixel data
+   */
   readonly nativeFrameBytes: number
+}
+
+export interface FrameSource extends FrameSourceInfo {
   /** frame `n` (1 to layout.frames): its compressed bitstream, or its native pixels */
-  frame (n: number): Buffer
-  /** every frame in order; cheaper than frame(n) in a loop for a deflated dataset */
-  frames (): Generator<Buffer>
-  close (): void
+  frame: (n: number) => Promise<Buffer>
+  /** every frame in order */
+  frames: () => AsyncGenerator<Buffer>
+  close: () => Promise<void>
 }
 
 const ITEM = tag(0xFFFE, 0xE000)
@@ -62,9 +71,10 @@ const T = {
   PixelRepresentation: tag(0x0028, 0x0103)
 }
 
-function u16 (dataset: Dataset, t: number): number | undefined {
+function u16 (dataset: Dataset, t: number, bigEndian: boolean): number | undefined {
   const value = dataset.get(t)?.value
-  return value !== undefined && value.length >= 2 ? value.readUInt16LE(0) : undefined
+  if (value === undefined || value.length < 2) return undefined
+  return bigEndian ? value.readUInt16BE(0) : value.readUInt16LE(0)
 }
 
 function text (dataset: Dataset, t: number): string | undefined {
@@ -72,70 +82,82 @@ function text (dataset: Dataset, t: number): string | undefined {
   return value?.toString('latin1').replace(/[\0 ]+$/, '').trim()
 }
 
-/** The Image Pixel attributes of a little endian header; undefined where the instance has no image. */
-export function pixelLayoutOf (dataset: Dataset): PixelLayout | undefined {
-  const rows = u16(dataset, Tags.Rows)
-  const columns = u16(dataset, Tags.Columns)
-  const bitsAllocated = u16(dataset, Tags.BitsAllocated)
+/** The Image Pixel attributes of a header; undefined where the instance has no image. */
+export function pixelLayoutOf (header: ParsedHeader): PixelLayout | undefined {
+  const { dataset } = header
+  const bigEndian = header.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian
+  const us = (t: number): number | undefined => u16(dataset, t, bigEndian)
+  const rows = us(Tags.Rows)
+  const columns = us(Tags.Columns)
+  const bitsAllocated = us(Tags.BitsAllocated)
   if (rows === undefined || columns === undefined || bitsAllocated === undefined) return undefined
-  const bitsStored = u16(dataset, T.BitsStored) ?? bitsAllocated
+  const bitsStored = us(T.BitsStored) ?? bitsAllocated
   const frames = Number.parseInt(text(dataset, Tags.NumberOfFrames) ?? '1', 10)
   return {
     rows,
     columns,
-    samplesPerPixel: u16(dataset, T.SamplesPerPixel) ?? 1,
+    samplesPerPixel: us(T.SamplesPerPixel) ?? 1,
     bitsAllocated,
     bitsStored,
-    highBit: u16(dataset, T.HighBit) ?? bitsStored - 1,
-    pixelRepresentation: u16(dataset, T.PixelRepresentation) ?? 0,
+    highBit: us(T.HighBit) ?? bitsStored - 1,
+    pixelRepresentation: us(T.PixelRepresentation) ?? 0,
     photometricInterpretation: text(dataset, T.PhotometricInterpretation) ?? 'MONOCHROME2',
-    planarConfiguration: u16(dataset, T.PlanarConfiguration) ?? 0,
+    planarConfiguration: us(T.PlanarConfiguration) ?? 0,
     frames: Number.isFinite(frames) && frames > 0 ? frames : 1
   }
 }
 
-interface Fragment {
-  /** file offset of the item's tag */
-  itemStart: number
-  /** file offset of its value */
-  offset: number
-  length: number
+/** Bytes of one frame of native pixel data: frames follow each other without padding (PS3.5 8.1.1). */
+function storedNativeFrameBytes (layout: PixelLayout, refuse: (why: string) => never): number {
+  // YBR_FULL_422 and YBR_PARTIAL_422 keep one Cb and one Cr for every two pixels: two samples a pixel.
+  const samples = layout.photometricInterpretation.endsWith('_422') ? 2 : layout.samplesPerPixel
+  const bits = layout.rows * layout.columns * samples * layout.bitsAllocated
+  if (bits === 0) refuse('its image has no rows, columns or bits allocated')
+  if (bits % 8 !== 0 && layout.frames > 1) refuse('its frames of single bits do not end on a byte boundary')
+  return Math.ceil(bits / 8)
 }
 
 /** Opens the frames of the DICOM file at `path` (its header is walked unless given). Close it when done. */
-export function openFrames (path: string, init: { header?: ParsedHeader } = {}): FrameSource {
+export async function openFrames (path: string, init: { header?: ParsedHeader } = {}): Promise<FrameSource> {
   const header = init.header ?? readHeader(path)
   const sopInstanceUID = text(header.dataset, Tags.SOPInstanceUID) ?? '?'
   const syntax = header.transferSyntaxUID
   const refuse = (why: string): never => { throw new TranscodeUnsupportedError(sopInstanceUID, syntax, why) }
-  if (syntax === TransferSyntax.ExplicitVRBigEndian) refuse('big endian pixel data is not read frame by frame')
   if (header.pixelDataOffset === undefined) refuse('it has no pixel data')
-  const layout = pixelLayoutOf(header.dataset) ?? refuse('it has no Rows, Columns or Bits Allocated')
-  if (layout.bitsAllocated % 8 !== 0) refuse(`Bits Allocated ${layout.bitsAllocated} is not a whole number of bytes`)
-  const nativeFrameBytes = layout.rows * layout.columns * layout.samplesPerPixel * (layout.bitsAllocated / 8)
-  const fd = openSync(path, 'r')
+  const layout = pixelLayoutOf(header) ?? refuse('it has no Rows, Columns or Bits Allocated')
+  const encapsulated = header.pixelDataLength === undefined && !header.deflated
+  let nativeFrameBytes: number
+  if (encapsulated) {
+    if (layout.bitsAllocated % 8 !== 0) refuse(`Bits Allocated ${layout.bitsAllocated} is not a whole number of bytes`)
+    nativeFrameBytes = layout.rows * layout.columns * layout.samplesPerPixel * (layout.bitsAllocated / 8)
+  } else {
+    nativeFrameBytes = storedNativeFrameBytes(layout, refuse)
+    const length = header.pixelDataLength
+    if (length !== undefined && length < nativeFrameBytes * layout.frames) {
+      throw new DicomTruncatedError(`pixel data holds ${length} bytes, less than ${layout.frames} frames of ${nativeFrameBytes}`)
+    }
+  }
+  const info: FrameSourceInfo = { sopInstanceUID, transferSyntaxUID: syntax, encapsulated, layout, header, nativeFrameBytes }
+  const handle = await open(path, 'r')
   try {
-    const encapsulated = header.pixelDataLength === undefined && !header.deflated
-    const common = { sopInstanceUID, transferSyntaxUID: syntax, encapsulated, layout, header, nativeFrameBytes }
-    return encapsulated ? new EncapsulatedFrames(fd, common) : new NativeFrames(fd, common)
+    if (!encapsulated) return header.deflated ? new InflatedFrames(path, handle, info) : new NativeFrames(handle, info)
+    return await EncapsulatedFrames.open(handle, info)
   } catch (err) {
-    closeSync(fd)
+    await handle.close()
     throw err
   }
 }
 
-function readAt (fd: number, offset: number, length: number): Buffer {
+async function readAt (handle: FileHandle, offset: number, length: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length)
   let read = 0
   while (read < length) {
-    const n = readSync(fd, buffer, read, length - read, offset + read)
-    if (n === 0) throw new DicomTruncatedError(`the file ends at byte ${offset + read}, inside pixel data that needs ${offset + length}`)
-    read += n
+    const { bytesRead } = await handle.read(buffer, read, length - read, offset + read)
+    if (bytesRead === 0) throw new DicomTruncatedError(`the file ends at byte ${offset + read}, inside pixel data that needs ${offset + length}`)
+    read += bytesRead
   }
   return buffer
 }
-
-type Common = Pick<FrameSource, 'sopInstanceUID' | 'transferSyntaxUID' | 'encapsulated' | 'layout' | 'header' | 'nativeFrameBytes'>
 
 abstract class Frames implements FrameSource {
   readonly sopInstanceUID: string
@@ -144,155 +166,187 @@ abstract class Frames implements FrameSource {
   readonly layout: PixelLayout
   readonly header: ParsedHeader
   readonly nativeFrameBytes: number
-  protected readonly fd: number
-  private closed = false
+  protected readonly handle: FileHandle
+  private closing: Promise<void> | undefined
 
-  constructor (fd: number, common: Common) {
-    this.fd = fd
-    this.sopInstanceUID = common.sopInstanceUID
-    this.transferSyntaxUID = common.transferSyntaxUID
-    this.encapsulated = common.encapsulated
-    this.layout = common.layout
-    this.header = common.header
-    this.nativeFrameBytes = common.nativeFrameBytes
+  constructor (handle: FileHandle, info: FrameSourceInfo) {
+    this.handle = handle
+    this.sopInstanceUID = info.sopInstanceUID
+    this.transferSyntaxUID = info.transferSyntaxUID
+    this.encapsulated = info.encapsulated
+    this.layout = info.layout
+    this.header = info.header
+    this.nativeFrameBytes = info.nativeFrameBytes
   }
 
-  protected check (n: number): void {
+  async frame (n: number): Promise<Buffer> {
     if (!Number.isInteger(n) || n < 1 || n > this.layout.frames) throw new RangeError(`instance ${this.sopInstanceUID} has frames 1 to ${this.layout.frames}, not ${n}`)
+    return this.read(n)
   }
 
-  abstract frame (n: number): Buffer
+  protected abstract read (n: number): Promise<Buffer>
 
-  * frames (): Generator<Buffer> {
-    for (let n = 1; n <= this.layout.frames; n++) yield this.frame(n)
+  async * frames (): AsyncGenerator<Buffer> {
+    for (let n = 1; n <= this.layout.frames; n++) yield await this.frame(n)
   }
 
-  close (): void {
-    if (this.closed) return
-    this.closed = true
-    closeSync(this.fd)
+  async close (): Promise<void> {
+    this.closing ??= this.release().then(async () => this.handle.close())
+    return this.closing
   }
+
+  protected async release (): Promise<void> {}
 }
 
 class NativeFrames extends Frames {
-  private readonly frameBytes: number
-  private readonly fileSize: number
-
-  constructor (fd: number, common: Common) {
-    super(fd, common)
-    this.frameBytes = common.nativeFrameBytes
-    this.fileSize = fstatSync(fd).size
-    const length = common.header.pixelDataLength
-    if (length !== undefined && length < this.frameBytes * this.layout.frames) {
-      throw new DicomTruncatedError(`pixel data holds ${length} bytes, less than ${this.layout.frames} frames of ${this.frameBytes}`)
-    }
-  }
-
-  frame (n: number): Buffer {
-    this.check(n)
-    const offset = this.header.pixelDataOffset! + (n - 1) * this.frameBytes
-    if (!this.header.deflated) return readAt(this.fd, offset, this.frameBytes)
-    const cursor = this.inflating()
-    cursor.skip(offset - this.header.datasetOffset)
-    return Buffer.from(cursor.bytes(this.frameBytes))
-  }
-
-  override * frames (): Generator<Buffer> {
-    if (!this.header.deflated) {
-      yield * super.frames()
-      return
-    }
-    // One inflater for the whole walk: each frame is inflated once.
-    const cursor = this.inflating()
-    cursor.skip(this.header.pixelDataOffset! - this.header.datasetOffset)
-    for (let n = 1; n <= this.layout.frames; n++) yield Buffer.from(cursor.bytes(this.frameBytes))
-  }
-
-  private inflating (): InflatingCursor {
-    return new InflatingCursor(this.fd, this.fileSize, this.header.datasetOffset, Infinity)
+  protected async read (n: number): Promise<Buffer> {
+    return readAt(this.handle, this.header.pixelDataOffset! + (n - 1) * this.nativeFrameBytes, this.nativeFrameBytes)
   }
 }
 
-/** JPEG, JPEG-LS (SOI) and JPEG 2000 (SOC) codestreams start with these two bytes. */
-const FRAME_START_MARKERS = new Set([0xFFD8, 0xFF4F])
+/**
+ * Native frames of a deflated dataset: inflated as a stream from the dataset's start, the bytes
+ * before the frame dropped. Frames asked for in order share one inflater, so each is inflated once.
+ */
+class InflatedFrames extends Frames {
+  private readonly path: string
+  private inflating: { next: number, chunks: AsyncIterator<Buffer>, carry: Buffer } | undefined
+
+  constructor (path: string, handle: FileHandle, info: FrameSourceInfo) {
+    super(handle, info)
+    this.path = path
+  }
+
+  protected async read (n: number): Promise<Buffer> {
+    if (this.inflating?.next !== n) {
+      await this.release()
+      const offset = this.header.pixelDataOffset! + (n - 1) * this.nativeFrameBytes
+      const range = { offset, length: (this.layout.frames - n + 1) * this.nativeFrameBytes }
+      const chunks = (inflatedRange(this.path, this.header.datasetOffset, range) as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+      this.inflating = { next: n, chunks, carry: Buffer.alloc(0) }
+    }
+    const state = this.inflating!
+    const parts: Buffer[] = [state.carry]
+    let have = state.carry.length
+    while (have < this.nativeFrameBytes) {
+      const next = await state.chunks.next()
+      if (next.done === true) throw new DicomTruncatedError(`the deflated dataset ends inside frame ${n}`)
+      parts.push(next.value)
+      have += next.value.length
+    }
+    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have)
+    state.carry = joined.subarray(this.nativeFrameBytes)
+    state.next = n + 1
+    return joined.subarray(0, this.nativeFrameBytes)
+  }
+
+  protected override async release (): Promise<void> {
+    const chunks = this.inflating?.chunks
+    this.inflating = undefined
+    await chunks?.return?.()
+  }
+}
+
+interface Fragment {
+  /** file offset of its value */
+  offset: number
+  length: number
+}
+
+/** Item header at `position`: its tag and length. */
+async function itemAt (handle: FileHandle, position: number): Promise<{ t: number, length: number }> {
+  const head = await readAt(handle, position, 8)
+  return { t: tag(head.readUInt16LE(0), head.readUInt16LE(2)), length: head.readUInt32LE(4) }
+}
 
 class EncapsulatedFrames extends Frames {
-  /** for each frame, the fragments it is made of */
-  private readonly table: Fragment[][]
+  /** file offset of the first fragment's item, just past the Basic Offset Table */
+  private readonly firstFragment: number
+  /** where each frame's first fragment item starts, relative to `firstFragment`, from a table we trust */
+  private readonly starts: number[] | undefined
+  /** without a table: each frame's fragments, walked once when the first frame is asked for */
+  private walked: Promise<Fragment[][]> | undefined
 
-  constructor (fd: number, common: Common) {
-    super(fd, common)
-    const header = common.header
-    const { offsetTable, fragments } = this.walk(header.pixelDataOffset!, header.fileSize)
-    const starts = extendedOffsets(header.dataset) ?? (offsetTable.length > 0 ? offsetTable : undefined)
-    this.table = this.group(fragments, starts, header.transferSyntaxUID)
+  private constructor (handle: FileHandle, info: FrameSourceInfo, firstFragment: number, starts: number[] | undefined) {
+    super(handle, info)
+    this.firstFragment = firstFragment
+    this.starts = starts
   }
 
-  /** Item headers from the Basic Offset Table item to the sequence delimiter. */
-  private walk (start: number, fileSize: number): { offsetTable: number[], fragments: Fragment[] } {
-    let position = start
-    const next = (): { t: number, length: number } => {
-      const head = readAt(this.fd, position, 8)
-      position += 8
-      return { t: tag(head.readUInt16LE(0), head.readUInt16LE(2)), length: head.readUInt32LE(4) }
-    }
-    const first = next()
-    if (first.t !== ITEM) throw new DicomMalformedError('encapsulated pixel data does not start with the Basic Offset Table item')
-    const table = readAt(this.fd, position, first.length)
-    position += first.length
-    const offsetTable: number[] = []
-    for (let at = 0; at + 4 <= table.length; at += 4) offsetTable.push(table.readUInt32LE(at))
-    const firstFragment = position
-    const fragments: Fragment[] = []
-    for (;;) {
-      if (position + 8 > fileSize) throw new DicomTruncatedError('the file ends inside encapsulated pixel data')
-      const itemStart = position
-      const { t, length } = next()
-      if (t === SEQUENCE_END) break
-      if (t !== ITEM || length === 0xFFFFFFFF) throw new DicomMalformedError('encapsulated pixel data holds something other than fragment items')
-      fragments.push({ itemStart: itemStart - firstFragment, offset: position, length })
-      position += length
-    }
-    return { offsetTable, fragments }
+  /** Reads the Basic Offset Table item (its value only when it has one entry a frame). */
+  static async open (handle: FileHandle, info: FrameSourceInfo): Promise<EncapsulatedFrames> {
+    const position = info.header.pixelDataOffset!
+    const bot = await itemAt(handle, position)
+    if (bot.t !== ITEM) throw new DicomMalformedError('encapsulated pixel data does not start with the Basic Offset Table item')
+    const frames = info.layout.frames
+    const botValue = bot.length === 4 * frames ? await readAt(handle, position + 8, bot.length) : undefined
+    return new EncapsulatedFrames(handle, info, position + 8 + bot.length, frameStarts(info.header.dataset, botValue, frames))
   }
 
-  private group (fragments: Fragment[], starts: number[] | undefined, syntax: string): Fragment[][] {
+  protected async read (n: number): Promise<Buffer> {
+    const parts = this.starts === undefined
+      ? (await (this.walked ??= this.walk()))[n - 1]!
+      : await this.fragments(this.firstFragment + this.starts[n - 1]!, this.firstFragment + (this.starts[n] ?? Infinity))
+    if (parts.length === 0) throw new DicomMalformedError(`no fragment holds frame ${n}`)
+    const bytes = await Promise.all(parts.map(async (f) => readAt(this.handle, f.offset, f.length)))
+    return bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes)
+  }
+
+  /** Fragment items from `position` up to `end` (a next frame's start) or the sequence delimiter. */
+  private async fragments (position: number, end: number): Promise<Fragment[]> {
+    const found: Fragment[] = []
+    while (position < end) {
+      if (position + 8 > this.header.fileSize) throw new DicomTruncatedError('the file ends inside encapsulated pixel data')
+      const item = await itemAt(this.handle, position)
+      if (item.t === SEQUENCE_END) break
+      if (item.t !== ITEM || item.length === 0xFFFFFFFF) throw new DicomMalformedError('encapsulated pixel data holds something other than fragment items')
+      found.push({ offset: position + 8, length: item.length })
+      position += 8 + item.length
+    }
+    return found
+  }
+
+  /** Without an offset table (PS3.5 A.4): one frame is all fragments, as many fragments as frames one each, else a frame starts where a codestream does. */
+  private async walk (): Promise<Fragment[][]> {
     const frames = this.layout.frames
-    const unsupported = (why: string): never => { throw new TranscodeUnsupportedError(this.sopInstanceUID, syntax, why) }
-    if (fragments.length === 0) unsupported('its encapsulated pixel data has no fragments')
-    if (starts !== undefined) {
-      if (starts.length !== frames) unsupported(`its offset table lists ${starts.length} frames, the header ${frames}`)
-      return starts.map((from, i) => {
-        const to = starts[i + 1] ?? Infinity
-        return fragments.filter((f) => f.itemStart >= from && f.itemStart < to)
-      })
-    }
+    const fragments = await this.fragments(this.firstFragment, Infinity)
+    if (fragments.length === 0) throw new DicomMalformedError('encapsulated pixel data has no fragments')
     if (frames === 1) return [fragments]
     if (fragments.length === frames) return fragments.map((f) => [f])
-    // No offset table and more fragments than frames: a frame starts where a codestream does.
     const table: Fragment[][] = []
     for (const fragment of fragments) {
-      const marker = fragment.length >= 2 ? readAt(this.fd, fragment.offset, 2).readUInt16BE(0) : -1
-      if (FRAME_START_MARKERS.has(marker) || table.length === 0) table.push([fragment])
+      if (table.length === 0 || await this.startsCodestream(fragment)) table.push([fragment])
       else table.at(-1)!.push(fragment)
     }
-    if (table.length !== frames) unsupported(`${fragments.length} fragments for ${frames} frames, and no offset table says which belong together`)
+    if (table.length !== frames) {
+      throw new TranscodeUnsupportedError(this.sopInstanceUID, this.transferSyntaxUID, `${fragments.length} fragments for ${frames} frames, and no offset table says which belong together`)
+    }
     return table
   }
 
-  frame (n: number): Buffer {
-    this.check(n)
-    const parts = this.table[n - 1]!
-    if (parts.length === 1) return readAt(this.fd, parts[0]!.offset, parts[0]!.length)
-    return Buffer.concat(parts.map((f) => readAt(this.fd, f.offset, f.length)))
+  /** JPEG's SOI and the marker after it, JPEG 2000's SOC and SIZ, or a JP2 file's signature box: two bytes alone are too often inside a codestream. */
+  private async startsCodestream (fragment: Fragment): Promise<boolean> {
+    if (fragment.length < 4) return false
+    const head = await readAt(this.handle, fragment.offset, Math.min(12, fragment.length))
+    return (head[0] === 0xFF && head[1] === 0xD8 && head[2] === 0xFF) ||
+      (head.readUInt16BE(0) === 0xFF4F && head.readUInt16BE(2) === 0xFF51) ||
+      (head.length >= 12 && head.readUInt32BE(4) === 0x6A502020)
   }
 }
 
-/** Extended Offset Table (7FE0,0001), when the header kept its value: offsets of each frame's first fragment item. */
-function extendedOffsets (dataset: Dataset): number[] | undefined {
-  const value = dataset.get(EXTENDED_OFFSET_TABLE)?.value
-  if (value === undefined || value.length === 0) return undefined
-  const offsets: number[] = []
-  for (let at = 0; at + 8 <= value.length; at += 8) offsets.push(Number(value.readBigUInt64LE(at)))
-  return offsets
+/**
+ * Where each frame's first fragment item starts, relative to the first fragment: the Extended
+ * Offset Table's (7FE0,0001), else the Basic Offset Table's. A table without one entry a frame, or
+ * that does not rise from 0, is not trusted: the fragments are then walked.
+ */
+function frameStarts (dataset: Dataset, botValue: Buffer | undefined, frames: number): number[] | undefined {
+  const extended = dataset.get(EXTENDED_OFFSET_TABLE)?.value
+  let starts: number[] | undefined
+  if (extended !== undefined && extended.length === 8 * frames) {
+    starts = Array.from({ length: frames }, (_, i) => Number(extended.readBigUInt64LE(8 * i)))
+  } else if (botValue !== undefined) {
+    starts = Array.from({ length: frames }, (_, i) => botValue.readUInt32LE(4 * i))
+  }
+  if (starts === undefined || starts[0] !== 0 || starts.some((s, i) => i > 0 && s <= starts[i - 1]!)) return undefined
+  return starts
 }

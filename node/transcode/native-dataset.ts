@@ -28,14 +28,13 @@ export interface NativeDataset {
   readonly transferSyntaxUID: string
   /** bytes of the dataset (no File Meta) */
   readonly length: number
-  /** header, then each frame; the file's hash is checked (synchronously) after the last frame when `sha256` was given */
-  chunks (): Generator<Buffer>
   /**
-   * the same as it is sent: the event loop runs between frames (each is decoded synchronously) and
-   * the hash is checked by reading the file asynchronously after the last frame
+   * header, then each frame, as it is sent: frames are read asynchronously, each is decoded
+   * synchronously, and the file's hash (when `sha256` was given) is checked by reading it
+   * asynchronously after the last frame, so nothing damaged goes out whole
    */
   stream (): AsyncGenerator<Buffer>
-  /** lets go of the file (also done when `chunks()` ends) */
+  /** lets go of the file (also done when `stream()` ends) */
   close (): void
 }
 
@@ -64,22 +63,22 @@ export async function openNativeDataset (path: string, init: NativeDatasetInit =
   if (!NATIVE_TARGETS.has(target)) throw new Error(`${target} is not a native target syntax`)
   const parsed = readHeader(path)
   if (parsed.pixelDataOffset === undefined) return headerOnly(path, parsed, target, init)
-  const source = openFrames(path, { header: parsed })
+  const source = await openFrames(path, { header: parsed })
   try {
     if (!canProduce(source.transferSyntaxUID, target)) {
       throw new TranscodeUnsupportedError(source.sopInstanceUID, source.transferSyntaxUID, `it cannot be given in ${target} here`)
     }
     if (source.encapsulated) await loadDecoders()
-    const first = decodeFrame(source, 1)
+    const first = await decodeFrame(source, 1)
     return new Transcoded(path, source, first, target, init)
   } catch (err) {
-    source.close()
+    await source.close()
     throw err
   }
 }
 
 /** A dataset opened but never read nor closed (its requester went away first) still lets go of its file. */
-const unclosed = new FinalizationRegistry<FrameSource>((source) => { source.close() })
+const unclosed = new FinalizationRegistry<FrameSource>((source) => { source.close().catch(() => {}) })
 
 class Transcoded implements NativeDataset {
   readonly transferSyntaxUID: string
@@ -112,25 +111,17 @@ class Transcoded implements NativeDataset {
     unclosed.register(this, source, this)
   }
 
-  * chunks (): Generator<Buffer> {
-    yield * this.produce()
-    if (this.sha256 !== undefined) verify(this.path, this.sha256)
-  }
-
   async * stream (): AsyncGenerator<Buffer> {
-    for (const chunk of this.produce()) {
-      yield chunk
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+    yield * this.produce()
     if (this.sha256 !== undefined) await verifyStreaming(this.path, this.sha256)
   }
 
-  private * produce (): Generator<Buffer> {
+  private async * produce (): AsyncGenerator<Buffer> {
     try {
       yield this.header
       const frames = this.source.layout.frames
       for (let n = 1; n <= frames; n++) {
-        const frame = n === 1 && this.first !== undefined ? this.first : decodeFrame(this.source, n)
+        const frame = n === 1 && this.first !== undefined ? this.first : await decodeFrame(this.source, n)
         this.first = undefined
         if (n > 1 && (frame.photometricInterpretation !== this.photometric || frame.planarConfiguration !== this.planar)) {
           throw new TranscodeFailedError(this.source.sopInstanceUID, n, new Error(`it decodes as ${frame.photometricInterpretation}, frame 1 as ${this.photometric}`))
@@ -148,7 +139,7 @@ class Transcoded implements NativeDataset {
     if (this.closed) return
     this.closed = true
     unclosed.unregister(this)
-    this.source.close()
+    this.source.close().catch(() => {})
   }
 }
 
@@ -166,10 +157,6 @@ function headerOnly (path: string, parsed: ParsedHeader, target: string, init: N
   return {
     transferSyntaxUID: target,
     length: bytes.length,
-    * chunks () {
-      yield bytes
-      if (init.sha256 !== undefined) verify(path, init.sha256)
-    },
     async * stream () {
       yield bytes
       if (init.sha256 !== undefined) await verifyStreaming(path, init.sha256)
@@ -183,23 +170,6 @@ async function verifyStreaming (path: string, sha256: string): Promise<void> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
   if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
-}
-
-/** Hashes the stored file (1 MiB at a time) and throws when it no longer matches. */
-function verify (path: string, sha256: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    const hash = createHash('sha256')
-    const buffer = Buffer.allocUnsafe(1024 * 1024)
-    for (;;) {
-      const n = readSync(fd, buffer, 0, buffer.length, null)
-      if (n === 0) break
-      hash.update(buffer.subarray(0, n))
-    }
-    if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
-  } finally {
-    closeSync(fd)
-  }
 }
 
 /** The stored header (dataset elements before Pixel Data), as the file holds them (inflated if deflated). */
