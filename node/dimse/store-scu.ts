@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataHeader, PduReader, PduType, pdvsOf, releaseRq, type ProposedContext } from './ul/pdu.ts'
+import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataHeader, PduReader, PduType, pdvsOf, releaseRq, sendDataset, type ProposedContext } from './ul/pdu.ts'
 
 /*
  * A C-STORE SCU that streams: each instance goes from the disk to the destination in P-DATA
@@ -158,7 +158,7 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
       const command = cStoreRq(messageId, instance.sopClassUID, instance.sopInstanceUID)
       await association.write(pDataHeader(contextId, true, true, command))
       await association.write(command)
-      await sendDataset(association, contextId, fragment, dataset ?? instance.dataset())
+      await sendDataset(async (bytes) => association.write(bytes), contextId, fragment, dataset ?? instance.dataset())
       const result = await answerTo(association, messageId)
       onResult({ sopInstanceUID: instance.sopInstanceUID, status: result.status, comment: result.errorComment })
       done++
@@ -173,38 +173,6 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
     for (const instance of instances.slice(done)) onResult({ sopInstanceUID: instance.sopInstanceUID, status: 0xA700, comment: (err as Error).message.slice(0, 64) })
   }
   return { reasons }
-}
-
-/** The dataset in fragments of at most `fragment` bytes; the last one only once the bytes verified. */
-async function sendDataset (association: Association, contextId: number, fragment: number, dataset: AsyncIterable<Uint8Array>): Promise<void> {
-  // What is left over after whole fragments (1 to `fragment` bytes once anything came): never sent
-  // before the next chunk arrives, so what goes out is never the end of the dataset too early.
-  let carry: Buffer = Buffer.alloc(0)
-  for await (const chunk of dataset) {
-    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    if (carry.length > 0) {
-      // Only the carry and the head of the chunk are copied into one fragment, never the whole chunk (a frame).
-      const need = fragment - carry.length
-      if (bytes.length <= need) {
-        carry = Buffer.concat([carry, bytes])
-        continue
-      }
-      const first = Buffer.concat([carry, bytes.subarray(0, need)])
-      await association.write(pDataHeader(contextId, false, false, first))
-      await association.write(first)
-      bytes = bytes.subarray(need)
-    }
-    let at = 0
-    while (bytes.length - at > fragment) {
-      const piece = bytes.subarray(at, at + fragment)
-      await association.write(pDataHeader(contextId, false, false, piece))
-      await association.write(piece)
-      at += fragment
-    }
-    carry = bytes.subarray(at)
-  }
-  await association.write(pDataHeader(contextId, false, true, carry))
-  await association.write(carry)
 }
 
 async function answerTo (association: Association, messageId: number): Promise<ReturnType<typeof parseCommand>> {

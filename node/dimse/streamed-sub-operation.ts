@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import type { Socket } from 'node:net'
-import { abortPdu, pDataHeader } from './ul/pdu.ts'
+import { abortPdu, pDataHeader, sendDataset } from './ul/pdu.ts'
 
 /*
  * C-GET sub-operations whose dataset streams. dcmjs-dimse sends a request's dataset from one buffer
@@ -49,7 +49,7 @@ export function sendStreamedDatasets (scp: object, onFailure: (err: Error) => vo
     socket.write(pDataHeader(contextId, true, true, commandBytes))
     socket.write(commandBytes)
     const fragment = (maxPduLength === 0 ? MAX_PDU : Math.min(maxPduLength, MAX_PDU)) - 6
-    sendChunks(socket, contextId, fragment, chunks()).catch((err: unknown) => {
+    sendDataset(async (bytes) => write(socket, bytes), contextId, fragment, chunks()).catch((err: unknown) => {
       if (!socket.destroyed) {
         socket.end(abortPdu())
         socket.destroy()
@@ -62,34 +62,4 @@ export function sendStreamedDatasets (scp: object, onFailure: (err: Error) => vo
 async function write (socket: Socket, bytes: Uint8Array): Promise<void> {
   if (socket.destroyed) throw new Error('the caller closed the association')
   if (!socket.write(bytes)) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
-}
-
-async function sendChunks (socket: Socket, contextId: number, fragment: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-  // What is left over after whole fragments: never sent before the next chunk (or the end) comes.
-  let carry: Buffer = Buffer.alloc(0)
-  for await (const chunk of chunks) {
-    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    if (carry.length > 0) {
-      // Only the carry and the head of the chunk are copied into one fragment, never the whole chunk (a frame).
-      const need = fragment - carry.length
-      if (bytes.length <= need) {
-        carry = Buffer.concat([carry, bytes])
-        continue
-      }
-      const first = Buffer.concat([carry, bytes.subarray(0, need)])
-      await write(socket, pDataHeader(contextId, false, false, first))
-      await write(socket, first)
-      bytes = bytes.subarray(need)
-    }
-    let at = 0
-    while (bytes.length - at > fragment) {
-      const piece = bytes.subarray(at, at + fragment)
-      await write(socket, pDataHeader(contextId, false, false, piece))
-      await write(socket, piece)
-      at += fragment
-    }
-    carry = bytes.subarray(at)
-  }
-  await write(socket, pDataHeader(contextId, false, true, carry))
-  await write(socket, carry)
 }

@@ -102,6 +102,41 @@ export function pDataHeader (contextId: number, command: boolean, last: boolean,
   return head
 }
 
+/**
+ * A dataset as P-DATA-TF PDUs of at most `fragment` bytes, each written (and waited for) through
+ * `write`. What is left over after whole fragments is never sent before the next chunk (or the
+ * end) comes, so the last fragment goes only once the source has ended without throwing (a source
+ * that checks its hash at its end keeps a damaged dataset from ever going out whole).
+ */
+export async function sendDataset (write: (bytes: Uint8Array) => Promise<void>, contextId: number, fragment: number, dataset: AsyncIterable<Uint8Array>): Promise<void> {
+  let carry: Buffer = Buffer.alloc(0)
+  for await (const chunk of dataset) {
+    let bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (carry.length > 0) {
+      // Only the carry and the head of the chunk are copied into one fragment, never the whole chunk (a frame).
+      const need = fragment - carry.length
+      if (bytes.length <= need) {
+        carry = Buffer.concat([carry, bytes])
+        continue
+      }
+      const first = Buffer.concat([carry, bytes.subarray(0, need)])
+      await write(pDataHeader(contextId, false, false, first))
+      await write(first)
+      bytes = bytes.subarray(need)
+    }
+    let at = 0
+    while (bytes.length - at > fragment) {
+      const piece = bytes.subarray(at, at + fragment)
+      await write(pDataHeader(contextId, false, false, piece))
+      await write(piece)
+      at += fragment
+    }
+    carry = bytes.subarray(at)
+  }
+  await write(pDataHeader(contextId, false, true, carry))
+  await write(carry)
+}
+
 function element (group: number, elementNumber: number, value: Buffer): Buffer {
   const head = Buffer.alloc(8)
   head.writeUInt16LE(group, 0)
