@@ -14,7 +14,7 @@ import { TranscodeUnsupportedError } from '../transcode/errors.ts'
 import { NATIVE_TARGETS, openNativeDataset } from '../transcode/native-dataset.ts'
 import { canProduce } from '../transcode/target-syntax.ts'
 import { canDecode, decodeFrame, loadDecoders } from '../transcode/codecs.ts'
-import { openFrames } from '../transcode/frame-reader.ts'
+import { nativeFrameRange, openFrames } from '../transcode/frame-reader.ts'
 
 /*
  * WADO-RS (PS3.18 10.4): instances as stored (Part 10, byte for byte, verified against their hash
@@ -195,12 +195,12 @@ export function* frameParts (store: StudyStore, instance: InstanceRecord, frames
     }
     return
   }
-  const frameBytes = Math.floor(parsed.pixelDataLength / instance.frames)
   // A deflated dataset's pixel data is native once inflated: its frames are explicit VR little endian.
   const frameSyntax = parsed.deflated ? TransferSyntax.ExplicitVRLittleEndian : instance.transferSyntaxUID
   for (const n of frames) {
-    const range = { offset: parsed.pixelDataOffset + (n - 1) * frameBytes, length: frameBytes }
-    yield { contentType: `application/octet-stream; transfer-syntax=${frameSyntax}`, contentLength: frameBytes, body: fileRange(store, instance, parsed, range) }
+    // Where the frame reader finds it, streamed in pieces: a native frame can be large.
+    const range = nativeFrameRange(parsed, n)!
+    yield { contentType: `application/octet-stream; transfer-syntax=${frameSyntax}`, contentLength: range.length, body: fileRange(store, instance, parsed, range) }
   }
 }
 

@@ -117,9 +117,8 @@ function storedNativeFrameBytes (layout: PixelLayout, refuse: (why: string) => n
   return Math.ceil(bits / 8)
 }
 
-/** Opens the frames of the DICOM file at `path` (its header is walked unless given). Close it when done. */
-export async function openFrames (path: string, init: { header?: ParsedHeader } = {}): Promise<FrameSource> {
-  const header = init.header ?? readHeader(path)
+/** What a header says of its frames, checked: refused when they cannot be read frame by frame. */
+function frameSourceInfo (header: ParsedHeader): FrameSourceInfo {
   const sopInstanceUID = text(header.dataset, Tags.SOPInstanceUID) ?? '?'
   const syntax = header.transferSyntaxUID
   const refuse = (why: string): never => { throw new TranscodeUnsupportedError(sopInstanceUID, syntax, why) }
@@ -137,14 +136,64 @@ export async function openFrames (path: string, init: { header?: ParsedHeader } 
       throw new DicomTruncatedError(`pixel data holds ${length} bytes, less than ${layout.frames} frames of ${nativeFrameBytes}`)
     }
   }
-  const info: FrameSourceInfo = { sopInstanceUID, transferSyntaxUID: syntax, encapsulated, layout, header, nativeFrameBytes }
+  return { sopInstanceUID, transferSyntaxUID: syntax, encapsulated, layout, header, nativeFrameBytes }
+}
+
+/**
+ * Where native frame `n` (1-based, checked by the caller) lies, in the positions the header counts
+ * (the inflated dataset's, for a deflated file): for a caller that streams a large frame in pieces
+ * rather than holding it (WADO-RS frames as stored). Undefined for encapsulated pixel data.
+ */
+export function nativeFrameRange (header: ParsedHeader, n: number): { offset: number, length: number } | undefined {
+  const { encapsulated, nativeFrameBytes } = frameSourceInfo(header)
+  if (encapsulated) return undefined
+  return { offset: header.pixelDataOffset! + (n - 1) * nativeFrameBytes, length: nativeFrameBytes }
+}
+
+/** Opens the frames of the DICOM file at `path` (its header is walked unless given). Close it when done. */
+export async function openFrames (path: string, init: { header?: ParsedHeader } = {}): Promise<FrameSource> {
+  const header = init.header ?? readHeader(path)
+  const info = frameSourceInfo(header)
+  const { encapsulated } = info
   const handle = await open(path, 'r')
   try {
-    if (!encapsulated) return header.deflated ? new InflatedFrames(path, handle, info) : new NativeFrames(handle, info)
-    return await EncapsulatedFrames.open(handle, info)
+    const reading = !encapsulated
+      ? header.deflated ? new InflatedFrames(path, info) : nativeFrames(handle, info)
+      : await EncapsulatedFrames.open(handle, info)
+    return frameSource(info, handle, reading)
   } catch (err) {
     await handle.close()
     throw err
+  }
+}
+
+/** How frames of one kind of pixel data are read: `n` is checked by the source. */
+interface FrameReading {
+  read: (n: number) => Promise<Buffer>
+  /** lets go of what the reading holds besides the file */
+  release?: () => Promise<void>
+}
+
+function frameSource (info: FrameSourceInfo, handle: FileHandle, reading: FrameReading): FrameSource {
+  const frames = info.layout.frames
+  let closing: Promise<void> | undefined
+  const frame = async (n: number): Promise<Buffer> => {
+    if (!Number.isInteger(n) || n < 1 || n > frames) throw new RangeError(`instance ${info.sopInstanceUID} has frames 1 to ${frames}, not ${n}`)
+    return reading.read(n)
+  }
+  return {
+    ...info,
+    frame,
+    async * frames () {
+      for (let n = 1; n <= frames; n++) yield await frame(n)
+    },
+    async close () {
+      closing ??= (async () => {
+        await reading.release?.()
+        await handle.close()
+      })()
+      return closing
+    }
   }
 }
 
@@ -159,88 +208,49 @@ async function readAt (handle: FileHandle, offset: number, length: number): Prom
   return buffer
 }
 
-abstract class Frames implements FrameSource {
-  readonly sopInstanceUID: string
-  readonly transferSyntaxUID: string
-  readonly encapsulated: boolean
-  readonly layout: PixelLayout
-  readonly header: ParsedHeader
-  readonly nativeFrameBytes: number
-  protected readonly handle: FileHandle
-  private closing: Promise<void> | undefined
-
-  constructor (handle: FileHandle, info: FrameSourceInfo) {
-    this.handle = handle
-    this.sopInstanceUID = info.sopInstanceUID
-    this.transferSyntaxUID = info.transferSyntaxUID
-    this.encapsulated = info.encapsulated
-    this.layout = info.layout
-    this.header = info.header
-    this.nativeFrameBytes = info.nativeFrameBytes
-  }
-
-  async frame (n: number): Promise<Buffer> {
-    if (!Number.isInteger(n) || n < 1 || n > this.layout.frames) throw new RangeError(`instance ${this.sopInstanceUID} has frames 1 to ${this.layout.frames}, not ${n}`)
-    return this.read(n)
-  }
-
-  protected abstract read (n: number): Promise<Buffer>
-
-  async * frames (): AsyncGenerator<Buffer> {
-    for (let n = 1; n <= this.layout.frames; n++) yield await this.frame(n)
-  }
-
-  async close (): Promise<void> {
-    this.closing ??= this.release().then(async () => this.handle.close())
-    return this.closing
-  }
-
-  protected async release (): Promise<void> {}
-}
-
-class NativeFrames extends Frames {
-  protected async read (n: number): Promise<Buffer> {
-    return readAt(this.handle, this.header.pixelDataOffset! + (n - 1) * this.nativeFrameBytes, this.nativeFrameBytes)
-  }
+/** Native frames: a byte range each. */
+function nativeFrames (handle: FileHandle, { header, nativeFrameBytes }: FrameSourceInfo): FrameReading {
+  return { read: async (n) => readAt(handle, header.pixelDataOffset! + (n - 1) * nativeFrameBytes, nativeFrameBytes) }
 }
 
 /**
  * Native frames of a deflated dataset: inflated as a stream from the dataset's start, the bytes
  * before the frame dropped. Frames asked for in order share one inflater, so each is inflated once.
  */
-class InflatedFrames extends Frames {
+class InflatedFrames implements FrameReading {
   private readonly path: string
+  private readonly info: FrameSourceInfo
   private inflating: { next: number, chunks: AsyncIterator<Buffer>, carry: Buffer } | undefined
 
-  constructor (path: string, handle: FileHandle, info: FrameSourceInfo) {
-    super(handle, info)
+  constructor (path: string, info: FrameSourceInfo) {
     this.path = path
+    this.info = info
   }
 
-  protected async read (n: number): Promise<Buffer> {
+  async read (n: number): Promise<Buffer> {
+    const { header, layout, nativeFrameBytes: frameBytes } = this.info
     if (this.inflating?.next !== n) {
       await this.release()
-      const offset = this.header.pixelDataOffset! + (n - 1) * this.nativeFrameBytes
-      const range = { offset, length: (this.layout.frames - n + 1) * this.nativeFrameBytes }
-      const chunks = (inflatedRange(this.path, this.header.datasetOffset, range) as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+      const range = { offset: header.pixelDataOffset! + (n - 1) * frameBytes, length: (layout.frames - n + 1) * frameBytes }
+      const chunks = (inflatedRange(this.path, header.datasetOffset, range) as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
       this.inflating = { next: n, chunks, carry: Buffer.alloc(0) }
     }
     const state = this.inflating!
     const parts: Buffer[] = [state.carry]
     let have = state.carry.length
-    while (have < this.nativeFrameBytes) {
+    while (have < frameBytes) {
       const next = await state.chunks.next()
       if (next.done === true) throw new DicomTruncatedError(`the deflated dataset ends inside frame ${n}`)
       parts.push(next.value)
       have += next.value.length
     }
     const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have)
-    state.carry = joined.subarray(this.nativeFrameBytes)
+    state.carry = joined.subarray(frameBytes)
     state.next = n + 1
-    return joined.subarray(0, this.nativeFrameBytes)
+    return joined.subarray(0, frameBytes)
   }
 
-  protected override async release (): Promise<void> {
+  async release (): Promise<void> {
     const chunks = this.inflating?.chunks
     this.inflating = undefined
     await chunks?.return?.()
@@ -259,7 +269,7 @@ async function itemAt (handle: FileHandle, position: number): Promise<{ t: numbe
   return { t: tag(head.readUInt16LE(0), head.readUInt16LE(2)), length: head.readUInt32LE(4) }
 }
 
-class EncapsulatedFrames extends Frames {
+class EncapsulatedFrames implements FrameReading {
   /** file offset of the first fragment's item, just past the Basic Offset Table */
   private readonly firstFragment: number
   /** where each frame's first fragment item starts, relative to `firstFragment`, from a table we trust */
@@ -267,8 +277,12 @@ class EncapsulatedFrames extends Frames {
   /** without a table: each frame's fragments, walked once when the first frame is asked for */
   private walked: Promise<Fragment[][]> | undefined
 
+  private readonly handle: FileHandle
+  private readonly info: FrameSourceInfo
+
   private constructor (handle: FileHandle, info: FrameSourceInfo, firstFragment: number, starts: number[] | undefined) {
-    super(handle, info)
+    this.handle = handle
+    this.info = info
     this.firstFragment = firstFragment
     this.starts = starts
   }
@@ -283,7 +297,7 @@ class EncapsulatedFrames extends Frames {
     return new EncapsulatedFrames(handle, info, position + 8 + bot.length, frameStarts(info.header.dataset, botValue, frames))
   }
 
-  protected async read (n: number): Promise<Buffer> {
+  async read (n: number): Promise<Buffer> {
     const parts = this.starts === undefined
       ? (await (this.walked ??= this.walk()))[n - 1]!
       : await this.fragments(this.firstFragment + this.starts[n - 1]!, this.firstFragment + (this.starts[n] ?? Infinity))
@@ -296,7 +310,7 @@ class EncapsulatedFrames extends Frames {
   private async fragments (position: number, end: number): Promise<Fragment[]> {
     const found: Fragment[] = []
     while (position < end) {
-      if (position + 8 > this.header.fileSize) throw new DicomTruncatedError('the file ends inside encapsulated pixel data')
+      if (position + 8 > this.info.header.fileSize) throw new DicomTruncatedError('the file ends inside encapsulated pixel data')
       const item = await itemAt(this.handle, position)
       if (item.t === SEQUENCE_END) break
       if (item.t !== ITEM || item.length === 0xFFFFFFFF) throw new DicomMalformedError('encapsulated pixel data holds something other than fragment items')
@@ -308,7 +322,7 @@ class EncapsulatedFrames extends Frames {
 
   /** Without an offset table (PS3.5 A.4): one frame is all fragments, as many fragments as frames one each, else a frame starts where a codestream does. */
   private async walk (): Promise<Fragment[][]> {
-    const frames = this.layout.frames
+    const frames = this.info.layout.frames
     const fragments = await this.fragments(this.firstFragment, Infinity)
     if (fragments.length === 0) throw new DicomMalformedError('encapsulated pixel data has no fragments')
     if (frames === 1) return [fragments]
@@ -319,7 +333,7 @@ class EncapsulatedFrames extends Frames {
       else table.at(-1)!.push(fragment)
     }
     if (table.length !== frames) {
-      throw new TranscodeUnsupportedError(this.sopInstanceUID, this.transferSyntaxUID, `${fragments.length} fragments for ${frames} frames, and no offset table says which belong together`)
+      throw new TranscodeUnsupportedError(this.info.sopInstanceUID, this.info.transferSyntaxUID, `${fragments.length} fragments for ${frames} frames, and no offset table says which belong together`)
     }
     return table
   }
