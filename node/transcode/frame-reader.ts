@@ -294,16 +294,39 @@ class EncapsulatedFrames implements FrameReading {
     if (bot.t !== ITEM) throw new DicomMalformedError('encapsulated pixel data does not start with the Basic Offset Table item')
     const frames = info.layout.frames
     const botValue = bot.length === 4 * frames ? await readAt(handle, position + 8, bot.length) : undefined
-    return new EncapsulatedFrames(handle, info, position + 8 + bot.length, frameStarts(info.header.dataset, botValue, frames))
+    const firstFragment = position + 8 + bot.length
+    const starts = frameStarts(info.header.dataset, botValue, frames)
+    // A table pointing past the end of the file is not the file's: its fragments are walked instead.
+    const inFile = starts !== undefined && firstFragment + starts.at(-1)! + 8 <= info.header.fileSize
+    return new EncapsulatedFrames(handle, info, firstFragment, inFile ? starts : undefined)
   }
 
   async read (n: number): Promise<Buffer> {
+    const next = this.starts?.[n]
+    if (this.starts !== undefined && next !== undefined) return this.between(n, this.firstFragment + this.starts[n - 1]!, this.firstFragment + next)
     const parts = this.starts === undefined
       ? (await (this.walked ??= this.walk()))[n - 1]!
-      : await this.fragments(this.firstFragment + this.starts[n - 1]!, this.firstFragment + (this.starts[n] ?? Infinity))
+      : await this.fragments(this.firstFragment + this.starts[n - 1]!, Infinity)
     if (parts.length === 0) throw new DicomMalformedError(`no fragment holds frame ${n}`)
     const bytes = await Promise.all(parts.map(async (f) => readAt(this.handle, f.offset, f.length)))
     return bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes)
+  }
+
+  /** A frame the table bounds on both sides: its items read in one go (many small fragments are many reads otherwise). */
+  private async between (n: number, from: number, to: number): Promise<Buffer> {
+    const span = await readAt(this.handle, from, to - from)
+    const values: Buffer[] = []
+    for (let at = 0; at < span.length;) {
+      if (at + 8 > span.length || span.readUInt16LE(at) !== 0xFFFE || span.readUInt16LE(at + 2) !== 0xE000) {
+        throw new DicomMalformedError(`encapsulated pixel data holds something other than fragment items in frame ${n}`)
+      }
+      const length = span.readUInt32LE(at + 4)
+      if (at + 8 + length > span.length) throw new DicomMalformedError(`a fragment of frame ${n} runs past where the offset table puts frame ${n + 1}`)
+      values.push(span.subarray(at + 8, at + 8 + length))
+      at += 8 + length
+    }
+    if (values.length === 0) throw new DicomMalformedError(`no fragment holds frame ${n}`)
+    return values.length === 1 ? values[0]! : Buffer.concat(values)
   }
 
   /** Fragment items from `position` up to `end` (a next frame's start) or the sequence delimiter. */
