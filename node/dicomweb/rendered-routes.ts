@@ -2,12 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import PQueue from 'p-queue'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { recordShown } from '../audit/events.ts'
-import { readHeader } from '../dicom/dataset-reader.ts'
 import { isValidUid } from '../dicom/instance-header.ts'
 import { FrameNotFoundError, NoImageError, NoPixelDataError, ThumbnailTooLargeError } from '../imaging/errors.ts'
-import { renderFrame } from '../imaging/render-frame.ts'
-import { singleFramePart10 } from '../imaging/single-frame.ts'
-import { openFrames } from '../transcode/frame-reader.ts'
+import { renderStoredFrame } from '../imaging/stored-frame-image.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError, RenderParameterError } from './errors.ts'
@@ -78,20 +75,8 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
     const parameters = renderParameters(req.query, req.headers.accept, size, { window: kind === 'rendered' })
     const rgba = size.rows * size.columns * 4
     if (rgba > maxRgbaBytes) throw new ThumbnailTooLargeError(instance.sopInstanceUID, `${size.columns} x ${size.rows} pixels, ${rgba} bytes drawn, the limit is ${maxRgbaBytes}`)
-    const image = await queue.add(async () => {
-      const path = store.blobs.pathOf(instance.sha256)
-      const parsed = readHeader(path)
-      if (parsed.pixelDataOffset === undefined) throw new NoPixelDataError(instance.sopInstanceUID, instance.sopClassUID)
-      const source = await openFrames(path, { header: parsed })
-      let bytes: Buffer
-      try {
-        bytes = await source.frame(frame)
-      } finally {
-        await source.close()
-      }
-      const part10 = await singleFramePart10(path, parsed, { encapsulated: source.encapsulated, bytes }, instance, frame)
-      return renderFrame(part10, instance, { ...parameters, ...(kind === 'thumbnail' && parameters.viewport === undefined ? { maxSide: thumbnailSide } : {}) })
-    })
+    const image = await queue.add(async () => renderStoredFrame(store.blobs.pathOf(instance.sha256), instance, frame,
+      { ...parameters, ...(kind === 'thumbnail' && parameters.viewport === undefined ? { maxSide: thumbnailSide } : {}) }))
     await recordShown(audit, req, 'DICOMweb', 'view', `${kind} frame ${frame} of ${instance.sopInstanceUID}`, [await store.getStudyRecord(instance.studyInstanceUID)])
     return reply.type(parameters.format === 'png' ? 'image/png' : 'image/jpeg').header('cache-control', 'private, max-age=86400').send(image.bytes)
   }

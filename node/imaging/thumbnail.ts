@@ -3,18 +3,17 @@ import { join } from 'node:path'
 import PQueue from 'p-queue'
 import type { Logger } from 'pino'
 import { removeLeftoverTemps, writeFileAtomic } from '../directory/atomic-file.ts'
-import { fileMetaInformation } from '../dicom/file-meta.ts'
-import { StoredFileCorruptError } from '../errors.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { NoImageError, SeriesNotFoundError, ThumbnailTooLargeError } from './errors.ts'
-import { renderThumbnail } from './render.ts'
+import { renderStoredFrame } from './stored-frame-image.ts'
 
 /*
  * Series thumbnails for the web app: the series' middle image drawn small, rendered once and
  * kept as <cacheDir>/<SOP Instance UID>.png. The index is asked first on every request, so a
  * deleted study's thumbnail is never served, and a stored file is only read on a cache miss.
- * An instance is read whole to render it, hence the size limit and the small render queue.
+ * Its first frame alone is read and drawn, as DICOMweb's thumbnails are (stored-frame-image.ts),
+ * so an instance of any size or encoding costs one frame's memory.
  */
 
 export interface ThumbnailerComponents {
@@ -27,9 +26,9 @@ export interface ThumbnailerInit {
   cacheDir: string
   /** longest side of a thumbnail in pixels (default 128) */
   maxSide?: number
-  /** largest instance file read to render one, and largest first frame drawn as RGBA (default 64 MiB) */
-  maxInstanceBytes?: number
-  /** renders at a time, each holding one instance in memory (default 2) */
+  /** largest frame drawn, as RGBA bytes (default 64 MiB) */
+  maxRgbaBytes?: number
+  /** renders at a time, each holding one frame and its drawing in memory (default 2) */
   concurrency?: number
 }
 
@@ -38,14 +37,14 @@ export interface Thumbnailer {
   thumbnail: (studyInstanceUID: string, seriesInstanceUID: string) => Promise<Buffer>
 }
 
-export const DEFAULT_MAX_INSTANCE_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_RGBA_BYTES = 64 * 1024 * 1024
 
 class CachingThumbnailer implements Thumbnailer {
   private readonly store: StudyStore
   private readonly logger: Logger
   private readonly cacheDir: string
   private readonly maxSide: number
-  private readonly maxInstanceBytes: number
+  private readonly maxRgbaBytes: number
   private readonly queue: PQueue
   /** one load (cache read or render) per SOP Instance UID at a time; concurrent callers share it */
   private readonly inFlight = new Map<string, Promise<Buffer>>()
@@ -56,7 +55,7 @@ class CachingThumbnailer implements Thumbnailer {
     this.logger = components.logger
     this.cacheDir = init.cacheDir
     this.maxSide = init.maxSide ?? 128
-    this.maxInstanceBytes = init.maxInstanceBytes ?? DEFAULT_MAX_INSTANCE_BYTES
+    this.maxRgbaBytes = init.maxRgbaBytes ?? DEFAULT_MAX_RGBA_BYTES
     this.queue = new PQueue({ concurrency: init.concurrency ?? 2 })
   }
 
@@ -81,10 +80,10 @@ class CachingThumbnailer implements Thumbnailer {
       .sort((a, b) => (a.number ?? Infinity) - (b.number ?? Infinity) || 0)
     const middle = images[Math.floor(images.length / 2)]
     if (middle === undefined) throw new NoImageError(seriesInstanceUID)
-    // Refused from the index alone, before a byte of the file is read.
-    if (middle.size > this.maxInstanceBytes) throw new ThumbnailTooLargeError(middle.sopInstanceUID, `${middle.size} bytes, the limit is ${this.maxInstanceBytes}`)
+    // Refused from the index alone, before a byte of the file is read: the file's size does not
+    // matter (one frame is read), the frame's drawing does.
     const rgba = middle.rows! * middle.columns! * 4
-    if (rgba > this.maxInstanceBytes) throw new ThumbnailTooLargeError(middle.sopInstanceUID, `${middle.columns} x ${middle.rows} pixels, ${rgba} bytes drawn, the limit is ${this.maxInstanceBytes}`)
+    if (rgba > this.maxRgbaBytes) throw new ThumbnailTooLargeError(middle.sopInstanceUID, `${middle.columns} x ${middle.rows} pixels, ${rgba} bytes drawn, the limit is ${this.maxRgbaBytes}`)
     return middle
   }
 
@@ -109,23 +108,9 @@ class CachingThumbnailer implements Thumbnailer {
 
   private async render (instance: InstanceRecord): Promise<Buffer> {
     const started = performance.now()
-    const png = await renderThumbnail(await this.readWhole(instance), instance, { maxSide: this.maxSide })
+    const { bytes: png } = await renderStoredFrame(this.store.blobs.pathOf(instance.sha256), instance, 1, { format: 'png', maxSide: this.maxSide })
     this.logger.debug({ sopInstanceUID: instance.sopInstanceUID, ms: Math.round(performance.now() - started), bytes: png.length }, 'thumbnail rendered')
     return png
-  }
-
-  /** The instance as Part 10 bytes in one ArrayBuffer (File Meta added to a bare dataset), verified against its hash. */
-  private async readWhole (instance: InstanceRecord): Promise<ArrayBuffer> {
-    const prefix = instance.part10 ? undefined : fileMetaInformation(instance)
-    const whole = new Uint8Array(new ArrayBuffer((prefix?.length ?? 0) + instance.size))
-    let at = 0
-    if (prefix !== undefined) { whole.set(prefix); at = prefix.length }
-    for await (const chunk of this.store.openInstance(instance, { chunkBytes: 1024 * 1024 })) {
-      if (at + chunk.length > whole.length) throw new StoredFileCorruptError(instance.sha256)
-      whole.set(chunk, at)
-      at += chunk.length
-    }
-    return whole.buffer
   }
 
   /** The cache directory, created on first use; temp files of writes cut short by a crash are dropped. */

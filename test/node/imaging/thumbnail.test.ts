@@ -13,6 +13,7 @@ import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { fetchAs } from '../../helpers/api-caller.ts'
+import { dcmtk } from '../../helpers/dcmtk.ts'
 import { listenOnLoopback } from '../../helpers/listen.ts'
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
@@ -20,6 +21,7 @@ const EXPLICIT_LE = '1.2.840.10008.1.2.1'
 const IMPLICIT_LE = '1.2.840.10008.1.2'
 const RLE = '1.2.840.10008.1.2.5'
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50'
+const DEFLATED = '1.2.840.10008.1.2.1.99'
 
 describe('series thumbnails on the node API', () => {
   let work: string
@@ -72,14 +74,23 @@ describe('series thumbnails on the node API', () => {
         { modality: 'MR', instances: 2, rows: 48, columns: 48, transferSyntax: 'rle' },
         // The generator's JPEG is a stand-in codestream that nothing can decode.
         { modality: 'CR', instances: 1, rows: 32, columns: 32, transferSyntax: 'jpeg-baseline' },
-        { modality: 'CT', instances: 1, rows: 40, columns: 30, part10: false }
+        { modality: 'CT', instances: 1, rows: 40, columns: 30, part10: false },
+        // Deflated by dcmconv before it is imported.
+        { modality: 'DX', instances: 1, rows: 36, columns: 52 },
+        // A multi-frame instance whose file is larger than one frame drawn as RGBA.
+        { modality: 'MR', instances: 1, rows: 32, columns: 32, frames: 40 }
       ],
       reports: { sr: true }
     })
     store = new StudyStore({ dir: dataDir() })
     await store.start()
     const session = store.beginImport()
-    for (const i of study.instances) await session.add(i.path)
+    for (const i of study.instances) {
+      if (i.modality !== 'DX') { await session.add(i.path); continue }
+      const deflated = `${i.path}.deflated`
+      expect((await dcmtk('dcmconv', ['+td', i.path, deflated])).code).toBe(0)
+      await session.add(deflated)
+    }
     await session.commit()
     const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line) as { msg?: string, sopInstanceUID?: string }) } })
     app = createHttpServer({ store, logger, users: new UserStore(nodePaths(dataDir()).users) }, { nodeName: 'test', peerId: 'test', thumbnailCacheDir: cacheDir })
@@ -149,6 +160,19 @@ describe('series thumbnails on the node API', () => {
     expect(seen.values).toBeGreaterThan(1)
   })
 
+  it('draws a deflated instance (inflated up to its first frame, not refused) and caches it', async () => {
+    const series = seriesOf('DX', EXPLICIT_LE)
+    const middle = await middleOf(series)
+    expect(middle.transferSyntaxUID).toBe(DEFLATED)
+    const body = await png(await get(series))
+    const seen = await look(body)
+    expect(seen).toMatchObject({ width: 52, height: 36 })
+    expect(seen.values).toBeGreaterThan(1)
+    expect((await readFile(join(cacheDir, `${middle.sopInstanceUID}.png`))).equals(body)).toBe(true)
+    expect((await png(await get(series))).equals(body)).toBe(true)
+    expect(renders(middle.sopInstanceUID)).toBe(1)
+  })
+
   it('refuses pixel data it cannot decode with a code, and caches nothing for it', async () => {
     const series = seriesOf('CR', JPEG_BASELINE)
     const res = await get(series)
@@ -180,23 +204,27 @@ describe('series thumbnails on the node API', () => {
     expect((await res.json() as { code: string }).code).toBe('BEELDNET_ERR_UNAUTHENTICATED')
   })
 
-  it('refuses an instance above the size limit from the index alone, before reading it', async () => {
+  it('refuses a frame whose drawing is above the limit from the index alone, before reading it; the file\'s size is no limit', async () => {
     const series = seriesOf('US', EXPLICIT_LE)
     const middle = await middleOf(series)
-    const limited = (maxInstanceBytes: number): ReturnType<typeof createThumbnailer> =>
-      createThumbnailer({ store, logger: pino({ level: 'silent' }) }, { cacheDir: join(work, 'limited'), maxInstanceBytes })
+    const limited = (maxRgbaBytes: number): ReturnType<typeof createThumbnailer> =>
+      createThumbnailer({ store, logger: pino({ level: 'silent' }) }, { cacheDir: join(work, 'limited'), maxRgbaBytes })
     // The file itself is out of reach: reading it would fail with another code.
     const stored = store.blobs.pathOf(middle.sha256)
     await rename(stored, `${stored}.aside`)
     try {
-      await expect(limited(middle.size - 1).thumbnail(study.studyInstanceUID, series))
-        .rejects.toMatchObject({ code: 'BEELDNET_ERR_THUMBNAIL_TOO_LARGE', message: expect.stringContaining(`${middle.size} bytes`) })
-      // A file within the limit whose frame, drawn as RGBA (640 x 480 x 4), is not.
-      expect(middle.size).toBeLessThan(640 * 480 * 4 - 1)
-      await expect(limited(middle.size + 1).thumbnail(study.studyInstanceUID, series))
+      await expect(limited(640 * 480 * 4 - 1).thumbnail(study.studyInstanceUID, series))
         .rejects.toMatchObject({ code: 'BEELDNET_ERR_THUMBNAIL_TOO_LARGE', message: expect.stringContaining('640 x 480 pixels') })
     } finally {
       await rename(`${stored}.aside`, stored)
     }
+    // A multi-frame file larger than the limit whose frame, drawn, is within it renders: only its first frame is read.
+    const multi = seriesOf('MR', EXPLICIT_LE)
+    const record = await middleOf(multi)
+    expect(record.frames).toBe(40)
+    expect(record.size).toBeGreaterThan(32 * 32 * 4 * 10)
+    const seen = await look(await limited(32 * 32 * 4).thumbnail(study.studyInstanceUID, multi))
+    expect(seen).toMatchObject({ width: 32, height: 32 })
+    expect(seen.values).toBeGreaterThan(1)
   })
 })
