@@ -5,6 +5,7 @@ import { recordShown } from '../audit/events.ts'
 import { isValidUid } from '../dicom/instance-header.ts'
 import { FrameNotFoundError, NoImageError, NoPixelDataError, ThumbnailTooLargeError } from '../imaging/errors.ts'
 import { renderStoredFrame } from '../imaging/stored-frame-image.ts'
+import { middleImageOf } from '../imaging/thumbnail.ts'
 import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError, RenderParameterError } from './errors.ts'
@@ -61,10 +62,8 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
   /** A series' or study's thumbnail shows the middle image of the (first) series, as the web app's does. */
   const middleImage = async (params: Params): Promise<InstanceRecord> => {
     const all = await instancesOf(store, { studyInstanceUID: params.study, seriesInstanceUID: params.series })
-    const images = all.filter((i) => !i.isReport && (i.rows ?? 0) > 0 && (i.columns ?? 0) > 0)
-    const series = images[0]?.seriesInstanceUID
-    const inSeries = images.filter((i) => i.seriesInstanceUID === series)
-    const middle = inSeries[Math.floor(inSeries.length / 2)]
+    const series = all.find((i) => !i.isReport && (i.rows ?? 0) > 0 && (i.columns ?? 0) > 0)?.seriesInstanceUID
+    const middle = middleImageOf(all.filter((i) => i.seriesInstanceUID === series))
     if (middle === undefined) throw params.series === undefined ? new NoImageError(params.study, 'study') : new NoImageError(params.series)
     return middle
   }

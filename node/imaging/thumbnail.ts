@@ -74,11 +74,7 @@ class CachingThumbnailer implements Thumbnailer {
   private async middleImage (studyInstanceUID: string, seriesInstanceUID: string): Promise<InstanceRecord> {
     const entries = await this.store.getStudy(studyInstanceUID)
     if (!entries.series.some((s) => s.seriesInstanceUID === seriesInstanceUID)) throw new SeriesNotFoundError(studyInstanceUID, seriesInstanceUID)
-    const images = entries.instances
-      .filter((i) => i.seriesInstanceUID === seriesInstanceUID && !i.isReport && (i.rows ?? 0) > 0 && (i.columns ?? 0) > 0)
-      // A stable sort: unnumbered instances keep their stored order, after the numbered ones.
-      .sort((a, b) => (a.number ?? Infinity) - (b.number ?? Infinity) || 0)
-    const middle = images[Math.floor(images.length / 2)]
+    const middle = middleImageOf(entries.instances.filter((i) => i.seriesInstanceUID === seriesInstanceUID))
     if (middle === undefined) throw new NoImageError(seriesInstanceUID)
     // Refused from the index alone, before a byte of the file is read: the file's size does not
     // matter (one frame is read), the frame's drawing does.
@@ -128,4 +124,16 @@ class CachingThumbnailer implements Thumbnailer {
 
 export function createThumbnailer (components: ThumbnailerComponents, init: ThumbnailerInit): Thumbnailer {
   return new CachingThumbnailer(components, init)
+}
+
+/**
+ * The image in the middle of these instances, by InstanceNumber where indexed, else in stored order:
+ * what a series' thumbnail shows, in the web app and by DICOMweb alike.
+ */
+export function middleImageOf (instances: InstanceRecord[]): InstanceRecord | undefined {
+  const images = instances
+    .filter((i) => !i.isReport && (i.rows ?? 0) > 0 && (i.columns ?? 0) > 0)
+    // A stable sort: unnumbered instances keep their stored order, after the numbered ones.
+    .sort((a, b) => (a.number ?? Infinity) - (b.number ?? Infinity) || 0)
+  return images[Math.floor(images.length / 2)]
 }
