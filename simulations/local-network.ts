@@ -76,7 +76,7 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
           `  ${beeldnet} governance --registry ${registry} propose --key ${shown(keys[0]!.file)} ${action} --ura ${target.ura} --reason "trying it out"`,
           ...keys.slice(0, net.governance.threshold).map((k) => `  ${beeldnet} governance --registry ${registry} sign --key ${shown(k.file)} --yes`)
         ]),
-    `  # after Ctrl-C (a running node holds its store): ${beeldnet} node --data-dir ${shown(first.dataDir)} studies`,
+    `  # the store's verbs go through the running node (import a DVD folder, list, show, export): ${beeldnet} node --data-dir ${shown(first.dataDir)} studies`,
     '',
     'Press Ctrl-C to stop.'
   )
