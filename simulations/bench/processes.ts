@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
  */
 
 /** The Node flags and malloc settings bin/beeldnet runs a node with: the benchmark measures what ships. */
-export const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1']
+export const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up']
 export const NODE_PROCESS_ENV = process.env.BENCH_TRANSFER_NO_MALLOC_ENV === '1' ? {} : { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
 
 export const MB = 1024 * 1024
