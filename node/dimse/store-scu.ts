@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataHeader, PduReader, PduType, pdvsOf, releaseRq, sendDataset, type ProposedContext } from './ul/pdu.ts'
+import { writeOrWait } from './ul/socket-write.ts'
 
 /*
  * A C-STORE SCU that streams: each instance goes from the disk to the destination in P-DATA
@@ -84,7 +85,7 @@ class Association {
 
   async write (bytes: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure
-    if (!this.socket.write(bytes)) await Promise.race([once(this.socket, 'drain'), once(this.socket, 'close')])
+    await writeOrWait(this.socket, bytes)
   }
 
   abort (): void {

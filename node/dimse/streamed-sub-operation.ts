@@ -1,6 +1,6 @@
-import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { abortPdu, pDataHeader, sendDataset } from './ul/pdu.ts'
+import { writeOrWait } from './ul/socket-write.ts'
 
 /*
  * C-GET sub-operations whose dataset streams. dcmjs-dimse sends a request's dataset from one buffer
@@ -61,5 +61,5 @@ export function sendStreamedDatasets (scp: object, onFailure: (err: Error) => vo
 
 async function write (socket: Socket, bytes: Uint8Array): Promise<void> {
   if (socket.destroyed) throw new Error('the caller closed the association')
-  if (!socket.write(bytes)) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
+  await writeOrWait(socket, bytes)
 }
