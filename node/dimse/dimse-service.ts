@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { association, requests, responses } from 'dcmjs-dimse'
@@ -34,6 +35,8 @@ import { cStoreRsp, parseStoreRq, pDataHeader, type StoreRequest } from './ul/pd
  * association). Only configured calling AE titles associate; every refusal is logged with why.
  * A caller's A-ABORT or close ends its association at once (an instance it was sending is
  * dropped); a caller that sends nothing for dimse.idleSeconds while owed nothing is aborted.
+ * However an association ends (release, A-ABORT, a dropped connection), what was durably stored
+ * on it is audited and handed to routing once.
  */
 
 export type DimseConfig = NodeConfig['dimse']
@@ -129,7 +132,7 @@ function routePdus (socket: Socket, logger: Logger, scp: { storeSink: () => Stor
 export interface DimseServiceDeps {
   store: StudyStore
   logger: Logger
-  /** called when an association that stored instances is released (routing) */
+  /** called when an association that stored instances ends, however it ends (routing) */
   onStudiesStored?: (batch: StoredBatch) => void
   /** the NEN 7513 trail: what callers stored, found and retrieved, per patient (optional) */
   audit?: AuditSink
@@ -157,14 +160,24 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
   const destinations = new Map<string, DimseDestination>(config.destinations.map((d) => [d.aeTitle, d]))
   let tcp: NetServer | undefined
   const sockets = new Set<Socket>()
+  /** the audit and routing of associations that ended: stop waits for them while the store and the trail are open */
+  const handOvers = new Set<Promise<void>>()
+  const track = (work: Promise<void>): void => {
+    handOvers.add(work)
+    void work.finally(() => handOvers.delete(work))
+  }
   let port = 0
 
   class BeeldnetScp extends Scp {
     private calling = ''
     private called = ''
     private accepted = new Set<string>()
-    /** studies this association stored instances of */
+    /** studies this association stored instances of, not yet audited and routed */
     private readonly stored = new Set<string>()
+    /** instances whose commit is under way: stored or not, the end of the association waits for them */
+    private readonly committing = new Set<Promise<unknown>>()
+    /** the caller's address, kept: a closed socket no longer says it */
+    private peerAddress: string | undefined
     /** requests the node is working on: the caller waits in silence for their answers */
     private working = 0
     private idle: IdleWatch | undefined
@@ -178,9 +191,11 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     /** Ends the association when the caller goes quiet, and lets go of a half-received instance when it ends. */
     guard (): void {
+      this.peerAddress = this.tcp.remoteAddress
       this.tcp.once('close', () => {
         this.receiving?.destroy(new Error('the association ended before the instance was complete'))
         this.receiving = undefined
+        track(this.ended())
       })
       this.idle = watchIdle(this.tcp, { idleMs, busy: () => this.working > 0, onIdle: () => { this.abortIdle() } })
     }
@@ -256,13 +271,38 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     override associationReleaseRequested (): void {
       this.sendAssociationReleaseResponse()
-      if (this.stored.size > 0) {
-        const batch = { calledAeTitle: this.called, callingAeTitle: this.calling, studies: [...this.stored] }
-        void auditStudies('store-received', `stored by ${this.calling} to ${this.called}`, this.calling, this.tcp.remoteAddress, batch.studies)
-          .catch((err: unknown) => { logger.error({ err }, 'the audit trail did not take a C-STORE') })
-          .then(() => { deps.onStudiesStored?.(batch) })
-      }
+      track(this.handOverStored())
+    }
+
+    /**
+     * The connection is gone (after a release, an A-ABORT or a drop): instances already answered,
+     * or committed after the caller left, are durable all the same, so they are audited and routed too.
+     */
+    private async ended (): Promise<void> {
+      await Promise.allSettled([...this.committing])
+      if (this.stored.size > 0) logger.info({ calling: this.calling, called: this.called, studies: [...this.stored] }, 'association ended without a release: auditing and routing what it stored')
+      await this.handOverStored()
+    }
+
+    /** Audits and routes the studies stored since the last hand-over; each study of an association is handed over once. */
+    private async handOverStored (): Promise<void> {
+      if (this.stored.size === 0) return
+      const batch = { calledAeTitle: this.called, callingAeTitle: this.calling, studies: [...this.stored] }
       this.stored.clear()
+      await auditStudies('store-received', `stored by ${this.calling} to ${this.called}`, this.calling, this.peerAddress, batch.studies)
+        .catch((err: unknown) => { logger.error({ err }, 'the audit trail did not take a C-STORE') })
+      deps.onStudiesStored?.(batch)
+    }
+
+    /** Follows an instance's commit: a stored one counts for the association whether or not its answer reaches the caller. */
+    private committed (outcome: Promise<StoreOutcome>): Promise<StoreOutcome> {
+      const done = outcome.then((result) => {
+        if (result.stored && result.studyInstanceUID !== undefined) this.stored.add(result.studyInstanceUID)
+        return result
+      })
+      this.committing.add(done)
+      void done.finally(() => this.committing.delete(done))
+      return done
     }
 
     override cEchoRequest (request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
@@ -284,7 +324,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       // The library calls this right after end(): the instance is whole, and the answer waits until it is committed.
       if (this.receiving === writable) this.receiving = undefined
       const answered = this.begin()
-      void writable.outcome.then((outcome) => {
+      void this.committed(writable.outcome).then((outcome) => {
         callback(Object.assign(new Dataset({}, context.getAcceptedTransferSyntaxUid()), { outcome, answered, contextId: context.getPresentationContextId() }))
       })
     }
@@ -301,7 +341,6 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
 
     private answerStore (request: StoreRequest, contextId: number | undefined, outcome: StoreOutcome | undefined): void {
       const status = outcome?.status ?? DimseStatus.processingFailure
-      if (outcome?.stored === true && outcome.studyInstanceUID !== undefined) this.stored.add(outcome.studyInstanceUID)
       if (outcome?.stored !== true) logger.warn({ calling: this.calling, sopInstanceUID: request.sopInstanceUID, status: outcome?.status, reason: outcome?.comment }, 'C-STORE refused')
       const command = cStoreRsp(request.messageId, request.sopClassUID, request.sopInstanceUID, status, outcome?.comment === undefined ? undefined : comment(outcome.comment))
       if (contextId !== undefined && !this.tcp.destroyed) this.tcp.write(Buffer.concat([pDataHeader(contextId, true, true, command), command]))
@@ -330,7 +369,7 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
           if (this.receiving === receiving) this.receiving = undefined
           this.ownSink = undefined
           const answered = this.begin()
-          void receiving.outcome.then((outcome) => {
+          void this.committed(receiving.outcome).then((outcome) => {
             this.answerStore(request, contextId, outcome)
             answered()
           })
@@ -442,8 +481,11 @@ export function createDimseService (deps: DimseServiceDeps, config: DimseConfig,
       tcp = undefined
       if (server === undefined) return
       const closed = new Promise<void>((resolve) => server.close(() => { resolve() }))
-      for (const socket of sockets) socket.destroy()
+      const open = [...sockets]
+      for (const socket of open) socket.destroy()
+      await Promise.all(open.map(async (socket) => { if (!socket.closed) await once(socket, 'close') }))
       await closed
+      await Promise.allSettled([...handOvers])
     }
   }
 }

@@ -6,6 +6,8 @@ import { pino } from 'pino'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
 import { VERIFICATION } from '../../../node/dimse/dimse-library.ts'
+import { AuditLog } from '../../../node/audit/audit-log.ts'
+import type { StoredBatch } from '../../../node/routing/router.ts'
 import { abortPdu, associateRq, cStoreRq, pDataHeader, PduReader, PduType, type ProposedContext } from '../../../node/dimse/ul/pdu.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedInstance } from '../../../simulations/generator/index.ts'
@@ -24,17 +26,29 @@ const LONG_IDLE_SECONDS = 300
 const running: Array<{ stop: () => Promise<void> }> = []
 afterEach(async () => { for (const r of running.splice(0).reverse()) await r.stop() })
 
-async function startNode (idleSeconds: number): Promise<{ store: StudyStore, service: DimseService, dir: string }> {
+interface TestNode { store: StudyStore, service: DimseService, dir: string, audit: AuditLog, routed: StoredBatch[] }
+
+async function startNode (idleSeconds: number): Promise<TestNode> {
   const dir = await tempDir('beeldnet-assoc')
   const store = new StudyStore({ dir })
   await store.start()
   running.push(store)
-  const service = createDimseService({ store, logger: pino({ level: 'silent' }) }, {
+  const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
+  await audit.start()
+  running.push(audit)
+  const routed: StoredBatch[] = []
+  const service = createDimseService({ store, logger: pino({ level: 'silent' }), audit, onStudiesStored: (batch) => { routed.push(batch) } }, {
     enabled: true, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: ['MODALITY'], destinations: [], idleSeconds
   })
   await service.start()
   running.push(service)
-  return { store, service, dir }
+  return { store, service, dir, audit, routed }
+}
+
+async function storeReceivedRecords (audit: AuditLog): Promise<Array<{ event: string, outcome: string, studyInstanceUID?: string, user: { system?: string } }>> {
+  const text = await readFile(audit.path, 'utf8').catch(() => '')
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string, outcome: string, studyInstanceUID?: string, user: { system?: string } })
+    .filter((r) => r.event === 'store-received')
 }
 
 /** A raw upper-layer caller: what it received, and whether the node has closed the connection. */
@@ -99,6 +113,45 @@ describe('the end of a DIMSE association', () => {
       expect(await store.findStudies()).toEqual([])
     })
   }
+
+  /** Stops the service (it waits for the audit and routing of ended associations), then says what it audited and routed. */
+  async function handedOver (node: TestNode, studyInstanceUID: string): Promise<{ records: Awaited<ReturnType<typeof storeReceivedRecords>>, routed: StoredBatch[] }> {
+    await node.service.stop()
+    return { records: (await storeReceivedRecords(node.audit)).filter((r) => r.studyInstanceUID === studyInstanceUID), routed: node.routed }
+  }
+
+  for (const end of ['--abort', 'a release'] as const) {
+    it(`audits and routes a study storescu sent once its association ends with ${end}`, async () => {
+      const node = await startNode(LONG_IDLE_SECONDS)
+      const study = await generateStudy(await tempDir('sent'), { seed: 92, series: [{ modality: 'CT', instances: 3, rows: 32, columns: 32 }] })
+      const sent = await dcmtk('storescu', ['-v', '-aet', 'MODALITY', '-aec', 'BEELDNET', ...(end === '--abort' ? ['--abort'] : []), '127.0.0.1', String(node.service.port), ...study.instances.map((i) => i.path)])
+      expect(sent.code, sent.stderr).toBe(0)
+      if (end === '--abort') expect(`${sent.stdout}${sent.stderr}`).toMatch(/Aborting Association/i)
+      expect((await node.store.getStudy(study.studyInstanceUID)).instances).toHaveLength(study.instances.length)
+      await until(() => node.routed.length > 0, 'the study to be handed to routing')
+
+      const { records, routed } = await handedOver(node, study.studyInstanceUID)
+      expect(records).toMatchObject([{ outcome: 'stored by MODALITY to BEELDNET', user: { system: expect.stringContaining('DIMSE caller MODALITY at 127.0.0.1') } }])
+      expect(routed).toEqual([{ calledAeTitle: 'BEELDNET', callingAeTitle: 'MODALITY', studies: [study.studyInstanceUID] }])
+    })
+  }
+
+  it('audits and routes an instance answered with success when the caller then drops the connection', async () => {
+    const node = await startNode(LONG_IDLE_SECONDS)
+    const caller = new RawCaller(node.service.port)
+    await caller.associate([{ id: 1, abstractSyntax: instance.sopClassUID, transferSyntax: instance.transferSyntaxUID }])
+    const command = cStoreRq(1, instance.sopClassUID, instance.sopInstanceUID)
+    const dataset = file.subarray(144 + file.readUInt32LE(140))
+    caller.socket.write(Buffer.concat([pDataHeader(1, true, true, command), command, pDataHeader(1, false, true, dataset), dataset]))
+    await until(() => caller.received.some((p) => p.type === PduType.pData), 'the C-STORE-RSP')
+    expect(node.routed).toEqual([])
+
+    caller.socket.destroy()
+    await until(() => node.routed.length > 0, 'the instance to be handed to routing after the drop')
+    const { records, routed } = await handedOver(node, instance.studyInstanceUID)
+    expect(records).toMatchObject([{ outcome: 'stored by MODALITY to BEELDNET' }])
+    expect(routed).toEqual([{ calledAeTitle: 'BEELDNET', callingAeTitle: 'MODALITY', studies: [instance.studyInstanceUID] }])
+  })
 
   it('aborts an association whose caller sends nothing for dimse.idleSeconds, and still serves dcmtk', async () => {
     const { service } = await startNode(2)
