@@ -5,7 +5,7 @@ import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import type { ExportRecord } from '../reconcile/export-store.ts'
 import { ExportNotFoundError } from '../reconcile/errors.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
-import { recordShown } from '../audit/events.ts'
+import { auditRequester, recordShown } from '../audit/events.ts'
 
 /** "Send to our PACS" on the node's API: reconciled by BSN, or with the local id a person entered. */
 export const PacsSendBody = z.strictObject({
@@ -49,5 +49,6 @@ export function registerPacsRoutes (app: FastifyInstance, components: { pacs: Pa
   })
 
   app.post<{ Params: { id: string } }>('/api/pacs/exports/:id/retry', async (req) => exportView(await pacs.exports.retry(req.params.id)))
-  app.post<{ Params: { id: string } }>('/api/pacs/exports/:id/cancel', async (req) => exportView(await pacs.exports.cancel(req.params.id)))
+  // Audited with who cancelled: the logged-in person or token, else where the call came from.
+  app.post<{ Params: { id: string } }>('/api/pacs/exports/:id/cancel', async (req) => exportView(await pacs.exports.cancel(req.params.id, auditRequester(req, 'API'))))
 }

@@ -8,7 +8,7 @@ import type { InstanceRecord } from '../store/records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { dimse, DimseStatus } from './dimse-library.ts'
 import type { Identifier } from './find.ts'
-import { storeInstances, type OutgoingInstance } from './store-scu.ts'
+import { storeInstances, type OutgoingInstance, type StoreResult } from './store-scu.ts'
 import { readHeader } from '../dicom/dataset-reader.ts'
 import { TransferSyntax } from '../dicom/tags.ts'
 import type { CoercedHeader } from '../reconcile/coerce.ts'
@@ -43,10 +43,40 @@ export interface RetrieveProgress {
 }
 
 export interface RetrieveDone extends RetrieveProgress {
-  /** why sub-operations failed, in words */
+  /** why sub-operations failed, in words (for the log) */
   reasons: string[]
   /** the SOP Instance UIDs of the failed sub-operations (the Failed SOP Instance UID List), when known */
   failedSopInstanceUIDs?: string[]
+  /** what became of each instance, in the order they ended (sendToDestination) */
+  instances?: InstanceSent[]
+}
+
+/**
+ * One instance of a sending to a destination. stored: answered with success or a warning (0xBxxx);
+ * failed: answered with a failure status; not-sent: the node did not send it (no presentation context
+ * the destination accepted, or decoding refused), `status` 0x0122 stands for it; lost: the association
+ * failed before its answer, 0xA700 stands for it; cancelled: the caller's signal ended the sending
+ * before its answer (0xFE00), and whether the destination kept it is not known.
+ */
+export interface InstanceSent {
+  sopInstanceUID: string
+  outcome: 'stored' | 'failed' | 'not-sent' | 'lost' | 'cancelled'
+  /** DIMSE status: the destination's answer, or the one that stands for it */
+  status: number
+  /** the destination's Error Comment, or why in words */
+  reason: string
+  /** the Beeldnet error code of a refusal of the node's own, when it has one */
+  code?: string
+}
+
+/** A C-STORE status that means the instance is stored: success or a warning (PS3.4 B.2.3). */
+export const isStoredStatus = (status: number): boolean => status === DimseStatus.success || (status & 0xF000) === 0xB000
+
+export interface SendOptions {
+  /** rewrites each header on the way (reconciliation) */
+  transform?: HeaderTransform
+  /** ends the association at once; instances not yet answered are 'cancelled' and stay `remaining` */
+  signal?: AbortSignal
 }
 
 /** Sends C-STORE requests over an established association (the SCP serving a C-GET). */
@@ -218,7 +248,7 @@ async function sendOnAssociation (store: StudyStore, instances: InstanceRecord[]
       answered = true
       const status = response.getStatus()
       done.remaining--
-      if (status === DimseStatus.success || (status & 0xF000) === 0xB000) {
+      if (isStoredStatus(status)) {
         done.completed++
       } else {
         done.failed++
@@ -278,10 +308,12 @@ async function * datasetBytes (store: StudyStore, instance: InstanceRecord, tran
 /**
  * C-STORE of the instances to a DICOM destination on an association of their own (C-MOVE, export
  * to the PACS), streamed from the store by our own SCU: memory stays flat however large they are.
+ * Each instance's end is in `instances`; the reasons in words stay for the log.
  */
 export async function sendToDestination (store: StudyStore, instances: InstanceRecord[], destination: DimseDestination, callingAeTitle: string,
-  onProgress: (p: RetrieveProgress) => void, transform?: HeaderTransform): Promise<RetrieveDone> {
-  const done: RetrieveDone = { remaining: instances.length, completed: 0, failed: 0, reasons: [], failedSopInstanceUIDs: [] }
+  onProgress: (p: RetrieveProgress) => void, options: SendOptions = {}): Promise<RetrieveDone> {
+  const { transform, signal } = options
+  const done: RetrieveDone & { instances: InstanceSent[] } = { remaining: instances.length, completed: 0, failed: 0, reasons: [], failedSopInstanceUIDs: [], instances: [] }
   if (instances.length === 0) return done
   const outgoing: OutgoingInstance[] = instances.map((instance) => ({
     sopClassUID: instance.sopClassUID,
@@ -294,8 +326,12 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
       : {})
   }))
   const { reasons } = await storeInstances(destination, callingAeTitle, outgoing, (result) => {
+    const outcome = instanceOutcome(result)
+    done.instances.push({ sopInstanceUID: result.sopInstanceUID, outcome, status: result.status, reason: result.comment, ...(result.code === undefined ? {} : { code: result.code }) })
+    // Not sent because the caller aborted: neither completed nor failed, still to do.
+    if (outcome === 'cancelled') return
     done.remaining--
-    if (result.status === DimseStatus.success || (result.status & 0xF000) === 0xB000) {
+    if (outcome === 'stored') {
       done.completed++
     } else {
       done.failed++
@@ -303,7 +339,15 @@ export async function sendToDestination (store: StudyStore, instances: InstanceR
       done.failedSopInstanceUIDs!.push(result.sopInstanceUID)
     }
     onProgress({ remaining: done.remaining, completed: done.completed, failed: done.failed })
-  })
+  }, signal === undefined ? {} : { signal })
   done.reasons.unshift(...reasons)
   return done
+}
+
+function instanceOutcome (result: StoreResult): InstanceSent['outcome'] {
+  switch (result.outcome) {
+    case 'answered': return isStoredStatus(result.status) ? 'stored' : 'failed'
+    case 'aborted': return 'cancelled'
+    default: return result.outcome
+  }
 }

@@ -11,6 +11,12 @@ import { writeOrWait } from './ul/socket-write.ts'
  * Each instance is proposed in its stored transfer syntax and, when it has them, in the native
  * syntaxes it can be decoded to (each pair its own presentation context): it goes as stored when
  * the destination takes that, else decoded to the first other syntax the destination accepted.
+ *
+ * The caller's AbortSignal ends the association at once, not after the instance being sent: a PACS
+ * that is slow, or a 1 GB instance, would keep a cancel or a node's stop waiting for minutes. An
+ * A-ABORT goes out when the bytes queued so far end on a PDU boundary; mid-PDU it could not be
+ * framed, and the connection is closed instead (the destination's A-P-ABORT, PS3.8 9.1.7). Either
+ * way the destination discards the instance it was receiving, if it had not stored it yet.
  */
 
 export interface OutgoingInstance {
@@ -28,15 +34,28 @@ export interface OutgoingInstance {
 
 export interface StoreResult {
   sopInstanceUID: string
-  /** DIMSE status of the destination's answer (0: success) */
+  /**
+   * answered: `status` is the destination's answer; not-sent: the node did not send it (no accepted
+   * presentation context, or decoding refused), 0x0122 stands for it; lost: the association failed
+   * before its answer, 0xA700 stands for it; aborted: the caller's signal ended the association
+   * before its answer, 0xFE00 (Cancel) stands for it
+   */
+  outcome: 'answered' | 'not-sent' | 'lost' | 'aborted'
+  /** DIMSE status of the destination's answer (0: success), or the one that stands for it */
   status: number
   comment: string
+  /** the Beeldnet error code of a refusal of the node's own (a decoder's), when it has one */
+  code?: string
 }
 
 export interface Destination { aeTitle: string, host: string, port: number }
 
 /** Refused when the destination does not take the SOP class in the stored transfer syntax. */
 const SOP_CLASS_NOT_SUPPORTED = 0x0122
+/** Stands for an instance the association was lost before it was answered (out of resources). */
+const LOST = 0xA700
+/** Stands for an instance whose sending the caller aborted (PS3.7 C.4: Cancel). */
+const CANCELLED = 0xFE00
 const MAX_FRAGMENT = 1024 * 1024
 const DEFAULT_TIMEOUT_MS = 120_000
 
@@ -47,6 +66,9 @@ class Association {
   private failure: Error | undefined
   private wake: (() => void) | undefined
   private readonly timeoutMs: number
+  /** bytes of the PDU being written still to come: 0 when what is queued ends on a PDU boundary */
+  private pduLeft = 0
+  private ended = false
 
   constructor (socket: Socket, timeoutMs: number) {
     this.socket = socket
@@ -85,22 +107,62 @@ class Association {
 
   async write (bytes: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure
+    this.frame(bytes)
     await writeOrWait(this.socket, bytes)
+    // Ended while the write waited for the socket: the next step must not begin.
+    if (this.failure !== undefined) throw this.failure
   }
 
-  abort (): void {
-    this.socket.end(abortPdu())
-    this.socket.destroy()
+  /** Follows the PDUs being written (every PDU starts with its type, a reserved byte and its length). */
+  private frame (bytes: Uint8Array): void {
+    let at = 0
+    while (at < bytes.byteLength) {
+      if (this.pduLeft === 0) {
+        // Our own writes always start a PDU with its whole 6-byte header.
+        this.pduLeft = 6 + Buffer.from(bytes.buffer, bytes.byteOffset + at, 6).readUInt32BE(2)
+      }
+      const take = Math.min(this.pduLeft, bytes.byteLength - at)
+      this.pduLeft -= take
+      at += take
+    }
+  }
+
+  /** Ends the association with `reason` for whatever waits on it: an A-ABORT when it can be framed, else the connection closed. */
+  abort (reason: Error = new Error('the association was aborted')): void {
+    this.failure ??= reason
+    this.poke()
+    if (this.ended) return
+    this.ended = true
+    if (this.pduLeft === 0 && !this.socket.destroyed) {
+      this.socket.end(abortPdu())
+      // The destination closes on an A-ABORT; one that does not read is not waited for long.
+      setTimeout(() => { this.socket.destroy() }, 1000).unref()
+    } else {
+      this.socket.destroy()
+    }
   }
 
   close (): void {
+    this.ended = true
     this.socket.destroy()
   }
 }
 
-/** Sends `instances` to `destination` on one association; each answer (or failure) goes to `onResult`. */
+/** Why a sending was aborted, in words: the signal's reason. */
+function abortReason (signal: AbortSignal): Error {
+  const reason: unknown = signal.reason
+  return reason instanceof Error ? reason : new Error(String(reason ?? 'the sending was aborted'))
+}
+
+/**
+ * Sends `instances` to `destination` on one association; each answer (or failure) goes to `onResult`.
+ * `signal` aborts it: the instance being sent and those after it are 'aborted'.
+ */
 export async function storeInstances (destination: Destination, callingAeTitle: string, instances: OutgoingInstance[],
-  onResult: (result: StoreResult) => void, options: { timeoutMs?: number } = {}): Promise<{ reasons: string[] }> {
+  onResult: (result: StoreResult) => void, options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<{ reasons: string[] }> {
+  const { signal } = options
+  // A function, not a narrowed property: the signal aborts while this runs.
+  const aborted = (): boolean => signal?.aborted === true
   const reasons: string[] = []
   const contextIds = new Map<string, number>()
   const contexts: ProposedContext[] = []
@@ -115,12 +177,19 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
       contexts.push({ id, abstractSyntax: i.sopClassUID, transferSyntax: syntax })
     }
   }
+  if (aborted()) {
+    for (const instance of instances) onResult({ sopInstanceUID: instance.sopInstanceUID, outcome: 'aborted', status: CANCELLED, comment: abortReason(signal!).message.slice(0, 64) })
+    return { reasons: [`${destination.aeTitle}: not sent: ${abortReason(signal!).message}`] }
+  }
   const socket = connect({ host: destination.host, port: destination.port })
   socket.setNoDelay(true)
   const association = new Association(socket, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+  const onAbort = (): void => { association.abort(abortReason(signal!)) }
+  signal?.addEventListener('abort', onAbort, { once: true })
   let done = 0
   try {
-    await once(socket, 'connect')
+    // Aborted while connecting, the socket closes without an 'error': the signal ends this wait.
+    await once(socket, 'connect', signal === undefined ? {} : { signal })
     await association.write(associateRq(destination.aeTitle, callingAeTitle, contexts))
     const answer = await association.next()
     if (answer.type === PduType.associateRj) {
@@ -140,7 +209,7 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
       if (contextId === undefined) {
         const other = instance.decoded?.transferSyntaxUIDs.find((syntax) => contextOf(syntax) !== undefined)
         if (other === undefined) {
-          onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${destination.aeTitle} does not accept ${instance.sopClassUID} in ${instance.transferSyntaxUID}` })
+          onResult({ sopInstanceUID: instance.sopInstanceUID, outcome: 'not-sent', status: SOP_CLASS_NOT_SUPPORTED, comment: `${destination.aeTitle} does not accept ${instance.sopClassUID} in ${instance.transferSyntaxUID}` })
           done++
           continue
         }
@@ -149,7 +218,8 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
         } catch (err) {
           // Decoding refused before anything was sent: this instance fails, the association goes on.
           const code = (err as { code?: string }).code
-          onResult({ sopInstanceUID: instance.sopInstanceUID, status: SOP_CLASS_NOT_SUPPORTED, comment: `${code === undefined ? '' : `${code}: `}${(err as Error).message}` })
+          if (aborted()) throw err
+          onResult({ sopInstanceUID: instance.sopInstanceUID, outcome: 'not-sent', status: SOP_CLASS_NOT_SUPPORTED, comment: `${code === undefined ? '' : `${code}: `}${(err as Error).message}`, ...(code === undefined ? {} : { code }) })
           done++
           continue
         }
@@ -161,7 +231,7 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
       await association.write(command)
       await sendDataset(async (bytes) => association.write(bytes), contextId, fragment, dataset ?? instance.dataset())
       const result = await answerTo(association, messageId)
-      onResult({ sopInstanceUID: instance.sopInstanceUID, status: result.status, comment: result.errorComment })
+      onResult({ sopInstanceUID: instance.sopInstanceUID, outcome: 'answered', status: result.status, comment: result.errorComment })
       done++
     }
     await association.write(releaseRq())
@@ -169,9 +239,15 @@ export async function storeInstances (destination: Destination, callingAeTitle: 
     if (released !== undefined && released.type !== PduType.releaseRp) reasons.push(`${destination.aeTitle} answered the release with PDU type ${released.type}`)
     association.close()
   } catch (err) {
-    association.abort()
-    reasons.push(`${destination.aeTitle} at ${destination.host}:${destination.port}: ${(err as Error).message}`)
-    for (const instance of instances.slice(done)) onResult({ sopInstanceUID: instance.sopInstanceUID, status: 0xA700, comment: (err as Error).message.slice(0, 64) })
+    const byCaller = aborted()
+    const failure = byCaller ? abortReason(signal!) : err as Error
+    association.abort(failure)
+    reasons.push(`${destination.aeTitle} at ${destination.host}:${destination.port}: ${byCaller ? `aborted: ${failure.message}` : failure.message}`)
+    for (const instance of instances.slice(done)) {
+      onResult({ sopInstanceUID: instance.sopInstanceUID, outcome: byCaller ? 'aborted' : 'lost', status: byCaller ? CANCELLED : LOST, comment: failure.message.slice(0, 64) })
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
   }
   return { reasons }
 }

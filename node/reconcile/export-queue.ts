@@ -7,10 +7,11 @@ import type { StudyStore } from '../store/study-store.ts'
 import { systemClock, type Clock } from '../transfers/clock.ts'
 import { errorRecord } from '../transfers/events.ts'
 import { backoffDelay, RetrySchedule, type Backoff } from '../transfers/retry-schedule.ts'
+import type { AuditPerson } from '../audit/audit-log.ts'
 import type { LocalIdentity } from './coerce.ts'
 import { ExportStateError, PacsRefusedError, PacsStoreFailedError, PacsUnreachableError } from './errors.ts'
 import { FINAL_EXPORT_STATES, type ExportRecord, type ExportStore } from './export-store.ts'
-import { RECONCILIATION_HOLDER, type ExportRequest, type PacsExporter } from './pacs-export.ts'
+import { RECONCILIATION_HOLDER, type ExportRequest, type PacsExporter, type SendResult } from './pacs-export.ts'
 
 /*
  * Exports to the PACS as a persistent queue, as the outgoing transfers are (transfers/queue.ts): a
@@ -19,8 +20,13 @@ import { RECONCILIATION_HOLDER, type ExportRequest, type PacsExporter } from './
  * backoff, capped, and tries again, across restarts, up to maxAttempts. After a partial failure
  * only the instances that failed go again. A final failure (unknown destination, the study gone,
  * instances the PACS refuses for good) is not retried; IT can queue it again by hand. Audited once
- * when it reaches the PACS, once when it fails for good; the attempts in between are in the log.
- * While an export is unfinished its study is held, so retention does not take it away.
+ * when it ends: when it reaches the PACS, when it fails for good, when it is cancelled (with the
+ * instances that reached the PACS by then); the attempts in between are in the log. While an
+ * export is unfinished its study is held, so retention does not take it away.
+ *
+ * Each attempt has its job's AbortSignal: a cancel, or the queue's stop, ends the association at
+ * once (store-scu.ts). Cancelled, the export stays cancelled, and the instances not yet stored stay
+ * its `remaining` for a retry by hand; stopped, it is queued again and the next start sends the rest.
  */
 
 /** The hold an unfinished export places on its study. */
@@ -35,7 +41,7 @@ export interface ExportQueueEvents {
 
 export interface ExportQueueComponents {
   exports: ExportStore
-  exporter: Pick<PacsExporter, 'reconcile' | 'send' | 'recordSent' | 'recordFailed'>
+  exporter: Pick<PacsExporter, 'reconcile' | 'send' | 'recordSent' | 'recordFailed' | 'recordCancelled'>
   store: Pick<StudyStore, 'getStudyRecord' | 'hold' | 'release'>
   logger: Logger
   /** default: the system clock */
@@ -60,12 +66,12 @@ export type ExportAnswer =
 export interface ExportQueue extends EventEmitter<ExportQueueEvents> {
   /** Resumes queued exports, and those a stop or crash interrupted (a retry keeps its due time). */
   start (): Promise<void>
-  /** Ends waiting for retries and waits for the exports being sent (they end as they would). */
+  /** Ends waiting for retries and the associations of the exports being sent (queued again, for the next start), and waits for them to end. */
   stop (): Promise<void>
   /** Reconciles the study and queues its export, or holds it for a person (as PacsExporter.reconcile). */
   request (request: ExportRequest): Promise<ExportAnswer>
-  /** Stops a queued or retrying export for good (one being sent finishes its association). */
-  cancel (exportId: string): Promise<ExportRecord>
+  /** Stops a queued, retrying or sending export for good (its association ends at once); `by`: who, for the audit trail. */
+  cancel (exportId: string, by?: AuditPerson): Promise<ExportRecord>
   /** Queues a failed or cancelled export again with a fresh count of attempts. */
   retry (exportId: string): Promise<ExportRecord>
   get (exportId: string): Promise<ExportRecord | undefined>
@@ -77,6 +83,19 @@ function isFinal (code: string): boolean {
   return isErrorCode(code) && !ERRORS[code].retry
 }
 
+/** The abort reason of a cancel: the export ends cancelled. */
+class ExportCancelled extends Error {
+  constructor () { super('the export was cancelled') }
+}
+
+/** The abort reason when the queue stops: an export being sent is interrupted, not failed. */
+class QueueStopping extends Error {
+  constructor () { super('the export queue is stopping') }
+}
+
+/** The instances of a sending the PACS has not stored: what a later attempt sends. */
+const notStored = (outcome: SendResult): string[] => [...outcome.retryable, ...outcome.refused, ...outcome.cancelled]
+
 class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements ExportQueue {
   private readonly exports: ExportStore
   private readonly exporter: ExportQueueComponents['exporter']
@@ -86,13 +105,15 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   private readonly maxAttempts: number
   private readonly backoff: Backoff
   private readonly slots: PQueue
-  /** one per export waiting or being sent: aborting ends the wait (a sending runs to its end) */
+  /** one per export waiting or being sent: aborting ends the wait, or the association being sent on */
   private readonly jobs: RetrySchedule
   /**
    * The attempt each export's 'sending' state belongs to: an attempt still under way when its export
    * was cancelled and queued again must not take the next attempt's state for its own.
    */
   private readonly attempts = new Map<string, symbol>()
+  /** who cancelled an export while it was sent: its attempt audits the cancel when it ends */
+  private readonly cancelledBy = new Map<string, AuditPerson | undefined>()
   private running = false
 
   constructor (components: ExportQueueComponents, init: ExportQueueInit) {
@@ -127,7 +148,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
-    await this.jobs.abortAll(new Error('the export queue is stopping'))
+    await this.jobs.abortAll(new QueueStopping())
     this.slots.clear()
   }
 
@@ -162,16 +183,21 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     return record
   }
 
-  async cancel (exportId: string): Promise<ExportRecord> {
+  async cancel (exportId: string, by?: AuditPerson): Promise<ExportRecord> {
+    let sending = false
     const record = await this.write(exportId, (r) => {
       if (FINAL_EXPORT_STATES.has(r.state)) throw new ExportStateError(exportId, r.state, 'cancel')
+      sending = r.state === 'sending'
       const { nextAttemptAt: _, ...rest } = r
       return { ...rest, state: 'cancelled', updatedAt: this.nowIso() }
     })
-    this.jobs.abort(exportId, new Error('cancelled'))
+    // Being sent: its attempt ends the association now and audits the cancel with what got through.
+    if (sending) this.cancelledBy.set(exportId, by)
+    this.jobs.abort(exportId, new ExportCancelled())
     await this.releaseHold(record)
-    this.logger.info({ exportId, study: record.studyInstanceUID }, 'export to the PACS cancelled')
+    this.logger.info({ exportId, study: record.studyInstanceUID, sending }, 'export to the PACS cancelled')
     this.emit('state', record)
+    if (!sending) await this.auditCancelled(record, record.done.instances, by)
     return record
   }
 
@@ -214,7 +240,8 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     const attempt = Symbol(exportId)
     this.attempts.set(exportId, attempt)
     this.emit('state', record)
-    let outcome
+    let outcome: SendResult | undefined
+    let thrown: unknown
     try {
       outcome = await this.exporter.send({
         studyInstanceUID: record.studyInstanceUID,
@@ -222,9 +249,21 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
         local: record.local,
         source: record.source,
         ...(record.remaining === undefined ? {} : { only: new Set(record.remaining) })
-      })
+      }, { signal })
     } catch (err) {
-      await this.failed(exportId, attempt, err)
+      thrown = err
+    }
+    if (signal.reason instanceof ExportCancelled) {
+      await this.endCancelled(exportId, attempt, outcome === undefined ? undefined : { remaining: notStored(outcome), completed: outcome.completed }, outcome?.cancelled.length)
+      return
+    }
+    // Stopped before the PACS had answered every instance: the next start sends the rest.
+    if (signal.reason instanceof QueueStopping && (outcome === undefined || outcome.cancelled.length > 0)) {
+      await this.interrupted(exportId, attempt, outcome)
+      return
+    }
+    if (outcome === undefined) {
+      await this.failed(exportId, attempt, thrown)
       return
     }
     const { retryable, refused } = outcome
@@ -237,7 +276,55 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     const error = refused.length > 0
       ? new PacsRefusedError(record.destination, refused.length, outcome.total, outcome.reasons.find((r) => refused.some((sop) => r.startsWith(sop))) ?? reason)
       : outcome.unreachable ? new PacsUnreachableError(record.destination, reason) : new PacsStoreFailedError(record.destination, failed, outcome.total, reason)
-    await this.failed(exportId, attempt, error, { remaining: [...retryable, ...refused], completed: outcome.completed })
+    await this.failed(exportId, attempt, error, { remaining: notStored(outcome), completed: outcome.completed })
+  }
+
+  /** An attempt a cancel ended: the cancel stands; the record keeps what reached the PACS, and the cancel is audited once. */
+  private async endCancelled (exportId: string, attempt: symbol, progress: { remaining: string[], completed: number } | undefined, notAnswered?: number): Promise<void> {
+    const own = this.attempts.get(exportId) === attempt
+    if (own) this.attempts.delete(exportId)
+    const by = this.cancelledBy.get(exportId)
+    this.cancelledBy.delete(exportId)
+    let record = await this.exports.get(exportId)
+    if (record === undefined) return
+    const completed = progress?.completed ?? 0
+    if (own && record.state === 'cancelled' && progress !== undefined) {
+      const at = this.nowIso()
+      record = await this.write(exportId, (r) => r.state !== 'cancelled'
+        ? r
+        : { ...r, remaining: progress.remaining, done: { instances: Math.min(r.totals.instances, r.done.instances + completed) }, updatedAt: at })
+      this.emit('state', record)
+    }
+    // Queued again meanwhile: the record is the newer attempt's; what this one got through is in the audit.
+    const instances = own ? record.done.instances : Math.min(record.totals.instances, record.done.instances + completed)
+    this.logger.info({ exportId, study: record.studyInstanceUID, destination: record.destination, instances, notAnswered }, 'sending to the PACS ended by its cancel')
+    await this.auditCancelled(record, instances, by)
+  }
+
+  /** An attempt the queue's stop ended: queued again with what is left, for the next start (no audit: it has not ended). */
+  private async interrupted (exportId: string, attempt: symbol, outcome: SendResult | undefined): Promise<void> {
+    if (this.attempts.get(exportId) !== attempt) return
+    this.attempts.delete(exportId)
+    const at = this.nowIso()
+    const record = await this.write(exportId, (r) => {
+      if (r.state !== 'sending') return r
+      const { nextAttemptAt: _, ...rest } = r
+      return {
+        ...rest,
+        state: 'queued',
+        updatedAt: at,
+        ...(outcome === undefined ? {} : { remaining: notStored(outcome), done: { instances: Math.min(r.totals.instances, r.done.instances + outcome.completed) } })
+      }
+    })
+    if (record.state !== 'queued') return
+    this.logger.info({ exportId, study: record.studyInstanceUID, destination: record.destination, remaining: record.remaining?.length }, 'export to the PACS interrupted by the stop; the next start sends the rest')
+    this.emit('state', record)
+  }
+
+  private async auditCancelled (record: ExportRecord, instances: number, by: AuditPerson | undefined): Promise<void> {
+    await this.exporter.recordCancelled(record, record.local, instances, by).catch((err: unknown) => {
+      this.logger.error({ err, exportId: record.exportId }, 'the audit trail did not take a cancelled export to the PACS')
+    })
   }
 
   // The audit record goes first, then the holds, then the record's end: a crash in between sends the
@@ -246,10 +333,15 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
   private async completed (exportId: string, attempt: symbol, completedNow: number): Promise<void> {
     const current = await this.exports.get(exportId)
     if (current === undefined) return
+    // Cancelled as its last instance was answered: the cancel stands, audited with every instance it let through.
+    if (current.state === 'cancelled' && this.cancelledBy.has(exportId)) {
+      await this.endCancelled(exportId, attempt, { remaining: [], completed: completedNow })
+      return
+    }
     const own = this.attempts.get(exportId) === attempt
     if (own) this.attempts.delete(exportId)
     const instances = Math.min(current.totals.instances, current.done.instances + completedNow)
-    // Recorded even when cancelled while it was sent: the study did reach the PACS.
+    // Cancelled between the read above and the write below: audited as sent, the study did reach the PACS.
     await this.exporter.recordSent({ ...current }, current, instances).catch((err: unknown) => {
       this.logger.error({ err, exportId }, 'the audit trail did not take an export to the PACS')
     })
@@ -263,6 +355,7 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
       const { nextAttemptAt: _n, remaining: _r, ...rest } = r
       return { ...rest, state: 'complete', done: { instances }, updatedAt: at, completedAt: at }
     })
+    if (record.state === 'cancelled') this.cancelledBy.delete(exportId)
     if (record.state !== 'complete') return
     this.logger.info({ exportId, study: record.studyInstanceUID, destination: record.destination, attempts: record.attempts }, 'export to the PACS complete')
     this.emit('state', record)
@@ -272,9 +365,14 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
     const now = new Date(this.clock.now())
     const error = errorRecord(err, now)
     if (this.attempts.get(exportId) !== attempt) return // a newer attempt owns the record
-    this.attempts.delete(exportId)
     // Only cancel() changes a record while it is being sent, and then it stays cancelled.
     const current = await this.exports.get(exportId)
+    if (current?.state === 'cancelled' && this.cancelledBy.has(exportId)) {
+      // The cancel came as this attempt ended: audited as cancelled, as when the cancel ends the attempt.
+      await this.endCancelled(exportId, attempt, progress)
+      return
+    }
+    this.attempts.delete(exportId)
     if (current?.state !== 'sending') return
     const final = isFinal(error.code) || current.attempts >= this.maxAttempts
     const retryIn = final ? undefined : backoffDelay(current.attempts, this.backoff, this.clock.random())
@@ -296,6 +394,12 @@ class DefaultExportQueue extends EventEmitter<ExportQueueEvents> implements Expo
         ...(retryIn === undefined ? {} : { nextAttemptAt: new Date(now.getTime() + retryIn).toISOString() })
       }
     })
+    if (record.state === 'cancelled' && !final && this.cancelledBy.has(exportId)) {
+      // Cancelled between the read above and this write: audited as cancelled (a final failure was audited as that).
+      const by = this.cancelledBy.get(exportId)
+      this.cancelledBy.delete(exportId)
+      await this.auditCancelled(record, record.done.instances, by)
+    }
     if (record.state !== 'queued' && record.state !== 'failed') return
     this.emit('state', record)
     const fields = { exportId, study: record.studyInstanceUID, destination: record.destination, attempt: record.attempts, code: error.code, reason: error.message }

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino'
 import type { DimseDestination } from '../config/config.ts'
-import { sendToDestination, type RetrieveDone } from '../dimse/retrieve.ts'
+import { sendToDestination, type InstanceSent } from '../dimse/retrieve.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { coerceHeader, type LocalIdentity } from './coerce.ts'
 import { UnknownDestinationError } from './errors.ts'
 import type { PatientLookup } from './patient-lookup.ts'
-import type { AuditSink } from '../audit/audit-log.ts'
+import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
 import { auditPatient, NODE_ITSELF } from '../audit/events.ts'
 
 /*
@@ -55,8 +55,11 @@ export interface SendResult {
   retryable: string[]
   /** refused with a status no retry changes (SOP class not supported, cannot understand) */
   refused: string[]
+  /** not answered because the sending was aborted (a cancel, a stop): still to send, whether the PACS kept the one in flight is not known */
+  cancelled: string[]
   /** no instance got an answer: the association itself failed */
   unreachable: boolean
+  /** in words, for the log and the export's last error */
   reasons: string[]
 }
 
@@ -69,24 +72,22 @@ function isFinalStatus (status: number): boolean {
 }
 
 /**
- * Which instances failed and how, from sendToDestination's reasons (`<SOP UID>: status 0xNNNN ...`).
- * A failed instance it cannot name makes every instance not known as sent retryable: the whole
- * sending is repeated, which a PACS takes as a re-send.
+ * Which instances failed and how, from sendToDestination's result per instance. An instance of the
+ * sending it does not account for is retryable: it goes again, which a PACS takes as a re-send.
  */
-export function classifySend (sops: readonly string[], done: RetrieveDone): SendResult {
-  const statuses = new Map<string, number>()
-  for (const reason of done.reasons) {
-    const match = /^([0-9.]+): status 0x([0-9a-fA-F]{4})\b/.exec(reason)
-    if (match !== null && sops.includes(match[1]!)) statuses.set(match[1]!, Number.parseInt(match[2]!, 16))
+export function classifySend (sops: readonly string[], sent: readonly InstanceSent[], reasons: string[]): SendResult {
+  const outcomes = new Map(sent.map((i) => [i.sopInstanceUID, i]))
+  const result: SendResult = { total: sops.length, completed: 0, retryable: [], refused: [], cancelled: [], unreachable: false, reasons }
+  for (const sop of sops) {
+    const instance = outcomes.get(sop)
+    if (instance?.outcome === 'stored') result.completed++
+    else if (instance?.outcome === 'cancelled') result.cancelled.push(sop)
+    else if (instance !== undefined && instance.outcome !== 'lost' && isFinalStatus(instance.status)) result.refused.push(sop)
+    else result.retryable.push(sop)
   }
-  const refused = [...statuses].filter(([, s]) => isFinalStatus(s)).map(([sop]) => sop)
-  let retryable = [...statuses].filter(([, s]) => !isFinalStatus(s)).map(([sop]) => sop)
-  if (done.failed > statuses.size) {
-    // Some failures unnamed: resend all but those whose failure is known to be final.
-    const known = new Set(refused)
-    retryable = sops.filter((sop) => !known.has(sop))
-  }
-  return { total: sops.length, completed: done.completed, retryable, refused, unreachable: done.completed === 0 && done.failed > 0 && done.reasons.some((r) => !/^[0-9.]+: status/.test(r)), reasons: done.reasons }
+  // The association failed before the PACS answered any instance: it could not be reached.
+  result.unreachable = sent.some((i) => i.outcome === 'lost') && !sent.some((i) => i.outcome === 'stored' || i.outcome === 'failed')
+  return result
 }
 
 /** Deflated and big endian datasets: their header cannot be coerced on the way (coerce.ts), so they are not sent at all. */
@@ -137,23 +138,29 @@ export class PacsExporter {
     return { status: 'held', reason }
   }
 
-  /** One C-STORE association with the study's (remaining) instances, each header coerced on the way. */
-  async send (job: SendJob): Promise<SendResult> {
+  /**
+   * One C-STORE association with the study's (remaining) instances, each header coerced on the way;
+   * `signal` ends it at once (the instances not answered by then are `cancelled`).
+   */
+  async send (job: SendJob, options: { signal?: AbortSignal } = {}): Promise<SendResult> {
     const destination = this.destination(job.destination)
     const entries = await this.store.getStudy(job.studyInstanceUID)
     const wanted = job.only === undefined ? entries.instances : entries.instances.filter((i) => job.only!.has(i.sopInstanceUID))
     // Sent, a failed coercion would abort the association and fail every instance after it, each attempt again.
     const instances = wanted.filter((i) => !UNRECONCILABLE.has(i.transferSyntaxUID))
     const unsendable = wanted.filter((i) => UNRECONCILABLE.has(i.transferSyntaxUID))
-    const done = await sendToDestination(this.store, instances, destination, this.callingAeTitle, () => {},
-      (path) => coerceHeader(path, { local: job.local, source: job.source }))
-    const result = classifySend(instances.map((i) => i.sopInstanceUID), done)
+    const done = await sendToDestination(this.store, instances, destination, this.callingAeTitle, () => {}, {
+      transform: (path) => coerceHeader(path, { local: job.local, source: job.source }),
+      ...(options.signal === undefined ? {} : { signal: options.signal })
+    })
+    const result = classifySend(instances.map((i) => i.sopInstanceUID), done.instances ?? [], done.reasons)
     for (const i of unsendable) {
       result.refused.push(i.sopInstanceUID)
       result.reasons.push(`${i.sopInstanceUID}: not sent: reconciling a ${UNRECONCILABLE.get(i.transferSyntaxUID)!} dataset is not supported (convert it, e.g. dcmconv +te)`)
     }
     result.total = wanted.length
-    this.logger.info({ study: job.studyInstanceUID, destination: destination.aeTitle, patientId: job.local.patientId, completed: done.completed, failed: done.failed, reasons: done.reasons }, 'sent to the PACS')
+    this.logger.info({ study: job.studyInstanceUID, destination: destination.aeTitle, patientId: job.local.patientId, completed: done.completed, failed: done.failed, cancelled: result.cancelled.length, reasons: done.reasons },
+      result.cancelled.length > 0 ? 'sending to the PACS aborted' : 'sent to the PACS')
     return result
   }
 
@@ -188,6 +195,22 @@ export class PacsExporter {
         ...(request.exportId === undefined ? {} : { exportId: request.exportId }),
         ...(request.attempts === undefined ? {} : { attempts: String(request.attempts) })
       }
+    })
+  }
+
+  /**
+   * The one audit record of an export cancelled (by `by`, default the node), with the instances
+   * that had reached the PACS by then (the study may be gone).
+   */
+  async recordCancelled (request: { studyInstanceUID: string, destination: string, source: string, exportId: string, attempts: number }, local: LocalIdentity, instances: number, by?: AuditPerson): Promise<void> {
+    const study = await this.store.getStudyRecord(request.studyInstanceUID).catch(() => undefined)
+    await this.audit?.record({
+      event: 'export-to-pacs',
+      outcome: 'cancelled',
+      patient: study === undefined ? { id: local.patientId, issuer: local.issuer } : auditPatient(study.patient),
+      user: by ?? NODE_ITSELF,
+      studyInstanceUID: request.studyInstanceUID,
+      details: { destination: request.destination, localPatientId: local.patientId, source: request.source, exportId: request.exportId, attempts: String(request.attempts), instances: String(instances) }
     })
   }
 

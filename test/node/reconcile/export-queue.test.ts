@@ -7,9 +7,10 @@ import { AuditLog, trailRecords, type AuditRecord } from '../../../node/audit/au
 import { readHeader } from '../../../node/dicom/dataset-reader.ts'
 import { Tags } from '../../../node/dicom/tags.ts'
 import { exportHolder } from '../../../node/reconcile/export-queue.ts'
-import type { ExportRecord } from '../../../node/reconcile/export-store.ts'
+import { createExportStore, type ExportRecord } from '../../../node/reconcile/export-store.ts'
 import { createPacsForwarding, type PacsForwarding } from '../../../node/reconcile/forwarding.ts'
 import { classifySend, RECONCILIATION_HOLDER } from '../../../node/reconcile/pacs-export.ts'
+import type { InstanceSent } from '../../../node/dimse/retrieve.ts'
 import { noLookup } from '../../../node/reconcile/patient-lookup.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { freePort } from '../../../simulations/bench/processes.ts'
@@ -94,6 +95,19 @@ async function queued (forwarding: PacsForwarding, studyInstanceUID: string): Pr
   return answer.export
 }
 
+/** The record as the export store keeps it, read with no queue running. */
+async function storedRecord (work: string, exportId: string): Promise<ExportRecord> {
+  const exports = createExportStore(join(work, 'exports'))
+  await exports.start()
+  try {
+    const record = await exports.get(exportId)
+    if (record === undefined) throw new Error(`no export ${exportId}`)
+    return record
+  } finally {
+    await exports.stop()
+  }
+}
+
 async function stateOf (forwarding: PacsForwarding, exportId: string): Promise<ExportRecord> {
   const record = await forwarding.exports.get(exportId)
   if (record === undefined) throw new Error(`no export ${exportId}`)
@@ -158,21 +172,89 @@ describe('the export queue to the PACS', () => {
     const forwarding = await s.forwarding({ maxAttempts: 2 })
     const failing = await queued(forwarding, s.study.studyInstanceUID)
 
-    // Two attempts, then failed for good: audited once as a failure.
+    // Two attempts, then failed for good: audited once as a failure (the cancel was audited once as that).
     await until(async () => (await stateOf(forwarding, failing.exportId)).state === 'failed', 'the export to fail after its attempts')
     expect(await stateOf(forwarding, failing.exportId)).toMatchObject({ attempts: 2, lastError: { code: 'BEELDNET_ERR_PACS_UNREACHABLE' } })
-    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_PACS_UNREACHABLE', details: expect.objectContaining({ exportId: failing.exportId, attempts: '2' }) })])
+    expect(await s.exportAudits()).toEqual([
+      expect.objectContaining({ outcome: 'cancelled', details: expect.objectContaining({ exportId: cancelled.exportId, instances: '0' }) }),
+      expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_PACS_UNREACHABLE', details: expect.objectContaining({ exportId: failing.exportId, attempts: '2' }) })
+    ])
     expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toEqual([])
 
     const pacs = await s.pacs('pacs')
     expect(await forwarding.exports.retry(failing.exportId)).toMatchObject({ state: 'queued', attempts: 0 })
     await until(async () => (await stateOf(forwarding, failing.exportId)).state === 'complete', 'the export retried by hand to complete')
     expect(await pacs.settled(2)).toHaveLength(2)
-    expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['failed: BEELDNET_ERR_PACS_UNREACHABLE', 'sent to ISALA_PACS'])
+    expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['cancelled', 'failed: BEELDNET_ERR_PACS_UNREACHABLE', 'sent to ISALA_PACS'])
     await expect(forwarding.exports.retry(failing.exportId)).rejects.toMatchObject({ code: 'BEELDNET_ERR_EXPORT_STATE' })
     // The cancelled one never went.
     expect(await stateOf(forwarding, cancelled.exportId)).toMatchObject({ state: 'cancelled', done: { instances: 0 } })
     expect((await forwarding.exports.list()).map((e) => e.exportId)).toEqual([failing.exportId, cancelled.exportId])
+  })
+
+  // A PACS that sleeps a second after each instance it stores (storescp --sleep-after): a study of
+  // 30 instances takes it half a minute, so a cancel or a stop lands while the association runs.
+  const SLOW_STUDY = [{ modality: 'CT' as const, instances: 30, rows: 16, columns: 16 }]
+
+  it('a cancel ends the association being sent on: the export is cancelled, audited once with what got through, and a retry sends the rest', async () => {
+    const s = await setup(SLOW_STUDY)
+    const slow = await s.pacs('slow', ['--sleep-after', '1'])
+    const forwarding = await s.forwarding()
+    const record = await queued(forwarding, s.study.studyInstanceUID)
+    // A second instance stored: the first was answered (storescp sleeps before its answer).
+    await until(async () => (await slow.files()).length >= 2, 'the slow PACS to store a second instance')
+    expect((await stateOf(forwarding, record.exportId)).state).toBe('sending')
+    expect(await forwarding.exports.cancel(record.exportId, { system: 'IT desk' })).toMatchObject({ state: 'cancelled' })
+
+    // The attempt ends (and audits the cancel) long before the slow PACS could have taken the study.
+    await until(async () => (await s.exportAudits()).length === 1, 'the cancel in the audit trail once its association ended')
+    const cancelled = await stateOf(forwarding, record.exportId)
+    expect(cancelled).toMatchObject({ state: 'cancelled', attempts: 1 })
+    expect(cancelled.done.instances).toBeGreaterThanOrEqual(1)
+    expect(cancelled.done.instances).toBeLessThan(30)
+    expect(cancelled.remaining).toHaveLength(30 - cancelled.done.instances)
+    // At most the instance in flight at the A-ABORT reached the PACS unanswered.
+    expect((await slow.files()).length).toBeLessThanOrEqual(cancelled.done.instances + 1)
+    const audits = await s.exportAudits()
+    expect(audits).toEqual([expect.objectContaining({ outcome: 'cancelled', user: { system: 'IT desk' }, details: expect.objectContaining({ exportId: record.exportId, instances: String(cancelled.done.instances) }) })])
+    expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).not.toContain(exportHolder(record.exportId))
+    await slow.stop()
+
+    // Queued again by hand: only what the PACS had not stored goes.
+    const fast = await s.pacs('fast')
+    await forwarding.exports.retry(record.exportId)
+    await until(async () => (await stateOf(forwarding, record.exportId)).state === 'complete', 'the export queued again to complete')
+    expect(await stateOf(forwarding, record.exportId)).toMatchObject({ done: { instances: 30 } })
+    expect(await fast.settled(cancelled.remaining!.length)).toHaveLength(cancelled.remaining!.length)
+    expect((await s.exportAudits()).map((a) => a.outcome)).toEqual(['cancelled', 'sent to ISALA_PACS'])
+  })
+
+  it('a stop ends the association being sent on; the export is queued, and sent after the restart, the rest only', async () => {
+    const s = await setup(SLOW_STUDY)
+    const slow = await s.pacs('slow', ['--sleep-after', '1'])
+    const first = await s.forwarding()
+    const record = await queued(first, s.study.studyInstanceUID)
+    // A second instance stored: the first was answered (storescp sleeps before its answer).
+    await until(async () => (await slow.files()).length >= 2, 'the slow PACS to store a second instance')
+    // Stop waits for the attempt to end: it ends with its association, not with the study.
+    await first.stop()
+    const stopped = await storedRecord(s.work, record.exportId)
+    expect(stopped).toMatchObject({ state: 'queued', attempts: 1 })
+    expect(stopped.nextAttemptAt).toBeUndefined()
+    expect(stopped.done.instances).toBeGreaterThanOrEqual(1)
+    expect(stopped.done.instances).toBeLessThan(30)
+    expect(stopped.remaining).toHaveLength(30 - stopped.done.instances)
+    expect((await slow.files()).length).toBeLessThanOrEqual(stopped.done.instances + 1)
+    // Interrupted is not ended: nothing audited yet.
+    expect(await s.exportAudits()).toEqual([])
+    await slow.stop()
+
+    const fast = await s.pacs('fast')
+    const again = await s.forwarding()
+    await until(async () => (await stateOf(again, record.exportId)).state === 'complete', 'the export resumed after the restart to complete')
+    expect(await stateOf(again, record.exportId)).toMatchObject({ attempts: 2, done: { instances: 30 } })
+    expect(await fast.settled(stopped.remaining!.length)).toHaveLength(stopped.remaining!.length)
+    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'sent to ISALA_PACS', details: expect.objectContaining({ exportId: record.exportId, instances: '30' }) })])
   })
 
   it('a destination no longer configured is final: not retried, audited once', async () => {
@@ -198,7 +280,9 @@ describe('the export queue to the PACS', () => {
     await forwarding.exports.retry(record.exportId)
     await until(async () => (await stateOf(forwarding, record.exportId)).state === 'failed', 'the export of a deleted study to fail')
     expect(await stateOf(forwarding, record.exportId)).toMatchObject({ attempts: 1, lastError: { code: 'BEELDNET_ERR_STUDY_NOT_FOUND' } })
-    expect(await s.exportAudits()).toEqual([expect.objectContaining({ outcome: 'failed: BEELDNET_ERR_STUDY_NOT_FOUND' })])
+    // The cancel is audited too, by cancel() or by the attempt it ended, whichever it met.
+    await until(async () => (await s.exportAudits()).length === 2, 'the cancel and the failure in the audit trail')
+    expect((await s.exportAudits()).map((a) => a.outcome).sort()).toEqual(['cancelled', 'failed: BEELDNET_ERR_STUDY_NOT_FOUND'])
   })
 
   it('after a partial refusal sends again only the instances that failed', async () => {
@@ -258,11 +342,21 @@ describe('the export queue to the PACS', () => {
     expect(await s.store.index.holdersOf(s.study.studyInstanceUID)).toEqual([])
   })
 
-  it('names the failed instances from the sender\'s reasons, or resends all when it cannot', () => {
-    const sops = ['1.2.1', '1.2.2', '1.2.3']
-    expect(classifySend(sops, { remaining: 0, completed: 1, failed: 2, reasons: ['1.2.2: status 0xa700 out of resources', '1.2.3: status 0x0122 not supported'] }))
-      .toMatchObject({ retryable: ['1.2.2'], refused: ['1.2.3'], unreachable: false })
-    expect(classifySend(sops, { remaining: 0, completed: 0, failed: 3, reasons: ['ISALA_PACS at 127.0.0.1:1: connect ECONNREFUSED'] }))
-      .toMatchObject({ retryable: sops, refused: [], unreachable: true })
+  it('classifies each instance from the sender\'s result per instance, not from its reasons in words', () => {
+    const sops = ['1.2.1', '1.2.2', '1.2.3', '1.2.4', '1.2.5']
+    const sent: InstanceSent[] = [
+      { sopInstanceUID: '1.2.1', outcome: 'stored', status: 0xB000, reason: 'coerced' },
+      { sopInstanceUID: '1.2.2', outcome: 'failed', status: 0xA700, reason: 'out of resources' },
+      { sopInstanceUID: '1.2.3', outcome: 'failed', status: 0xC000, reason: 'cannot understand' },
+      { sopInstanceUID: '1.2.4', outcome: 'not-sent', status: 0x0122, reason: 'no decoder', code: 'BEELDNET_ERR_TRANSCODE_UNSUPPORTED' }
+    ]
+    // Reasons are for the log: none here names an instance, and 1.2.5 has no result at all (sent again).
+    expect(classifySend(sops, sent, ['something went wrong']))
+      .toMatchObject({ total: 5, completed: 1, retryable: ['1.2.2', '1.2.5'], refused: ['1.2.3', '1.2.4'], cancelled: [], unreachable: false })
+    const lost = sops.map((sop): InstanceSent => ({ sopInstanceUID: sop, outcome: 'lost', status: 0xA700, reason: 'connect ECONNREFUSED' }))
+    expect(classifySend(sops, lost, ['ISALA_PACS at 127.0.0.1:1: connect ECONNREFUSED']))
+      .toMatchObject({ completed: 0, retryable: sops, refused: [], unreachable: true })
+    const aborted: InstanceSent[] = [sent[0]!, ...sops.slice(1).map((sop): InstanceSent => ({ sopInstanceUID: sop, outcome: 'cancelled', status: 0xFE00, reason: 'the export was cancelled' }))]
+    expect(classifySend(sops, aborted, [])).toMatchObject({ completed: 1, retryable: [], refused: [], cancelled: sops.slice(1), unreachable: false })
   })
 })
