@@ -69,6 +69,8 @@ class Association {
   /** bytes of the PDU being written still to come: 0 when what is queued ends on a PDU boundary */
   private pduLeft = 0
   private ended = false
+  /** settles when the association is aborted: a write waiting for a destination that does not read ends then */
+  private readonly aborted = Promise.withResolvers<void>()
 
   constructor (socket: Socket, timeoutMs: number) {
     this.socket = socket
@@ -108,7 +110,7 @@ class Association {
   async write (bytes: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure
     this.frame(bytes)
-    await writeOrWait(this.socket, bytes)
+    await Promise.race([writeOrWait(this.socket, bytes), this.aborted.promise])
     // Ended while the write waited for the socket: the next step must not begin.
     if (this.failure !== undefined) throw this.failure
   }
@@ -131,9 +133,11 @@ class Association {
   abort (reason: Error = new Error('the association was aborted')): void {
     this.failure ??= reason
     this.poke()
+    this.aborted.resolve()
     if (this.ended) return
     this.ended = true
-    if (this.pduLeft === 0 && !this.socket.destroyed) {
+    // Not connected yet, there is no association to abort: the connection attempt ends.
+    if (this.pduLeft === 0 && !this.socket.destroyed && !this.socket.connecting) {
       this.socket.end(abortPdu())
       // The destination closes on an A-ABORT; one that does not read is not waited for long.
       setTimeout(() => { this.socket.destroy() }, 1000).unref()

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sendToDestination, type RetrieveProgress } from '../../../node/dimse/retrieve.ts'
+import { storeInstances, type StoreResult } from '../../../node/dimse/store-scu.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import { startStorescp } from '../../helpers/dcmtk.ts'
@@ -77,5 +78,32 @@ describe('sendToDestination', () => {
     const none = await sendToDestination(store, instances, { aeTitle: 'PACS', host: '127.0.0.1', port: pacs.port }, 'BEELDNET', () => {}, { signal: controller.signal })
     expect(none).toMatchObject({ remaining: 20, completed: 0, failed: 0 })
     expect(none.instances!.every((i) => i.outcome === 'cancelled')).toBe(true)
+  })
+
+  it('an abort ends a sending that waits for a destination that does not read (a large instance mid-PDU stream)', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'beeldnet-send-to-destination-'))
+    cleanups.push(async () => { await rm(work, { recursive: true, force: true }) })
+    // storescp sleeps a minute as an instance begins: it reads nothing, and 64 MB fill every buffer on the way.
+    const pacs = await startStorescp('PACS', work, undefined, ['--ignore', '--sleep-during', '60'])
+    cleanups.push(async () => { await pacs.stop() })
+    let yielded = 0
+    async function * large (): AsyncGenerator<Uint8Array> {
+      const chunk = Buffer.alloc(64 * 1024)
+      for (let i = 0; i < 1024; i++) {
+        yielded += chunk.length
+        yield chunk
+      }
+    }
+    const controller = new AbortController()
+    const results: StoreResult[] = []
+    const sending = storeInstances({ aeTitle: 'PACS', host: '127.0.0.1', port: pacs.port }, 'BEELDNET',
+      [{ sopClassUID: '1.2.840.10008.5.1.4.1.1.7', sopInstanceUID: '1.2.826.0.1.3680043.2.1143.77.1', transferSyntaxUID: '1.2.840.10008.1.2.1', dataset: large }],
+      (result) => { results.push(result) }, { signal: controller.signal })
+    await until(() => yielded >= 1024 * 1024, 'the dataset to be under way')
+    controller.abort(new Error('the export queue is stopping'))
+    // Ends with the abort, not when the destination wakes up and reads on.
+    expect(await sending).toEqual({ reasons: [expect.stringContaining('aborted: the export queue is stopping')] })
+    expect(results).toEqual([expect.objectContaining({ outcome: 'aborted', status: 0xFE00 })])
+    expect(yielded).toBeLessThan(64 * 1024 * 1024)
   })
 })
