@@ -87,6 +87,11 @@ describe('beeldnet node exports', () => {
     const cancelled = await runBeeldnet(['node', '--data-dir', dataDir, 'exports', 'cancel', exportId, '--node', node.url])
     expect(cancelled.code, cancelled.stderr).toBe(0)
     expect(cancelled.stdout).toContain(`${exportId}  cancelled to ISALA_PACS  0/1 instances  attempt 1`)
+    // Audited once, with who cancelled it (the CLI's caller, not the node itself) and nothing sent.
+    const audits = []
+    for await (const r of trailRecords(nodePaths(dataDir).auditTrail)) if (r.event === 'export-to-pacs') audits.push(r)
+    expect(audits).toEqual([expect.objectContaining({ outcome: 'cancelled', details: expect.objectContaining({ exportId, instances: '0' }) })])
+    expect(audits[0]!.user).toEqual({ system: expect.stringMatching(/^API token /) })
 
     await mkdir(join(dataDir, 'pacs-in'))
     const pacs = await startStorescp(PACS_AE, join(dataDir, 'pacs-in'), pacsPort)
