@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished, pipeline } from 'node:stream/promises'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { isDicomdirName, readReferencedFileIds } from '../dicom/dicomdir.ts'
 import { beginImportRun, type ImportFileOutcome, type ImportRun, type ImportSummary } from '../dicom/file-import.ts'
+import { checkedAsItArrives } from '../dicom/opening-check.ts'
 import { isUploadName, planUpload, type DicomdirContents, type UploadPlan } from '../dicom/media-plan.ts'
 import { ImportSourceError } from '../errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
@@ -118,11 +119,16 @@ export class ImportSessions {
     const session = this.open(owner, id)
     if (name === '' || name.length > 4096 || [...name].some((c) => c.charCodeAt(0) < 0x20)) throw new BadRequestError('give the file\'s name (path=...) in printable characters, at most 4096')
     if (session.announced !== undefined && !this.plannedNames(session).has(name)) throw new ImportStateError(`${name} is not among the files this import planned (GET /api/imports/${id}/plan)`)
-    return this.serially(session, async () => {
-      const outcome = await session.run.add(name, body, signal)
-      session.received++
-      return { outcome, received: session.received }
-    })
+    try {
+      return await this.serially(session, async () => {
+        // A file that is not DICOM is refused on its first bytes and nothing more of it is written.
+        const outcome = await session.run.add(name, checkedAsItArrives(body.iterator({ destroyOnReturn: false })), signal)
+        session.received++
+        return { outcome, received: session.received }
+      })
+    } finally {
+      await drained(body)
+    }
   }
 
   /** Commits every study staged; the session ends with the per-file report. */
@@ -204,4 +210,15 @@ export class ImportSessions {
       await session.run.abort().catch(() => {})
     }
   }
+}
+
+/**
+ * The rest of a refused file's bytes, read and dropped before it is answered: a request closed
+ * under a client still sending loses the client its answer, and Node stops reading a request
+ * it has answered, which leaves a client that sends on waiting.
+ */
+async function drained (body: Readable): Promise<void> {
+  if (body.readableEnded || body.destroyed) return
+  body.resume()
+  await finished(body).catch(() => {})
 }

@@ -258,6 +258,30 @@ export function formatTag (t: number): string {
   return `(${hex.slice(0, 4)},${hex.slice(4)})`
 }
 
+/** The bytes that decide whether a file can be DICOM at all: preamble, 'DICM' and one element's tag, VR and length. */
+export const OPENING_BYTES = 140
+
+/** How a file that can be DICOM opens: with File Meta Information (after a preamble or not), or as a bare dataset. */
+export type Opening =
+  | { hasPreamble: boolean, meta: true }
+  | { hasPreamble: false, meta: false, bare: Encoding }
+
+/**
+ * The one rule for "not DICOM", where a file lies (readHeader) and on an upload's first bytes as they
+ * arrive: `opening` is the file's first OPENING_BYTES, or all of it when it is shorter. Throws
+ * NotDicomError (or DicomMalformedError for a preamble without File Meta) when the file cannot be one.
+ */
+export function checkOpening (opening: Uint8Array): Opening {
+  const bytes = Buffer.from(opening.buffer, opening.byteOffset, Math.min(opening.byteLength, OPENING_BYTES))
+  const hasPreamble = bytes.length >= 132 && bytes.subarray(128, 132).toString('latin1') === 'DICM'
+  const start = hasPreamble ? 132 : 0
+  if (bytes.length - start < 8) throw new NotDicomError(bytes.length === 0 ? 'the file is empty' : 'not DICOM: too short to hold a single element')
+  const startsWithMeta = bytes.readUInt16LE(start) === 0x0002
+  if (startsWithMeta) return { hasPreamble, meta: true }
+  if (hasPreamble) throw new DicomMalformedError('the file has a DICM preamble but no File Meta Information')
+  return { hasPreamble: false, meta: false, bare: sniffBareDataset(bytes.subarray(0, 8)) }
+}
+
 /** Guesses the encoding of a bare dataset (no preamble, no meta) from its first element. */
 function sniffBareDataset (first: Buffer): Encoding {
   const groupLE = first.readUInt16LE(0)
@@ -290,25 +314,20 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
     const cursor = new FileCursor(fd, fileSize)
     const walker = new HeaderWalker(cursor, init)
     let meta: Dataset | undefined
-    let hasPreamble = false
     let encoding: Encoding
     let transferSyntaxUID: string
 
-    if (fileSize >= 132 && cursor.peek(132).subarray(128, 132).toString('latin1') === 'DICM') {
-      hasPreamble = true
-      cursor.skip(132)
-    }
-    if (fileSize - cursor.position < 8) throw new NotDicomError(fileSize === 0 ? 'the file is empty' : 'not DICOM: too short to hold a single element')
-    const startsWithMeta = cursor.peek(2).readUInt16LE(0) === 0x0002
-    if (hasPreamble || startsWithMeta) {
-      if (!startsWithMeta) throw new DicomMalformedError('the file has a DICM preamble but no File Meta Information')
+    const opening = checkOpening(cursor.peek(Math.min(fileSize, OPENING_BYTES)))
+    const hasPreamble = opening.hasPreamble
+    if (hasPreamble) cursor.skip(132)
+    if (opening.meta) {
       meta = walker.readTopLevel({ implicit: false, littleEndian: true }, true)
       const syntax = metaString(meta, tag(0x0002, 0x0010))
       if (syntax === undefined || syntax === '') throw new DicomMalformedError('the File Meta Information has no Transfer Syntax UID')
       transferSyntaxUID = syntax
       encoding = encodingOf(syntax)
     } else {
-      encoding = sniffBareDataset(cursor.peek(8))
+      encoding = opening.bare
       transferSyntaxUID = encoding.implicit
         ? TransferSyntax.ImplicitVRLittleEndian
         : encoding.littleEndian ? TransferSyntax.ExplicitVRLittleEndian : TransferSyntax.ExplicitVRBigEndian

@@ -1,6 +1,5 @@
 import { lstat, readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import { ImportSourceError } from '../errors.ts'
 import type { CommitResult, StudyStore } from '../store/study-store.ts'
@@ -80,8 +79,8 @@ export async function importFiles (paths: string[], init: ImportFilesInit): Prom
  * study commits as one batch at the end.
  */
 export interface ImportRun {
-  /** `path` is how the summary names the file; `source` is its path on disk or a stream of its bytes. A bad file is an outcome, not a throw. */
-  add: (path: string, source: string | Readable, signal?: AbortSignal) => Promise<ImportFileOutcome>
+  /** `path` is how the summary names the file; `source` is its path on disk or its bytes as they arrive. A bad file is an outcome, not a throw. */
+  add: (path: string, source: string | AsyncIterable<Uint8Array>, signal?: AbortSignal) => Promise<ImportFileOutcome>
   /** commits what was staged and says what became of every file */
   finish: (media?: { missing?: string[], warnings?: string[] }) => Promise<ImportSummary>
   /** drops everything staged */

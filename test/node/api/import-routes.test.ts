@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { request } from 'node:http'
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpServer } from '../../../node/api/http-server.ts'
 import { AuditLog, trailRecords, type AuditRecord } from '../../../node/audit/audit-log.ts'
 import type { ImportSummary } from '../../../node/dicom/file-import.ts'
+import { readInstanceHeader } from '../../../node/dicom/instance-header.ts'
 import { nodePaths } from '../../../node/paths.ts'
 import { StudyStore } from '../../../node/store/study-store.ts'
 import { UserStore } from '../../../node/users/user-store.ts'
@@ -146,7 +148,8 @@ describe('the import API', () => {
     // Announces a megabyte, sends a few bytes, and goes away.
     const cut = request(`${url}/api/imports/${id}/files?path=cut.dcm`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(1024 * 1024) } })
     cut.on('error', () => {})
-    cut.write(Buffer.alloc(64 * 1024))
+    // A Part 10 opening (preamble, 'DICM', a File Meta element), so the node stages the bytes rather than refusing them.
+    cut.write(Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), Buffer.from([0x02, 0x00, 0x00, 0x00, 0x55, 0x4C, 0x04, 0x00]), Buffer.alloc(64 * 1024 - 140)]))
     await until(async () => (await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).length > 0, 'the node to stage the first bytes')
     cut.destroy()
     await until(async () => (await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).length === 0, 'the node to drop what it staged of the cut-off file')
@@ -154,5 +157,62 @@ describe('the import API', () => {
     expect(await sent.json()).toMatchObject({ outcome: { path: 'whole.dcm', status: 'stored' }, received: 1 })
     const summary = await (await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
     expect(summary).toMatchObject({ files: 1, stored: 1, rejected: [] })
+  })
+
+  it('refuses a large file that is not DICOM on its first bytes: staging never holds it, the file is named with the local import\'s code, a DICOM file after it imports', async () => {
+    const src = await tempDir('src')
+    const study = await generateStudy(src, { seed: 85, series: [{ modality: 'CT', instances: 1, rows: 32, columns: 32 }] })
+    const staging = join(dataDir, 'store', 'tmp')
+    const stagedBytes = async (): Promise<number> => {
+      let bytes = 0
+      for (const name of await readdir(staging).catch(() => [])) bytes += (await stat(join(staging, name)).catch(() => ({ size: 0 }))).size
+      return bytes
+    }
+    // A 200 MB video from a patient's USB stick: an MP4 'ftyp' box, then random bytes made as they are sent.
+    const videoBytes = 200 * 1024 * 1024
+    let mostStaged = 0
+    let sent = 0
+    async function * video (): AsyncGenerator<Uint8Array> {
+      const ftyp = Buffer.from('000000206674797069736f6d0000020069736f6d69736f32617663316d703431', 'hex')
+      yield ftyp
+      sent = ftyp.length
+      while (sent < videoBytes) {
+        const chunk = randomBytes(Math.min(1024 * 1024, videoBytes - sent))
+        // What staging holds while the upload goes on: without the check, all the node has received so far.
+        mostStaged = Math.max(mostStaged, await stagedBytes())
+        yield chunk
+        sent += chunk.length
+      }
+    }
+    const { id } = await (await it_(`${url}/api/imports`, { method: 'POST' })).json() as { id: string }
+    const refused = await it_(`${url}/api/imports/${id}/files?path=${encodeURIComponent('VIDEO/HOLIDAY.MP4')}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: Readable.toWeb(Readable.from(video())) as ReadableStream, duplex: 'half' } as RequestInit)
+    expect(await refused.json()).toMatchObject({ outcome: { path: 'VIDEO/HOLIDAY.MP4', status: 'rejected', code: 'BEELDNET_ERR_NOT_DICOM' }, received: 1 })
+    // All of it was sent and read (the rest dropped, so the client gets its answer), none of it staged.
+    expect(sent).toBe(videoBytes)
+    expect(mostStaged).toBeLessThan(64 * 1024)
+    expect(await stagedBytes()).toBe(0)
+    const token = await tokenFor({ dataDir }, 'it-admin')
+    const sendsOn = request(`${url}/api/imports/${id}/files?path=VIDEO/CLIP.MP4`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' } })
+    const answer = new Promise<string>((resolve, reject) => {
+      sendsOn.on('response', (res) => { let text = ''; res.setEncoding('utf8').on('data', (c: string) => { text += c }).on('end', () => { resolve(text) }) })
+      sendsOn.on('error', reject)
+    })
+    for (let n = 0; n < 32; n++) {
+      if (!sendsOn.write(n === 0 ? Buffer.concat([Buffer.from('RIFF', 'latin1'), randomBytes(1024 * 1024 - 4)]) : randomBytes(1024 * 1024))) await new Promise((resolve) => sendsOn.once('drain', resolve))
+      mostStaged = Math.max(mostStaged, await stagedBytes())
+    }
+    sendsOn.end()
+    expect(JSON.parse(await answer)).toMatchObject({ outcome: { path: 'VIDEO/CLIP.MP4', status: 'rejected', code: 'BEELDNET_ERR_NOT_DICOM' }, received: 2 })
+    expect(mostStaged).toBeLessThan(64 * 1024)
+    // The code a local import gives a file with the same opening.
+    const local = join(src, 'HOLIDAY.MP4')
+    await writeFile(local, Buffer.concat([Buffer.from('000000206674797069736f6d0000020069736f6d69736f32617663316d703431', 'hex'), randomBytes(4096)]))
+    expect(() => readInstanceHeader(local)).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_NOT_DICOM' }) as Error)
+
+    const image = await it_(`${url}/api/imports/${id}/files?path=IMG00001`, streamed(study.instances[0]!.path))
+    expect(await image.json()).toMatchObject({ outcome: { path: 'IMG00001', status: 'stored' }, received: 3 })
+    const summary = await (await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
+    expect(summary).toMatchObject({ files: 3, stored: 1, rejected: [{ path: 'VIDEO/HOLIDAY.MP4', code: 'BEELDNET_ERR_NOT_DICOM' }, { path: 'VIDEO/CLIP.MP4', code: 'BEELDNET_ERR_NOT_DICOM' }] })
+    expect((await store.getStudy(study.studyInstanceUID)).study.studyInstanceUID).toBe(study.studyInstanceUID)
   })
 })
