@@ -25,7 +25,9 @@ const EVENTS: Record<string, { id: Code, action: 'C' | 'R' | 'U' | 'D' | 'E' }> 
   'pull-decision': { id: dcm('110102', 'Begin Transferring DICOM Instances'), action: 'E' }
 }
 
-const FAILED_OUTCOMES = new Set(['refused', 'held', 'failed'])
+// An outcome is words ('failed: BEELDNET_ERR_…', 'refused (conflict)'): its first word says whether the action failed.
+const FAILED_OUTCOMES = new Set(['refused', 'held', 'failed', 'declined', 'cancelled', 'aborted'])
+const failed = (outcome: string): boolean => FAILED_OUTCOMES.has(outcome.split(/[\s:(]/, 1)[0]!.toLowerCase())
 const BSN_OID = '2.16.840.1.113883.2.4.6.3'
 
 const xml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
@@ -39,7 +41,7 @@ function participant (person: AuditPerson, requestor: boolean): string {
 
 export function dicomAuditMessage (record: AuditRecord, source: { id: string, nodeName: string }): string {
   const event = EVENTS[record.event] ?? { id: dcm('110100', 'Application Activity'), action: 'E' as const }
-  const outcome = FAILED_OUTCOMES.has(record.outcome) ? 4 : 0
+  const outcome = failed(record.outcome) ? 4 : 0
   const parts = [
     '<AuditMessage>',
     `<EventIdentification EventActionCode="${event.action}" EventDateTime="${xml(record.time)}" EventOutcomeIndicator="${outcome}">${code('EventID', event.id)}<EventOutcomeDescription>${xml(record.outcome)}</EventOutcomeDescription></EventIdentification>`,
