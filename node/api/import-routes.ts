@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { z } from 'zod'
 import { parseDocument } from '../../protocol/registry/documents.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
-import { recordShown } from '../audit/events.ts'
+import { auditRequester, recordImported } from '../audit/events.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadRequestError } from './errors.ts'
 import type { ImportSessions } from './import-sessions.ts'
@@ -66,10 +66,7 @@ export function registerImportRoutes (app: FastifyInstance, components: { store:
       const summary = await sessions.commit(owner(req), req.params.id)
       req.log.info({ caller: owner(req), files: summary.files, stored: summary.stored, duplicates: summary.duplicates, rejected: summary.rejected.length, studies: summary.studies.length }, 'import committed')
       // As STOW-RS is: one record per study that received instances, with who sent them.
-      for (const study of summary.studies) {
-        if (study.stored + study.duplicates === 0) continue
-        await recordShown(audit, req, 'API', 'store-received', `import: ${study.stored} stored, ${study.duplicates} duplicate(s)`, [await store.getStudyRecord(study.studyInstanceUID)])
-      }
+      await recordImported(audit, summary.studies, async (uid) => store.getStudyRecord(uid), auditRequester(req, 'API'), { path: req.url.split('?')[0]! })
       return summary
     })
 

@@ -50,3 +50,21 @@ export async function recordShown (audit: AuditSink | undefined, req: { caller?:
   if (audit.recordAll !== undefined) await audit.recordAll(events)
   else for (const e of events) await audit.record(e)
 }
+
+/**
+ * The trail's records of one import, the running node's (/api/imports) and a stopped node's
+ * (`beeldnet node import`) alike: one 'store-received' record per study that received instances,
+ * naming its patient and who imported. Written in one go (one fsync).
+ */
+export async function recordImported (audit: AuditSink | undefined, studies: Array<{ studyInstanceUID: string, stored: number, duplicates: number }>, studyRecord: (studyInstanceUID: string) => Promise<StudyRecord>, user: AuditPerson, details: Record<string, string>): Promise<void> {
+  if (audit === undefined) return
+  const events = []
+  for (const study of studies) {
+    if (study.stored + study.duplicates === 0) continue
+    const { patient } = await studyRecord(study.studyInstanceUID)
+    events.push({ event: 'store-received', outcome: `import: ${study.stored} stored, ${study.duplicates} duplicate(s)`, patient: auditPatient(patient), user, studyInstanceUID: study.studyInstanceUID, details })
+  }
+  if (events.length === 0) return
+  if (audit.recordAll !== undefined) await audit.recordAll(events)
+  else for (const e of events) await audit.record(e)
+}

@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { pino } from 'pino'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
+import { AuditLog } from '../audit/audit-log.ts'
+import { recordImported } from '../audit/events.ts'
 import { BeeldnetNode } from '../beeldnet-node.ts'
 import { importFiles, type ImportSummary } from '../dicom/file-import.ts'
 import { NotInitialisedError, RootNotPinnedError } from '../errors.ts'
@@ -28,6 +30,7 @@ import { createTrustStore, trustDir } from '../directory/trust-store.ts'
 import { addExchangeCommands, nodeApiFor } from './exchange-commands.ts'
 import { addAuditCommands } from './audit-commands.ts'
 import { addUserCommands } from './user-commands.ts'
+import { cliUser } from './cli-user.ts'
 import { addExportCommands } from './export-commands.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
@@ -101,17 +104,26 @@ export function nodeCommand (): Command {
         return summary.rejected.length > 0 ? 3 : 0
       }
       await withStore(cmd, async (store, out) => {
-        const progress = out.progress('importing')
-        const summary = await importFiles(paths, {
-          store,
-          onEvent: (e) => {
-            if (e.type === 'found') progress.start(e.total)
-            if (e.type === 'file') progress.update(e.done, e.status === 'rejected' ? `${e.path}: ${e.code}` : undefined)
-            if (e.type === 'warning') out.info(`warning: ${e.message}`)
-          }
-        })
-        progress.stop()
-        return done(summary, out)
+        // NEN 7513: an import is an access to patient data, audited per study as the running node audits
+        // one through its API. The trail is opened first: no import that could not be recorded.
+        const trail = new AuditLog(nodePaths(cmd.optsWithGlobals<GlobalOptions>().dataDir).auditTrail)
+        await trail.start()
+        try {
+          const progress = out.progress('importing')
+          const summary = await importFiles(paths, {
+            store,
+            onEvent: (e) => {
+              if (e.type === 'found') progress.start(e.total)
+              if (e.type === 'file') progress.update(e.done, e.status === 'rejected' ? `${e.path}: ${e.code}` : undefined)
+              if (e.type === 'warning') out.info(`warning: ${e.message}`)
+            }
+          })
+          progress.stop()
+          await recordImported(trail, summary.studies, async (uid) => store.getStudyRecord(uid), cliUser(), { command: 'beeldnet node import' })
+          return done(summary, out)
+        } finally {
+          await trail.stop()
+        }
       }, async (api, out) => done(await importThroughNode(api, paths, out), out))
     })
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
-import { hostname, userInfo } from 'node:os'
 import { AuditLog } from '../audit/audit-log.ts'
+import { cliUser } from './cli-user.ts'
 import { nodePaths } from '../paths.ts'
 import { generatePassword, ROLES, UserStore, type Role } from '../users/user-store.ts'
 
@@ -24,7 +24,7 @@ async function withUsers (cmd: Command, action: (users: UserStore, out: Output, 
   const trail = new AuditLog(paths.auditTrail)
   try {
     await trail.start()
-    const actor = { system: `beeldnet CLI as ${userInfo().username}@${hostname()}` }
+    const actor = cliUser()
     await action(new UserStore(paths.users), out, async (outcome, details) => { await trail.record({ event: 'account-change', outcome, user: actor, details }) })
   } catch (err) {
     process.exitCode = reportError(err, g.json)

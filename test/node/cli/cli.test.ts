@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { appendFile, readFile, stat, writeFile } from 'node:fs/promises'
+import { hostname, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -9,6 +10,8 @@ import { generateStudy } from '../../../simulations/generator/index.ts'
 import { hashOfSigned } from '../../../protocol/canonical.ts'
 import { loadIdentityFile } from '../../../protocol/identity.ts'
 import { parseConfig } from '../../../node/config/config.ts'
+import type { AuditRecord } from '../../../node/audit/audit-log.ts'
+import { nodePaths } from '../../../node/paths.ts'
 import { verifyEnrolment } from '../../../protocol/registry/verify.ts'
 import { createDirectoryService } from '../../../node/directory/directory-service.ts'
 import { createTrustStore } from '../../../node/directory/trust-store.ts'
@@ -136,6 +139,30 @@ describe('beeldnet CLI', () => {
     expect(summary.outcomes[3]!.status).not.toBe('stored')
     expect(summary.rejected).toEqual(summary.outcomes.filter((o) => o.status === 'rejected').map((o) => ({ path: o.path, code: o.code, message: expect.any(String) })))
     expect(imported.code).toBe(summary.rejected.length > 0 ? 3 : 0)
+  })
+
+  it('a stopped node\'s import is audited per study, naming the patient and the operating-system account that ran the CLI; the trail verifies', async () => {
+    const dir = await initialised()
+    const src = await tempDir('src')
+    const first = await generateStudy(join(src, 'a'), { seed: 35, patient: { id: 'P35', issuer: 'ZUID', name: 'Jansen^Anna', bsn: '123456782' }, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })
+    const second = await generateStudy(join(src, 'b'), { seed: 36, patient: { id: 'P36', issuer: 'ZUID', name: 'Bakker^Piet', bsn: '111222333' }, series: [{ modality: 'MR', instances: 1, rows: 32, columns: 32 }] })
+    await writeFile(join(src, 'notes.txt'), 'not an image')
+    expect((await cli('node', '--data-dir', dir, 'import', src)).code).toBe(3)
+    expect((await cli('node', '--data-dir', dir, 'import', join(src, 'a'))).code).toBe(0)
+
+    const verified = await cli('node', '--data-dir', dir, '--json', 'audit', 'verify')
+    expect(verified.code).toBe(0)
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, records: 3 })
+    const trail = (await readFile(nodePaths(dir).auditTrail, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as AuditRecord)
+    const user = { system: `beeldnet CLI as ${userInfo().username}@${hostname()}` }
+    const received = trail.filter((r) => r.event === 'store-received')
+    expect(received).toHaveLength(3)
+    expect(received.map(({ studyInstanceUID, patient, outcome, user }) => ({ studyInstanceUID, patient, outcome, user }))).toEqual(expect.arrayContaining([
+      { studyInstanceUID: first.studyInstanceUID, patient: { bsn: '123456782', id: 'P35', issuer: 'ZUID', name: 'Jansen^Anna' }, outcome: 'import: 2 stored, 0 duplicate(s)', user },
+      { studyInstanceUID: second.studyInstanceUID, patient: { bsn: '111222333', id: 'P36', issuer: 'ZUID', name: 'Bakker^Piet' }, outcome: 'import: 1 stored, 0 duplicate(s)', user }
+    ]))
+    // The second import of the first study received it again: recorded too, as the running node records a re-sent study.
+    expect(received[2]).toMatchObject({ studyInstanceUID: first.studyInstanceUID, outcome: 'import: 0 stored, 2 duplicate(s)', user })
   })
 
   it('enrol pins the root, writes registry.url keeping the comments and sends an enrolment signed by the node key; directory shows what the node trusts', async () => {
