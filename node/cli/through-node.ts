@@ -1,4 +1,7 @@
 import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { checkOpening, OPENING_BYTES } from '../dicom/dataset-reader.ts'
 import type { Output } from '../../protocol/cli/output.ts'
 import { collectMedia, type ImportFileOutcome, type ImportSummary } from '../dicom/file-import.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records.ts'
@@ -24,7 +27,7 @@ export async function importThroughNode (api: NodeApi, paths: string[], out: Out
   let summary: ImportSummary
   try {
     for (const [n, path] of media.files.entries()) {
-      const { outcome } = await api.putStream<{ outcome: ImportFileOutcome }>(`/api/imports/${id}/files?path=${encodeURIComponent(path)}`, 'application/octet-stream', createReadStream(path))
+      const { outcome } = await api.putStream<{ outcome: ImportFileOutcome }>(`/api/imports/${id}/files?path=${encodeURIComponent(path)}`, 'application/octet-stream', await uploadOf(path))
       progress.update(n + 1, outcome.status === 'rejected' ? `${path}: ${outcome.code ?? ''}` : undefined)
     }
     summary = await api.post<ImportSummary>(`/api/imports/${id}/commit`)
@@ -68,4 +71,29 @@ export async function diskUsageThroughNode (api: NodeApi): Promise<DiskUsage> {
 export async function exportThroughNode (api: NodeApi, uid: string, dir: string): Promise<string[]> {
   return writeStudyFiles(await studyThroughNode(api, uid), dir,
     async (instance) => api.getStream(`/api/studies/${encodeURIComponent(uid)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`))
+}
+
+/**
+ * What is sent of a file: all of it, or only its opening when that already says it is not DICOM (a
+ * video on a patient's USB stick): the node refuses it on those bytes with the same code and report.
+ */
+export async function uploadOf (path: string): Promise<Readable> {
+  const opening = await readOpening(path)
+  try {
+    checkOpening(opening)
+  } catch {
+    return Readable.from([opening])
+  }
+  return createReadStream(path)
+}
+
+async function readOpening (path: string): Promise<Buffer> {
+  const file = await open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(OPENING_BYTES)
+    const { bytesRead } = await file.read(buffer, 0, OPENING_BYTES, 0)
+    return buffer.subarray(0, bytesRead)
+  } finally {
+    await file.close()
+  }
 }
