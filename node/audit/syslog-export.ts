@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
+import { writeOrWait } from '../net/socket-write.ts'
 import { trailRecords } from './audit-log.ts'
 import { syslogFrame } from './dicom-audit-message.ts'
 
@@ -128,7 +129,7 @@ export class SyslogExporter {
       if (this.socket !== socket) break
       if (record.seq <= this.cursor) continue
       const frame = syslogFrame(record, { ...this.init.source, hostname: hostname() })
-      if (!socket.write(frame)) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
+      await writeOrWait(socket, frame)
       if (this.socket !== socket) throw new Error('the collector went away')
       this.cursor = record.seq
       this.recent.push({ at: Date.now(), seq: record.seq })

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { abortPdu, associateRq, cStoreRq, parseAssociateAc, parseCommand, pDataHeader, PduReader, PduType, pdvsOf, releaseRq, sendDataset, type ProposedContext } from './ul/pdu.ts'
-import { writeOrWait } from './ul/socket-write.ts'
+import { writeOrWait } from '../net/socket-write.ts'
 
 /*
  * A C-STORE SCU that streams: each instance goes from the disk to the destination in P-DATA

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { abortPdu, pDataHeader, sendDataset } from './ul/pdu.ts'
-import { writeOrWait } from './ul/socket-write.ts'
+import { writeOrWait } from '../net/socket-write.ts'
 
 /*
  * C-GET sub-operations whose dataset streams. dcmjs-dimse sends a request's dataset from one buffer

@@ -15,6 +15,7 @@ const tempDir = useTempDirs()
 /** A TCP syslog collector (RFC 6587 octet counting): the messages it received, parsed out of the frames. */
 class Collector {
   readonly messages: string[] = []
+
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
 
@@ -38,6 +39,12 @@ class Collector {
     this.server.listen(port, '127.0.0.1')
     await once(this.server, 'listening')
   }
+
+  /** Stops reading (what the node sends piles up in the kernel, then in its socket) or reads again. */
+  pause (): void { for (const socket of this.sockets) socket.pause() }
+  resume (): void { for (const socket of this.sockets) socket.resume() }
+  /** While paused: takes what has arrived, one read's worth. */
+  readSome (): void { for (const socket of this.sockets) socket.read() }
 
   /** Goes down hard: the listener and every connection. */
   async close (): Promise<void> {
@@ -95,6 +102,53 @@ describe('audit export to a syslog collector', () => {
       }
     } finally {
       await exporter.stop()
+      await log.stop()
+    }
+  })
+  it('leaves no drain or close listener on its socket, however often a full socket makes it wait', async () => {
+    const dir = await tempDir('syslog-backpressure')
+    const port = await freePort()
+    const collector = new Collector()
+    await collector.listen(port)
+    const log = new AuditLog(join(dir, 'trail.jsonl'))
+    await log.start()
+    const exporter = new SyslogExporter({ trailPath: log.path, cursorPath: join(dir, 'cursor'), host: '127.0.0.1', port, source: { id: 'node-1', nodeName: 'Isala' }, logger: pino({ level: 'silent' }), retryMs: 100 })
+    log.onRecord(() => { exporter.poke() })
+    const warnings: string[] = []
+    const onWarning = (warning: Error): void => { warnings.push(warning.name) }
+    process.on('warning', onWarning)
+    await exporter.start()
+    try {
+      const system = { system: 'DIMSE caller PACS at 127.0.0.1' }
+      await log.record({ event: 'query', outcome: '1 study', patient: { bsn: '111222333' }, user: system })
+      await collector.waitFor(1)
+      // The exporter's socket, once connected: what it has on it before any wait.
+      const socket = (exporter as unknown as { socket: Socket }).socket
+      let drains = 0
+      socket.on('drain', () => { drains++ })
+      const listeners = (): Record<string, number> => ({ drain: socket.listenerCount('drain'), close: socket.listenerCount('close'), error: socket.listenerCount('error') })
+      const before = listeners()
+
+      // Far more than the kernel's socket buffers hold, to a collector that reads a little at a time
+      // until the socket drains: the exporter finds its socket full, and waits, at every step.
+      collector.pause()
+      const many = 800
+      await log.recordAll(Array.from({ length: many }, (_, i) => ({ event: 'view', outcome: `${i} ${'x'.repeat(64 * 1024)}`, patient: { bsn: '111222333' }, user: system })))
+      const steps = 12
+      for (let step = 1; step <= steps; step++) {
+        await until(() => socket.writableNeedDrain, `the exporter's socket full (step ${step})`)
+        await until(() => { collector.readSome(); return drains >= step }, `a drain (step ${step})`)
+      }
+      collector.resume()
+      await collector.waitFor(1 + many)
+      expect((exporter as unknown as { socket: Socket }).socket).toBe(socket)
+      expect(drains).toBeGreaterThanOrEqual(steps)
+      expect(listeners()).toEqual(before)
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+      await exporter.stop()
+      await collector.close()
       await log.stop()
     }
   })

@@ -1,12 +1,12 @@
 import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { writeOrWait } from '../../../node/dimse/ul/socket-write.ts'
+import { writeOrWait } from '../../../node/net/socket-write.ts'
 
 /*
- * The C-STORE SCU (C-MOVE, export) and C-GET's streamed sub-operations wait for a full socket to
- * drain, thousands of times on a large instance: each wait is taken off the socket once it is over,
- * so nothing piles up on an association that lives long.
+ * The C-STORE SCU (C-MOVE, export), C-GET's streamed sub-operations and the syslog export wait for
+ * a full socket to drain, thousands of times on a large instance or a long trail: each wait is taken
+ * off the socket once it is over, so nothing piles up on a connection that lives long.
  */
 
 async function connectedPair (): Promise<{ client: Socket, received: () => number }> {
