@@ -78,8 +78,7 @@ function requesterOf (o: RequesterOptions): Record<string, unknown> {
 function describe (r: TransferRecord): string {
   const who = r.direction === 'outgoing' ? `to ${r.destination.ura}/${r.destination.department}` : `from ${r.senderUra}`
   const error = r.lastError === undefined ? '' : `  ${r.lastError.code}`
-  const next = r.direction === 'outgoing' && r.state === 'queued' && r.nextAttemptAt !== undefined ? `  next attempt ${r.nextAttemptAt}` : ''
-  return `${r.transferId.slice(0, 12)}  ${r.direction.padEnd(8)} ${r.state.padEnd(10)} ${who}  ${r.done.instances}/${r.totals.instances} instances  ${formatBytes(r.done.bytes)}/${formatBytes(r.totals.bytes)}  ${r.studyInstanceUID}${error}${next}`
+  return `${r.transferId.slice(0, 12)}  ${r.direction.padEnd(8)} ${r.state.padEnd(10)} ${who}  ${r.done.instances}/${r.totals.instances} instances  ${formatBytes(r.done.bytes)}/${formatBytes(r.totals.bytes)}  ${r.studyInstanceUID}${error}`
 }
 
 /** Follows one transfer until it ends; returns its final record. */
