@@ -218,11 +218,12 @@ export class BeeldnetNode {
     const config = this.config
     const exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
-      queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, maxAttempts: config.transfers.maxAttempts },
+      queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, retryForMs: config.transfers.retryForHours * 3_600_000 },
       stream: { stallTimeoutMs: config.transfers.stallTimeoutSeconds * 1000 },
       pullRules: config.policy.pull,
       bulkPatientLimit: config.transfers.bulkPatientLimit
     })
+    if (config.transfers.maxAttempts !== undefined) this.logger.warn('transfers.maxAttempts has no effect any more: a failing transfer is retried for transfers.retryForHours (default 24); remove the setting')
     // The notifications people act on, in the log until the web app shows them.
     exchange.on('report-arrived', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID, reports: e.reports.length }, 'report arrived') })
     exchange.on('study-complete', (e) => { this.logger.info({ transferId: e.transferId, direction: e.direction, study: e.studyInstanceUID }, 'study complete') })

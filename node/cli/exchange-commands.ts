@@ -78,7 +78,8 @@ function requesterOf (o: RequesterOptions): Record<string, unknown> {
 function describe (r: TransferRecord): string {
   const who = r.direction === 'outgoing' ? `to ${r.destination.ura}/${r.destination.department}` : `from ${r.senderUra}`
   const error = r.lastError === undefined ? '' : `  ${r.lastError.code}`
-  return `${r.transferId.slice(0, 12)}  ${r.direction.padEnd(8)} ${r.state.padEnd(10)} ${who}  ${r.done.instances}/${r.totals.instances} instances  ${formatBytes(r.done.bytes)}/${formatBytes(r.totals.bytes)}  ${r.studyInstanceUID}${error}`
+  const next = r.direction === 'outgoing' && r.state === 'queued' && r.nextAttemptAt !== undefined ? `  next attempt ${r.nextAttemptAt}` : ''
+  return `${r.transferId.slice(0, 12)}  ${r.direction.padEnd(8)} ${r.state.padEnd(10)} ${who}  ${r.done.instances}/${r.totals.instances} instances  ${formatBytes(r.done.bytes)}/${formatBytes(r.totals.bytes)}  ${r.studyInstanceUID}${error}${next}`
 }
 
 /** Follows one transfer until it ends; returns its final record. */

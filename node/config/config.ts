@@ -58,10 +58,13 @@ export const ConfigSchema = z.strictObject({
   transfers: z.strictObject({
     concurrency: z.coerce.number().int().min(1).max(64).default(4),
     perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
-    maxAttempts: z.coerce.number().int().min(1).max(1000).default(8),
+    // A time, not a count: a few restarts of the receiver would use up a count in minutes.
+    retryForHours: z.coerce.number().positive().max(24 * 30, 'at most 30 days').default(24),
+    /** deprecated, without effect (retryForHours replaced it): still accepted, as every config `node init` wrote before has it */
+    maxAttempts: z.coerce.number().int().min(1).max(1000).optional(),
     stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30),
     bulkPatientLimit: z.coerce.number().int().min(1).max(1000).default(3)
-  }).default({ concurrency: 4, perPeerConcurrency: 2, maxAttempts: 8, stallTimeoutSeconds: 30, bulkPatientLimit: 3 }),
+  }).default({ concurrency: 4, perPeerConcurrency: 2, retryForHours: 24, stallTimeoutSeconds: 30, bulkPatientLimit: 3 }),
   dimse: z.strictObject({
     enabled: z.preprocess((v) => v === 'true' ? true : v === 'false' ? false : v, z.boolean()).default(false),
     host: z.string().min(1).default('127.0.0.1'),
@@ -187,8 +190,10 @@ transfers:
   # Outgoing studies sent at once, to all peers together and to one peer.
   concurrency: 4
   perPeerConcurrency: 2
-  # Attempts per transfer (retried with growing pauses) before it is marked failed.
-  maxAttempts: 8
+  # How long a transfer that fails is tried again (with growing pauses, started over whenever
+  # the receiving node connects again) before it is marked failed, counted from its first
+  # failure. From the environment: BEELDNET_TRANSFERS_RETRY_FOR_HOURS=48
+  retryForHours: 24
   # A peer that sends nothing (or takes nothing) for this long has its stream reset.
   stallTimeoutSeconds: 30
   # A push needs no consent, but sending more than this many studies of one patient to one

@@ -119,6 +119,10 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
   private readonly parts: Lifecycle
   private readonly onDisallowed = (event: { peerId: string, reason: string }): void => { void this.failTransfersTo(event.peerId, event.reason) }
   private readonly onDirectoryUpdate = (): void => { void this.failTransfersToDisallowed() }
+  // A connection with a peer, whoever dialled: transfers to it waiting for a retry need not wait out their backoff.
+  private readonly onPeerConnected = (event: { peerId: string }): void => {
+    this.queue.peerSeen(event.peerId).catch((err: unknown) => { this.logger.error({ err, peerId: event.peerId }, 'retrying transfers to a peer seen again failed') })
+  }
 
   constructor (components: ExchangeComponents, init: ExchangeInit) {
     super()
@@ -172,11 +176,13 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
     await this.host.handle(PROTOCOLS.pull, createPullHandler(async (request, peer) => this.decidePull(request, peer), this.streamInit))
     await this.host.handle(PROTOCOLS.pullDecision, createPullDecisionHandler(async (answer, peer) => this.pullDecided(answer, peer), this.streamInit))
     this.host.on('peer-disallowed', this.onDisallowed)
+    this.host.on('peer-connected', this.onPeerConnected)
     this.directory?.on('update', this.onDirectoryUpdate)
   }
 
   private async unserve (): Promise<void> {
     this.host.off('peer-disallowed', this.onDisallowed)
+    this.host.off('peer-connected', this.onPeerConnected)
     this.directory?.off('update', this.onDirectoryUpdate)
     for (const protocol of [PROTOCOLS.push, PROTOCOLS.query, PROTOCOLS.pull, PROTOCOLS.pullDecision]) await this.host.unhandle(protocol).catch(() => {})
   }

@@ -18,7 +18,10 @@ import { FINAL_OUTGOING_STATES, transferTotals, type OutgoingRecord, type Outgoi
  * resume at start(), and since the receiver keeps what it verified, a resumed delivery sends only
  * what is still missing. Concurrency is limited in total and per receiving peer; failures with a
  * code protocol/api/error-codes.ts marks retryable wait (exponential backoff with jitter) and try
- * again, up to maxAttempts.
+ * again, for a time budget (retryForMs) counted from the first failure, not a number of attempts a
+ * few restarts of the receiver would use up. When the receiving peer is seen again (peerSeen: the
+ * exchange calls it when a connection opens), a transfer waiting for it tries at once and its
+ * backoff starts over.
  */
 
 /** What deliver reports while it works. */
@@ -69,7 +72,9 @@ export interface TransferQueueInit {
   concurrency?: number
   /** deliveries at once to one peer (default 2) */
   perPeerConcurrency?: number
-  /** deliveries per transfer before it fails, the first included (default 8) */
+  /** how long a transfer is retried after its first failure before it is marked failed (default 24 h) */
+  retryForMs?: number
+  /** also a cap on deliveries per transfer, the first included (default: none; the time budget decides) */
   maxAttempts?: number
   /** wait before the first retry; doubles each time (default 5000) */
   backoffInitialMs?: number
@@ -95,8 +100,10 @@ export interface TransferQueue extends EventEmitter<TransferEvents> {
   enqueue: (request: EnqueueRequest) => Promise<OutgoingRecord>
   /** Stops a queued or running transfer for good: 'cancelled', or with `error` 'failed' with its code (a peer no longer admitted). */
   cancel: (transferId: string, error?: unknown) => Promise<OutgoingRecord>
-  /** Queues a failed transfer again with a fresh count of attempts. */
+  /** Queues a failed transfer again with a fresh count of attempts and a fresh retry budget. */
   retry: (transferId: string) => Promise<OutgoingRecord>
+  /** The peer is reachable again (a connection opened): its transfers waiting for a retry try now, their backoff started over. */
+  peerSeen: (peerId: string) => Promise<void>
   get: (transferId: string) => Promise<OutgoingRecord | undefined>
   list: () => Promise<OutgoingRecord[]>
 }
@@ -114,6 +121,7 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   private readonly clock: Clock
   private readonly logger: Logger | undefined
   private readonly perPeerConcurrency: number
+  private readonly retryForMs: number
   private readonly maxAttempts: number
   private readonly backoff: Backoff
   private readonly progressIntervalMs: number
@@ -121,6 +129,8 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   private readonly peers = new Map<string, PQueue>()
   /** one job per transfer waiting, queued or running: aborting it ends that job */
   private readonly jobs: RetrySchedule
+  /** transfers waiting for a retry, by id: the peer each waits for, and which wait it is */
+  private readonly waiting = new Map<string, { peerId: string, wait: object }>()
   private running = false
 
   constructor (components: TransferQueueComponents, init: TransferQueueInit) {
@@ -130,7 +140,8 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     this.clock = components.clock ?? systemClock
     this.logger = components.logger
     this.perPeerConcurrency = init.perPeerConcurrency ?? 2
-    this.maxAttempts = init.maxAttempts ?? 8
+    this.retryForMs = init.retryForMs ?? 24 * 3_600_000
+    this.maxAttempts = init.maxAttempts ?? Number.POSITIVE_INFINITY
     // Half of each wait random, so peers do not retry in step.
     this.backoff = { initialMs: init.backoffInitialMs ?? 5000, maxMs: init.backoffMaxMs ?? 600_000, jitter: 1 / 2 }
     this.progressIntervalMs = init.progressIntervalMs ?? 500
@@ -203,12 +214,26 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   async retry (transferId: string): Promise<OutgoingRecord> {
     const record = await this.write(transferId, (r) => {
       if (r.state !== 'failed') throw new TransferStateError(transferId, r.state, 'retry')
-      const { nextAttemptAt: _, ...rest } = r
+      const { nextAttemptAt: _, failingSince: __, backoffFrom: ___, ...rest } = r
       return { ...rest, state: 'queued', attempts: 0, updatedAt: this.nowIso() }
     })
     this.emit('state', record)
     if (this.running) this.schedule(record, 0)
     return record
+  }
+
+  async peerSeen (peerId: string): Promise<void> {
+    if (!this.running) return
+    for (const [transferId, waiting] of [...this.waiting]) {
+      if (waiting.peerId !== peerId) continue
+      this.waiting.delete(transferId)
+      const record = await this.write(transferId, (r) => r.state === 'queued' && r.nextAttemptAt !== undefined
+        ? { ...r, nextAttemptAt: this.nowIso(), backoffFrom: r.attempts, updatedAt: this.nowIso() }
+        : r)
+      if (record.state !== 'queued') continue
+      this.emit('state', record)
+      this.jobs.wake(transferId)
+    }
   }
 
   async get (transferId: string): Promise<OutgoingRecord | undefined> {
@@ -222,11 +247,18 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
   /** Waits `delayMs` outside any slot, then takes a slot for the peer, then one of the total. */
   private schedule (record: OutgoingRecord, delayMs: number): void {
     const { transferId, peerId } = record
+    // The job before (whose failure scheduled this one) ends after this: it must not forget this wait.
+    const wait = {}
+    const forget = (): void => { if (this.waiting.get(transferId)?.wait === wait) this.waiting.delete(transferId) }
+    if (delayMs > 0) this.waiting.set(transferId, { peerId, wait })
     // No signal for p-queue: it would free the slot at abort while the delivery still unwinds. A job
     // aborted while waiting for its slot ends as soon as it gets one.
     this.jobs.schedule(transferId, delayMs,
-      async (signal) => this.peerQueue(peerId).add(async () => this.all.add(async () => this.attempt(transferId, signal))),
-      () => { this.dropIdlePeerQueue(peerId) })
+      async (signal) => {
+        forget()
+        return this.peerQueue(peerId).add(async () => this.all.add(async () => this.attempt(transferId, signal)))
+      },
+      () => { forget(); this.dropIdlePeerQueue(peerId) })
   }
 
   private peerQueue (peerId: string): PQueue {
@@ -293,15 +325,19 @@ class DefaultTransferQueue extends EventEmitter<TransferEvents> implements Trans
     if (current === undefined || FINAL_OUTGOING_STATES.has(current.state)) return
     let state: OutgoingState
     let nextAttemptAt: string | undefined
+    const failingSince = current.failingSince ?? now.toISOString()
+    // The budget is time: the last retry is due when it runs out, and a failure after that ends the transfer.
+    const budgetEnds = Date.parse(failingSince) + this.retryForMs
     if (err instanceof TransferDeclinedError) state = 'declined'
-    else if (isFinal(error.code) || current.attempts >= this.maxAttempts) state = 'failed'
+    else if (isFinal(error.code) || current.attempts >= this.maxAttempts || now.getTime() >= budgetEnds) state = 'failed'
     else {
       state = 'queued'
-      nextAttemptAt = new Date(now.getTime() + backoffDelay(current.attempts, this.backoff, this.clock.random())).toISOString()
+      const wait = backoffDelay(current.attempts - (current.backoffFrom ?? 0), this.backoff, this.clock.random())
+      nextAttemptAt = new Date(Math.min(now.getTime() + wait, budgetEnds)).toISOString()
     }
     const record = await this.write(transferId, (r) => r.state === 'cancelled'
       ? r
-      : { ...r, state, lastError: error, updatedAt: now.toISOString(), ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }) })
+      : { ...r, state, lastError: error, failingSince, updatedAt: now.toISOString(), ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }) })
     if (record.state === 'cancelled') return
     this.emit('state', record)
     if (state === 'queued') {

@@ -32,7 +32,7 @@ export function backoffDelay (attempts: number, backoff: Backoff, random: number
 export class RetrySchedule {
   private readonly clock: Clock
   private readonly onFault: (err: unknown, id: string) => void
-  private readonly jobs = new Map<string, { controller: AbortController, done: Promise<void> }>()
+  private readonly jobs = new Map<string, { controller: AbortController, done: Promise<void>, wake?: AbortController }>()
 
   /** `onFault`: an error `run` threw that no abort explains (a fault of the queue itself, its store failing, say). */
   constructor (clock: Clock, onFault: (err: unknown, id: string) => void) {
@@ -44,10 +44,13 @@ export class RetrySchedule {
   schedule (id: string, delayMs: number, run: (signal: AbortSignal) => Promise<unknown>, settled?: () => void): void {
     const controller = new AbortController()
     const { signal } = controller
+    const wake = delayMs > 0 ? new AbortController() : undefined
     const done = (async () => {
       try {
-        if (delayMs > 0) await this.clock.sleep(delayMs, signal)
+        if (wake !== undefined) await this.clock.sleep(delayMs, AbortSignal.any([signal, wake.signal])).catch((err: unknown) => { if (!wake.signal.aborted || signal.aborted) throw err })
         signal.throwIfAborted()
+        const job = this.jobs.get(id)
+        if (job?.controller === controller) delete job.wake
         await run(signal)
       } catch (err) {
         if (!signal.aborted) this.onFault(err, id)
@@ -56,7 +59,15 @@ export class RetrySchedule {
         settled?.()
       }
     })()
-    this.jobs.set(id, { controller, done })
+    this.jobs.set(id, { controller, done, wake })
+  }
+
+  /** Ends the wait of `id`'s job now, so it runs at once; false when it is not waiting (running, or no job). */
+  wake (id: string): boolean {
+    const wake = this.jobs.get(id)?.wake
+    if (wake === undefined || wake.signal.aborted) return false
+    wake.abort()
+    return true
   }
 
   /** Aborts the job of `id`, if there is one, with `reason`. */

@@ -64,6 +64,10 @@ export interface OutgoingRecord extends RecordBase {
   attempts: number
   /** when a retry is due (ISO 8601), while waiting for one */
   nextAttemptAt?: string
+  /** when the failures that are being retried began (ISO 8601): the retry budget counts from here */
+  failingSince?: string
+  /** `attempts` when the backoff last started over (the peer was seen again): the wait grows from there */
+  backoffFrom?: number
 }
 
 export interface IncomingRecord extends RecordBase {

@@ -17,6 +17,8 @@ interface TransferRecord {
   done: { instances: number }
   totals: { instances: number }
   lastError?: { message: string }
+  /** an outgoing transfer waiting for its retry: when it is due */
+  nextAttemptAt?: string
 }
 
 const ENDED = new Set(['complete', 'cancelled'])
@@ -49,7 +51,7 @@ export function AdminTransfers (): preact.JSX.Element {
           <tr key={x.transferId}>
             <td>{time(x.createdAt, lang)}</td>
             <td>{x.direction === 'incoming' ? '←' : '→'} {x.institution.name ?? x.institution.ura}</td>
-            <td><ProgressBar done={x.done.instances} total={x.totals.instances} label={t(`state.${x.state}` as TextKey)} />{x.lastError !== undefined && <small class='error'>{x.lastError.message}</small>}</td>
+            <td><ProgressBar done={x.done.instances} total={x.totals.instances} label={t(`state.${x.state}` as TextKey)} />{x.lastError !== undefined && <small class='error'>{x.lastError.message}</small>}{x.state === 'queued' && x.nextAttemptAt !== undefined && <small data-testid='next-attempt'>{t('transfers.next', { time: time(x.nextAttemptAt, lang) })}</small>}</td>
             <td>{x.direction === 'outgoing' && !ENDED.has(x.state) && <>
               <button type='button' onClick={() => { void act(x.transferId, 'retry') }}>{t('transfers.retry')}</button>{' '}
               <button type='button' class='secondary' onClick={() => { void act(x.transferId, 'cancel') }}>{t('transfers.cancel')}</button>
