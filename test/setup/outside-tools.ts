@@ -62,17 +62,7 @@ async function aptInstall (packages: string[], log: (line: string) => void): Pro
 
 /** dcmtk's tools on PATH: there already, installed with apt-get when allowed, or a sentence saying what to install. */
 export async function ensureDcmtk (init: OutsideToolsInit = {}): Promise<void> {
-  const env = init.env ?? process.env
-  const log = init.log ?? (() => {})
-  const missing = async (): Promise<string[]> => (await Promise.all(DCMTK_TOOLS.map(async (t) => (await onPath(t, env)) === undefined ? t : undefined))).filter((t) => t !== undefined)
-  let absent = await missing()
-  if (absent.length === 0) return
-  if (init.mayInstall ?? rootMayInstall()) {
-    await aptInstall(['dcmtk'], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
-    absent = await missing()
-    if (absent.length === 0) return
-  }
-  throw new MissingToolError(`The tests need dcmtk's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install dcmtk\` and run npm test again.`)
+  await ensureDebianTools({ name: 'dcmtk\'s tools', tools: DCMTK_TOOLS, debianPackage: 'dcmtk' }, init)
 }
 
 /** GDCM's converter: the one JPEG 2000 encoder here (dcmtk has none), for compressed instances the tests make. */
@@ -80,17 +70,22 @@ export const GDCM_TOOLS = ['gdcmconv']
 
 /** GDCM's tools (Debian's `libgdcm-tools`) on PATH: there already, installed with apt-get when allowed, or a sentence saying what to install. */
 export async function ensureGdcm (init: OutsideToolsInit = {}): Promise<void> {
+  await ensureDebianTools({ name: 'GDCM\'s tools', tools: GDCM_TOOLS, debianPackage: 'libgdcm-tools' }, init)
+}
+
+/** Command-line tools from one Debian package: on PATH, installed with apt-get when allowed, or a MissingToolError naming the package. */
+async function ensureDebianTools (wanted: { name: string, tools: string[], debianPackage: string }, init: OutsideToolsInit): Promise<void> {
   const env = init.env ?? process.env
   const log = init.log ?? (() => {})
-  const missing = async (): Promise<string[]> => (await Promise.all(GDCM_TOOLS.map(async (t) => (await onPath(t, env)) === undefined ? t : undefined))).filter((t) => t !== undefined)
+  const missing = async (): Promise<string[]> => (await Promise.all(wanted.tools.map(async (t) => (await onPath(t, env)) === undefined ? t : undefined))).filter((t) => t !== undefined)
   let absent = await missing()
   if (absent.length === 0) return
   if (init.mayInstall ?? rootMayInstall()) {
-    await aptInstall(['libgdcm-tools'], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
+    await aptInstall([wanted.debianPackage], log).catch((err: Error) => { log(`apt-get failed: ${err.message.split('\n')[0]}`) })
     absent = await missing()
     if (absent.length === 0) return
   }
-  throw new MissingToolError(`The tests need GDCM's tools (${absent.join(', ')} not found): install them with \`sudo apt-get install libgdcm-tools\` and run npm test again.`)
+  throw new MissingToolError(`The tests need ${wanted.name} (${absent.join(', ')} not found): install them with \`sudo apt-get install ${wanted.debianPackage}\` and run npm test again.`)
 }
 
 /** Where Debian's `orthanc` and `orthanc-dicomweb` put the server (outside a user's PATH) and the plugin. */
