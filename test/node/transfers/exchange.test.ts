@@ -5,6 +5,7 @@ import { createTransferStore } from '../../../node/transfers/transfer-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import type { LocalNetworkNode } from '../../../simulations/scenarios/local-network.ts'
 import { networkFetch, startAgain, useLocalNetwork } from '../../helpers/local-network.ts'
+import { until } from '../../helpers/patience.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { nextEvent, instanceHashes } from './helpers.ts'
 
@@ -110,20 +111,30 @@ describe('exchange between three hospital nodes', () => {
     const uid = generated.studyInstanceUID
     const opened: string[] = []
     const open = a.node.store.openInstance.bind(a.node.store)
-    a.node.store.openInstance = (r) => { opened.push(r.sha256); return open(r) }
+    // The cut is made, not raced: the sender's 7th instance gives no byte until the receiver has stopped,
+    // which it must do with that instance's stream still open.
+    const receiverStopped = Promise.withResolvers<void>()
+    a.node.store.openInstance = (r, options) => {
+      opened.push(r.sha256)
+      const source = open(r, options)
+      if (opened.length <= 6) return source
+      return (async function * () { await receiverStopped.promise; yield * source })()
+    }
     try {
       const sent = await post(`${a.url}/api/transfers`, { studyInstanceUID: uid, to: { ura: b.ura, department: 'RAD' }, reason: 'verwijzing' })
       const transferId = sent.body.transferId as string
-      await nextEvent(b.node.exchange, 'progress', (p) => p.transferId === transferId && p.instancesDone >= 5)
+      // The six instances before the held one are verified (not raced against the throttled progress events).
+      await until(async () => (await b.node.exchange.transfers.verifiedOf(a.peerId, transferId)).size === 6, 'the receiver verifying six instances')
       const interrupted = nextEvent(a.node.exchange, 'state', (r) => r.transferId === transferId && r.state === 'queued' && r.lastError !== undefined)
       await b.node.stop()
+      receiverStopped.resolve()
       expect(await interrupted).toMatchObject({ direction: 'outgoing', attempts: 1 })
       // What the receiver had verified and kept when it stopped, read from its own store.
       const bTransfers = createTransferStore({ dir: join(b.dataDir, 'transfers') })
       await bTransfers.start()
       const verified = new Set([...(await bTransfers.verifiedOf(a.peerId, transferId)).values()].map((v) => v.sha256))
       await bTransfers.stop()
-      expect(verified.size).toBeGreaterThanOrEqual(5)
+      expect(verified.size).toBe(6)
       opened.length = 0
 
       const restarted = await startAgain(suite, b)
