@@ -5,7 +5,8 @@ import tseslint from 'typescript-eslint'
 /*
  * The folders' boundaries (docs/architecture.md, "Folders"): `protocol/` is what two parties agree on and
  * imports nothing of ours; `node/` and `registry/` share only `protocol/`; the web app runs in a
- * browser and may use only the API's shapes in `protocol/api/`. Crossing one fails the lint.
+ * browser and may use only the API's shapes in `protocol/api/`. Inside `node/`, `p2p/` (host, gating, gossip,
+ * framing) knows nothing of `transfers/` (the operations on top of it). Crossing one fails the lint.
  */
 const ours = ['./bin', './node', './registry', './simulations', './test', './web', './types']
 const boundaries = [
@@ -13,7 +14,8 @@ const boundaries = [
   { target: './node', from: ['./registry', './web', './simulations', './test'], message: 'node/ imports only protocol/ (what it shares with the registry lives there).' },
   { target: './registry', from: ['./node', './web', './simulations', './test'], message: 'registry/ imports only protocol/ (what it shares with the node lives there).' },
   { target: './web', from: ours.filter((f) => f !== './web'), message: 'the web app runs in a browser: it imports only protocol/api/.' },
-  { target: './web', from: './protocol', except: ['./api'], message: 'the web app runs in a browser: it imports only protocol/api/.' }
+  { target: './web', from: './protocol', except: ['./api'], message: 'the web app runs in a browser: it imports only protocol/api/.' },
+  { target: './node/p2p', from: './node/transfers', message: 'p2p/ is the host, gating, gossip and framing: the transfers use it, never the other way round.' }
 ]
 
 export default tseslint.config(

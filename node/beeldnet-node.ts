@@ -25,7 +25,6 @@ import { explainListenFailure, listenerOf } from './listen-failure.ts'
 import { createLifecycle, madeAtStart, startOnly, type Lifecycle, type Startable } from './lifecycle.ts'
 import { UserStore } from './users/user-store.ts'
 import { ensureCliToken } from './users/cli-token.ts'
-import { auditPatient } from './audit/events.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
 
@@ -245,16 +244,9 @@ export class BeeldnetNode {
       exportsDir: join(this.dataDir, 'exports'),
       queue: { maxAttempts: this.config.pacs.exportMaxAttempts, backoffInitialMs: this.config.pacs.exportBackoffSeconds * 1000, backoffMaxMs: this.config.pacs.exportBackoffMaxSeconds * 1000 }
     })
+    // Announced by the exchange once the study's arrival is in the audit trail.
     this.exchange.on('study-complete', (e) => {
-      const from = this.p2p.institutionOf(e.peerId)
-      const receipt = JSON.stringify(e.receipt)
-      if (e.direction === 'outgoing') {
-        void this.auditStudy('receipt', 'kept', e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name, receipt)
-        return
-      }
-      void this.auditStudy('receive', 'committed', e.studyInstanceUID, from?.ura ?? e.peerId, from?.institution.name, receipt).then(() => {
-        pacs.studyArrived(e.studyInstanceUID, from?.institution.name ?? e.peerId)
-      })
+      if (e.direction === 'incoming') pacs.studyArrived(e.studyInstanceUID, this.p2p.institutionOf(e.peerId)?.institution.name ?? e.peerId)
     })
     return pacs
   }
@@ -281,7 +273,6 @@ export class BeeldnetNode {
     return metrics
   }
 
-  /** A study received or delivered: recorded with the signed receipt, which can be checked again later. */
   /** A copy of a held instance, kept, replaced or refused (store.duplicates): in the log, and in the trail for the patient. */
   private async recordDuplicate (e: DuplicateEvent): Promise<void> {
     const fields = { study: e.studyInstanceUID, sopInstanceUID: e.sopInstanceUID, kind: e.kind, why: e.why, origin: e.origin, transferSyntaxUID: e.transferSyntaxUID, heldTransferSyntaxUID: e.heldTransferSyntaxUID }
@@ -299,15 +290,6 @@ export class BeeldnetNode {
       })
     } catch (err) {
       this.logger.error({ err, study: e.studyInstanceUID }, 'the audit trail did not take a duplicate instance')
-    }
-  }
-
-  private async auditStudy (event: string, outcome: string, studyInstanceUID: string, ura: string, name: string | undefined, receipt: string): Promise<void> {
-    try {
-      const study = await this.store.getStudyRecord(studyInstanceUID)
-      await this.audit.record({ event, outcome, patient: auditPatient(study.patient), user: { system: 'this node' }, institution: { ura, ...(name === undefined ? {} : { name }) }, studyInstanceUID, details: { receipt } })
-    } catch (err) {
-      this.logger.error({ err, study: studyInstanceUID, event }, 'the audit trail did not take a transfer\'s end')
     }
   }
 

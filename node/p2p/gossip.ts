@@ -173,7 +173,7 @@ class DefaultDirectoryGossip extends EventEmitter<DirectoryGossipEvents> impleme
     let framed: FramedStream | undefined
     let remote: DirectoryHello | undefined
     try {
-      framed = createFramedStream(await this.host.dialProtocol(peerId, DIRECTORY_PROTOCOL, signal), { stallTimeoutMs: this.stallTimeoutMs })
+      framed = createFramedStream(await this.host.dialProtocol(peerId, DIRECTORY_PROTOCOL, { signal }), { stallTimeoutMs: this.stallTimeoutMs })
       await framed.writeControl(local, signal)
       remote = await framed.readControl(DirectoryHello, 'a directory hello', signal)
       let outcome: Pick<DirectoryExchange, 'outcome' | 'code'> = { outcome: 'in-step' }

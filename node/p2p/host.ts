@@ -127,7 +127,7 @@ export interface P2PHost extends EventEmitter<P2PHostEvents> {
   handle (protocol: string, handler: P2PStreamHandler, options?: P2PHandleOptions): Promise<void>
   unhandle (protocol: string): Promise<void>
   /** opens a stream to an admitted peer, at the addresses the directory lists (reusing an open connection) */
-  dialProtocol (peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream>
+  dialProtocol (peerId: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
   /** peers with an open connection */
   connectedPeers (): ConnectedPeer[]
   /** the directory's entry for a peer (URA, institution, node key) */
@@ -287,7 +287,7 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
     }
   }
 
-  async dialProtocol (peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
+  async dialProtocol (peerId: string, protocol: string, { signal }: { signal?: AbortSignal } = {}): Promise<Stream> {
     const node = this.requireNode()
     const decision = this.gating.check(peerId)
     if (!decision.allowed) {

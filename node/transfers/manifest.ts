@@ -12,7 +12,7 @@ import type { StudyStore } from '../store/study-store.ts'
  */
 
 export interface BuildManifestComponents {
-  store: StudyStore
+  store: Pick<StudyStore, 'getStudy'>
 }
 
 export interface BuildManifestInit {
@@ -32,7 +32,7 @@ export interface BuildManifestInit {
 }
 
 /** Throws BEELDNET_ERR_STUDY_NOT_FOUND when the store has no such study. */
-export async function buildManifest (components: BuildManifestComponents, studyInstanceUID: string, init: BuildManifestInit, signal?: AbortSignal): Promise<Manifest> {
+export async function buildManifest (components: BuildManifestComponents, studyInstanceUID: string, init: BuildManifestInit, { signal }: { signal?: AbortSignal } = {}): Promise<Manifest> {
   const entries = await components.store.getStudy(studyInstanceUID)
   signal?.throwIfAborted()
   const { study } = entries
@@ -61,8 +61,8 @@ export async function buildManifest (components: BuildManifestComponents, studyI
 }
 
 /** Builds the manifest and signs it with this node's key; schema problems throw BEELDNET_ERR_SCHEMA. */
-export async function buildSignedManifest (components: BuildManifestComponents & { signer: NodeSigner }, studyInstanceUID: string, init: BuildManifestInit, signal?: AbortSignal): Promise<SignedManifest> {
-  return signManifest(await buildManifest(components, studyInstanceUID, init, signal), components.signer)
+export async function buildSignedManifest (components: BuildManifestComponents & { signer: NodeSigner }, studyInstanceUID: string, init: BuildManifestInit, options: { signal?: AbortSignal } = {}): Promise<SignedManifest> {
+  return signManifest(await buildManifest(components, studyInstanceUID, init, options), components.signer)
 }
 
 function clip (value: string, max: number): string {

@@ -24,7 +24,8 @@ describe('folder boundaries in the lint', () => {
     ['node/store/probe.ts', 'export { createRegistryServer } from \'../../registry/http/server.ts\'\n', 'node/ imports only protocol/'],
     ['registry/probe.ts', 'import * as node from \'../node/errors.ts\'\nexport const x = node\n', 'registry/ imports only protocol/'],
     ['web/src/probe.ts', 'import * as p from \'../../protocol/errors.ts\'\nexport const x = p\n', 'it imports only protocol/api/'],
-    ['web/src/probe.ts', 'import * as n from \'../../node/errors.ts\'\nexport const x = n\n', 'it imports only protocol/api/']
+    ['web/src/probe.ts', 'import * as n from \'../../node/errors.ts\'\nexport const x = n\n', 'it imports only protocol/api/'],
+    ['node/p2p/probe.ts', 'import type { Exchange } from \'../transfers/exchange.ts\'\nexport type X = Exchange\n', 'the transfers use it, never the other way round']
   ])('%s crossing a boundary fails the lint', async (file, source, why) => {
     const errors = await boundaryErrors(file, source)
     expect(errors).toHaveLength(1)
@@ -36,6 +37,7 @@ describe('folder boundaries in the lint', () => {
     ['registry/probe.ts', 'import * as p from \'../protocol/canonical.ts\'\nexport const x = p\n'],
     ['web/src/probe.ts', 'import type { InboxEntry } from \'../../protocol/api/inbox.ts\'\nexport type X = InboxEntry\n'],
     ['protocol/probe.ts', 'import * as p from \'./canonical.ts\'\nexport const x = p\n'],
+    ['node/transfers/probe.ts', 'import type { P2PHost } from \'../p2p/host.ts\'\nexport type X = P2PHost\n'],
     ['test/probe.test.ts', 'import * as n from \'../node/errors.ts\'\nimport * as r from \'../registry/errors.ts\'\nexport const x = [n, r]\n']
   ])('%s importing within its bounds passes', async (file, source) => {
     expect(await boundaryErrors(file, source)).toEqual([])

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { networkFetch, restartWithConfig, useLocalNetwork } from '../../helpers/local-network.ts'
-import { sendPullDecision } from '../../../node/p2p/pull-protocol.ts'
+import { sendPullDecision } from '../../../node/transfers/pull/pull-protocol.ts'
 import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
 import { nextEvent } from '../transfers/helpers.ts'
 

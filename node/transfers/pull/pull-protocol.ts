@@ -1,8 +1,8 @@
 import type { Stream } from '@libp2p/interface'
-import { PullAnswer, PullRequest } from '../../protocol/exchange/pull.ts'
-import type { RemotePeer } from './host.ts'
-import { adoptRemoteCode } from './remote-errors.ts'
-import { createFramedStream, type FramedStreamInit } from './stream-io.ts'
+import { PullAnswer, PullRequest } from '../../../protocol/exchange/pull.ts'
+import type { RemotePeer } from '../../p2p/host.ts'
+import { adoptRemoteCode } from '../../p2p/remote-errors.ts'
+import { createFramedStream, type FramedStreamInit } from '../../p2p/stream-io.ts'
 
 /*
  * The pull protocol: one request, one answer, both control frames. What an allowed pull does
@@ -22,7 +22,7 @@ export function createPullHandler (decide: DecidePull, init: FramedStreamInit = 
   }
 }
 
-export async function pullOverStream (stream: Stream, request: PullRequest, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<PullAnswer> {
+export async function pullOverStream (stream: Stream, request: PullRequest, { signal, ...init }: FramedStreamInit & { signal?: AbortSignal } = {}): Promise<PullAnswer> {
   const framed = createFramedStream(stream, init)
   try {
     await framed.writeControl(request, signal)
@@ -46,7 +46,7 @@ export function createPullDecisionHandler (decided: PullDecided, init: FramedStr
   }
 }
 
-export async function sendPullDecision (stream: Stream, answer: PullAnswer, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<void> {
+export async function sendPullDecision (stream: Stream, answer: PullAnswer, { signal, ...init }: FramedStreamInit & { signal?: AbortSignal } = {}): Promise<void> {
   const framed = createFramedStream(stream, init)
   try {
     await framed.writeControl(answer, signal)

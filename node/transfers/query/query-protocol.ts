@@ -1,16 +1,16 @@
 import type { Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { MAX_QUERY_RESPONSE_BYTES, QueryRequest, QueryResponse, type QueryCriteria, type StudySummary } from '../../protocol/exchange/query.ts'
-import { requestSignatureProblem } from '../../protocol/exchange/request-signature.ts'
-import type { StudyRecord } from '../store/records.ts'
-import type { AuditSink } from '../audit/audit-log.ts'
-import { auditClinician, auditPatient } from '../audit/events.ts'
-import type { StudyStore } from '../store/study-store.ts'
-import { manifestStudy } from '../transfers/manifest.ts'
-import type { RemotePeer } from './host.ts'
-import { jsonBytes, readJsonRun, writeRun } from './json-run.ts'
-import { adoptRemoteCode } from './remote-errors.ts'
-import { createFramedStream, type FramedStreamInit } from './stream-io.ts'
+import { MAX_QUERY_RESPONSE_BYTES, QueryRequest, QueryResponse, type QueryCriteria, type StudySummary } from '../../../protocol/exchange/query.ts'
+import { requestSignatureProblem } from '../../../protocol/exchange/request-signature.ts'
+import type { StudyRecord } from '../../store/records.ts'
+import type { AuditSink } from '../../audit/audit-log.ts'
+import { auditClinician, auditPatient } from '../../audit/events.ts'
+import type { StudyStore } from '../../store/study-store.ts'
+import { manifestStudy } from '../manifest.ts'
+import type { RemotePeer } from '../../p2p/host.ts'
+import { jsonBytes, readJsonRun, writeRun } from '../../p2p/json-run.ts'
+import { adoptRemoteCode } from '../../p2p/remote-errors.ts'
+import { createFramedStream, type FramedStreamInit } from '../../p2p/stream-io.ts'
 
 /*
  * The query protocol: one request (a control frame), one answer (a run: it can list many studies).
@@ -29,7 +29,7 @@ export function summarise (study: StudyRecord): StudySummary {
 }
 
 /** Studies matching `criteria` in the local store, newest first, at most criteria.limit (and whether more matched). */
-export async function searchStore (store: StudyStore, criteria: QueryCriteria): Promise<{ studies: StudyRecord[], truncated: boolean }> {
+export async function searchStore (store: Pick<StudyStore, 'findStudies'>, criteria: QueryCriteria): Promise<{ studies: StudyRecord[], truncated: boolean }> {
   const found = await store.findStudies({
     bsn: criteria.bsn,
     patientId: criteria.patientId,
@@ -46,7 +46,7 @@ export async function searchStore (store: StudyStore, criteria: QueryCriteria): 
 }
 
 export interface QueryResponderComponents {
-  store: StudyStore
+  store: Pick<StudyStore, 'findStudies'>
   logger: Logger
   /** every query answered, empty ones too, per patient found or asked for (optional) */
   audit?: AuditSink
@@ -94,7 +94,7 @@ async function auditQuery (audit: AuditSink | undefined, request: QueryRequest, 
 }
 
 /** Asks the peer on `stream`; resolves with its answer (a result or a refusal). */
-export async function queryOverStream (stream: Stream, request: QueryRequest, signal?: AbortSignal, init: FramedStreamInit = {}): Promise<QueryResponse> {
+export async function queryOverStream (stream: Stream, request: QueryRequest, { signal, ...init }: FramedStreamInit & { signal?: AbortSignal } = {}): Promise<QueryResponse> {
   const framed = createFramedStream(stream, init)
   try {
     await framed.writeControl(request, signal)

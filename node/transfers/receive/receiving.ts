@@ -1,0 +1,82 @@
+import type { Logger } from 'pino'
+import type { NodeIdentity } from '../../../protocol/identity.ts'
+import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
+import type { AuditSink } from '../../audit/audit-log.ts'
+import { auditPatient, NODE_ITSELF } from '../../audit/events.ts'
+import type { P2PHost } from '../../p2p/host.ts'
+import type { FramedStreamInit } from '../../p2p/stream-io.ts'
+import type { StudyStore } from '../../store/study-store.ts'
+import type { StudyComplete } from '../events.ts'
+import type { TransferStore } from '../transfer-store.ts'
+import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
+import { createPushHandler } from './push-handler.ts'
+
+/*
+ * Receiving studies: pushes from admitted peers are served on the push protocol through receive
+ * sessions (incoming.ts), which keep what is verified for a resume. A committed study is recorded
+ * in the audit trail with the receipt this node signed before anyone is told it arrived.
+ */
+
+export interface ReceivingComponents {
+  host: Pick<P2PHost, 'handle' | 'unhandle' | 'institutionOf'>
+  store: StudyStore
+  identity: NodeIdentity
+  logger: Logger
+  transfers: TransferStore
+  audit?: AuditSink
+  /** this institution's URA: offers for another institution are refused */
+  ura: () => string
+  /** a study committed here, once it is in the audit trail */
+  onCommitted: (e: StudyComplete) => void
+}
+
+export interface Receiving {
+  readonly incoming: IncomingTransfers
+  start (): Promise<void>
+  stop (): Promise<void>
+}
+
+export function createReceiving (components: ReceivingComponents, stream: FramedStreamInit): Receiving {
+  const { host, logger, audit } = components
+  const incoming = createIncomingTransfers({ store: components.store, transfers: components.transfers, identity: components.identity }, { ura: components.ura })
+
+  const auditCommitted = async (e: StudyComplete): Promise<void> => {
+    if (audit === undefined) return
+    const from = host.institutionOf(e.peerId)
+    try {
+      const study = await components.store.getStudyRecord(e.studyInstanceUID)
+      await audit.record({
+        event: 'receive',
+        outcome: 'committed',
+        patient: auditPatient(study.patient),
+        user: NODE_ITSELF,
+        institution: { ura: from?.ura ?? e.peerId, ...(from === undefined ? {} : { name: from.institution.name }) },
+        studyInstanceUID: e.studyInstanceUID,
+        details: { receipt: JSON.stringify(e.receipt) }
+      })
+    } catch (err) {
+      logger.error({ err, study: e.studyInstanceUID }, 'the audit trail did not take a received study')
+    }
+  }
+  const onCommitted = (e: StudyComplete): void => { void auditCommitted(e).then(() => { components.onCommitted(e) }) }
+
+  return {
+    incoming,
+    async start () {
+      await incoming.start()
+      incoming.on('study-complete', onCommitted)
+      try {
+        await host.handle(PROTOCOLS.push, createPushHandler({ incoming, logger }, stream))
+      } catch (err) {
+        incoming.off('study-complete', onCommitted)
+        await incoming.stop()
+        throw err
+      }
+    },
+    async stop () {
+      await host.unhandle(PROTOCOLS.push).catch(() => {})
+      incoming.off('study-complete', onCommitted)
+      await incoming.stop()
+    }
+  }
+}

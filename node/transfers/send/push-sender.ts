@@ -1,0 +1,128 @@
+import { Answer } from '../../../protocol/exchange/answer.ts'
+import { reportsFirst } from '../../../protocol/exchange/manifest.ts'
+import { MAX_PUSH_DOCUMENT_BYTES, PushReceiverStep } from '../../../protocol/exchange/push.ts'
+import { SignedReceipt } from '../../../protocol/exchange/receipt.ts'
+import { FRAME_HEADER_BYTES, MAX_DATA_FRAME_BYTES } from '../../../protocol/p2p/framing.ts'
+import { SchemaError } from '../../../protocol/errors.ts'
+import type { StudyStore } from '../../store/study-store.ts'
+import { TransferDeclinedError } from '../errors.ts'
+import type { DeliveryJob, DeliveryOptions } from './queue.ts'
+import { jsonBytes, readJsonRun, writeRun } from '../../p2p/json-run.ts'
+import { adoptRemoteCode } from '../../p2p/remote-errors.ts'
+import { createFramedStream, sendReadable, type FramedStream, type FramedStreamInit } from '../../p2p/stream-io.ts'
+import type { Stream } from '@libp2p/interface'
+
+/*
+ * The sender's side of the push protocol on one stream (steps in protocol/exchange/push.ts; the
+ * receiver's side is receive/push-handler.ts): offer the signed manifest, send what the receiver
+ * does not hold, read its acknowledgements, return its signed receipt. Either side's error resets
+ * the stream with its code; the receiver's verified instances stay for the next attempt.
+ */
+
+/**
+ * Instance bytes are read in chunks that, with the 5-byte frame header, fill one 256 KiB yamux
+ * message: about 1.4x the throughput of 64 KiB reads in bench:transfer, for less CPU.
+ */
+const SEND_CHUNK_BYTES = MAX_DATA_FRAME_BYTES - FRAME_HEADER_BYTES
+
+export interface PushSenderComponents {
+  store: Pick<StudyStore, 'openInstance'>
+}
+
+/** One delivery attempt over an open stream: offer, send what is missing, return the receipt. */
+export async function pushOverStream (components: PushSenderComponents, stream: Stream, job: DeliveryJob, options: DeliveryOptions, init: FramedStreamInit = {}): Promise<SignedReceipt> {
+  const { onProgress, signal } = options
+  const framed = createFramedStream(stream, init)
+  const { manifest } = job
+  try {
+    onProgress({ kind: 'state', state: 'offering' })
+    const offer = jsonBytes(manifest)
+    await framed.writeControl({ type: 'beeldnet/push-offer', bytes: offer.byteLength }, signal)
+    await writeRun(framed, offer, signal)
+    const answer = await readJsonRun(framed, MAX_PUSH_DOCUMENT_BYTES, Answer, 'push answer', signal)
+    if (answer.transferId !== manifest.signed.transferId || answer.manifestHash !== job.record.manifestHash) {
+      throw new SchemaError('push answer', [`it answers transfer ${answer.transferId} (manifest ${answer.manifestHash.slice(0, 16)}), not this one`])
+    }
+    if (answer.decision === 'decline') {
+      await framed.close(signal).catch(() => {})
+      throw new TransferDeclinedError(manifest.signed.transferId, answer.reason, answer.text)
+    }
+    onProgress({ kind: 'have', sha256s: answer.have })
+    const have = new Set(answer.have)
+    const toSend = reportsFirst(manifest.signed.instances).filter((i) => !have.has(i.sha256))
+    onProgress({ kind: 'state', state: 'sending' })
+    // Acknowledgements come back while we write; the receipt ends the run.
+    const receipt = readAcksThenReceipt(framed, onProgress, signal)
+    receipt.catch(() => {})
+    const open = (i: number): EarlyRead<Uint8Array> | undefined =>
+      i < toSend.length ? readEarly(components.store.openInstance(toSend[i]!, { chunkBytes: SEND_CHUNK_BYTES })) : undefined
+    // The next instance's file is opened and its first chunk read while this one is on the wire.
+    let current: EarlyRead<Uint8Array> | undefined
+    let next = open(0)
+    try {
+      for (let i = 0; i < toSend.length; i++) {
+        current = next!
+        next = open(i + 1)
+        await framed.writeControl({ type: 'beeldnet/push-instance', sha256: toSend[i]!.sha256 }, signal)
+        await sendReadable(framed, counted(current.chunks, onProgress), { signal })
+      }
+    } finally {
+      // Files opened ahead, or one whose sending never started, are closed here.
+      await Promise.all([current?.cancel(), next?.cancel()])
+    }
+    await framed.writeControl({ type: 'beeldnet/push-done' }, signal)
+    onProgress({ kind: 'state', state: 'verifying' })
+    const signed = await receipt
+    await framed.close(signal).catch(() => {})
+    return signed
+  } catch (err) {
+    framed.abort(err as Error)
+    throw adoptRemoteCode(err)
+  }
+}
+
+async function readAcksThenReceipt (framed: FramedStream, onProgress: DeliveryOptions['onProgress'], signal: AbortSignal): Promise<SignedReceipt> {
+  for (;;) {
+    const step = await framed.readControl(PushReceiverStep, 'push acknowledgement', signal)
+    if (step.type === 'beeldnet/push-progress') continue
+    if (step.type === 'beeldnet/push-ack') {
+      onProgress({ kind: 'confirmed', sha256: step.sha256 })
+      continue
+    }
+    return await readJsonRun(framed, step.bytes, SignedReceipt, 'receipt', signal)
+  }
+}
+
+async function * counted (source: AsyncIterable<Uint8Array>, onProgress: DeliveryOptions['onProgress']): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    yield chunk
+    onProgress({ kind: 'bytes', bytes: chunk.byteLength })
+  }
+}
+
+interface EarlyRead<T> {
+  /** what the source yields, from its first item on */
+  chunks: AsyncIterable<T>
+  /** ends the source when its chunks are not going to be read */
+  cancel: () => Promise<void>
+}
+
+/** Starts reading `source` now rather than when its chunks are first asked for. */
+function readEarly<T> (source: AsyncIterable<T>): EarlyRead<T> {
+  const iterator = source[Symbol.asyncIterator]()
+  const first = iterator.next()
+  first.catch(() => {})
+  return {
+    chunks: (async function * () {
+      try {
+        for (let item = await first; item.done !== true; item = await iterator.next()) yield item.value
+      } finally {
+        await iterator.return?.()
+      }
+    })(),
+    cancel: async () => {
+      await first.catch(() => {})
+      await iterator.return?.()
+    }
+  }
+}
