@@ -41,6 +41,11 @@ export class StreamResetError extends BeeldnetError {
   constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_STREAM_RESET', message, options) }
 }
 
+/** A push's data connection (the TLS bulk channel) was not made, or not by the peer its token was for. */
+export class DataChannelError extends BeeldnetError {
+  constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_DATA_CHANNEL', message, options) }
+}
+
 export class DataTooLongError extends BeeldnetError {
   constructor (what: string, max: number) { super('BEELDNET_ERR_DATA_TOO_LONG', `${what} exceeds the ${max} bytes allowed`) }
 }

@@ -112,6 +112,7 @@ export const ERRORS = {
   BEELDNET_ERR_P2P_NOT_STARTED: { status: 503, retry: true, class: 'P2PNotStartedError' },
   BEELDNET_ERR_STREAM_STALLED: { status: 504, retry: true, class: 'StreamStalledError' },
   BEELDNET_ERR_STREAM_RESET: { status: 502, retry: true, class: 'StreamResetError' },
+  BEELDNET_ERR_DATA_CHANNEL: { status: 502, retry: true, class: 'DataChannelError' },
   BEELDNET_ERR_DATA_TOO_LONG: { status: 502, retry: true, class: 'DataTooLongError' },
   BEELDNET_ERR_FRAME_TOO_LARGE: { status: 502, retry: true, class: 'FrameTooLargeError' },
   BEELDNET_ERR_FRAME_MALFORMED: { status: 502, retry: true, class: 'FrameMalformedError' },
