@@ -5,12 +5,14 @@ import { INGEST_COLUMNS, runIngestBench } from './ingest.ts'
 import { REGISTRY_COLUMNS, runRegistryBench } from './registry.ts'
 import { formatTable, type BenchRow } from './table.ts'
 import { TRANSFER_COLUMNS, runTransferBench } from './transfer.ts'
+import { WAN_COLUMNS, runWanBench } from './wan.ts'
 
 const benches: Record<string, { columns: string[], run: (log: (line: string) => void) => Promise<BenchRow[]> }> = {
   ingest: { columns: INGEST_COLUMNS, run: runIngestBench },
   registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench },
   transfer: { columns: TRANSFER_COLUMNS, run: runTransferBench },
-  dicom: { columns: DICOM_COLUMNS, run: runDicomBench }
+  dicom: { columns: DICOM_COLUMNS, run: runDicomBench },
+  wan: { columns: WAN_COLUMNS, run: runWanBench }
 }
 
 const args = process.argv.slice(2)
@@ -21,7 +23,8 @@ if (unknown.length > 0) throw new Error(`unknown benchmark(s) ${unknown.join(', 
 
 const rows: BenchRow[] = []
 const columns = new Set<string>()
-for (const name of names.length > 0 ? names : Object.keys(benches)) {
+// wan needs root (it makes network namespaces): it runs only when named.
+for (const name of names.length > 0 ? names : Object.keys(benches).filter((n) => n !== 'wan')) {
   const bench = benches[name]!
   rows.push(...await bench.run((line) => process.stderr.write(`[${name}] ${line}\n`)))
   for (const c of bench.columns) columns.add(c)
