@@ -170,9 +170,14 @@ export class DelayForwarder {
       pair.backward.stop()
     }
     // A reset or error on one side ends the other at once (a reset is not delayed: it has no bytes).
+    // A clean close does not: the other side still gets what its line holds, then the FIN.
     for (const [socket, other] of [[client, target], [target, client]] as const) {
       socket.on('error', () => { other.destroy() })
-      socket.on('close', () => { this.sockets.delete(socket); other.destroy(); close() })
+      socket.on('close', (hadError) => {
+        this.sockets.delete(socket)
+        if (hadError) other.destroy()
+        close()
+      })
     }
   }
 

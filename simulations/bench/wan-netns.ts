@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { NODE_PROCESS_ENV, NODE_PROCESS_FLAGS, run, WorkerProcess } from './processes.ts'
@@ -125,6 +125,14 @@ export class WanHosts {
     }
   }
 
+  /** Bytes tbf has sent from host `ns` onto the line so far (whole frames). */
+  async lineBytesFrom (ns: string): Promise<number> {
+    const text = await inNs(ns, 'tc', '-s', 'qdisc', 'show', 'dev', 'wan0')
+    const sent = /Sent (\d+) bytes/.exec(text)?.[1]
+    if (sent === undefined) throw new Error(`tc -s qdisc show dev wan0 in ${ns} shows no byte count: ${text}`)
+    return Number(sent)
+  }
+
   /** tc's view of the line (both ends), for the log. */
   async describe (): Promise<string> {
     const out: string[] = []
@@ -167,4 +175,36 @@ export async function waitListeningIn (pid: number, port: number, timeoutMs = 10
     await delay(20)
   }
   throw new Error(`nothing listens on port ${port} in process ${pid}'s namespace after ${timeoutMs} ms`)
+}
+
+/** /proc/net/tcp's hex of an IPv4 address (little-endian on this machine's kind) */
+function procHex (address: string): string {
+  return address.split('.').map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0')).reverse().join('')
+}
+
+/**
+ * The TCP ports process `pid` listens on at `address` (or at every address of its namespace): from
+ * its namespace's /proc/<pid>/net/tcp{,6}, kept to the sockets its own file descriptors hold.
+ */
+export async function listeningPortsOf (pid: number, address: string): Promise<number[]> {
+  const inodes = new Set<string>()
+  const fdDir = `/proc/${pid}/fd`
+  for (const fd of await readdir(fdDir)) {
+    const target = await readlink(join(fdDir, fd)).catch(() => '')
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1]
+    if (inode !== undefined) inodes.add(inode)
+  }
+  const wanted = new Set([procHex(address), '00000000', '00000000000000000000000000000000'])
+  const ports = new Set<number>()
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '')
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      const [host, port] = (f[1] ?? '').split(':')
+      // state 0A is LISTEN; field 10 is the socket's inode
+      if (f[3] !== '0A' || host === undefined || port === undefined || !wanted.has(host) || !inodes.has(f[9] ?? '')) continue
+      ports.add(parseInt(port, 16))
+    }
+  }
+  return [...ports].sort((x, y) => x - y)
 }

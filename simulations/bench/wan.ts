@@ -14,7 +14,7 @@ import { nodeEnv } from '../scenarios/node-env.ts'
 import { cpuOf, freePort, MB, procStats, run, since, sync, type WorkerMessage, type WorkerProcess } from './processes.ts'
 import type { BenchRow } from './table.ts'
 import type { ForwarderStats } from './wan-delay.ts'
-import { tbfFor, WAN, waitListeningIn, WanHosts, type Link } from './wan-netns.ts'
+import { listeningPortsOf, tbfFor, WAN, waitListeningIn, WanHosts, type Link } from './wan-netns.ts'
 import { api, TransferWatch, type NodeHttp } from './wan-nodes.ts'
 
 /*
@@ -104,6 +104,9 @@ interface Path {
   /** forwarder in A (dials from A to B) and in B (dials from B to A) */
   fwdA: WorkerProcess
   fwdB: WorkerProcess
+  /** node ports in B routed through A's forwarder (same port at 127.0.0.1), and the other way */
+  routedToB: Set<number>
+  routedToA: Set<number>
 }
 
 function linksFromEnv (): Link[] {
@@ -150,15 +153,37 @@ async function routeAtoB (path: Path, targetPort: number, listenPort = 0): Promi
   return (await path.fwdA.next('routed') as { port: number } & WorkerMessage).port
 }
 
+/**
+ * Every port a node listens on at its wan0 address (libp2p, and whatever else the node opens for
+ * its peers, e.g. a data channel) is reached from the other host only through that host's
+ * forwarder, at 127.0.0.1 and the same port: the address the peer learns from the directory or
+ * its libp2p connection. Ports routed before are left as they are.
+ */
+async function routeNodePorts (path: Path, node: WorkerProcess, side: 'a' | 'b', log: Log): Promise<void> {
+  const [fwd, routed, address] = side === 'b' ? [path.fwdA, path.routedToB, WAN.b.wan] : [path.fwdB, path.routedToA, WAN.a.wan]
+  for (const port of await listeningPortsOf(node.pid, address)) {
+    if (routed.has(port)) continue
+    fwd.send({ cmd: 'route', route: { listenHost: '127.0.0.1', listenPort: port, targetHost: address, targetPort: port } })
+    await fwd.next('routed')
+    routed.add(port)
+    log(`  ${node.name} listens on ${address}:${port}: reached from the other host through its forwarder at 127.0.0.1:${port}`)
+  }
+}
+
 /** Measures what a session cost the path: wire bytes A -> B, forwarder CPU and peak queue. */
 async function measured<T> (path: Path, body: () => Promise<T>): Promise<{ result: T, wireBytes: number, fwdCpuS: number, peakQueueBytes: number }> {
   const before = await Promise.all([forwarderStats(path.fwdA, true), forwarderStats(path.fwdB, true)])
+  const lineBefore = await path.hosts.lineBytesFrom(path.hosts.a)
   const cpu = await cpuOf(path.fwdA.pid, path.fwdB.pid)
   const result = await body()
   const fwdCpuS = await cpuOf(path.fwdA.pid, path.fwdB.pid) - cpu
   const after = await Promise.all([forwarderStats(path.fwdA), forwarderStats(path.fwdB)])
+  const lineBytes = await path.hosts.lineBytesFrom(path.hosts.a) - lineBefore
   // A -> B: what A's forwarder carried forward plus what B's carried back (on dials from B).
   const wireBytes = (after[0].forwardBytes - before[0].forwardBytes) + (after[1].backwardBytes - before[1].backwardBytes)
+  // Frames add about 5 % to what the forwarders carry (headers, acknowledgements of B's bytes):
+  // much more on the line means a connection went around the forwarders, undelayed.
+  if (lineBytes > wireBytes * 1.15 + MB) throw new Error(`${lineBytes} bytes went from A onto the line, the forwarders carried ${wireBytes}: a connection went around them, without the delay`)
   return { result, wireBytes, fwdCpuS, peakQueueBytes: Math.max(after[0].peakQueuedBytes, after[1].peakQueuedBytes) }
 }
 
@@ -226,6 +251,9 @@ async function startNodes (path: Path, registry: Registry, a: LocalNetworkNode, 
   }
   const sender = await start('sending node', path.hosts.a, a, WAN.a)
   const receiver = await start('receiving node', path.hosts.b, b, WAN.b)
+  // Each node's enrolled address (127.0.0.1:<port>) is, in the other host, that host's forwarder.
+  await routeNodePorts(path, receiver.worker, 'b', log)
+  await routeNodePorts(path, sender.worker, 'a', log)
   const watch = await TransferWatch.open(sender.api)
   const nodes = { sender: sender.worker, receiver: receiver.worker, senderApi: sender.api, receiverApi: receiver.api, to: { ura: b.ura, department: b.departments[0]!.code }, watch }
   // Warm-up: connect through the path, and every code path runs once before anything is timed.
@@ -356,12 +384,7 @@ export async function runWanBench (print: Log): Promise<BenchRow[]> {
     const fwdB = hosts.fork(hosts.b, 'forwarder in B', 'wan-delay-worker.ts', [])
     workers.push(fwdA, fwdB)
     await Promise.all([fwdA.next('ready', 60_000), fwdB.next('ready', 60_000)])
-    const path: Path = { hosts, fwdA, fwdB }
-    // Each node's enrolled address (127.0.0.1:<port>) in the other host is that host's forwarder.
-    const portOf = (n: LocalNetworkNode): number => Number(/\/tcp\/(\d+)/.exec(n.addresses[0]!)![1])
-    await routeAtoB(path, portOf(b), portOf(b))
-    fwdB.send({ cmd: 'route', route: { listenHost: '127.0.0.1', listenPort: portOf(a), targetHost: WAN.a.wan, targetPort: portOf(a) } })
-    await fwdB.next('routed')
+    const path: Path = { hosts, fwdA, fwdB, routedToB: new Set(), routedToA: new Set() }
 
     const server = hosts.fork(hosts.b, 'probe server in B', 'wan-probe-worker.ts', ['serve', WAN.b.wan])
     const probe = hosts.fork(hosts.a, 'probe in A', 'wan-probe-worker.ts', ['dial'])
