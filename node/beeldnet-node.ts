@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises'
 import { NotInitialisedError } from './errors.ts'
 import { createDirectoryService, type DirectoryService } from './directory/directory-service.ts'
 import { createTrustStore, trustDir } from './directory/trust-store.ts'
+import { createDataChannel, dataChannelHost, type DataChannel } from './p2p/data-channel.ts'
 import { createP2PHost, type P2PHost } from './p2p/host.ts'
 import { createDirectoryGossip } from './p2p/gossip.ts'
 import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
@@ -42,7 +43,7 @@ export interface BeeldnetNodeInit {
 }
 
 /** The node's long-lived parts, in the order they start (they stop in reverse). */
-export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'http' | 'dimse' | 'retention'
+export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'data channel' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'http' | 'dimse' | 'retention'
 
 interface NodePart { name: NodePartName, part: Startable }
 
@@ -65,6 +66,8 @@ export class BeeldnetNode {
   p2p!: P2PHost
   /** send, receive, query and pull studies with peers */
   exchange!: Exchange
+  /** the TLS data channel for instance bytes (p2p.dataChannel: tls) */
+  dataChannel: DataChannel | undefined
   metrics!: NodeMetrics
   logger!: Logger
   private http: FastifyInstance | undefined
@@ -149,6 +152,17 @@ export class BeeldnetNode {
       return createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
     }))
     parts.push(part('p2p host', () => listenerOf(this.p2p, 'p2p.listen', config.p2p.listen.join(', '))))
+    if (config.p2p.dataChannel === 'tls') {
+      parts.push(part('data channel', () => {
+        const host = dataChannelHost(config.p2p.listen)
+        this.dataChannel = createDataChannel({ privateKey: this.identity.privateKey, peerId: this.identity.peerId, gating: this.p2p.gating, directory: this.directory, logger: this.logger.child({ component: 'data-channel' }) }, {
+          host,
+          port: config.p2p.dataPort,
+          timeoutMs: config.transfers.stallTimeoutSeconds * 1000
+        })
+        return listenerOf(this.dataChannel, 'p2p.dataPort', `${host}:${config.p2p.dataPort}`)
+      }))
+    }
     // After the host: the queue resumes interrupted transfers at once.
     parts.push(part('policy store', () => {
       this.policyStore = new PolicyStore(join(this.dataDir, 'policy'))
@@ -215,8 +229,9 @@ export class BeeldnetNode {
 
   private createExchange (): Exchange {
     const config = this.config
-    const exchange = createExchange({ host: this.p2p, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
+    const exchange = createExchange({ host: this.p2p, dataChannel: this.dataChannel, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
+      compression: config.transfers.compression === 'zstd',
       queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, retryForMs: config.transfers.retryForHours * 3_600_000 },
       stream: { stallTimeoutMs: config.transfers.stallTimeoutSeconds * 1000 },
       pullRules: config.policy.pull,

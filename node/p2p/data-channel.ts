@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { generateCertificate, verifyPeerCertificate } from '@libp2p/tls/utils'
 import type { Logger } from 'pino'
 import { DataChannelError, PeerNotAllowedError } from './errors.ts'
@@ -254,6 +255,15 @@ function sameText (a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
   return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** The data channel listens where libp2p does: the host of the first IP listen address. */
+export function dataChannelHost (listen: string[]): string {
+  for (const address of listen) {
+    const ip = multiaddr(address).getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')
+    if (ip?.value !== undefined) return ip.value
+  }
+  return '127.0.0.1'
 }
 
 export function createDataChannel (components: DataChannelComponents, init: DataChannelInit): DataChannel {

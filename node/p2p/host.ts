@@ -130,6 +130,8 @@ export interface P2PHost extends EventEmitter<P2PHostEvents> {
   dialProtocol (peerId: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
   /** peers with an open connection */
   connectedPeers (): ConnectedPeer[]
+  /** the IP address an open connection to the peer reaches it at (where its data channel listens too) */
+  remoteHostOf (peerId: string): string | undefined
   /** the directory's entry for a peer (URA, institution, node key) */
   institutionOf (peerId: string): PeerEntry | undefined
   status (): P2PStatus
@@ -320,6 +322,15 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
       byPeer.set(peerId, { peerId, ura: entry?.ura ?? null, name: entry?.institution.name ?? null, connections: 1 })
     }
     return [...byPeer.values()]
+  }
+
+  remoteHostOf (peerId: string): string | undefined {
+    for (const conn of this.node?.getConnections(peerIdFromString(peerId)) ?? []) {
+      if (conn.status !== 'open') continue
+      const address = conn.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6' || c.name === 'dns4' || c.name === 'dns6' || c.name === 'dns')
+      if (address?.value !== undefined) return address.value
+    }
+    return undefined
   }
 
   institutionOf (peerId: string): PeerEntry | undefined {

@@ -8,6 +8,7 @@ import type { NodeIdentity } from '../../protocol/identity.ts'
 import type { Institution } from '../../protocol/registry/documents.ts'
 import type { AuditPerson, AuditSink } from '../audit/audit-log.ts'
 import { createLifecycle, type Lifecycle } from '../lifecycle.ts'
+import type { DataChannel } from '../p2p/data-channel.ts'
 import type { P2PHost } from '../p2p/host.ts'
 import type { FramedStreamInit } from '../p2p/stream-io.ts'
 import type { PullRule } from '../policy/pull-policy.ts'
@@ -43,6 +44,8 @@ export interface ExchangeComponents {
   audit?: AuditSink
   /** consent records and the approval queue of pulls (optional: without it nobody has consented, and queued pulls are not kept) */
   policyStore?: PolicyStore
+  /** the TLS data channel for instance bytes (optional: without it they go over the push stream) */
+  dataChannel?: DataChannel
 }
 
 export interface ExchangeInit {
@@ -56,6 +59,8 @@ export interface ExchangeInit {
   bulkPatientLimit?: number
   /** framing limits and stall timeout of exchange streams (defaults in p2p/stream-io.ts) */
   stream?: FramedStreamInit
+  /** zstd wire compression of uncompressed pixel data, offered and accepted (default false) */
+  compression?: boolean
 }
 
 export interface Exchange extends EventEmitter<ExchangeEvents> {
@@ -100,8 +105,9 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
     const ownUra = (): string | undefined => host.institutionOf(identity.peerId)?.ura
     this.transfers = createTransferStore({ dir: join(init.dataDir, 'transfers') })
     const transfers = this.transfers
-    this.sending = createSending({ host, directory: components.directory, store, identity, logger, transfers, audit, self: () => this.self() }, { queue: init.queue, stream, bulkPatientLimit: init.bulkPatientLimit })
-    this.receiving = createReceiving({ host, store, identity, logger, transfers, audit, ura: () => this.self().ura, onCommitted: (e) => { this.emit('study-complete', e) } }, stream)
+    const { dataChannel } = components
+    this.sending = createSending({ host, dataChannel, directory: components.directory, store, identity, logger, transfers, audit, self: () => this.self() }, { queue: init.queue, stream, bulkPatientLimit: init.bulkPatientLimit, compression: init.compression })
+    this.receiving = createReceiving({ host, dataChannel, store, identity, logger, transfers, audit, ura: () => this.self().ura, onCommitted: (e) => { this.emit('study-complete', e) } }, { stream, compression: init.compression })
     this.queries = createQueries({ host, store, identity, logger, audit, ownUra }, stream)
     this.pulls = createPulls({
       host, store, identity, logger, audit,

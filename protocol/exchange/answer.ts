@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { parseDocument } from '../registry/documents.ts'
 import { MAX_INSTANCES, Sha256Hex, TransferId } from './common.ts'
+import { DataChannelOffer, WireCompression } from './data-path.ts'
 
 /*
  * The receiver's answer to an offer. Accept lists the instances it already holds (from an earlier,
@@ -40,7 +41,11 @@ export const Answer = z.discriminatedUnion('decision', [
     ...AnswerBase,
     decision: z.literal('accept'),
     /** SHA-256s of manifest instances the receiver already holds: do not send these */
-    have: z.array(Sha256Hex).max(MAX_INSTANCES)
+    have: z.array(Sha256Hex).max(MAX_INSTANCES),
+    /** where to send the instances instead of this stream, if the offer allowed it (push.ts, PushDataVia) */
+    dataChannel: DataChannelOffer.optional(),
+    /** the wire compression both sides use for uncompressed pixel data, if the offer allowed it */
+    compression: WireCompression.optional()
   }),
   z.strictObject({
     ...AnswerBase,

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino'
 import { SignedManifest } from '../../../protocol/exchange/manifest.ts'
-import { PushOffer, PushSenderStep } from '../../../protocol/exchange/push.ts'
+import type { WireCompression } from '../../../protocol/exchange/data-path.ts'
+import { PushDataVia, PushOffer, PushSenderStep } from '../../../protocol/exchange/push.ts'
+import type { DataChannel, ExpectedConnection } from '../../p2p/data-channel.ts'
+import { endWithPushStream } from '../push-streams.ts'
+import { zstdDecompressed } from '../wire-compression.ts'
 import { FrameUnexpectedError, StreamTruncatedError } from '../../../protocol/p2p/errors.ts'
 import type { IncomingTransfers, ReceiveSession } from './incoming.ts'
 import type { RemotePeer } from '../../p2p/host.ts'
@@ -42,9 +46,22 @@ async function * dataRun (framed: FramedStream, consumed: PromiseWithResolvers<v
  */
 const MAX_FINISHING_INSTANCES = 8
 
+/** The sender's word on where the instances come; with 'tls', the data connection it opened with our token. */
+async function dataStreamOf (framed: FramedStream, expected: ExpectedConnection, init: FramedStreamInit): Promise<FramedStream> {
+  const via = await framed.readControl(PushDataVia, 'push data channel')
+  if (via.via === 'stream') return framed
+  const data = createFramedStream(await expected.stream, init)
+  endWithPushStream(framed, data)
+  return data
+}
+
 export interface PushReceiverComponents {
   incoming: IncomingTransfers
   logger: Logger
+  /** the TLS data channel: named in the answer when the sender offered it */
+  dataChannel?: Pick<DataChannel, 'expect'>
+  /** zstd for uncompressed pixel data, when the sender offers it too (transfers.compression) */
+  compression?: boolean
 }
 
 /** Serves /beeldnet/push/1.0.0: one offer per stream. */
@@ -64,19 +81,37 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
       throw err
     }
     let committed = false
-    const keepAlive = setInterval(() => { framed.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {}) }, keepAliveMs)
+    /** where the instances come: the push stream, or the data channel the sender connected to */
+    let data = framed
+    const keepAlive = setInterval(() => {
+      // Both streams: the push stream waits idle meanwhile, and must not be closed as inactive.
+      for (const each of new Set([framed, data])) each.writeControl({ type: 'beeldnet/push-progress' }).catch(() => {})
+    }, keepAliveMs)
     try {
-      await writeRun(framed, jsonBytes(await session.accept()))
-      await receiveInstances(framed, session)
+      const expected = header.dataChannels?.includes('tls') === true ? components.dataChannel?.expect(peer.peerId) : undefined
+      const compression = header.compression?.includes('zstd') === true && components.compression === true ? 'zstd' as const : undefined
+      try {
+        await writeRun(framed, jsonBytes({
+          ...await session.accept(),
+          ...(expected === undefined ? {} : { dataChannel: { kind: 'tls', port: expected.port, token: expected.token } }),
+          ...(compression === undefined ? {} : { compression })
+        }))
+        if (expected !== undefined) data = await dataStreamOf(framed, expected, init)
+      } finally {
+        expected?.cancel()
+      }
+      await receiveInstances(data, session, compression)
       const receipt = jsonBytes(await session.commit())
       committed = true
-      await framed.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
-      await writeRun(framed, receipt)
-      await framed.close()
-      components.logger.info({ transferId: session.transferId, from: peer.ura, study: session.manifest.study.studyInstanceUID }, 'push received')
+      await data.writeControl({ type: 'beeldnet/push-receipt', bytes: receipt.byteLength })
+      await writeRun(data, receipt)
+      await data.close()
+      if (data !== framed) await framed.close()
+      components.logger.info({ transferId: session.transferId, from: peer.ura, study: session.manifest.study.studyInstanceUID, via: data === framed ? 'stream' : 'tls', compression }, 'push received')
     } catch (err) {
       // The session is closed before the peer hears why, so its next attempt finds the transfer free.
       if (!committed) await session.abort()
+      if (data !== framed) data.abort(err as Error)
       framed.abort(err as Error)
       throw err
     } finally {
@@ -89,7 +124,7 @@ export function createPushHandler (components: PushReceiverComponents, init: Fra
  * Takes instances until the sender says it is done, acknowledging each once it is verified and
  * durable. Returns when all are; throws the first failure.
  */
-async function receiveInstances (framed: FramedStream, session: ReceiveSession): Promise<void> {
+async function receiveInstances (framed: FramedStream, session: ReceiveSession, compression: WireCompression | undefined): Promise<void> {
   const finishing = new Set<Promise<void>>()
   /** the first instance that failed after its bytes were in: it ends the push */
   let failure: Error | undefined
@@ -102,7 +137,9 @@ async function receiveInstances (framed: FramedStream, session: ReceiveSession):
       if (failure !== undefined) throw failure
       const consumed = Promise.withResolvers<void>()
       consumed.promise.catch(() => {})
-      const received = session.receiveInstance(step.sha256, dataRun(framed, consumed))
+      if (step.compression !== undefined && step.compression !== compression) throw new FrameUnexpectedError(`an instance ${compression === undefined ? 'uncompressed' : `uncompressed or ${compression}`}`, `one in ${step.compression}`)
+      const run = dataRun(framed, consumed)
+      const received = session.receiveInstance(step.sha256, step.compression === 'zstd' ? zstdDecompressed(run) : run)
       const fail = (err: unknown): void => { failure ??= err as Error; failed.abort(err) }
       // Never rejects: a failed instance, or an ack the stream no longer takes, is recorded as the
       // push's failure. (It leaves the set when it settles, so a rejection here would go unheard.)

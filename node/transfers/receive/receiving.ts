@@ -3,6 +3,7 @@ import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
 import type { AuditSink } from '../../audit/audit-log.ts'
 import { auditPatient, NODE_ITSELF } from '../../audit/events.ts'
+import type { DataChannel } from '../../p2p/data-channel.ts'
 import type { P2PHost } from '../../p2p/host.ts'
 import type { FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { StudyStore } from '../../store/study-store.ts'
@@ -28,6 +29,8 @@ export interface ReceivingComponents {
   ura: () => string
   /** a study committed here, once it is in the audit trail */
   onCommitted: (e: StudyComplete) => void
+  /** the TLS data channel senders may send instance bytes over */
+  dataChannel?: Pick<DataChannel, 'expect'>
 }
 
 export interface Receiving {
@@ -36,7 +39,7 @@ export interface Receiving {
   stop (): Promise<void>
 }
 
-export function createReceiving (components: ReceivingComponents, stream: FramedStreamInit): Receiving {
+export function createReceiving (components: ReceivingComponents, init: { stream: FramedStreamInit, compression?: boolean }): Receiving {
   const { host, logger, audit } = components
   const incoming = createIncomingTransfers({ store: components.store, transfers: components.transfers, identity: components.identity }, { ura: components.ura })
 
@@ -66,7 +69,7 @@ export function createReceiving (components: ReceivingComponents, stream: Framed
       await incoming.start()
       incoming.on('study-complete', onCommitted)
       try {
-        await host.handle(PROTOCOLS.push, createPushHandler({ incoming, logger }, stream))
+        await host.handle(PROTOCOLS.push, createPushHandler({ incoming, logger, dataChannel: components.dataChannel, compression: init.compression }, init.stream))
       } catch (err) {
         incoming.off('study-complete', onCommitted)
         await incoming.stop()

@@ -1,10 +1,16 @@
 import { Answer } from '../../../protocol/exchange/answer.ts'
-import { reportsFirst } from '../../../protocol/exchange/manifest.ts'
+import type { DataChannelOffer } from '../../../protocol/exchange/data-path.ts'
+import { reportsFirst, type ManifestInstance } from '../../../protocol/exchange/manifest.ts'
 import { MAX_PUSH_DOCUMENT_BYTES, PushReceiverStep } from '../../../protocol/exchange/push.ts'
 import { SignedReceipt } from '../../../protocol/exchange/receipt.ts'
 import { FRAME_HEADER_BYTES, MAX_DATA_FRAME_BYTES } from '../../../protocol/p2p/framing.ts'
 import { SchemaError } from '../../../protocol/errors.ts'
+import type { Logger } from 'pino'
+import type { DataChannel } from '../../p2p/data-channel.ts'
+import { DataChannelError } from '../../p2p/errors.ts'
+import { endWithPushStream } from '../push-streams.ts'
 import type { StudyStore } from '../../store/study-store.ts'
+import { worthCompressing, zstdCompressed } from '../wire-compression.ts'
 import { TransferDeclinedError } from '../errors.ts'
 import type { DeliveryJob, DeliveryOptions } from './queue.ts'
 import { jsonBytes, readJsonRun, writeRun } from '../../p2p/json-run.ts'
@@ -26,18 +32,32 @@ import type { Stream } from '@libp2p/interface'
 const SEND_CHUNK_BYTES = MAX_DATA_FRAME_BYTES - FRAME_HEADER_BYTES
 
 export interface PushSenderComponents {
-  store: Pick<StudyStore, 'openInstance'>
+  store: Pick<StudyStore, 'openInstance' | 'index'>
+  logger: Logger
+  /** the TLS data channel: offered to the receiver when there is one */
+  dataChannel?: Pick<DataChannel, 'connect'>
+  /** where an open connection reaches a peer: its data channel listens at the same address */
+  remoteHostOf?: (peerId: string) => string | undefined
+  /** offer zstd for uncompressed pixel data (transfers.compression) */
+  compression?: boolean
 }
 
 /** One delivery attempt over an open stream: offer, send what is missing, return the receipt. */
 export async function pushOverStream (components: PushSenderComponents, stream: Stream, job: DeliveryJob, options: DeliveryOptions, init: FramedStreamInit = {}): Promise<SignedReceipt> {
   const { onProgress, signal } = options
   const framed = createFramedStream(stream, init)
+  /** where the instances go: the push stream, or the data channel the receiver named */
+  let data = framed
   const { manifest } = job
   try {
     onProgress({ kind: 'state', state: 'offering' })
     const offer = jsonBytes(manifest)
-    await framed.writeControl({ type: 'beeldnet/push-offer', bytes: offer.byteLength }, signal)
+    await framed.writeControl({
+      type: 'beeldnet/push-offer',
+      bytes: offer.byteLength,
+      ...(components.dataChannel === undefined ? {} : { dataChannels: ['tls'] }),
+      ...(components.compression === true ? { compression: ['zstd'] } : {})
+    }, signal)
     await writeRun(framed, offer, signal)
     const answer = await readJsonRun(framed, MAX_PUSH_DOCUMENT_BYTES, Answer, 'push answer', signal)
     if (answer.transferId !== manifest.signed.transferId || answer.manifestHash !== job.record.manifestHash) {
@@ -47,12 +67,17 @@ export async function pushOverStream (components: PushSenderComponents, stream: 
       await framed.close(signal).catch(() => {})
       throw new TransferDeclinedError(manifest.signed.transferId, answer.reason, answer.text)
     }
+    if ((answer.dataChannel !== undefined && components.dataChannel === undefined) || (answer.compression !== undefined && components.compression !== true)) {
+      throw new SchemaError('push answer', ['it names a data channel or a compression the offer did not allow'])
+    }
+    if (answer.dataChannel !== undefined) data = await useDataChannel(components, framed, job.record.peerId, answer.dataChannel, init, signal)
+    const compress = answer.compression === 'zstd'
     onProgress({ kind: 'have', sha256s: answer.have })
     const have = new Set(answer.have)
     const toSend = reportsFirst(manifest.signed.instances).filter((i) => !have.has(i.sha256))
     onProgress({ kind: 'state', state: 'sending' })
     // Acknowledgements come back while we write; the receipt ends the run.
-    const receipt = readAcksThenReceipt(framed, onProgress, signal)
+    const receipt = readAcksThenReceipt(data, onProgress, signal)
     receipt.catch(() => {})
     const open = (i: number): EarlyRead<Uint8Array> | undefined =>
       i < toSend.length ? readEarly(components.store.openInstance(toSend[i]!, { chunkBytes: SEND_CHUNK_BYTES })) : undefined
@@ -63,22 +88,52 @@ export async function pushOverStream (components: PushSenderComponents, stream: 
       for (let i = 0; i < toSend.length; i++) {
         current = next!
         next = open(i + 1)
-        await framed.writeControl({ type: 'beeldnet/push-instance', sha256: toSend[i]!.sha256 }, signal)
-        await sendReadable(framed, counted(current.chunks, onProgress), { signal })
+        const instance = toSend[i]!
+        const zstd = compress && worthCompressing(await transferSyntaxOf(components.store, manifest.signed.study.studyInstanceUID, instance))
+        await data.writeControl({ type: 'beeldnet/push-instance', sha256: instance.sha256, ...(zstd ? { compression: 'zstd' } : {}) }, signal)
+        const bytes = counted(current.chunks, onProgress)
+        await sendReadable(data, zstd ? zstdCompressed(bytes) : bytes, { signal })
       }
     } finally {
       // Files opened ahead, or one whose sending never started, are closed here.
       await Promise.all([current?.cancel(), next?.cancel()])
     }
-    await framed.writeControl({ type: 'beeldnet/push-done' }, signal)
+    await data.writeControl({ type: 'beeldnet/push-done' }, signal)
     onProgress({ kind: 'state', state: 'verifying' })
     const signed = await receipt
-    await framed.close(signal).catch(() => {})
+    await data.close(signal).catch(() => {})
+    if (data !== framed) await framed.close(signal).catch(() => {})
     return signed
   } catch (err) {
+    if (data !== framed) data.abort(err as Error)
     framed.abort(err as Error)
     throw adoptRemoteCode(err)
   }
+}
+
+/**
+ * Connects to the receiver's data channel and says so on the push stream, which then only waits;
+ * a data port that cannot be reached (a firewall, say) leaves the push on the push stream.
+ */
+async function useDataChannel (components: PushSenderComponents, framed: FramedStream, peerId: string, offer: DataChannelOffer, init: FramedStreamInit, signal: AbortSignal): Promise<FramedStream> {
+  const host = components.remoteHostOf?.(peerId)
+  try {
+    if (host === undefined) throw new DataChannelError(`no open connection tells where ${peerId} is`)
+    const channel = await components.dataChannel!.connect(peerId, { host, port: offer.port }, offer.token, { signal })
+    const data = createFramedStream(channel, init)
+    await framed.writeControl({ type: 'beeldnet/push-data', via: 'tls' }, signal)
+    endWithPushStream(framed, data)
+    return data
+  } catch (err) {
+    signal.throwIfAborted()
+    components.logger.warn({ err, peerId, host, port: offer.port }, 'the data channel of the receiving node cannot be reached: the push goes over the libp2p stream')
+    await framed.writeControl({ type: 'beeldnet/push-data', via: 'stream' }, signal)
+    return framed
+  }
+}
+
+async function transferSyntaxOf (store: Pick<StudyStore, 'index'>, studyInstanceUID: string, instance: ManifestInstance): Promise<string | undefined> {
+  return (await store.index.getInstance({ studyInstanceUID, seriesInstanceUID: instance.seriesInstanceUID }, instance.sopInstanceUID))?.transferSyntaxUID
 }
 
 async function readAcksThenReceipt (framed: FramedStream, onProgress: DeliveryOptions['onProgress'], signal: AbortSignal): Promise<SignedReceipt> {

@@ -4,6 +4,7 @@ import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
 import type { AuditPerson, AuditSink } from '../../audit/audit-log.ts'
 import { auditPatient, NODE_ITSELF } from '../../audit/events.ts'
 import { PeerNotAllowedError } from '../../p2p/errors.ts'
+import type { DataChannel } from '../../p2p/data-channel.ts'
 import type { P2PHost } from '../../p2p/host.ts'
 import type { FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { StudyStore } from '../../store/study-store.ts'
@@ -42,7 +43,9 @@ export interface SendRequest {
 type DirectoryEvents = { on: (event: 'update', listener: () => void) => unknown, off: (event: 'update', listener: () => void) => unknown }
 
 export interface SendingComponents {
-  host: Pick<P2PHost, 'dialProtocol' | 'gating' | 'connectedPeers' | 'institutionOf' | 'on' | 'off'>
+  host: Pick<P2PHost, 'dialProtocol' | 'gating' | 'connectedPeers' | 'institutionOf' | 'remoteHostOf' | 'on' | 'off'>
+  /** the TLS data channel for instance bytes (without it, they go over the push stream) */
+  dataChannel?: Pick<DataChannel, 'connect'>
   /** directory updates: transfers to peers no longer admitted end at once, connected or not */
   directory?: DirectoryEvents
   store: Pick<StudyStore, 'index' | 'getStudyRecord' | 'openInstance' | 'getStudy'>
@@ -59,6 +62,8 @@ export interface SendingInit {
   stream: FramedStreamInit
   /** studies of one patient to one institution per day before a send needs confirmBulk (default 3) */
   bulkPatientLimit?: number
+  /** offer zstd wire compression for uncompressed pixel data (default false) */
+  compression?: boolean
 }
 
 export interface Sending {
@@ -91,7 +96,7 @@ class DefaultSending implements Sending {
       deliver: async (job, options) => {
         options.onProgress({ kind: 'state', state: 'connecting' })
         const stream = await host.dialProtocol(job.record.peerId, PROTOCOLS.push, { signal: options.signal })
-        return pushOverStream({ store }, stream, job, options, init.stream)
+        return pushOverStream({ store, logger: components.logger, dataChannel: components.dataChannel, remoteHostOf: (peerId) => host.remoteHostOf(peerId), compression: init.compression }, stream, job, options, init.stream)
       }
     }, init.queue)
   }
