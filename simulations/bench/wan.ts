@@ -64,8 +64,13 @@ import { api, TransferWatch, type NodeHttp } from './wan-nodes.ts'
  * bytes over the time; wireMbPerS is what the forwarders carried from sender to receiver over the
  * same time; utilisation = wireMbPerS x 8 x 1.048576 / lineMbit (how full the line was);
  * effectiveVsLine = mbPerS x 8 x 1.048576 / lineMbit (study bytes against the line: above 1 only
- * with compression). Beeldnet rounds (BENCH_WAN_RUNS, default 3) report the median round. cpuS:
- * both nodes' CPU seconds (beeldnet rows). The namespaces and every process in them are removed at
+ * with compression). Beeldnet rounds (BENCH_WAN_RUNS, default 3) report the median round; the
+ * nodes start once per compression setting (the config is read at start) and move a warm-up study
+ * first; the receiver drops the study after each round. cpuS: both nodes' CPU seconds (beeldnet
+ * rows); fwdCpuS: both forwarders'; peakQueueMb: the most one direction of one forwarded connection
+ * held; peakRssMb: the higher of the two nodes' VmHWM over their life so far (warm-up included).
+ * A session fails if tbf saw clearly more bytes leave A than the forwarders carried (something
+ * went around the delay). The namespaces and every process in them are removed at
  * the end, on failure and on SIGINT/SIGTERM; a leftover of a killed run is removed by the next run.
  *
  * Environment: BENCH_WAN_INSTANCES (CT instances, default 400), BENCH_WAN_RUNS (default 3),
