@@ -122,6 +122,8 @@ export interface TransferStore {
   incomingManifest (peerId: string, transferId: string): Promise<SignedManifest>
   /** Records one verified instance, durably: a later session for the transfer will not ask for it. */
   addVerified (peerId: string, transferId: string, instance: VerifiedInstance): Promise<void>
+  /** Several verified instances, of one or more transfers, in one synced write. */
+  addVerifiedMany (items: Array<{ peerId: string, transferId: string, instance: VerifiedInstance }>): Promise<void>
   verifiedOf (peerId: string, transferId: string): Promise<Map<string, VerifiedInstance>>
   /** Forgets verified instances (all of them when `sha256s` is omitted). */
   removeVerified (peerId: string, transferId: string, sha256s?: string[]): Promise<void>
@@ -234,6 +236,12 @@ class LevelTransferStore implements TransferStore {
 
   async addVerified (peerId: string, transferId: string, instance: VerifiedInstance): Promise<void> {
     await this.level.db.batch().put(key(peerId, transferId, instance.sha256), instance, { sublevel: this.verified }).write({ sync: true })
+  }
+
+  async addVerifiedMany (items: Array<{ peerId: string, transferId: string, instance: VerifiedInstance }>): Promise<void> {
+    const batch = this.level.db.batch()
+    for (const { peerId, transferId, instance } of items) batch.put(key(peerId, transferId, instance.sha256), instance, { sublevel: this.verified })
+    await batch.write({ sync: true })
   }
 
   async verifiedOf (peerId: string, transferId: string): Promise<Map<string, VerifiedInstance>> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { acceptAnswer, type AcceptAnswer } from '../../../protocol/exchange/answer.ts'
 import { reportsFirst, verifyManifest, type Manifest, type ManifestInstance } from '../../../protocol/exchange/manifest.ts'
@@ -21,6 +21,7 @@ import { errorRecord, type TransferEvents } from '../events.ts'
 import { createProgressMeter, createThrottle, type ProgressMeter } from '../progress.ts'
 import { transferTotals, type IncomingRecord, type IncomingState, type TransferStore, type VerifiedInstance } from '../transfer-store.ts'
 import { fsyncPath, pathExists } from '../../store/durable-fs.ts'
+import { createVerifiedKeeper, type VerifiedKeeper } from './keep-verified.ts'
 
 /*
  * The receiving end of a push, independent of the transport: a session per offered manifest takes
@@ -105,6 +106,8 @@ export interface IncomingTransfers extends EventEmitter<TransferEvents> {
   list: () => Promise<IncomingRecord[]>
   /** Ends a transfer with or without an open session (the sender cancelled, say). */
   cancel: (peerId: string, transferId: string, error?: unknown) => Promise<void>
+  /** verified instances made durable so far, and in how many groups (one directory fsync and one synced write each) */
+  durability: () => { groups: number, items: number, largestGroup: number }
   /** Drops unfinished transfers without a session that were not touched for `maxAgeMs`; returns them. */
   expire: (maxAgeMs: number, signal?: AbortSignal) => Promise<IncomingRecord[]>
 }
@@ -118,6 +121,8 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
   readonly dir: string
   readonly progressIntervalMs: number
   private readonly sessions = new Map<string, Session>()
+  /** makes verified instances durable in groups (keep-verified.ts) */
+  readonly keeping: VerifiedKeeper
   /** keys being opened: a second open for the same transfer is refused, not raced */
   private readonly opening = new Set<string>()
 
@@ -125,12 +130,17 @@ class DefaultIncomingTransfers extends EventEmitter<TransferEvents> implements I
     super()
     this.store = components.store
     this.transfers = components.transfers
+    this.keeping = createVerifiedKeeper(components.transfers)
     this.identity = components.identity
     this.clock = components.clock ?? systemClock
     const ura = init.ura
     this.uraOf = typeof ura === 'string' ? () => ura : ura
     this.dir = init.dir ?? join(components.store.blobs.dir, 'incoming')
     this.progressIntervalMs = init.progressIntervalMs ?? 500
+  }
+
+  durability (): { groups: number, items: number, largestGroup: number } {
+    return { ...this.keeping.stats }
   }
 
   async start (): Promise<void> {
@@ -386,15 +396,21 @@ class Session implements ReceiveSession {
       this.checkHeader(entry, header)
       aborted.throwIfAborted()
       await this.makeDir()
-      await rename(blob.tmpPath, join(this.dir, entry.sha256))
-      await fsyncPath(this.dir)
     } catch (err) {
       await this.owner.store.blobs.discard(blob)
       this.meter.resetPartial(streamed.bytes)
       throw err
     }
     const verified = { sha256: entry.sha256, sopInstanceUID: entry.sopInstanceUID, size: entry.size }
-    await this.owner.transfers.addVerified(this.peerId, this.transferId, verified)
+    try {
+      // Renamed in, the directory synced and the record written together with the other instances
+      // finishing now (of this transfer and others): one directory fsync and one synced write a group.
+      await this.owner.keeping.submit({ tmpPath: blob.tmpPath, dir: this.dir, peerId: this.peerId, transferId: this.transferId, instance: verified })
+    } catch (err) {
+      await this.owner.store.blobs.discard(blob)
+      this.meter.resetPartial(streamed.bytes)
+      throw err
+    }
     this.verified.set(entry.sha256, verified)
     this.headers.set(entry.sha256, header)
     this.meter.markDone(entry.sha256, entry.size)

@@ -14,7 +14,7 @@ import { createTransferStore, type TransferStore } from '../../../node/transfers
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
-import { fakeClock, makeIdentity, openStore, readableOf, RECEIVER_URA, SENDER_URA, smallStudy, storeWithStudy, useCleanup, type FakeClock } from './helpers.ts'
+import { fakeClock, instanceHashes, makeIdentity, openStore, readableOf, RECEIVER_URA, SENDER_URA, smallStudy, storeWithStudy, useCleanup, type FakeClock } from './helpers.ts'
 
 const tempDir = useTempDirs()
 const onStop = useCleanup()
@@ -141,6 +141,22 @@ describe('receiving a pushed study', () => {
     expect(receiver.events['study-complete']).toHaveLength(1)
     expect(receiver.events.progress.at(-1)).toMatchObject({ instancesDone: 7, instancesTotal: 7, etaSeconds: 0 })
     await expectCode(session.receiveInstance(missing[0]!.sha256, readableOf(Buffer.alloc(1))), 'BEELDNET_ERR_TRANSFER_STATE')
+  })
+
+  it('makes instances arriving together durable together: one directory fsync and one synced write per group', async () => {
+    const s = await setup(11)
+    const session = await s.receiver.incoming.open(s.signed, { peerId: s.sender.peerId })
+    const missing = await session.missing()
+    await Promise.all(missing.map(async (entry) => send(s, session, entry)))
+    const durability = s.receiver.incoming.durability()
+    expect(durability.items).toBe(missing.length)
+    expect(durability.groups).toBeLessThan(missing.length)
+    expect(durability.largestGroup).toBeGreaterThan(1)
+    // Each is verified and durable: a restarted receiver would ask for none of them.
+    expect((await s.receiver.transfers.verifiedOf(s.sender.peerId, session.transferId)).size).toBe(missing.length)
+    expect(await filesUnder(join(s.receiver.dir, 'store', 'incoming'))).toHaveLength(missing.length)
+    await session.commit()
+    expect(await instanceHashes(s.receiver.store, s.study.studyInstanceUID)).toEqual(await instanceHashes(s.senderStore, s.study.studyInstanceUID))
   })
 
   it('refuses a wrong hash, a short instance, an overrun and an instance not in the manifest, keeping nothing of them', async () => {
