@@ -52,8 +52,11 @@ import { api, TransferWatch, type NodeHttp } from './wan-nodes.ts'
  * What it does not emulate: the forwarder splits TCP, so each kernel TCP leg sees a sub-millisecond
  * round trip. What the link delay does to an application's own windows and round trips (libp2p
  * stream windows, a request waiting for its answer, storescu waiting for each C-STORE response) is
- * measured; what it does to TCP's congestion control (slow start and loss recovery at 20-50 ms) is
- * not. The forwarders' CPU (fwdCpuS) shares the machine's two cores with the nodes; raw-tcp shows
+ * measured; what it does to TCP's congestion control (slow start and loss recovery at 20-50 ms) and
+ * to a plain TCP connection's receive window is not: a connection without an application window
+ * of its own (raw-tcp, a TLS data channel) is limited here by the forwarder's bound, on a real path
+ * by the kernel's window (net.ipv4.tcp_rmem's maximum, 6-32 MiB by default: above both links'
+ * bandwidth-delay products, 2.4 and 0.6 MiB). The forwarders' CPU (fwdCpuS) shares the machine's two cores with the nodes; raw-tcp shows
  * whether they keep up with the line.
  *
  * Rows, one per link: raw-tcp (bytes of the study's size through the path, timed by the sink from
