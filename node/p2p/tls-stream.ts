@@ -52,7 +52,10 @@ export class TlsStream extends AbstractStream {
   }
 
   sendReset (): void {
-    this.socket.destroy()
+    // The error frame written just before must still reach the peer: end after what is queued, and
+    // destroy a socket whose peer does not take it within a second.
+    this.socket.end()
+    setTimeout(() => { this.socket.destroy() }, 1000).unref()
   }
 
   sendPause (): void {

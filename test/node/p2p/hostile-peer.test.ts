@@ -7,6 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import { buildEnrolment } from '../../../node/directory/enrol.ts'
+import { createDataChannel, type DataChannel } from '../../../node/p2p/data-channel.ts'
 import { createFramedStream, type FramedStream } from '../../../node/p2p/stream-io.ts'
 import type { StudyStore } from '../../../node/store/study-store.ts'
 import { createExchange, type Exchange } from '../../../node/transfers/exchange.ts'
@@ -48,6 +49,19 @@ interface Peer {
   exchange: Exchange
 }
 
+/** Where instance bytes go: the push stream, or the TLS data channel (both are served; each run picks one). */
+type DataPath = 'stream' | 'tls'
+
+/** The hostile node's own data channel, which it connects with as a well-behaved sender would. */
+let hostileChannel: DataChannel | undefined
+
+async function startDataChannel (node: TestNode): Promise<DataChannel> {
+  const channel = createDataChannel({ privateKey: node.identity.privateKey, peerId: node.peerId, gating: node.host.gating, directory: node.directory, logger: silent }, { host: '127.0.0.1', port: 0 })
+  await channel.start()
+  cleanup(async () => channel.stop())
+  return channel
+}
+
 interface HostileStudy {
   studyInstanceUID: string
   /** the honest manifest of the study, as the hostile node's store would build it */
@@ -67,10 +81,11 @@ async function admit (net: TestNetwork, node: TestNode, ura: string): Promise<Ch
 }
 
 /** A real node's exchange and store on a test host. */
-async function startPeer (node: TestNode, stallTimeoutMs?: number): Promise<Peer> {
+async function startPeer (node: TestNode, path: DataPath, stallTimeoutMs?: number): Promise<Peer> {
   const dir = await tempDir(`hostile-${node.name}`)
   const store = await openStore(join(dir, 'data'), cleanup)
-  const exchange = createExchange({ host: node.host, store, identity: node.identity, logger: silent }, {
+  const dataChannel = path === 'tls' ? await startDataChannel(node) : undefined
+  const exchange = createExchange({ host: node.host, store, identity: node.identity, logger: silent, dataChannel }, {
     dataDir: dir,
     stream: stallTimeoutMs === undefined ? {} : { stallTimeoutMs },
     queue: { backoffInitialMs: 100 }
@@ -80,15 +95,16 @@ async function startPeer (node: TestNode, stallTimeoutMs?: number): Promise<Peer
   return { node, store, exchange }
 }
 
-async function setup (options: { honestStallMs?: number } = {}): Promise<{ receiver: Peer, honest: Peer, hostile: TestNode, study: HostileStudy }> {
+async function setup (path: DataPath, options: { honestStallMs?: number } = {}): Promise<{ receiver: Peer, honest: Peer, hostile: TestNode, study: HostileStudy }> {
   const net = network()
   const receiverNode = await net.startNode('receiver')
   const hostile = await net.startNode('hostile')
   const honestNode = await net.startNode('honest')
   const v1 = net.next(undefined, [await admit(net, receiverNode, RECEIVER_URA), await admit(net, hostile, HOSTILE_URA), await admit(net, honestNode, HONEST_URA)])
   for (const n of [receiverNode, hostile, honestNode]) await n.directory.acceptDirectory(v1.envelope, 'test')
-  const receiver = await startPeer(receiverNode, STALL_MS)
-  const honest = await startPeer(honestNode, options.honestStallMs)
+  const receiver = await startPeer(receiverNode, path, STALL_MS)
+  const honest = await startPeer(honestNode, path, options.honestStallMs)
+  hostileChannel = path === 'tls' ? await startDataChannel(hostile) : undefined
 
   // The hostile node has a real study; the manifests it signs start from the honest one.
   const dir = await tempDir('hostile-study')
@@ -144,14 +160,14 @@ class HostileStream {
     }
   }
 
-  /** push-offer and the manifest as a run of data frames */
-  offer (signed: unknown): void {
+  /** push-offer (offering the TLS data channel, if asked) and the manifest as a run of data frames */
+  offer (signed: unknown, path: DataPath = 'stream'): void {
     const bytes = new TextEncoder().encode(JSON.stringify(signed))
-    this.send(encodeControl({ type: 'beeldnet/push-offer', bytes: bytes.byteLength }), ...dataFrames(bytes), encodeEnd())
+    this.send(encodeControl({ type: 'beeldnet/push-offer', bytes: bytes.byteLength, ...(path === 'tls' ? { dataChannels: ['tls'] } : {}) }), ...dataFrames(bytes), encodeEnd())
   }
 
   /** the receiver's answer run (accept with what it holds, or decline) */
-  async answer (): Promise<{ decision: string, have?: string[] }> {
+  async answer (): Promise<{ decision: string, have?: string[], dataChannel?: { port: number, token: string } }> {
     const chunks: Uint8Array[] = []
     for (;;) {
       const frame = await this.reader.next()
@@ -160,7 +176,7 @@ class HostileStream {
       if (frame.type !== 'data') throw new Error(`expected the answer run, got a ${frame.type} frame`)
       chunks.push(frame.bytes)
     }
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { decision: string, have?: string[] }
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as { decision: string, have?: string[], dataChannel?: { port: number, token: string } }
   }
 
   /** push-instance naming `sha256`, then `bytes` as data frames and (unless told not to) the end frame */
@@ -214,19 +230,28 @@ async function expectRecordedError (receiver: Peer, hostile: TestNode, transferI
   expect(await receiver.exchange.incoming.get(hostile.peerId, transferId)).toMatchObject({ state: 'receiving', lastError: { code } })
 }
 
-/** Offers a validly signed manifest and waits for the accept answer (everything missing). */
-async function acceptedOffer (hostile: TestNode, receiver: Peer, manifest: Manifest): Promise<HostileStream> {
+/**
+ * Offers a validly signed manifest and waits for the accept answer (everything missing). On the
+ * TLS path it then opens the data connection with the answer's token, as a sender does, and what it
+ * sends from there goes over that connection.
+ */
+async function acceptedOffer (hostile: TestNode, receiver: Peer, manifest: Manifest, path: DataPath): Promise<HostileStream> {
   const s = await HostileStream.open(hostile, receiver.node)
-  s.offer(await signManifest(manifest, hostile.identity.privateKey))
-  expect(await s.answer()).toMatchObject({ decision: 'accept', have: [] })
-  return s
+  s.offer(await signManifest(manifest, hostile.identity.privateKey), path)
+  const answer = await s.answer()
+  expect(answer).toMatchObject({ decision: 'accept', have: [] })
+  if (path === 'stream') return s
+  expect(answer.dataChannel).toMatchObject({ port: expect.any(Number), token: expect.any(String) })
+  const data = await hostileChannel!.connect(receiver.node.peerId, { host: '127.0.0.1', port: answer.dataChannel!.port }, answer.dataChannel!.token)
+  s.send(encodeControl({ type: 'beeldnet/push-data', via: 'tls' }))
+  return new HostileStream(data)
 }
 
-describe('a hostile admitted peer pushing to a real node', () => {
+describe.each<DataPath>(['stream', 'tls'])('a hostile admitted peer pushing to a real node, instances over the %s', (path) => {
   it('an instance whose bytes do not match its SHA-256: INSTANCE_HASH, and nothing of it is kept', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const manifest = withNewTransfer(study.manifest)
-    const s = await acceptedOffer(hostile, receiver, manifest)
+    const s = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     const tampered = Buffer.from(study.bytes.get(first.sha256)!)
     tampered[tampered.length - 1]! ^= 0xff
@@ -237,9 +262,9 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('an instance the manifest does not list: INSTANCE_NOT_IN_MANIFEST', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const manifest = withNewTransfer(study.manifest)
-    const s = await acceptedOffer(hostile, receiver, manifest)
+    const s = await acceptedOffer(hostile, receiver, manifest, path)
     const extra = randomBytes(2048)
     s.instance(createHash('sha256').update(extra).digest('hex'), extra)
     expect(await s.refusal()).toEqual(remoteAbort('BEELDNET_ERR_INSTANCE_NOT_IN_MANIFEST'))
@@ -248,9 +273,9 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('more bytes than the manifest declares: INSTANCE_OVERRUN', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const manifest = withNewTransfer(study.manifest)
-    const s = await acceptedOffer(hostile, receiver, manifest)
+    const s = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     s.instance(first.sha256, Buffer.concat([study.bytes.get(first.sha256)!, randomBytes(4096)]))
     expect(await s.refusal()).toEqual(remoteAbort('BEELDNET_ERR_INSTANCE_OVERRUN'))
@@ -259,9 +284,9 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('fewer bytes than declared, or another instance\'s bytes under a listed hash: INSTANCE_TRUNCATED, INSTANCE_HEADER_MISMATCH', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const short = withNewTransfer(study.manifest)
-    const s1 = await acceptedOffer(hostile, receiver, short)
+    const s1 = await acceptedOffer(hostile, receiver, short, path)
     const first = short.instances[0]!
     s1.instance(first.sha256, study.bytes.get(first.sha256)!.subarray(0, first.size - 1))
     expect(await s1.refusal()).toEqual(remoteAbort('BEELDNET_ERR_INSTANCE_TRUNCATED'))
@@ -272,7 +297,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
     const swapped = withNewTransfer(study.manifest, {
       instances: study.manifest.instances.map((i) => i === x ? { ...x, sha256: y.sha256, size: y.size } : i === y ? { ...y, sha256: x.sha256, size: x.size } : i)
     })
-    const s2 = await acceptedOffer(hostile, receiver, swapped)
+    const s2 = await acceptedOffer(hostile, receiver, swapped, path)
     s2.instance(y.sha256, study.bytes.get(y.sha256)!)
     expect(await s2.refusal()).toEqual(remoteAbort('BEELDNET_ERR_INSTANCE_HEADER_MISMATCH'))
     await expectRecordedError(receiver, hostile, swapped.transferId, 'BEELDNET_ERR_INSTANCE_HEADER_MISMATCH')
@@ -280,7 +305,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('a frame header announcing more than the limit, before the offer or inside an instance: FRAME_TOO_LARGE', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     // A control frame header of 64 KiB + 1, with only a little payload behind it: refused on the header.
     const s1 = await HostileStream.open(hostile, receiver.node)
     const header = new Uint8Array(FRAME_HEADER_BYTES)
@@ -291,7 +316,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
 
     // A data frame of 256 KiB + 1 in the middle of an instance (encodeFrame refuses to make one: written by hand).
     const manifest = withNewTransfer(study.manifest)
-    const s2 = await acceptedOffer(hostile, receiver, manifest)
+    const s2 = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     s2.instance(first.sha256, study.bytes.get(first.sha256)!.subarray(0, 1000), false)
     const big = new Uint8Array(FRAME_HEADER_BYTES + 1024)
@@ -304,7 +329,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('garbage: bytes that are no frame, a control frame that is no JSON, JSON that fits no step: FRAME_MALFORMED, SCHEMA', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const s1 = await HostileStream.open(hostile, receiver.node)
     s1.send(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: receiver\r\n\r\n'))
     expect(await s1.refusal()).toEqual(remoteAbort('BEELDNET_ERR_FRAME_MALFORMED'))
@@ -324,23 +349,23 @@ describe('a hostile admitted peer pushing to a real node', () => {
 
     // after an accepted offer: garbage in the middle of an instance, and a step that fits no schema
     const manifest = withNewTransfer(study.manifest)
-    const s5 = await acceptedOffer(hostile, receiver, manifest)
+    const s5 = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     s5.instance(first.sha256, study.bytes.get(first.sha256)!.subarray(0, 500), false)
     s5.send(randomBytes(4), new Uint8Array([0x09]), randomBytes(64))
     expect(await s5.refusal()).toEqual(remoteAbort('BEELDNET_ERR_FRAME_MALFORMED'))
     await expectRecordedError(receiver, hostile, manifest.transferId, 'BEELDNET_ERR_FRAME_MALFORMED')
 
-    const s6 = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest))
+    const s6 = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest), path)
     s6.send(encodeControl({ type: 'beeldnet/push-instance', sha256: '../../etc/passwd' }))
     expect(await s6.refusal()).toEqual(remoteAbort('BEELDNET_ERR_SCHEMA'))
     await expectNothingVisible(receiver, study)
   })
 
   it('a stall in the middle of an instance, past the receiver\'s stall timeout: STREAM_STALLED', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const manifest = withNewTransfer(study.manifest)
-    const s = await acceptedOffer(hostile, receiver, manifest)
+    const s = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     s.instance(first.sha256, study.bytes.get(first.sha256)!.subarray(0, Math.floor(first.size / 2)), false)
     // ...and nothing more
@@ -350,9 +375,9 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('claims to be done before sending everything: TRANSFER_INCOMPLETE; what it did send stays out of sight', async () => {
-    const { receiver, hostile, study } = await setup()
+    const { receiver, hostile, study } = await setup(path)
     const manifest = withNewTransfer(study.manifest)
-    const s = await acceptedOffer(hostile, receiver, manifest)
+    const s = await acceptedOffer(hostile, receiver, manifest, path)
     const first = manifest.instances[0]!
     s.instance(first.sha256, study.bytes.get(first.sha256)!)
     // the same instance again, now that it is verified
@@ -370,7 +395,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('manifests it cannot stand behind: signed by another key, naming another node or institution as sender, for another institution', async () => {
-    const { receiver, honest, hostile, study } = await setup()
+    const { receiver, honest, hostile, study } = await setup(path)
     const refused = async (signed: SignedManifest): Promise<unknown> => {
       const s = await HostileStream.open(hostile, receiver.node)
       s.offer(signed)
@@ -400,15 +425,15 @@ describe('a hostile admitted peer pushing to a real node', () => {
   })
 
   it('while it misbehaves on several streams at once (stalling, wrong hash, garbage, overrun), an honest node\'s push completes', async () => {
-    const { receiver, honest, hostile, study } = await setup()
+    const { receiver, honest, hostile, study } = await setup(path)
     const dir = await tempDir('honest-study')
     const honestStudy = await storeWithStudy(honest.store, dir, smallStudy(777, { series: [{ modality: 'CT', instances: 12, rows: 64, columns: 64 }] }))
 
     // The hostile streams are all open and mid-instance before the honest push starts.
-    const stalled = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest))
-    const wrongHash = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest))
-    const garbage = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest))
-    const overrun = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest))
+    const stalled = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest), path)
+    const wrongHash = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest), path)
+    const garbage = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest), path)
+    const overrun = await acceptedOffer(hostile, receiver, withNewTransfer(study.manifest), path)
     const first = study.manifest.instances[0]!
     const half = study.bytes.get(first.sha256)!.subarray(0, Math.floor(first.size / 2))
     for (const s of [stalled, wrongHash, garbage, overrun]) s.instance(first.sha256, half, false)
@@ -440,7 +465,7 @@ describe('a hostile admitted peer pushing to a real node', () => {
 
   it('an honest instance that takes longer than the stall timeout, arriving steadily, is not cut off', async () => {
     // Both ends with a short stall timeout; the sender's file yields a chunk every STALL_MS / 4.
-    const { receiver, honest } = await setup({ honestStallMs: STALL_MS })
+    const { receiver, honest } = await setup(path, { honestStallMs: STALL_MS })
     const dir = await tempDir('slow-study')
     const slowStudy = await storeWithStudy(honest.store, dir, smallStudy(991, { series: [{ modality: 'CT', instances: 1, rows: 128, columns: 128 }] }))
     const open = honest.store.openInstance.bind(honest.store)
