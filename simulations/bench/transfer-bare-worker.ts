@@ -50,9 +50,10 @@ class StreamReader {
   constructor (stream: Stream) {
     this.stream = stream
     stream.addEventListener('message', (evt: StreamMessageEvent) => {
-      const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-      this.chunks.push(data)
-      this.buffered += data.byteLength
+      // A list's buffers as they are: subarray() would copy them into one.
+      if (evt.data instanceof Uint8Array) this.chunks.push(evt.data)
+      else for (const data of evt.data) this.chunks.push(data)
+      this.buffered += evt.data.byteLength
       if (this.buffered > HIGH_WATER) this.schedulePause()
       this.notify()
     })

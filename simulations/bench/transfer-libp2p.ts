@@ -3,6 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p } from 'libp2p'
 import { MUXER_DEFAULTS, readBufferFor } from '../../node/p2p/host.ts'
 import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
@@ -14,7 +15,11 @@ import { YAMUX_INITIAL_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
  * them (both ends read the same variables):
  *   BENCH_YAMUX_MAX_MESSAGE_SIZE      bytes (host.ts: 256 KiB)
  *   BENCH_YAMUX_MAX_STREAM_WINDOW     bytes (host.ts: 4 MiB)
+ *   BENCH_ENCRYPTER                   noise (host.ts) or tls (@libp2p/tls: TLS 1.3 by node:tls, the
+ *                                     certificate bound to the Ed25519 identity)
  */
+
+export type BenchEncrypter = 'noise' | 'tls'
 
 export interface BenchStackSettings {
   maxMessageSize: number
@@ -22,6 +27,7 @@ export interface BenchStackSettings {
   maxReadBufferLength: number
   maxWriteBufferLength: number
   keepAliveIntervalMs: number
+  encrypter: BenchEncrypter
 }
 
 function envNumber (env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -32,6 +38,13 @@ function envNumber (env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return n
 }
 
+function encrypterOf (env: NodeJS.ProcessEnv): BenchEncrypter {
+  const raw = env.BENCH_ENCRYPTER
+  if (raw === undefined || raw === '') return 'noise'
+  if (raw === 'noise' || raw === 'tls') return raw
+  throw new RangeError(`BENCH_ENCRYPTER must be noise or tls, not ${raw}`)
+}
+
 /** host.ts's defaults, with the benchmark's overrides from the environment. */
 export function benchStackSettings (env: NodeJS.ProcessEnv = process.env): BenchStackSettings {
   const maxStreamWindowSize = envNumber(env, 'BENCH_YAMUX_MAX_STREAM_WINDOW', MUXER_DEFAULTS.maxStreamWindowSize)
@@ -39,7 +52,8 @@ export function benchStackSettings (env: NodeJS.ProcessEnv = process.env): Bench
     ...MUXER_DEFAULTS,
     maxMessageSize: envNumber(env, 'BENCH_YAMUX_MAX_MESSAGE_SIZE', MUXER_DEFAULTS.maxMessageSize),
     maxStreamWindowSize,
-    maxReadBufferLength: readBufferFor(maxStreamWindowSize)
+    maxReadBufferLength: readBufferFor(maxStreamWindowSize),
+    encrypter: encrypterOf(env)
   }
 }
 
@@ -51,7 +65,7 @@ export async function createBenchLibp2p (listen: string[], settings: BenchStackS
     nodeInfo: { name: 'beeldnet-bench' },
     addresses: { listen },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [settings.encrypter === 'tls' ? tls() : noise()],
     streamMuxers: [yamux({
       maxMessageSize: settings.maxMessageSize,
       enableKeepAlive: true,

@@ -24,9 +24,18 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   (TCP + Noise + Yamux as node/p2p/host.ts), file -> stream -> file with
  *                   backpressure both ways, fsync of every file like the node: the stack's ceiling
  *                   for the same job; bare-libp2p-nosync leaves the fsyncs out (the transport alone);
+ *  - bare-libp2p-tuned: the same over Noise with 1 MiB yamux messages and 1 MiB sender reads;
+ *  - bare-libp2p-tls: the same worker with libp2p's TLS encrypter (@libp2p/tls) instead of Noise,
+ *                   512 KiB yamux messages and 256 KiB sender reads (a 1 MiB stream.send() over
+ *                   @libp2p/tls stalls the stream for good, at any yamux message size);
+ *  - node-tls:      the same files, wire format and fsyncs over a node:tls connection (OpenSSL, TLS
+ *                   1.3, one connection per session, TCP_NODELAY), both ends authenticated by a
+ *                   certificate bound to a libp2p Ed25519 identity as libp2p's TLS handshake does it
+ *                   (transfer-node-tls-worker.ts): the ceiling of a bulk data channel beside libp2p;
+ *                   node-tls-aes128 prefers TLS_AES_128_GCM_SHA256 to OpenSSL's AES-256-GCM;
  *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
  *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
- * The node and bare-libp2p processes live for the whole run and move a warm-up first (open
+ * The node and bare processes live for the whole run and move a warm-up first (open
  * connection, warm JIT). Each side's peak RSS is VmHWM from /proc (over the process's life so far);
  * CPU seconds are both sides' utime + stime. The CT study and the multi-frame instance are two
  * sessions (two transfers) timed one after the other; mbPerS (MB = MiB) is their bytes over their
@@ -41,17 +50,19 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  * names), BENCH_TRANSFER_4GB=0 (skip the 4 GB study), BENCH_TRANSFER_EXEC_ARGV (Node flags for the
  * node and bare-libp2p worker processes instead of bin/beeldnet's, e.g. '' for none),
  * BENCH_TRANSFER_NO_MALLOC_ENV=1 (the workers without bin/beeldnet's glibc malloc settings); the
- * libp2p knobs in transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare rows.
+ * libp2p knobs in transfer-libp2p.ts and transfer-bare-worker.ts apply to the bare libp2p rows and
+ * override the tuned rows' settings, the BENCH_TLS_* knobs of transfer-node-tls-worker.ts to the
+ * node-tls rows. cpuSPerGiB is cpuS over the median round's bytes.
  */
 
 export const TRANSFER_COLUMNS = [
-  'mbPerS', 'ctMbPerS', 'mfMbPerS', 'syncedMbPerS', 'seconds', 'bytes', 'peakRssMb', 'senderRssMb', 'receiverRssMb', 'cpuS',
+  'mbPerS', 'ctMbPerS', 'mfMbPerS', 'syncedMbPerS', 'seconds', 'bytes', 'peakRssMb', 'senderRssMb', 'receiverRssMb', 'cpuS', 'cpuSPerGiB',
   'runs', 'retries', 'fsync', 'ofBareLibp2p', 'vsDimseDefault', 'rssLimitMb', 'withinLimit'
 ]
 
 /** The issue's bound: peak RSS of either node while moving a 4 GB study with a 1 GB instance. */
 export const NODE_RSS_LIMIT_MB = 200
-
+const GiB = 1024 * MB
 
 interface Scenario { name: 'ct' | 'mf' | '4gb', studyInstanceUID: string, files: string[], bytes: number }
 interface Session { seconds: number, bytes: number, syncSeconds: number, cpuS: number, /** deliveries the transfer took (1: no retry) */ attempts: number }
@@ -68,20 +79,48 @@ function scenarioOf (name: Scenario['name'], study: GeneratedStudy, instances = 
 }
 
 // ---------------------------------------------------------------------------------------------
-// bare libp2p
+// bare pairs: two worker processes moving the files over one data path, without a node around it
 
-interface BarePair { sender: WorkerProcess, receiver: WorkerProcess, address: string, outDir: string }
+/** A worker script and its settings; the rows of one kind share one pair of processes. */
+interface PairKind { name: string, script: string, /** settings the environment may override */ env: Record<string, string> }
+
+// The best settings found for libp2p past the node's (the figures are in the header comment).
+// Over @libp2p/tls, a stream.send() of 1 MiB stalls the stream for good (256 and 512 KiB do not).
+const BARE_NOISE: PairKind = { name: 'bare-libp2p', script: 'transfer-bare-worker.ts', env: {} }
+const BARE_NOISE_TUNED: PairKind = { name: 'bare-libp2p-tuned', script: 'transfer-bare-worker.ts', env: { BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB), BENCH_BARE_CHUNK: String(MB) } }
+const BARE_TLS: PairKind = { name: 'bare-libp2p-tls', script: 'transfer-bare-worker.ts', env: { BENCH_ENCRYPTER: 'tls', BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 4) } }
+const NODE_TLS: PairKind = { name: 'node-tls', script: 'transfer-node-tls-worker.ts', env: {} }
+const NODE_TLS_AES128: PairKind = { name: 'node-tls-aes128', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_CIPHERS: 'TLS_AES_128_GCM_SHA256' } }
+
+/** The bare rows, in the order each round runs them. */
+const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
+  { name: 'bare-libp2p', kind: BARE_NOISE, fsync: true },
+  { name: 'bare-libp2p-nosync', kind: BARE_NOISE, fsync: false },
+  { name: 'bare-libp2p-tuned', kind: BARE_NOISE_TUNED, fsync: true },
+  { name: 'bare-libp2p-tls', kind: BARE_TLS, fsync: true },
+  { name: 'node-tls', kind: NODE_TLS, fsync: true },
+  { name: 'node-tls-aes128', kind: NODE_TLS_AES128, fsync: true }
+]
+
+interface BarePair { name: string, sender: WorkerProcess, receiver: WorkerProcess, address: string, /** the receiver's, when the worker authenticates peers */ peerId: string | undefined, outDir: string }
 
 /** One sender and one receiver process for the whole run, like the nodes (warm JIT, one connection). */
-async function startBare (work: string, workers: WorkerProcess[]): Promise<BarePair> {
-  const outDir = join(work, 'bare-out')
+async function startBare (work: string, workers: WorkerProcess[], kind: PairKind): Promise<BarePair> {
+  const outDir = join(work, `${kind.name}-out`)
   await mkdir(outDir, { recursive: true })
-  const receiver = WorkerProcess.start('bare receiver', 'transfer-bare-worker.ts', ['receive', outDir])
-  const sender = WorkerProcess.start('bare sender', 'transfer-bare-worker.ts', ['send'])
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  for (const [key, value] of Object.entries(kind.env)) env[key] ??= value
+  const receiver = WorkerProcess.start(`${kind.name} receiver`, kind.script, ['receive', outDir], env)
+  const sender = WorkerProcess.start(`${kind.name} sender`, kind.script, ['send'], env)
   workers.push(receiver, sender)
-  const { address } = await receiver.next('ready', 60_000) as { address: string } & WorkerMessage
-  await sender.next('ready', 60_000)
-  return { sender, receiver, address, outDir }
+  const ready = await receiver.next('ready', 60_000) as { address: string, peerId?: string } & WorkerMessage
+  const senderReady = await sender.next('ready', 60_000) as { peerId?: string } & WorkerMessage
+  if (senderReady.peerId !== undefined) {
+    // The receiver accepts this one sender's identity (as a node admits a peer from the directory).
+    receiver.send({ cmd: 'admit', peerId: senderReady.peerId })
+    await receiver.next('admitted')
+  }
+  return { name: kind.name, sender, receiver, address: ready.address, peerId: ready.peerId, outDir }
 }
 
 async function bareSession (pair: BarePair, scenario: Scenario, fsync: boolean): Promise<Session> {
@@ -89,7 +128,7 @@ async function bareSession (pair: BarePair, scenario: Scenario, fsync: boolean):
   await pair.receiver.next('fsync')
   await sync()
   const cpu = await cpuOf(pair.sender.pid, pair.receiver.pid)
-  pair.sender.send({ cmd: 'send', address: pair.address, files: scenario.files })
+  pair.sender.send({ cmd: 'send', address: pair.address, peerId: pair.peerId, files: scenario.files })
   const sent = await pair.sender.next('sent') as { seconds: number, bytes: number, streams: number } & WorkerMessage
   // One answer per stream (BENCH_BARE_STREAMS spreads the files over several).
   const received = { files: 0, bytes: 0 }
@@ -100,7 +139,7 @@ async function bareSession (pair: BarePair, scenario: Scenario, fsync: boolean):
   }
   const cpuS = await cpuOf(pair.sender.pid, pair.receiver.pid) - cpu
   if (received.files !== scenario.files.length || received.bytes !== scenario.bytes || sent.bytes !== scenario.bytes) {
-    throw new Error(`bare-libp2p ${scenario.name}: received ${received.files} files, ${received.bytes} bytes of ${scenario.files.length}, ${scenario.bytes}`)
+    throw new Error(`${pair.name} ${scenario.name}: received ${received.files} files, ${received.bytes} bytes of ${scenario.files.length}, ${scenario.bytes}`)
   }
   const session = { seconds: sent.seconds, bytes: scenario.bytes, syncSeconds: await sync(), cpuS, attempts: 1 }
   for (const name of await readdir(pair.outDir)) await rm(join(pair.outDir, name), { recursive: true, force: true })
@@ -286,6 +325,7 @@ function toRow (name: string, samples: Sample[], fsync: string): BenchRow {
     senderRssMb,
     receiverRssMb,
     cpuS: median.sessions.reduce((n, x) => n + x.cpuS, 0),
+    cpuSPerGiB: median.sessions.reduce((n, x) => n + x.cpuS, 0) / (bytes / GiB),
     runs: samples.length,
     retries: samples.reduce((n, s) => n + s.sessions.reduce((m, x) => m + x.attempts - 1, 0), 0),
     fsync,
@@ -381,18 +421,21 @@ export async function runTransferBench (print: Log): Promise<BenchRow[]> {
       const bytes = sample.sessions.reduce((n, s) => n + s.bytes, 0)
       log(`  ${name}: ${(bytes / MB / secs).toFixed(1)} MB/s (${sample.sessions.map((s) => `${(s.bytes / MB / s.seconds).toFixed(1)}`).join(' + ')}), peak RSS ${sample.senderRssMb.toFixed(0)} / ${sample.receiverRssMb.toFixed(0)} MB`)
     }
-    let barePair: BarePair | undefined
-    if (wanted('bare-libp2p') || wanted('bare-libp2p-nosync')) {
-      barePair = await startBare(work, workers)
+    const barePairs = new Map<PairKind, BarePair>()
+    for (const row of PAIR_ROWS.filter((r) => wanted(r.name) && !barePairs.has(r.kind))) {
+      const barePair = await startBare(work, workers, row.kind)
       // Warm-up, as for the nodes: the connection is open and the code paths ran before anything is timed.
       await bareSession(barePair, scenarioOf('ct', ctStudy, ctStudy.instances.slice(0, 50)), true)
+      barePairs.set(row.kind, barePair)
     }
     const nodePids = pair === undefined ? [] : [pair.sender.pid, pair.receiver.pid]
     for (let round = 1; round <= rounds; round++) {
       log(`round ${round} of ${rounds}: CT study, then the 1 GB instance, each way ...`)
       const idle = await cpuOf(...nodePids)
-      if (barePair !== undefined && wanted('bare-libp2p')) add('bare-libp2p', await bareRound(barePair, scenarios, true))
-      if (barePair !== undefined && wanted('bare-libp2p-nosync')) add('bare-libp2p-nosync', await bareRound(barePair, scenarios, false))
+      for (const row of PAIR_ROWS) {
+        const barePair = barePairs.get(row.kind)
+        if (barePair !== undefined && wanted(row.name)) add(row.name, await bareRound(barePair, scenarios, row.fsync))
+      }
       const idleCpu = await cpuOf(...nodePids) - idle
       if (idleCpu > 0.5) log(`  note: the idle nodes used ${idleCpu.toFixed(1)} s CPU during the bare rounds`)
       if (pair !== undefined && wanted('beeldnet')) add('beeldnet', await beeldnetRound(pair, scenarios, log))
@@ -405,8 +448,9 @@ export async function runTransferBench (print: Log): Promise<BenchRow[]> {
     }
 
     const rows: BenchRow[] = []
-    const fsyncOf: Record<string, string> = { beeldnet: 'each file', 'bare-libp2p': 'each file', 'bare-libp2p-nosync': 'none', 'dimse-nodelay': 'none', 'dimse-default': 'none' }
-    for (const name of ['beeldnet', 'bare-libp2p', 'bare-libp2p-nosync', 'dimse-nodelay', 'dimse-default']) {
+    const fsyncOf: Record<string, string> = { beeldnet: 'each file', 'dimse-nodelay': 'none', 'dimse-default': 'none' }
+    for (const row of PAIR_ROWS) fsyncOf[row.name] = row.fsync ? 'each file' : 'none'
+    for (const name of ['beeldnet', ...PAIR_ROWS.map((r) => r.name), 'dimse-nodelay', 'dimse-default']) {
       const s = samples.get(name)
       if (s !== undefined) rows.push(toRow(name, s, fsyncOf[name]!))
     }
