@@ -128,6 +128,8 @@ export interface P2PHost extends EventEmitter<P2PHostEvents> {
   unhandle (protocol: string): Promise<void>
   /** opens a stream to an admitted peer, at the addresses the directory lists (reusing an open connection) */
   dialProtocol (peerId: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
+  /** opens a connection to an admitted peer (no stream): it hears that we are here */
+  connect (peerId: string, options?: { signal?: AbortSignal }): Promise<void>
   /** peers with an open connection */
   connectedPeers (): ConnectedPeer[]
   /** the IP address an open connection to the peer reaches it at (where its data channel listens too) */
@@ -307,6 +309,19 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
         const now = this.gating.check(peerId)
         throw new PeerNotAllowedError(peerId, now.allowed ? 'unknown-peer' : now.reason)
       }
+      throw new PeerUnreachableError(peerId, err)
+    }
+  }
+
+  async connect (peerId: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    const node = this.requireNode()
+    const decision = this.gating.check(peerId)
+    if (!decision.allowed) throw new PeerNotAllowedError(peerId, decision.reason)
+    await this.syncing
+    try {
+      await node.dial(peerIdFromString(peerId), { signal })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
       throw new PeerUnreachableError(peerId, err)
     }
   }

@@ -19,7 +19,7 @@ import { createPushHandler } from './push-handler.ts'
  */
 
 export interface ReceivingComponents {
-  host: Pick<P2PHost, 'handle' | 'unhandle' | 'institutionOf'>
+  host: Pick<P2PHost, 'handle' | 'unhandle' | 'institutionOf' | 'connect'>
   store: StudyStore
   identity: NodeIdentity
   logger: Logger
@@ -63,6 +63,17 @@ export function createReceiving (components: ReceivingComponents, init: { stream
   }
   const onCommitted = (e: StudyComplete): void => { void auditCommitted(e).then(() => { components.onCommitted(e) }) }
 
+  // Back after a stop: the senders of unfinished transfers hear it from our connection and retry
+  // at once, instead of waiting out a backoff that grew while we were away (send/sending.ts).
+  const greetSenders = async (): Promise<void> => {
+    const senders = new Set((await incoming.list()).filter((r) => r.state === 'receiving').map((r) => r.peerId))
+    await Promise.all([...senders].map(async (peerId) => {
+      await host.connect(peerId, { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) => {
+        logger.debug({ err, peerId }, 'a sender of an unfinished transfer could not be reached: it retries by itself')
+      })
+    }))
+  }
+
   return {
     incoming,
     async start () {
@@ -75,6 +86,7 @@ export function createReceiving (components: ReceivingComponents, init: { stream
         await incoming.stop()
         throw err
       }
+      void greetSenders()
     },
     async stop () {
       await host.unhandle(PROTOCOLS.push).catch(() => {})

@@ -1,15 +1,9 @@
-import { join } from 'node:path'
-import type { Stream } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
-import { buildEnrolment } from '../../../node/directory/enrol.ts'
-import { createDataChannel, type DataChannel } from '../../../node/p2p/data-channel.ts'
-import type { StudyStore } from '../../../node/store/study-store.ts'
-import { createExchange, type Exchange } from '../../../node/transfers/exchange.ts'
-import type { Change } from '../../../protocol/registry/documents.ts'
 import { until } from '../../helpers/patience.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
-import { silent, useP2PNetwork, type TestNetwork, type TestNode } from '../p2p/p2p-fixtures.ts'
-import { instanceHashes, nextEvent, openStore, smallStudy, storeWithStudy, useCleanup } from './helpers.ts'
+import { useP2PNetwork } from '../p2p/p2p-fixtures.ts'
+import { RECEIVER_URA, SENDER_URA, useExchangePairs, type Side } from './exchange-pair.ts'
+import { instanceHashes, nextEvent, smallStudy, storeWithStudy, useCleanup } from './helpers.ts'
 
 /*
  * Where a push's instance bytes travel, between real nodes (real libp2p hosts, directories, stores
@@ -20,70 +14,7 @@ import { instanceHashes, nextEvent, openStore, smallStudy, storeWithStudy, useCl
 const network = useP2PNetwork()
 const tempDir = useTempDirs()
 const cleanup = useCleanup()
-const SENDER_URA = '10000001'
-const RECEIVER_URA = '10000002'
-
-interface Side {
-  node: TestNode
-  store: StudyStore
-  exchange: Exchange
-  dataChannel?: DataChannel
-  /** bytes this side wrote on data connections it opened */
-  dataBytes: { sent: number, connections: number }
-}
-
-interface SideOptions { dataChannel?: boolean, compression?: boolean, connect?: DataChannel['connect'] }
-
-async function admit (net: TestNetwork, node: TestNode, ura: string): Promise<Change> {
-  return {
-    action: 'admit',
-    enrolment: await buildEnrolment(node.identity, {
-      network: net.gov.root.network, ura, name: `Ziekenhuis ${node.name}`, addresses: [node.address], departments: [{ code: 'RAD', name: 'Radiologie' }]
-    })
-  }
-}
-
-/** Counts what is written on data connections this side opens. */
-function counting (channel: DataChannel, dataBytes: Side['dataBytes']): DataChannel {
-  const connect = channel.connect.bind(channel)
-  channel.connect = async (...args) => {
-    const stream: Stream = await connect(...args)
-    dataBytes.connections++
-    const send = stream.send.bind(stream)
-    stream.send = (data) => { dataBytes.sent += data.byteLength; return send(data) }
-    return stream
-  }
-  return channel
-}
-
-async function startSide (node: TestNode, options: SideOptions): Promise<Side> {
-  const dir = await tempDir(`data-path-${node.name}`)
-  const store = await openStore(join(dir, 'data'), cleanup)
-  const dataBytes = { sent: 0, connections: 0 }
-  let dataChannel: DataChannel | undefined
-  if (options.dataChannel !== false) {
-    dataChannel = createDataChannel({ privateKey: node.identity.privateKey, peerId: node.peerId, gating: node.host.gating, directory: node.directory, logger: silent }, { host: '127.0.0.1', port: 0 })
-    await dataChannel.start()
-    cleanup(async () => dataChannel!.stop())
-    counting(dataChannel, dataBytes)
-    if (options.connect !== undefined) dataChannel.connect = options.connect
-  }
-  const exchange = createExchange({ host: node.host, store, identity: node.identity, logger: silent, dataChannel, directory: node.directory }, {
-    dataDir: dir, compression: options.compression ?? false, queue: { backoffInitialMs: 100 }
-  })
-  await exchange.start()
-  cleanup(async () => exchange.stop())
-  return { node, store, exchange, dataChannel, dataBytes }
-}
-
-async function pair (senderOptions: SideOptions, receiverOptions: SideOptions): Promise<{ sender: Side, receiver: Side, net: TestNetwork, v1: ReturnType<TestNetwork['next']> }> {
-  const net = network()
-  const senderNode = await net.startNode('sender')
-  const receiverNode = await net.startNode('receiver')
-  const v1 = net.next(undefined, [await admit(net, senderNode, SENDER_URA), await admit(net, receiverNode, RECEIVER_URA)])
-  for (const n of [senderNode, receiverNode]) await n.directory.acceptDirectory(v1.envelope, 'test')
-  return { sender: await startSide(senderNode, senderOptions), receiver: await startSide(receiverNode, receiverOptions), net, v1 }
-}
+const { pair } = useExchangePairs(network, tempDir, cleanup)
 
 /** A study worth compressing: CT slices with anatomy and noise (never random bytes). */
 async function ctStudy (side: Side, seed: number): Promise<{ uid: string, bytes: number }> {
