@@ -9,6 +9,8 @@ import { constants, createZstdCompress, createZstdDecompress } from 'node:zlib'
  */
 
 const ZSTD_LEVEL = 1
+/** zlib's output chunks: large, so each fills most of a data frame (its default, 16 KiB, makes sixteen times the frames and writes) */
+const CHUNK_BYTES = 256 * 1024 - 64
 
 /** Transfer syntaxes whose pixel data is stored as it is: compression pays for these. */
 const UNCOMPRESSED_SYNTAXES = new Set([
@@ -23,7 +25,7 @@ export function worthCompressing (transferSyntaxUID: string | undefined): boolea
 
 /** One zstd frame of `source`'s bytes, as they are read (bounded memory both ways). */
 export function zstdCompressed (source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return through(source, createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }))
+  return through(source, createZstdCompress({ chunkSize: CHUNK_BYTES, params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }))
 }
 
 /**
@@ -31,7 +33,7 @@ export function zstdCompressed (source: AsyncIterable<Uint8Array>): AsyncIterabl
  * so a small frame that expands without end is stopped there, not buffered.
  */
 export function zstdDecompressed (source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return through(source, createZstdDecompress())
+  return through(source, createZstdDecompress({ chunkSize: CHUNK_BYTES }))
 }
 
 /** `source` through `transform`: a failure on either side ends the iteration with it (the pipeline destroys both). */
