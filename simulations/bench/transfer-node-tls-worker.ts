@@ -20,11 +20,13 @@
 // Environment (both ends read it): BENCH_TLS_CHUNK (sender's read and write size, default 1 MiB),
 // BENCH_TLS_CIPHERS (OpenSSL cipher list, TLS 1.3 suites included, e.g. TLS_AES_128_GCM_SHA256;
 // default OpenSSL's, AES-256-GCM first), BENCH_TLS_HIGH_WATER (the sockets' stream highWaterMark,
-// default Node's).
+// default Node's), BENCH_TLS_READS=pool (the sender reads each file into two buffers it reuses, each
+// once the socket has taken it) or stream (a fresh buffer per read from fs.createReadStream), default
+// pool, BENCH_TLS_PLAIN=1 (plain TCP, no encryption and no authentication: what the rest costs).
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir, open, stat } from 'node:fs/promises'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
+import { connect as connectTcp, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { connect, createServer, type TLSSocket } from 'node:tls'
@@ -41,6 +43,8 @@ const SOCKET_HIGH_WATER = process.env.BENCH_TLS_HIGH_WATER === undefined ? undef
 const HIGH_WATER = 4 * MiB
 const LOW_WATER = 2 * MiB
 const END = 0xffff_ffff_ffff_ffffn
+const POOLED_READS = (process.env.BENCH_TLS_READS ?? 'pool') === 'pool'
+const PLAIN = process.env.BENCH_TLS_PLAIN === '1'
 
 type Command = { cmd: 'send', address: string, peerId: string, files: string[] } | { cmd: 'admit', peerId: string } | { cmd: 'fsync', on: boolean } | { cmd: 'stop' }
 
@@ -83,9 +87,9 @@ class SocketReader {
   private ended = false
   private error: Error | undefined
   private wake: (() => void) | undefined
-  private readonly socket: TLSSocket
+  private readonly socket: Socket
 
-  constructor (socket: TLSSocket) {
+  constructor (socket: Socket) {
     this.socket = socket
     if (socket.destroyed) this.error = new Error('the connection closed')
     socket.on('data', (data: Buffer) => {
@@ -146,7 +150,7 @@ class SocketReader {
   }
 }
 
-async function receiveFiles (socket: TLSSocket, dir: string, flush: boolean): Promise<{ files: number, bytes: number }> {
+async function receiveFiles (socket: Socket, dir: string, flush: boolean): Promise<{ files: number, bytes: number }> {
   await mkdir(dir, { recursive: true })
   const reader = new SocketReader(socket)
   let files = 0
@@ -178,7 +182,7 @@ async function receive (outDir: string): Promise<void> {
   let admitted: PeerId | undefined
   let connections = 0
   const privateKey = await generateKeyPair('Ed25519')
-  const server = createServer({ ...tlsOptions(await generateCertificate(privateKey)), requestCert: true }, (socket) => {
+  const onConnection = (socket: Socket): void => {
     socket.setNoDelay(true)
     socket.on('error', () => {}) // the reader or the check below sees it
     const dir = join(outDir, `stream-${++connections}`)
@@ -186,7 +190,7 @@ async function receive (outDir: string): Promise<void> {
     void (async () => {
       try {
         // Not a byte is read before the sender's certificate is checked against the admitted peer id.
-        await verifyPeer(socket, admitted)
+        if (!PLAIN) await verifyPeer(socket as TLSSocket, admitted)
         const received = await receiveFiles(socket, dir, flush)
         socket.end(Buffer.of(1))
         reply({ type: 'received', ...received })
@@ -195,7 +199,10 @@ async function receive (outDir: string): Promise<void> {
         reply({ type: 'error', message: `receiving: ${(err as Error).message}` })
       }
     })()
-  })
+  }
+  const server = PLAIN
+    ? createTcpServer(SOCKET_HIGH_WATER === undefined ? {} : { highWaterMark: SOCKET_HIGH_WATER }, onConnection)
+    : createServer({ ...tlsOptions(await generateCertificate(privateKey)), requestCert: true }, onConnection)
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { address, port } = server.address() as AddressInfo
@@ -208,7 +215,7 @@ async function receive (outDir: string): Promise<void> {
 }
 
 /** Resolves once the socket can take more, or fails if it closes first. */
-async function drained (socket: TLSSocket): Promise<void> {
+async function drained (socket: Socket): Promise<void> {
   const controller = new AbortController()
   try {
     await Promise.race([
@@ -220,6 +227,29 @@ async function drained (socket: TLSSocket): Promise<void> {
   }
 }
 
+/** Two read buffers for the whole process, each reused once the socket is done with what it held. */
+const pool = POOLED_READS ? [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)] : []
+const taken: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()]
+
+async function sendPooled (socket: Socket, file: string): Promise<void> {
+  const handle = await open(file)
+  try {
+    for (let i = 0; ; i ^= 1) {
+      await taken[i]
+      const { bytesRead } = await handle.read(pool[i]!, 0, CHUNK, null)
+      if (bytesRead === 0) return
+      // The write callback comes once the bytes are encrypted and handed to the kernel.
+      taken[i] = new Promise<void>((resolve, reject) => {
+        socket.write(pool[i]!.subarray(0, bytesRead), (err) => { if (err == null) resolve(); else reject(err) })
+      })
+      taken[i]!.catch(() => {})
+      if (socket.writableNeedDrain) await drained(socket)
+    }
+  } finally {
+    await handle.close()
+  }
+}
+
 function header (size: bigint): Buffer {
   const out = Buffer.allocUnsafe(8)
   out.writeBigUInt64BE(size)
@@ -228,12 +258,15 @@ function header (size: bigint): Buffer {
 
 async function sendFiles (credentials: { cert: string, key: string }, address: string, receiver: PeerId, files: string[]): Promise<number> {
   const colon = address.lastIndexOf(':')
-  const socket = connect({ ...tlsOptions(credentials), host: address.slice(0, colon), port: Number(address.slice(colon + 1)) })
+  const target = { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) }
+  const socket = PLAIN
+    ? connectTcp({ ...target, ...(SOCKET_HIGH_WATER === undefined ? {} : { highWaterMark: SOCKET_HIGH_WATER }) })
+    : connect({ ...tlsOptions(credentials), ...target })
   try {
     socket.setNoDelay(true)
-    await once(socket, 'secureConnect')
+    await once(socket, PLAIN ? 'connect' : 'secureConnect')
     // Not a byte is sent before the receiver's certificate is checked against the peer id we expect.
-    await verifyPeer(socket, receiver)
+    if (!PLAIN) await verifyPeer(socket as TLSSocket, receiver)
     const acknowledged = new Promise<void>((resolve, reject) => {
       socket.once('data', () => { resolve() })
       socket.once('close', () => { reject(new Error('the receiver closed without acknowledging')) })
@@ -246,7 +279,8 @@ async function sendFiles (credentials: { cert: string, key: string }, address: s
     for (const file of files) {
       const { size } = await stat(file)
       await send(header(BigInt(size)))
-      for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) await send(chunk as Buffer)
+      if (POOLED_READS) await sendPooled(socket, file)
+      else for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) await send(chunk as Buffer)
       bytes += size
     }
     await send(header(END))

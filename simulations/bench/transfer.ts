@@ -32,7 +32,10 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   1.3, one connection per session, TCP_NODELAY), both ends authenticated by a
  *                   certificate bound to a libp2p Ed25519 identity as libp2p's TLS handshake does it
  *                   (transfer-node-tls-worker.ts): the ceiling of a bulk data channel beside libp2p;
- *                   node-tls-aes128 prefers TLS_AES_128_GCM_SHA256 to OpenSSL's AES-256-GCM;
+ *                   the sender reads into two 1 MiB buffers it reuses; node-tls-nosync leaves the
+ *                   fsyncs out, node-tls-aes128 prefers TLS_AES_128_GCM_SHA256 to OpenSSL's
+ *                   AES-256-GCM, tcp-plain is the same worker over plain TCP (no encryption, no
+ *                   authentication: what files, sockets and JS cost without TLS);
  *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
  *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
  * The node and bare processes live for the whole run and move a warm-up first (open
@@ -91,6 +94,7 @@ const BARE_NOISE_TUNED: PairKind = { name: 'bare-libp2p-tuned', script: 'transfe
 const BARE_TLS: PairKind = { name: 'bare-libp2p-tls', script: 'transfer-bare-worker.ts', env: { BENCH_ENCRYPTER: 'tls', BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 4) } }
 const NODE_TLS: PairKind = { name: 'node-tls', script: 'transfer-node-tls-worker.ts', env: {} }
 const NODE_TLS_AES128: PairKind = { name: 'node-tls-aes128', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_CIPHERS: 'TLS_AES_128_GCM_SHA256' } }
+const TCP_PLAIN: PairKind = { name: 'tcp-plain', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_PLAIN: '1' } }
 
 /** The bare rows, in the order each round runs them. */
 const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
@@ -99,7 +103,9 @@ const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
   { name: 'bare-libp2p-tuned', kind: BARE_NOISE_TUNED, fsync: true },
   { name: 'bare-libp2p-tls', kind: BARE_TLS, fsync: true },
   { name: 'node-tls', kind: NODE_TLS, fsync: true },
-  { name: 'node-tls-aes128', kind: NODE_TLS_AES128, fsync: true }
+  { name: 'node-tls-nosync', kind: NODE_TLS, fsync: false },
+  { name: 'node-tls-aes128', kind: NODE_TLS_AES128, fsync: true },
+  { name: 'tcp-plain', kind: TCP_PLAIN, fsync: true }
 ]
 
 interface BarePair { name: string, sender: WorkerProcess, receiver: WorkerProcess, address: string, /** the receiver's, when the worker authenticates peers */ peerId: string | undefined, outDir: string }
