@@ -2,12 +2,12 @@ import type { Logger } from 'pino'
 import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { PROTOCOLS } from '../../../protocol/p2p/ids.ts'
 import type { AuditSink } from '../../audit/audit-log.ts'
-import { auditPatient, NODE_ITSELF } from '../../audit/events.ts'
 import type { DataChannel } from '../../p2p/data-channel.ts'
 import type { P2PHost } from '../../p2p/host.ts'
 import type { FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { StudyStore } from '../../store/study-store.ts'
 import type { StudyComplete } from '../events.ts'
+import { auditPushEnd } from '../receipt-audit.ts'
 import type { TransferStore } from '../transfer-store.ts'
 import { createIncomingTransfers, type IncomingTransfers } from './incoming.ts'
 import { createPushHandler } from './push-handler.ts'
@@ -40,28 +40,10 @@ export interface Receiving {
 }
 
 export function createReceiving (components: ReceivingComponents, init: { stream: FramedStreamInit, compression?: boolean }): Receiving {
-  const { host, logger, audit } = components
+  const { host, logger } = components
   const incoming = createIncomingTransfers({ store: components.store, transfers: components.transfers, identity: components.identity }, { ura: components.ura })
 
-  const auditCommitted = async (e: StudyComplete): Promise<void> => {
-    if (audit === undefined) return
-    const from = host.institutionOf(e.peerId)
-    try {
-      const study = await components.store.getStudyRecord(e.studyInstanceUID)
-      await audit.record({
-        event: 'receive',
-        outcome: 'committed',
-        patient: auditPatient(study.patient),
-        user: NODE_ITSELF,
-        institution: { ura: from?.ura ?? e.peerId, ...(from === undefined ? {} : { name: from.institution.name }) },
-        studyInstanceUID: e.studyInstanceUID,
-        details: { receipt: JSON.stringify(e.receipt) }
-      })
-    } catch (err) {
-      logger.error({ err, study: e.studyInstanceUID }, 'the audit trail did not take a received study')
-    }
-  }
-  const onCommitted = (e: StudyComplete): void => { void auditCommitted(e).then(() => { components.onCommitted(e) }) }
+  const onCommitted = (e: StudyComplete): void => { void auditPushEnd(components, e, { event: 'receive', outcome: 'committed' }).then(() => { components.onCommitted(e) }) }
 
   // Back after a stop: the senders of unfinished transfers hear it from our connection and retry
   // at once, instead of waiting out a backoff that grew while we were away (send/sending.ts).

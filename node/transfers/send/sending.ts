@@ -10,6 +10,7 @@ import type { FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { StudyStore } from '../../store/study-store.ts'
 import { BulkSendError } from '../errors.ts'
 import type { StudyComplete } from '../events.ts'
+import { auditPushEnd } from '../receipt-audit.ts'
 import { nodeOfInstitution } from '../institution-nodes.ts'
 import { buildSignedManifest } from '../manifest.ts'
 import { FINAL_OUTGOING_STATES, type OutgoingRecord, type TransferStore } from '../transfer-store.ts'
@@ -84,7 +85,7 @@ class DefaultSending implements Sending {
     this.queue.peerSeen(event.peerId).catch((err: unknown) => { this.components.logger.error({ err, peerId: event.peerId }, 'retrying transfers to a peer seen again failed') })
   }
 
-  private readonly onDelivered = (e: StudyComplete): void => { void this.auditReceipt(e) }
+  private readonly onDelivered = (e: StudyComplete): void => { void auditPushEnd(this.components, e, { event: 'receipt', outcome: 'kept' }) }
 
   constructor (components: SendingComponents, init: SendingInit) {
     this.components = components
@@ -147,27 +148,6 @@ class DefaultSending implements Sending {
     const record = await this.queue.enqueue({ manifest, peerId })
     logger.info({ transferId: record.transferId, study: request.studyInstanceUID, to: request.to.ura, peerId }, 'push queued')
     return record
-  }
-
-  /** A study delivered: recorded with the receiver's signed receipt, which can be checked again later. */
-  private async auditReceipt (e: StudyComplete): Promise<void> {
-    const { audit, host, store, logger } = this.components
-    if (audit === undefined) return
-    const from = host.institutionOf(e.peerId)
-    try {
-      const study = await store.getStudyRecord(e.studyInstanceUID)
-      await audit.record({
-        event: 'receipt',
-        outcome: 'kept',
-        patient: auditPatient(study.patient),
-        user: NODE_ITSELF,
-        institution: { ura: from?.ura ?? e.peerId, ...(from === undefined ? {} : { name: from.institution.name }) },
-        studyInstanceUID: e.studyInstanceUID,
-        details: { receipt: JSON.stringify(e.receipt) }
-      })
-    } catch (err) {
-      logger.error({ err, study: e.studyInstanceUID }, 'the audit trail did not take a delivered study\'s receipt')
-    }
   }
 
   /** A sanity rule on pushes: many studies of one patient to one institution in a day need a person to confirm. */
