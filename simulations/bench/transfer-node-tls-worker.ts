@@ -24,7 +24,9 @@
 // once the socket has taken it) or stream (a fresh buffer per read from fs.createReadStream), default
 // pool, BENCH_TLS_WRITES=batch (the receiver gathers the socket's chunks into one writev per MiB, two
 // in flight) or stream (fs.createWriteStream, one write per chunk), default stream (batch was no
-// better, and at times paid more system time), BENCH_TLS_PLAIN=1 (plain TCP, no encryption and no authentication: what the rest costs).
+// better, and at times paid more system time), BENCH_TLS_PIPELINE (files whose fsync and close may
+// still be under way while the next streams; default 0, one after another as bare-libp2p),
+// BENCH_TLS_PLAIN=1 (plain TCP, no encryption and no authentication: what the rest costs).
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, open, stat } from 'node:fs/promises'
 import { once } from 'node:events'
@@ -49,6 +51,7 @@ const POOLED_READS = (process.env.BENCH_TLS_READS ?? 'pool') === 'pool'
 const PLAIN = process.env.BENCH_TLS_PLAIN === '1'
 const BATCHED_WRITES = process.env.BENCH_TLS_WRITES === 'batch'
 const WRITE_BATCH = MiB
+const PIPELINE = Number(process.env.BENCH_TLS_PIPELINE ?? 0)
 
 type Command = { cmd: 'send', address: string, peerId: string, files: string[] } | { cmd: 'admit', peerId: string } | { cmd: 'fsync', on: boolean } | { cmd: 'stop' }
 
@@ -154,8 +157,12 @@ class SocketReader {
   }
 }
 
-/** A file's bytes through fs.createWriteStream, one write per chunk the socket gave; flush: fsync before close. */
-async function writeStreamed (reader: SocketReader, path: string, size: number, flush: boolean): Promise<void> {
+/**
+ * A file's bytes through fs.createWriteStream, one write per chunk the socket gave; flush: fsync
+ * before close. Resolves once every byte is queued, with the file's last write, fsync and close
+ * still to come in `durable`.
+ */
+async function writeStreamed (reader: SocketReader, path: string, size: number, flush: boolean): Promise<{ durable: Promise<void> }> {
   const out = createWriteStream(path, { highWaterMark: MiB, flush })
   let remaining = size
   while (remaining > 0) {
@@ -165,7 +172,9 @@ async function writeStreamed (reader: SocketReader, path: string, size: number, 
     if (!out.write(chunk)) await once(out, 'drain')
   }
   out.end()
-  await finished(out)
+  const durable = finished(out)
+  durable.catch(() => {})
+  return { durable }
 }
 
 /**
@@ -206,6 +215,7 @@ async function receiveFiles (socket: Socket, dir: string, flush: boolean): Promi
   const reader = new SocketReader(socket)
   let files = 0
   let bytes = 0
+  const pending: Array<Promise<void>> = []
   for (;;) {
     const header = await reader.readExact(8)
     if (header === undefined) throw new Error('the connection ended before the END header')
@@ -213,10 +223,17 @@ async function receiveFiles (socket: Socket, dir: string, flush: boolean): Promi
     if (size === END) break
     const path = join(dir, `${String(files).padStart(5, '0')}.dcm`)
     if (BATCHED_WRITES) await writeBatched(reader, path, Number(size), flush)
-    else await writeStreamed(reader, path, Number(size), flush)
+    else {
+      const { durable } = await writeStreamed(reader, path, Number(size), flush)
+      // Up to PIPELINE files may still be on their way to disk while the next one streams.
+      pending.push(durable)
+      if (pending.length > PIPELINE) await pending.shift()
+    }
     files++
     bytes += Number(size)
   }
+  // The answer (the receipt's place) only once every file is durable.
+  await Promise.all(pending)
   return { files, bytes }
 }
 

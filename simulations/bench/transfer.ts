@@ -24,7 +24,7 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   (TCP + Noise + Yamux as node/p2p/host.ts), file -> stream -> file with
  *                   backpressure both ways, fsync of every file like the node: the stack's ceiling
  *                   for the same job; bare-libp2p-nosync leaves the fsyncs out (the transport alone);
- *  - bare-libp2p-tuned: the same over Noise with 1 MiB yamux messages and 1 MiB sender reads;
+ *  - bare-libp2p-tuned: the same over Noise with 512 KiB yamux messages and 512 KiB sender reads;
  *  - bare-libp2p-tls: the same worker with libp2p's TLS encrypter (@libp2p/tls) instead of Noise,
  *                   512 KiB yamux messages and 256 KiB sender reads (a 1 MiB stream.send() over
  *                   @libp2p/tls stalls the stream for good, at any yamux message size);
@@ -34,8 +34,10 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   (transfer-node-tls-worker.ts): the ceiling of a bulk data channel beside libp2p;
  *                   the sender reads into two 1 MiB buffers it reuses; node-tls-nosync leaves the
  *                   fsyncs out, node-tls-aes128 prefers TLS_AES_128_GCM_SHA256 to OpenSSL's
- *                   AES-256-GCM, tcp-plain is the same worker over plain TCP (no encryption, no
- *                   authentication: what files, sockets and JS cost without TLS);
+ *                   AES-256-GCM, node-tls-pipelined lets up to 4 files be fsynced and closed while
+ *                   the next streams (answering once all are durable), tcp-plain is the same
+ *                   worker over plain TCP (no encryption, no authentication: what files, sockets
+ *                   and JS cost without TLS);
  *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
  *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
  * The node and bare processes live for the whole run and move a warm-up first (open
@@ -90,10 +92,11 @@ interface PairKind { name: string, script: string, /** settings the environment 
 // The best settings found for libp2p past the node's (the figures are in the header comment).
 // Over @libp2p/tls, a stream.send() of 1 MiB stalls the stream for good (256 and 512 KiB do not).
 const BARE_NOISE: PairKind = { name: 'bare-libp2p', script: 'transfer-bare-worker.ts', env: {} }
-const BARE_NOISE_TUNED: PairKind = { name: 'bare-libp2p-tuned', script: 'transfer-bare-worker.ts', env: { BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB), BENCH_BARE_CHUNK: String(MB) } }
+const BARE_NOISE_TUNED: PairKind = { name: 'bare-libp2p-tuned', script: 'transfer-bare-worker.ts', env: { BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 2) } }
 const BARE_TLS: PairKind = { name: 'bare-libp2p-tls', script: 'transfer-bare-worker.ts', env: { BENCH_ENCRYPTER: 'tls', BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 4) } }
 const NODE_TLS: PairKind = { name: 'node-tls', script: 'transfer-node-tls-worker.ts', env: {} }
 const NODE_TLS_AES128: PairKind = { name: 'node-tls-aes128', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_CIPHERS: 'TLS_AES_128_GCM_SHA256' } }
+const NODE_TLS_PIPELINED: PairKind = { name: 'node-tls-pipelined', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_PIPELINE: '4' } }
 const TCP_PLAIN: PairKind = { name: 'tcp-plain', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_PLAIN: '1' } }
 
 /** The bare rows, in the order each round runs them. */
@@ -105,6 +108,7 @@ const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
   { name: 'node-tls', kind: NODE_TLS, fsync: true },
   { name: 'node-tls-nosync', kind: NODE_TLS, fsync: false },
   { name: 'node-tls-aes128', kind: NODE_TLS_AES128, fsync: true },
+  { name: 'node-tls-pipelined', kind: NODE_TLS_PIPELINED, fsync: true },
   { name: 'tcp-plain', kind: TCP_PLAIN, fsync: true }
 ]
 
