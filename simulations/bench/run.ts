@@ -1,6 +1,7 @@
 // `npm run bench [name...] [--json]`: the benchmarks (all, or those named), one table on stdout,
 // or with --json the same figures as {"rows":[...]}. Progress goes to stderr.
 import { DICOM_COLUMNS, runDicomBench } from './dicom.ts'
+import { IDLE_COLUMNS, runIdleBench } from './idle.ts'
 import { INGEST_COLUMNS, runIngestBench } from './ingest.ts'
 import { REGISTRY_COLUMNS, runRegistryBench } from './registry.ts'
 import { formatTable, type BenchRow } from './table.ts'
@@ -12,7 +13,8 @@ const benches: Record<string, { columns: string[], run: (log: (line: string) => 
   registry: { columns: REGISTRY_COLUMNS, run: runRegistryBench },
   transfer: { columns: TRANSFER_COLUMNS, run: runTransferBench },
   dicom: { columns: DICOM_COLUMNS, run: runDicomBench },
-  wan: { columns: WAN_COLUMNS, run: runWanBench }
+  wan: { columns: WAN_COLUMNS, run: runWanBench },
+  idle: { columns: IDLE_COLUMNS, run: runIdleBench }
 }
 
 const args = process.argv.slice(2)
