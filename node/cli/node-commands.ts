@@ -8,6 +8,7 @@ import { BeeldnetNode } from '../beeldnet-node.ts'
 import { importFiles, type ImportSummary } from '../dicom/file-import.ts'
 import { NotInitialisedError, RootNotPinnedError } from '../errors.ts'
 import { initNode } from '../init.ts'
+import { releaseStartMemory } from '../start-memory.ts'
 import { defaultDataDir, nodePaths } from '../paths.ts'
 import type { StudyRecord } from '../store/records.ts'
 import type { StudyEntries } from '../store/study-index.ts'
@@ -325,6 +326,8 @@ export function nodeCommand (): Command {
         process.exitCode = reportError(err, g.json)
         return
       }
+      // Started: what starting left in the heap goes back before the node waits.
+      releaseStartMemory()
       await new Promise<void>((resolveStop) => {
         const stop = (signal: string): void => {
           beeldnet.logger.info({ signal }, 'stopping')
