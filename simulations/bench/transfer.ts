@@ -62,9 +62,11 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  * Measured 2026-12-07 (2 cores shared with other work, load 2-4: MB/s varies up to 2x between rounds,
  * CPU per GiB much less), median of 3 interleaved rounds, both sides' CPU seconds per GiB:
  *   bare-libp2p 15.5, bare-libp2p-nosync 10.3, bare-libp2p-tuned 12.6, bare-libp2p-tls 10.8,
- *   node-tls 4.8, node-tls-nosync 4.3, node-tls-aes128 4.6, node-tls-pipelined 4.5 (2.8 in a run of
- *   the node-tls rows alone), tcp-plain 4.0, dimse-nodelay 2.3; MB/s 108 / 168 / 132 / 146 / 270 /
- *   361 / 271 / 314 / 293 / 533. Peak RSS: libp2p workers 125-151 MB, node-tls workers 98-117 MB.
+ *   node-tls 4.8, node-tls-nosync 4.3, node-tls-aes128 4.6, node-tls-pipelined 4.5, tcp-plain 4.0,
+ *   dimse-nodelay 2.3; MB/s 108 / 168 / 132 / 146 / 270 / 361 / 271 / 314 / 293 / 533. Peak RSS:
+ *   libp2p workers 125-151 MB, node-tls workers 98-117 MB. Pipelined fsyncs are inconclusive here:
+ *   over five runs of node-tls against node-tls-pipelined (BENCH_TLS_PIPELINE 1..16) the CT study
+ *   went from 0.5x to 1.9x, the fsync latency of this shared virtual disk decides.
  * Tuning (2 rounds each, quieter machine): @libp2p/tls with 256 KiB messages and reads 7.2 s/GiB,
  * 512 KiB messages + 256 KiB reads 6.6, 512 + 512 KiB 7.1, 1 MiB messages 9.1-9.8; Noise with the
  * node's 256 KiB 10.9, 512 + 256 KiB 8.4, 512 + 512 KiB 8.2, 1 MiB + 1 MiB 8.7. node-tls sender
