@@ -200,7 +200,10 @@ async function sendFiles (node: Libp2p, address: string, files: string[]): Promi
   })
   acknowledged.catch(() => {})
   const send = async (chunk: Uint8Array): Promise<void> => {
-    if (stream.writableNeedsDrain) await drained(stream)
+    // A loop, not an if: yamux also dispatches 'drain' for a window update while the connection
+    // below is still full, and one more chunk queued per such 'drain' outgrew maxWriteBufferLength
+    // (16 MiB) within a second over @libp2p/tls with 1 MiB chunks: the stream was reset.
+    while (stream.writableNeedsDrain) await drained(stream)
     if (!stream.send(chunk)) await drained(stream)
   }
   let bytes = 0

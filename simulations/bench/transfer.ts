@@ -26,8 +26,7 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   for the same job; bare-libp2p-nosync leaves the fsyncs out (the transport alone);
  *  - bare-libp2p-tuned: the same over Noise with 512 KiB yamux messages and 512 KiB sender reads;
  *  - bare-libp2p-tls: the same worker with libp2p's TLS encrypter (@libp2p/tls) instead of Noise,
- *                   512 KiB yamux messages and 256 KiB sender reads (a 1 MiB stream.send() over
- *                   @libp2p/tls stalls the stream for good, at any yamux message size);
+ *                   512 KiB yamux messages and 256 KiB sender reads;
  *  - node-tls:      the same files, wire format and fsyncs over a node:tls connection (OpenSSL, TLS
  *                   1.3, one connection per session, TCP_NODELAY), both ends authenticated by a
  *                   certificate bound to a libp2p Ed25519 identity as libp2p's TLS handshake does it
@@ -105,7 +104,6 @@ function scenarioOf (name: Scenario['name'], study: GeneratedStudy, instances = 
 interface PairKind { name: string, script: string, /** settings the environment may override */ env: Record<string, string> }
 
 // The best settings found for libp2p past the node's (the figures are in the header comment).
-// Over @libp2p/tls, a stream.send() of 1 MiB stalls the stream for good (256 and 512 KiB do not).
 const BARE_NOISE: PairKind = { name: 'bare-libp2p', script: 'transfer-bare-worker.ts', env: {} }
 const BARE_NOISE_TUNED: PairKind = { name: 'bare-libp2p-tuned', script: 'transfer-bare-worker.ts', env: { BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 2) } }
 const BARE_TLS: PairKind = { name: 'bare-libp2p-tls', script: 'transfer-bare-worker.ts', env: { BENCH_ENCRYPTER: 'tls', BENCH_YAMUX_MAX_MESSAGE_SIZE: String(MB / 2), BENCH_BARE_CHUNK: String(MB / 4) } }
