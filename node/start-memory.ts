@@ -1,10 +1,11 @@
 /*
  * What a node gives back once it has started. Starting runs much code once (the config and every
- * schema built and checked, the directory verified, fastify's routes compiled) and leaves its
+ * schema built and checked, the directory verified, fastify's routes registered) and leaves its
  * garbage and that code's bytecode in the heap; an idle node allocates too little for V8 to
  * collect again on its own, so it would keep them for as long as it idles. V8's last-resort
  * collection compacts the heap and drops the bytecode of functions not running (compiled again if
- * ever called): about 10 MB less idle RSS (bench:idle), for a pause of tens of milliseconds once.
+ * ever called): 6-10 MB less idle RSS (bench:idle), for one pause of about 150 ms (it runs full
+ * collections until one frees nothing more) right after the start.
  */
 
 interface GcOptions { type: 'major', execution: 'sync', flavor: 'last-resort' }
