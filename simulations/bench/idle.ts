@@ -20,12 +20,13 @@ import type { BenchRow } from './table.ts'
  * cache one node starts and stops first (coldRssMb: a first start compiles every file and strips its
  * types); then both nodes start on the warm cache (startS: to running.json), idle for
  * BENCH_IDLE_SECONDS (default 10), and each one's VmRSS (rssMb) and VmHWM (peakRssMb) are read from
- * /proc. The row shows the higher node. The issue's bound is an idle node under 100 MB RSS; a
- * run over it fails. p2pConnections: established TCP connections between the two nodes' libp2p
+ * /proc. The row shows the higher node, its RSS also split into anonymous memory (anonMb) and file
+ * pages (fileMb: Node's binary and libraries, clean, shared by every node on the machine). The
+ * issue's bound is an idle node under 100 MB RSS; a run over it fails. p2pConnections: established TCP connections between the two nodes' libp2p
  * ports when measured (what the nodes were doing, not a condition).
  */
 
-export const IDLE_COLUMNS = ['rssMb', 'peakRssMb', 'coldRssMb', 'startS', 'idleS', 'p2pConnections', 'rssLimitMb', 'withinLimit']
+export const IDLE_COLUMNS = ['rssMb', 'anonMb', 'fileMb', 'peakRssMb', 'coldRssMb', 'startS', 'idleS', 'p2pConnections', 'rssLimitMb', 'withinLimit']
 
 /** The issue's bound: resident memory of an idle node. */
 export const NODE_IDLE_RSS_LIMIT_MB = 100
@@ -33,12 +34,12 @@ export const NODE_IDLE_RSS_LIMIT_MB = 100
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'beeldnet')
 type Log = (line: string) => void
 
-interface Memory { rssMb: number, peakRssMb: number }
+interface Memory { rssMb: number, anonMb: number, fileMb: number, peakRssMb: number }
 
 async function memoryOf (pid: number): Promise<Memory> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const mb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024
-  return { rssMb: mb('VmRSS'), peakRssMb: mb('VmHWM') }
+  return { rssMb: mb('VmRSS'), anonMb: mb('RssAnon'), fileMb: mb('RssFile'), peakRssMb: mb('VmHWM') }
 }
 
 /** A node run by bin/beeldnet (sh execs Node, so the child's pid is the node's). */
@@ -142,12 +143,15 @@ export async function runIdleBench (log: Log): Promise<BenchRow[]> {
     const memory = await Promise.all(warm.map(async (n) => memoryOf(n.pid)))
     const connections = await establishedBetween(p2pPort(a!), p2pPort(b!))
     warm.forEach((n, i) => { log(`  ${n.name}: ${memory[i]!.rssMb.toFixed(1)} MB RSS (peak ${memory[i]!.peakRssMb.toFixed(1)} MB)`) })
-    const rssMb = Math.max(...memory.map((m) => m.rssMb))
+    const highest = memory.reduce((a, m) => m.rssMb > a.rssMb ? m : a)
+    const rssMb = highest.rssMb
     return [{
       name: 'node-idle',
       // Nothing moves: no throughput.
       mbPerS: Number.NaN,
       rssMb,
+      anonMb: highest.anonMb,
+      fileMb: highest.fileMb,
       peakRssMb: Math.max(...memory.map((m) => m.peakRssMb)),
       coldRssMb: coldMemory.rssMb,
       startS,
