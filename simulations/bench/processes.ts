@@ -13,8 +13,10 @@ import { promisify } from 'node:util'
  */
 
 /** The Node flags and malloc settings bin/beeldnet runs a node with: the benchmark measures what ships. */
-export const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up']
-export const NODE_PROCESS_ENV = process.env.BENCH_TRANSFER_NO_MALLOC_ENV === '1' ? {} : { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
+export const NODE_PROCESS_FLAGS = ['--max-semi-space-size=1', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--expose-gc']
+/** with the compile cache on from the first file, as bin/beeldnet sets it: no TypeScript stripper (amaro) in the worker */
+const COMPILE_CACHE = { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(process.env.TMPDIR ?? '/tmp', 'node-compile-cache') }
+export const NODE_PROCESS_ENV = process.env.BENCH_TRANSFER_NO_MALLOC_ENV === '1' ? COMPILE_CACHE : { ...COMPILE_CACHE, MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '2' }
 
 export const MB = 1024 * 1024
 export const SESSION_TIMEOUT_MS = 15 * 60_000
