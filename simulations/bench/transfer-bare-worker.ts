@@ -6,7 +6,7 @@
 // worker answers {type:'ready'|'sent'|'received'|'fsync'|'stopped'|'error', ...}.
 //
 // On the wire, per file: its size as a u64 (big-endian), then its bytes; the sender closes its write
-// side after the last file, the receiver answers one byte once every file is written (and fsynced),
+// side after the last file (or sends a header of all ones, see sendOverStream), the receiver answers one byte once every file is written (and fsynced),
 // then closes. Backpressure both ways, as docs/dependencies.md says it must be done: the sender waits for
 // the 'drain' EVENT when send() returns false (never stream.onDrain()); the receiver pauses the
 // stream (deferred with queueMicrotask) while more than HIGH_WATER bytes wait for the disk and
@@ -28,6 +28,8 @@ const CHUNK = Number(process.env.BENCH_BARE_CHUNK ?? 256 * 1024)
 /** streams a session's files are spread over (BENCH_BARE_STREAMS); a single file always takes one */
 const STREAMS = Number(process.env.BENCH_BARE_STREAMS ?? 1)
 const HIGH_WATER = 4 * MiB
+/** a size header that ends the session's files instead of a close (sendOverStream's endHeader) */
+const END = 0xffff_ffff_ffff_ffffn
 const LOW_WATER = 2 * MiB
 
 type Command = { cmd: 'send', address: string, files: string[] } | { cmd: 'fsync', on: boolean } | { cmd: 'stop' }
@@ -37,7 +39,7 @@ function reply (message: unknown): void {
 }
 
 /** Reads a stream's bytes with bounded memory: pauses the stream while the consumer is behind. */
-class StreamReader {
+export class StreamReader {
   private readonly chunks: Uint8Array[] = []
   private buffered = 0
   private ended = false
@@ -133,6 +135,37 @@ class StreamReader {
   }
 }
 
+/** One session's files from a stream into dir (fsynced if flush), then the answer byte and close. */
+export async function receiveOverStream (stream: Stream, dir: string, flush: boolean): Promise<{ files: number, bytes: number }> {
+  await mkdir(dir, { recursive: true })
+  const reader = new StreamReader(stream)
+  let files = 0
+  let bytes = 0
+  for (;;) {
+    const header = await reader.readExact(8)
+    if (header === undefined) break
+    const size64 = new DataView(header.buffer, header.byteOffset).getBigUint64(0)
+    if (size64 === END) break
+    const size = Number(size64)
+    // flush: fsync before close, as a node does for every instance it verifies
+    const out = createWriteStream(join(dir, `${String(files).padStart(5, '0')}.dcm`), { highWaterMark: MiB, flush })
+    let remaining = size
+    while (remaining > 0) {
+      const chunk = await reader.read(remaining)
+      if (chunk === undefined) throw new Error(`the stream ended ${remaining} bytes before the end of file ${files}`)
+      remaining -= chunk.byteLength
+      if (!out.write(chunk)) await once(out, 'drain')
+    }
+    out.end()
+    await finished(out)
+    files++
+    bytes += size
+  }
+  stream.send(new Uint8Array([1]))
+  await stream.close()
+  return { files, bytes }
+}
+
 async function receive (outDir: string): Promise<void> {
   let fsync = true
   const node = await createBenchLibp2p(['/ip4/127.0.0.1/tcp/0'])
@@ -140,32 +173,8 @@ async function receive (outDir: string): Promise<void> {
   await node.handle(PROTOCOL, async (stream: Stream) => {
     const dir = join(outDir, `stream-${++streams}`)
     const flush = fsync
-    await mkdir(dir, { recursive: true })
-    const reader = new StreamReader(stream)
-    let files = 0
-    let bytes = 0
     try {
-      for (;;) {
-        const header = await reader.readExact(8)
-        if (header === undefined) break
-        const size = Number(new DataView(header.buffer).getBigUint64(0))
-        // flush: fsync before close, as a node does for every instance it verifies
-        const out = createWriteStream(join(dir, `${String(files).padStart(5, '0')}.dcm`), { highWaterMark: MiB, flush })
-        let remaining = size
-        while (remaining > 0) {
-          const chunk = await reader.read(remaining)
-          if (chunk === undefined) throw new Error(`the stream ended ${remaining} bytes before the end of file ${files}`)
-          remaining -= chunk.byteLength
-          if (!out.write(chunk)) await once(out, 'drain')
-        }
-        out.end()
-        await finished(out)
-        files++
-        bytes += size
-      }
-      stream.send(new Uint8Array([1]))
-      await stream.close()
-      reply({ type: 'received', files, bytes })
+      reply({ type: 'received', ...await receiveOverStream(stream, dir, flush) })
     } catch (err) {
       stream.abort(err as Error)
       reply({ type: 'error', message: `receiving: ${(err as Error).message}` })
@@ -185,7 +194,7 @@ async function drained (stream: Stream): Promise<void> {
   try {
     await Promise.race([
       once(stream, 'drain', { signal: controller.signal }),
-      once(stream, 'close', { signal: controller.signal }).then(() => { throw new Error('the stream closed while waiting for drain') })
+      once(stream, 'close', { signal: controller.signal }).then(([evt]: StreamCloseEvent[]) => { throw new Error(`the stream closed while waiting for drain${evt?.error === undefined ? '' : `: ${evt.error.message}`}`) })
     ])
   } finally {
     controller.abort()
@@ -193,7 +202,15 @@ async function drained (stream: Stream): Promise<void> {
 }
 
 async function sendFiles (node: Libp2p, address: string, files: string[]): Promise<number> {
-  const stream = await node.dialProtocol(multiaddr(address), PROTOCOL)
+  return sendOverStream(await node.dialProtocol(multiaddr(address), PROTOCOL), files, CHUNK)
+}
+
+/**
+ * One session's files over a stream, then its write side closed; resolves on the receiver's answer.
+ * endHeader: the END header ends the files instead, and the write side is closed after the answer
+ * (for a stream whose close of one side is racy, such as a TLS socket's half-close).
+ */
+export async function sendOverStream (stream: Stream, files: string[], chunkSize: number, endHeader = false): Promise<number> {
   const acknowledged = new Promise<void>((resolve, reject) => {
     stream.addEventListener('message', () => { resolve() })
     stream.addEventListener('close', (evt: StreamCloseEvent) => { reject(evt.error ?? new Error('the receiver closed without acknowledging')) })
@@ -212,11 +229,19 @@ async function sendFiles (node: Libp2p, address: string, files: string[]): Promi
     const header = new Uint8Array(8)
     new DataView(header.buffer).setBigUint64(0, BigInt(size))
     await send(header)
-    for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) await send(chunk as Uint8Array)
+    for await (const chunk of createReadStream(file, { highWaterMark: chunkSize })) await send(chunk as Uint8Array)
     bytes += size
   }
-  await stream.close()
-  await acknowledged
+  if (endHeader) {
+    const end = new Uint8Array(8)
+    new DataView(end.buffer).setBigUint64(0, END)
+    await send(end)
+    await acknowledged
+    await stream.close()
+  } else {
+    await stream.close()
+    await acknowledged
+  }
   return bytes
 }
 
@@ -252,7 +277,9 @@ async function sender (): Promise<void> {
   })
 }
 
-const [mode, outDir] = process.argv.slice(2)
-if (mode === 'receive') await receive(outDir!)
-else if (mode === 'send') await sender()
-else throw new Error('usage: transfer-bare-worker.ts receive <outDir> | send')
+if (import.meta.main) {
+  const [mode, outDir] = process.argv.slice(2)
+  if (mode === 'receive') await receive(outDir!)
+  else if (mode === 'send') await sender()
+  else throw new Error('usage: transfer-bare-worker.ts receive <outDir> | send')
+}

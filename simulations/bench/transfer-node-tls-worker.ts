@@ -26,7 +26,10 @@
 // in flight) or stream (fs.createWriteStream, one write per chunk), default stream (batch was no
 // better, and at times paid more system time), BENCH_TLS_PIPELINE (files whose fsync and close may
 // still be under way while the next streams; default 0, one after another as bare-libp2p),
-// BENCH_TLS_PLAIN=1 (plain TCP, no encryption and no authentication: what the rest costs).
+// BENCH_TLS_PLAIN=1 (plain TCP, no encryption and no authentication: what the rest costs),
+// BENCH_TLS_STREAM=1 (the TLS socket seen as a libp2p Stream by the node's TlsStream,
+// node/p2p/tls-stream.ts, and the files moved by the bare-libp2p worker's stream code: what that
+// wrapper costs).
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, open, stat } from 'node:fs/promises'
 import { once } from 'node:events'
@@ -47,8 +50,10 @@ const SOCKET_HIGH_WATER = process.env.BENCH_TLS_HIGH_WATER === undefined ? undef
 const HIGH_WATER = 4 * MiB
 const LOW_WATER = 2 * MiB
 const END = 0xffff_ffff_ffff_ffffn
+const STREAM_PROTOCOL = '/beeldnet-bench/tls-stream/1.0.0'
 const POOLED_READS = (process.env.BENCH_TLS_READS ?? 'pool') === 'pool'
 const PLAIN = process.env.BENCH_TLS_PLAIN === '1'
+const AS_STREAM = process.env.BENCH_TLS_STREAM === '1'
 const BATCHED_WRITES = process.env.BENCH_TLS_WRITES === 'batch'
 const WRITE_BATCH = MiB
 const PIPELINE = Number(process.env.BENCH_TLS_PIPELINE ?? 0)
@@ -251,6 +256,11 @@ async function receive (outDir: string): Promise<void> {
       try {
         // Not a byte is read before the sender's certificate is checked against the admitted peer id.
         if (!PLAIN) await verifyPeer(socket as TLSSocket, admitted)
+        if (AS_STREAM) {
+          const stream = new (await import('../../node/p2p/tls-stream.ts')).TlsStream(socket as TLSSocket, 'inbound', STREAM_PROTOCOL)
+          reply({ type: 'received', ...await (await import('./transfer-bare-worker.ts')).receiveOverStream(stream, dir, flush) })
+          return
+        }
         const received = await receiveFiles(socket, dir, flush)
         socket.end(Buffer.of(1))
         reply({ type: 'received', ...received })
@@ -327,6 +337,10 @@ async function sendFiles (credentials: { cert: string, key: string }, address: s
     await once(socket, PLAIN ? 'connect' : 'secureConnect')
     // Not a byte is sent before the receiver's certificate is checked against the peer id we expect.
     if (!PLAIN) await verifyPeer(socket as TLSSocket, receiver)
+    if (AS_STREAM) {
+      const stream = new (await import('../../node/p2p/tls-stream.ts')).TlsStream(socket as TLSSocket, 'outbound', STREAM_PROTOCOL)
+      return await (await import('./transfer-bare-worker.ts')).sendOverStream(stream, files, CHUNK, true)
+    }
     const acknowledged = new Promise<void>((resolve, reject) => {
       socket.once('data', () => { resolve() })
       socket.once('close', () => { reject(new Error('the receiver closed without acknowledging')) })

@@ -36,7 +36,12 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  *                   AES-256-GCM, node-tls-pipelined lets up to 4 files be fsynced and closed while
  *                   the next streams (answering once all are durable), tcp-plain is the same
  *                   worker over plain TCP (no encryption, no authentication: what files, sockets
- *                   and JS cost without TLS);
+ *                   and JS cost without TLS); node-tls-stream (opt-in: only when BENCH_TRANSFER_ONLY
+ *                   names it) wraps the TLS socket in the node's TlsStream (node/p2p/tls-stream.ts)
+ *                   and moves the files with the bare-libp2p worker's stream code: what seeing the
+ *                   socket as a libp2p Stream costs. About one session in ten in a first try ended
+ *                   with the sender's socket ended by the receiver mid-file ("This socket has been
+ *                   ended by the other party"), not found why, hence opt-in;
  *  - dimse-nodelay, dimse-default: dcmtk storescu -> storescp (+B: straight to disk) with and
  *                   without TCP_NODELAY=1 in both environments; storescp never fsyncs.
  * The node and bare processes live for the whole run and move a warm-up first (open
@@ -110,10 +115,11 @@ const BARE_TLS: PairKind = { name: 'bare-libp2p-tls', script: 'transfer-bare-wor
 const NODE_TLS: PairKind = { name: 'node-tls', script: 'transfer-node-tls-worker.ts', env: {} }
 const NODE_TLS_AES128: PairKind = { name: 'node-tls-aes128', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_CIPHERS: 'TLS_AES_128_GCM_SHA256' } }
 const NODE_TLS_PIPELINED: PairKind = { name: 'node-tls-pipelined', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_PIPELINE: '4' } }
+const NODE_TLS_STREAM: PairKind = { name: 'node-tls-stream', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_STREAM: '1' } }
 const TCP_PLAIN: PairKind = { name: 'tcp-plain', script: 'transfer-node-tls-worker.ts', env: { BENCH_TLS_PLAIN: '1' } }
 
-/** The bare rows, in the order each round runs them. */
-const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
+/** The bare rows, in the order each round runs them; an opt-in row runs only when BENCH_TRANSFER_ONLY names it. */
+const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean, optIn?: boolean }> = [
   { name: 'bare-libp2p', kind: BARE_NOISE, fsync: true },
   { name: 'bare-libp2p-nosync', kind: BARE_NOISE, fsync: false },
   { name: 'bare-libp2p-tuned', kind: BARE_NOISE_TUNED, fsync: true },
@@ -122,7 +128,8 @@ const PAIR_ROWS: Array<{ name: string, kind: PairKind, fsync: boolean }> = [
   { name: 'node-tls-nosync', kind: NODE_TLS, fsync: false },
   { name: 'node-tls-aes128', kind: NODE_TLS_AES128, fsync: true },
   { name: 'node-tls-pipelined', kind: NODE_TLS_PIPELINED, fsync: true },
-  { name: 'tcp-plain', kind: TCP_PLAIN, fsync: true }
+  { name: 'tcp-plain', kind: TCP_PLAIN, fsync: true },
+  { name: 'node-tls-stream', kind: NODE_TLS_STREAM, fsync: true, optIn: true }
 ]
 
 interface BarePair { name: string, sender: WorkerProcess, receiver: WorkerProcess, address: string, /** the receiver's, when the worker authenticates peers */ peerId: string | undefined, outDir: string }
@@ -364,7 +371,8 @@ export async function runTransferBench (print: Log): Promise<BenchRow[]> {
   const log: Log = (line) => { print(`${since(benchStarted).toFixed(0).padStart(4)} s  ${line}`) }
   const rounds = Number(process.env.BENCH_TRANSFER_RUNS ?? 3)
   const only = process.env.BENCH_TRANSFER_ONLY?.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  const wanted = (name: string): boolean => only === undefined || only.includes(name)
+  const optIn = new Set(PAIR_ROWS.filter((r) => r.optIn === true).map((r) => r.name))
+  const wanted = (name: string): boolean => only === undefined ? !optIn.has(name) : only.includes(name)
   const with4gb = process.env.BENCH_TRANSFER_4GB !== '0' && wanted('beeldnet-4gb')
   const needNodes = wanted('beeldnet') || with4gb
 
