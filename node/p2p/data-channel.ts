@@ -1,11 +1,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { connect, createServer, type Server, type TLSSocket } from 'node:tls'
+import { createServer, type Server, type Socket } from 'node:net'
+import { connect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { generateCertificate, verifyPeerCertificate } from '@libp2p/tls/utils'
 import type { Logger } from 'pino'
 import { DataChannelError, PeerNotAllowedError } from './errors.ts'
 import type { PeerGating } from './gating.ts'
@@ -72,6 +72,13 @@ export interface DataChannel {
   openConnections (): Map<string, number>
 }
 
+/** The certificate bound to the node key, made at the first data connection either way. */
+interface Credentials { cert: string, key: string, context: SecureContext }
+
+// @libp2p/tls's certificate code (x509, asn1 schemas) is loaded with the first data connection, not
+// at start: it is about 4.5 MB of an idle node's heap (bench:idle).
+const tlsUtils = async (): Promise<typeof import('@libp2p/tls/utils')> => import('@libp2p/tls/utils')
+
 interface Waiting {
   peerId: string
   resolve: (stream: Stream) => void
@@ -83,9 +90,11 @@ class DefaultDataChannel implements DataChannel {
   private readonly components: DataChannelComponents
   private readonly init: Required<DataChannelInit>
   private server: Server | undefined
-  private credentials: { cert: string, key: string } | undefined
+  private credentials: Promise<Credentials> | undefined
   private readonly waiting = new Map<string, Waiting>()
   private readonly sockets = new Map<TLSSocket, string>()
+  /** accepted connections not yet admitted (handshake, token) */
+  private readonly arriving = new Set<Socket>()
   private readonly onDirectoryUpdate = (): void => { this.closeDisallowed() }
 
   constructor (components: DataChannelComponents, init: DataChannelInit) {
@@ -98,15 +107,8 @@ class DefaultDataChannel implements DataChannel {
   }
 
   async start (): Promise<void> {
-    this.credentials = await generateCertificate(this.components.privateKey)
-    const server = createServer({
-      ...this.credentials,
-      minVersion: 'TLSv1.3',
-      // The certificate is libp2p's self-signed one: checked against the directory below, not a CA.
-      requestCert: true,
-      rejectUnauthorized: false
-    }, (socket) => { void this.admit(socket) })
-    server.on('tlsClientError', (err) => { this.components.logger.debug({ err }, 'a data connection failed its TLS handshake') })
+    // Plain TCP first: each connection is wrapped in TLS once it comes, so the certificate is made only then.
+    const server = createServer((socket) => { void this.accept(socket) })
     server.listen(this.init.port, this.init.host)
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
@@ -118,10 +120,42 @@ class DefaultDataChannel implements DataChannel {
     this.components.directory?.on('update', this.onDirectoryUpdate)
   }
 
+  private async tlsCredentials (): Promise<Credentials> {
+    this.credentials ??= (async () => {
+      const made = await (await tlsUtils()).generateCertificate(this.components.privateKey)
+      return { ...made, context: createSecureContext({ ...made, minVersion: 'TLSv1.3' }) }
+    })()
+    return this.credentials
+  }
+
+  /** TLS on an accepted connection, as the server side; a peer that does not finish its handshake in time is dropped. */
+  private async accept (raw: Socket): Promise<void> {
+    raw.setTimeout(this.init.timeoutMs, () => { raw.destroy() })
+    raw.on('error', () => {})
+    this.arriving.add(raw)
+    raw.once('close', () => { this.arriving.delete(raw) })
+    try {
+      const socket = new TLSSocket(raw, {
+        isServer: true,
+        secureContext: (await this.tlsCredentials()).context,
+        // The certificate is libp2p's self-signed one: checked against the directory in admit(), not a CA.
+        requestCert: true,
+        rejectUnauthorized: false
+      })
+      socket.on('error', (err) => { this.components.logger.debug({ err }, 'a data connection failed') })
+      await once(socket, 'secure')
+      raw.setTimeout(0)
+      await this.admit(socket)
+    } catch (err) {
+      this.components.logger.debug({ err }, 'a data connection failed its TLS handshake')
+      raw.destroy()
+    }
+  }
+
   async stop (): Promise<void> {
     this.components.directory?.off('update', this.onDirectoryUpdate)
     for (const [token, waiting] of this.waiting) this.settle(token, waiting, new DataChannelError('the node is stopping'))
-    for (const socket of this.sockets.keys()) socket.destroy()
+    for (const socket of [...this.sockets.keys(), ...this.arriving]) socket.destroy()
     const server = this.server
     this.server = undefined
     if (server !== undefined) await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
@@ -166,7 +200,7 @@ class DefaultDataChannel implements DataChannel {
     try {
       const raw = socket.getPeerCertificate().raw
       if (raw === undefined) return refuse('no certificate')
-      peerId = (await verifyPeerCertificate(new Uint8Array(raw))).toString()
+      peerId = (await (await tlsUtils()).verifyPeerCertificate(new Uint8Array(raw))).toString()
     } catch (err) {
       return refuse(`its certificate is not bound to a node key (${(err as Error).message})`)
     }
@@ -185,11 +219,13 @@ class DefaultDataChannel implements DataChannel {
   }
 
   async connect (peerId: string, target: { host: string, port: number }, token: string, { signal }: { signal?: AbortSignal } = {}): Promise<Stream> {
-    if (this.credentials === undefined) throw new DataChannelError('the data channel is not started')
+    if (this.server === undefined) throw new DataChannelError('the data channel is not started')
+    const { cert, key } = await this.tlsCredentials()
     const socket = connect({
       host: target.host,
       port: target.port,
-      ...this.credentials,
+      cert,
+      key,
       minVersion: 'TLSv1.3',
       // The peer's certificate is checked against the peer id we expect, below.
       rejectUnauthorized: false
@@ -200,7 +236,7 @@ class DefaultDataChannel implements DataChannel {
     try {
       await Promise.race([once(socket, 'secureConnect', { signal }), once(socket, 'error').then(([err]) => { throw err })])
       const raw = socket.getPeerCertificate().raw
-      const remote = raw === undefined ? undefined : (await verifyPeerCertificate(new Uint8Array(raw), peerIdFromString(peerId))).toString()
+      const remote = raw === undefined ? undefined : (await (await tlsUtils()).verifyPeerCertificate(new Uint8Array(raw), peerIdFromString(peerId))).toString()
       if (remote !== peerId) throw new DataChannelError(`the data port of ${peerId} answered with another node's certificate`)
       const decision = this.components.gating.check(peerId)
       if (!decision.allowed) throw new PeerNotAllowedError(peerId, decision.reason)
