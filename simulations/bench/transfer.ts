@@ -63,20 +63,27 @@ import { cpuOf, freePort, MB, procStats, run, SESSION_TIMEOUT_MS, since, storesc
  * override the tuned rows' settings, the BENCH_TLS_* knobs of transfer-node-tls-worker.ts to the
  * node-tls rows. cpuSPerGiB is cpuS over the median round's bytes.
  *
- * Measured 2026-12-07 (2 cores shared with other work, load 2-4: MB/s varies up to 2x between rounds,
- * CPU per GiB much less), median of 3 interleaved rounds, both sides' CPU seconds per GiB:
- *   bare-libp2p 15.5, bare-libp2p-nosync 10.3, bare-libp2p-tuned 12.6, bare-libp2p-tls 10.8,
- *   node-tls 4.8, node-tls-nosync 4.3, node-tls-aes128 4.6, node-tls-pipelined 4.5, tcp-plain 4.0,
- *   dimse-nodelay 2.3; MB/s 108 / 168 / 132 / 146 / 270 / 361 / 271 / 314 / 293 / 533. Peak RSS:
- *   libp2p workers 125-151 MB, node-tls workers 98-117 MB. Pipelined fsyncs are inconclusive here:
- *   over five runs of node-tls against node-tls-pipelined (BENCH_TLS_PIPELINE 1..16) the CT study
- *   went from 0.5x to 1.9x, the fsync latency of this shared virtual disk decides.
- * Tuning (2 rounds each, quieter machine): @libp2p/tls with 256 KiB messages and reads 7.2 s/GiB,
- * 512 KiB messages + 256 KiB reads 6.6, 512 + 512 KiB 7.1, 1 MiB messages 9.1-9.8; Noise with the
- * node's 256 KiB 10.9, 512 + 256 KiB 8.4, 512 + 512 KiB 8.2, 1 MiB + 1 MiB 8.7. node-tls sender
- * reads of 256 KiB 5.5, 512 KiB 5.0, 1 MiB 4.4; fresh buffers per read (BENCH_TLS_READS=stream)
- * raise the sender's peak RSS from 98 to 167 MB; gathered writev on the receiver
- * (BENCH_TLS_WRITES=batch) 5.5 against 4.7 in the same run: not better.
+ * Measured 2026-12-07, 2 cores shared with other work (load 2-5): MB/s varies up to 2x between
+ * rounds, CPU per GiB less. Both sides' CPU seconds per GiB, median of 3 interleaved rounds, over
+ * 2-5 runs of several rows together:
+ *   bare-libp2p 13.9-15.9, bare-libp2p-nosync 9.3-15.7, bare-libp2p-tuned 11.7-15.8,
+ *   bare-libp2p-tls 7.3-16.1, node-tls 3.7-5.8, node-tls-nosync 4.3-5.0, node-tls-aes128 3.9-5.5,
+ *   node-tls-pipelined 2.8-4.7, node-tls-stream 5.9-6.3, tcp-plain 3.5-4.2, dimse-nodelay 2.1-2.2.
+ *   MB/s (one run): 108, 117, 107, 115, 291, 352, 339, 313, 256, 346, 664. Peak RSS: libp2p workers
+ *   118-152 MB, node-tls workers 85-124 MB (node-tls-stream's sender 169: fresh 1 MiB read buffers).
+ * The libp2p rows cost much less alone than among the others (bare-libp2p-tls alone 6.6-7.3, not
+ * explained) and are sensitive to bin/beeldnet's malloc settings (MALLOC_MMAP_THRESHOLD_=65536, a
+ * fresh mmap per buffer of 64 KiB or more): with BENCH_TRANSFER_NO_MALLOC_ENV=1 bare-libp2p-tls alone
+ * 4.7 against 6.9, among the others 11.7 against 16.1, bare-libp2p-tuned 9.1 against 11.7; node-tls
+ * is unaffected (it reuses its buffers). Pipelined fsyncs are inconclusive here: over five runs of
+ * node-tls against node-tls-pipelined (BENCH_TLS_PIPELINE 1..16) the CT study went from 0.5x to
+ * 1.9x, the fsync latency of this shared virtual disk decides.
+ * Tuning (2-3 rounds each, the row alone): @libp2p/tls with 256 KiB messages and reads 7.2 s/GiB,
+ * 512 KiB messages + 256 KiB reads 6.6-6.7, 512 + 512 KiB 7.1, 512 KiB + 1 MiB 10.1, 1 MiB
+ * messages 7.6-9.8; Noise with the node's 256 KiB 10.9, 512 + 256 KiB 8.4, 512 + 512 KiB 8.2,
+ * 1 MiB + 1 MiB 8.7. node-tls sender reads of 256 KiB 5.5, 512 KiB 5.0, 1 MiB 4.4; fresh buffers
+ * per read (BENCH_TLS_READS=stream) raise the sender's peak RSS from 98 to 167 MB; gathered writev
+ * on the receiver (BENCH_TLS_WRITES=batch) 5.5 against 4.7 in the same run: not better.
  */
 
 export const TRANSFER_COLUMNS = [
