@@ -40,6 +40,11 @@ export class TlsStream extends AbstractStream {
     })
   }
 
+  /** Nothing given to the stream is still held in this process (libp2p's buffer, the socket's): its buffers may be used again. */
+  get allWritten (): boolean {
+    return this.writeBufferLength === 0 && this.socket.writableLength === 0
+  }
+
   sendData (data: Uint8ArrayList): SendResult {
     let sentBytes = 0
     let canSendMore = true

@@ -27,6 +27,16 @@ export interface StagedBlob {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
 
+/**
+ * Buffers a reader may take its chunks from instead of allocating each: the consumer gives a chunk
+ * back once nothing refers to its bytes any more (written out, say). A chunk never given back is
+ * simply garbage, as a freshly allocated one would be.
+ */
+export interface ReadBuffers {
+  acquire: (bytes: number) => Buffer
+  release: (chunk: Uint8Array) => void
+}
+
 export class BlobStore {
   readonly dir: string
   private readonly blobsDir: string
@@ -203,13 +213,13 @@ export class BlobStore {
    * disk between frames. The file is verified as it is read: after the last chunk comes
    * StoredFileCorruptError if the bytes no longer hash right; StoredFileMissingError if it is gone.
    */
-  async * readVerified (sha256: string, chunkBytes = 64 * 1024): AsyncGenerator<Uint8Array> {
+  async * readVerified (sha256: string, chunkBytes = 64 * 1024, buffers?: ReadBuffers): AsyncGenerator<Uint8Array> {
     const handle = await open(this.pathOf(sha256), 'r').catch((err: NodeJS.ErrnoException) => {
       throw err.code === 'ENOENT' ? new StoredFileMissingError(sha256) : err
     })
     const hash = createHash('sha256')
     const read = (): Promise<Buffer> => {
-      const buffer = Buffer.allocUnsafe(chunkBytes)
+      const buffer = buffers?.acquire(chunkBytes) ?? Buffer.allocUnsafe(chunkBytes)
       const reading = handle.read(buffer, 0, chunkBytes, null).then(({ bytesRead }) => buffer.subarray(0, bytesRead))
       // Marked handled: a read ahead may fail while we wait at a yield; the loop still sees the error.
       reading.catch(() => {})
@@ -226,7 +236,9 @@ export class BlobStore {
       }
       if (hash.digest('hex') !== sha256) throw new StoredFileCorruptError(sha256)
     } finally {
-      await reading.catch(() => {})
+      // The chunk read ahead was never given out: its buffer goes back at once.
+      const ahead = await reading.catch(() => undefined)
+      if (ahead !== undefined) buffers?.release(ahead)
       await handle.close()
     }
   }

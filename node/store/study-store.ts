@@ -1,6 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BlobStore, type StagedBlob } from './blob-store.ts'
+import { BlobStore, type ReadBuffers, type StagedBlob } from './blob-store.ts'
 import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
 import { GroupCommitter, GroupItemFailure } from './group-commit.ts'
@@ -415,8 +415,8 @@ export class StudyStore {
   }
 
   /** A stored instance's bytes, verified against their hash as they stream. */
-  openInstance (record: Pick<InstanceRecord, 'sha256'>, options: { chunkBytes?: number } = {}): AsyncIterable<Uint8Array> {
-    return this.blobs.readVerified(record.sha256, options.chunkBytes)
+  openInstance (record: Pick<InstanceRecord, 'sha256'>, options: { chunkBytes?: number, buffers?: ReadBuffers } = {}): AsyncIterable<Uint8Array> {
+    return this.blobs.readVerified(record.sha256, options.chunkBytes, options.buffers)
   }
 
   /** Deletes a study: index first (one batch), then its files. Refuses while anything holds it. */

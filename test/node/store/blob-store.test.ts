@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { BlobStore } from '../../../node/store/blob-store.ts'
+import { BlobStore, type ReadBuffers } from '../../../node/store/blob-store.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 const tempDir = useTempDirs()
@@ -80,5 +80,33 @@ describe('blob store staging and reading', () => {
     await expect(reading).rejects.toMatchObject({ code: 'BEELDNET_ERR_STORE_FILE_CORRUPT' })
     const missing = (async () => { for await (const _ of blobs.readVerified('0'.repeat(64))) { /* drain */ } })()
     await expect(missing).rejects.toMatchObject({ code: 'BEELDNET_ERR_STORE_FILE_MISSING' })
+  })
+
+  it('reads into buffers a caller gives back: each chunk right while it is held, the one read ahead given back at the end', async () => {
+    const blobs = await openBlobs()
+    const bytes = randomBytes(5 * MiB + 77)
+    const staged = await blobs.stage((async function * () { yield bytes })())
+    await blobs.commit(staged)
+    const free: Buffer[] = []
+    let allocated = 0
+    const buffers: ReadBuffers = {
+      acquire: (size) => free.pop() ?? (allocated++, Buffer.allocUnsafeSlow(size)),
+      release: (chunk) => { free.push(Buffer.from(chunk.buffer, 0, chunk.buffer.byteLength)) }
+    }
+    // The consumer keeps a copy and gives each chunk back at once: the next reads reuse it.
+    const copies: Buffer[] = []
+    for await (const chunk of blobs.readVerified(staged.sha256, MiB, buffers)) {
+      copies.push(Buffer.from(chunk))
+      buffers.release(chunk)
+    }
+    expect(Buffer.concat(copies).equals(bytes)).toBe(true)
+    expect(allocated).toBe(2)
+    expect(free).toHaveLength(2)
+
+    // A consumer that stops early: the chunk read ahead comes back too, the one it holds is its own.
+    let held: Uint8Array | undefined
+    for await (const chunk of blobs.readVerified(staged.sha256, MiB, buffers)) { held = chunk; break }
+    expect(held?.byteLength).toBe(MiB)
+    expect(free).toHaveLength(1)
   })
 })
