@@ -2,8 +2,7 @@ import { SESSION_TIMEOUT_MS } from './processes.ts'
 
 /*
  * How bench:wan drives a node: its HTTP API with the CLI's token, and its transfer events (SSE)
- * so a push is timed to the event, not to a poll. The same as bench:transfer does it (transfer.ts
- * keeps its own copy for now).
+ * so a push is timed to the event, not to a poll; bench:transfer uses them too.
  */
 
 /** A node's HTTP API, with the token its own CLI uses (the node keeps it in its data directory). */
