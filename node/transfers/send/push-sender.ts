@@ -17,7 +17,7 @@ import { TransferDeclinedError } from '../errors.ts'
 import type { DeliveryJob, DeliveryOptions } from './queue.ts'
 import { jsonBytes, readJsonRun, writeRun } from '../../p2p/json-run.ts'
 import { adoptRemoteCode } from '../../p2p/remote-errors.ts'
-import { createFramedStream, sendReadable, type FramedStream, type FramedStreamInit } from '../../p2p/stream-io.ts'
+import { createFramedStream, DEFAULT_STALL_TIMEOUT_MS, sendReadable, type FramedStream, type FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { Stream } from '@libp2p/interface'
 
 /*
@@ -126,7 +126,10 @@ async function useDataChannel (components: PushSenderComponents, framed: FramedS
   const host = components.remoteHostOf?.(peerId)
   try {
     if (host === undefined) throw new DataChannelError(`no open connection tells where ${peerId} is`)
-    const channel = await components.dataChannel!.connect(peerId, { host, port: offer.port }, offer.token, { signal })
+    // A firewall that drops packets would hold a connect for minutes: give up well inside the
+    // receiver's stall timeout, which is how long it waits for our word on the push stream.
+    const connecting = AbortSignal.any([signal, AbortSignal.timeout(Math.min(10_000, Math.floor((init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 2)))])
+    const channel = await components.dataChannel!.connect(peerId, { host, port: offer.port }, offer.token, { signal: connecting })
     const data = createFramedStream(channel, init)
     await framed.writeControl({ type: 'beeldnet/push-data', via: 'tls' }, signal)
     endWithPushStream(framed, data)

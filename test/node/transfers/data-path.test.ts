@@ -1,8 +1,10 @@
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { until } from '../../helpers/patience.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 import { useP2PNetwork } from '../p2p/p2p-fixtures.ts'
-import { RECEIVER_URA, SENDER_URA, useExchangePairs, type Side } from './exchange-pair.ts'
+import { RECEIVER_URA, SENDER_URA, useExchangePairs, type Side, type SideOptions } from './exchange-pair.ts'
 import { instanceHashes, nextEvent, smallStudy, storeWithStudy, useCleanup } from './helpers.ts'
 
 /*
@@ -66,6 +68,23 @@ describe('the data path of a push', () => {
     const second = await ctStudy(firewalled.sender, 505)
     await push(firewalled.sender, firewalled.receiver, second.uid)
     expect(firewalled.receiver.dataChannel!.openConnections().size).toBe(0)
+  })
+
+  it('gives up on a data port that never answers (a firewall dropping packets) and sends over the stream, inside the receiver\'s patience', async () => {
+    // A port that takes the connection and then says nothing: no TLS handshake ever completes.
+    const blackHole = createServer((socket) => { socket.on('error', () => {}) })
+    blackHole.listen(0, '127.0.0.1')
+    await once(blackHole, 'listening')
+    cleanup(async () => { blackHole.close() })
+    const silentPort = (blackHole.address() as AddressInfo).port
+    const firewalled: SideOptions = { stallTimeoutMs: 4_000 }
+    const { sender, receiver } = await pair(firewalled, firewalled)
+    const connect = sender.dataChannel!.connect.bind(sender.dataChannel)
+    sender.dataChannel!.connect = async (peerId, target, token, options) => connect(peerId, { ...target, port: silentPort }, token, options)
+    const study = await ctStudy(sender, 507)
+    await push(sender, receiver, study.uid)
+    expect(receiver.dataChannel!.openConnections().size).toBe(0)
+    expect((await sender.exchange.queue.list())[0]).toMatchObject({ state: 'complete', attempts: 1 })
   })
 
   it('a sender the directory revokes mid-transfer loses its data connection too', async () => {

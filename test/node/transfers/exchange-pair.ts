@@ -34,6 +34,8 @@ export interface SideOptions {
   /** replaces the data channel's connect (a firewall, say) */
   connect?: DataChannel['connect']
   queue?: ExchangeInit['queue']
+  /** the exchange streams' stall timeout (default stream-io's) */
+  stallTimeoutMs?: number
 }
 
 async function admit (net: TestNetwork, node: TestNode, ura: string): Promise<Change> {
@@ -64,7 +66,10 @@ export function useExchangePairs (network: () => TestNetwork, tempDir: (label: s
 } {
   const startExchange = async (side: Omit<Side, 'exchange'>, options: SideOptions): Promise<Exchange> => {
     const exchange = createExchange({ host: side.node.host, store: side.store, identity: side.node.identity, logger: silent, dataChannel: side.dataChannel, directory: side.node.directory }, {
-      dataDir: side.dir, compression: options.compression ?? false, queue: options.queue ?? { backoffInitialMs: 100 }
+      dataDir: side.dir,
+      compression: options.compression ?? false,
+      queue: options.queue ?? { backoffInitialMs: 100 },
+      stream: options.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: options.stallTimeoutMs }
     })
     await exchange.start()
     cleanup(async () => exchange.stop())
