@@ -24,7 +24,7 @@ export interface KeptInstance {
 
 export type VerifiedKeeper = GroupCommitter<KeptInstance, void>
 
-/** Instances one group holds at most: the receive sessions keep about eight each in flight. */
+/** Instances one group holds at most: each receive session keeps up to 32 finishing. */
 const MAX_GROUP = 64
 
 export function createVerifiedKeeper (transfers: Pick<TransferStore, 'addVerifiedMany'>): VerifiedKeeper {
