@@ -1,5 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
+import PQueue from 'p-queue'
 import { BlobStore, type ReadBuffers, type StagedBlob } from './blob-store.ts'
 import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts'
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
@@ -369,11 +370,15 @@ export class StudyStore {
    * batch; the files of replaced instances are removed only once the index no longer points at them.
    */
   private async placeAndIndex (studyInstanceUID: string, accepted: Accepted[], previous: StudyEntries | undefined): Promise<void> {
-    const placed: string[] = []
     await this.blobs.syncStaged(accepted.map((a) => a.staged.blob))
-    for (const { staged } of accepted) {
-      if (await this.blobs.commit(staged.blob)) placed.push(staged.blob.sha256)
-    }
+    // A few moves at a time, not one after another: each is a few file-system calls through the
+    // thread pool: a received 400-instance study waited 70-80 ms for them in turn before its
+    // receipt, about 37 ms eight at a time (bench:wan).
+    const moves = new PQueue({ concurrency: PLACE_CONCURRENCY })
+    const moved = await Promise.allSettled(accepted.map(async ({ staged }) => moves.add(async () => this.blobs.commit(staged.blob))))
+    const placed = accepted.filter((_, i) => moved[i]!.status === 'fulfilled' && moved[i]!.value === true).map((a) => a.staged.blob.sha256)
+    const failed = moved.find((m) => m.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
     await this.blobs.syncDirectoriesOf(accepted.map((a) => a.staged.blob.sha256))
     await this.beforeIndexCommit?.(studyInstanceUID)
     const next = nextEntries(accepted, previous)
@@ -554,6 +559,8 @@ interface GroupStudy {
 
 /** Most commit requests one group takes: bounds the index batch and the files waiting on it. */
 const MAX_GROUP_REQUESTS = 256
+/** staged files moved into place at once in a commit (the thread pool has four threads) */
+const PLACE_CONCURRENCY = 8
 
 /** The study's entries once `accepted` are in, replacing the held copies they replace. */
 function nextEntries (accepted: Accepted[], previous: StudyEntries | undefined): StudyEntries {
