@@ -184,6 +184,12 @@ export function registerAuth (app: FastifyInstance, deps: { users: UserStore, au
   })
 }
 
+/**
+ * Scripts may compile WebAssembly ('wasm-unsafe-eval': no eval of JS text): the viewer decodes JPEG 2000,
+ * JPEG-LS and JPEG in a worker with the node's own wasm, and a worker answers to the CSP of its own script's response.
+ */
+const SCRIPT_SRC = "script-src 'self' 'wasm-unsafe-eval'"
+
 /** Headers every answer carries: no sniffing, no framing (but a PDF by our own pages), no referrer, nothing loaded from elsewhere. */
 export function registerSecurityHeaders (app: FastifyInstance): void {
   app.addHook('onSend', async (_req, reply) => {
@@ -192,7 +198,7 @@ export function registerSecurityHeaders (app: FastifyInstance): void {
     void reply.header('x-content-type-options', 'nosniff')
     void reply.header('x-frame-options', framedByUs ? 'SAMEORIGIN' : 'DENY')
     void reply.header('referrer-policy', 'no-referrer')
-    void reply.header('content-security-policy', `default-src 'self'; frame-ancestors ${framedByUs ? "'self'" : "'none'"}; object-src 'none'; base-uri 'none'`)
+    void reply.header('content-security-policy', `default-src 'self'; ${SCRIPT_SRC}; frame-ancestors ${framedByUs ? "'self'" : "'none'"}; object-src 'none'; base-uri 'none'`)
     void reply.header('cross-origin-resource-policy', 'same-origin')
   })
 }

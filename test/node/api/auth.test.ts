@@ -137,6 +137,9 @@ describe('who may use the node API', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
     expect(res.headers.get('x-frame-options')).toBe('DENY')
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'")
+    // Scripts may compile WebAssembly (the viewer's decoders) and nothing more: no eval of JS text, no inline script.
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self' 'wasm-unsafe-eval'")
+    expect(res.headers.get('content-security-policy')).not.toMatch(/'unsafe-eval'|'unsafe-inline'/)
   })
 
   it('limits login attempts per address', async () => {
