@@ -16,7 +16,7 @@ import { BadRequestError } from './errors.ts'
 import { registerAuth, registerSecurityHeaders } from './auth.ts'
 import { registerUserRoutes } from './user-routes.ts'
 import { registerInboxRoutes } from './inbox-routes.ts'
-import { registerWebApp } from './web-app.ts'
+import { registerDeepLinks, registerWebApp, WEB_APP_DIR } from './web-app.ts'
 import type { Directory } from '../../protocol/registry/documents.ts'
 import { registerThumbnailRoutes } from './thumbnail-routes.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
@@ -68,6 +68,8 @@ export interface HttpServerInit {
   thumbnailCacheDir?: string
   /** largest page of the study listing (default 500) */
   maxListing?: number
+  /** the web app's built files (default web/dist) */
+  webAppDir?: string
 }
 
 const DATE = /^[0-9]{8}$/
@@ -150,7 +152,8 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
   if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
   if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory, audit: components.audit })
-  if (!registerWebApp(app)) logger.warn('the web app is not built (npm run build:web): the API works, the pages are missing')
+  registerDeepLinks(app)
+  if (!registerWebApp(app, init.webAppDir ?? WEB_APP_DIR)) logger.warn('the web app is not built (npm run build:web): the API works, the pages are missing')
 
   return app
 }

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
+import { isValidUid } from '../dicom/instance-header.ts'
+import { BadRequestError } from './errors.ts'
 
 /*
  * The web app's built files (web/dist, made by `npm run build:web`) at `/`. They hold no patient
@@ -23,4 +25,17 @@ export function registerWebApp (app: FastifyInstance, dir = WEB_APP_DIR): boolea
     }
   })
   return true
+}
+
+/**
+ * Links into the web app that another system can make without knowing it routes by hash (a PACS
+ * or an EPD opening a study in the viewer): each answers with a redirect to the app's own route.
+ * Open like the app's files: the redirect names only a UID, and the app keeps the hash through its login.
+ */
+export function registerDeepLinks (app: FastifyInstance): void {
+  app.get<{ Params: { uid: string } }>('/viewer/studies/:uid', async (req, reply) => {
+    const uid = req.params.uid
+    if (!isValidUid(uid)) throw new BadRequestError(`${JSON.stringify(uid.slice(0, 80))} is not a Study Instance UID: digits and dots, at most 64 characters`)
+    return reply.redirect(`/#/viewer/studies/${encodeURIComponent(uid)}`, 302)
+  })
 }
