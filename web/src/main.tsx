@@ -1,5 +1,6 @@
 import { render } from 'preact'
 import { useEffect, useMemo, useState } from 'preact/hooks'
+import { ErrorLine, Loading, useLoad } from './components.tsx'
 import { api, setCsrfToken, whenLoggedOut } from './api.ts'
 import { I18n, initialLang, translator, type Lang, type TextKey } from './i18n.ts'
 import { useRoute, type Route } from './router.ts'
@@ -52,6 +53,7 @@ function pageFor (route: Route, me: Me): preact.JSX.Element {
   const path = first === 'admin' ? `admin/${second ?? ''}` : first ?? HOME[me.role]
   if (!allowed(path)) return <Forbidden />
   switch (path) {
+    case 'viewer': return <LazyViewer uid={route.parts[2] ?? ''} cpu={new URLSearchParams(route.path.split('?')[1]).get('render') === 'cpu'} />
     case 'inbox': return <Inbox />
     case 'send': return <Send />
     case 'transfers': return <TransferProgressPage id={second ?? ''} />
@@ -67,6 +69,15 @@ function pageFor (route: Route, me: Me): preact.JSX.Element {
     case 'admin/import': return <ImportMedia />
     default: return <Forbidden />
   }
+}
+
+/** The viewer and Cornerstone are a chunk of their own (about 1 MB gzipped): fetched when a viewer page opens. */
+function LazyViewer ({ uid, cpu }: { uid: string, cpu: boolean }): preact.JSX.Element {
+  const module = useLoad(async () => import('./viewer/Viewer.tsx'), [])
+  if (module.error !== undefined) return <ErrorLine error={module.error} />
+  if (module.data === undefined) return <Loading />
+  const { Viewer } = module.data
+  return <Viewer uid={uid} cpu={cpu} />
 }
 
 function Forbidden (): preact.JSX.Element {

@@ -45,7 +45,8 @@ export function Inbox (): preact.JSX.Element {
                   <tr key={x.transferId} class={x.createdAt > seenBefore && direction === 'incoming' ? 'new' : ''}>
                     <td>{personName(x.study.patient.name)}<br /><small>{dicomDate(x.study.patient.birthDate, lang)}</small></td>
                     <td><a href={`#/studies/${encodeURIComponent(x.studyInstanceUID)}`}>{x.study.description || x.study.modalities.join(', ')}</a>
-                      {x.createdAt > seenBefore && direction === 'incoming' && <span class='badge'>{t('inbox.new')}</span>}</td>
+                      {x.createdAt > seenBefore && direction === 'incoming' && <span class='badge'>{t('inbox.new')}</span>}
+                      {direction === 'incoming' && x.state === 'complete' && <small><a href={`#/viewer/studies/${encodeURIComponent(x.studyInstanceUID)}`}>{t('viewer.open')}</a></small>}</td>
                     <td>{x.institution.name ?? x.institution.ura} <small>{x.department}</small></td>
                     <td>{x.note}<br /><small>{x.reason}</small></td>
                     <td>

@@ -13,7 +13,7 @@ import type { Report, StudyDetail, Transfer } from '../types.ts'
 /** Series of documents, not images: no thumbnail to show. */
 const NOT_IMAGES = new Set(['SR', 'DOC', 'KO', 'PR'])
 
-function ReportView ({ uid, report }: { uid: string, report: Report }): preact.JSX.Element {
+export function ReportView ({ uid, report }: { uid: string, report: Report }): preact.JSX.Element {
   const url = `/api/studies/${encodeURIComponent(uid)}/reports/${encodeURIComponent(report.sopInstanceUID)}`
   const text = useLoad(async () => report.kind === 'sr' ? (await fetch(url, { credentials: 'same-origin' })).text() : '', [url])
   return (
@@ -44,6 +44,7 @@ export function StudyPage ({ uid }: { uid: string }): preact.JSX.Element {
   return (
     <div>
       <h1>{t('study.title')}: {s.description || s.modalities.join(', ')}</h1>
+      <p><a class='button' href={`#/viewer/studies/${encodeURIComponent(uid)}`}>{t('viewer.open')}</a></p>
       <section class='card facts' aria-label={t('study.patient')}>
         <dl>
           <dt>{t('col.patient')}</dt><dd>{personName(s.patient.name)}</dd>
