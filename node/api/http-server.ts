@@ -33,6 +33,7 @@ import type { AuditLog } from '../audit/audit-log.ts'
 import type { PacsForwarding } from '../reconcile/forwarding.ts'
 import { healthProblems } from './health.ts'
 import { recordShown } from '../audit/events.ts'
+import { createViewRecords, type ViewRecordsInit } from '../audit/view-records.ts'
 import type { NodeMetrics } from './metrics.ts'
 
 export interface HttpServerComponents {
@@ -68,6 +69,8 @@ export interface HttpServerInit {
   thumbnailCacheDir?: string
   /** largest page of the study listing (default 500) */
   maxListing?: number
+  /** how often a caller's views of one study are recorded (default: once per 30 minutes) */
+  views?: ViewRecordsInit
   /** the web app's built files (default web/dist) */
   webAppDir?: string
 }
@@ -93,6 +96,8 @@ const FRAMEWORK_ERROR_CODES: Partial<Record<number, ErrorCode>> = { 413: 'BEELDN
 export function createHttpServer (components: HttpServerComponents, init: HttpServerInit): FastifyInstance {
   const { store, logger } = components
   const maxListing = init.maxListing ?? 500
+  // One for every route that shows a study's images: a study opened is one record, however it is read.
+  const views = createViewRecords({ audit: components.audit }, init.views)
   const app: FastifyInstance = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
@@ -137,16 +142,16 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
 
   app.get<{ Params: { uid: string } }>('/api/studies/:uid', async (req) => {
     const entries = await store.getStudy(req.params.uid)
-    await recordShown(components.audit, req, 'API', 'view', 'study details', [entries.study])
+    await views.viewed(req, 'API', 'study details', entries.study.studyInstanceUID, async () => entries.study)
     return { ...entries.study, series: entries.series, instances: entries.instances }
   })
 
-  registerDicomweb(app, { store, logger, audit: components.audit })
+  registerDicomweb(app, { store, logger, audit: components.audit, views })
   if (components.audit !== undefined) registerAuditRoutes(app, { audit: components.audit, nodeName: init.nodeName })
   registerReportRoutes(app, { store, audit: components.audit })
   registerImportRoutes(app, { store, sessions: new ImportSessions(store), audit: components.audit })
   registerInstanceFileRoutes(app, { store, audit: components.audit })
-  registerThumbnailRoutes(app, { store, logger, audit: components.audit, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
+  registerThumbnailRoutes(app, { store, logger, views, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import PQueue from 'p-queue'
-import type { AuditSink } from '../audit/audit-log.ts'
-import { recordShown } from '../audit/events.ts'
+import type { ViewRecords } from '../audit/view-records.ts'
 import { isValidUid } from '../dicom/instance-header.ts'
 import { FrameNotFoundError, NoImageError, NoPixelDataError, ThumbnailTooLargeError } from '../imaging/errors.ts'
 import { renderStoredFrame } from '../imaging/stored-frame-image.ts'
@@ -16,8 +15,8 @@ import { instancesOf } from './retrieve.ts'
  * DICOMweb's rendered resources (PS3.18 8.3.5, 10.4): an instance or one of its frames as JPEG or
  * PNG, windowed and scaled as asked, and thumbnails of studies, series, instances and frames. One
  * frame is read from the stored file and drawn alone, so a multi-frame instance of any size costs
- * one frame's memory; a few renders run at a time. Each answer is recorded in the audit trail as a
- * view, as the other WADO-RS routes are.
+ * one frame's memory; a few renders run at a time. A rendered image is a view of its study in the
+ * audit trail, recorded as the other WADO-RS routes' are (once per caller per study per 30 minutes).
  */
 
 export interface RenderedInit {
@@ -32,8 +31,8 @@ export interface RenderedInit {
 interface Params { study: string, series?: string, instance?: string, frames?: string }
 type Request = FastifyRequest<{ Params: Params, Querystring: Record<string, string | string[] | undefined> }>
 
-export function registerRenderedRoutes (app: FastifyInstance, prefix: string, deps: { store: StudyStore, audit?: AuditSink }, init: RenderedInit = {}): void {
-  const { store, audit } = deps
+export function registerRenderedRoutes (app: FastifyInstance, prefix: string, deps: { store: StudyStore, views: ViewRecords }, init: RenderedInit = {}): void {
+  const { store, views } = deps
   const queue = new PQueue({ concurrency: init.concurrency ?? 2 })
   const thumbnailSide = init.thumbnailSide ?? 128
   const maxRgbaBytes = init.maxRgbaBytes ?? 64 * 1024 * 1024
@@ -76,7 +75,7 @@ export function registerRenderedRoutes (app: FastifyInstance, prefix: string, de
     if (rgba > maxRgbaBytes) throw new ThumbnailTooLargeError(instance.sopInstanceUID, `${size.columns} x ${size.rows} pixels, ${rgba} bytes drawn, the limit is ${maxRgbaBytes}`)
     const image = await queue.add(async () => renderStoredFrame(store.blobs.pathOf(instance.sha256), instance, frame,
       { ...parameters, ...(kind === 'thumbnail' && parameters.viewport === undefined ? { maxSide: thumbnailSide } : {}) }))
-    await recordShown(audit, req, 'DICOMweb', 'view', `${kind} frame ${frame} of ${instance.sopInstanceUID}`, [await store.getStudyRecord(instance.studyInstanceUID)])
+    await views.viewed(req, 'DICOMweb', `${kind} frame ${frame} of ${instance.sopInstanceUID}`, instance.studyInstanceUID, async () => store.getStudyRecord(instance.studyInstanceUID))
     return reply.type(parameters.format === 'png' ? 'image/png' : 'image/jpeg').header('cache-control', 'private, max-age=86400').send(image.bytes)
   }
 

@@ -5,6 +5,7 @@ import { isValidUid } from '../dicom/instance-header.ts'
 import type { InstanceRecord, StudyRecord } from '../store/records.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { recordShown } from '../audit/events.ts'
+import type { ViewRecords } from '../audit/view-records.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { BadPathError } from './errors.ts'
 import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
@@ -31,9 +32,12 @@ export interface DicomwebInit {
 
 interface Params { study?: string, series?: string, instance?: string, tag?: string, frames?: string }
 
-export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger, audit?: AuditSink }, init: DicomwebInit = {}): void {
-  const { store, audit } = deps
+export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger, audit?: AuditSink, views: ViewRecords }, init: DicomwebInit = {}): void {
+  const { store, audit, views } = deps
   const auditShown = async (req: FastifyRequest, event: string, outcome: string, studies: StudyRecord[]): Promise<void> => recordShown(audit, req, 'DICOMweb', event, outcome, studies)
+  // What a viewer reads image by image (metadata, frames, bulk data): one 'view' per caller per study per 30 minutes (view-records.ts), not per request.
+  const auditViewed = async (req: FastifyRequest<{ Params: Params }>, outcome: string): Promise<void> =>
+    views.viewed(req, 'DICOMweb', outcome, req.params.study!, async () => store.getStudyRecord(req.params.study!))
   const logger = deps.logger.child({ component: 'dicomweb' })
   const maxResults = init.maxResults ?? 1000
   const maxStowParts = init.maxStowParts ?? 100_000
@@ -84,6 +88,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     const transferSyntax = checkInstanceAccept(parseAccept(req.headers.accept), instances)
+    // Whole instances are a copy of the patient's files leaving the node (a PACS, a download): each is recorded.
     await auditShown(req, 'view', `${instances.length} instances`, [await store.getStudyRecord(req.params.study!)])
     return sendMultipart(reply, 'application/dicom', instanceParts(store, instances, (i) => instanceUrl(req, i), transferSyntax))
   }
@@ -94,7 +99,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     checkJsonAccept(parseAccept(req.headers.accept))
-    await auditShown(req, 'view', `metadata of ${instances.length} instances`, [await store.getStudyRecord(req.params.study!)])
+    await auditViewed(req, `metadata of ${instances.length} instances`)
     return reply.type('application/dicom+json').send(Readable.from(jsonArray(metadataOf(store, instances, (i) => instanceUrl(req, i)))))
   }
   app.get(`${DICOMWEB_PREFIX}/studies/:study/metadata`, metadataRoute)
@@ -103,7 +108,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
 
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
     const [instance] = await instancesOf(store, targetOf(req.params))
-    await auditShown(req, 'view', `bulk data ${req.params.tag!.toUpperCase()} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
+    await auditViewed(req, `bulk data ${req.params.tag!.toUpperCase()} of ${instance!.sopInstanceUID}`)
     return sendMultipart(reply, 'application/octet-stream', [bulkDataPart(store, instance!, req.params.tag!.toUpperCase())])
   })
 
@@ -111,12 +116,12 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
     const [instance] = await instancesOf(store, targetOf(req.params))
     const frames = req.params.frames!.split(',').map((f) => /^[0-9]{1,9}$/.test(f.trim()) ? Number(f) : NaN)
     if (frames.some((f) => Number.isNaN(f))) throw new BadPathError(req.params.frames!, 'frame numbers are whole numbers separated by commas')
-    await auditShown(req, 'view', `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`, [await store.getStudyRecord(req.params.study!)])
+    await auditViewed(req, `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`)
     const asStored = parseAccept(req.headers.accept).some((m) => m.params['transfer-syntax'] === '*')
     return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames, asStored)])
   })
 
-  registerRenderedRoutes(app, DICOMWEB_PREFIX, { store, audit })
+  registerRenderedRoutes(app, DICOMWEB_PREFIX, { store, views })
 
   // ---- STOW-RS
   const storeRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {

@@ -154,9 +154,13 @@ describe('the audit trail of an exchange, at both hospitals', () => {
     expect((await networkFetch(`${a.url}/api/inbox`)).status).toBe(200)
     const atA = await (await networkFetch(`${a.url}/api/audit/patients/${study.patient.bsn!}`, undefined, 'auditor')).json() as Report
     const shown = atA.accesses.filter((x) => x.user.system?.includes('(test clinician)') === true).map((x) => `${x.event}: ${x.outcome}`)
-    expect(shown.slice(-6)).toEqual([
+    // The thumbnail is an image of the study just opened: the study details' record stands for it
+    // (a study's images are recorded once per caller per study per 30 minutes, view-records.ts).
+    // Reports are read one by one and recorded each time.
+    expect(shown.slice(-5)).toEqual([
       expect.stringMatching(/^query: [1-9]\d* studies$/), 'view: study details', `view: report ${report.sopInstanceUID}`,
-      expect.stringMatching(/^view: report list \(\d+\)$/), `view: thumbnail of series ${imageSeries}`, 'view: inbox and outbox'
+      expect.stringMatching(/^view: report list \(\d+\)$/), 'view: inbox and outbox'
     ])
+    expect(shown).not.toContain(`view: thumbnail of series ${imageSeries}`)
   })
 })
