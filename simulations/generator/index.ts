@@ -1,7 +1,7 @@
 // Deterministic synthetic DICOM study generator: images (phantom pixels), reports, media layouts.
 export type {
-  CharsetName, GeneratedInstance, GeneratedPatient, GeneratedStudy, Modality, PatientSpec, SeriesSpec, StudySpec,
-  TransferSyntaxName
+  CharsetName, GeneratedInstance, GeneratedPatient, GeneratedStudy, MarkerSpec, Modality, PatientSpec, SeriesSpec,
+  StudySpec, TransferSyntaxName
 } from './types.ts'
 export { generateStudy } from './studies.ts'
 export { writeMediaLayout, MEDIA_STORAGE_DIRECTORY } from './dicomdir.ts'

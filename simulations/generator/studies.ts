@@ -12,7 +12,7 @@ import { encodeFrame, nativeFrameBytes, to8Bit } from './pixel-encodings.ts'
 import { createPrng, type Prng } from './prng.ts'
 import { BASIC_TEXT_SR, DEFAULT_REPORT, ENCAPSULATED_PDF, buildPdf, pdfContent, srContent } from './reports.ts'
 import { TRANSFER_SYNTAXES, type TransferSyntax } from './transfer-syntaxes.ts'
-import type { GeneratedInstance, GeneratedPatient, GeneratedStudy, SeriesSpec, StudySpec } from './types.ts'
+import type { GeneratedInstance, GeneratedPatient, GeneratedStudy, MarkerSpec, SeriesSpec, StudySpec } from './types.ts'
 import { uidFrom } from './uids.ts'
 
 export type InstanceKind = 'image' | 'sr' | 'pdf'
@@ -67,6 +67,19 @@ function validate (spec: StudySpec): void {
     if (s.part10 === false && (s.transferSyntax ?? 'implicit-le') !== 'implicit-le') {
       bad(`series ${i}: part10: false writes implicit VR little endian only`)
     }
+    for (const [k, v] of [['pixelSpacingMm', s.pixelSpacingMm], ['frameTimeMs', s.frameTimeMs]] as const) {
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) bad(`series ${i}: ${k} must be a number > 0`)
+    }
+    if (s.sliceStepMm !== undefined && !Number.isFinite(s.sliceStepMm)) bad(`series ${i}: sliceStepMm must be a number`)
+    const max = MODALITY_PROFILES[s.modality].phantom === 'us' ? 255 : 4095
+    s.markers?.forEach((m, j) => {
+      const size = m.size ?? 5
+      const at = `series ${i}: marker ${j}`
+      if (!Number.isInteger(size) || size < 1 || size % 2 === 0) bad(`${at}: size must be an odd integer >= 1`)
+      if (!Number.isInteger(m.value) || m.value < 0 || m.value > max) bad(`${at}: value must be 0..${max}`)
+      const numbers = [m.column, m.row, m.step?.columns ?? 0, m.step?.rows ?? 0]
+      if (!numbers.every(Number.isInteger)) bad(`${at}: column, row and step must be integers`)
+    })
   })
 }
 
@@ -175,7 +188,7 @@ function imageModules (plan: SeriesPlan, index: number, frameOfReference: string
   const { spec, rows, columns, frames, eightBit } = plan
   const profile = MODALITY_PROFILES[spec.modality]
   const us = profile.phantom === 'us'
-  const spacing = profile.fovMm / Math.min(rows, columns)
+  const spacing = spec.pixelSpacingMm ?? profile.fovMm / Math.min(rows, columns)
   const bits = eightBit ? 8 : 16
   const stored = us || !eightBit ? (us ? 8 : 12) : 8
   const items: Item = [
@@ -204,12 +217,18 @@ function imageModules (plan: SeriesPlan, index: number, frameOfReference: string
     items.push(el(0x00282110, 'CS', '01'), el(0x00282112, 'DS', '10'), el(0x00282114, 'CS', 'ISO_10918_1'))
   }
   if (frames > 1) {
-    items.push(el(0x00280008, 'IS', String(frames)), el(0x00280009, 'AT', 0x00181063), el(0x00181063, 'DS', '40'))
+    items.push(el(0x00280008, 'IS', String(frames)), el(0x00280009, 'AT', 0x00181063),
+      el(0x00181063, 'DS', ds(spec.frameTimeMs ?? 40)))
+    if (spec.frameTimeMs !== undefined) {
+      // Cine module (PS3.3 C.7.6.5): the rate a loop was acquired at and is shown at, played as a loop (0).
+      const rate = String(Math.round(1000 / spec.frameTimeMs))
+      items.push(el(0x00082144, 'IS', rate), el(0x00180040, 'IS', rate), el(0x00181244, 'US', 0))
+    }
     if (plan.sopClassUID !== US_MULTIFRAME) items.push(el(0x00080064, 'CS', 'WSD'))
   }
   if (spec.modality === 'CT' || spec.modality === 'MR') {
     const thickness = spec.modality === 'CT' ? 1.25 : 5
-    const z = -index * thickness
+    const z = index * (spec.sliceStepMm ?? -thickness)
     items.push(
       el(0x00180050, 'DS', ds(thickness)),
       el(0x00185100, 'CS', 'HFS'),
@@ -239,6 +258,19 @@ function imageModules (plan: SeriesPlan, index: number, frameOfReference: string
   return items
 }
 
+/** A marker's square, where it is in frame or instance `index`, clipped to the image. */
+function burnMarker (frame: Uint16Array | Uint8Array, m: MarkerSpec, index: number, rows: number, columns: number):
+void {
+  const half = ((m.size ?? 5) - 1) / 2
+  const x = m.column + index * (m.step?.columns ?? 0)
+  const y = m.row + index * (m.step?.rows ?? 0)
+  const x0 = Math.max(0, x - half)
+  const x1 = Math.min(columns - 1, x + half)
+  for (let r = Math.max(0, y - half); r <= Math.min(rows - 1, y + half); r++) {
+    if (x1 >= x0) frame.fill(m.value, r * columns + x0, r * columns + x1 + 1)
+  }
+}
+
 function pixelSource (plan: SeriesPlan, seed: number, instanceIndex: number): PixelSource {
   const { rows, columns, frames, eightBit, ts } = plan
   const phantom = createPhantom({ rows, columns, kind: MODALITY_PROFILES[plan.spec.modality].phantom, seed })
@@ -255,6 +287,7 @@ function pixelSource (plan: SeriesPlan, seed: number, instanceIndex: number): Pi
     vr: ts.encapsulated || eightBit ? 'OB' : 'OW',
     frame (f) {
       const raw = phantom.frame(frames > 1 ? instanceIndex * frames + f : instanceIndex, total, rawBuf)
+      for (const m of plan.spec.markers ?? []) burnMarker(raw, m, frames > 1 ? f : instanceIndex, rows, columns)
       const px = raw instanceof Uint16Array && eightBuf !== undefined ? to8Bit(raw, eightBuf) : raw
       return ts.encapsulated
         ? encodeFrame(ts.name, px, info)

@@ -35,6 +35,29 @@ export interface SeriesSpec {
   /** false: raw implicit VR LE dataset, no preamble / DICM / File Meta (old modalities). Default true. */
   part10?: boolean
   description?: string
+  /** PixelSpacing (CT/MR; ImagerPixelSpacing for CR/DX) in mm; default the modality's field of view / shorter side. */
+  pixelSpacingMm?: number
+  /** CT/MR: change of ImagePositionPatient z and SliceLocation per instance; default -SliceThickness (CT 1.25, MR 5) */
+  sliceStepMm?: number
+  /** Squares of one value burned into every frame over the phantom: for a test to find, measure or follow. */
+  markers?: MarkerSpec[]
+  /**
+   * Multi-frame: FrameTime in ms, and with it a cine loop's CineRate, RecommendedDisplayFrameRate and
+   * PreferredPlaybackSequencing (looping). Default FrameTime 40 and none of the others.
+   */
+  frameTimeMs?: number
+}
+
+export interface MarkerSpec {
+  /** Centre pixel, 0-based: column (x) and row (y). */
+  column: number
+  row: number
+  /** Side in pixels, odd so the centre is a pixel; default 5. Clipped at the image's edges. */
+  size?: number
+  /** Stored pixel value (CT: HU + 1024), within the phantom's range: 0..4095 (US 0..255). */
+  value: number
+  /** Pixels the centre moves per frame of a multi-frame instance, or per instance of a single-frame series. */
+  step?: { columns: number, rows: number }
 }
 
 export interface StudySpec {

@@ -98,6 +98,45 @@ describe('generateStudy', () => {
       .rejects.toMatchObject({ code: 'BEELDNET_ERR_INVALID_GENERATOR_SPEC' })
   })
 
+  it('takes pixel spacing, slice step, frame time and burned-in markers from the spec', async () => {
+    const dir = await tempDir()
+    const marker = { column: 10, row: 20, size: 3, value: 4000 }
+    const study = await generateStudy(dir, {
+      seed: 4,
+      series: [
+        { modality: 'CT', instances: 3, rows: 48, columns: 64, pixelSpacingMm: 0.5, sliceStepMm: 2.5, markers: [{ ...marker, step: { columns: 1, rows: 2 } }] },
+        { modality: 'US', instances: 1, frames: 4, rows: 40, columns: 40, frameTimeMs: 33.3, markers: [{ column: 5, row: 30, value: 255, step: { columns: 8, rows: 0 } }] }
+      ]
+    })
+    for (const [i, inst] of study.instances.slice(0, 3).entries()) {
+      const ds = readWithDcmjs(await readFile(inst.path))
+      expect(ds).toMatchObject({ PixelSpacing: [0.5, 0.5], ImagePositionPatient: [-16, -12, 2.5 * i], SliceLocation: 2.5 * i })
+      // Native 16-bit LE pixels: the 3x3 square sits one column right and two rows down per instance.
+      const px = new Uint16Array((ds.PixelData as ArrayBuffer[])[0]!)
+      const at = (x: number, y: number): number => px[y * 64 + x]!
+      const [x, y] = [marker.column + i, marker.row + 2 * i]
+      for (const [dx, dy] of [[-1, -1], [0, 0], [1, 1], [1, -1]]) expect(at(x + dx!, y + dy!)).toBe(4000)
+      expect(at(x + 2, y)).not.toBe(4000)
+    }
+    const us = readWithDcmjs(await readFile(study.instances[3]!.path))
+    expect(us).toMatchObject({ NumberOfFrames: 4, FrameTime: 33.3, CineRate: 30, RecommendedDisplayFrameRate: 30, PreferredPlaybackSequencing: 0 })
+    const frames = new Uint8Array((us.PixelData as ArrayBuffer[])[0]!)
+    for (let f = 0; f < 4; f++) expect(frames[f * 1600 + 30 * 40 + 5 + 8 * f]).toBe(255)
+    // Without the options: FrameTime 40 and no cine rates, as before.
+    const plain = await generateStudy(dir, { seed: 4, series: [{ modality: 'US', instances: 1, frames: 2, rows: 16, columns: 16 }] })
+    const ds = readWithDcmjs(await readFile(plain.instances[0]!.path))
+    expect(ds.FrameTime).toBe(40)
+    expect(ds.CineRate).toBeUndefined()
+  })
+
+  it.each([
+    { pixelSpacingMm: 0 }, { frameTimeMs: -1 }, { sliceStepMm: Number.NaN }, { markers: [{ column: 1, row: 1, size: 4, value: 1 }] },
+    { markers: [{ column: 1, row: 1, value: 4096 }] }, { markers: [{ column: 1.5, row: 1, value: 1 }] }
+  ])('rejects %o', async (bad) => {
+    await expect(generateStudy(await tempDir(), { series: [{ modality: 'CT', instances: 1, rows: 8, columns: 8, ...bad }] }))
+      .rejects.toMatchObject({ code: 'BEELDNET_ERR_INVALID_GENERATOR_SPEC' })
+  })
+
   it.each(samplePatients().map((p) => [p.charset, p] as const))('writes %s names with the bytes the charset prescribes', async (charset, patient) => {
     const dir = await tempDir()
     const study = await generateStudy(dir, { seed: 3, patient, series: [{ modality: 'CT', instances: 1, rows: 16, columns: 16 }] })
