@@ -1,4 +1,4 @@
-import { Enums, eventTarget } from '@cornerstonejs/core'
+import { Enums, eventTarget, utilities } from '@cornerstonejs/core'
 import { Enums as ToolEnums } from '@cornerstonejs/tools'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { useI18n } from '../i18n.ts'
@@ -37,6 +37,11 @@ interface PaneProps {
   onImageChange?: (index: number, from: number) => void
 }
 
+/** Width and centre as DICOM and radiologists say them (Cornerstone keeps a range, a pixel narrower). */
+function windowOf (range: { lower: number, upper: number }): { windowWidth: number, windowCenter: number } {
+  return utilities.windowLevel.toWindowLevel(range.lower, range.upper)
+}
+
 const STEP_KEYS: Record<string, number> = { ArrowUp: -1, ArrowLeft: -1, ArrowDown: 1, ArrowRight: 1, PageUp: -10, PageDown: 10 }
 
 export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: PaneProps): preact.JSX.Element {
@@ -45,6 +50,7 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
   const [view, setView] = useState<PaneView>({ index: 0, count: 0, inverted: false })
   const [measurements, setMeasurements] = useState<Measurement[]>([])
   const [firstImageMs, setFirstImageMs] = useState<number | undefined>(undefined)
+  const [failed, setFailed] = useState(false)
   const changed = useRef(onImageChange)
   changed.current = onImageChange
 
@@ -63,7 +69,7 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
         index,
         count: ids.length,
         inverted: invert === true,
-        ...(voiRange === undefined || voiRange === null ? {} : { windowWidth: voiRange.upper - voiRange.lower, windowCenter: (voiRange.upper + voiRange.lower) / 2 }),
+        ...(voiRange === undefined || voiRange === null ? {} : windowOf(voiRange)),
         ...(imageId === undefined ? {} : { positionMm: slicePositionMm(imageId) })
       })
       if (index !== shownIndex) {
@@ -89,11 +95,20 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
     if (stack === undefined || vp === undefined) return
     const started = performance.now()
     setFirstImageMs(undefined)
+    setFailed(false)
     const el = element.current!
     const rendered = (): void => { setFirstImageMs(Math.round(performance.now() - started)) }
+    // A frame the browser cannot decode (a syntax without a decoder here, damaged data): said in the
+    // pane, not left as a black canvas.
+    const ours = new Set(stack.imageIds)
+    const loadFailed = (e: Event): void => { if (ours.has((e as CustomEvent<{ imageId?: string }>).detail.imageId ?? '')) setFailed(true) }
     el.addEventListener(Enums.Events.IMAGE_RENDERED, rendered, { once: true })
-    void showStack(vp, stack.imageIds, 0)
-    return () => { el.removeEventListener(Enums.Events.IMAGE_RENDERED, rendered) }
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, loadFailed)
+    void showStack(vp, stack.imageIds, 0).catch(() => { setFailed(true) })
+    return () => {
+      el.removeEventListener(Enums.Events.IMAGE_RENDERED, rendered)
+      eventTarget.removeEventListener(Enums.Events.IMAGE_LOAD_FAILED, loadFailed)
+    }
   }, [id, stack])
 
   const go = (index: number): void => {
@@ -132,6 +147,7 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
           </div>
         </>
       )}
+      {failed && <p role='alert' class='pane-error'>{t('viewer.cannotShow')}</p>}
       {view.count > 1 && (
         <input type='range' class='stack-slider' min={1} max={view.count} value={view.index + 1} aria-label={t('viewer.slider')}
           onInput={(e) => { go(Number((e.currentTarget).value) - 1) }} />

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { api } from '../api.ts'
+import { api, ApiError } from '../api.ts'
 import { dicomDate, ErrorLine, Loading, personName, useLoad } from '../components.tsx'
 import { useI18n } from '../i18n.ts'
 import { ReportView } from '../pages/Study.tsx'
@@ -47,7 +47,8 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
   const { t, lang } = useI18n()
   const study = useLoad(async () => api.get<StudyDetail>(`/api/studies/${encodeURIComponent(uid)}`), [uid])
   const reports = useLoad(async () => (await api.get<{ reports: Report[] }>(`/api/studies/${encodeURIComponent(uid)}/reports`)).reports, [uid])
-  const ready = useLoad(async () => { await initViewer({ cpu }); return usingCpu() }, [])
+  // Drawing on the CPU is asked for per link (?render=cpu) or kept in the browser (beeldnet.viewer.render).
+  const ready = useLoad(async () => { await initViewer({ cpu: cpu || localStorage.getItem('beeldnet.viewer.render') === 'cpu' }); return usingCpu() }, [])
   const [shown, setShown] = useState<Partial<Record<PaneId, Shown>>>({})
   const [selected, setSelected] = useState<PaneId>('a')
   const [twoPanes, setTwoPanes] = useState(false)
@@ -165,7 +166,7 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
           <button type='button' aria-pressed={linked} disabled={!twoPanes} onClick={() => { setLinked(!linked) }}>{t('viewer.link')}</button>
           <button type='button' aria-pressed={showReports} onClick={() => { setShowReports(!showReports) }}>{t('viewer.reports')}</button>
         </div>
-        <ErrorLine error={loadError} />
+        {loadError instanceof ApiError ? <ErrorLine error={loadError} /> : loadError !== undefined && <p role='alert' class='error'>{t('viewer.cannotShow')}</p>}
         <div class={`viewer-panes${twoPanes ? ' two' : ''}`}>
           {PANES.filter((p) => p === 'a' || twoPanes).map((p) => (
             <Pane key={p} id={p} stack={shown[p]?.stack} labels={shown[p]?.labels} selected={selected === p}

@@ -62,8 +62,8 @@ export async function initViewer (options: { cpu: boolean }): Promise<void> {
     group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] })
     group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] })
     setLeftButtonTool('WindowLevel')
-    // eslint-disable-next-line no-new -- the engine registers itself; panes find it by id
-    new RenderingEngine(ENGINE_ID)
+    // The engine registers itself; panes find it by id.
+    void new RenderingEngine(ENGINE_ID)
   })()
   await ready
 }
@@ -104,6 +104,8 @@ export function usingCpu (): boolean {
 export function enableStackViewport (viewportId: string, element: HTMLDivElement): Types.IStackViewport {
   const engine = getRenderingEngine(ENGINE_ID)!
   engine.enableElement({ viewportId, type: Enums.ViewportType.STACK, element, defaultOptions: { background: [0, 0, 0] as Types.Point3 } })
+  // Cornerstone takes the element out of the tab order; a keyboard user pages through it with the arrows.
+  element.tabIndex = 0
   ToolGroupManager.getToolGroup(TOOL_GROUP_ID)!.addViewport(viewportId, ENGINE_ID)
   return engine.getViewport(viewportId) as Types.IStackViewport
 }

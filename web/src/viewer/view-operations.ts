@@ -1,4 +1,4 @@
-import type { Types } from '@cornerstonejs/core'
+import { utilities, type Types } from '@cornerstonejs/core'
 
 /* What the toolbar does to one pane's view: window presets, rotation, flips, inversion, reset. */
 
@@ -17,7 +17,7 @@ export const WINDOW_PRESETS = Object.keys(PRESETS) as WindowPreset[]
 export function setWindow (viewport: Types.IStackViewport, preset: WindowPreset): void {
   const window = PRESETS[preset]
   if (window === undefined) viewport.resetProperties()
-  else viewport.setProperties({ voiRange: { lower: window.center - window.width / 2, upper: window.center + window.width / 2 } })
+  else viewport.setProperties({ voiRange: utilities.windowLevel.toLowHighRange(window.width, window.center) })
   viewport.render()
 }
 
