@@ -59,23 +59,29 @@ async function waitForChange (page: Page, pane: string, before: CanvasStats): Pr
 }
 
 /**
- * Where on the page the two brightest blobs of a pane's canvas are (the phantom's +2000 HU markers
- * under the bone window, where nothing else of the body reaches white): left one first.
+ * Where on the page the phantom's two +2000 HU markers are drawn (white under the bone window; a
+ * few pixels of rib may reach white too, which the median ignores): the left one first.
  */
-async function brightSpots (page: Page, pane: string): Promise<Array<{ x: number, y: number }>> {
+async function markerSpots (page: Page, pane: string): Promise<Array<{ x: number, y: number, pixels: number }>> {
   return page.locator(`[data-testid="pane-${pane}"] canvas.cornerstone-canvas`).evaluate((canvas) => {
     const c = canvas as unknown as Canvas
-    const { data } = c.getContext('2d')!.getImageData(0, 0, c.width, c.height)
-    const spots = [{ x: 0, y: 0, n: 0 }, { x: 0, y: 0, n: 0 }]
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height)
+    const halves: Array<{ xs: number[], ys: number[] }> = [{ xs: [], ys: [] }, { xs: [], ys: [] }]
     for (let y = 0; y < c.height; y++) {
       for (let x = 0; x < c.width; x++) {
-        if (data[(y * c.width + x) * 4]! < 250) continue
-        const spot = spots[x < c.width / 2 ? 0 : 1]!
-        spot.x += x; spot.y += y; spot.n++
+        if (data[(y * c.width + x) * 4]! < 254) continue
+        const half = halves[x < c.width / 2 ? 0 : 1]!
+        half.xs.push(x)
+        half.ys.push(y)
       }
     }
+    const median = (values: number[]): number => values.sort((p, q) => p - q)[Math.floor(values.length / 2)]!
     const rect = c.getBoundingClientRect()
-    return spots.map((s) => ({ x: rect.left + (s.x / s.n + 0.5) * rect.width / c.width, y: rect.top + (s.y / s.n + 0.5) * rect.height / c.height }))
+    return halves.map((h) => ({
+      x: rect.left + (median(h.xs) + 0.5) * rect.width / c.width,
+      y: rect.top + (median(h.ys) + 0.5) * rect.height / c.height,
+      pixels: h.xs.length
+    }))
   })
 }
 
@@ -136,7 +142,10 @@ describe('the viewer, in a browser', () => {
     // A length from marker to marker, as a radiologist drags it; the phantom says how far apart they are.
     await page.getByRole('combobox', { name: /^Venster/ }).selectOption({ label: 'CT bot' })
     const bone = await waitForChange(page, 'a', lung)
-    const [left, right] = await brightSpots(page, 'a')
+    const [left, right] = await markerSpots(page, 'a')
+    // A 5x5-pixel marker drawn about 2x: tens of white pixels each side, not a whole rib cage.
+    for (const spot of [left!, right!]) expect(spot.pixels).toBeGreaterThan(20)
+    for (const spot of [left!, right!]) expect(spot.pixels).toBeLessThan(400)
     await page.getByRole('button', { name: 'Lengte meten' }).click()
     await page.mouse.move(left!.x, left!.y)
     await page.mouse.down()

@@ -13,8 +13,7 @@ import type { Report, StudyDetail, Transfer } from '../types.ts'
 /** Series of documents, not images: no thumbnail to show. */
 const NOT_IMAGES = new Set(['SR', 'DOC', 'KO', 'PR'])
 
-export function ReportView ({ uid, report }: { uid: string, report: Report }): preact.JSX.Element {
-  const url = `/api/studies/${encodeURIComponent(uid)}/reports/${encodeURIComponent(report.sopInstanceUID)}`
+export function ReportView ({ uid, report, url = `/api/studies/${encodeURIComponent(uid)}/reports/${encodeURIComponent(report.sopInstanceUID)}` }: { uid: string, report: Report, url?: string }): preact.JSX.Element {
   const text = useLoad(async () => report.kind === 'sr' ? (await fetch(url, { credentials: 'same-origin' })).text() : '', [url])
   return (
     <article class='report' data-testid='report'>

@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { api, ApiError } from '../api.ts'
+import { ApiError } from '../api.ts'
 import { dicomDate, ErrorLine, Loading, personName, useLoad } from '../components.tsx'
 import { useI18n } from '../i18n.ts'
 import { ReportView } from '../pages/Study.tsx'
-import type { Report, Series, Study, StudyDetail } from '../types.ts'
+import type { Series, Study, StudyDetail } from '../types.ts'
 import { initViewer, playCine, removeMeasurements, setLeftButtonTool, stopCine, usingCpu, viewportOf, type ToolName } from './cornerstone.ts'
 import { Pane, type PaneLabels } from './Pane.tsx'
+import { NODE_SOURCE, type ViewerSource } from './source.ts'
 import { imageSeries, loadStack, type Stack } from './stacks.ts'
 import { flip, invert, resetView, rotate, setWindow, WINDOW_PRESETS, type WindowPreset } from './view-operations.ts'
 import './viewer.css'
@@ -14,7 +15,8 @@ import './viewer.css'
  * The viewer page (#/viewer/studies/<uid>): the study's series as thumbnails, one or two panes
  * (the second for another series or a prior study of the same patient, scrolled together when
  * linked), the tools on the left mouse button, window presets, and the study's reports beside the
- * images. Everything comes from this node: its API and its own DICOMweb.
+ * images. Everything comes from a ViewerSource: the node's API and its own DICOMweb unless said
+ * otherwise (a patient's share link reads the same shapes elsewhere, see source.ts).
  */
 
 type PaneId = 'a' | 'b'
@@ -27,6 +29,8 @@ export interface ViewerProps {
   uid: string
   /** draw without WebGL (#/viewer/studies/<uid>?render=cpu) */
   cpu?: boolean
+  /** where the study comes from: the node as the logged-in clinician unless said otherwise */
+  source?: ViewerSource
 }
 
 function labelsFor (study: Study, series: Series, lang: string): PaneLabels {
@@ -39,14 +43,10 @@ function labelsFor (study: Study, series: Series, lang: string): PaneLabels {
   }
 }
 
-function thumbnailUrl (studyUid: string, seriesUid: string): string {
-  return `/api/studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}/thumbnail`
-}
-
-export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
+export function Viewer ({ uid, cpu = false, source = NODE_SOURCE }: ViewerProps): preact.JSX.Element {
   const { t, lang } = useI18n()
-  const study = useLoad(async () => api.get<StudyDetail>(`/api/studies/${encodeURIComponent(uid)}`), [uid])
-  const reports = useLoad(async () => (await api.get<{ reports: Report[] }>(`/api/studies/${encodeURIComponent(uid)}/reports`)).reports, [uid])
+  const study = useLoad(async () => source.study(uid), [uid])
+  const reports = useLoad(async () => source.reports(uid), [uid])
   // Drawing on the CPU is asked for per link (?render=cpu) or kept in the browser (beeldnet.viewer.render).
   const ready = useLoad(async () => { await initViewer({ cpu: cpu || localStorage.getItem('beeldnet.viewer.render') === 'cpu' }); return usingCpu() }, [])
   const [shown, setShown] = useState<Partial<Record<PaneId, Shown>>>({})
@@ -61,16 +61,14 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
 
   const priors = useLoad(async () => {
     const p = study.data?.patient
-    if (p === undefined) return []
-    const { studies } = await api.get<{ studies: Study[] }>(`/api/studies?patientId=${encodeURIComponent(p.id)}&issuer=${encodeURIComponent(p.issuer)}`)
-    return studies.filter((s) => s.studyInstanceUID !== uid)
+    return p === undefined || source.otherStudies === undefined ? [] : source.otherStudies(p, uid)
   }, [study.data?.studyInstanceUID])
-  const prior = useLoad(async () => priorUid === '' ? undefined : api.get<StudyDetail>(`/api/studies/${encodeURIComponent(priorUid)}`), [priorUid])
+  const prior = useLoad(async () => priorUid === '' ? undefined : source.study(priorUid), [priorUid])
 
   const show = async (pane: PaneId, from: StudyDetail, series: Series): Promise<void> => {
     try {
       setLoadError(undefined)
-      const stack = await loadStack(from.studyInstanceUID, series.seriesInstanceUID)
+      const stack = await loadStack(source.dicomweb, from.studyInstanceUID, series.seriesInstanceUID)
       setShown((s) => ({ ...s, [pane]: { stack, series, labels: labelsFor(from, series, lang) } }))
     } catch (err) { setLoadError(err) }
   }
@@ -116,7 +114,7 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
         <li key={x.seriesInstanceUID}>
           <button type='button' class={Object.values(shown).some((v) => v?.series.seriesInstanceUID === x.seriesInstanceUID) ? 'shown' : ''}
             onClick={() => { pickSeries(from, x) }} aria-label={t('viewer.showSeries', { series: `${x.number ?? ''} ${x.modality} ${x.description}`.trim() })}>
-            <img src={thumbnailUrl(from.studyInstanceUID, x.seriesInstanceUID)} alt='' width={96} height={96} loading='lazy' />
+            <img src={source.thumbnailUrl(from.studyInstanceUID, x.seriesInstanceUID)} alt='' width={96} height={96} loading='lazy' />
             <span>{x.number ?? ''} {x.modality} {x.description}</span>
             <small>{t('study.images', { count: x.numberOfInstances })}</small>
           </button>
@@ -129,7 +127,7 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
     <div class={`viewer${showReports ? ' with-reports' : ''}`} data-testid='viewer' data-render={ready.data ? 'cpu' : 'gpu'}>
       <aside class='viewer-side' aria-label={t('viewer.seriesList')}>
         <h1>{personName(s.patient.name)}</h1>
-        <p><a href={`#/studies/${encodeURIComponent(uid)}`}>{s.description || s.modalities.join(', ')}</a><br />{dicomDate(s.date, lang)}</p>
+        <p>{source.studyPage === undefined ? s.description || s.modalities.join(', ') : <a href={source.studyPage(uid)}>{s.description || s.modalities.join(', ')}</a>}<br />{dicomDate(s.date, lang)}</p>
         {seriesList(s, t('viewer.seriesList'))}
         {(priors.data ?? []).length > 0 && (
           <label>{t('viewer.prior')}
@@ -177,7 +175,7 @@ export function Viewer ({ uid, cpu = false }: ViewerProps): preact.JSX.Element {
       {showReports && (
         <aside class='viewer-reports' aria-label={t('study.reports')}>
           <h2>{t('study.reports')}</h2>
-          {reports.data === undefined ? <Loading /> : reports.data.length === 0 ? <p>{t('study.noReports')}</p> : reports.data.map((r) => <ReportView key={r.sopInstanceUID} uid={uid} report={r} />)}
+          {reports.data === undefined ? <Loading /> : reports.data.length === 0 ? <p>{t('study.noReports')}</p> : reports.data.map((r) => <ReportView key={r.sopInstanceUID} uid={uid} report={r} url={source.reportUrl(uid, r.sopInstanceUID)} />)}
         </aside>
       )}
     </div>

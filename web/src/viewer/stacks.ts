@@ -54,8 +54,8 @@ function positionOf (instance: DicomJson): number {
   return Array.isArray(position) && position.length === 3 ? Number(position[2]) : 0
 }
 
-export async function loadStack (studyInstanceUID: string, seriesInstanceUID: string, signal?: AbortSignal): Promise<Stack> {
-  const base = `/dicomweb/studies/${encodeURIComponent(studyInstanceUID)}/series/${encodeURIComponent(seriesInstanceUID)}`
+export async function loadStack (dicomweb: string, studyInstanceUID: string, seriesInstanceUID: string, signal?: AbortSignal): Promise<Stack> {
+  const base = `${dicomweb}/studies/${encodeURIComponent(studyInstanceUID)}/series/${encodeURIComponent(seriesInstanceUID)}`
   const instances = await fetchJson<DicomJson[]>(`${base}/metadata`, signal)
   instances.sort((a, b) => (numberOf(a, '00200013') ?? 0) - (numberOf(b, '00200013') ?? 0) || positionOf(a) - positionOf(b))
   const imageIds: string[] = []
