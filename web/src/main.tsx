@@ -20,6 +20,8 @@ import { Users } from './admin/Users.tsx'
 import { AuditTrail } from './admin/AuditTrail.tsx'
 import { PatientReport } from './admin/PatientReport.tsx'
 import { ImportMedia } from './admin/ImportMedia.tsx'
+import { AdminShares } from './admin/Shares.tsx'
+import { SharePage } from './share/SharePage.tsx'
 import './styles.css'
 
 /*
@@ -42,7 +44,8 @@ const PAGES: Page[] = [
   { path: 'admin/users', label: 'nav.users', roles: ['it-admin'] },
   { path: 'admin/audit', label: 'nav.audit', roles: ['it-admin', 'auditor'] },
   { path: 'admin/patient-report', label: 'nav.patientReport', roles: ['it-admin', 'auditor'] },
-  { path: 'admin/import', label: 'nav.importMedia', roles: ['it-admin'] }
+  { path: 'admin/import', label: 'nav.importMedia', roles: ['it-admin'] },
+  { path: 'admin/shares', label: 'nav.shares', roles: ['it-admin'] }
 ]
 
 const HOME: Record<Role, string> = { clinician: 'inbox', 'it-admin': 'admin/health', auditor: 'admin/audit' }
@@ -67,6 +70,7 @@ function pageFor (route: Route, me: Me): preact.JSX.Element {
     case 'admin/audit': return <AuditTrail />
     case 'admin/patient-report': return <PatientReport />
     case 'admin/import': return <ImportMedia />
+    case 'admin/shares': return <AdminShares />
     default: return <Forbidden />
   }
 }
@@ -133,4 +137,21 @@ function App (): preact.JSX.Element {
   )
 }
 
-render(<App />, document.getElementById('app')!)
+/** A patient's share link (/share/<token>): no account, no menu; the link's own page. */
+function ShareApp ({ base }: { base: string }): preact.JSX.Element {
+  const [lang, setLang] = useState<Lang>(initialLang())
+  const i18n = useMemo(() => ({ lang, t: translator(lang) }), [lang])
+  useEffect(() => { document.documentElement.lang = lang; localStorage.setItem('beeldnet.lang', lang) }, [lang])
+  return (
+    <I18n.Provider value={i18n}>
+      <header class='top'>
+        <span class='brand'>{i18n.t('app.name')}</span>
+        <div class='who'><button type='button' class='link' onClick={() => { setLang(lang === 'nl' ? 'en' : 'nl') }} aria-label={i18n.t('lang.switchLabel')}>{i18n.t('lang.switch')}</button></div>
+      </header>
+      <main id='main'><SharePage base={base} /></main>
+    </I18n.Provider>
+  )
+}
+
+const shared = /^\/share\/[^/]+/.exec(location.pathname)?.[0]
+render(shared === undefined ? <App /> : <ShareApp base={shared} />, document.getElementById('app')!)

@@ -58,3 +58,20 @@ export interface Approval {
   receivedAt: string
   decision?: string
 }
+
+/** A patient's share link as /api/studies/:uid/shares and /api/shares list it (no patient named). */
+export interface ShareView {
+  id: string
+  studyInstanceUID: string
+  createdBy: string
+  createdAt: string
+  expiresAt: string
+  maxDownloads: number
+  downloads: number
+  opens: number
+  failedAttempts: number
+  state: 'active' | 'expired' | 'revoked' | 'locked' | 'used-up'
+}
+
+/** A link just made: its URL and code are shown this once. */
+export interface ShareMade { id: string, path: string, url: string, code: string, expiresAt: string, maxDownloads: number }

@@ -3,6 +3,7 @@ import { api } from '../api.ts'
 import { dicomDate, duration, ErrorLine, Loading, personName, time, useLoad } from '../components.tsx'
 import { useI18n, type TextKey } from '../i18n.ts'
 import type { Report, StudyDetail, Transfer } from '../types.ts'
+import { ShareLinks } from './ShareLinks.tsx'
 
 /*
  * One study: patient and study details, a thumbnail per series (rendered by the node), the
@@ -79,6 +80,7 @@ export function StudyPage ({ uid }: { uid: string }): preact.JSX.Element {
           ))}</ul>
         )}
       </section>
+      <ShareLinks uid={uid} />
       <section class='card' aria-labelledby='h-pacs'>
         <h2 id='h-pacs'>{t('study.pacs')}</h2>
         <button type='button' onClick={() => { void toPacs({}) }}>{t('study.pacsSend')}</button>
