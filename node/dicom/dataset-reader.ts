@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { FileCursor, type ByteCursor } from './byte-source.ts'
 import { InflatingCursor } from './inflated-source.ts'
-import { DicomHeaderTooLargeError, DicomMalformedError, DicomTruncatedError, NotDicomError } from '../errors.ts'
+import { DicomHeaderTooLargeError, DicomMalformedError, DicomTruncatedError, DicomUnsupportedError, NotDicomError } from '../errors.ts'
 import { TransferSyntax, tag } from './tags.ts'
 
 /*
@@ -311,7 +311,86 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
   const fd = openSync(path, 'r')
   try {
     const fileSize = fstatSync(fd).size
-    const cursor = new FileCursor(fd, fileSize)
+    return walkHeader(new FileCursor(fd, fileSize), fileSize, init, (datasetOffset) => new InflatingCursor(fd, fileSize, datasetOffset, init.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Thrown by readHeaderFromBytes when the header goes on past the bytes given: read more and call again. */
+export class HeaderIncompleteError extends Error {
+  constructor () { super('the header goes on past the bytes read so far') }
+}
+
+/**
+ * The header of a file arriving as a stream, from its first `bytes` (`complete`: they are the whole
+ * file). Throws HeaderIncompleteError when the walk needs bytes past them; positions are the file's.
+ * A deflated dataset is refused: its header could only be walked by inflating the stream.
+ */
+export function readHeaderFromBytes (bytes: Buffer, complete: boolean, init: ReadHeaderInit = {}): ParsedHeader {
+  const size = complete ? bytes.length : Infinity
+  return walkHeader(new PrefixCursor(bytes, complete), size, init, () => {
+    throw new DicomUnsupportedError('a deflated dataset cannot be read from a stream here')
+  })
+}
+
+/** A cursor over the first bytes of a file; past them is truncation when they are all of it, else "read more". */
+class PrefixCursor implements ByteCursor {
+  readonly size: number
+  position = 0
+  littleEndian = true
+  private readonly buffer: Buffer
+  private readonly complete: boolean
+
+  constructor (buffer: Buffer, complete: boolean) {
+    this.buffer = buffer
+    this.complete = complete
+    this.size = complete ? buffer.length : Infinity
+  }
+
+  /** Exact when complete; else at least 8 (all the walk asks about) or "read more". */
+  remaining (): number {
+    const left = this.buffer.length - this.position
+    if (!this.complete && left < 8) throw new HeaderIncompleteError()
+    return left
+  }
+
+  bytes (length: number): Buffer {
+    const out = this.peek(length)
+    this.position += length
+    return out
+  }
+
+  peek (length: number): Buffer {
+    this.need(length)
+    return this.buffer.subarray(this.position, this.position + length)
+  }
+
+  skip (length: number): void {
+    this.need(length)
+    this.position += length
+  }
+
+  u16 (): number {
+    const b = this.bytes(2)
+    return this.littleEndian ? b.readUInt16LE(0) : b.readUInt16BE(0)
+  }
+
+  u32 (): number {
+    const b = this.bytes(4)
+    return this.littleEndian ? b.readUInt32LE(0) : b.readUInt32BE(0)
+  }
+
+  private need (length: number): void {
+    if (this.position + length <= this.buffer.length) return
+    if (!this.complete) throw new HeaderIncompleteError()
+    throw new DicomTruncatedError(`the file ends at byte ${this.buffer.length}, inside an element that needs ${this.position + length}`)
+  }
+}
+
+/** The walk common to a file and a stream's first bytes; `inflating` gives the cursor over a deflated dataset. */
+function walkHeader (cursor: ByteCursor, fileSize: number, init: ReadHeaderInit, inflating: (datasetOffset: number) => ByteCursor): ParsedHeader {
+  try {
     const walker = new HeaderWalker(cursor, init)
     let meta: Dataset | undefined
     let encoding: Encoding
@@ -334,7 +413,7 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
     }
     const datasetOffset = cursor.position
     const deflated = transferSyntaxUID === TransferSyntax.DeflatedExplicitVRLittleEndian
-    if (deflated) walker.cursor = new InflatingCursor(fd, fileSize, datasetOffset, init.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES)
+    if (deflated) walker.cursor = inflating(datasetOffset)
     const dataset = walker.readTopLevel(encoding)
     return {
       datasetOffset,
@@ -353,7 +432,5 @@ export function readHeader (path: string, init: ReadHeaderInit = {}): ParsedHead
     // A RangeError from a Buffer read means a length field pointed outside what we have.
     if (err instanceof RangeError) throw new DicomTruncatedError(`the file ends inside an element (${err.message})`)
     throw err
-  } finally {
-    closeSync(fd)
   }
 }
