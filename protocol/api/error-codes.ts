@@ -100,6 +100,10 @@ export const ERRORS = {
   BEELDNET_ERR_PACS_STORE_FAILED: { status: 502, retry: true, class: 'PacsStoreFailedError' },
   BEELDNET_ERR_PACS_REFUSED: { status: 422, retry: false, class: 'PacsRefusedError' },
 
+  // De-identification for teaching and research copies (node/deidentify)
+  BEELDNET_ERR_BURNED_IN_ANNOTATION: { status: 422, retry: false, class: 'BurnedInAnnotationError' },
+  BEELDNET_ERR_DEIDENTIFY_OPTION: { status: 400, retry: false, class: 'DeidentifyOptionError' },
+
   // The registry's own store and keys
   BEELDNET_ERR_STORE_TAMPERED: { status: 500, retry: true, class: 'StoreTamperedError' },
   BEELDNET_ERR_APPEND_ONLY: { status: 500, retry: true, class: 'AppendOnlyError' },
