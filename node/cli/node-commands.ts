@@ -33,6 +33,7 @@ import { addAuditCommands } from './audit-commands.ts'
 import { addUserCommands } from './user-commands.ts'
 import { cliUser } from './cli-user.ts'
 import { addExportCommands } from './export-commands.ts'
+import { apiStudySource, deidentifiedExportCommand } from './deidentify-export.ts'
 
 interface GlobalOptions { dataDir: string, json: boolean }
 
@@ -164,7 +165,17 @@ export function nodeCommand (): Command {
     .description('write a study\'s DICOM files to a folder, byte-identical to what was stored')
     .argument('<StudyInstanceUID>')
     .argument('<dir>')
-    .action(async (uid: string, dir: string, _opts: unknown, cmd: Command) => {
+    .option('--deidentify <profile>', 'de-identify by DICOM PS3.15 Annex E for teaching or research: basic[,retain-dates][,clean-descriptors]')
+    .option('--confirm-burned-in <name>', 'with --deidentify: the person who checked the images for burned-in text and answers for it')
+    .option('--record <file>', 'with --deidentify: write the de-identification record and the UID map here (outside <dir>); without it the map is not kept')
+    .action(async (uid: string, dir: string, opts: { deidentify?: string, confirmBurnedIn?: string, record?: string }, cmd: Command) => {
+      if (opts.deidentify !== undefined) {
+        const deidentify = { ...opts, deidentify: opts.deidentify }
+        const dataDir = cmd.optsWithGlobals<GlobalOptions>().dataDir
+        await withStore(cmd, async (store, out) => deidentifiedExportCommand(store, uid, dir, deidentify, dataDir, out),
+          async (api, out) => deidentifiedExportCommand(apiStudySource(api), uid, dir, deidentify, dataDir, out))
+        return
+      }
       const done = (files: string[], out: Output): number => {
         out.result({ studyInstanceUID: uid, files }, () => `exported ${files.length} file(s) to ${resolve(dir)}`)
         return 0
