@@ -35,7 +35,8 @@ export async function writeStudyFiles (entries: StudyEntries, dir: string, bytes
   return written
 }
 
-function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
+/** Series and instances in the order a viewer shows them: by number (unnumbered last), then by UID. */
+export function byNumberThenUid (a: { number?: number, seriesInstanceUID: string, sopInstanceUID?: string }, b: typeof a): number {
   const an = a.number ?? Number.MAX_SAFE_INTEGER
   const bn = b.number ?? Number.MAX_SAFE_INTEGER
   if (an !== bn) return an - bn

@@ -166,6 +166,7 @@ export const ERRORS = {
   BEELDNET_ERR_DISK_LOW: { status: 507, retry: true, class: null },
   BEELDNET_ERR_NODE_UNREACHABLE: { status: 503, retry: true, class: 'NodeUnreachableError' },
   BEELDNET_ERR_IMPORT_STATE: { status: 409, retry: true, class: 'ImportStateError' },
+  BEELDNET_ERR_MEDIA_TARGET_NOT_EMPTY: { status: 409, retry: true, class: 'MediaTargetNotEmptyError' },
 
   // Simulations and the study generator: never sent over HTTP
   BEELDNET_ERR_NOT_A_LOCAL_NETWORK: { status: 500, retry: true, class: 'NotALocalNetworkError' },
