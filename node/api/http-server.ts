@@ -23,6 +23,7 @@ import { registerAdminRoutes } from './admin-routes.ts'
 import { registerImportRoutes } from './import-routes.ts'
 import { ImportSessions } from './import-sessions.ts'
 import { registerInstanceFileRoutes } from './instance-file-routes.ts'
+import { registerMediaRoutes } from './media-routes.ts'
 import type { NodeConfig } from '../config/config.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -151,6 +152,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   registerReportRoutes(app, { store, audit: components.audit })
   registerImportRoutes(app, { store, sessions: new ImportSessions(store), audit: components.audit })
   registerInstanceFileRoutes(app, { store, audit: components.audit })
+  registerMediaRoutes(app, { store, audit: components.audit })
   registerThumbnailRoutes(app, { store, logger, views, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })

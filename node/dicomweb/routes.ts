@@ -1,19 +1,18 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { isValidUid } from '../dicom/instance-header.ts'
 import type { InstanceRecord, StudyRecord } from '../store/records.ts'
 import type { AuditSink } from '../audit/audit-log.ts'
 import { recordShown } from '../audit/events.ts'
 import type { ViewRecords } from '../audit/view-records.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { BadPathError } from './errors.ts'
-import { multipartBody, newBoundary, parseAccept, type OutgoingPart } from './multipart.ts'
+import { parseAccept } from './multipart.ts'
 import type { QueryLevel, QueryRow } from './qido.ts'
 import { registerRenderedRoutes } from './rendered-routes.ts'
-import { bulkDataPart, checkInstanceAccept, checkJsonAccept, frameParts, instanceParts, instancesOf, metadataOf, type Target } from './retrieve.ts'
+import { checkInstanceAccept, instanceParts, instancesOf, type Target } from './retrieve.ts'
 import { search, type SearchScope } from './search.ts'
 import { storeInstances, warningHeader } from './stow.ts'
+import { instanceUrl as instanceUrlUnder, replyBulkData, replyFrames, replyMetadata, sendMultipart, targetOf, type WadoParams } from './wado-replies.ts'
 
 /*
  * DICOMweb on the node's HTTP server under /dicomweb: QIDO-RS search, WADO-RS retrieve and
@@ -30,7 +29,7 @@ export interface DicomwebInit {
   maxStowParts?: number
 }
 
-interface Params { study?: string, series?: string, instance?: string, tag?: string, frames?: string }
+type Params = WadoParams
 
 export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStore, logger: Logger, audit?: AuditSink, views: ViewRecords }, init: DicomwebInit = {}): void {
   const { store, audit, views } = deps
@@ -48,15 +47,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   const base = (req: FastifyRequest): string => `${req.protocol}://${req.host}${DICOMWEB_PREFIX}`
   const studyUrl = (req: FastifyRequest, study: string): string => `${base(req)}/studies/${study}`
   const seriesUrl = (req: FastifyRequest, study: string, series: string): string => `${studyUrl(req, study)}/series/${series}`
-  const instanceUrl = (req: FastifyRequest, i: Pick<InstanceRecord, 'studyInstanceUID' | 'seriesInstanceUID' | 'sopInstanceUID'>): string =>
-    `${seriesUrl(req, i.studyInstanceUID, i.seriesInstanceUID)}/instances/${i.sopInstanceUID}`
-
-  const targetOf = (params: Params): Target => {
-    for (const uid of [params.study, params.series, params.instance]) {
-      if (uid !== undefined && !isValidUid(uid)) throw new BadPathError(uid)
-    }
-    return { studyInstanceUID: params.study!, seriesInstanceUID: params.series, sopInstanceUID: params.instance }
-  }
+  const instanceUrl = (req: FastifyRequest, i: Pick<InstanceRecord, 'studyInstanceUID' | 'seriesInstanceUID' | 'sopInstanceUID'>): string => instanceUrlUnder(base(req), i)
 
   // ---- QIDO-RS
   const searchRoute = (level: QueryLevel) => async (req: FastifyRequest<{ Params: Params, Querystring: Record<string, string | string[]> }>, reply: FastifyReply) => {
@@ -77,14 +68,7 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   app.get(`${DICOMWEB_PREFIX}/studies/:study/instances`, searchRoute('instance'))
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances`, searchRoute('instance'))
 
-  // ---- WADO-RS
-  const sendMultipart = (reply: FastifyReply, type: string, parts: AsyncIterable<OutgoingPart> | Iterable<OutgoingPart>) => {
-    const boundary = newBoundary()
-    return reply
-      .type(`multipart/related; type="${type}"; boundary=${boundary}`)
-      .send(Readable.from(multipartBody(toAsync(parts), boundary), { objectMode: false }))
-  }
-
+  // ---- WADO-RS (what a viewer reads is in wado-replies.ts, shared with a patient's share link)
   const retrieveRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const instances = await instancesOf(store, targetOf(req.params))
     const transferSyntax = checkInstanceAccept(parseAccept(req.headers.accept), instances)
@@ -96,30 +80,17 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series`, retrieveRoute)
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance`, retrieveRoute)
 
-  const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-    const instances = await instancesOf(store, targetOf(req.params))
-    checkJsonAccept(parseAccept(req.headers.accept))
-    await auditViewed(req, `metadata of ${instances.length} instances`)
-    return reply.type('application/dicom+json').send(Readable.from(jsonArray(metadataOf(store, instances, (i) => instanceUrl(req, i)))))
-  }
+  const metadataRoute = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) =>
+    replyMetadata(store, req, reply, base(req), async (outcome) => auditViewed(req, outcome))
   app.get(`${DICOMWEB_PREFIX}/studies/:study/metadata`, metadataRoute)
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/metadata`, metadataRoute)
   app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/metadata`, metadataRoute)
 
-  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
-    const [instance] = await instancesOf(store, targetOf(req.params))
-    await auditViewed(req, `bulk data ${req.params.tag!.toUpperCase()} of ${instance!.sopInstanceUID}`)
-    return sendMultipart(reply, 'application/octet-stream', [bulkDataPart(store, instance!, req.params.tag!.toUpperCase())])
-  })
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, async (req: FastifyRequest<{ Params: Params }>, reply) =>
+    replyBulkData(store, req, reply, async (outcome) => auditViewed(req, outcome)))
 
-  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/frames/:frames`, async (req: FastifyRequest<{ Params: Params }>, reply) => {
-    const [instance] = await instancesOf(store, targetOf(req.params))
-    const frames = req.params.frames!.split(',').map((f) => /^[0-9]{1,9}$/.test(f.trim()) ? Number(f) : NaN)
-    if (frames.some((f) => Number.isNaN(f))) throw new BadPathError(req.params.frames!, 'frame numbers are whole numbers separated by commas')
-    await auditViewed(req, `frames ${frames.join(',')} of ${instance!.sopInstanceUID}`)
-    const asStored = parseAccept(req.headers.accept).some((m) => m.params['transfer-syntax'] === '*')
-    return sendMultipart(reply, 'application/octet-stream', [...frameParts(store, instance!, frames, asStored)])
-  })
+  app.get(`${DICOMWEB_PREFIX}/studies/:study/series/:series/instances/:instance/frames/:frames`, async (req: FastifyRequest<{ Params: Params }>, reply) =>
+    replyFrames(store, req, reply, async (outcome) => auditViewed(req, outcome)))
 
   registerRenderedRoutes(app, DICOMWEB_PREFIX, { store, views })
 
@@ -145,19 +116,4 @@ export function registerDicomweb (app: FastifyInstance, deps: { store: StudyStor
   }
   app.post(`${DICOMWEB_PREFIX}/studies`, storeRoute)
   app.post(`${DICOMWEB_PREFIX}/studies/:study`, storeRoute)
-}
-
-async function * toAsync<T> (items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
-  yield * items
-}
-
-/** A JSON array written element by element. */
-async function * jsonArray (items: AsyncIterable<unknown>): AsyncGenerator<string> {
-  let first = true
-  yield '['
-  for await (const item of items) {
-    yield (first ? '' : ',') + JSON.stringify(item)
-    first = false
-  }
-  yield ']'
 }
