@@ -3,20 +3,21 @@ import { pino } from 'pino'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { AuditLog } from '../audit/audit-log.ts'
-import { recordImported } from '../audit/events.ts'
+import { auditPatient, recordImported } from '../audit/events.ts'
 import { BeeldnetNode } from '../beeldnet-node.ts'
 import { importFiles, type ImportSummary } from '../dicom/file-import.ts'
 import { NotInitialisedError, RootNotPinnedError } from '../errors.ts'
 import { initNode } from '../init.ts'
+import { writePdiFolder, type PdiFolderResult } from '../media/pdi-folder.ts'
 import { releaseStartMemory } from '../start-memory.ts'
 import { defaultDataDir, nodePaths } from '../paths.ts'
 import type { StudyRecord } from '../store/records.ts'
 import type { StudyEntries } from '../store/study-index.ts'
 import { StudyStore, type DiskUsage } from '../store/study-store.ts'
-import { isBeeldnetError } from '../../protocol/errors.ts'
+import { BadRequestError, isBeeldnetError } from '../../protocol/errors.ts'
 import type { NodeApi } from './node-api-client.ts'
 import { answers, apiOf, markRunning, markStopped, runningNode, unreachableRunningNode } from './running-node.ts'
-import { exportThroughNode, importThroughNode, studiesThroughNode, studyThroughNode, diskUsageThroughNode, type StudiesQuery } from './through-node.ts'
+import { exportThroughNode, importThroughNode, pdiThroughNode, studiesThroughNode, studyThroughNode, diskUsageThroughNode, type StudiesQuery } from './through-node.ts'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
 import { formatBytes, formatStudyDetail, formatStudyTable } from './format.ts'
 import { hashOfSigned } from '../../protocol/canonical.ts'
@@ -162,13 +163,16 @@ export function nodeCommand (): Command {
     })
 
   node.command('export')
-    .description('write a study\'s DICOM files to a folder, byte-identical to what was stored')
+    .description('write a study\'s DICOM files to a folder, byte-identical to what was stored; with --pdi as an IHE PDI medium (DICOMDIR, README.TXT, INDEX.HTM)')
     .argument('<StudyInstanceUID>')
     .argument('<dir>')
+    .option('--pdi', 'write an IHE PDI medium (for a CD/DVD or USB stick) into the folder, which must be empty', false)
+    .option('--with-study <StudyInstanceUID>', 'with --pdi: another study on the same medium (repeatable)', collect, [])
+    .option('--institution <name>', 'with --pdi: the institution README.TXT and INDEX.HTM name as the medium\'s maker')
     .option('--deidentify <profile>', 'de-identify by DICOM PS3.15 Annex E for teaching or research: basic[,retain-dates][,clean-descriptors]')
     .option('--confirm-burned-in <name>', 'with --deidentify: the person who checked the images for burned-in text and answers for it')
     .option('--record <file>', 'with --deidentify: write the de-identification record and the UID map here (outside <dir>); without it the map is not kept')
-    .action(async (uid: string, dir: string, opts: { deidentify?: string, confirmBurnedIn?: string, record?: string }, cmd: Command) => {
+    .action(async (uid: string, dir: string, opts: { pdi: boolean, withStudy: string[], institution?: string, deidentify?: string, confirmBurnedIn?: string, record?: string }, cmd: Command) => {
       if (opts.deidentify !== undefined) {
         const deidentify = { ...opts, deidentify: opts.deidentify }
         const dataDir = cmd.optsWithGlobals<GlobalOptions>().dataDir
@@ -176,12 +180,42 @@ export function nodeCommand (): Command {
           async (api, out) => deidentifiedExportCommand(apiStudySource(api), uid, dir, deidentify, dataDir, out))
         return
       }
-      const done = (files: string[], out: Output): number => {
-        out.result({ studyInstanceUID: uid, files }, () => `exported ${files.length} file(s) to ${resolve(dir)}`)
+      if (!opts.pdi) {
+        if (opts.withStudy.length > 0 || opts.institution !== undefined) {
+          process.exitCode = reportError(new BadRequestError('--with-study and --institution go with --pdi'), cmd.optsWithGlobals<GlobalOptions>().json)
+          return
+        }
+        const done = (files: string[], out: Output): number => {
+          out.result({ studyInstanceUID: uid, files }, () => `exported ${files.length} file(s) to ${resolve(dir)}`)
+          return 0
+        }
+        await withStore(cmd, async (store, out) => done(await store.exportStudy(uid, resolve(dir)), out),
+          async (api, out) => done(await exportThroughNode(api, uid, resolve(dir)), out))
+        return
+      }
+      const uids = [...new Set([uid, ...opts.withStudy])]
+      const init = { createdAt: new Date(), ...(opts.institution === undefined ? {} : { institution: opts.institution }) }
+      const done = ({ files, plan }: PdiFolderResult, out: Output): number => {
+        const studies = plan.patients.flatMap((p) => p.studies.map((s) => s.study.studyInstanceUID))
+        out.result({ studyInstanceUIDs: studies, patients: plan.patients.length, instances: plan.instances.length, files },
+          () => `wrote a PDI medium to ${resolve(dir)}: ${studies.length} study(ies) of ${plan.patients.length} patient(s), ${plan.instances.length} DICOM file(s), DICOMDIR, README.TXT, INDEX.HTM`)
         return 0
       }
-      await withStore(cmd, async (store, out) => done(await store.exportStudy(uid, resolve(dir)), out),
-        async (api, out) => done(await exportThroughNode(api, uid, resolve(dir)), out))
+      await withStore(cmd, async (store, out) => {
+        const studies = await Promise.all(uids.map(async (u) => store.getStudy(u)))
+        // NEN 7513: a medium carries patient data out of the node; recorded before a byte is written.
+        const trail = new AuditLog(nodePaths(cmd.optsWithGlobals<GlobalOptions>().dataDir).auditTrail)
+        await trail.start()
+        try {
+          await trail.recordAll(studies.map(({ study }) => ({
+            event: 'export', outcome: `PDI medium to ${resolve(dir)}`, patient: auditPatient(study.patient), user: cliUser(),
+            studyInstanceUID: study.studyInstanceUID, details: { command: 'beeldnet node export --pdi' }
+          })))
+        } finally {
+          await trail.stop()
+        }
+        return done(await writePdiFolder(studies, resolve(dir), (instance) => store.openInstance(instance), init), out)
+      }, async (api, out) => done(await pdiThroughNode(api, uids, resolve(dir), init), out))
     })
 
   node.command('delete')

@@ -8,6 +8,8 @@ import type { InstanceRecord, SeriesRecord, StudyRecord } from '../store/records
 import type { StudyEntries } from '../store/study-index.ts'
 import type { DiskUsage } from '../store/study-store.ts'
 import { writeStudyFiles } from '../store/study-export.ts'
+import { writePdiFolder, type PdiFolderResult } from '../media/pdi-folder.ts'
+import type { MediumRootInit } from '../media/pdi-medium.ts'
 import { NodeUnreachableError } from './errors.ts'
 import type { NodeApi } from './node-api-client.ts'
 
@@ -71,6 +73,14 @@ export async function diskUsageThroughNode (api: NodeApi): Promise<DiskUsage> {
 export async function exportThroughNode (api: NodeApi, uid: string, dir: string): Promise<string[]> {
   return writeStudyFiles(await studyThroughNode(api, uid), dir,
     async (instance) => api.getStream(`/api/studies/${encodeURIComponent(uid)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`))
+}
+
+/** The studies as a PDI medium, as a stopped node's `export --pdi` writes it; each file's bytes come from the node's hash-checked file route. */
+export async function pdiThroughNode (api: NodeApi, uids: string[], dir: string, init: MediumRootInit): Promise<PdiFolderResult> {
+  const studies: StudyEntries[] = []
+  for (const uid of uids) studies.push(await studyThroughNode(api, uid))
+  return writePdiFolder(studies, dir,
+    async (instance) => api.getStream(`/api/studies/${encodeURIComponent(instance.studyInstanceUID)}/instances/${encodeURIComponent(instance.sopInstanceUID)}/file`), init)
 }
 
 /**
