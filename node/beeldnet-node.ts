@@ -28,6 +28,8 @@ import { UserStore } from './users/user-store.ts'
 import { ensureCliToken } from './users/cli-token.ts'
 import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
+import { createShareStore, type ShareStore } from './shares/share-store.ts'
+import { createShares, type Shares } from './shares/shares.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -43,7 +45,7 @@ export interface BeeldnetNodeInit {
 }
 
 /** The node's long-lived parts, in the order they start (they stop in reverse). */
-export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'data channel' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'http' | 'dimse' | 'retention'
+export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'data channel' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'shares' | 'http' | 'dimse' | 'retention'
 
 interface NodePart { name: NodePartName, part: Startable }
 
@@ -79,6 +81,8 @@ export class BeeldnetNode {
   audit!: AuditLog
   /** consent records and pulls waiting for approval */
   policyStore!: PolicyStore
+  /** patients' share links (<data-dir>/shares) */
+  shares!: Shares
 
   constructor (init: BeeldnetNodeInit) {
     this.dataDir = init.dataDir
@@ -181,10 +185,16 @@ export class BeeldnetNode {
       this.pacs = this.createPacsForwarding()
       return this.pacs
     }))
+    // Before http, which serves them: the links outlive restarts, their sessions do not.
+    parts.push(part('shares', () => {
+      const store: ShareStore = createShareStore(join(this.dataDir, 'shares'))
+      this.shares = createShares({ store, studyRecord: async (uid) => this.store.getStudyRecord(uid), audit: this.audit })
+      return store
+    }))
     parts.push(part('http', () => {
       this.metrics = this.createMetrics()
       const users = new UserStore(paths.users)
-      const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir() })
+      const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config, shares: this.shares }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir(), shares: config.shares })
       this.http = app
       return {
         async start () {

@@ -68,7 +68,11 @@ const ACCESS: Array<{ prefix: string, roles: Role[], method?: string, exact?: bo
   { prefix: '/api/pacs/exports', roles: ['clinician', 'it-admin'] },
   { prefix: '/api/pacs', roles: ['clinician'] },
   // A patient's DVD at the IT desk, or the CLI (a clinician token) beside the running node; no patient is shown.
-  { prefix: '/api/imports', roles: ['it-admin', 'clinician'] }
+  { prefix: '/api/imports', roles: ['it-admin', 'clinician'] },
+  // Patients' share links: a clinician makes them on a study (/api/studies/:uid/shares); IT sees and
+  // revokes them (a link names a study, not its patient). The patient's own side, /share/, is not
+  // protected here: the link's code opens its session (share-patient-routes.ts).
+  { prefix: '/api/shares', roles: ['clinician', 'it-admin'] }
 ]
 
 export function rolesFor (path: string, method = 'GET'): Role[] {

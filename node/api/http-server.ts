@@ -36,6 +36,12 @@ import { healthProblems } from './health.ts'
 import { recordShown } from '../audit/events.ts'
 import { createViewRecords, type ViewRecordsInit } from '../audit/view-records.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { createThumbnailer } from '../imaging/thumbnail.ts'
+import { SHARE_RULES, type Shares } from '../shares/shares.ts'
+import { redactedRequest } from '../shares/share-paths.ts'
+import { registerShareRoutes, type ShareSettings } from './share-routes.ts'
+import { registerSharePatientRoutes } from './share-patient-routes.ts'
+import { studyDetail } from './study-detail.ts'
 
 export interface HttpServerComponents {
   store: StudyStore
@@ -58,6 +64,8 @@ export interface HttpServerComponents {
   users: UserStore
   /** the node's config in force, for IT's pages (optional) */
   config?: NodeConfig
+  /** patients' share links: made by clinicians, opened under /share/ (optional) */
+  shares?: Shares
 }
 
 export interface HttpServerInit {
@@ -74,6 +82,10 @@ export interface HttpServerInit {
   views?: ViewRecordsInit
   /** the web app's built files (default web/dist) */
   webAppDir?: string
+  /** share links: default and longest days, default downloads, the public address (config shares.*) */
+  shares?: ShareSettings
+  /** tries of a share link's code per address per minute (default 10) */
+  shareOpensPerMinute?: number
 }
 
 const DATE = /^[0-9]{8}$/
@@ -100,14 +112,17 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   // One for every route that shows a study's images: a study opened is one record, however it is read.
   const views = createViewRecords({ audit: components.audit }, init.views)
   const app: FastifyInstance = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // A share link's token never reaches a log: requests under /share/<token>/ are logged as /share/<redacted>/.
+    loggerInstance: logger.child({ component: 'http' }, { serializers: { req: redactedRequest } }) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     trustProxy: init.trustProxy === undefined || init.trustProxy === '' ? false : init.trustProxy
   })
 
   app.setErrorHandler((err, _req, reply) => {
     if (isBeeldnetError(err)) {
-      void reply.status(statusOf(err.code)).send({ code: err.code, message: err.message })
+      // A refusal may say more than its message (a share link's attempts left, until when it is locked).
+      const answer = (err as { answer?: Record<string, unknown> }).answer
+      void reply.status(statusOf(err.code)).send({ ...answer, code: err.code, message: err.message })
       return
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500
@@ -144,7 +159,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   app.get<{ Params: { uid: string } }>('/api/studies/:uid', async (req) => {
     const entries = await store.getStudy(req.params.uid)
     await views.viewed(req, 'API', 'study details', entries.study.studyInstanceUID, async () => entries.study)
-    return { ...entries.study, series: entries.series, instances: entries.instances }
+    return studyDetail(entries)
   })
 
   registerDicomweb(app, { store, logger, audit: components.audit, views })
@@ -153,7 +168,14 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   registerImportRoutes(app, { store, sessions: new ImportSessions(store), audit: components.audit })
   registerInstanceFileRoutes(app, { store, audit: components.audit })
   registerMediaRoutes(app, { store, audit: components.audit })
-  registerThumbnailRoutes(app, { store, logger, views, cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
+  const thumbnailer = createThumbnailer({ store, logger: logger.child({ component: 'thumbnails' }) }, { cacheDir: init.thumbnailCacheDir ?? join(tmpdir(), `beeldnet-thumbnails-${process.pid}`) })
+  registerThumbnailRoutes(app, { store, thumbnailer, views })
+  if (components.shares !== undefined) {
+    registerShareRoutes(app, { shares: components.shares }, init.shares)
+    // A patient's views: once per session (at most an hour) per study.
+    const shareViews = createViewRecords({ audit: components.audit }, { windowMs: SHARE_RULES.sessionMs, now: components.shares.now })
+    registerSharePatientRoutes(app, { shares: components.shares, store, thumbnailer, views: shareViews, audit: components.audit }, { opensPerMinute: init.shareOpensPerMinute })
+  }
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })

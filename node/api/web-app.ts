@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import fastifyStatic from '@fastify/static'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { isValidUid } from '../dicom/instance-header.ts'
 import { BadRequestError } from './errors.ts'
 
@@ -15,15 +15,15 @@ export const WEB_APP_DIR = join(import.meta.dirname, '..', '..', 'web', 'dist')
 
 export function registerWebApp (app: FastifyInstance, dir = WEB_APP_DIR): boolean {
   if (!existsSync(join(dir, 'index.html'))) return false
-  void app.register(fastifyStatic, {
-    root: dir,
-    prefix: '/',
-    index: 'index.html',
-    wildcard: true,
-    setHeaders: (res, path) => {
-      void res.header('cache-control', path.includes(`${join('assets', '')}`) ? 'public, max-age=31536000, immutable' : 'no-cache')
-    }
-  })
+  const setHeaders = (res: FastifyReply, path: string): void => {
+    void res.header('cache-control', path.includes(`${join('assets', '')}`) ? 'public, max-age=31536000, immutable' : 'no-cache')
+  }
+  void app.register(fastifyStatic, { root: dir, prefix: '/', index: 'index.html', wildcard: true, setHeaders })
+  // A patient's share link (/share/<token>) is the same app, which looks at its own path; built with
+  // a relative base, it asks for ./assets/..., that is /share/assets/...: the same files, so that IT
+  // can expose /share/ alone. Whether the token is a link's is said by nothing here.
+  void app.register(fastifyStatic, { root: join(dir, 'assets'), prefix: '/share/assets/', wildcard: true, decorateReply: false, setHeaders })
+  app.get('/share/:token', async (_req, reply) => reply.sendFile('index.html'))
   return true
 }
 

@@ -103,6 +103,13 @@ export const ConfigSchema = z.strictObject({
     exportBackoffSeconds: z.coerce.number().int().min(1).max(86_400).default(30),
     exportBackoffMaxSeconds: z.coerce.number().int().min(1).max(604_800).default(1800)
   }).default({ destination: '', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 30, exportBackoffMaxSeconds: 1800 }),
+  shares: z.strictObject({
+    defaultDays: z.coerce.number().int().min(1).max(3650).default(14),
+    maxDays: z.coerce.number().int().min(1).max(3650).default(90),
+    defaultDownloads: z.coerce.number().int().min(1).max(20).default(5),
+    publicUrl: z.union([z.literal(''), z.url({ protocol: /^https$/, error: 'an https:// URL (the address IT exposes /share/ under)' })]).default('')
+  }).refine((s) => s.defaultDays <= s.maxDays, { message: 'defaultDays cannot be more than maxDays', path: ['defaultDays'] })
+    .default({ defaultDays: 14, maxDays: 90, defaultDownloads: 5, publicUrl: '' }),
   policy: z.strictObject({
     pull: z.array(z.strictObject({
       ura: z.string().regex(/^[0-9]{8}$/, 'a URA number has 8 digits'),
@@ -266,6 +273,16 @@ pacs:
   exportMaxAttempts: 100
   exportBackoffSeconds: 30
   exportBackoffMaxSeconds: 1800
+
+shares:
+  # A patient's share link to one study (made by a clinician on the study page): a URL and a code
+  # given apart, for defaultDays unless the clinician picks otherwise (at most maxDays), good for
+  # defaultDownloads downloads of the study (at most 20). publicUrl: the https:// address IT
+  # exposes /share/ under through its reverse proxy ('' = the address the clinician reached the node at).
+  defaultDays: 14
+  maxDays: 90
+  defaultDownloads: 5
+  publicUrl: ''
 
 policy:
   # Who may pull studies from this node. A push needs no rule (implied consent); a pull needs the

@@ -104,6 +104,11 @@ export const ERRORS = {
   BEELDNET_ERR_BURNED_IN_ANNOTATION: { status: 422, retry: false, class: 'BurnedInAnnotationError' },
   BEELDNET_ERR_DEIDENTIFY_OPTION: { status: 400, retry: false, class: 'DeidentifyOptionError' },
 
+  // A patient's share link (node/shares)
+  BEELDNET_ERR_SHARE_CODE: { status: 401, retry: true, class: 'ShareCodeError' },
+  BEELDNET_ERR_SHARE_LOCKED: { status: 429, retry: true, class: 'ShareLockedError' },
+  BEELDNET_ERR_SHARE_ENDED: { status: 410, retry: true, class: 'ShareEndedError' },
+
   // The registry's own store and keys
   BEELDNET_ERR_STORE_TAMPERED: { status: 500, retry: true, class: 'StoreTamperedError' },
   BEELDNET_ERR_APPEND_ONLY: { status: 500, retry: true, class: 'AppendOnlyError' },

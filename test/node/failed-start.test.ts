@@ -13,6 +13,7 @@ import { nodePaths } from '../../node/paths.ts'
 import { PolicyStore } from '../../node/policy/policy-store.ts'
 import { StudyStore } from '../../node/store/study-store.ts'
 import { createExportStore } from '../../node/reconcile/export-store.ts'
+import { createShareStore } from '../../node/shares/share-store.ts'
 import { createTransferStore } from '../../node/transfers/transfer-store.ts'
 import { makeGovernance } from '../helpers/registry-fixtures.ts'
 import { until } from '../helpers/patience.ts'
@@ -29,7 +30,7 @@ import { useTempDirs } from '../helpers/temp-dir.ts'
 const tempDir = useTempDirs()
 const silent = pino({ level: 'silent' })
 
-const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'data channel', 'policy store', 'policy in force', 'exchange', 'pacs exports', 'http', 'dimse', 'retention']
+const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'data channel', 'policy store', 'policy in force', 'exchange', 'pacs exports', 'shares', 'http', 'dimse', 'retention']
 
 interface Ports { http: number, p2p: number, dimse: number }
 
@@ -205,10 +206,13 @@ describe('a node that fails to start', () => {
   it.each([
     ['policy store', 'policy'],
     ['exchange', 'transfers'],
-    ['pacs exports', 'exports']
+    ['pacs exports', 'exports'],
+    ['shares', 'shares']
   ] as const)('the %s database held by another process: BEELDNET_ERR_STORE_LOCKED, the host and the stores before it stopped', async (_part, folder) => {
     const setup = await fullNode()
-    const other = folder === 'policy' ? new PolicyStore(join(setup.dataDir, folder)) : folder === 'exports' ? createExportStore(join(setup.dataDir, folder)) : createTransferStore({ dir: join(setup.dataDir, folder) })
+    const other = folder === 'policy'
+      ? new PolicyStore(join(setup.dataDir, folder))
+      : folder === 'exports' ? createExportStore(join(setup.dataDir, folder)) : folder === 'shares' ? createShareStore(join(setup.dataDir, folder)) : createTransferStore({ dir: join(setup.dataDir, folder) })
     await other.start()
     await expect(nodeOf(setup).start()).rejects.toMatchObject({ code: 'BEELDNET_ERR_STORE_LOCKED' })
     await other.stop()

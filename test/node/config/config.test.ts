@@ -20,8 +20,16 @@ describe('node config', () => {
       routing: { rules: [] },
       audit: { syslog: '' },
       pacs: { destination: '', forward: 'confirm', mappingFile: '', exportMaxAttempts: 100, exportBackoffSeconds: 30, exportBackoffMaxSeconds: 1800 },
+      shares: { defaultDays: 14, maxDays: 90, defaultDownloads: 5, publicUrl: '' },
       policy: { pull: [] }
     })
+  })
+
+  it('share links: days within maxDays, at most 20 downloads, an https:// public address; from the environment too', () => {
+    expect(parseConfig('', { BEELDNET_SHARES_PUBLIC_URL: 'https://beelden.example.nl', BEELDNET_SHARES_MAX_DAYS: '30' }).shares).toEqual({ defaultDays: 14, maxDays: 30, defaultDownloads: 5, publicUrl: 'https://beelden.example.nl' })
+    expect(() => parseConfig('shares:\n  defaultDays: 100\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('shares.defaultDays') }))
+    expect(() => parseConfig('shares:\n  defaultDownloads: 21\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('shares.defaultDownloads') }))
+    expect(() => parseConfig('shares:\n  publicUrl: http://beelden.example.nl\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('shares.publicUrl') }))
   })
 
   it('DIMSE settings take AE titles of at most 16 characters without backslashes; calling AE titles also from the environment', () => {
