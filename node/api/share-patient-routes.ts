@@ -11,6 +11,8 @@ import { sharePerson, Shares, type ShareSession } from '../shares/shares.ts'
 import type { ShareRecord } from '../shares/share-store.ts'
 import type { StudyStore } from '../store/study-store.ts'
 import { replyBulkData, replyFrames, replyMetadata, type WadoParams } from '../dicomweb/wado-replies.ts'
+import { streamPdiZip } from '../media/pdi-zip.ts'
+import { mediumFileName } from './media-routes.ts'
 import { BadRequestError, MediaTypeError, NotFoundError, RateLimitedError } from './errors.ts'
 import { sendReport } from './report-routes.ts'
 import { studyDetail } from './study-detail.ts'
@@ -21,9 +23,10 @@ import { sendThumbnail } from './thumbnail-routes.ts'
  * can expose only /share/ to the internet (README: share links). The code opens a session (an
  * HttpOnly, SameSite=Strict cookie whose path is the link's own); with it the patient reads the
  * link's one study the way the web app's viewer reads any: the study, its reports, thumbnails
- * and WADO-RS metadata, frames and bulk data, with the answers the clinician's routes give. Any
- * other study is not found here. Every open and refusal is audited (shares.ts), views once per
- * session per study, each report read; the user in the trail is "patient via share link <id>".
+ * and WADO-RS metadata, frames and bulk data, with the answers the clinician's routes give, and
+ * downloads it as an IHE PDI ZIP as many times as the link allows. Any other study is not found
+ * here. Every open and refusal is audited (shares.ts), views once per session per study, each
+ * report read and each download; the user in the trail is "patient via share link <id>".
  * Nothing written names the token: logs and the trail get /share/<redacted>/....
  */
 
@@ -130,6 +133,27 @@ export function registerSharePatientRoutes (app: FastifyInstance, deps: { shares
     scope.get(`${SHARE_PREFIX}/:token/dicomweb/studies/:study/series/:series/instances/:instance/frames/:frames`, wado(async (req, reply, v) => replyFrames(store, req, reply, v)))
     // The metadata names native pixel data by its bulk data URI: served too, so that the answer holds no dead link.
     scope.get(`${SHARE_PREFIX}/:token/dicomweb/studies/:study/series/:series/instances/:instance/bulkdata/:tag`, wado(async (req, reply, v) => replyBulkData(store, req, reply, v)))
+
+    // The patient's own copy: the study as an IHE PDI medium in one ZIP (node/media), as a clinician
+    // downloads it. Counted when it starts (a download cut off counts too), refused once the link's are used up.
+    scope.get(`${SHARE_PREFIX}/:token/download/study.zip`, async (req, reply) => {
+      const controller = new AbortController()
+      reply.raw.once('close', () => { controller.abort() })
+      const zip = await streamPdiZip(store, [study(req)], { signal: controller.signal })
+      try {
+        const counted = await shares.countDownload(req.share!.record.id)
+        await recordShown(audit, asViewer(req), 'share link', 'export', `PDI medium (ZIP) of ${zip.plan.instances.length} instance(s), download ${counted.downloads} of ${counted.maxDownloads}`, zip.studies)
+      } catch (err) {
+        // Refused or not audited: no byte leaves, and the file being read is closed.
+        zip.stream.destroy()
+        throw err
+      }
+      return reply
+        .type('application/zip')
+        .header('content-length', zip.size)
+        .header('content-disposition', `attachment; filename="${mediumFileName(zip.studies[0]!)}"`)
+        .send(zip.stream)
+    })
   })
 
   // Anything else under /share/ is not found, answered here rather than by fastify's default,

@@ -314,6 +314,35 @@ describe('share links for patients', () => {
     expect((await gone.json() as { code: string }).code).toBe('BEELDNET_ERR_UNAUTHENTICATED')
   })
 
+  it('gives the study as a PDI ZIP, counts each download and refuses one past the link\'s number; viewing goes on', async () => {
+    const made = await make(a.studyInstanceUID, { maxDownloads: 2 })
+    const opened = await open(made.path, made.code)
+    const patient = { headers: { cookie: opened.cookie } }
+    const asClinician = await fetch(`${url}/api/studies/${a.studyInstanceUID}/media.zip`, { headers: { authorization: `Bearer ${clinicianToken}` } })
+    for (let n = 1; n <= 2; n++) {
+      const zip = await fetch(`${url}${made.path}/download/study.zip`, patient)
+      expect(zip.status).toBe(200)
+      expect(zip.headers.get('content-type')).toBe('application/zip')
+      expect(zip.headers.get('content-disposition')).toBe(asClinician.headers.get('content-disposition'))
+      const bytes = Buffer.from(await zip.arrayBuffer())
+      expect(bytes.length).toBe(Number(zip.headers.get('content-length')))
+      expect(bytes.length).toBe(Number(asClinician.headers.get('content-length')))
+      expect(bytes.subarray(0, 2).toString('latin1')).toBe('PK')
+      expect(await view(made.id)).toMatchObject({ downloads: n })
+    }
+    await asClinician.body?.cancel()
+    const third = await fetch(`${url}${made.path}/download/study.zip`, patient)
+    expect(third.status).toBe(410)
+    expect(await third.json()).toMatchObject({ code: 'BEELDNET_ERR_SHARE_ENDED', state: 'used-up' })
+    expect(await view(made.id)).toMatchObject({ downloads: 2, state: 'used-up' })
+    // The session open goes on showing the study; no new one is opened.
+    expect((await fetch(`${url}${made.path}/api/study`, patient)).status).toBe(200)
+    expect(await open(made.path, made.code)).toMatchObject({ status: 410, body: { state: 'used-up' } })
+    const exports = (await trail()).filter((r) => r.event === 'export' && r.user.system === `patient via share link ${made.id}`)
+    expect(exports.map((r) => r.outcome)).toEqual([expect.stringMatching(/download 1 of 2$/), expect.stringMatching(/download 2 of 2$/)])
+    expect(exports[0]).toMatchObject({ patient: { id: a.patient.id }, studyInstanceUID: a.studyInstanceUID, details: { path: expect.stringMatching(/^\/share\/<redacted>\/download\/study\.zip$/) } })
+  })
+
   it('takes the code only as JSON', async () => {
     const made = await make()
     for (const [type, body] of [['text/plain', JSON.stringify({ code: made.code })], ['application/x-www-form-urlencoded', `code=${made.code}`]]) {
