@@ -35,7 +35,8 @@ export async function personPage (browser: Browser, options: { viewport?: { widt
   const problems: string[] = []
   page.on('request', (r) => { requests.push(r.url()) })
   page.on('pageerror', (err) => { problems.push(`page error: ${err.message}`) })
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[134]/.test(m.text())) problems.push(`console: ${m.text()}`) })
+  // A refusal the app answers in words is no problem: 401/403/404, and 410 (a patient's share link that has ended).
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4(0[134]|10)/.test(m.text())) problems.push(`console: ${m.text()}`) })
   return { page, requests, problems }
 }
 
