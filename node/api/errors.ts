@@ -21,3 +21,8 @@ export class CsrfError extends BeeldnetError {
 export class ImportStateError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_IMPORT_STATE', message) }
 }
+
+/** A file sent to an import whose studies were picked, of a study on the medium that was not picked: the browser is not trusted to leave it out. */
+export class StudyNotPickedError extends BeeldnetError {
+  constructor (studyInstanceUID: string) { super('BEELDNET_ERR_IMPORT_NOT_PICKED', `the file is of study ${studyInstanceUID}, which this import did not pick`) }
+}

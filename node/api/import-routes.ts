@@ -10,10 +10,11 @@ import type { ImportSessions } from './import-sessions.ts'
 
 /*
  * `/api/imports`: files into the running node, streamed one request per file (the CLI's
- * `node import` beside a running node, IT's "Import media" page):
+ * `node import` beside a running node, the "Import media" page of IT and clinicians):
  *   POST   /api/imports                {files?: names}  -> 201 {id, dicomdirs}
  *   PUT    /api/imports/:id/dicomdir?path=NAME  (bytes) -> what the DICOMDIR lists
- *   GET    /api/imports/:id/plan                        -> {files, missing, warnings}
+ *   GET    /api/imports/:id/plan                        -> {files, missing, warnings, overview: {patients, unlisted}, picked?}
+ *   POST   /api/imports/:id/pick           {studies}    -> the plan narrowed to those studies (before the first file)
  *   PUT    /api/imports/:id/files?path=NAME     (bytes) -> {outcome, received}
  *   POST   /api/imports/:id/commit                      -> the per-file report of `node import`
  *   DELETE /api/imports/:id                             -> everything staged dropped
@@ -22,6 +23,7 @@ import type { ImportSessions } from './import-sessions.ts'
 
 const BeginBody = z.strictObject({ files: z.array(z.string().max(1024)).max(100_000).optional() })
 const NameQuery = z.strictObject({ path: z.string().min(1).max(4096) })
+const PickBody = z.strictObject({ studies: z.array(z.string().min(1).max(64)).min(1).max(10_000) })
 
 /** Announced names of a large medium: more than the API's usual 1 MiB of JSON. */
 const MAX_BEGIN_BYTES = 16 * 1024 * 1024
@@ -59,6 +61,11 @@ export function registerImportRoutes (app: FastifyInstance, components: { store:
     scope.put<{ Params: { id: string } }>('/api/imports/:id/dicomdir', async (req) => sessions.addDicomdir(owner(req), req.params.id, nameOf(req), bytesOf(req)))
 
     scope.get<{ Params: { id: string } }>('/api/imports/:id/plan', async (req) => sessions.plan(owner(req), req.params.id))
+
+    scope.post<{ Params: { id: string } }>('/api/imports/:id/pick', async (req) => {
+      const body = parseDocument(PickBody, req.body ?? {}, 'pick')
+      return sessions.pick(owner(req), req.params.id, body.studies)
+    })
 
     scope.put<{ Params: { id: string } }>('/api/imports/:id/files', async (req) => sessions.addFile(owner(req), req.params.id, nameOf(req), bytesOf(req), cutOff(req)))
 

@@ -6,13 +6,14 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import { isBeeldnetError } from '../../protocol/errors.ts'
-import { isDicomdirName, readReferencedFileIds } from '../dicom/dicomdir.ts'
+import { isDicomdirName, readDirectoryRecords, referencedFileIds } from '../dicom/dicomdir.ts'
 import { beginImportRun, type ImportFileOutcome, type ImportRun, type ImportSummary } from '../dicom/file-import.ts'
+import { describeDicomdir } from '../dicom/media-overview.ts'
 import { checkedAsItArrives } from '../dicom/opening-check.ts'
-import { isUploadName, planUpload, type DicomdirContents, type UploadPlan } from '../dicom/media-plan.ts'
+import { isUploadName, planUpload, type DicomdirContents, type PlannedMedia, type UploadPlan } from '../dicom/media-plan.ts'
 import { ImportSourceError } from '../errors.ts'
 import type { StudyStore } from '../store/study-store.ts'
-import { BadRequestError, ImportStateError, NotFoundError } from './errors.ts'
+import { BadRequestError, ImportStateError, NotFoundError, StudyNotPickedError } from './errors.ts'
 
 /*
  * Imports into the running node, file by file over HTTP (the CLI beside it, IT's page for a
@@ -20,6 +21,10 @@ import { BadRequestError, ImportStateError, NotFoundError } from './errors.ts'
  * store's staging as they arrive and are named in the same per-file report as `node import`; every
  * study commits at the end. A folder with a DICOMDIR is planned as the walk on disk plans it: the
  * client announces the names, sends the DICOMDIRs, and then sends the files the plan names.
+ * The plan also says what the DICOMDIRs list (patients, studies); the client may pick studies
+ * before the first file, and from then on the plan names only their files and a file whose own
+ * header is of a study on the medium that was not picked is refused: the browser is not trusted
+ * to leave it out.
  */
 
 /** A DICOMDIR lists a medium's files; one larger than this is not one. */
@@ -37,7 +42,9 @@ interface Session {
   announced?: string[]
   /** DICOMDIRs among the announced names, with what each references once it arrived */
   dicomdirs: Map<string, DicomdirContents | undefined>
-  plan?: UploadPlan
+  plan?: PlannedMedia
+  /** the studies picked (POST .../pick); undefined: all of them */
+  picked?: Set<string>
   planned?: Set<string>
   run: ImportRun
   received: number
@@ -50,6 +57,11 @@ interface Session {
 }
 
 export interface BegunImport { id: string, dicomdirs: string[] }
+
+/** The plan as the API answers it: once studies are picked, only their files (and those no DICOMDIR lists). */
+export interface PlanAnswer extends UploadPlan {
+  picked?: string[]
+}
 
 export class ImportSessions {
   private readonly sessions = new Map<string, Session>()
@@ -71,7 +83,11 @@ export class ImportSessions {
     }
     const id = randomBytes(16).toString('hex')
     const dicomdirs = new Map((files ?? []).filter(isDicomdirName).map((d) => [d, undefined]))
-    const session: Session = { id, owner, dicomdirs, run: beginImportRun(this.store, { origin: `upload by ${owner}` }), received: 0, lastUsed: Date.now(), busy: 0, queue: Promise.resolve(), state: 'open' }
+    const admit = (header: { studyInstanceUID: string }): void => {
+      const uid = header.studyInstanceUID
+      if (session.picked !== undefined && !session.picked.has(uid) && onMedium(session.plan, uid)) throw new StudyNotPickedError(uid)
+    }
+    const session: Session = { id, owner, dicomdirs, run: beginImportRun(this.store, { origin: `upload by ${owner}`, admit }), received: 0, lastUsed: Date.now(), busy: 0, queue: Promise.resolve(), state: 'open' }
     if (files !== undefined) session.announced = files
     this.sessions.set(id, session)
     return { id, dicomdirs: [...dicomdirs.keys()] }
@@ -95,7 +111,8 @@ export class ImportSessions {
         }, createWriteStream(file))
         let contents: DicomdirContents
         try {
-          contents = readReferencedFileIds(file)
+          const records = readDirectoryRecords(file)
+          contents = { ...referencedFileIds(records), listing: describeDicomdir(records) }
         } catch (err) {
           if (!isBeeldnetError(err)) throw err
           contents = { error: err.code }
@@ -108,10 +125,23 @@ export class ImportSessions {
     })
   }
 
-  /** What to send, once every DICOMDIR of the announced names has arrived. */
-  plan (owner: string, id: string): UploadPlan {
+  /** What to send, once every DICOMDIR of the announced names has arrived, and what is on the medium. */
+  plan (owner: string, id: string): PlanAnswer {
     const session = this.open(owner, id)
-    return this.planOf(session)
+    return this.answerOf(session)
+  }
+
+  /** Only these studies of the medium are imported: before the first file, and only studies the overview lists. */
+  pick (owner: string, id: string, studies: string[]): PlanAnswer {
+    const session = this.open(owner, id)
+    if (session.announced === undefined) throw new ImportStateError('only an import that announced its files (POST /api/imports {files}) can pick studies')
+    const plan = this.planOf(session)
+    if (session.received > 0 || session.busy > 0) throw new ImportStateError('studies are picked before the first file is sent')
+    const unknown = studies.find((uid) => !onMedium(plan, uid))
+    if (unknown !== undefined) throw new BadRequestError(`the medium's DICOMDIR lists no study ${unknown.slice(0, 64)}`)
+    session.picked = new Set(studies)
+    delete session.planned
+    return this.answerOf(session)
   }
 
   /** One file's bytes, streamed into the store's staging; `name` is how the report names it. */
@@ -134,7 +164,7 @@ export class ImportSessions {
   /** Commits every study staged; the session ends with the per-file report. */
   async commit (owner: string, id: string): Promise<ImportSummary> {
     const session = this.open(owner, id)
-    const media: Partial<UploadPlan> = session.announced === undefined ? {} : this.planOf(session)
+    const media: Partial<UploadPlan> = session.announced === undefined ? {} : this.answerOf(session)
     return this.serially(session, async () => {
       session.state = 'committing'
       try {
@@ -174,7 +204,7 @@ export class ImportSessions {
     return session
   }
 
-  private planOf (session: Session): UploadPlan {
+  private planOf (session: Session): PlannedMedia {
     if (session.plan !== undefined) return session.plan
     const pending = [...session.dicomdirs].filter(([, c]) => c === undefined).map(([name]) => name)
     if (pending.length > 0) throw new ImportStateError(`send the DICOMDIR(s) first: ${pending.slice(0, 5).join(', ')}`)
@@ -182,8 +212,17 @@ export class ImportSessions {
     return session.plan
   }
 
+  private answerOf (session: Session): PlanAnswer {
+    const { files, missing, warnings, overview, studyOf } = this.planOf(session)
+    const picked = session.picked
+    if (picked === undefined) return { files, missing, warnings, overview }
+    // A name no DICOMDIR puts in a study is kept: its own header decides when it arrives.
+    const wanted = (name: string): boolean => { const uid = studyOf.get(name); return uid === undefined || picked.has(uid) }
+    return { files: files.filter(wanted), missing: missing.filter(wanted), warnings, overview, picked: [...picked] }
+  }
+
   private plannedNames (session: Session): Set<string> {
-    session.planned ??= new Set(this.planOf(session).files)
+    session.planned ??= new Set(this.answerOf(session).files)
     return session.planned
   }
 
@@ -210,6 +249,11 @@ export class ImportSessions {
       await session.run.abort().catch(() => {})
     }
   }
+}
+
+/** Whether the medium's DICOMDIRs list the study (a file of a study they do not list is not the pick's to refuse). */
+function onMedium (plan: PlannedMedia | undefined, studyInstanceUID: string): boolean {
+  return plan?.overview.patients.some((p) => p.studies.some((s) => s.studyInstanceUID === studyInstanceUID)) ?? false
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises'
 import type { Dirent } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { readHeader } from './dataset-reader.ts'
+import { readHeader, type Dataset } from './dataset-reader.ts'
 import { tag } from './tags.ts'
 import { DicomMalformedError } from '../errors.ts'
 
@@ -17,22 +17,36 @@ export function isDicomdirName (path: string): boolean {
   return basename(path).toUpperCase() === 'DICOMDIR'
 }
 
-/** The Referenced File IDs of a DICOMDIR as path components; an ID that could climb out of the medium is refused. */
-export function readReferencedFileIds (dicomdirPath: string): { ids: string[][], refused: string[] } {
+/** The directory records of a DICOMDIR, in the order the file holds them. */
+export function readDirectoryRecords (dicomdirPath: string): Dataset[] {
   const header = readHeader(dicomdirPath, { maxValueBytes: 1024 })
   const records = header.dataset.get(DirectoryRecordSequence)?.items
   if (records === undefined) throw new DicomMalformedError('the DICOMDIR has no Directory Record Sequence')
+  return records
+}
+
+/** The Referenced File IDs of a DICOMDIR as path components; an ID that could climb out of the medium is refused. */
+export function readReferencedFileIds (dicomdirPath: string): { ids: string[][], refused: string[] } {
+  return referencedFileIds(readDirectoryRecords(dicomdirPath))
+}
+
+export function referencedFileIds (records: Dataset[]): { ids: string[][], refused: string[] } {
   const ids: string[][] = []
   const refused: string[] = []
   for (const record of records) {
-    const value = record.get(ReferencedFileID)?.value
-    if (value === undefined) continue
-    const parts = value.toString('latin1').split('\\').map((p) => p.trim()).filter((p) => p !== '')
+    const parts = fileIdOf(record)
+    if (parts === undefined) continue
     // Components are relative names; anything that could climb out of the medium is refused.
     if (parts.length === 0 || parts.some((p) => p === '..' || p === '.' || p.includes('/'))) refused.push(parts.join('\\'))
     else ids.push(parts)
   }
   return { ids, refused }
+}
+
+/** A record's Referenced File ID as its components, or undefined when it references no file. */
+export function fileIdOf (record: Dataset): string[] | undefined {
+  const value = record.get(ReferencedFileID)?.value
+  return value?.toString('latin1').split('\\').map((p) => p.trim()).filter((p) => p !== '')
 }
 
 /** How a medium may show a component: ISO 9660 mounts change case or add ';1'. */

@@ -4,6 +4,7 @@ import { isBeeldnetError } from '../../protocol/errors.ts'
 import { ImportSourceError } from '../errors.ts'
 import type { CommitResult, StudyStore } from '../store/study-store.ts'
 import { isDicomdirName, readDicomdir } from './dicomdir.ts'
+import type { InstanceHeader } from './instance-header.ts'
 import { NOT_DICOM_NAMES } from './media-plan.ts'
 
 /*
@@ -87,7 +88,13 @@ export interface ImportRun {
   abort: () => Promise<void>
 }
 
-export function beginImportRun (store: StudyStore, init: { origin?: string } = {}): ImportRun {
+export interface ImportRunInit {
+  origin?: string
+  /** throws a BeeldnetError for a file the import must not take (a study not picked); the file is then rejected with its code */
+  admit?: (header: InstanceHeader) => void
+}
+
+export function beginImportRun (store: StudyStore, init: ImportRunInit = {}): ImportRun {
   const summary: ImportSummary = { files: 0, stored: 0, duplicates: 0, rejected: [], outcomes: [], studies: [], bytes: 0, missing: [], warnings: [] }
   const session = store.beginImport(init.origin === undefined ? {} : { origin: init.origin })
   // A staged file is known by its bytes' hash (unique within a session), never by its SOP Instance
@@ -99,6 +106,12 @@ export function beginImportRun (store: StudyStore, init: { origin?: string } = {
       try {
         const outcome = await session.add(source, signal)
         summary.bytes += outcome.size
+        try {
+          init.admit?.(outcome.header)
+        } catch (err) {
+          if (outcome.status === 'staged') await session.drop(outcome.header.studyInstanceUID, outcome.sha256)
+          throw err
+        }
         const sopInstanceUID = outcome.header.sopInstanceUID
         if (outcome.status === 'duplicate') {
           summary.duplicates++

@@ -1,10 +1,13 @@
 import { isDicomdirName, mediaName } from './dicomdir.ts'
+import { fileKey, mergePatients, type DicomdirListing, type MediaPatient } from './media-overview.ts'
 
 /*
  * What an upload of a folder imports (the web app sends a DVD's or USB stick's files by their
  * names relative to the folder chosen): the same as `node import` walking that folder on disk. A
  * folder with a readable DICOMDIR stands for the files the DICOMDIR lists, the rest of it (viewer
  * software, autorun) is left out, and the files it names that are not among the names are missing.
+ * The DICOMDIRs' records also say what is on the medium (patients, studies), and which study each
+ * listed file belongs to, so the studies to import can be picked.
  */
 
 /** Names that are never DICOM on a medium: not worth a warning when a DICOMDIR does not list them. */
@@ -16,18 +19,32 @@ export interface UploadPlan {
   /** files a DICOMDIR names that are not among the names */
   missing: string[]
   warnings: string[]
+  /** what the DICOMDIRs say is on the medium */
+  overview: MediaOverview
 }
 
-/** A DICOMDIR's Referenced File IDs (components), or why it could not be read. */
-export type DicomdirContents = { ids: string[][], refused: string[] } | { error: string }
+export interface MediaOverview {
+  patients: MediaPatient[]
+  /** planned files no DICOMDIR lists (a folder without one): not in the overview, imported whatever is picked */
+  unlisted: number
+}
+
+/** The plan, with the study each listed name (planned or missing) belongs to by its DICOMDIR. */
+export interface PlannedMedia extends UploadPlan {
+  studyOf: Map<string, string>
+}
+
+/** A DICOMDIR's Referenced File IDs (components) and what its records list, or why it could not be read. */
+export type DicomdirContents = { ids: string[][], refused: string[], listing?: DicomdirListing } | { error: string }
 
 /**
  * `names`: relative paths with `/` between components; `dicomdirs`: what each DICOMDIR among them
  * references, by its name. A DICOMDIR inside a folder another DICOMDIR already stands for is not
  * read, as the walk on disk stops at the first.
  */
-export function planUpload (names: string[], dicomdirs: Map<string, DicomdirContents>): UploadPlan {
-  const plan: UploadPlan = { files: [], missing: [], warnings: [] }
+export function planUpload (names: string[], dicomdirs: Map<string, DicomdirContents>): PlannedMedia {
+  const plan: PlannedMedia = { files: [], missing: [], warnings: [], overview: { patients: [], unlisted: 0 }, studyOf: new Map() }
+  const listings: MediaPatient[][] = []
   const sorted = [...new Set(names)].sort(byComponents)
   const covering = new Map<string, string[]>()
   for (const dicomdir of [...dicomdirs.keys()].sort((a, b) => depth(a) - depth(b) || byComponents(a, b))) {
@@ -39,26 +56,35 @@ export function planUpload (names: string[], dicomdirs: Map<string, DicomdirCont
       continue
     }
     covering.set(folder, listed(folder, contents, sorted, dicomdir, plan))
+    if (contents.listing !== undefined) listings.push(contents.listing.patients)
   }
   const emitted = new Set<string>()
   for (const name of sorted) {
     const folder = [...covering.keys()].find((f) => within(folderOf(name), f))
-    if (folder === undefined) { plan.files.push(name); continue }
+    if (folder === undefined) { plan.files.push(name); plan.overview.unlisted++; continue }
     if (emitted.has(folder)) continue
     emitted.add(folder)
     plan.files.push(...covering.get(folder)!)
+  }
+  plan.overview.patients = mergePatients(listings)
+  const studies = new Map(plan.overview.patients.flatMap((p) => p.studies.map((s) => [s.studyInstanceUID, s])))
+  for (const name of plan.files) {
+    const study = studies.get(plan.studyOf.get(name) ?? '')
+    if (study !== undefined) study.files++
   }
   return plan
 }
 
 /** The names a DICOMDIR lists, found case-insensitively; what it names and is not there goes to `missing`. */
-function listed (folder: string, contents: { ids: string[][], refused: string[] }, sorted: string[], dicomdir: string, plan: UploadPlan): string[] {
+function listed (folder: string, contents: { ids: string[][], refused: string[], listing?: DicomdirListing }, sorted: string[], dicomdir: string, plan: PlannedMedia): string[] {
   const under = sorted.filter((n) => within(folderOf(n), folder))
   const byMediaName = new Map(under.map((n) => [relative(n, folder).split('/').map(mediaName).join('/'), n]))
   const files: string[] = []
   const missing: string[] = [...contents.refused]
   for (const id of contents.ids) {
     const name = byMediaName.get(id.map(mediaName).join('/'))
+    const study = contents.listing?.studyOfFile.get(fileKey(id))
+    if (study !== undefined) plan.studyOf.set(name ?? join(folder, id.join('/')), study)
     if (name === undefined) missing.push(id.join('\\'))
     else if (!files.includes(name)) files.push(name)
   }

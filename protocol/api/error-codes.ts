@@ -171,6 +171,7 @@ export const ERRORS = {
   BEELDNET_ERR_DISK_LOW: { status: 507, retry: true, class: null },
   BEELDNET_ERR_NODE_UNREACHABLE: { status: 503, retry: true, class: 'NodeUnreachableError' },
   BEELDNET_ERR_IMPORT_STATE: { status: 409, retry: true, class: 'ImportStateError' },
+  BEELDNET_ERR_IMPORT_NOT_PICKED: { status: 409, retry: true, class: 'StudyNotPickedError' },
   BEELDNET_ERR_MEDIA_TARGET_NOT_EMPTY: { status: 409, retry: true, class: 'MediaTargetNotEmptyError' },
 
   // Simulations and the study generator: never sent over HTTP

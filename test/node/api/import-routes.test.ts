@@ -10,6 +10,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpServer } from '../../../node/api/http-server.ts'
 import { AuditLog, trailRecords, type AuditRecord } from '../../../node/audit/audit-log.ts'
+import type { PlanAnswer } from '../../../node/api/import-sessions.ts'
 import type { ImportSummary } from '../../../node/dicom/file-import.ts'
 import { readInstanceHeader } from '../../../node/dicom/instance-header.ts'
 import { nodePaths } from '../../../node/paths.ts'
@@ -114,6 +115,60 @@ describe('the import API', () => {
     expect(trail.filter((r) => r.event === 'store-received' && r.studyInstanceUID === studies[0]!.studyInstanceUID)).toMatchObject([{ outcome: 'import: 2 stored, 0 duplicate(s)', user: { system: expect.stringContaining('test it-admin') } }])
     // The session is over.
     expect((await it_(`${url}/api/imports/${id}/commit`, { method: 'POST' })).status).toBe(404)
+  })
+
+  it('says what is on the medium, and imports only the studies picked: a file of another study on it is refused in that import, whatever its name', async () => {
+    const dvd = await tempDir('dvd')
+    const { studies } = await writeMediaLayout(dvd, [
+      { seed: 86, description: 'CT thorax', accession: 'ACC86', studyDate: '20240102', series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }, { modality: 'CT', instances: 1, rows: 32, columns: 32 }] },
+      { seed: 87, description: 'MR knie', accession: 'ACC87', series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32 }] }
+    ])
+    const [kept, left] = [studies[0]!, studies[1]!]
+    const json = { 'content-type': 'application/json' }
+    const { id } = await (await clinician(`${url}/api/imports`, { method: 'POST', headers: json, body: JSON.stringify({ files: await namesUnder(dvd) }) })).json() as { id: string }
+    await clinician(`${url}/api/imports/${id}/dicomdir?path=DICOMDIR`, streamed(join(dvd, 'DICOMDIR')))
+    const plan = await (await clinician(`${url}/api/imports/${id}/plan`)).json() as PlanAnswer
+    expect(plan.files).toHaveLength(5)
+    expect(plan.overview).toEqual({
+      unlisted: 0,
+      patients: [
+        { name: kept.patient.name, id: kept.patient.id, issuer: kept.patient.issuer, birthDate: kept.patient.birthDate, sex: expect.any(String) as string, studies: [{ studyInstanceUID: kept.studyInstanceUID, date: '20240102', time: expect.stringMatching(/^\d{6}/) as string, description: 'CT thorax', accessionNumber: 'ACC86', modalities: ['CT'], series: 2, instances: 3, files: 3 }] },
+        { name: left.patient.name, id: left.patient.id, issuer: left.patient.issuer, birthDate: left.patient.birthDate, sex: expect.any(String) as string, studies: [expect.objectContaining({ studyInstanceUID: left.studyInstanceUID, description: 'MR knie', modalities: ['MR'], series: 1, instances: 2, files: 2 })] }
+      ]
+    })
+
+    // A study the medium does not list cannot be picked; nor can nothing.
+    const unknown = await clinician(`${url}/api/imports/${id}/pick`, { method: 'POST', headers: json, body: JSON.stringify({ studies: ['1.2.3.4'] }) })
+    expect(unknown.status).toBe(400)
+    expect((await clinician(`${url}/api/imports/${id}/pick`, { method: 'POST', headers: json, body: JSON.stringify({ studies: [] }) })).status).toBe(400)
+    const picked = await (await clinician(`${url}/api/imports/${id}/pick`, { method: 'POST', headers: json, body: JSON.stringify({ studies: [kept.studyInstanceUID] }) })).json() as PlanAnswer
+    expect(picked.picked).toEqual([kept.studyInstanceUID])
+    expect(picked.files).toEqual(plan.files.filter((n) => n.startsWith('DICOM/PAT00001/')))
+    expect((await (await clinician(`${url}/api/imports/${id}/plan`)).json() as PlanAnswer).files).toEqual(picked.files)
+
+    // The unpicked study's file under its own name is not in the plan; under a picked file's name, its header gives it away.
+    const leftFile = plan.files.find((n) => n.startsWith('DICOM/PAT00002/'))!
+    const byName = await clinician(`${url}/api/imports/${id}/files?path=${encodeURIComponent(leftFile)}`, streamed(join(dvd, leftFile)))
+    expect(byName.status).toBe(409)
+    expect(await byName.json()).toMatchObject({ code: 'BEELDNET_ERR_IMPORT_STATE' })
+    const disguised = await clinician(`${url}/api/imports/${id}/files?path=${encodeURIComponent(picked.files[0]!)}`, streamed(join(dvd, leftFile)))
+    expect(await disguised.json()).toMatchObject({ outcome: { path: picked.files[0], status: 'rejected', code: 'BEELDNET_ERR_IMPORT_NOT_PICKED' } })
+    expect(await readdir(join(dataDir, 'store', 'tmp')).catch(() => [])).toEqual([])
+    // Picking again once files came is too late.
+    expect((await clinician(`${url}/api/imports/${id}/pick`, { method: 'POST', headers: json, body: JSON.stringify({ studies: [left.studyInstanceUID] }) })).status).toBe(409)
+    for (const name of picked.files) await clinician(`${url}/api/imports/${id}/files?path=${encodeURIComponent(name)}`, streamed(join(dvd, name)))
+    const summary = await (await clinician(`${url}/api/imports/${id}/commit`, { method: 'POST' })).json() as ImportSummary
+    expect(summary).toMatchObject({ files: 4, stored: 3, rejected: [{ code: 'BEELDNET_ERR_IMPORT_NOT_PICKED' }], studies: [{ studyInstanceUID: kept.studyInstanceUID, stored: 3 }] })
+    expect((await store.getStudy(kept.studyInstanceUID)).study.numberOfInstances).toBe(3)
+    await expect(store.getStudy(left.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+  })
+
+  it('picks only in an import that announced a folder', async () => {
+    const { id } = await (await it_(`${url}/api/imports`, { method: 'POST' })).json() as { id: string }
+    const refused = await it_(`${url}/api/imports/${id}/pick`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ studies: ['1.2.3'] }) })
+    expect(refused.status).toBe(409)
+    expect(await refused.json()).toMatchObject({ code: 'BEELDNET_ERR_IMPORT_STATE' })
+    await it_(`${url}/api/imports/${id}`, { method: 'DELETE' })
   })
 
   it('names a file that is not DICOM with its code, and a repeat as a duplicate', async () => {
