@@ -250,7 +250,7 @@ const nl = {
   'import.title': 'DVD of USB-stick van een patiënt importeren',
   'import.folder': 'Map van de DVD of USB-stick',
   'import.chosen': '{count} bestand(en) gekozen',
-  'import.start': 'Importeren',
+  'import.start': '{count} onderzoek(en) importeren',
   'import.planning': 'DICOMDIR lezen…',
   'import.progress': '{done} van {total} bestand(en) verstuurd',
   'import.summary': '{files} bestand(en): {stored} opgeslagen, {duplicates} al aanwezig, {rejected} geweigerd; {studies} onderzoek(en)',
@@ -262,7 +262,16 @@ const nl = {
   'import.studies': 'Onderzoeken',
   'import.file': 'Bestand',
   'import.nothing': 'Geen DICOM-bestanden in deze map.',
-  'import.current': 'Bezig: {name} ({sent} van {size})'
+  'import.current': 'Bezig: {name} ({sent} van {size})',
+  'nav.importDisc': 'Cd/dvd van patiënt inlezen',
+  'import.read': 'Inhoud lezen',
+  'import.overview': 'Op de schijf',
+  'import.pickHint': 'Alle onderzoeken zijn aangevinkt. Vink uit wat u niet wilt importeren; alleen de aangevinkte onderzoeken worden verstuurd.',
+  'import.patientLine': '{name}, patiëntnummer {id}, geboren {birthDate}',
+  'import.studyLine': '{date} {description} ({modalities}; accessienummer {accession}; {series} serie(s), {instances} bestand(en))',
+  'import.unlisted': '{count} bestand(en) staan niet in een DICOMDIR: die worden zonder keuze geïmporteerd.',
+  'import.cancel': 'Annuleren',
+  'import.pacsHint': 'Op de pagina van een onderzoek zet "Naar ons PACS" het onderzoek eerst op het patiëntnummer van ons ziekenhuis en stuurt het dan naar het PACS.'
 }
 
 export type TextKey = keyof typeof nl
@@ -509,7 +518,7 @@ const en: Record<TextKey, string> = {
   'import.title': 'Import a patient\'s DVD or USB stick',
   'import.folder': 'Folder of the DVD or USB stick',
   'import.chosen': '{count} file(s) chosen',
-  'import.start': 'Import',
+  'import.start': 'Import {count} study(ies)',
   'import.planning': 'Reading the DICOMDIR…',
   'import.progress': '{done} of {total} file(s) sent',
   'import.summary': '{files} file(s): {stored} stored, {duplicates} already here, {rejected} rejected; {studies} study(ies)',
@@ -521,7 +530,16 @@ const en: Record<TextKey, string> = {
   'import.studies': 'Studies',
   'import.file': 'File',
   'import.nothing': 'No DICOM files in this folder.',
-  'import.current': 'Sending: {name} ({sent} of {size})'
+  'import.current': 'Sending: {name} ({sent} of {size})',
+  'nav.importDisc': 'Import a patient\'s disc',
+  'import.read': 'Read contents',
+  'import.overview': 'On the disc',
+  'import.pickHint': 'All studies are ticked. Untick what you do not want to import; only the ticked studies are sent.',
+  'import.patientLine': '{name}, patient id {id}, born {birthDate}',
+  'import.studyLine': '{date} {description} ({modalities}; accession {accession}; {series} series, {instances} file(s))',
+  'import.unlisted': '{count} file(s) are in no DICOMDIR: they are imported without a choice.',
+  'import.cancel': 'Cancel',
+  'import.pacsHint': 'On a study\'s page, "To our PACS" first puts the study under our hospital\'s patient id and then sends it to the PACS.'
 }
 
 const TEXTS: Record<Lang, Record<TextKey, string>> = { nl, en }

@@ -38,6 +38,7 @@ const PAGES: Page[] = [
   { path: 'send', label: 'nav.send', roles: ['clinician'] },
   { path: 'find', label: 'nav.find', roles: ['clinician'] },
   { path: 'approvals', label: 'nav.approvals', roles: ['clinician'] },
+  { path: 'import', label: 'nav.importDisc', roles: ['clinician'] },
   { path: 'admin/health', label: 'nav.health', roles: ['it-admin'] },
   { path: 'admin/transfers', label: 'nav.transfers', roles: ['it-admin'] },
   { path: 'admin/settings', label: 'nav.settings', roles: ['it-admin'] },
@@ -63,6 +64,7 @@ function pageFor (route: Route, me: Me): preact.JSX.Element {
     case 'find': return <Find />
     case 'studies': return <StudyPage uid={second ?? ''} />
     case 'approvals': return <Approvals />
+    case 'import': return <ImportMedia studyLinks />
     case 'admin/health': return <Health />
     case 'admin/transfers': return <AdminTransfers />
     case 'admin/settings': return <Settings />
