@@ -5,6 +5,9 @@ import type { StudyRecord } from '../store/records.ts'
 import { ShareCodeError, ShareEndedError, ShareLockedError, ShareSessionError } from './errors.ts'
 import { formatCode, hashCode, isTokenShaped, newCode, newToken, tokenHash, verifyCode } from './share-secrets.ts'
 import type { ShareRecord, ShareStore } from './share-store.ts'
+import type { ShareState, ShareView } from '../../protocol/api/shares.ts'
+
+export type { ShareState, ShareView }
 
 /*
  * A patient's share link: one study, opened without an account by a token (the URL) and a code
@@ -16,24 +19,6 @@ import type { ShareRecord, ShareStore } from './share-store.ts'
  * whose downloads are used up or that is locked opens no new session, while one already open goes on
  * (its holder knew the code). Every open, refusal, creation and revocation is in the audit trail.
  */
-
-export type ShareState = 'active' | 'expired' | 'revoked' | 'locked' | 'used-up'
-
-/** A link as the clinician and IT see it: no patient in it, nor its secrets. */
-export interface ShareView {
-  id: string
-  studyInstanceUID: string
-  createdBy: string
-  createdAt: string
-  expiresAt: string
-  maxDownloads: number
-  downloads: number
-  opens: number
-  failedAttempts: number
-  state: ShareState
-  /** while locked for a while after wrong codes in a row: until when (absent when locked for good) */
-  lockedUntil?: string
-}
 
 /** A link just made: the only time its token and code are known. */
 export interface MadeShare {

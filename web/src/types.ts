@@ -60,18 +60,7 @@ export interface Approval {
 }
 
 /** A patient's share link as /api/studies/:uid/shares and /api/shares list it (no patient named). */
-export interface ShareView {
-  id: string
-  studyInstanceUID: string
-  createdBy: string
-  createdAt: string
-  expiresAt: string
-  maxDownloads: number
-  downloads: number
-  opens: number
-  failedAttempts: number
-  state: 'active' | 'expired' | 'revoked' | 'locked' | 'used-up'
-}
+export type { ShareView } from '../../protocol/api/shares.ts'
 
 /** A link just made: its URL and code are shown this once. */
 export interface ShareMade { id: string, path: string, url: string, code: string, expiresAt: string, maxDownloads: number }
