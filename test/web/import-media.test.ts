@@ -9,7 +9,8 @@ import { useLocalNetwork } from '../helpers/local-network.ts'
 /*
  * IT at the desk with a patient's DVD: the folder chosen whole in a real browser, sent to the
  * running node file by file with progress, and the per-file report of `node import` at the end;
- * a clinician then finds the study on the node.
+ * a clinician then finds the study on the node. A clinician imports a disc too, seeing what is on
+ * it and leaving out a study.
  */
 
 describe('importing media in the web app', () => {
@@ -35,7 +36,13 @@ describe('importing media in the web app', () => {
     await it.page.getByRole('link', { name: 'Media importeren' }).click()
     await it.page.getByLabel('Map van de DVD of USB-stick').setInputFiles(dvd)
     await it.page.getByText('5 bestand(en) gekozen').waitFor()
-    await it.page.getByRole('button', { name: 'Importeren' }).click()
+    await it.page.getByRole('button', { name: 'Inhoud lezen' }).click()
+    // What the DICOMDIR lists: one study, ticked.
+    const overview = it.page.getByTestId('import-overview')
+    await overview.waitFor()
+    expect(await overview.getByRole('checkbox').count()).toBe(1)
+    expect(await overview.getByRole('checkbox').isChecked()).toBe(true)
+    await overview.getByRole('button', { name: '1 onderzoek(en) importeren' }).click()
 
     const report = it.page.getByTestId('import-report')
     await report.waitFor()
@@ -53,6 +60,8 @@ describe('importing media in the web app', () => {
     expect(await it.page.getByTestId('import-missing').textContent()).toContain(`dvd/${series}/IMG00004`)
     expect(await it.page.getByTestId('import-files').textContent()).not.toContain('VIEWER')
     expect(await it.page.getByTestId('import-studies').textContent()).toContain(study.studyInstanceUID)
+    // IT has no study pages: the study is named, not linked.
+    expect(await it.page.getByTestId('import-studies').getByRole('link').count()).toBe(0)
     await screenshot(it.page, 'import-media')
     expect(it.problems).toEqual([])
 
@@ -67,11 +76,56 @@ describe('importing media in the web app', () => {
     expect(await a.node.store.getStudy(study.studyInstanceUID)).toMatchObject({ study: { numberOfInstances: 2 } })
   })
 
-  it('is IT\'s page: a clinician cannot open it', async () => {
+  it('lets a clinician see what is on a disc, untick a study and import only the other; the study\'s page is a link away', async () => {
+    const dvd = join(suite.dir, 'dvd-two')
+    const patient = { name: 'de Vries^Sanne', id: '7700123', birthDate: '19800315' }
+    const { studies } = await writeMediaLayout(dvd, [
+      { seed: 96, patient, studyDate: '20240510', description: 'CT abdomen', accession: 'EXT96', series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] },
+      { seed: 97, patient, studyDate: '20230111', description: 'MR knie links', accession: 'EXT97', series: [{ modality: 'MR', instances: 2, rows: 32, columns: 32 }, { modality: 'MR', instances: 1, rows: 32, columns: 32 }] }
+    ])
+    const [kept, left] = [studies[0]!, studies[1]!]
+
+    const clinician = await personPage(browser())
+    await logIn(clinician.page, a.url, 'arts')
+    await clinician.page.getByRole('link', { name: 'Cd/dvd van patiënt inlezen' }).click()
+    await clinician.page.getByLabel('Map van de DVD of USB-stick').setInputFiles(dvd)
+    await clinician.page.getByRole('button', { name: 'Inhoud lezen' }).click()
+    const overview = clinician.page.getByTestId('import-overview')
+    await overview.waitFor()
+    // One patient, both studies, each ticked.
+    const patients = overview.getByTestId('import-patient')
+    expect(await patients.count()).toBe(1)
+    expect(await patients.locator('legend').textContent()).toBe('Sanne de Vries, patiëntnummer 7700123, geboren 15-03-1980')
+    const ct = overview.getByRole('checkbox', { name: /CT abdomen/ })
+    const mr = overview.getByRole('checkbox', { name: /MR knie links/ })
+    expect(await ct.isChecked()).toBe(true)
+    expect(await mr.isChecked()).toBe(true)
+    expect(await overview.locator(`[data-uid="${left.studyInstanceUID}"]`).textContent()).toContain('11-01-2023 MR knie links (MR; accessienummer EXT97; 2 serie(s), 3 bestand(en))')
+    await screenshot(clinician.page, 'import-media-overview')
+    await mr.uncheck()
+    await overview.getByRole('button', { name: '1 onderzoek(en) importeren' }).click()
+
+    const report = clinician.page.getByTestId('import-report')
+    await report.waitFor()
+    expect(await report.getByRole('status').textContent()).toBe('2 bestand(en): 2 opgeslagen, 0 al aanwezig, 0 geweigerd; 1 onderzoek(en)')
+    expect(await clinician.page.getByTestId('import-files').textContent()).not.toContain('STU00002')
+    expect(await a.node.store.getStudy(kept.studyInstanceUID)).toMatchObject({ study: { numberOfInstances: 2 } })
+    await expect(a.node.store.getStudy(left.studyInstanceUID)).rejects.toMatchObject({ code: 'BEELDNET_ERR_STUDY_NOT_FOUND' })
+    expect(await report.getByTestId('import-pacs-hint').textContent()).toContain('"Naar ons PACS"')
+
+    await report.getByRole('link', { name: /CT abdomen/ }).click()
+    await clinician.page.getByRole('heading', { name: 'Onderzoek: CT abdomen' }).waitFor()
+    expect(clinician.page.url()).toContain(`#/studies/${kept.studyInstanceUID}`)
+    await clinician.page.getByRole('heading', { name: 'Naar ons PACS' }).waitFor()
+    expect(clinician.problems).toEqual([])
+  })
+
+  it('is IT\'s admin page; a clinician has the same page under their own menu entry', async () => {
     const clinician = await personPage(browser())
     await logIn(clinician.page, a.url, 'arts')
     await clinician.page.goto(`${a.url}/#/admin/import`)
     await clinician.page.getByText('Deze pagina is niet voor uw rol.').waitFor()
     expect(await clinician.page.getByRole('link', { name: 'Media importeren' }).count()).toBe(0)
+    expect(await clinician.page.getByRole('link', { name: 'Cd/dvd van patiënt inlezen' }).count()).toBe(1)
   })
 })
