@@ -88,6 +88,13 @@ export function applyChange (institutions: Institution[], change: Change, networ
       }
       break
     }
+    case 'set-kind': {
+      const inst = find(list, change.ura)
+      if (inst.status.state === 'revoked') throw new InvalidChangeError(`URA ${change.ura} is revoked`)
+      if (inst.kind === change.kind) throw new InvalidChangeError(`URA ${change.ura} is ${change.kind} already`)
+      inst.kind = change.kind
+      break
+    }
     case 'renew':
       break
     case 'update-root':

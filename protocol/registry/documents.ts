@@ -40,7 +40,9 @@ export const Root = z.strictObject({
   .refine((r) => new Set(r.governanceKeys.map((k) => k.keyid)).size === r.governanceKeys.length, 'governance keys must be distinct')
 export type Root = z.infer<typeof Root>
 
-export const InstitutionKind = z.enum(['hospital', 'independent-treatment-centre', 'diagnostic-centre', 'general-practice', 'laboratory', 'other'])
+/** 'teaching-research': a teaching or research institution; a node sends it studies de-identified only (PS3.15). */
+export const InstitutionKind = z.enum(['hospital', 'independent-treatment-centre', 'diagnostic-centre', 'general-practice', 'laboratory', 'teaching-research', 'other'])
+export type InstitutionKind = z.infer<typeof InstitutionKind>
 export const Department = z.strictObject({ code: z.string().regex(/^[A-Z0-9-]{1,16}$/), name: Text(128) })
 export const Status = z.strictObject({
   state: z.enum(['active', 'suspended', 'revoked']),
@@ -133,6 +135,8 @@ export const Change = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('suspend'), ura: Ura, reason: Reason }),
   z.strictObject({ action: z.literal('reinstate'), ura: Ura, reason: Reason }),
   z.strictObject({ action: z.literal('revoke'), ura: Ura, reason: Reason }),
+  /** governance says what an institution is (a teaching or research one gets studies de-identified only) */
+  z.strictObject({ action: z.literal('set-kind'), ura: Ura, kind: InstitutionKind, reason: Reason }),
   z.strictObject({ action: z.literal('renew') }),
   z.strictObject({
     action: z.literal('update-root'),

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander'
 import { createInterface } from 'node:readline/promises'
 import { keyidOf } from '../../protocol/keys.ts'
 import { createOutput, reportError, type Output } from '../../protocol/cli/output.ts'
-import type { Change, PublicKeyEntry } from '../../protocol/registry/documents.ts'
+import { InstitutionKind, type Change, type PublicKeyEntry } from '../../protocol/registry/documents.ts'
 import { GovernanceClient } from '../governance/client.ts'
 import { createGovernanceKeyFile, loadGovernanceKeyFile } from '../governance/key-file.ts'
 
@@ -100,6 +100,11 @@ export function governanceCommand (): Command {
       .requiredOption('--ura <ura>').requiredOption('--reason <text>')
       .action(submit(async (_c, o) => ({ action, ura: o.ura as string, reason: o.reason as string })))
   }
+  propose.command('set-kind').description('say what an institution is: teaching-research gets studies de-identified only')
+    .requiredOption('--ura <ura>')
+    .addOption(new Option('--kind <kind>', 'kind of institution').choices(InstitutionKind.options).makeOptionMandatory())
+    .requiredOption('--reason <text>')
+    .action(submit(async (_c, o) => ({ action: 'set-kind', ura: o.ura as string, kind: o.kind as InstitutionKind, reason: o.reason as string })))
   propose.command('renew').description('re-sign the directory unchanged with a new expiry')
     .action(submit(async () => ({ action: 'renew' })))
   propose.command('update-root').description('new governance keys or threshold: needs the threshold of the old keys and of the new')
@@ -162,6 +167,7 @@ export function describeChange (change: Change): string {
     case 'add-node-key': return `add node key ${change.enrolment.signed.peerId} to URA ${change.ura}`
     case 'rotate-node-key': return `rotate ${change.oldPeerId} -> ${change.enrolment.signed.peerId} (URA ${change.ura}, ${change.overlapDays} days overlap)`
     case 'revoke-node-key': return `revoke node key ${change.peerId} (URA ${change.ura}): ${change.reason}`
+    case 'set-kind': return `set the kind of URA ${change.ura} to ${change.kind}: ${change.reason}`
     case 'renew': return 'renew the directory'
     case 'update-root': return `update root: ${change.threshold} of ${change.governanceKeys.length} keys`
     default: return `${change.action} URA ${change.ura}: ${change.reason}`

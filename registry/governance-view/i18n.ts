@@ -109,6 +109,7 @@ export interface Dictionary {
     suspend: (ura: I) => Html
     reinstate: (ura: I) => Html
     revoke: (ura: I) => Html
+    setKind: (ura: I, kind: I) => Html
     renew: string
     updateRoot: (k: I, n: I) => Html
   }
@@ -201,6 +202,7 @@ const nl: Dictionary = {
     'diagnostic-centre': 'diagnostisch centrum',
     'general-practice': 'huisartsenpraktijk',
     laboratory: 'laboratorium',
+    'teaching-research': 'onderwijs- of onderzoeksinstelling',
     other: 'overig'
   },
   root: {
@@ -277,6 +279,7 @@ const nl: Dictionary = {
     suspend: (ura) => html`URA ${ura} schorsen`,
     reinstate: (ura) => html`URA ${ura} herstellen`,
     revoke: (ura) => html`URA ${ura} intrekken (definitief)`,
+    setKind: (ura, kind) => html`URA ${ura} aanmerken als ${kind}`,
     renew: 'de directory ongewijzigd verlengen',
     updateRoot: (k, n) => html`nieuwe root: ${k} van ${n} governance-sleutels`
   },
@@ -370,6 +373,7 @@ const en: Dictionary = {
     'diagnostic-centre': 'diagnostic centre',
     'general-practice': 'general practice',
     laboratory: 'laboratory',
+    'teaching-research': 'teaching or research institution',
     other: 'other'
   },
   root: {
@@ -446,6 +450,7 @@ const en: Dictionary = {
     suspend: (ura) => html`suspend URA ${ura}`,
     reinstate: (ura) => html`reinstate URA ${ura}`,
     revoke: (ura) => html`revoke URA ${ura} (permanent)`,
+    setKind: (ura, kind) => html`mark URA ${ura} as ${kind}`,
     renew: 'renew the directory unchanged',
     updateRoot: (k, n) => html`new root: ${k} of ${n} governance keys`
   },

@@ -110,6 +110,7 @@ export function describeAction (change: Change, { d }: Ctx): Html {
     case 'suspend': return html`${a.suspend(change.ura)}${reasonOf(change.reason, d)}`
     case 'reinstate': return html`${a.reinstate(change.ura)}${reasonOf(change.reason, d)}`
     case 'revoke': return html`${a.revoke(change.ura)}${reasonOf(change.reason, d)}`
+    case 'set-kind': return html`${a.setKind(change.ura, d.kinds[change.kind])}${reasonOf(change.reason, d)}`
     case 'renew': return html`${a.renew}`
     case 'update-root': return a.updateRoot(change.threshold, change.governanceKeys.length)
   }

@@ -159,6 +159,17 @@ describe('changes', () => {
     expect(v1.signed.version).toBe(1)
   })
 
+  it('governance marks an institution as teaching-research (set-kind), the diff names it; a revoked one or the same kind is refused', () => {
+    const { gov, v2 } = twoVersions()
+    const change = { action: 'set-kind' as const, ura: '87654321', kind: 'teaching-research' as const, reason: 'opleidingsinstituut' }
+    const v3 = nextDirectory(gov, v2.signed, [change])
+    expect(v3.signed.institutions.find((i) => i.ura === '87654321')!.kind).toBe('teaching-research')
+    expect(diffDirectories(v2.signed, v3.signed)).toContain('~ 87654321 kind hospital -> teaching-research')
+    expect(codeOf(() => nextDirectory(gov, v3.signed, [change]))).toBe('BEELDNET_ERR_INVALID_CHANGE')
+    const v4 = nextDirectory(gov, v3.signed, [{ action: 'revoke', ura: '12345678', reason: 'left the network' }])
+    expect(codeOf(() => nextDirectory(gov, v4.signed, [{ ...change, ura: '12345678' }]))).toBe('BEELDNET_ERR_INVALID_CHANGE')
+  })
+
   it('the diff a signer reads names every change', () => {
     const { v1, v2 } = twoVersions()
     const lines = diffDirectories(v1.signed as Directory, v2.signed)
