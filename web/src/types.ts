@@ -63,4 +63,4 @@ export interface Approval {
 export type { ShareView } from '../../protocol/api/shares.ts'
 
 /** A link just made: its URL and code are shown this once. */
-export interface ShareMade { id: string, path: string, url: string, code: string, expiresAt: string, maxDownloads: number }
+export interface ShareMade { id: string, path: string, url: string, code?: string, expiresAt: string, maxDownloads: number, handedOver: string }

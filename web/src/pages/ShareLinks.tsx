@@ -58,7 +58,9 @@ export function ShareLinks ({ uid }: { uid: string }): preact.JSX.Element {
         <div class='share-made' role='status' data-testid='share-made'>
           <p>{t('shares.made')}</p>
           <p><strong>{t('shares.link')}</strong> <code data-testid='share-url'>{made.url}</code></p>
-          <p><strong>{t('shares.code')}</strong> <code class='share-code' data-testid='share-code'>{made.code}</code></p>
+          {made.code === undefined
+            ? <p>{t('shares.codeSent', { via: made.handedOver })}</p>
+            : <p><strong>{t('shares.code')}</strong> <code class='share-code' data-testid='share-code'>{made.code}</code></p>}
           <p><small>{t('shares.codeOnce', { date: time(made.expiresAt, lang), downloads: made.maxDownloads })}</small></p>
           <button type='button' class='secondary' onClick={() => { print() }}>{t('shares.print')}</button>
         </div>
