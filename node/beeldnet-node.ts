@@ -30,6 +30,7 @@ import { MappingTableLookup, noLookup } from './reconcile/patient-lookup.ts'
 import { isAbsolute, join } from 'node:path'
 import { createShareStore, type ShareStore } from './shares/share-store.ts'
 import { createShares, type Shares } from './shares/shares.ts'
+import { createDeidentifiedPushes, type DeidentifiedPushes } from './deidentify/deidentified-push.ts'
 
 export interface BeeldnetNodeInit {
   dataDir: string
@@ -45,7 +46,7 @@ export interface BeeldnetNodeInit {
 }
 
 /** The node's long-lived parts, in the order they start (they stop in reverse). */
-export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'data channel' | 'policy store' | 'policy in force' | 'exchange' | 'pacs exports' | 'shares' | 'http' | 'dimse' | 'retention'
+export type NodePartName = 'store' | 'audit trail' | 'syslog export' | 'directory' | 'gossip' | 'p2p host' | 'data channel' | 'policy store' | 'policy in force' | 'exchange' | 'deidentified pushes' | 'pacs exports' | 'shares' | 'http' | 'dimse' | 'retention'
 
 interface NodePart { name: NodePartName, part: Startable }
 
@@ -83,6 +84,8 @@ export class BeeldnetNode {
   policyStore!: PolicyStore
   /** patients' share links (<data-dir>/shares) */
   shares!: Shares
+  /** de-identified pushes: their records and UID maps (<data-dir>/deidentified), derived studies removed once sent */
+  deidentifiedPushes!: DeidentifiedPushes
 
   constructor (init: BeeldnetNodeInit) {
     this.dataDir = init.dataDir
@@ -179,6 +182,17 @@ export class BeeldnetNode {
       this.exchange = this.createExchange()
       return this.exchange
     }))
+    // After the exchange (its transfers end the derived studies), before http (which queues them).
+    parts.push(part('deidentified pushes', () => {
+      this.deidentifiedPushes = createDeidentifiedPushes({
+        store: this.store,
+        exchange: this.exchange,
+        kindOf: (ura) => this.directory.directory?.institutions.find((i) => i.ura === ura)?.kind,
+        audit: this.audit,
+        logger: this.logger.child({ component: 'deidentified-push' })
+      }, { dir: paths.deidentified })
+      return this.deidentifiedPushes
+    }))
     // After the exchange (it says when a study has arrived), before http (which queues exports):
     // resumes the exports a stop or crash left queued.
     parts.push(part('pacs exports', () => {
@@ -194,7 +208,7 @@ export class BeeldnetNode {
     parts.push(part('http', () => {
       this.metrics = this.createMetrics()
       const users = new UserStore(paths.users)
-      const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config, shares: this.shares }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir(), shares: config.shares })
+      const app = createHttpServer({ store: this.store, logger: this.logger, directory: this.directory, p2p: this.p2p, exchange: this.exchange, metrics: this.metrics, pacs: this.pacs, audit: this.audit, policyStore: this.policyStore, users, config, shares: this.shares, deidentifiedPushes: this.deidentifiedPushes }, { nodeName: config.node.name, peerId: this.identity.peerId, trustProxy: config.http.trustProxy, thumbnailCacheDir: this.thumbnailCacheDir(), shares: config.shares })
       this.http = app
       return {
         async start () {

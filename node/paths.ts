@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { homedir } from 'node:os'
 
 /** Where a node keeps its things inside its data directory. */
-export function nodePaths (dataDir: string): { config: string, identity: string, users: string, cliToken: string, auditTrail: string, running: string, data: string } {
+export function nodePaths (dataDir: string): { config: string, identity: string, users: string, cliToken: string, auditTrail: string, running: string, deidentified: string, data: string } {
   return {
     config: join(dataDir, 'beeldnet.yaml'),
     identity: join(dataDir, 'identity.key'),
@@ -11,6 +11,8 @@ export function nodePaths (dataDir: string): { config: string, identity: string,
     auditTrail: join(dataDir, 'audit', 'trail.jsonl'),
     /** written by `beeldnet node start` while it runs: its API's address and pid, so the CLI goes through it */
     running: join(dataDir, 'running.json'),
+    /** de-identified pushes: their records and UID maps (kept), and the copies being made (work/, temporary) */
+    deidentified: join(dataDir, 'deidentified'),
     data: dataDir
   }
 }

@@ -3,7 +3,9 @@ import { z } from 'zod'
 import { QueryCriteria } from '../../protocol/exchange/query.ts'
 import { Clinician, Requester } from '../../protocol/exchange/requester.ts'
 import { parseDocument } from '../../protocol/registry/documents.ts'
-import { TransferNotFoundError } from '../transfers/errors.ts'
+import { DeidentificationRequiredError, TransferNotFoundError } from '../transfers/errors.ts'
+import type { DeidentifiedPushes } from '../deidentify/deidentified-push.ts'
+import { parseProfile } from '../deidentify/options.ts'
 import type { ExchangeEvents } from '../transfers/events.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -26,7 +28,17 @@ export const SendBody = z.strictObject({
   note: z.string().max(4000).optional(),
   reason: z.string().min(1).max(512),
   /** a person confirms sending more studies of one patient than transfers.bulkPatientLimit allows in a day */
-  confirmBulk: z.boolean().optional()
+  confirmBulk: z.boolean().optional(),
+  /**
+   * A de-identified copy goes instead of the study (PS3.15 Annex E): `basic[,retain-dates][,clean-descriptors]`
+   * (default basic); confirmBurnedIn: the person logged in has checked the images for burned-in text.
+   * Left out: de-identified (basic) only to a teaching or research institution; false: never, which
+   * such an institution refuses.
+   */
+  deidentify: z.union([
+    z.literal(false),
+    z.strictObject({ profile: z.string().min(1).max(64).default('basic'), confirmBurnedIn: z.boolean().optional() })
+  ]).optional()
 })
 
 /** Who asks: a logged-in clinician asks as themselves, so the clinician is needed only with an API token. */
@@ -92,12 +104,26 @@ function streamEvents (exchange: Exchange, req: FastifyRequest, reply: FastifyRe
   req.whenCallerEnds?.(() => { res.end() })
 }
 
-export function registerExchangeRoutes (app: FastifyInstance, components: { exchange: Exchange, metrics?: NodeMetrics }): void {
-  const { exchange } = components
+/** Who confirms that images show no identifying text: a person logged in, never an API token. */
+function confirmerOf (req: FastifyRequest): string {
+  const person = req.caller?.kind === 'session' ? req.caller.person : undefined
+  if (person?.name === undefined) throw new BadRequestError('deidentify.confirmBurnedIn: a person logged in confirms they checked the images; an API token cannot')
+  return person.uzi === undefined ? person.name : `${person.name} (UZI ${person.uzi})`
+}
+
+export function registerExchangeRoutes (app: FastifyInstance, components: { exchange: Exchange, metrics?: NodeMetrics, deidentifiedPushes?: DeidentifiedPushes }): void {
+  const { exchange, deidentifiedPushes } = components
 
   app.post('/api/transfers', async (req, reply) => {
-    const body = parseDocument(SendBody, req.body, 'send request')
-    const record = await exchange.send({ ...body, actor: auditRequester(req, 'API') })
+    const { deidentify, ...body } = parseDocument(SendBody, req.body, 'send request')
+    const actor = auditRequester(req, 'API')
+    const required = deidentifiedPushes?.required(body.to.ura) === true
+    if (deidentify === false && required) throw new DeidentificationRequiredError(body.to.ura)
+    if (deidentify === false || (deidentify === undefined && !required)) return reply.status(201).send(await exchange.send({ ...body, actor }))
+    if (deidentifiedPushes === undefined) throw new BadRequestError('deidentify: this server makes no de-identified pushes')
+    const profile = parseProfile(deidentify?.profile ?? 'basic')
+    const confirmBurnedIn = deidentify?.confirmBurnedIn === true ? { by: confirmerOf(req) } : undefined
+    const record = await deidentifiedPushes.send({ ...body, actor, deidentify: { profile, ...(confirmBurnedIn === undefined ? {} : { confirmBurnedIn }) } })
     return reply.status(201).send(record)
   })
 

@@ -8,6 +8,7 @@ import type { P2PStatus } from '../p2p/host.ts'
 import { statusOf, type ErrorCode } from '../../protocol/api/error-codes.ts'
 import type { Exchange } from '../transfers/exchange.ts'
 import { registerExchangeRoutes } from './exchange-routes.ts'
+import type { DeidentifiedPushes } from '../deidentify/deidentified-push.ts'
 import { registerDicomweb } from '../dicomweb/routes.ts'
 import { registerPacsRoutes } from './pacs-routes.ts'
 import { registerReportRoutes } from './report-routes.ts'
@@ -66,6 +67,8 @@ export interface HttpServerComponents {
   config?: NodeConfig
   /** patients' share links: made by clinicians, opened under /share/ (optional) */
   shares?: Shares
+  /** de-identified pushes: POST /api/transfers with deidentify, and a teaching or research destination (optional) */
+  deidentifiedPushes?: DeidentifiedPushes
 }
 
 export interface HttpServerInit {
@@ -150,7 +153,10 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     if (!parsed.success) throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
     const query = parsed.data
     const limit = Math.min(query.limit ?? maxListing, maxListing)
-    const studies = await store.findStudies({ ...query, limit: limit + 1 })
+    // A de-identified copy made for a push is no study of a patient here: it leaves once its transfer ends.
+    const derived = components.deidentifiedPushes
+    const studies = (await store.findStudies({ ...query, limit: limit + 1 + (derived?.pendingCount() ?? 0) }))
+      .filter((s) => derived?.isDerived(s.studyInstanceUID) !== true).slice(0, limit + 1)
     const shown = studies.slice(0, limit)
     await recordShown(components.audit, req, 'API', 'query', `${shown.length} studies`, shown)
     return { studies: shown, truncated: studies.length > limit }
@@ -179,7 +185,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
   if (components.config !== undefined) registerAdminRoutes(app, { config: components.config, audit: components.audit })
   if (components.pacs !== undefined) registerPacsRoutes(app, { pacs: components.pacs, audit: components.audit })
   if (components.exchange !== undefined && components.policyStore !== undefined) registerPolicyRoutes(app, { exchange: components.exchange, policyStore: components.policyStore, audit: components.audit })
-  if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics })
+  if (components.exchange !== undefined) registerExchangeRoutes(app, { exchange: components.exchange, metrics: components.metrics, deidentifiedPushes: components.deidentifiedPushes })
   if (components.exchange !== undefined) registerInboxRoutes(app, { exchange: components.exchange, directory: () => components.directory?.directory, audit: components.audit })
   registerDeepLinks(app)
   if (!registerWebApp(app, init.webAppDir ?? WEB_APP_DIR)) logger.warn('the web app is not built (npm run build:web): the API works, the pages are missing')

@@ -58,7 +58,7 @@ export function registerInboxRoutes (app: FastifyInstance, components: { exchang
     return {
       self: self ?? null,
       institutions: (directory()?.institutions ?? [])
-        .map((i) => ({ ura: i.ura, name: i.name, departments: i.departments, status: i.status.state }))
+        .map((i) => ({ ura: i.ura, name: i.name, kind: i.kind, departments: i.departments, status: i.status.state }))
         .sort((a, b) => a.name.localeCompare(b.name))
     }
   })

@@ -130,3 +130,10 @@ export class BulkSendError extends BeeldnetError {
     super('BEELDNET_ERR_CONFIRM_BULK', `this would be study ${nth} of this patient sent to URA ${ura} within a day: a person must confirm it (confirmBulk, --confirm-bulk)`)
   }
 }
+
+/** Governance marks the destination as a teaching or research institution: it gets studies de-identified only. */
+export class DeidentificationRequiredError extends BeeldnetError {
+  constructor (ura: string) {
+    super('BEELDNET_ERR_DEIDENTIFICATION_REQUIRED', `URA ${ura} is a teaching or research institution: studies go there de-identified only (send with deidentify, or leave it out for the basic profile)`)
+  }
+}

@@ -157,6 +157,7 @@ export const ERRORS = {
   BEELDNET_ERR_NO_CONSENT: { status: 403, retry: true, class: null },
   BEELDNET_ERR_REQUEST_SIGNATURE: { status: 403, retry: true, class: null },
   BEELDNET_ERR_CONFIRM_BULK: { status: 409, retry: true, class: 'BulkSendError' },
+  BEELDNET_ERR_DEIDENTIFICATION_REQUIRED: { status: 409, retry: false, class: 'DeidentificationRequiredError' },
   BEELDNET_ERR_LOGIN_FAILED: { status: 401, retry: true, class: 'LoginFailedError' },
   BEELDNET_ERR_ACCOUNT_LOCKED: { status: 423, retry: true, class: 'AccountLockedError' },
   BEELDNET_ERR_WEAK_PASSWORD: { status: 400, retry: true, class: 'WeakPasswordError' },

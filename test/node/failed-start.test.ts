@@ -30,7 +30,7 @@ import { useTempDirs } from '../helpers/temp-dir.ts'
 const tempDir = useTempDirs()
 const silent = pino({ level: 'silent' })
 
-const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'data channel', 'policy store', 'policy in force', 'exchange', 'pacs exports', 'shares', 'http', 'dimse', 'retention']
+const ALL_PARTS: NodePartName[] = ['store', 'audit trail', 'syslog export', 'directory', 'gossip', 'p2p host', 'data channel', 'policy store', 'policy in force', 'exchange', 'deidentified pushes', 'pacs exports', 'shares', 'http', 'dimse', 'retention']
 
 interface Ports { http: number, p2p: number, dimse: number }
 

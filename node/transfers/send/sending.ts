@@ -8,7 +8,7 @@ import type { DataChannel } from '../../p2p/data-channel.ts'
 import type { P2PHost } from '../../p2p/host.ts'
 import type { FramedStreamInit } from '../../p2p/stream-io.ts'
 import type { StudyStore } from '../../store/study-store.ts'
-import { BulkSendError } from '../errors.ts'
+import { BulkSendError, DeidentificationRequiredError } from '../errors.ts'
 import type { StudyComplete } from '../events.ts'
 import { auditPushEnd } from '../receipt-audit.ts'
 import { nodeOfInstitution } from '../institution-nodes.ts'
@@ -39,6 +39,8 @@ export interface SendRequest {
   responsible?: AuditPerson
   /** a person confirmed sending more of one patient's studies than the bulk limit allows */
   confirmBulk?: boolean
+  /** the study is a de-identified copy of `from` (deidentify/deidentified-push.ts): the only kind a teaching or research institution gets */
+  deidentified?: { from: string, profile: string }
 }
 
 type DirectoryEvents = { on: (event: 'update', listener: () => void) => unknown, off: (event: 'update', listener: () => void) => unknown }
@@ -124,6 +126,8 @@ class DefaultSending implements Sending {
     // The institution and department are checked whether or not a particular node was named.
     const chosen = nodeOfInstitution(host, identity.peerId, request.to.ura, request.to.department)
     const peerId = request.peerId ?? chosen
+    // Whatever asks for the push (a clinician, a routing rule, an approved pull): identified studies never go there.
+    if (request.deidentified === undefined && host.institutionOf(peerId)?.institution.kind === 'teaching-research') throw new DeidentificationRequiredError(request.to.ura)
     if (request.requestId === undefined && request.confirmBulk !== true) await this.checkBulk(request)
     const manifest = await buildSignedManifest({ store, signer: identity.privateKey }, request.studyInstanceUID, {
       sender: { ura: self.ura, peerId: identity.peerId },
@@ -142,7 +146,7 @@ class DefaultSending implements Sending {
         ...(request.responsible === undefined ? {} : { responsible: request.responsible }),
         institution: { ura: request.to.ura, name: host.institutionOf(peerId)?.institution.name },
         studyInstanceUID: request.studyInstanceUID,
-        details: { department: request.to.department, reason: request.reason }
+        details: { department: request.to.department, reason: request.reason, ...(request.deidentified === undefined ? {} : { deidentifiedFrom: request.deidentified.from, deidentification: `PS3.15 Annex E ${request.deidentified.profile}` }) }
       })
     }
     const record = await this.queue.enqueue({ manifest, peerId })
