@@ -9,19 +9,26 @@ import { TypeAhead } from './TypeAhead.tsx'
 /*
  * Send a study: find it here (BSN, name, birth date, accession number, date, modality), pick the
  * hospital and department from the directory, add a note, a reason and perhaps a PDF report. The
- * progress page follows the transfer; its address survives a reload.
+ * progress page follows the transfer; its address survives a reload. Sent de-identified (PS3.15) if
+ * the clinician ticks it, and always to an institution governance marks for teaching or research;
+ * images that may show text need the clinician's confirmation that they checked them.
  */
 
 export function Send (): preact.JSX.Element {
   const { t, lang } = useI18n()
   const [studies, setStudies] = useState<Study[] | undefined>(undefined)
   const [picked, setPicked] = useState<Study | undefined>(undefined)
-  const [to, setTo] = useState<Institution | undefined>(undefined)
+  const [to, setTo] = useState<(Institution & { kind?: string }) | undefined>(undefined)
   const [error, setError] = useState<unknown>(undefined)
   const [needsConfirm, setNeedsConfirm] = useState(false)
+  const [deidentify, setDeidentify] = useState(false)
+  const [needsBurnedIn, setNeedsBurnedIn] = useState(false)
   const [busy, setBusy] = useState(false)
+  // A teaching or research institution gets studies de-identified only: the node insists too.
+  const teaching = to?.kind === 'teaching-research'
+  const deidentified = deidentify || teaching
   const institutions = useLoad(async () => {
-    const { self, institutions: all } = await api.get<{ self: string | null, institutions: Institution[] }>('/api/institutions')
+    const { self, institutions: all } = await api.get<{ self: string | null, institutions: Array<Institution & { kind?: string }> }>('/api/institutions')
     return all.filter((i) => i.status === 'active' && i.ura !== self)
   })
 
@@ -50,11 +57,20 @@ export function Send (): preact.JSX.Element {
         to: { ura: to.ura, department: String(f.get('department')) },
         note: String(f.get('note') ?? ''),
         reason: String(f.get('reason') ?? ''),
-        ...(f.get('confirmBulk') === 'on' ? { confirmBulk: true } : {})
+        ...(f.get('confirmBulk') === 'on' ? { confirmBulk: true } : {}),
+        ...(deidentified
+          ? {
+              deidentify: {
+                profile: ['basic', ...(f.get('retainDates') === 'on' ? ['retain-dates'] : []), ...(f.get('cleanDescriptors') === 'on' ? ['clean-descriptors'] : [])].join(','),
+                ...(f.get('confirmBurnedIn') === 'on' ? { confirmBurnedIn: true } : {})
+              }
+            }
+          : {})
       })
       go(`transfers/${record.transferId}`)
     } catch (err) {
       if (err instanceof ApiError && err.code === 'BEELDNET_ERR_CONFIRM_BULK') setNeedsConfirm(true)
+      if (err instanceof ApiError && err.code === 'BEELDNET_ERR_BURNED_IN_ANNOTATION') setNeedsBurnedIn(true)
       setError(err)
     } finally {
       setBusy(false)
@@ -103,6 +119,20 @@ export function Send (): preact.JSX.Element {
           <label>{t('send.reason')}<input name='reason' required maxLength={512} /></label>
           <label>{t('send.report')}<input name='report' type='file' accept='application/pdf' /></label>
           {needsConfirm && <label class='check'><input type='checkbox' name='confirmBulk' />{t('send.confirmBulk')}</label>}
+          <div class='deidentify'>
+            <label class='check'>
+              <input type='checkbox' name='deidentify' checked={deidentified} disabled={teaching} onChange={(e) => { setDeidentify(e.currentTarget.checked) }} />
+              {t('send.deidentify')}
+            </label>
+            {teaching && <small>{t('send.deidentifyForced')}</small>}
+            {deidentified && (
+              <>
+                <label class='check'><input type='checkbox' name='retainDates' />{t('send.retainDates')}</label>
+                <label class='check'><input type='checkbox' name='cleanDescriptors' />{t('send.cleanDescriptors')}</label>
+                {needsBurnedIn && <label class='check'><input type='checkbox' name='confirmBurnedIn' />{t('send.confirmBurnedIn')}</label>}
+              </>
+            )}
+          </div>
           <ErrorLine error={error} />
           <button type='submit' disabled={busy || to === undefined}>{t('send.submit')}</button>
         </form>
