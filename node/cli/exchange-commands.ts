@@ -145,15 +145,20 @@ export function addExchangeCommands (node: Command): void {
     .option('--report <pdf>', 'a PDF report to add to the study first (it goes first; sending the study again later sends only what is new)')
     .option('--report-title <title>', 'the attached report\'s title', 'Verslag')
     .option('--confirm-bulk', 'yes, send it although many studies of this patient went to this institution today', false)
+    .option('--deidentify <profile>', 'send a de-identified copy (PS3.15): basic[,retain-dates][,clean-descriptors]; a teaching or research institution gets basic without it (images with burned-in text are confirmed in the web app)')
     .option('--no-wait', 'queue it and return at once')
     .addOption(nodeOption())
-    .action(async (uid: string, opts: { to: { ura: string, department: string }, reason: string, note?: string, report?: string, reportTitle: string, confirmBulk: boolean, wait: boolean }, cmd: Command) => run(cmd, async (api, out) => {
+    .action(async (uid: string, opts: { to: { ura: string, department: string }, reason: string, note?: string, report?: string, reportTitle: string, confirmBulk: boolean, deidentify?: string, wait: boolean }, cmd: Command) => run(cmd, async (api, out) => {
       if (opts.report !== undefined) {
         const pdf = await readFile(opts.report).catch((err: Error) => { throw new ImportSourceError(`cannot read ${opts.report}: ${err.message}`, { cause: err }) })
         const attached = await api.postBytes<{ sopInstanceUID: string }>(`/api/studies/${encodeURIComponent(uid)}/reports?title=${encodeURIComponent(opts.reportTitle)}`, 'application/pdf', pdf)
         out.info(`attached ${opts.report} as report ${attached.sopInstanceUID}`)
       }
-      const queued = await api.post<OutgoingRecord>('/api/transfers', { studyInstanceUID: uid, to: opts.to, reason: opts.reason, ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.confirmBulk ? { confirmBulk: true } : {}) })
+      const queued = await api.post<OutgoingRecord & { deidentified?: { studyInstanceUID: string, profile: string } }>('/api/transfers', {
+        studyInstanceUID: uid, to: opts.to, reason: opts.reason, ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.confirmBulk ? { confirmBulk: true } : {}),
+        ...(opts.deidentify === undefined ? {} : { deidentify: { profile: opts.deidentify } })
+      })
+      if (queued.deidentified !== undefined) out.info(`de-identified (${queued.deidentified.profile}) as study ${queued.deidentified.studyInstanceUID}`)
       out.info(`queued ${queued.transferId}: ${queued.totals.instances} instances, ${formatBytes(queued.totals.bytes)} to ${opts.to.ura}/${opts.to.department}`)
       if (!opts.wait) { out.result(queued, () => describe(queued)); return 0 }
       const done = await follow(api, out, queued.transferId)

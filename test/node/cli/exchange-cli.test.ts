@@ -5,6 +5,8 @@ import type { LocalNetworkNode } from '../../../simulations/scenarios/local-netw
 import { networkFetch, useLocalNetwork } from '../../helpers/local-network.ts'
 import { runBeeldnet, type CliResult } from '../../helpers/beeldnet-cli.ts'
 import { samplePdf } from '../../helpers/sample-pdf.ts'
+import { importInto } from '../../helpers/viewer-samples.ts'
+import { generateStudy } from '../../../simulations/generator/index.ts'
 
 /* The exchange verbs against running nodes, as hospital IT and scripts use them. */
 
@@ -27,6 +29,26 @@ describe('beeldnet node send | query | pull | transfers', () => {
     expect(JSON.parse(listed.stdout)).toMatchObject({ incoming: [{ transferId: record.transferId, state: 'complete', senderUra: a.ura }] })
     const text = await at(a, 'transfers')
     expect(text.stdout).toContain(`complete   to ${b.ura}/RAD`)
+  })
+
+  it('sends a de-identified copy (--deidentify): the receiver gets a study of another UID; burned-in text and an unknown option are refused', async () => {
+    // The samples are CR: their pixels may carry text, which a person confirms in the web app.
+    const cr = await at(a, 'send', a.sampleStudies[0]!, '--to', `${b.ura}/RAD`, '--reason', 'onderwijs', '--deidentify', 'basic')
+    expect(cr.code).toBe(1)
+    expect(cr.stderr).toContain('BEELDNET_ERR_BURNED_IN_ANNOTATION')
+    const generated = await generateStudy(join(suite.dir, 'ct-deidentify'), { seed: 5, series: [{ modality: 'CT', instances: 2, rows: 64, columns: 64 }] })
+    await importInto(a, generated.instances.map((i) => i.path))
+    const uid = generated.studyInstanceUID
+    const sent = await at(a, '--json', 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'onderwijs', '--deidentify', 'basic,clean-descriptors')
+    expect(sent.code, sent.stderr + sent.stdout).toBe(0)
+    const record = JSON.parse(sent.stdout) as { state: string, studyInstanceUID: string }
+    expect(record.state).toBe('complete')
+    expect(record.studyInstanceUID).toMatch(/^2\.25\.\d+$/)
+    expect((await b.node.store.getStudy(record.studyInstanceUID)).instances.length).toBeGreaterThan(0)
+
+    const bad = await at(a, 'send', uid, '--to', `${b.ura}/RAD`, '--reason', 'onderwijs', '--deidentify', 'basic,retain-uids')
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('BEELDNET_ERR_DEIDENTIFY_OPTION')
   })
 
   it('attaches a PDF report to a send: it arrives with the study', async () => {
