@@ -73,6 +73,8 @@ class DefaultDeidentifiedPushes implements DeidentifiedPushes {
   private readonly pending = new Map<string, string>()
   /** one change of a record file at a time */
   private writes: Promise<unknown> = Promise.resolve()
+  // On the final state, raised before 'study-complete': the receipt's audit record reads the study's
+  // patient at once, while the removal first rewrites the record file (an fsync) and queues behind commits.
   private readonly onState = (record: TransferRecord): void => {
     if (record.direction !== 'outgoing' || !FINAL_OUTGOING_STATES.has(record.state)) return
     const id = this.pending.get(record.studyInstanceUID)

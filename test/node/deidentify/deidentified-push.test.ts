@@ -131,6 +131,8 @@ describe('a de-identified push between hospital nodes', () => {
     const exported = records.find((r) => r.event === 'export' && r.studyInstanceUID === uid)!
     expect(exported).toMatchObject({ outcome: 'de-identified: 3 instance(s)', patient: { id: PATIENT.id }, user: { name: 'dr. A. Jansen' }, details: { deidentification: 'PS3.15 Annex E basic,retain-dates', deidentifiedStudyInstanceUID: derived, purpose: 'de-identified push', destination: `${b.ura}/RAD`, deidentifiedPush: record.id } })
     expect(records.find((r) => r.event === 'send' && r.studyInstanceUID === derived)).toMatchObject({ details: { deidentifiedFrom: uid, deidentification: 'PS3.15 Annex E basic,retain-dates' } })
+    // The receipt is recorded for the copy although the copy is gone.
+    await until(async () => (await trail(a)).some((r) => r.event === 'receipt' && r.studyInstanceUID === derived), 'the receipt of the copy in A\'s trail', PATIENCE_MS, 50)
   })
 
   it('de-identifies without being asked for a destination governance marks as teaching or research, and refuses deidentify: false for it', async () => {
