@@ -47,15 +47,30 @@ async function canvasOf (page: Page, pane: string): Promise<CanvasStats> {
 
 /** Until the pane shows an image (many grey levels, not a blank canvas) at image `index` (0-based). */
 async function waitForImage (page: Page, pane: string, index = 0): Promise<CanvasStats> {
-  await expect.poll(async () => page.getByTestId(`pane-${pane}`).getAttribute('data-index')).toBe(String(index))
-  await expect.poll(async () => (await canvasOf(page, pane).catch(() => undefined))?.distinct ?? 0).toBeGreaterThan(16)
+  try {
+    await expect.poll(async () => page.getByTestId(`pane-${pane}`).getAttribute('data-index')).toBe(String(index))
+    await expect.poll(async () => (await canvasOf(page, pane).catch(() => undefined))?.distinct ?? 0).toBeGreaterThan(16)
+  } catch (err) {
+    // What the page said instead, for whoever reads the failure.
+    const said = await page.getByTestId(`pane-${pane}`).evaluate((e) => `data-count ${e.getAttribute('data-count')}: ${e.textContent}`).catch(() => 'no pane')
+    throw new Error(`pane ${pane} shows no image ${index + 1} (${said}; page ${page.url()}): ${(err as Error).message}`)
+  }
   return canvasOf(page, pane)
 }
 
-/** Until what the pane shows is no longer `before` (a redraw after a key, a preset, a tool). */
+/**
+ * Until what the pane shows is no longer `before` (a redraw after a key, a preset, a tool) and has
+ * settled: the same in two looks a moment apart (a loaded machine may be caught mid-draw).
+ */
 async function waitForChange (page: Page, pane: string, before: CanvasStats): Promise<CanvasStats> {
   await expect.poll(async () => (await canvasOf(page, pane)).hash).not.toBe(before.hash)
-  return canvasOf(page, pane)
+  let last = await canvasOf(page, pane)
+  for (;;) {
+    await page.waitForTimeout(150)
+    const now = await canvasOf(page, pane)
+    if (now.hash === last.hash) return now
+    last = now
+  }
 }
 
 /**
@@ -142,7 +157,10 @@ describe('the viewer, in a browser', () => {
     // A length from marker to marker, as a radiologist drags it; the phantom says how far apart they are.
     await page.getByRole('combobox', { name: /^Venster/ }).selectOption({ label: 'CT bot' })
     const bone = await waitForChange(page, 'a', lung)
+    await expect.poll(async () => page.getByTestId('overlay-window').textContent()).toContain('W 2000 C 300')
     const [left, right] = await markerSpots(page, 'a')
+    // The phantom's markers are on one row: both found, level with each other.
+    expect(Math.abs(left!.y - right!.y)).toBeLessThan(3)
     // A 5x5-pixel marker drawn about 2x: tens of white pixels each side, not a whole rib cage.
     for (const spot of [left!, right!]) expect(spot.pixels).toBeGreaterThan(20)
     for (const spot of [left!, right!]) expect(spot.pixels).toBeLessThan(400)
@@ -154,7 +172,7 @@ describe('the viewer, in a browser', () => {
     const measured = page.getByTestId('measurements')
     await expect.poll(async () => measured.textContent()).toMatch(/Lengte [0-9.]+ mm/)
     const mm = Number(/Lengte ([0-9.]+) mm/.exec((await measured.textContent())!)![1])
-    expect(Math.abs(mm - phantom.markerDistanceMm) / phantom.markerDistanceMm).toBeLessThan(0.01)
+    expect(Math.abs(mm - phantom.markerDistanceMm) / phantom.markerDistanceMm, `${mm} mm, dragged ${JSON.stringify([left, right])}`).toBeLessThan(0.01)
 
     // An angle below the length (clear of its handles): along it, then straight up: a right angle.
     await page.getByRole('button', { name: 'Hoek meten' }).click()

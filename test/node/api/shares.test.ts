@@ -111,7 +111,7 @@ describe('share links for patients', () => {
 
   it('is made by a clinician for a study that exists, within the limits, and keeps neither its token nor its code', async () => {
     const made = await make()
-    expect(made).toEqual({ id: expect.any(String), path: expect.stringMatching(/^\/share\/[A-Za-z0-9_-]{43}$/), url: `${PUBLIC}${made.path}`, code: expect.stringMatching(CODE), expiresAt: new Date(now.getTime() + 14 * 86_400_000).toISOString(), maxDownloads: 5 })
+    expect(made).toEqual({ id: expect.any(String), path: expect.stringMatching(/^\/share\/[A-Za-z0-9_-]{43}$/), url: `${PUBLIC}${made.path}`, code: expect.stringMatching(CODE), expiresAt: new Date(now.getTime() + 14 * 86_400_000).toISOString(), maxDownloads: 5, handedOver: 'in-person' })
     const chosen = await make(a.studyInstanceUID, { days: 3, maxDownloads: 2 })
     expect(chosen).toMatchObject({ expiresAt: new Date(now.getTime() + 3 * 86_400_000).toISOString(), maxDownloads: 2 })
 
