@@ -53,7 +53,7 @@ async function waitForImage (page: Page, pane: string, index = 0): Promise<Canva
   } catch (err) {
     // What the page said instead, for whoever reads the failure.
     const said = await page.getByTestId(`pane-${pane}`).evaluate((e) => `data-count ${e.getAttribute('data-count')}: ${e.textContent}`).catch(() => 'no pane')
-    throw new Error(`pane ${pane} shows no image ${index + 1} (${said}; page ${page.url()}): ${(err as Error).message}`)
+    throw new Error(`pane ${pane} shows no image ${index + 1} (${said}; page ${page.url()}): ${(err as Error).message}`, { cause: err })
   }
   return canvasOf(page, pane)
 }
