@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -40,6 +40,11 @@ describe('a share link for the patient, in a browser', () => {
     const clinician = await personPage(browser())
     await logIn(clinician.page, node.url, 'arts')
     await clinician.page.goto(`${node.url}/#/studies/${phantom.studyInstanceUID}`)
+    // The clinician's own copy of the same medium: the study page's download.
+    // (The page's PDF report, shown in a frame, is a download of its own in headless Chromium.)
+    const [ownCopy] = await Promise.all([clinician.page.waitForEvent('download', { predicate: (d) => d.url().endsWith('/media.zip') }), clinician.page.getByRole('link', { name: 'Downloaden als medium (ZIP met DICOMDIR)' }).click()])
+    expect(ownCopy.suggestedFilename()).toMatch(/^PDI-20250312-.*\.zip$/)
+    expect((await stat((await ownCopy.path())!)).size).toBeGreaterThan(phantom.slices * 128 * 1024)
     await clinician.page.getByRole('button', { name: 'Link maken' }).click()
     const url = (await clinician.page.getByTestId('share-url').textContent())!
     const code = (await clinician.page.getByTestId('share-code').textContent())!

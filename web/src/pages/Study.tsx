@@ -44,7 +44,10 @@ export function StudyPage ({ uid }: { uid: string }): preact.JSX.Element {
   return (
     <div>
       <h1>{t('study.title')}: {s.description || s.modalities.join(', ')}</h1>
-      <p><a class='button' href={`#/viewer/studies/${encodeURIComponent(uid)}`}>{t('viewer.open')}</a></p>
+      <p class='actions'>
+        <a class='button' href={`#/viewer/studies/${encodeURIComponent(uid)}`}>{t('viewer.open')}</a>
+        <a class='button secondary' href={`/api/studies/${encodeURIComponent(uid)}/media.zip`}>{t('study.mediaZip')}</a>
+      </p>
       <section class='card facts' aria-label={t('study.patient')}>
         <dl>
           <dt>{t('col.patient')}</dt><dd>{personName(s.patient.name)}</dd>

@@ -77,7 +77,7 @@ export function SharePage ({ base }: { base: string }): preact.JSX.Element {
         <p>{personName(s.patient.name)}, {dicomDate(s.date, lang)} · {s.modalities.join(', ')} · {t('study.images', { count: s.numberOfInstances })}</p>
         <h2>{t('share.downloads')}</h2>
         <ul class='downloads'>
-          <li><a href={`${base}/download/study.zip`} download>{t('share.zip')}</a><small>{t('share.zipHelp')}</small></li>
+          <li><a href={`${base}/download/study.zip`}>{t('share.zip')}</a><small>{t('share.zipHelp')}</small></li>
           {pdfs.map((r) => <li key={r.sopInstanceUID}><a href={`${base}/api/reports/${encodeURIComponent(r.sopInstanceUID)}`} download={`${r.title ?? 'verslag'}.pdf`}>{t('share.report', { title: r.title ?? 'PDF' })}</a></li>)}
         </ul>
         {session !== undefined && <p><small>{t('share.validUntil', { date: new Date(session.expiresAt).toLocaleDateString(lang === 'nl' ? 'nl-NL' : 'en-GB'), downloads: session.downloadsLeft })}</small></p>}
