@@ -37,6 +37,7 @@ function summary (net: LocalNetwork, patient: { bsn?: string, birthDate: string 
     lines.push(
       `  ${n.name}  (URA ${n.ura}; ${n.departments.map((d) => `${d.code} ${d.name}`).join(', ')})${n.state === 'active' ? '' : `  ${n.state.toUpperCase()}`}`,
       `    web app  ${n.url}/`,
+      ...(n.sampleStudies[0] === undefined ? [] : [`    viewer   ${n.url}/viewer/studies/${n.sampleStudies[0]}   (log in as arts)`]),
       `    health   ${n.url}/health`,
       `    accounts ${n.accounts.map((a) => `${a.username} (${a.role})`).join(', ')}; password ${DEMO_PASSWORD}`,
       `    studies  ${n.url}/api/studies   (${n.sampleStudies.length} sample studies)`,
