@@ -83,7 +83,8 @@ function LazyViewer ({ uid, cpu }: { uid: string, cpu: boolean }): preact.JSX.El
   if (module.error !== undefined) return <ErrorLine error={module.error} />
   if (module.data === undefined) return <Loading />
   const { Viewer } = module.data
-  return <Viewer uid={uid} cpu={cpu} />
+  // Keyed by the study: another study is a new viewer, not this one with stale panes.
+  return <Viewer key={uid} uid={uid} cpu={cpu} />
 }
 
 function Forbidden (): preact.JSX.Element {
