@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type { LocalNetworkNode } from '../../simulations/scenarios/local-network.ts'
 import { logIn, personPage, screenshot, SCREENSHOT_DIR, useBrowser } from '../helpers/browser.ts'
 import { useLocalNetwork } from '../helpers/local-network.ts'
+import { generateStudy } from '../../simulations/generator/index.ts'
 import { cineInstance, compressedInstances, deliverByPush, importInto, largeSeries, measurementPhantom, type CineInstance, type CompressedInstances, type LargeSeries, type MeasurementPhantom } from '../helpers/viewer-samples.ts'
 
 /*
@@ -246,6 +247,15 @@ describe('the viewer, in a browser', () => {
     await page.waitForTimeout(500)
     expect(await page.getByTestId('pane-a').getAttribute('data-index')).toBe(stopped)
     expect(problems).toEqual([])
+  })
+
+  it('says so in the pane when a frame cannot be decoded, instead of a black canvas', async () => {
+    // The generator's JPEG "stand-in" codestreams have a JPEG's markers but no decodable image.
+    const broken = await generateStudy(join(suite.dir, 'undecodable'), { seed: 7190, series: [{ modality: 'US', instances: 1, rows: 64, columns: 64, transferSyntax: 'jpeg-baseline' }] })
+    await importInto(b, broken.instances.map((i) => i.path))
+    const { page } = await clinicianAtB()
+    await page.goto(`${b.url}/#/viewer/studies/${broken.studyInstanceUID}`)
+    await page.getByTestId('pane-a').getByRole('alert').filter({ hasText: 'Dit beeld kan hier niet worden getoond' }).waitFor()
   })
 
   it('gives the app\'s sentence, not a broken canvas, to IT and for a study not here', async () => {

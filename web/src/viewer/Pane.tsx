@@ -50,14 +50,16 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
   const [view, setView] = useState<PaneView>({ index: 0, count: 0, inverted: false })
   const [measurements, setMeasurements] = useState<Measurement[]>([])
   const [firstImageMs, setFirstImageMs] = useState<number | undefined>(undefined)
-  const [failed, setFailed] = useState(false)
+  /** frames the browser could not load or decode; the pane says so while one of them is the one shown */
+  const [failed, setFailed] = useState<ReadonlySet<string>>(new Set())
+  /** the image the pane last showed: a move is told from where it was */
+  const shownIndex = useRef(0)
   const changed = useRef(onImageChange)
   changed.current = onImageChange
 
   useEffect(() => {
     const el = element.current!
     enableStackViewport(id, el)
-    let shownIndex = 0
     const update = (): void => {
       const vp = viewportOf(id)
       if (vp === undefined) return
@@ -72,9 +74,9 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
         ...(voiRange === undefined || voiRange === null ? {} : windowOf(voiRange)),
         ...(imageId === undefined ? {} : { positionMm: slicePositionMm(imageId) })
       })
-      if (index !== shownIndex) {
-        const from = shownIndex
-        shownIndex = index
+      if (index !== shownIndex.current) {
+        const from = shownIndex.current
+        shownIndex.current = index
         changed.current?.(index, from)
       }
     }
@@ -95,16 +97,21 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
     if (stack === undefined || vp === undefined) return
     const started = performance.now()
     setFirstImageMs(undefined)
-    setFailed(false)
+    setFailed(new Set())
+    // A new stack starts at its first image: not a move a linked pane should follow.
+    shownIndex.current = 0
     const el = element.current!
     const rendered = (): void => { setFirstImageMs(Math.round(performance.now() - started)) }
     // A frame the browser cannot decode (a syntax without a decoder here, damaged data): said in the
     // pane, not left as a black canvas.
     const ours = new Set(stack.imageIds)
-    const loadFailed = (e: Event): void => { if (ours.has((e as CustomEvent<{ imageId?: string }>).detail.imageId ?? '')) setFailed(true) }
+    const loadFailed = (e: Event): void => {
+      const imageId = (e as CustomEvent<{ imageId?: string }>).detail.imageId ?? ''
+      if (ours.has(imageId)) setFailed((f) => new Set(f).add(imageId))
+    }
     el.addEventListener(Enums.Events.IMAGE_RENDERED, rendered, { once: true })
     eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, loadFailed)
-    void showStack(vp, stack.imageIds, 0).catch(() => { setFailed(true) })
+    void showStack(vp, stack.imageIds, 0).catch(() => { setFailed((f) => new Set(f).add(stack.imageIds[0] ?? '')) })
     return () => {
       el.removeEventListener(Enums.Events.IMAGE_RENDERED, rendered)
       eventTarget.removeEventListener(Enums.Events.IMAGE_LOAD_FAILED, loadFailed)
@@ -147,7 +154,7 @@ export function Pane ({ id, stack, labels, selected, onSelect, onImageChange }: 
           </div>
         </>
       )}
-      {failed && <p role='alert' class='pane-error'>{t('viewer.cannotShow')}</p>}
+      {failed.has(stack?.imageIds[view.index] ?? '') && <p role='alert' class='pane-error'>{t('viewer.cannotShow')}</p>}
       {view.count > 1 && (
         <input type='range' class='stack-slider' min={1} max={view.count} value={view.index + 1} aria-label={t('viewer.slider')}
           onInput={(e) => { go(Number((e.currentTarget).value) - 1) }} />
