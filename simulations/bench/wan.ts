@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { parseConfig } from '../../node/config/config.ts'
 import { nodePaths } from '../../node/paths.ts'
 import { readCliToken } from '../../node/users/cli-token.ts'
 import { createRegistry, type Registry } from '../../registry/registry.ts'
@@ -63,7 +62,7 @@ import { api, TransferWatch, type NodeHttp } from './wan-nodes.ts'
  * Rows, one per link: raw-tcp (bytes of the study's size through the path, timed by the sink from
  * its first byte to its last), dimse (dcmtk storescu -> storescp +B, TCP_NODELAY=1 both sides, the
  * study's files, one association), beeldnet (compression off) and beeldnet-zstd (the node config's
- * transfers.compression: zstd on both nodes; 'n/a' with a note while the node has no such key).
+ * * transfers.compression: zstd on both nodes).
  * MB = MiB, as in the other benchmarks; lineMbit is 10^6 bit/s. mbPerS is the study's (uncompressed)
  * bytes over the time; wireMbPerS is what the forwarders carried from sender to receiver over the
  * same time; utilisation = wireMbPerS x 8 x 1.048576 / lineMbit (how full the line was);
@@ -126,16 +125,6 @@ function linksFromEnv (): Link[] {
     if (match === null) throw new Error(`BENCH_WAN_LINKS: '${part}' is not <Mbit/s>@<RTT ms>`)
     return { lineMbit: Number(match[1]), rttMs: Number(match[2]) }
   })
-}
-
-/** Whether the node's config knows transfers.compression yet (the key is being added). */
-function nodeKnowsCompression (): boolean {
-  try {
-    const config = parseConfig('', { BEELDNET_TRANSFERS_COMPRESSION: 'zstd' }) as unknown as { transfers: Record<string, unknown> }
-    return config.transfers.compression === 'zstd'
-  } catch {
-    return false
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,9 +333,6 @@ export async function runWanBench (print: Log): Promise<BenchRow[]> {
   const instances = Number(process.env.BENCH_WAN_INSTANCES ?? 400)
   const only = process.env.BENCH_WAN_ONLY?.split(',').map((s) => s.trim()).filter((s) => s !== '')
   const wanted = (name: string): boolean => only === undefined || only.includes(name)
-  const compressionKnown = nodeKnowsCompression()
-  const noCompression = 'no transfers.compression in the node config yet'
-  if (!compressionKnown) log(`note: ${noCompression}`)
 
   const work = await mkdtemp(join(tmpdir(), 'beeldnet-bench-wan-'))
   const workers: WorkerProcess[] = []
@@ -459,12 +445,8 @@ export async function runWanBench (print: Log): Promise<BenchRow[]> {
     for (const compression of ['off', 'zstd'] as const) {
       const name = compression === 'off' ? 'beeldnet' : 'beeldnet-zstd'
       if (!wanted(name)) continue
-      if (compression === 'zstd' && !compressionKnown) {
-        for (const link of links) rows.push(row(name, link, measuredRtt.get(link) ?? Number.NaN, 'n/a', [], null, noCompression))
-        continue
-      }
       await setLink(path, links[0]!, calibrated.get(links[0]!))
-      nodes = await startNodes(path, registry, a, b, compressionKnown ? compression : null, workers, log)
+      nodes = await startNodes(path, registry, a, b, compression, workers, log)
       for (const link of links) {
         await setLink(path, link, calibrated.get(link))
         log(`${name} on ${link.lineMbit} Mbit/s, ${link.rttMs} ms RTT: ${rounds} round(s) ...`)
@@ -475,7 +457,7 @@ export async function runWanBench (print: Log): Promise<BenchRow[]> {
           log(`  round ${round}: ${(s.bytes / MB / s.seconds).toFixed(1)} MB/s (${s.seconds.toFixed(1)} s), wire ${(s.wireBytes / MB / s.seconds).toFixed(1)} MB/s, nodes ${s.cpuS?.toFixed(1)} CPU s, forwarders ${s.fwdCpuS.toFixed(1)} CPU s`)
         }
         const [s, r] = await Promise.all([procStats(nodes.sender.pid), procStats(nodes.receiver.pid)])
-        rows.push(row(name, link, measuredRtt.get(link) ?? Number.NaN, compressionKnown ? compression : 'off', samples, Math.max(s.peakRssMb, r.peakRssMb), null))
+        rows.push(row(name, link, measuredRtt.get(link) ?? Number.NaN, compression, samples, Math.max(s.peakRssMb, r.peakRssMb), null))
       }
       await stopNodes(nodes)
       nodes = undefined
