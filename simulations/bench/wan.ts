@@ -62,7 +62,7 @@ import { api, TransferWatch, type NodeHttp } from './wan-nodes.ts'
  * Rows, one per link: raw-tcp (bytes of the study's size through the path, timed by the sink from
  * its first byte to its last), dimse (dcmtk storescu -> storescp +B, TCP_NODELAY=1 both sides, the
  * study's files, one association), beeldnet (compression off) and beeldnet-zstd (the node config's
- * * transfers.compression: zstd on both nodes).
+ * transfers.compression: zstd on both nodes).
  * MB = MiB, as in the other benchmarks; lineMbit is 10^6 bit/s. mbPerS is the study's (uncompressed)
  * bytes over the time; wireMbPerS is what the forwarders carried from sender to receiver over the
  * same time; utilisation = wireMbPerS x 8 x 1.048576 / lineMbit (how full the line was);
