@@ -1,0 +1,88 @@
+import canonicalize from 'canonicalize'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { canonicalText } from '../../../protocol/canonical.ts'
+import { peerIdOfPublicKey } from '../../../protocol/keys.ts'
+import { canonicalDirectoryText, isSignedDirectory, SignedDirectory, type Directory } from '../../../protocol/registry/documents.ts'
+import { makeEnrolment, makeGovernance, makeNodeKey, nextDirectory } from '../../helpers/registry-fixtures.ts'
+
+/*
+ * The fast paths of directory verification (a hand-written schema check, a field-by-field canonical
+ * text, peer ids without libp2p objects) must answer exactly as the slow ones they stand in for.
+ */
+
+function richDirectory (): { gov: ReturnType<typeof makeGovernance>, dir: Directory } {
+  const gov = makeGovernance(3, 5)
+  const [a, b, c] = [makeNodeKey(), makeNodeKey(), makeNodeKey()]
+  const v1 = nextDirectory(gov, undefined, [
+    { action: 'admit', enrolment: makeEnrolment(gov.root.network, '12345678', a, 'Ziekenhuis "Sint-Jözef" \\ Zuid ☃ 𝄞') },
+    { action: 'admit', enrolment: makeEnrolment(gov.root.network, '87654321', b) }
+  ])
+  const v2 = nextDirectory(gov, v1.signed, [
+    { action: 'rotate-node-key', ura: '12345678', oldPeerId: a.peerId, enrolment: makeEnrolment(gov.root.network, '12345678', c), overlapDays: 7 },
+    { action: 'revoke-node-key', ura: '87654321', peerId: b.peerId, reason: 'key lost\nin "transit"' },
+    { action: 'suspend', ura: '87654321', reason: 'audit' }
+  ])
+  return { gov, dir: v2.signed }
+}
+
+describe('fast directory verification paths', () => {
+  it('writes the same canonical text as the RFC 8785 package, optional fields and escapes included', () => {
+    const { dir } = richDirectory()
+    expect(JSON.stringify(dir)).toContain('notAfter')
+    expect(JSON.stringify(dir)).toContain('revoked')
+    expect(canonicalDirectoryText(dir)).toBe(canonicalize(dir))
+    expect(canonicalText(dir)).toBe(canonicalize(dir))
+    const lone = { ...dir, institutions: [{ ...dir.institutions[0]!, name: 'a\uD800b' }] }
+    expect(canonicalDirectoryText(lone)).toBeUndefined()
+    expect(() => canonicalText(lone)).toThrow()
+  })
+
+  it('canonicalText matches the package on assorted values and falls back for the unusual', () => {
+    const values: unknown[] = [
+      null, true, 0, -0, 1e21, 1.5e-7, 'é\u2028"', [1, 'a', null, { b: 1, a: [] }], { '10': 1, '2': 2, b: undefined, a: { z: 1, y: '\u0000' } },
+      { toJSON: () => ({ x: 1 }) }, [undefined, 1], new Date(0), { d: new Date(0) }, Object.assign(Object.create(null), { b: 1, a: 2 })
+    ]
+    for (const v of values) expect(canonicalText(v)).toBe(canonicalize(v))
+    expect(() => canonicalText(Number.NaN)).toThrow()
+    expect(() => canonicalText({ a: Infinity })).toThrow()
+  })
+
+  it('accepts a directory only where zod does, and refuses what it refuses', () => {
+    const { gov, dir } = richDirectory()
+    const env = gov.sign(dir)
+    expect(isSignedDirectory(env)).toBe(true)
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- mutations reach anywhere, as an attacker would
+    const mutations: Array<(d: any) => void> = [
+      (d) => { d.signed.institutions[0].patientName = 'Jansen^Piet' },
+      (d) => { d.signed.institutions[0].nodes[0].addresses.push('not an address') },
+      (d) => { d.signed.institutions[0].name = ' padded' },
+      (d) => { d.signed.institutions[0].kind = 'spa' },
+      (d) => { d.signed.institutions[0].status.since = '2026-02-30T00:00:00Z' },
+      (d) => { d.signed.institutions[0].nodes[0].notAfter = undefined },
+      (d) => { d.signed.version = 1.5 },
+      (d) => { d.signed.prev = 'ABC' },
+      (d) => { d.signatures.push({ keyid: 'x', sig: 'y' }) },
+      (d) => { d.extra = 1 },
+      (d) => { d.signed.institutions[1].departments = Array.from({ length: 65 }, () => ({ code: 'RAD', name: 'R' })) },
+      (d) => { d.signed.institutions[1].nodes[0].revoked.reason = '' },
+      (d) => { d.signed.institutions[1].ura = '1234567' }
+    ]
+    for (const mutate of mutations) {
+      const copy = structuredClone(env)
+      mutate(copy)
+      const zod = SignedDirectory.safeParse(copy).success
+      // never accepts what zod refuses (it may defer to zod on what zod accepts)
+      if (!zod) expect(isSignedDirectory(copy)).toBe(false)
+    }
+    const parsed = JSON.parse(JSON.stringify(env).replace('"signed":{', '"signed":{"__proto__":{},'))
+    expect(isSignedDirectory(parsed)).toBe(false)
+  })
+
+  it('computes the libp2p peer id of an Ed25519 key', () => {
+    const keys = [Buffer.alloc(32), Buffer.alloc(32, 0xff), ...Array.from({ length: 200 }, () => randomBytes(32))]
+    for (const k of keys) expect(peerIdOfPublicKey(k.toString('base64'))).toBe(peerIdFromPublicKey(publicKeyFromRaw(k)).toString())
+  })
+})
