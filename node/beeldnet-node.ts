@@ -154,7 +154,8 @@ export class BeeldnetNode {
       this.p2p = createP2PHost({ identity: this.identity, directory: this.directory, logger: this.logger }, {
         listen: config.p2p.listen,
         announce: config.p2p.announce,
-        maxStreamWindowSize: config.p2p.streamWindowBytes
+        maxStreamWindowSize: config.p2p.streamWindowBytes,
+        inboundConnectionsPerSecond: config.p2p.inboundConnectionsPerSecond
       })
       return createDirectoryGossip({ host: this.p2p, directory: this.directory, logger: this.logger })
     }))
@@ -256,7 +257,7 @@ export class BeeldnetNode {
     const exchange = createExchange({ host: this.p2p, dataChannel: this.dataChannel, directory: this.directory, store: this.store, identity: this.identity, logger: this.logger, audit: this.audit, policyStore: this.policyStore }, {
       dataDir: this.dataDir,
       compression: config.transfers.compression === 'zstd',
-      queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, retryForMs: config.transfers.retryForHours * 3_600_000 },
+      queue: { concurrency: config.transfers.concurrency, perPeerConcurrency: config.transfers.perPeerConcurrency, retryForMs: config.transfers.retryForHours * 3_600_000, backoffMaxMs: config.transfers.retryPauseMaxSeconds * 1000 },
       stream: { stallTimeoutMs: config.transfers.stallTimeoutSeconds * 1000 },
       pullRules: config.policy.pull,
       bulkPatientLimit: config.transfers.bulkPatientLimit

@@ -55,8 +55,9 @@ export const ConfigSchema = z.strictObject({
     announce: z.preprocess(splitList, z.array(Multiaddr).max(16)).default([]),
     streamWindowBytes: z.coerce.number().int().min(256 * 1024).max(64 * 1024 * 1024).default(DEFAULT_MAX_STREAM_WINDOW),
     dataChannel: z.enum(['tls', 'off']).default('tls'),
-    dataPort: z.coerce.number().int().min(0).max(65535).default(0)
-  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: DEFAULT_MAX_STREAM_WINDOW, dataChannel: 'tls', dataPort: 0 }),
+    dataPort: z.coerce.number().int().min(0).max(65535).default(0),
+    inboundConnectionsPerSecond: z.coerce.number().int().min(1).max(10_000).default(5)
+  }).default({ listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: DEFAULT_MAX_STREAM_WINDOW, dataChannel: 'tls', dataPort: 0, inboundConnectionsPerSecond: 5 }),
   transfers: z.strictObject({
     concurrency: z.coerce.number().int().min(1).max(64).default(4),
     perPeerConcurrency: z.coerce.number().int().min(1).max(16).default(2),
@@ -66,8 +67,9 @@ export const ConfigSchema = z.strictObject({
     maxAttempts: z.coerce.number().int().min(1).max(1000).optional(),
     stallTimeoutSeconds: z.coerce.number().int().min(1).max(3600).default(30),
     bulkPatientLimit: z.coerce.number().int().min(1).max(1000).default(3),
-    compression: z.enum(['zstd', 'off']).default('off')
-  }).default({ concurrency: 4, perPeerConcurrency: 2, retryForHours: 24, stallTimeoutSeconds: 30, bulkPatientLimit: 3, compression: 'off' }),
+    compression: z.enum(['zstd', 'off']).default('off'),
+    retryPauseMaxSeconds: z.coerce.number().positive().max(86_400).default(600)
+  }).default({ concurrency: 4, perPeerConcurrency: 2, retryForHours: 24, stallTimeoutSeconds: 30, bulkPatientLimit: 3, compression: 'off', retryPauseMaxSeconds: 600 }),
   dimse: z.strictObject({
     enabled: z.preprocess((v) => v === 'true' ? true : v === 'false' ? false : v, z.boolean()).default(false),
     host: z.string().min(1).default('127.0.0.1'),
@@ -204,6 +206,10 @@ p2p:
   # in the firewall next to the libp2p port) when peers reach this node through one.
   # From the environment: BEELDNET_P2P_DATA_PORT=4002
   dataPort: 0
+  # New connections a second accepted from one IP address (libp2p's inbound threshold); more are
+  # dropped. Raise it when many peers share one address (a proxy, or a simulation on loopback).
+  # From the environment: BEELDNET_P2P_INBOUND_CONNECTIONS_PER_SECOND=100
+  inboundConnectionsPerSecond: 5
 
 transfers:
   # Outgoing studies sent at once, to all peers together and to one peer.
@@ -223,6 +229,9 @@ transfers:
   # worth it on links slower than ~1 Gbit/s, costly in CPU on faster ones. From the environment:
   # BEELDNET_TRANSFERS_COMPRESSION=zstd
   compression: off
+  # The longest pause between two tries of a failing transfer (the pauses double from 5 s up to it).
+  # From the environment: BEELDNET_TRANSFERS_RETRY_PAUSE_MAX_SECONDS=120
+  retryPauseMaxSeconds: 600
 
 dimse:
   # The node's DICOM (DIMSE) service for the hospital's PACS and modalities: C-ECHO, C-STORE

@@ -54,6 +54,8 @@ export interface P2PHostInit {
   inactivityTimeoutMs?: number
   /** how often open connections are checked against the directory, for keys whose notAfter passes (default 60_000) */
   recheckIntervalMs?: number
+  /** new connections a second accepted from one IP address; libp2p drops the rest (default 5, libp2p's) */
+  inboundConnectionsPerSecond?: number
   /** the clock for gating (default () => new Date()) */
   now?: () => Date
 }
@@ -185,7 +187,8 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
       maxWriteBufferLength: init.maxWriteBufferLength ?? MUXER_DEFAULTS.maxWriteBufferLength,
       keepAliveIntervalMs: init.keepAliveIntervalMs ?? MUXER_DEFAULTS.keepAliveIntervalMs,
       inactivityTimeoutMs: init.inactivityTimeoutMs ?? 120_000,
-      recheckIntervalMs: init.recheckIntervalMs ?? 60_000
+      recheckIntervalMs: init.recheckIntervalMs ?? 60_000,
+      inboundConnectionsPerSecond: init.inboundConnectionsPerSecond ?? 5
     }
     if (this.init.maxReadBufferLength <= this.init.maxStreamWindowSize) {
       // A paused stream still receives what the peer may send within its window: a smaller buffer resets streams.
@@ -221,7 +224,8 @@ class DefaultP2PHost extends EventEmitter<P2PHostEvents> implements P2PHost {
           inactivityTimeout: this.init.inactivityTimeoutMs
         }
       })],
-      connectionGater: this.gating.connectionGater
+      connectionGater: this.gating.connectionGater,
+      connectionManager: { inboundConnectionThreshold: this.init.inboundConnectionsPerSecond }
     })
     for (const [protocol, { handler, options }] of this.handlers) await node.handle(protocol, this.wrap(handler), options)
     node.addEventListener('connection:open', this.onConnectionOpen)

@@ -14,8 +14,8 @@ describe('node config', () => {
       store: { retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep' },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
-      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024, dataChannel: 'tls', dataPort: 0 },
-      transfers: { concurrency: 4, perPeerConcurrency: 2, retryForHours: 24, stallTimeoutSeconds: 30, bulkPatientLimit: 3, compression: 'off' },
+      p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024, dataChannel: 'tls', dataPort: 0, inboundConnectionsPerSecond: 5 },
+      transfers: { concurrency: 4, perPeerConcurrency: 2, retryForHours: 24, stallTimeoutSeconds: 30, bulkPatientLimit: 3, compression: 'off', retryPauseMaxSeconds: 600 },
       dimse: { enabled: false, host: '127.0.0.1', port: 11112, aeTitle: 'BEELDNET', acceptCalling: [], destinations: [], idleSeconds: 60 },
       routing: { rules: [] },
       audit: { syslog: '' },
@@ -66,9 +66,9 @@ describe('node config', () => {
 
   it('p2p addresses come from the file or the environment; lists comma-separated', () => {
     const file = 'p2p:\n  listen: [/ip4/0.0.0.0/tcp/4001, /ip6/::/tcp/4001]\n  announce: [/dns4/beeldnet.ziekenhuis.nl/tcp/4001]\n'
-    expect(parseConfig(file, {}).p2p).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'], announce: ['/dns4/beeldnet.ziekenhuis.nl/tcp/4001'], streamWindowBytes: 1024 * 1024, dataChannel: 'tls', dataPort: 0 })
-    const env = { BEELDNET_P2P_LISTEN: '/ip4/10.0.0.5/tcp/4001, /ip4/127.0.0.1/tcp/4002', BEELDNET_P2P_ANNOUNCE: '', BEELDNET_P2P_STREAM_WINDOW_BYTES: '4194304' }
-    expect(parseConfig(file, env).p2p).toEqual({ listen: ['/ip4/10.0.0.5/tcp/4001', '/ip4/127.0.0.1/tcp/4002'], announce: [], streamWindowBytes: 4 * 1024 * 1024, dataChannel: 'tls', dataPort: 0 })
+    expect(parseConfig(file, {}).p2p).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'], announce: ['/dns4/beeldnet.ziekenhuis.nl/tcp/4001'], streamWindowBytes: 1024 * 1024, dataChannel: 'tls', dataPort: 0, inboundConnectionsPerSecond: 5 })
+    const env = { BEELDNET_P2P_LISTEN: '/ip4/10.0.0.5/tcp/4001, /ip4/127.0.0.1/tcp/4002', BEELDNET_P2P_ANNOUNCE: '', BEELDNET_P2P_STREAM_WINDOW_BYTES: '4194304', BEELDNET_P2P_INBOUND_CONNECTIONS_PER_SECOND: '100' }
+    expect(parseConfig(file, env).p2p).toEqual({ listen: ['/ip4/10.0.0.5/tcp/4001', '/ip4/127.0.0.1/tcp/4002'], announce: [], streamWindowBytes: 4 * 1024 * 1024, dataChannel: 'tls', dataPort: 0, inboundConnectionsPerSecond: 100 })
   })
 
   it('refuses a stream window outside 256 KiB to 64 MiB with a clear error', () => {
