@@ -6,6 +6,7 @@ import { acceptsGzip } from '../directory-cache.ts'
 import { BadRequestError, NotFoundError, RateLimitedError } from '../errors.ts'
 import { registerGovernanceView } from '../governance-view/routes.ts'
 import type { RegistryService } from '../service.ts'
+import { registerRegistryMetrics } from './metrics.ts'
 import { toRefusal } from './refusals.ts'
 
 /*
@@ -67,6 +68,8 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
       errorResponseBuilder: (_req, context) => new RateLimitedError(`more than ${context.max} requests a minute from this address; retry in ${context.after}`)
     })
   }
+
+  registerRegistryMetrics(app)
 
   app.setNotFoundHandler((req) => { throw new NotFoundError(`${req.method} ${req.url.split('?')[0]} not found`) })
 
