@@ -63,7 +63,7 @@ export interface ExchangeTiming {
   to: string
   /** The path's line: the slower of the two links. */
   linkClass: LinkClass
-  /** False when the path's utilisation is not measured (10 Gbit/s: the 1 Gbit/s ratio). */
+  /** False when the path's line has no measured utilisation (10 Gbit/s: the 1 Gbit/s ratio). */
   utilisationMeasured: boolean
   delivered: boolean
   /** The refusal's or end's code when not delivered. */
@@ -180,7 +180,7 @@ export function runClock (
       from: e.from,
       to: e.to,
       linkClass: linkClassOf(line),
-      utilisationMeasured: UTILISATION[fromLink].measured && UTILISATION[toLink].measured,
+      utilisationMeasured: UTILISATION[line].measured,
       delivered,
       code: f.outcome === 'delivered' ? null : f.code,
       startedAt,
