@@ -58,7 +58,13 @@ export function ecdfPoints (timings: readonly ExchangeTiming[], by: PlotSeriesBy
   for (const [series, list] of groups) {
     const times = list.map((t) => t.timeToAvailableMin).filter((m): m is number => m !== null).sort((a, b) => a - b)
     points.push({ series, minutes: left, share: 0 })
-    times.forEach((m, i) => points.push({ series, minutes: Math.max(m, left), share: (i + 1) / list.length }))
+    times.forEach((m, i) => {
+      const point = { series, minutes: Math.max(m, left), share: (i + 1) / list.length }
+      // Steps closer than 1/500 of a decade (well under a pixel) are drawn as one: a far smaller SVG, the same figure.
+      const last = points.at(-1)!
+      if (last.series === series && last.share > 0 && Math.log10(point.minutes) - Math.log10(last.minutes) < 1 / 500) last.share = point.share
+      else points.push(point)
+    })
     points.push({ series, minutes: AXIS_MAX_MIN, share: times.length / list.length })
   }
   return points
