@@ -12,7 +12,7 @@ import { createTrustStore, trustDir } from './directory/trust-store.ts'
 import { createDataChannel, dataChannelHost, type DataChannel } from './p2p/data-channel.ts'
 import { createP2PHost, type P2PHost } from './p2p/host.ts'
 import { createDirectoryGossip } from './p2p/gossip.ts'
-import { countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
+import { countRefusals, countTransfers, createMetrics, type NodeMetrics } from './api/metrics.ts'
 import { createExchange, type Exchange } from './transfers/exchange.ts'
 import { createDimseService, type DimseService } from './dimse/dimse-service.ts'
 import { createPacsForwarding, type PacsForwarding } from './reconcile/forwarding.ts'
@@ -131,7 +131,13 @@ export class BeeldnetNode {
     const parts: NodePart[] = []
     this.dimse = undefined
     parts.push(part('store', () => {
-      this.store = new StudyStore({ dir: paths.data, duplicates: config.store.duplicates, onDuplicate: (e) => { void this.recordDuplicate(e) } })
+      this.store = new StudyStore({
+        dir: paths.data,
+        duplicates: config.store.duplicates,
+        onDuplicate: (e) => { void this.recordDuplicate(e) },
+        space: { minFreeBytes: config.store.minFreeBytes, maxBytes: config.store.maxBytes }
+      })
+      this.store.space.on('refused', (r) => { this.logger.warn({ code: r.code, route: r.route, neededBytes: r.neededBytes, reason: r.message }, 'refused: the store is full') })
       return this.store
     }))
     parts.push(part('audit trail', () => {
@@ -310,6 +316,7 @@ export class BeeldnetNode {
       exportsByState: async () => [...Map.groupBy(await this.pacs.exports.list(), (e) => e.state)].map(([state, list]) => ({ state, count: list.length }))
     })
     countTransfers(metrics, this.exchange)
+    countRefusals(metrics, this.store.space)
     return metrics
   }
 

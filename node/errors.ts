@@ -76,6 +76,14 @@ export class StoreLockedError extends BeeldnetError {
   }
 }
 
+/**
+ * The store takes nothing more now: what arrives would leave less free than store.minFreeBytes, or
+ * pass store.maxBytes, or the disk said ENOSPC. The sender tries again later; nothing held is touched.
+ */
+export class DiskFullError extends BeeldnetError {
+  constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_DISK_FULL', message, options) }
+}
+
 export class ImportSourceError extends BeeldnetError {
   constructor (message: string, options?: ErrorOptions) { super('BEELDNET_ERR_IMPORT_SOURCE', message, options) }
 }

@@ -142,7 +142,7 @@ export function createHttpServer (components: HttpServerComponents, init: HttpSe
     const usage = await store.diskUsage()
     const directory = components.directory?.status() ?? null
     const p2p = components.p2p?.status() ?? null
-    const problems = healthProblems({ directory, p2p, store: usage })
+    const problems = healthProblems({ directory, p2p, store: usage, diskFull: await store.space.problem(), minFreeBytes: store.space.minFreeBytes })
     return reply.status(problems.length === 0 ? 200 : 503).send({
       status: problems.length === 0 ? 'ok' : 'degraded', problems, node: init.nodeName, peerId: init.peerId, store: usage, directory, p2p
     })

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { DiskRefusal } from '../store/disk-space.ts'
 import type { TransferProgress } from '../transfers/events.ts'
 
 /*
@@ -25,6 +26,8 @@ export interface NodeMetrics {
   readonly bytesMoved: Counter<'direction'>
   /** instances moved and verified, by direction */
   readonly instancesMoved: Counter<'direction'>
+  /** what the store refused for want of space, by code and route (transfer, pull, stow, c-store, import, write) */
+  readonly refusals: Counter<'code' | 'route'>
   /** current rate of a running transfer, bytes/s, by direction and peer URA */
   readonly transferRate: Gauge<'direction' | 'ura'>
   metrics (): Promise<string>
@@ -75,6 +78,7 @@ export function createMetrics (sources: MetricsSources = {}): NodeMetrics {
     registry,
     bytesMoved: new Counter({ name: 'beeldnet_transfer_bytes_total', help: 'instance bytes moved and verified', labelNames: ['direction'], registers }),
     instancesMoved: new Counter({ name: 'beeldnet_transfer_instances_total', help: 'instances moved and verified', labelNames: ['direction'], registers }),
+    refusals: new Counter({ name: 'beeldnet_store_refusals_total', help: 'what the store refused for want of space (store.minFreeBytes, store.maxBytes, ENOSPC)', labelNames: ['code', 'route'], registers }),
     transferRate: new Gauge({ name: 'beeldnet_transfer_rate_bytes_per_second', help: 'rate of running transfers', labelNames: ['direction', 'ura'], registers }),
     metrics: async () => registry.metrics(),
     contentType: registry.contentType
@@ -93,4 +97,9 @@ export function countTransfers (metrics: NodeMetrics, events: { on: (name: 'prog
     if (done) seen.delete(key)
     else seen.set(key, { bytes: Math.max(p.bytesDone, last.bytes), instances: Math.max(p.instancesDone, last.instances) })
   })
+}
+
+/** Counts the store's refusals for want of space (DiskSpace's 'refused' events). */
+export function countRefusals (metrics: NodeMetrics, space: { on: (name: 'refused', listener: (r: DiskRefusal) => void) => unknown }): void {
+  space.on('refused', (r) => { metrics.refusals.inc({ code: r.code, route: r.route }) })
 }

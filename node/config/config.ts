@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 import { DEFAULT_MAX_STREAM_WINDOW } from '../../protocol/p2p/ids.ts'
 import { DUPLICATE_POLICIES } from '../store/duplicates.ts'
+import { DEFAULT_MIN_FREE_BYTES } from '../store/disk-space.ts'
 
 /*
  * One YAML file (written with comments by `beeldnet node init`) plus environment overrides named
@@ -19,6 +20,16 @@ const Multiaddr = z.string().refine((s) => { try { multiaddr(s); return s.starts
 // PS3.5: up to 16 characters of the default repertoire, no backslash, not all spaces.
 const AeTitle = z.string().regex(/^[\x20-\x5B\x5D-\x7E]{1,16}$/, 'an AE title: 1 to 16 printable ASCII characters, no backslash')
   .refine((s) => s.trim() !== '', 'an AE title cannot be only spaces')
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 }
+
+/** A size in bytes: a number, or a number with a unit as people write it ("1 GiB", "500MB"). */
+const Bytes = z.preprocess((value) => {
+  if (typeof value !== 'string') return value
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/.exec(value)
+  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()]
+  return m === null || unit === undefined ? value : Math.round(Number(m[1]) * unit)
+}, z.number({ error: 'a size in bytes, or with a unit: 1GiB, 500MB, 2TiB' }).int().min(0))
 
 function splitList (value: unknown): unknown {
   return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value
@@ -39,8 +50,12 @@ export const ConfigSchema = z.strictObject({
   store: z.strictObject({
     retentionDays: z.coerce.number().positive().default(30),
     retentionIntervalMinutes: z.coerce.number().positive().max(10_080, 'at most a week').default(60),
-    duplicates: z.enum(DUPLICATE_POLICIES).default('keep')
-  }).default({ retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep' }),
+    duplicates: z.enum(DUPLICATE_POLICIES).default('keep'),
+    /** free bytes the store's disk keeps: what would leave less is refused (BEELDNET_ERR_DISK_FULL) */
+    minFreeBytes: Bytes.default(DEFAULT_MIN_FREE_BYTES),
+    /** at most this many bytes of studies, stored and arriving; unset: the disk is the limit */
+    maxBytes: Bytes.optional()
+  }).default({ retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep', minFreeBytes: DEFAULT_MIN_FREE_BYTES }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).default({ level: 'info' }),
@@ -165,6 +180,15 @@ store:
   # - refuse: any other bytes are refused (C000); the same bytes again are success.
   # Every copy kept, replaced or refused is in the log and the audit trail.
   duplicates: keep
+  # Free space the store's disk keeps. A study offered by a peer (counting the bytes promised to
+  # transfers under way), a STOW-RS or C-STORE instance or an import that would leave less is
+  # refused with BEELDNET_ERR_DISK_FULL (peers retry later, C-STORE gets A700, STOW-RS 507) until
+  # retention or a deletion frees space; the node goes on serving studies meanwhile. A number of
+  # bytes or with a unit: 1GiB, 500MB.
+  minFreeBytes: 1GiB
+  # A quota, for a node given a share of a volume: at most this much of studies, stored and
+  # arriving. Unset (the default): the disk is the limit.
+  # maxBytes: 500GiB
 
 log:
   # fatal, error, warn, info, debug, trace or silent

@@ -124,7 +124,7 @@ export function beginImportRun (store: StudyStore, init: ImportRunInit = {}): Im
         summary.outcomes.push(staged)
         return { ...staged }
       } catch (err) {
-        if (!isBeeldnetError(err)) {
+        if (!isBeeldnetError(err) || err.code === 'BEELDNET_ERR_DISK_FULL') {
           // not the file's fault (an upload cut off, the disk full): no outcome, the caller decides
           summary.files--
           throw err

@@ -23,7 +23,9 @@ export const FailureReason = {
   /** the instance's Study Instance UID is not the one in the URL */
   studyMismatch: 0xA900,
   /** the node could not commit it (a disk, the index): nothing of its study was stored; try again */
-  processingFailure: 0x0110
+  processingFailure: 0x0110,
+  /** Refused: Out of Resources (PS3.4 B.2.3): the node's disk is full (BEELDNET_ERR_DISK_FULL); try again later */
+  outOfResources: 0xA700
 } as const
 
 /** At most this many reasons, each at most this long, go into the Warning header (the body has every part). */
@@ -31,7 +33,7 @@ const WARNING_REASONS = 10
 const WARNING_REASON_CHARS = 200
 
 export interface StowOutcome {
-  /** 200 all stored, 202 some failed, 409 none stored */
+  /** 200 all stored, 202 some failed, 409 none stored, 507 none stored because the disk is full */
   status: number
   body: DicomJson
   /** why each failed part failed, in words (the response's Warning header; the standard body has codes only) */
@@ -56,7 +58,7 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
   if (partType !== undefined && partType !== 'application/dicom') {
     throw new MultipartError(`this node takes multipart/related; type="application/dicom" (DICOM JSON and bulk data uploads are not supported), not type="${partType}"`)
   }
-  const session = store.beginImport({ origin: 'STOW-RS' })
+  const session = store.beginImport({ origin: 'STOW-RS', via: 'stow' })
   const staged: Staged[] = []
   const failed: Failed[] = []
   try {
@@ -80,7 +82,7 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
       } catch (err) {
         if (!isBeeldnetError(err)) throw err
         part.body.resume()
-        failed.push({ reason: FailureReason.cannotUnderstand, message: `${err.code}: ${err.message}` })
+        failed.push({ reason: err.code === 'BEELDNET_ERR_DISK_FULL' ? FailureReason.outOfResources : FailureReason.cannotUnderstand, message: `${err.code}: ${err.message}` })
       }
     }
     // Each part is answered by its own file's outcome (by hash: one request may carry one SOP
@@ -95,11 +97,18 @@ export async function storeInstances (store: StudyStore, logger: Logger, body: R
       const outcome = outcomes.get(sha256)
       if (outcome !== undefined && outcome.outcome !== 'refused') stored.push(part)
       else if (outcome !== undefined) failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: FailureReason.cannotUnderstand, message: `${outcome.code ?? ''}: ${outcome.message ?? ''}` })
-      else failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: FailureReason.processingFailure, message: `BEELDNET_ERR_INTERNAL: ${String((failedStudies.get(s.studyInstanceUID) as Error | undefined)?.message ?? 'not committed')}` })
+      else {
+        const err = failedStudies.get(s.studyInstanceUID)
+        const full = isBeeldnetError(err) && err.code === 'BEELDNET_ERR_DISK_FULL'
+        failed.push({ sopClassUID: s.sopClassUID, sopInstanceUID: s.sopInstanceUID, reason: full ? FailureReason.outOfResources : FailureReason.processingFailure, message: full ? `${err.code}: ${err.message}` : `BEELDNET_ERR_INTERNAL: ${String((err as Error | undefined)?.message ?? 'not committed')}` })
+      }
     }
-    if (stored.length > 0 || failed.length > 0) logger.info({ stored: stored.length, failed: failed.map((f) => f.message) }, 'STOW-RS')
+    // Nothing taken for want of space: 507 Insufficient Storage, which tells the sender to come back.
+    const full = stored.length === 0 && failed.length > 0 && failed.every((f) => f.reason === FailureReason.outOfResources)
+    if (full) logger.warn({ code: 'BEELDNET_ERR_DISK_FULL', failed: failed.length, reason: failed[0]!.message }, 'STOW-RS refused: the store is full')
+    else if (stored.length > 0 || failed.length > 0) logger.info({ stored: stored.length, failed: failed.map((f) => f.message) }, 'STOW-RS')
     return {
-      status: failed.length === 0 ? 200 : stored.length === 0 ? 409 : 202,
+      status: failed.length === 0 ? 200 : full ? 507 : stored.length === 0 ? 409 : 202,
       body: responseBody(stored, failed, studyInstanceUID, init),
       reasons: failed.map((f) => f.sopInstanceUID === undefined ? f.message : `${f.sopInstanceUID}: ${f.message}`),
       studies: [...new Set(stored.map((x) => x.studyInstanceUID))]

@@ -119,7 +119,7 @@ export class InstanceReceiver extends Writable {
 }
 
 async function storeOne (store: StudyStore, source: InstanceReceiver, origin: string): Promise<StoreOutcome> {
-  const session = store.beginImport({ origin })
+  const session = store.beginImport({ origin, via: 'c-store' })
   try {
     const staged = await session.add(source.fragments())
     const [result] = await session.commit()

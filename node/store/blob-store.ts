@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { StoredFileCorruptError, StoredFileMissingError } from '../errors.ts'
+import { DiskFullError, StoredFileCorruptError, StoredFileMissingError } from '../errors.ts'
+import { isNoSpace } from './disk-space.ts'
 import { fsyncPath, pathExists } from './durable-fs.ts'
 
 /*
@@ -15,6 +16,13 @@ import { fsyncPath, pathExists } from './durable-fs.ts'
 export interface BlobStoreInit {
   /** the store's root directory; blobs/, tmp/ and quarantine/ live under it */
   dir: string
+  /** what an ENOSPC or EDQUOT while staging becomes (the store's DiskSpace records it); default a DiskFullError */
+  noSpace?: (err: unknown) => Error
+  /**
+   * Test seam: called before each write of staged bytes with their count. Throwing fails that write
+   * as the file system would (an ENOSPC, say); the staging then cleans up as after a real one.
+   */
+  beforeWrite?: (bytes: number) => void
 }
 
 export interface StagedBlob {
@@ -46,9 +54,13 @@ export class BlobStore {
   private readonly madeDirsFor = new Set<string>()
   /** directory fsyncs done to make renames durable (a group commit does one per directory it touched), and staged files fsynced at commit */
   readonly stats = { directorySyncs: 0, stagedSyncs: 0 }
+  private readonly noSpace: (err: unknown) => Error
+  private readonly beforeWrite: ((bytes: number) => void) | undefined
 
   constructor (init: BlobStoreInit) {
     this.dir = init.dir
+    this.noSpace = init.noSpace ?? ((err) => new DiskFullError(`the store's disk is full: ${(err as Error).message}`, { cause: err }))
+    this.beforeWrite = init.beforeWrite
     this.blobsDir = join(init.dir, 'blobs')
     this.tmpDir = join(init.dir, 'tmp')
     this.quarantineDir = join(init.dir, 'quarantine')
@@ -86,6 +98,7 @@ export class BlobStore {
           if (bytesRead === 0) break
           const chunk = buffer.subarray(0, bytesRead)
           hash.update(chunk)
+          this.beforeWrite?.(chunk.byteLength)
           await writeAll(target, chunk)
           size += bytesRead
         }
@@ -95,7 +108,7 @@ export class BlobStore {
       }
     } catch (err) {
       await rm(tmpPath, { force: true })
-      throw err
+      throw this.failure(err)
     } finally {
       await source.close()
     }
@@ -118,7 +131,7 @@ export class BlobStore {
     let size = 0
     try {
       const target = await open(tmpPath, 'wx')
-      const writes = new PositionedWrites(target)
+      const writes = new PositionedWrites(target, this.beforeWrite)
       try {
         for await (const chunk of signal === undefined ? source : untilAborted(source, signal)) {
           hash.update(chunk)
@@ -134,8 +147,9 @@ export class BlobStore {
       }
     } catch (err) {
       destroyIfStream(source)
+      // The partial file goes whatever the failure: after an ENOSPC it is the space wanted most.
       await rm(tmpPath, { force: true })
-      throw err
+      throw this.failure(err)
     }
     return { tmpPath, sha256: hash.digest('hex'), size, ...(sync ? {} : { unsynced: true as const }) }
   }
@@ -146,7 +160,7 @@ export class BlobStore {
    */
   async syncStaged (staged: StagedBlob[]): Promise<void> {
     await Promise.all(staged.filter((b) => b.unsynced === true).map(async (b) => {
-      await fsyncPath(b.tmpPath)
+      await fsyncPath(b.tmpPath).catch((err: unknown) => { throw this.failure(err) })
       delete b.unsynced
       this.stats.stagedSyncs++
     }))
@@ -187,6 +201,11 @@ export class BlobStore {
 
   async discard (staged: StagedBlob): Promise<void> {
     await rm(staged.tmpPath, { force: true })
+  }
+
+  /** An ENOSPC or EDQUOT is said as BEELDNET_ERR_DISK_FULL; other errors pass. */
+  private failure (err: unknown): unknown {
+    return isNoSpace(err) ? this.noSpace(err) : err
   }
 
   /** Makes renames into these blobs' directories durable before the index points at them. */
@@ -306,13 +325,15 @@ const WRITE_BATCH_BYTES = 256 * 1024
  */
 class PositionedWrites {
   private readonly handle: FileHandle
+  private readonly beforeWrite: ((bytes: number) => void) | undefined
   private readonly pending: Array<Promise<void>> = []
   private batch: Uint8Array[] = []
   private batchBytes = 0
   private batchAt = 0
 
-  constructor (handle: FileHandle) {
+  constructor (handle: FileHandle, beforeWrite?: (bytes: number) => void) {
     this.handle = handle
+    this.beforeWrite = beforeWrite
   }
 
   /** Queues a chunk for `position` (right after the previous one); waits only when too many writes are on their way. */
@@ -327,7 +348,11 @@ class PositionedWrites {
   /** Starts the write of the gathered chunks; waits only when too many are on their way. */
   private async flush (): Promise<void> {
     if (this.batch.length === 0) return
-    const written = this.batch.length === 1 ? writeAll(this.handle, this.batch[0]!, this.batchAt) : writevAll(this.handle, this.batch, this.batchAt)
+    const [batch, at, bytes] = [this.batch, this.batchAt, this.batchBytes]
+    const written = (async () => {
+      this.beforeWrite?.(bytes)
+      await (batch.length === 1 ? writeAll(this.handle, batch[0]!, at) : writevAll(this.handle, batch, at))
+    })()
     this.batch = []
     this.batchBytes = 0
     written.catch(() => {})

@@ -1,4 +1,4 @@
-import { mkdir, statfs } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import PQueue from 'p-queue'
 import { BlobStore, type ReadBuffers, type StagedBlob } from './blob-store.ts'
@@ -6,6 +6,7 @@ import { StudyIndex, type StudyEntries, type StudyQuery } from './study-index.ts
 import type { InstanceRecord, SeriesRecord, StudyRecord } from './records.ts'
 import { GroupCommitter, GroupItemFailure } from './group-commit.ts'
 import { writeStudyFiles } from './study-export.ts'
+import { DiskSpace, type AdmissionRoute, type DiskSpaceInit } from './disk-space.ts'
 import { decideDuplicate, type DuplicateDecision, type DuplicatePolicy, type HeldCopy } from './duplicates.ts'
 import { readInstanceHeader, type InstanceHeader } from '../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyHeldError, StudyNotFoundError } from '../errors.ts'
@@ -19,6 +20,10 @@ export interface StudyStoreInit {
   duplicates?: DuplicatePolicy
   /** told of every copy kept, replaced or refused, once that is final (for the log and the audit trail) */
   onDuplicate?: (event: DuplicateEvent) => void
+  /** the free-space reserve and quota (config store.minFreeBytes, store.maxBytes); statfs injectable for tests */
+  space?: Omit<DiskSpaceInit, 'dir'>
+  /** test seam: before each write of staged instance bytes (BlobStoreInit.beforeWrite) */
+  beforeBlobWrite?: (bytes: number) => void
 }
 
 /** A copy of an instance the store held (or already had in the same batch), and what became of it. */
@@ -93,6 +98,8 @@ export interface Staged {
 export class StudyStore {
   readonly blobs: BlobStore
   readonly index: StudyIndex
+  /** admission by free space and quota, for everything that brings bytes in */
+  readonly space: DiskSpace
   private readonly dir: string
   private readonly beforeIndexCommit: StudyStoreInit['beforeIndexCommit']
   private readonly duplicatePolicy: DuplicatePolicy
@@ -109,7 +116,9 @@ export class StudyStore {
 
   constructor (init: StudyStoreInit) {
     this.dir = init.dir
-    this.blobs = new BlobStore({ dir: join(init.dir, 'store') })
+    this.space = new DiskSpace({ storedBytes: async () => this.storedBytes() }, { ...init.space, dir: init.dir })
+    // Staging is where a full disk shows: as a refusal this store remembers (health, metrics).
+    this.blobs = new BlobStore({ dir: join(init.dir, 'store'), noSpace: (err) => this.space.noSpace(err), beforeWrite: init.beforeBlobWrite })
     this.index = new StudyIndex(join(init.dir, 'index'))
     this.beforeIndexCommit = init.beforeIndexCommit
     this.duplicatePolicy = init.duplicates ?? 'keep'
@@ -132,9 +141,12 @@ export class StudyStore {
     await this.index.stop()
   }
 
-  /** Starts a batch of incoming instances; nothing becomes visible until `commit()`. */
-  beginImport (init: { origin?: string } = {}): ImportSession {
-    return new ImportSession(this, init.origin)
+  /**
+   * Starts a batch of incoming instances; nothing becomes visible until `commit()`. Each instance is
+   * admitted by free space first (`via` names the route in a refusal and the metrics).
+   */
+  beginImport (init: { origin?: string, via?: AdmissionRoute } = {}): ImportSession {
+    return new ImportSession(this, init.origin, init.via ?? 'import')
   }
 
   /** @internal used by ImportSession: a file path or a stream of one instance's bytes */
@@ -483,8 +495,14 @@ export class StudyStore {
       instances += study.numberOfInstances
       storedBytes += study.size
     }
-    const fs = await statfs(this.dir)
-    return { studies, instances, storedBytes, freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }
+    return { studies, instances, storedBytes, ...await this.space.disk() }
+  }
+
+  /** Bytes of the indexed instance files (what store.maxBytes bounds). */
+  async storedBytes (): Promise<number> {
+    let bytes = 0
+    for (const study of await this.index.findStudies()) bytes += study.size
+    return bytes
   }
 
   /**
@@ -583,12 +601,14 @@ interface IncomingPlan {
 export class ImportSession {
   private readonly store: StudyStore
   private readonly origin: string | undefined
+  private readonly via: AdmissionRoute
   private readonly byStudy = new Map<string, Staged[]>()
   private readonly shas = new Set<string>()
 
-  constructor (store: StudyStore, origin?: string) {
+  constructor (store: StudyStore, origin?: string, via: AdmissionRoute = 'import') {
     this.store = store
     this.origin = origin
+    this.via = via
   }
 
   /** Stages one file; throws a BeeldnetError (with its code) if the file is unusable. */
@@ -598,6 +618,10 @@ export class ImportSession {
 
   /** Stages one instance from a file path or a stream of its bytes. */
   async add (source: string | AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StageOutcome> {
+    // A stream's size is known only at its end: it must fit the reserve with nothing added, and the
+    // reserve is what absorbs it. A file's size is known before a byte is copied.
+    const bytes = typeof source === 'string' ? (await stat(source).catch(() => undefined))?.size ?? 0 : 0
+    await this.store.space.admit(bytes, `an instance from ${this.origin ?? 'an import'}`, this.via)
     const staged = await this.store.stageInstance(source, signal)
     const { header, blob } = staged
     // The same bytes twice in one batch are one instance; the same bytes as a stored file go on to

@@ -94,11 +94,13 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
   private readonly queries: Queries
   private readonly pulls: Pulls
   private readonly parts: Lifecycle
+  private readonly store: StudyStore
 
   constructor (components: ExchangeComponents, init: ExchangeInit) {
     super()
     const { host, store, identity, audit } = components
     this.host = host
+    this.store = store
     this.identity = identity
     const logger = components.logger.child({ component: 'exchange' })
     const stream = init.stream ?? {}
@@ -163,6 +165,9 @@ class DefaultExchange extends EventEmitter<ExchangeEvents> implements Exchange {
   }
 
   async pull (ura: string, request: PullRequestInput, options: { signal?: AbortSignal } = {}): Promise<PullAnswer> {
+    // A node that refuses every offer now does not ask for one: the person pulling hears why at once.
+    // (The study's size is the source's to say: the push it answers with is admitted as any other.)
+    await this.store.space.admit(0, `a pull of study ${request.studyInstanceUID}`, 'pull')
     return this.pulls.pull(ura, request, options)
   }
 

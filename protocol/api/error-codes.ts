@@ -33,6 +33,7 @@ export const ERRORS = {
   BEELDNET_ERR_STORE_FILE_MISSING: { status: 500, retry: false, class: 'StoredFileMissingError' },
   BEELDNET_ERR_STORE_FILE_CORRUPT: { status: 500, retry: false, class: 'StoredFileCorruptError' },
   BEELDNET_ERR_STORE_LOCKED: { status: 503, retry: true, class: 'StoreLockedError' },
+  BEELDNET_ERR_DISK_FULL: { status: 507, retry: true, class: 'DiskFullError' },
   BEELDNET_ERR_CONFIG: { status: 500, retry: true, class: 'ConfigError' },
   BEELDNET_ERR_CANNOT_LISTEN: { status: 500, retry: true, class: 'CannotListenError' },
   BEELDNET_ERR_NOT_INITIALISED: { status: 500, retry: true, class: 'NotInitialisedError' },

@@ -10,6 +10,7 @@ import { SignerMismatchError } from '../../../protocol/exchange/errors.ts'
 import { readInstanceHeader, type InstanceHeader } from '../../dicom/instance-header.ts'
 import { InstanceConflictError, PatientMismatchError, StudyNotFoundError } from '../../errors.ts'
 import { destroyIfStream, type StagedBlob } from '../../store/blob-store.ts'
+import type { Reservation } from '../../store/disk-space.ts'
 import type { Staged, StudyStore } from '../../store/study-store.ts'
 import { systemClock, type Clock } from '../clock.ts'
 import {
@@ -72,7 +73,10 @@ export interface ReceiveSession {
    * and not already stored in this study with the same bytes.
    */
   missing: (signal?: AbortSignal) => Promise<ManifestInstance[]>
-  /** The accept answer: every manifest instance not missing is listed as held. */
+  /**
+   * The accept answer: every manifest instance not missing is listed as held. The missing bytes are
+   * promised first (store.space): BEELDNET_ERR_DISK_FULL when they do not fit, and the sender retries.
+   */
   accept: (signal?: AbortSignal) => Promise<AcceptAnswer>
   /**
    * Streams one instance (named by SOP Instance UID or SHA-256) to a temp file while hashing,
@@ -296,6 +300,8 @@ class Session implements ReceiveSession {
   private dirMade = false
   private readonly meter: ProgressMeter
   private readonly throttle: () => boolean
+  /** the missing bytes, promised by the store's disk space from accept() until the session ends */
+  private reservation: Reservation | undefined
 
   constructor (owner: DefaultIncomingTransfers, manifest: Manifest, manifestHash: string, record: IncomingRecord, verified: Map<string, VerifiedInstance>) {
     this.owner = owner
@@ -341,7 +347,19 @@ class Session implements ReceiveSession {
   }
 
   async accept (signal?: AbortSignal): Promise<AcceptAnswer> {
-    const missing = new Set((await this.missing(signal)).map((i) => i.sha256))
+    const missingInstances = await this.missing(signal)
+    const bytes = missingInstances.reduce((n, i) => n + i.size, 0)
+    this.reservation?.release()
+    this.reservation = undefined
+    try {
+      this.reservation = await this.owner.store.space.reserve(bytes, `transfer ${this.transferId} (${missingInstances.length} instances to come)`)
+    } catch (err) {
+      await this.noteError(err)
+      throw err
+    }
+    // Closed while we waited (the node stopping): nothing will be written for this promise.
+    if (this.closed) this.reservation.release()
+    const missing = new Set(missingInstances.map((i) => i.sha256))
     return acceptAnswer(this.transferId, this.manifestHash, this.manifest.instances.filter((i) => !missing.has(i.sha256)).map((i) => i.sha256))
   }
 
@@ -412,6 +430,7 @@ class Session implements ReceiveSession {
       throw err
     }
     this.verified.set(entry.sha256, verified)
+    this.reservation?.written(entry.size)
     this.headers.set(entry.sha256, header)
     this.meter.markDone(entry.sha256, entry.size)
     await this.saveProgress()
@@ -510,6 +529,7 @@ class Session implements ReceiveSession {
     await rm(this.dir, { recursive: true, force: true })
     if (this.record.holder !== undefined) await this.owner.store.release(this.studyInstanceUID, this.record.holder)
     this.closed = true
+    this.reservation?.release()
     this.owner.forget(this)
     this.owner.emit('state', this.record)
     this.progress(true)
@@ -522,6 +542,7 @@ class Session implements ReceiveSession {
     this.closed = true
     this.controller.abort(reason ?? new Error('the session was aborted'))
     await Promise.allSettled(this.inflight.values())
+    this.reservation?.release()
     this.owner.forget(this)
   }
 

@@ -11,7 +11,7 @@ describe('node config', () => {
     expect(parseConfig(defaultConfigText('Noord'), {})).toEqual({
       node: { name: 'Noord' },
       http: { host: '127.0.0.1', port: 8470, trustProxy: '' },
-      store: { retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep' },
+      store: { retentionDays: 30, retentionIntervalMinutes: 60, duplicates: 'keep', minFreeBytes: 1024 ** 3 },
       log: { level: 'info' },
       registry: { url: '', pollIntervalSeconds: 300, mirrors: [] },
       p2p: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], streamWindowBytes: 1024 * 1024, dataChannel: 'tls', dataPort: 0, inboundConnectionsPerSecond: 5 },
@@ -41,6 +41,15 @@ describe('node config', () => {
     expect(() => parseConfig('dimse:\n  aeTitle: MUCH_TOO_LONG_AE_TITLE\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('dimse.aeTitle') }))
     expect(() => parseConfig('dimse:\n  acceptCalling: ["A\\\\B"]\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG' }))
     expect(() => parseConfig('pacs:\n  forward: sometimes\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('pacs.forward') }))
+  })
+
+  it('the store\'s free-space reserve and quota take bytes or a size with a unit, from the file or the environment', () => {
+    expect(parseConfig('store:\n  minFreeBytes: 500MB\n  maxBytes: 2TiB\n', {}).store).toMatchObject({ minFreeBytes: 500e6, maxBytes: 2 * 1024 ** 4 })
+    expect(parseConfig('store:\n  minFreeBytes: 1048576\n', {}).store.minFreeBytes).toBe(1024 ** 2)
+    expect(parseConfig('', { BEELDNET_STORE_MIN_FREE_BYTES: '2 GiB', BEELDNET_STORE_MAX_BYTES: '1.5TB' }).store).toMatchObject({ minFreeBytes: 2 * 1024 ** 3, maxBytes: 1.5e12 })
+    expect(parseConfig('', {}).store.maxBytes).toBeUndefined()
+    expect(() => parseConfig('store:\n  minFreeBytes: lots\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('store.minFreeBytes') }))
+    expect(() => parseConfig('store:\n  maxBytes: 5 parsecs\n', {})).toThrow(expect.objectContaining({ code: 'BEELDNET_ERR_CONFIG', message: expect.stringContaining('store.maxBytes') }))
   })
 
   it('pull rules need a URA, a decision and known purposes', () => {

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Stream } from '@libp2p/interface'
 import { buildEnrolment } from '../../../node/directory/enrol.ts'
 import { createDataChannel, type DataChannel } from '../../../node/p2p/data-channel.ts'
-import type { StudyStore } from '../../../node/store/study-store.ts'
+import type { StudyStore, StudyStoreInit } from '../../../node/store/study-store.ts'
 import { createExchange, type Exchange, type ExchangeInit } from '../../../node/transfers/exchange.ts'
 import type { Change } from '../../../protocol/registry/documents.ts'
 import { silent, type TestNetwork, type TestNode } from '../p2p/p2p-fixtures.ts'
@@ -36,6 +36,8 @@ export interface SideOptions {
   queue?: ExchangeInit['queue']
   /** the exchange streams' stall timeout (default stream-io's) */
   stallTimeoutMs?: number
+  /** the side's store: its disk space (statfs, reserve, quota) and test seams */
+  store?: Omit<StudyStoreInit, 'dir'>
 }
 
 async function admit (net: TestNetwork, node: TestNode, ura: string): Promise<Change> {
@@ -78,7 +80,7 @@ export function useExchangePairs (network: () => TestNetwork, tempDir: (label: s
 
   const startSide = async (node: TestNode, options: SideOptions): Promise<Side> => {
     const dir = await tempDir(`exchange-${node.name}`)
-    const store = await openStore(join(dir, 'data'), cleanup)
+    const store = await openStore(join(dir, 'data'), cleanup, options.store)
     const dataBytes = { sent: 0, connections: 0 }
     let dataChannel: DataChannel | undefined
     if (options.dataChannel !== false) {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import { afterEach } from 'vitest'
 import type { NodeIdentity } from '../../../protocol/identity.ts'
 import { importFiles } from '../../../node/dicom/file-import.ts'
-import { StudyStore } from '../../../node/store/study-store.ts'
+import { StudyStore, type StudyStoreInit } from '../../../node/store/study-store.ts'
 import type { Clock } from '../../../node/transfers/clock.ts'
 import type { ExchangeEvents } from '../../../node/transfers/events.ts'
 import type { Exchange } from '../../../node/transfers/exchange.ts'
@@ -29,8 +29,8 @@ export function useCleanup (): (stop: () => Promise<void>) => void {
   return (stop) => { stops.push(stop) }
 }
 
-export async function openStore (dir: string, onStop: (stop: () => Promise<void>) => void): Promise<StudyStore> {
-  const store = new StudyStore({ dir })
+export async function openStore (dir: string, onStop: (stop: () => Promise<void>) => void, init: Omit<StudyStoreInit, 'dir'> = {}): Promise<StudyStore> {
+  const store = new StudyStore({ ...init, dir })
   await store.start()
   let stopped = false
   const stop = async (): Promise<void> => {
