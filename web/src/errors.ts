@@ -42,6 +42,7 @@ const SENTENCES: Partial<Record<ErrorCode, Sentence>> = {
   BEELDNET_ERR_TRANSFER_STATE: ['Dat kan niet in de huidige stand van de overdracht.', 'That is not possible in the transfer\'s current state.'],
   BEELDNET_ERR_EXPORT_STATE: ['Dat kan niet in de huidige stand van de export naar het PACS.', 'That is not possible in the export\'s current state.'],
   BEELDNET_ERR_UNKNOWN_DESTINATION: ['Er is geen PACS ingesteld om naar te sturen. Vraag IT om pacs.destination in te stellen.', 'No PACS is set up to send to. Ask IT to set pacs.destination.'],
+  BEELDNET_ERR_DISK_FULL: ['De opslag van de node is vol: nieuwe onderzoeken worden nu geweigerd. Probeer het later opnieuw of vraag de IT-afdeling ruimte vrij te maken.', 'The node\'s storage is full: new studies are refused for now. Try again later or ask IT to free space.'],
   BEELDNET_ERR_IMPORT_STATE: ['Deze import liep niet zoals verwacht (verlopen of al afgerond). Kies de map opnieuw en importeer nog eens.', 'This import did not go as expected (expired or already finished). Choose the folder again and import once more.']
 }
 
