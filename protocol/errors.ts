@@ -89,6 +89,20 @@ export class InvalidEntryError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_INVALID_ENTRY', message) }
 }
 
+/** The institutions (of a directory, or a delta applied to the held one) do not make the root the header signs. */
+export class EntriesMismatchError extends BeeldnetError {
+  constructor (what: string, signed: { count: number, root: string }, got: { count: number, root: string }) {
+    super('BEELDNET_ERR_ENTRIES_MISMATCH', `the institutions of ${what} do not make the signed entries root (${signed.count} entries, ${signed.root.slice(0, 16)}; they make ${got.count}, ${got.root.slice(0, 16)}): tampered or incomplete`)
+  }
+}
+
+/** A directory in the format before signed headers (its institutions inside the signed part). */
+export class DirectoryFormatError extends BeeldnetError {
+  constructor (what: string) {
+    super('BEELDNET_ERR_DIRECTORY_FORMAT', `${what} is in the old format (institutions inside the signed part, no entries root): this version verifies only directories with a signed header; governance publishes the next version in the new format`)
+  }
+}
+
 export class ProofOfPossessionError extends BeeldnetError {
   constructor (message: string) { super('BEELDNET_ERR_PROOF_OF_POSSESSION', message) }
 }

@@ -1,8 +1,8 @@
 import { hashOfSigned } from '../protocol/canonical.ts'
 import { isBeeldnetError } from '../protocol/errors.ts'
-import { applyChange, buildDirectoryCandidate, buildRootCandidate } from '../protocol/registry/changes.ts'
-import { parseDocument, Root as RootSchema, type Change, type Directory, type Institution, type Proposal, type PublicKeyEntry, type Root } from '../protocol/registry/documents.ts'
-import { verifyDirectory, verifyInitialRoot, verifyProposal, verifyRootUpdate, type Verified } from '../protocol/registry/verify.ts'
+import { buildRootCandidate, DirectoryDraft, nextDirectory } from '../protocol/registry/changes.ts'
+import { envelopeOf, headerOf, parseDocument, Root as RootSchema, type Change, type Directory, type DirectoryHeader, type Proposal, type PublicKeyEntry, type Root } from '../protocol/registry/documents.ts'
+import { directoryHash, verifyDirectory, verifyInitialRoot, verifyProposal, verifyRootUpdate, type Verified } from '../protocol/registry/verify.ts'
 import type { CandidateRecord, ProposalRecord } from './store/records.ts'
 
 /*
@@ -10,6 +10,11 @@ import type { CandidateRecord, ProposalRecord } from './store/records.ts'
  * the same protocol functions every signer and every node uses, so it cannot publish anything a
  * verifier would refuse, and a signer recomputing the candidate gets the same bytes.
  */
+
+/** What a candidate's signatures cover: the root, or a directory's header. */
+export function signedPartOf (candidate: Pick<CandidateRecord, 'kind' | 'signed'>): Root | ReturnType<typeof headerOf> {
+  return candidate.kind === 'directory' ? headerOf(candidate.signed as Directory) : candidate.signed as Root
+}
 
 export type UnsignedCandidate = Omit<CandidateRecord, 'signatures' | 'frozen'>
 
@@ -71,51 +76,58 @@ export function assembleCandidate (input: AssemblyInput): Assembly {
       rejected.push({ id: p.id, reason: reasonOf(err) })
     }
   }
-  const applied: Array<{ id: string, change: Change }> = []
-  let institutions: Institution[] = directory?.institutions ?? []
+  // One draft for every change: each costs what it touches (1,000 admissions are linear).
+  const applied: string[] = []
+  const draft = new DirectoryDraft(directory?.institutions ?? [])
   for (const p of valid) {
     if (p.change.action === 'update-root' || rejected.some((r) => r.id === p.id)) continue
     try {
-      institutions = applyChange(institutions, p.change, root.network, issued)
-      applied.push(p)
+      draft.apply(p.change, root.network, issued)
+      applied.push(p.id)
     } catch (err) {
       rejected.push({ id: p.id, reason: reasonOf(err) })
     }
   }
   if (applied.length === 0) return { candidate: undefined, rejected }
-  const signed = buildDirectoryCandidate(directory, root, applied.map((p) => p.change), { issued, validityDays: input.directoryValidityDays })
+  const signed = nextDirectory(directory, root, draft.list(), { issued, validityDays: input.directoryValidityDays })
   return {
     candidate: {
       kind: 'directory',
       signed,
-      hash: hashOfSigned(signed),
-      proposalIds: applied.map((p) => p.id),
-      base: directory === undefined ? null : { version: directory.version, hash: hashOfSigned(directory) }
+      hash: directoryHash(signed),
+      proposalIds: applied,
+      base: directory === undefined ? null : { version: directory.version, hash: directoryHash(directory) }
     },
     rejected
   }
 }
 
+/** The directory in force with the pending proposals that still apply: what a new proposal must apply on top of. */
+export function pendingDraft (input: Omit<AssemblyInput, 'pending'> & { pending: ProposalRecord[] }): DirectoryDraft {
+  const draft = new DirectoryDraft(input.directory?.institutions ?? [])
+  for (const p of input.pending) {
+    if (p.proposal.signed.change.action === 'update-root') continue
+    try {
+      draft.apply(verifyProposal(p.proposal, input.root).signed.change, input.root.network, input.issued)
+    } catch {
+      // It will be rejected when the next candidate is assembled; it does not block this one.
+    }
+  }
+  return draft
+}
+
 /**
- * Refuses (InvalidChangeError, SchemaError) a new proposal that would not apply on top of the
- * directory in force and the pending proposals that still apply.
+ * Refuses (InvalidChangeError, SchemaError) a new proposal that would not apply on top of `draft`
+ * (see pendingDraft). A directory change that applies is applied to `draft`: the caller keeps it
+ * for the next proposal, so n proposals cost n changes, not n times all pending ones.
  */
-export function checkProposalApplies (proposal: Proposal, input: Omit<AssemblyInput, 'pending'> & { pending: ProposalRecord[] }): void {
+export function checkProposalApplies (proposal: Proposal, input: { root: Root, issued: string, rootValidityDays: number, draft: DirectoryDraft }): void {
   const { change } = proposal
   if (change.action === 'update-root') {
     nextRoot(input.root, change, input.issued, input.rootValidityDays)
     return
   }
-  let institutions: Institution[] = input.directory?.institutions ?? []
-  for (const p of input.pending) {
-    if (p.proposal.signed.change.action === 'update-root') continue
-    try {
-      institutions = applyChange(institutions, verifyProposal(p.proposal, input.root).signed.change, input.root.network, input.issued)
-    } catch {
-      // It will be rejected when the next candidate is assembled; it does not block this one.
-    }
-  }
-  applyChange(institutions, change, input.root.network, input.issued)
+  input.draft.apply(change, input.root.network, input.issued)
 }
 
 export interface Threshold {
@@ -126,7 +138,7 @@ export interface Threshold {
 }
 
 /** Whose signatures a candidate needs: root v(N+1) needs v(N)'s threshold and its own. */
-export function thresholdsFor (candidate: UnsignedCandidate, root: Root | undefined): Threshold[] {
+export function thresholdsFor (candidate: { kind: UnsignedCandidate['kind'], signed: Root | DirectoryHeader }, root: Root | undefined): Threshold[] {
   if (candidate.kind === 'root') {
     const next = candidate.signed as Root
     const own = { of: `root v${next.version}`, keys: next.governanceKeys, needed: next.threshold }
@@ -159,11 +171,13 @@ export function progressOf (thresholds: Threshold[], signatures: Array<{ keyid: 
  * while below threshold; any other failure is thrown (it would mean the candidate cannot publish).
  */
 export function verifyCandidate (candidate: CandidateRecord, root: Root | undefined, held: { version: number, hash: string } | undefined, now: Date): Verified<Root | Directory> | undefined {
-  const envelope = { signed: candidate.signed, signatures: candidate.signatures }
   try {
-    if (candidate.kind === 'root') return root === undefined ? verifyInitialRoot(envelope) : verifyRootUpdate(root, envelope)
+    if (candidate.kind === 'root') {
+      const envelope = { signed: candidate.signed, signatures: candidate.signatures }
+      return root === undefined ? verifyInitialRoot(envelope) : verifyRootUpdate(root, envelope)
+    }
     if (root === undefined) throw new TypeError('a directory candidate needs a root')
-    return verifyDirectory(envelope, { root, held, now })
+    return verifyDirectory(envelopeOf(candidate.signed as Directory, candidate.signatures), { root, held, now })
   } catch (err) {
     if (isBeeldnetError(err) && err.code === 'BEELDNET_ERR_BELOW_THRESHOLD') return undefined
     throw err

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { canonicalBytes, hashOfSigned } from '../protocol/canonical.ts'
+import type { DirectoryDraft } from '../protocol/registry/changes.ts'
+import { makeDirectoryDelta } from '../protocol/registry/delta.ts'
 import { ForgedSignatureError } from '../protocol/errors.ts'
 import { verifyBytes, type KeyPair } from '../protocol/keys.ts'
 import {
-  parseDocument, NetworkName, Signature, SignedEnrolment as SignedEnrolmentSchema, SignedProposal as SignedProposalSchema, type Change, type Directory, type Root, type SignedDirectory, type SignedEnrolment,
-  type SignedProposal, type SignedRoot, type SignedTimestamp
+  directoryOf, envelopeOf, MAX_DELTA_VERSIONS, parseDocument, NetworkName, Signature, SignedEnrolment as SignedEnrolmentSchema, SignedProposal as SignedProposalSchema,
+  type Change, type Directory, type DirectoryHeader, type Institution, type Root, type SignedDirectory, type SignedEnrolment, type SignedProposal, type SignedRoot, type SignedTimestamp
 } from '../protocol/registry/documents.ts'
-import { checkThreshold, verifyEnrolment, verifyProposal } from '../protocol/registry/verify.ts'
-import { assembleCandidate, checkProposalApplies, progressOf, thresholdsFor, verifyCandidate, type Progress } from './candidate.ts'
+import { checkThreshold, directoryHash, verifyEnrolment, verifyProposal } from '../protocol/registry/verify.ts'
+import { assembleCandidate, checkProposalApplies, pendingDraft, progressOf, signedPartOf, thresholdsFor, verifyCandidate, type Progress } from './candidate.ts'
 import { directoryBytes, type DirectoryBytes } from './directory-cache.ts'
 import {
   BadRequestError, CandidateChangedError, NoCandidateError, NotFoundError, NotGovernanceKeyError, NotPublishedError,
@@ -64,7 +66,10 @@ export interface RegistryServiceInit {
 export interface CandidateView {
   kind: 'root' | 'directory'
   hash: string
-  signed: Root | Directory
+  /** what the signatures cover: the root, or the directory's header */
+  signed: Root | DirectoryHeader
+  /** a directory candidate's institutions (its header names them by their entries root) */
+  institutions?: Institution[]
   signatures: CandidateRecord['signatures']
   proposals: Array<{ id: string, proposal: SignedProposal }>
   base: { version: number, hash: string } | null
@@ -93,8 +98,12 @@ export interface RegistryStatus {
 
 interface Current {
   envelope: SignedDirectory
+  directory: Directory
   hash: string
 }
+
+/** Deltas computed for the current version, by the version they start from (a few: most nodes are one behind). */
+const DELTA_CACHE = 8
 
 export class RegistryService {
   private readonly store: RegistryStore
@@ -115,6 +124,9 @@ export class RegistryService {
   private nextSeq = 0
   /** canonical bytes of the frozen candidate, so each signature check does not re-serialise it */
   private candidateBytes: { hash: string, bytes: Buffer } | undefined
+  /** the directory in force with the pending proposals applied, kept between proposals (dropped when either changes) */
+  private pending: DirectoryDraft | undefined
+  private deltas = new Map<number, Promise<Buffer>>()
 
   constructor (components: RegistryServiceComponents, init: RegistryServiceInit) {
     this.store = components.store
@@ -161,8 +173,9 @@ export class RegistryService {
   }
 
   private async setCurrent (envelope: SignedDirectory): Promise<void> {
-    const hash = hashOfSigned(envelope.signed)
-    this.current = { envelope, hash }
+    const hash = directoryHash(envelope.signed)
+    this.current = { envelope, directory: directoryOf(envelope), hash }
+    this.deltas = new Map()
     this.bytes = await directoryBytes(envelope, hash)
   }
 
@@ -194,6 +207,36 @@ export class RegistryService {
   directory (): DirectoryBytes {
     if (this.bytes === undefined) throw new NotPublishedError('directory')
     return this.bytes
+  }
+
+  /**
+   * The delta from version `from` to the current one (JSON bytes), computed once per version it
+   * starts from. Not found: a version this registry does not hold whole, or too far back.
+   */
+  async directoryDelta (from: number): Promise<Buffer> {
+    const current = this.current
+    if (current === undefined) throw new NotPublishedError('directory')
+    const to = current.directory.version
+    if (!Number.isSafeInteger(from) || from < 1 || from > to) throw new NotFoundError(`directory v${from} not found`)
+    if (to - from > MAX_DELTA_VERSIONS) throw new NotFoundError(`directory v${from} is more than ${MAX_DELTA_VERSIONS} versions behind v${to}: fetch the whole directory`)
+    let delta = this.deltas.get(from)
+    if (delta === undefined) {
+      delta = this.computeDelta(from, current)
+      if (this.deltas.size >= DELTA_CACHE) this.deltas.delete(this.deltas.keys().next().value!)
+      this.deltas.set(from, delta)
+      delta.catch(() => { if (this.deltas.get(from) === delta) this.deltas.delete(from) })
+    }
+    return delta
+  }
+
+  private async computeDelta (from: number, current: Current): Promise<Buffer> {
+    const base = from === current.directory.version ? current.envelope : await this.store.directory(from)
+    // A version kept in the format before signed headers cannot start a delta: nodes take the whole directory.
+    if (base?.institutions === undefined) throw new NotFoundError(`directory v${from} cannot start a delta`)
+    const headers = from === current.directory.version
+      ? [{ signed: current.envelope.signed, signatures: current.envelope.signatures }]
+      : await this.store.directoryHeaders(from + 1, current.directory.version)
+    return Buffer.from(JSON.stringify(makeDirectoryDelta(directoryOf(base), current.directory, headers)), 'utf8')
   }
 
   async directoryVersion (version: number): Promise<SignedDirectory> {
@@ -263,17 +306,24 @@ export class RegistryService {
     const verified = verifyProposal(value, root)
     return this.serial(async () => {
       if (await this.store.proposal(verified.hash) !== undefined) return { id: verified.hash, created: false }
-      const pending = (await this.store.allProposals()).filter((p) => p.status === 'pending')
-      checkProposalApplies(verified.signed, {
+      const issued = this.clock().toISOString()
+      this.pending ??= pendingDraft({
         root,
-        directory: this.current?.envelope.signed,
-        pending,
-        issued: this.clock().toISOString(),
+        directory: this.current?.directory,
+        pending: (await this.store.allProposals()).filter((p) => p.status === 'pending'),
+        issued,
         directoryValidityDays: this.directoryValidityDays,
         rootValidityDays: this.rootValidityDays
       })
-      const record: ProposalRecord = { id: verified.hash, proposal: parseDocument(SignedProposalSchema, value, 'proposal'), received: this.clock().toISOString(), seq: this.nextSeq++, status: 'pending' }
-      await this.store.putProposals([record])
+      checkProposalApplies(verified.signed, { root, issued, rootValidityDays: this.rootValidityDays, draft: this.pending })
+      const record: ProposalRecord = { id: verified.hash, proposal: parseDocument(SignedProposalSchema, value, 'proposal'), received: issued, seq: this.nextSeq++, status: 'pending' }
+      try {
+        await this.store.putProposals([record])
+      } catch (err) {
+        // The draft holds a change the store does not: build it again next time.
+        this.pending = undefined
+        throw err
+      }
       this.logger.info({ id: record.id, action: verified.signed.change.action, by: verified.signers }, 'proposal received')
       return { id: record.id, created: true }
     })
@@ -305,9 +355,10 @@ export class RegistryService {
     if (root === undefined) throw new NoCandidateError('there is no root v1 candidate: run \'beeldnet registry init\'')
     const all = await this.store.allProposals()
     const now = this.clock()
+    this.pending = undefined
     const { candidate, rejected } = assembleCandidate({
       root,
-      directory: this.current?.envelope.signed,
+      directory: this.current?.directory,
       pending: all.filter((p) => p.status === 'pending'),
       issued: now.toISOString(),
       directoryValidityDays: this.directoryValidityDays,
@@ -332,7 +383,8 @@ export class RegistryService {
       if (p !== undefined) proposals.push({ id, proposal: p.proposal })
     }
     const progress = progressOf(thresholdsFor(record, this.rootForCandidate(record)), record.signatures)
-    return { kind: record.kind, hash: record.hash, signed: record.signed, signatures: record.signatures, proposals, base: record.base, frozen: record.frozen, progress }
+    const institutions = record.kind === 'directory' ? { institutions: (record.signed as Directory).institutions } : {}
+    return { kind: record.kind, hash: record.hash, signed: signedPartOf(record), ...institutions, signatures: record.signatures, proposals, base: record.base, frozen: record.frozen, progress }
   }
 
   /** The root a candidate is checked against: none for root v1, else the one in force. */
@@ -341,7 +393,7 @@ export class RegistryService {
   }
 
   private bytesOf (record: CandidateRecord): Buffer {
-    if (this.candidateBytes?.hash !== record.hash) this.candidateBytes = { hash: record.hash, bytes: canonicalBytes(record.signed) }
+    if (this.candidateBytes?.hash !== record.hash) this.candidateBytes = { hash: record.hash, bytes: canonicalBytes(signedPartOf(record)) }
     return this.candidateBytes.bytes
   }
 
@@ -391,12 +443,13 @@ export class RegistryService {
         this.logger.error({ version }, 'the new root names another timestamp key: install it before timestamps can be issued')
       }
     } else {
-      const envelope = { signed: record.signed as Directory, signatures: record.signatures }
+      const envelope = envelopeOf(record.signed as Directory, record.signatures)
       const d = envelope.signed
       await this.store.publish({ directory: { envelope, index: { version, hash: record.hash, issued: d.issued, expires: d.expires, signers } }, proposals, enrolments })
       await this.setCurrent(envelope)
     }
     this.candidateBytes = undefined
+    this.pending = undefined
     this.logger.info({ kind: record.kind, version, hash: record.hash, signers }, 'published')
     if (this.current !== undefined && this.rootInForce()?.timestampKey.keyid === this.timestampKey.keyid) await this.issueTimestamp(this.timestampSubject())
   }
@@ -412,6 +465,7 @@ export class RegistryService {
       const record = await this.store.candidate()
       if (record?.hash !== request.signed.hash) throw new CandidateChangedError(request.signed.hash, record?.hash)
       await this.store.clearCandidate()
+      this.pending = undefined
       this.logger.warn({ hash: record.hash, by: signers }, 'candidate discarded')
       return { discarded: record.hash }
     })

@@ -1,6 +1,6 @@
 import { BrokenChainError, UnknownRootError } from '../../protocol/errors.ts'
 import { parseDocument, SignedDirectory, type Directory, type Root } from '../../protocol/registry/documents.ts'
-import { verifyDirectory, type HeldVersion, type Verified } from '../../protocol/registry/verify.ts'
+import { refuseOldFormat, verifyDirectory, type HeldVersion, type VerifiedDirectory } from '../../protocol/registry/verify.ts'
 
 /*
  * Verifies directory versions offered after the one held, one link at a time, when the root may
@@ -25,8 +25,9 @@ export interface ChainCheck {
 }
 
 /** One link: `newest` is the version to hold; the ones before it may have expired since. */
-export function verifyLink (value: unknown, check: ChainCheck, newest: boolean): Verified<Directory> {
-  const dir = parseDocument(SignedDirectory, value, 'directory').signed
+export function verifyLink (value: unknown, check: ChainCheck, newest: boolean): VerifiedDirectory {
+  refuseOldFormat(value)
+  const dir = parseDocument(SignedDirectory.shape.signed, (value as { signed?: unknown } | null)?.signed, 'directory header')
   if (newest && dir.rootVersion !== check.current.version) {
     throw new UnknownRootError(`directory v${dir.version} is signed under root v${dir.rootVersion}; the root in force is v${check.current.version}`)
   }
@@ -38,16 +39,16 @@ export function verifyLink (value: unknown, check: ChainCheck, newest: boolean):
   return verifyDirectory(value, { root, held: check.held, now: newest ? check.now : new Date(0) })
 }
 
-export function linkOf (verified: Verified<Directory>): HeldLink {
+export function linkOf (verified: { signed: Directory, hash: string }): HeldLink {
   return { version: verified.signed.version, hash: verified.hash, rootVersion: verified.signed.rootVersion }
 }
 
 /** `offered`: envelopes in ascending version order, the newest last. */
-export function verifyOffered (offered: unknown[], check: ChainCheck): Verified<Directory> {
+export function verifyOffered (offered: unknown[], check: ChainCheck): VerifiedDirectory {
   if (offered.length === 0) throw new BrokenChainError('no directory versions offered')
   if (check.held === undefined && offered.length > 1) throw new BrokenChainError('without a held directory only one version can be taken')
   let held = check.held
-  let result: Verified<Directory> | undefined
+  let result: VerifiedDirectory | undefined
   for (const [i, value] of offered.entries()) {
     result = verifyLink(value, { ...check, held }, i === offered.length - 1)
     held = linkOf(result)

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { hashOfSigned } from '../../protocol/canonical.ts'
 import { BrokenChainError, ForkError, isBeeldnetError, RollbackError } from '../../protocol/errors.ts'
+import { verifyDirectoryDelta, type HeldDirectory } from '../../protocol/registry/delta.ts'
 import {
-  parseDocument, SignedDirectory, SignedRoot, SignedTimestamp, type Directory, type Root, type Timestamp
+  directoryOf, envelopeOf, isSignedDirectory, parseDocument, DirectoryDelta, SignedDirectory, SignedRoot, SignedTimestamp,
+  type Directory, type DirectoryHeader, type Root, type Timestamp
 } from '../../protocol/registry/documents.ts'
-import { verifyRootUpdate, verifyTimestamp, type Verified } from '../../protocol/registry/verify.ts'
+import { entriesOf, type EntriesTree } from '../../protocol/registry/entries-tree.ts'
+import { directoryHash, verifyRootUpdate, verifyTimestamp, type Verified, type VerifiedDirectory } from '../../protocol/registry/verify.ts'
 import { ConfigError, RootNotPinnedError, TimestampMismatchError } from '../errors.ts'
 import { linkOf, verifyLink, verifyOffered, type HeldLink } from './chain.ts'
 import { createRegistryClient, type RegistryClient } from './registry-client.ts'
@@ -103,7 +105,10 @@ export interface DirectoryService extends EventEmitter<DirectoryServiceEvents> {
   heldEnvelope (): SignedDirectory | undefined
 }
 
-const ALARM_CODES = new Set(['BEELDNET_ERR_FORK', 'BEELDNET_ERR_FORGED'])
+const ALARM_CODES = new Set(['BEELDNET_ERR_FORK', 'BEELDNET_ERR_FORGED', 'BEELDNET_ERR_ENTRIES_MISMATCH'])
+
+/** Refusals of a delta after which the whole directory is fetched instead (not an attack: an older registry, a mirror without deltas, a gap). */
+const DELTA_FALLBACK_CODES = new Set(['BEELDNET_ERR_NOT_FOUND', 'BEELDNET_ERR_NOT_PUBLISHED', 'BEELDNET_ERR_BROKEN_CHAIN', 'BEELDNET_ERR_UNKNOWN_ROOT', 'BEELDNET_ERR_REGISTRY_RESPONSE', 'BEELDNET_ERR_BAD_REQUEST'])
 
 class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> implements DirectoryService {
   private readonly trustStore: TrustStore
@@ -115,6 +120,8 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
   private readonly now: () => Date
   private readonly maxCatchUp: number
   private set: TrustedSet | undefined
+  /** the held directory as a verifier holds it, and (once needed) the trie of its entries, to take deltas */
+  private held: { directory: Directory, tree: EntriesTree | undefined } | undefined
   private roots = new Map<number, Root>()
   private queue: Promise<unknown> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
@@ -133,7 +140,7 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
   }
 
   get root (): Root | undefined { return this.set?.root.signed }
-  get directory (): Directory | undefined { return this.set?.directory?.signed }
+  get directory (): Directory | undefined { return this.held?.directory }
 
   heldEnvelope (): SignedDirectory | undefined { return this.set?.directory ?? undefined }
 
@@ -166,6 +173,7 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
 
   private async load (): Promise<void> {
     this.set = await this.trustStore.load()
+    this.held = this.set?.directory == null ? undefined : { directory: directoryOf(this.set.directory), tree: undefined }
     this.roots = this.set === undefined ? new Map() : await this.trustStore.roots()
   }
 
@@ -223,9 +231,16 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
       }
       if (held !== undefined && named.version < held.version) throw new RollbackError('directory named by the timestamp', named.version, held.version)
     }
+    if (held !== undefined) {
+      const result = await this.refreshByDelta(client, held.version, timestamp?.envelope, signal)
+      if (result !== undefined) {
+        if (timestamp !== undefined) checkAgainstTimestamp(timestamp.signed, this.requireSet().directory!.signed, result.hash, held.version)
+        return result
+      }
+    }
     const latest = await client.get('/v1/directory', signal)
-    const latestDoc = parseDocument(SignedDirectory, latest, 'directory').signed
-    const latestHash = hashOfSigned(latestDoc)
+    const latestDoc = parseDocument(SignedDirectory.shape.signed, (latest as { signed?: unknown } | null)?.signed, 'directory header')
+    const latestHash = directoryHash(latestDoc)
     if (timestamp !== undefined) checkAgainstTimestamp(timestamp.signed, latestDoc, latestHash, held?.version)
     // Versions in between are fetched and verified one at a time; only the last link is kept.
     let via: HeldLink | undefined
@@ -247,6 +262,54 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
       throw new TimestampMismatchError(`the timestamp names directory v${result.version} ${timestamp.signed.directory.hash.slice(0, 16)}, the registry serves ${result.hash.slice(0, 16)}`)
     }
     return result
+  }
+
+  /**
+   * What changed since the held version, from /v1/directories/:held/delta, verified against the
+   * held directory and its trie. Undefined when the source has no delta for it (an older registry,
+   * a mirror serving whole files) or it does not chain: the caller then takes the whole directory.
+   * A forged or tampered delta is an alarm, as a whole file would be.
+   */
+  private async refreshByDelta (client: RegistryClient, from: number, timestamp: unknown, signal?: AbortSignal): Promise<AcceptResult | undefined> {
+    let value: unknown
+    try {
+      value = await client.get(`/v1/directories/${from}/delta`, signal)
+    } catch (err) {
+      if (signal?.aborted === true || !isBeeldnetError(err) || !DELTA_FALLBACK_CODES.has(err.code)) throw err
+      this.logger.debug({ source: client.url, code: err.code }, 'no delta: taking the whole directory')
+      return undefined
+    }
+    try {
+      return await this.adoptDelta(value, client.url, timestamp)
+    } catch (err) {
+      if (!isBeeldnetError(err) || !DELTA_FALLBACK_CODES.has(err.code)) throw err
+      this.logger.warn({ source: client.url, code: err.code }, `the delta from v${from} does not apply (${err.message}): taking the whole directory`)
+      return undefined
+    }
+  }
+
+  /** The held directory with its trie, built once (from the verified institutions) when a first delta comes. */
+  private heldDirectory (): HeldDirectory | undefined {
+    const set = this.requireSet()
+    if (this.held === undefined || set.directoryHash === null) return undefined
+    this.held.tree ??= entriesOf(this.held.directory.institutions).tree
+    return { directory: this.held.directory, hash: set.directoryHash, tree: this.held.tree }
+  }
+
+  /** Verifies a delta against the held directory and swaps the result in, as adopt does for a whole one. */
+  private async adoptDelta (value: unknown, source: string, timestamp?: unknown): Promise<AcceptResult> {
+    const set = this.requireSet()
+    const held = this.heldDirectory()
+    if (held === undefined) throw new BrokenChainError('no directory held to apply a delta to')
+    let verified: VerifiedDirectory
+    try {
+      verified = verifyDirectoryDelta(value, { roots: this.roots, current: set.root.signed, held, now: this.now() })
+    } catch (err) {
+      await this.raiseAlarm(err, (value as { headers?: unknown[] } | null)?.headers ?? [], source)
+      throw err
+    }
+    const delta = value as DirectoryDelta
+    return this.swapIn(set, verified, envelopeOf(verified.signed, delta.headers.at(-1)!.signatures), source, timestamp, held.directory.version)
   }
 
   /**
@@ -304,24 +367,31 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
   private async adopt (offered: unknown[], source: string, timestamp?: unknown, via?: HeldLink): Promise<AcceptResult> {
     const set = this.requireSet()
     const held = via ?? (set.directory === null ? undefined : { version: set.directory.signed.version, hash: set.directoryHash!, rootVersion: set.directory.signed.rootVersion })
-    let verified: Verified<Directory>
+    let verified: VerifiedDirectory
     try {
       verified = verifyOffered(offered, { roots: this.roots, current: set.root.signed, held, now: this.now() })
     } catch (err) {
       await this.raiseAlarm(err, offered, source)
       throw err
     }
-    const newest = parseDocument(SignedDirectory, offered.at(-1), 'directory')
+    const last = offered.at(-1)
+    const newest = isSignedDirectory(last) ? last : parseDocument(SignedDirectory, last, 'directory')
+    return this.swapIn(set, verified, newest, source, timestamp, held?.version)
+  }
+
+  private async swapIn (set: TrustedSet, verified: VerifiedDirectory, envelope: SignedDirectory, source: string, timestamp: unknown, previous: number | undefined): Promise<AcceptResult> {
     const changed = verified.hash !== set.directoryHash
+    const before = this.held?.directory
     await this.save({
       ...set,
-      directory: changed ? newest : set.directory,
+      directory: changed ? envelope : set.directory,
       directoryHash: verified.hash,
       timestamp: timestamp === undefined ? set.timestamp : parseDocument(SignedTimestamp, timestamp, 'timestamp')
     })
     if (changed) {
-      this.logger.info({ source, version: verified.signed.version, hash: verified.hash, previous: held?.version ?? null }, 'directory updated')
-      this.emit('update', { previous: set.directory?.signed, current: verified.signed, hash: verified.hash, source })
+      this.held = { directory: verified.signed, tree: verified.tree }
+      this.logger.info({ source, version: verified.signed.version, hash: verified.hash, previous: previous ?? null }, 'directory updated')
+      this.emit('update', { previous: before, current: verified.signed, hash: verified.hash, source })
     }
     return { changed, version: verified.signed.version, hash: verified.hash, source }
   }
@@ -335,7 +405,7 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
       const other = offered.find((o) => (o as { signed?: { version?: unknown } }).signed?.version === version)
       alarm.version = version
       if (other !== undefined) {
-        alarm.evidence = await this.trustStore.keepForkEvidence(set.directory, other, version, set.directoryHash!, hashOfSigned((other as { signed: unknown }).signed))
+        alarm.evidence = await this.trustStore.keepForkEvidence(set.directory, other, version, set.directoryHash!, directoryHash((other as { signed: DirectoryHeader }).signed))
       }
     }
     this.logger.error({ alarm }, `directory alarm: ${err.message}`)
@@ -371,7 +441,7 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
       expires: dir?.expires ?? null,
       expired: dir !== undefined && Date.parse(dir.expires) <= now,
       ageSeconds: dir === undefined ? null : Math.max(0, Math.floor((now - Date.parse(dir.issued)) / 1000)),
-      institutions: dir?.institutions.length ?? 0,
+      institutions: set?.directory?.institutions.length ?? 0,
       lastRefreshed: set?.lastRefreshed ?? null,
       lastError: set?.lastError ?? null,
       registryUrl: this.registryUrl === '' ? null : this.registryUrl,
@@ -381,7 +451,7 @@ class DefaultDirectoryService extends EventEmitter<DirectoryServiceEvents> imple
 }
 
 /** The registry must serve what its timestamp names (or newer, if it published in between). */
-function checkAgainstTimestamp (ts: Timestamp, latest: Directory, latestHash: string, heldVersion: number | undefined): void {
+function checkAgainstTimestamp (ts: Timestamp, latest: DirectoryHeader, latestHash: string, heldVersion: number | undefined): void {
   const named = ts.directory
   if (latest.version < named.version) {
     throw new TimestampMismatchError(`the timestamp names directory v${named.version}, the registry serves v${latest.version}`)

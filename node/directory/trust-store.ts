@@ -1,12 +1,12 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { canonicalBytes, hashOfSigned, sha256Hex } from '../../protocol/canonical.ts'
+import { canonicalBytes, hashOfSigned } from '../../protocol/canonical.ts'
 import { isBeeldnetError } from '../../protocol/errors.ts'
 import {
   parseDocument, SignedDirectory, SignedRoot, SignedTimestamp, type Directory, type Root
 } from '../../protocol/registry/documents.ts'
-import { checkThreshold, verifyInitialRoot, verifyRootUpdate, type Verified } from '../../protocol/registry/verify.ts'
+import { checkThreshold, refuseOldFormat, verifyDirectory, verifyInitialRoot, verifyRootUpdate, type Verified } from '../../protocol/registry/verify.ts'
 import { ImportSourceError, RootAlreadyPinnedError, RootHashMismatchError, TrustStoreError } from '../errors.ts'
 import { removeLeftoverTemps, writeFileAtomic } from './atomic-file.ts'
 
@@ -88,7 +88,8 @@ class FileTrustStore implements TrustStore {
       throw new TrustStoreError(`cannot read ${this.trustedPath}: ${(err as Error).message}`, { cause: err })
     }
     try {
-      const set = parseDocument(TrustedSetFile, JSON.parse(text), 'trusted.json')
+      const value = await this.setAsideOldFormat(JSON.parse(text))
+      const set = parseDocument(TrustedSetFile, value, 'trusted.json')
       await this.check(set)
       return set
     } catch (err) {
@@ -97,7 +98,28 @@ class FileTrustStore implements TrustStore {
     }
   }
 
-  /** Re-checks a loaded set: the root chain from the pinned root, and the directory's hash and signatures. */
+  /**
+   * A directory held in the format before signed headers (an upgrade from an older version): the
+   * file is kept under superseded/, the directory is dropped from the set with lastError
+   * BEELDNET_ERR_DIRECTORY_FORMAT, and the node takes the next directory whole, as a new node would.
+   */
+  private async setAsideOldFormat (value: unknown): Promise<unknown> {
+    const set = value as { directory?: unknown } | null
+    try {
+      refuseOldFormat(set?.directory)
+      return value
+    } catch (err) {
+      if (!isBeeldnetError(err) || err.code !== 'BEELDNET_ERR_DIRECTORY_FORMAT') throw err
+      const superseded = join(this.dir, 'superseded')
+      await mkdir(superseded, { recursive: true, mode: 0o700 })
+      await copyFile(this.trustedPath, join(superseded, `trusted-${Date.now()}.json`))
+      const next = { ...set, directory: null, directoryHash: null, lastError: { code: err.code, message: err.message, at: new Date().toISOString() } }
+      await writeFileAtomic(this.trustedPath, JSON.stringify(next))
+      return next
+    }
+  }
+
+  /** Re-checks a loaded set: the root chain from the pinned root, and the directory as a whole (signed header, entries root). */
   private async check (set: TrustedSet): Promise<void> {
     const roots = await this.roots()
     const newest = roots.get(set.root.signed.version)
@@ -108,9 +130,9 @@ class FileTrustStore implements TrustStore {
     const dir = set.directory.signed
     const root = roots.get(dir.rootVersion)
     if (root === undefined) throw new TrustStoreError(`the held directory v${dir.version} is signed under root v${dir.rootVersion}, which is not kept`)
-    const bytes = canonicalBytes(dir)
-    if (sha256Hex(bytes) !== set.directoryHash) throw new TrustStoreError(`the held directory v${dir.version} does not match its recorded hash`)
-    checkThreshold(`held directory v${dir.version}`, bytes, set.directory.signatures, root.governanceKeys, root.threshold)
+    // Integrity, not freshness: an expired directory is stale, not damaged.
+    const verified = verifyDirectory(set.directory, { root, now: new Date(0) })
+    if (verified.hash !== set.directoryHash) throw new TrustStoreError(`the held directory v${dir.version} does not match its recorded hash`)
   }
 
   async save (set: TrustedSet): Promise<void> {
@@ -128,13 +150,18 @@ class FileTrustStore implements TrustStore {
       .map((name) => /^([0-9]+)\.json$/.exec(name)?.[1]).filter((v): v is string => v !== undefined).map(Number).sort((a, b) => b - a)
     const roots = await this.roots()
     for (const version of versions) {
-      const envelope = parseDocument(SignedDirectory, await readJsonFile(join(this.directoriesDir, `${version}.json`)), `directories/${version}.json`)
-      const dir = envelope.signed
-      if (dir.issued > time) continue
-      const root = roots.get(dir.rootVersion)
-      if (root === undefined) throw new TrustStoreError(`directories/${version}.json is signed under root v${dir.rootVersion}, which is not kept`)
-      checkThreshold(`kept directory v${version}`, canonicalBytes(dir), envelope.signatures, root.governanceKeys, root.threshold)
-      return dir
+      const value = await readJsonFile(join(this.directoriesDir, `${version}.json`))
+      const header = (value as { signed?: { issued?: unknown, rootVersion?: unknown } } | null)?.signed
+      if (typeof header?.issued === 'string' && header.issued > time) continue
+      const root = roots.get(Number(header?.rootVersion))
+      if (root === undefined) throw new TrustStoreError(`directories/${version}.json is signed under root v${String(header?.rootVersion)}, which is not kept`)
+      if (isOldFormat(value)) {
+        // Kept before signed headers: its signatures cover the whole document, institutions included.
+        const old = parseDocument(OldSignedDirectory, value, `directories/${version}.json`)
+        checkThreshold(`kept directory v${version}`, canonicalBytes(old.signed), old.signatures, root.governanceKeys, root.threshold)
+        return { ...old.signed, entries: { count: old.signed.institutions.length, root: '' } }
+      }
+      return verifyDirectory(value, { root, now: new Date(0) }).signed
     }
     return undefined
   }
@@ -196,6 +223,22 @@ class FileTrustStore implements TrustStore {
       files.push(path)
     }
     return files
+  }
+}
+
+/** The directory as signed before headers (institutions inside the signed part): read only from directories/. */
+const OldSignedDirectory = z.strictObject({
+  signed: SignedDirectory.shape.signed.omit({ entries: true }).extend({ institutions: SignedDirectory.shape.institutions }),
+  signatures: SignedDirectory.shape.signatures
+})
+
+function isOldFormat (value: unknown): boolean {
+  try {
+    refuseOldFormat(value)
+    return false
+  } catch (err) {
+    if (isBeeldnetError(err) && err.code === 'BEELDNET_ERR_DIRECTORY_FORMAT') return true
+    throw err
   }
 }
 

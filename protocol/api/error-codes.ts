@@ -54,6 +54,8 @@ export const ERRORS = {
   BEELDNET_ERR_WRONG_NETWORK: { status: 422, retry: true, class: 'WrongNetworkError' },
   BEELDNET_ERR_FORK: { status: 409, retry: true, class: 'ForkError' },
   BEELDNET_ERR_INVALID_ENTRY: { status: 422, retry: true, class: 'InvalidEntryError' },
+  BEELDNET_ERR_ENTRIES_MISMATCH: { status: 422, retry: true, class: 'EntriesMismatchError' },
+  BEELDNET_ERR_DIRECTORY_FORMAT: { status: 422, retry: true, class: 'DirectoryFormatError' },
   BEELDNET_ERR_PROOF_OF_POSSESSION: { status: 422, retry: true, class: 'ProofOfPossessionError' },
   BEELDNET_ERR_INVALID_CHANGE: { status: 409, retry: true, class: 'InvalidChangeError' },
   BEELDNET_ERR_GOVERNANCE_KEY_FILE: { status: 500, retry: true, class: 'GovernanceKeyFileError' },

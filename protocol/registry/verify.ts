@@ -1,13 +1,14 @@
-import { canonicalBytes, canonicalText, sha256Hex } from '../canonical.ts'
+import { canonicalBytes, sha256Hex } from '../canonical.ts'
 import {
-  BelowThresholdError, BrokenChainError, ExpiredError, ForgedSignatureError, ForkError, InvalidEntryError,
-  ProofOfPossessionError, RollbackError, UnknownRootError, WrongNetworkError
+  BelowThresholdError, BrokenChainError, DirectoryFormatError, EntriesMismatchError, ExpiredError, ForgedSignatureError, ForkError,
+  InvalidEntryError, ProofOfPossessionError, RollbackError, UnknownRootError, WrongNetworkError
 } from '../errors.ts'
-import { peerIdOfPublicKey, verifyBytes } from '../keys.ts'
+import { isPeerIdOf, peerIdOfPublicKey, verifyBytes } from '../keys.ts'
 import {
-  canonicalDirectoryText, isSignedDirectory, parseDocument, SignedDirectory, SignedEnrolment, SignedProposal, SignedRoot, SignedTimestamp,
-  type Directory, type Enrolment, type Proposal, type PublicKeyEntry, type Root, type Signature, type Timestamp
+  headerOf, isSignedDirectory, parseDocument, SignedDirectory, SignedEnrolment, SignedProposal, SignedRoot, SignedTimestamp,
+  type Directory, type DirectoryHeader, type Enrolment, type Institution, type Proposal, type PublicKeyEntry, type Root, type Signature, type Timestamp
 } from './documents.ts'
+import { entryLeaves, EntriesTree } from './entries-tree.ts'
 
 /*
  * What a node (or a governance member, or the registry itself) checks before believing a registry
@@ -77,42 +78,71 @@ export interface DirectoryCheck {
   now?: Date
 }
 
+/** A verified directory, with the trie of its entries: keep it to check deltas against this version. */
+export interface VerifiedDirectory extends Verified<Directory> {
+  tree: EntriesTree
+}
+
+/** The hash that names a directory version: SHA-256 of its header's canonical JSON (what is signed). */
+export function directoryHash (header: DirectoryHeader): string {
+  return sha256Hex(canonicalBytes(headerOf(header)))
+}
+
+/** The old format carried the institutions inside the signed part: refused with its own code. */
+export function refuseOldFormat (value: unknown, what = 'the directory'): void {
+  const signed = (value as { signed?: unknown } | null)?.signed
+  if (typeof signed === 'object' && signed !== null && 'institutions' in signed && (signed as { entries?: unknown }).entries === undefined) {
+    const version = (signed as { version?: unknown }).version
+    throw new DirectoryFormatError(typeof version === 'number' ? `directory v${version}` : what)
+  }
+}
+
 /**
- * Verifies one directory against the pinned root and the version held: signed by the threshold,
- * not expired, not older than what is held, chaining to it, and internally consistent.
+ * One signed header against the root it names and the version held: signed by the threshold, not
+ * older than what is held, chaining to it, not expired. Its entries are checked by the caller.
  */
-export function verifyDirectory (value: unknown, check: DirectoryCheck): Verified<Directory> {
+export function verifyDirectoryHeader (header: DirectoryHeader, signatures: Signature[], check: DirectoryCheck): Verified<DirectoryHeader> {
   const { root, held } = check
   const now = check.now ?? new Date()
-  // The hand-written check accepts only what the schema accepts, without zod's copy of every entry;
-  // anything it doubts is parsed by zod, which refuses with the usual messages.
-  const fast = isSignedDirectory(value)
-  const env = fast ? value : parseDocument(SignedDirectory, value, 'directory')
-  const dir = env.signed
-  const what = `directory v${dir.version}`
-  if (dir.network !== root.network) throw new WrongNetworkError(root.network, dir.network)
-  if (dir.rootVersion !== root.version) throw new UnknownRootError(`${what} is signed under root v${dir.rootVersion}; this node trusts root v${root.version}`)
-  const bytes = Buffer.from((fast ? canonicalDirectoryText(dir) : undefined) ?? canonicalText(dir), 'utf8')
+  const what = `directory v${header.version}`
+  if (header.network !== root.network) throw new WrongNetworkError(root.network, header.network)
+  if (header.rootVersion !== root.version) throw new UnknownRootError(`${what} is signed under root v${header.rootVersion}; this node trusts root v${root.version}`)
+  const bytes = canonicalBytes(headerOf(header))
   const hash = sha256Hex(bytes)
-  const signers = checkThreshold(what, bytes, env.signatures, root.governanceKeys, root.threshold)
+  const signers = checkThreshold(what, bytes, signatures, root.governanceKeys, root.threshold)
   if (held !== undefined) {
-    if (dir.version < held.version) throw new RollbackError('directory', dir.version, held.version)
-    if (dir.version === held.version && hash !== held.hash) throw new ForkError(dir.version, held.hash, hash)
-    if (dir.version === held.version + 1 && dir.prev !== held.hash) throw new BrokenChainError(`${what} does not follow the held v${held.version}: prev ${String(dir.prev).slice(0, 16)} is not ${held.hash.slice(0, 16)}`)
-    if (dir.version > held.version + 1) throw new BrokenChainError(`${what} skips versions after the held v${held.version}; verify the versions in between`)
-  } else if (dir.version === 1 && dir.prev !== null) {
+    if (header.version < held.version) throw new RollbackError('directory', header.version, held.version)
+    if (header.version === held.version && hash !== held.hash) throw new ForkError(header.version, held.hash, hash)
+    if (header.version === held.version + 1 && header.prev !== held.hash) throw new BrokenChainError(`${what} does not follow the held v${held.version}: prev ${String(header.prev).slice(0, 16)} is not ${held.hash.slice(0, 16)}`)
+    if (header.version > held.version + 1) throw new BrokenChainError(`${what} skips versions after the held v${held.version}; verify the versions in between`)
+  } else if (header.version === 1 && header.prev !== null) {
     throw new BrokenChainError('directory v1 cannot have a predecessor')
   }
-  checkNotExpired(what, dir.expires, now)
-  checkEntries(dir)
-  return { signed: dir, hash, signers }
+  checkNotExpired(what, header.expires, now)
+  return { signed: header, hash, signers }
+}
+
+/**
+ * Verifies one whole directory against the pinned root and the version held: its header (see
+ * verifyDirectoryHeader), then its institutions: in URA order, each sensible, and together making
+ * the entries root the header signs. What a node starting from nothing does; the signatures cover
+ * a few hundred bytes, the institutions are hashed once each.
+ */
+export function verifyDirectory (value: unknown, check: DirectoryCheck): VerifiedDirectory {
+  refuseOldFormat(value)
+  // The hand-written check accepts only what the schema accepts, without zod's copy of every entry;
+  // anything it doubts is parsed by zod, which refuses with the usual messages.
+  const env = isSignedDirectory(value) ? value : parseDocument(SignedDirectory, value, 'directory')
+  const header = verifyDirectoryHeader(env.signed, env.signatures, check)
+  const tree = checkEntries(`directory v${env.signed.version}`, env.institutions, env.signed.entries)
+  return { signed: { ...header.signed, institutions: env.institutions }, hash: header.hash, signers: header.signers, tree }
 }
 
 /** Verifies `versions` (ascending) one link at a time from `held`; returns the newest. */
-export function verifyDirectoryChain (versions: unknown[], check: DirectoryCheck & { held: HeldVersion }): Verified<Directory> {
+export function verifyDirectoryChain (versions: unknown[], check: DirectoryCheck & { held: HeldVersion }): VerifiedDirectory {
   if (versions.length === 0) throw new BrokenChainError('no directory versions to verify')
   let held = check.held
-  let last: Verified<Directory> | undefined
+  let last: VerifiedDirectory | undefined
   const now = check.now ?? new Date()
   for (const [i, value] of versions.entries()) {
     // Only the newest must still be valid today; the ones in between may have expired since.
@@ -123,20 +153,39 @@ export function verifyDirectoryChain (versions: unknown[], check: DirectoryCheck
   return last!
 }
 
-/** Entries a signature cannot make sensible: duplicate URAs or keys, keys that do not match their peer id. */
-function checkEntries (dir: Directory): void {
-  const uras = new Set<string>()
+/** What a signature cannot make sensible in one entry: a key that is not its peer id's, a window that ends before it starts. */
+export function entryProblem (inst: Institution): string | undefined {
+  for (const node of inst.nodes) {
+    if (!isPeerIdOf(node.peerId, node.publicKey)) return `node ${node.peerId} of URA ${inst.ura} does not match its public key`
+    if (node.notAfter !== undefined && Date.parse(node.notAfter) <= Date.parse(node.notBefore)) return `node ${node.peerId} has notAfter before notBefore`
+  }
+  return undefined
+}
+
+/**
+ * The institutions of a whole directory: strictly in URA order (so no URA twice), no node key
+ * twice, and making the signed entries root. A mismatch is reported before a nonsensical entry:
+ * entries that are not the signed ones say nothing about what governance signed.
+ */
+function checkEntries (what: string, institutions: Institution[], signed: { count: number, root: string }): EntriesTree {
   const peers = new Set<string>()
-  for (const inst of dir.institutions) {
-    if (uras.has(inst.ura)) throw new InvalidEntryError(`URA ${inst.ura} appears twice`)
-    uras.add(inst.ura)
-    for (const node of inst.nodes) {
-      if (peers.has(node.peerId)) throw new InvalidEntryError(`node ${node.peerId} appears twice`)
-      peers.add(node.peerId)
-      if (peerIdOfPublicKey(node.publicKey) !== node.peerId) throw new InvalidEntryError(`node ${node.peerId} of URA ${inst.ura} does not match its public key`)
-      if (node.notAfter !== undefined && Date.parse(node.notAfter) <= Date.parse(node.notBefore)) throw new InvalidEntryError(`node ${node.peerId} has notAfter before notBefore`)
+  let problem: string | undefined
+  let previous = ''
+  for (const inst of institutions) {
+    if (inst.ura <= previous) throw new InvalidEntryError(inst.ura === previous ? `URA ${inst.ura} appears twice` : `URA ${inst.ura} comes after ${previous}: institutions are listed in URA order`)
+    previous = inst.ura
+    if (problem === undefined) {
+      problem = entryProblem(inst)
+      for (const node of inst.nodes) {
+        if (peers.has(node.peerId)) problem ??= `node ${node.peerId} appears twice`
+        peers.add(node.peerId)
+      }
     }
   }
+  const tree = EntriesTree.fromSorted(entryLeaves(institutions))
+  if (tree.count !== signed.count || tree.root !== signed.root) throw new EntriesMismatchError(what, signed, { count: tree.count, root: tree.root })
+  if (problem !== undefined) throw new InvalidEntryError(problem)
+  return tree
 }
 
 /** A timestamp from the registry's online key: fresh, and naming a directory. */

@@ -1,6 +1,6 @@
 import { isBeeldnetError } from '../../protocol/errors.ts'
-import { applyChange, buildRootCandidate } from '../../protocol/registry/changes.ts'
-import type { Change, Directory, Institution, NodeEntry, Root } from '../../protocol/registry/documents.ts'
+import { buildRootCandidate, DirectoryDraft } from '../../protocol/registry/changes.ts'
+import { directoryOf, type Change, type Directory, type Institution, type NodeEntry, type Root } from '../../protocol/registry/documents.ts'
 import { thresholdsFor } from '../candidate.ts'
 import type { CandidateView, RegistryService, RegistryStatus } from '../service.ts'
 import type { DirectoryIndexEntry } from '../store/records.ts'
@@ -48,7 +48,7 @@ export async function gatherGovernanceData (source: GovernanceSource, walker: Hi
   const index = await source.history()
   const history = await walker.update(index)
   const newest = index.at(-1)
-  const directory = newest === undefined ? undefined : { signed: (await source.directoryVersion(newest.version)).signed, hash: newest.hash }
+  const directory = newest === undefined ? undefined : { signed: directoryOf(await source.directoryVersion(newest.version)), hash: newest.hash }
   const [enrolments, proposals] = [await source.enrolments(), await source.proposals()]
   return { status, roots, directory, index, history, enrolments, proposals, candidate, ...(candidateError === undefined ? {} : { candidateError }) }
 }
@@ -154,7 +154,8 @@ function problemOf (err: unknown): Effect {
  * the proposals before it (as the registry checks a new proposal); root updates against the root.
  */
 export function previewProposals (proposals: GovernanceData['proposals'], root: Root | undefined, directory: Directory | undefined, at: string, name: (keyid: string) => KeyRef): ProposalRow[] {
-  let institutions: Institution[] = directory?.institutions ?? []
+  // One draft for all: each proposal's effect costs what it touches, not the whole directory.
+  const draft = new DirectoryDraft(directory?.institutions ?? [])
   return proposals.map(({ id, proposal, received }) => {
     const change = proposal.signed.change
     let effect: Effect
@@ -168,9 +169,8 @@ export function previewProposals (proposals: GovernanceData['proposals'], root: 
       }
     } else {
       try {
-        const next = applyChange(institutions, change, root.network, at)
-        effect = { kind: 'directory', changes: diffInstitutions(institutions, next) }
-        institutions = next
+        const applied = draft.apply(change, root.network, at)
+        effect = { kind: 'directory', changes: applied === undefined ? [] : diffInstitutions(applied.before === undefined ? [] : [applied.before], [applied.after]) }
       } catch (err) {
         effect = problemOf(err)
       }
@@ -181,11 +181,11 @@ export function previewProposals (proposals: GovernanceData['proposals'], root: 
 
 function candidateModel (candidate: CandidateView, rootInForce: Root | undefined, directory: Directory | undefined, rows: ProposalRow[], name: (keyid: string) => KeyRef): CandidateModel {
   const checkedAgainst = candidate.kind === 'root' && candidate.base === null ? undefined : rootInForce
-  const thresholds = thresholdsFor({ kind: candidate.kind, signed: candidate.signed, hash: candidate.hash, proposalIds: [], base: candidate.base }, checkedAgainst)
+  const thresholds = thresholdsFor({ kind: candidate.kind, signed: candidate.signed }, checkedAgainst)
   const signedIds = new Set(candidate.signatures.map((s) => s.keyid))
   const effect: Effect = candidate.kind === 'root'
     ? { kind: 'root', changes: diffRoot(checkedAgainst, candidate.signed as Root) }
-    : { kind: 'directory', changes: diffInstitutions(directory?.institutions ?? [], (candidate.signed as Directory).institutions) }
+    : { kind: 'directory', changes: diffInstitutions(directory?.institutions ?? [], candidate.institutions ?? []) }
   const ids = new Set(candidate.proposals.map((p) => p.id))
   return {
     kind: candidate.kind,

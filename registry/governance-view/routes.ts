@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { directoryOf } from '../../protocol/registry/documents.ts'
 import { createHistoryWalker } from './history.ts'
 import { pickLanguage } from './i18n.ts'
 import { gatherGovernanceData, toViewModel, type GovernanceSource } from './model.ts'
@@ -42,7 +43,7 @@ export function registerGovernanceView (app: FastifyInstance, components: Govern
   const clock = components.clock ?? (() => new Date())
   const timeZone = init.timeZone ?? 'Europe/Amsterdam'
   // Published versions never change: the history is walked once and extended per new version.
-  const walker = createHistoryWalker(async (version) => (await service.directoryVersion(version)).signed)
+  const walker = createHistoryWalker(async (version) => directoryOf(await service.directoryVersion(version)))
 
   const page = async (req: FastifyRequest<{ Querystring: { lang?: unknown } }>, reply: FastifyReply): Promise<FastifyReply> => {
     const lang = pickLanguage(req.query.lang, req.headers['accept-language'])

@@ -3,7 +3,7 @@ import { NotFoundError, RegistryRefusedError, RegistryResponseError, RegistryUnr
 import { signDocument } from '../../protocol/keys.ts'
 import { buildDirectoryCandidate, buildRootCandidate } from '../../protocol/registry/changes.ts'
 import { diffDirectories, diffRoots } from '../../protocol/registry/diff.ts'
-import type { Change, Directory, Root, SignedEnrolment, SignedProposal } from '../../protocol/registry/documents.ts'
+import type { Change, Directory, DirectoryHeader, Institution, Root, SignedEnrolment, SignedProposal } from '../../protocol/registry/documents.ts'
 import { verifyDirectory, verifyInitialRoot, verifyProposal, verifyRootUpdate } from '../../protocol/registry/verify.ts'
 import { CandidateMismatchError } from './errors.ts'
 import type { GovernanceKey } from './key-file.ts'
@@ -17,7 +17,10 @@ import type { GovernanceKey } from './key-file.ts'
 export interface Candidate {
   kind: 'root' | 'directory'
   hash: string
-  signed: Root | Directory
+  /** what the signatures cover: the root, or the directory's header */
+  signed: Root | DirectoryHeader
+  /** a directory candidate's institutions, named by its header's entries root */
+  institutions?: Institution[]
   signatures: Array<{ keyid: string, sig: string }>
   proposals: Array<{ id: string, proposal: SignedProposal }>
   base: { version: number, hash: string } | null
@@ -136,7 +139,7 @@ export class GovernanceClient {
     const roots = await this.verifiedRoots(signal)
     const root = roots.at(-1)!
     const current = await this.verifiedDirectory(roots, signal)
-    const offered = candidate.signed as Directory
+    const offered: Directory = { ...candidate.signed as DirectoryHeader, institutions: candidate.institutions ?? [] }
     const changes = candidate.proposals.map((p) => verifyProposal(p.proposal, root).signed.change)
     const validityDays = (Date.parse(offered.expires) - Date.parse(offered.issued)) / 86_400_000
     const expected = buildDirectoryCandidate(current, root, changes, { issued: offered.issued, validityDays })

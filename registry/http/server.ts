@@ -91,6 +91,12 @@ export async function createRegistryHttpServer (components: RegistryHttpComponen
     return reply.send(cached.json)
   })
   app.get('/v1/directories', async () => service.history())
+  // What changed from a version to the current one, signed headers included (protocol/registry/delta.ts).
+  app.get<{ Params: { version: string } }>('/v1/directories/:version/delta', async (req, reply) => {
+    const bytes = await service.directoryDelta(versionParam(req))
+    void reply.header('cache-control', 'no-cache').type('application/json; charset=utf-8')
+    return reply.send(bytes)
+  })
   app.get<{ Params: { version: string } }>('/v1/directories/:version', async (req, reply) => {
     const dir = await service.directoryVersion(versionParam(req))
     // A published version never changes: caches may keep it for good.

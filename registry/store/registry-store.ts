@@ -1,6 +1,6 @@
 import type { AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
-import type { SignedDirectory, SignedRoot, SignedTimestamp } from '../../protocol/registry/documents.ts'
+import type { SignedDirectory, SignedDirectoryHeader, SignedRoot, SignedTimestamp } from '../../protocol/registry/documents.ts'
 import { AppendOnlyError } from '../errors.ts'
 import type { CandidateRecord, DirectoryIndexEntry, EnrolmentRecord, ProposalRecord } from './records.ts'
 
@@ -16,6 +16,8 @@ export const SUBLEVELS = {
   roots: 'roots',
   directories: 'directories',
   directoryIndex: 'directory-index',
+  /** each version's signed header alone: a delta over many versions carries them without reading whole directories */
+  directoryHeaders: 'directory-headers',
   timestamp: 'timestamp',
   enrolments: 'enrolments',
   proposals: 'proposals',
@@ -46,6 +48,7 @@ export class RegistryStore {
   private readonly roots: Sub<SignedRoot>
   private readonly directories: Sub<SignedDirectory>
   private readonly directoryIndex: Sub<DirectoryIndexEntry>
+  private readonly directoryHeadersSub: Sub<SignedDirectoryHeader>
   private readonly timestamps: Sub<SignedTimestamp>
   private readonly enrolments: Sub<EnrolmentRecord>
   private readonly proposals: Sub<ProposalRecord>
@@ -57,6 +60,7 @@ export class RegistryStore {
     this.roots = sub(SUBLEVELS.roots)
     this.directories = sub(SUBLEVELS.directories)
     this.directoryIndex = sub(SUBLEVELS.directoryIndex)
+    this.directoryHeadersSub = sub(SUBLEVELS.directoryHeaders)
     this.timestamps = sub(SUBLEVELS.timestamp)
     this.enrolments = sub(SUBLEVELS.enrolments)
     this.proposals = sub(SUBLEVELS.proposals)
@@ -82,6 +86,13 @@ export class RegistryStore {
 
   async directory (version: number): Promise<SignedDirectory | undefined> {
     return this.directories.get(versionKey(version))
+  }
+
+  /** Signed headers of versions `from`..`to`, ascending; refuses if one is missing. */
+  async directoryHeaders (from: number, to: number): Promise<SignedDirectoryHeader[]> {
+    const headers = await this.directoryHeadersSub.values({ gte: versionKey(from), lte: versionKey(to) }).all()
+    if (headers.length !== to - from + 1) throw new RangeError(`the store holds ${headers.length} headers of versions ${from}..${to}`)
+    return headers
   }
 
   async latestDirectory (): Promise<SignedDirectory | undefined> {
@@ -154,6 +165,7 @@ export class RegistryStore {
       if (await this.directories.get(key) !== undefined) throw new AppendOnlyError(`directory v${envelope.signed.version}`)
       batch.put(key, envelope, { sublevel: this.directories })
       batch.put(key, index, { sublevel: this.directoryIndex })
+      batch.put(key, { signed: envelope.signed, signatures: envelope.signatures }, { sublevel: this.directoryHeadersSub })
     }
     for (const p of publication.proposals) batch.put(p.id, p, { sublevel: this.proposals })
     for (const e of publication.enrolments) batch.put(e.id, e, { sublevel: this.enrolments })

@@ -1,5 +1,6 @@
 import { generateKeyPair, peerIdOfPublicKey } from '../../protocol/keys.ts'
 import type { Directory, Institution } from '../../protocol/registry/documents.ts'
+import { entriesOf } from '../../protocol/registry/entries-tree.ts'
 
 /** A directory the size of a national network and then some: `count` institutions, `nodesEach` keys each. */
 export function largeDirectory (network: string, count: number, nodesEach: number, issued = new Date()): Directory {
@@ -33,6 +34,7 @@ export function largeDirectory (network: string, count: number, nodesEach: numbe
     prev: null,
     issued: since,
     expires: new Date(issued.getTime() + 30 * 86_400_000).toISOString(),
+    entries: entriesOf(institutions).entries,
     institutions
   }
 }

@@ -9,9 +9,9 @@ import { gzipSync } from 'node:zlib'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { Result as LoadResult } from 'autocannon'
-import { hashOfSigned } from '../../protocol/canonical.ts'
 import { generateKeyPair, signDocument } from '../../protocol/keys.ts'
-import type { SignedDirectory, SignedRoot } from '../../protocol/registry/documents.ts'
+import { envelopeOf, headerOf, type SignedDirectory, type SignedRoot } from '../../protocol/registry/documents.ts'
+import { directoryHash } from '../../protocol/registry/verify.ts'
 import { initRegistry } from '../../registry/init.ts'
 import { registryPaths } from '../../registry/paths.ts'
 import { RegistryStore } from '../../registry/store/registry-store.ts'
@@ -105,14 +105,14 @@ export async function runRegistryBench (log: (line: string) => void): Promise<Be
     const root: SignedRoot = { signed: init.root, signatures: governance.map((k) => signDocument(init.root, k)) }
     log(`generating ${INSTITUTIONS} institutions with ${2 * INSTITUTIONS} node keys, signed by 5 ...`)
     const directory = largeDirectory(network, INSTITUTIONS, 2)
-    const envelope: SignedDirectory = { signed: directory, signatures: governance.map((k) => signDocument(directory, k)) }
+    const envelope: SignedDirectory = envelopeOf(directory, governance.map((k) => signDocument(headerOf(directory), k)))
     const store = new RegistryStore({ location: registryPaths(dir).db })
     await store.start()
     await store.publish({
       root,
       directory: {
         envelope,
-        index: { version: 1, hash: hashOfSigned(directory), issued: directory.issued, expires: directory.expires, signers: governance.map((k) => k.keyid) }
+        index: { version: 1, hash: directoryHash(directory), issued: directory.issued, expires: directory.expires, signers: governance.map((k) => k.keyid) }
       },
       proposals: [],
       enrolments: []

@@ -1,7 +1,19 @@
-import { hashOfSigned } from '../../protocol/canonical.ts'
 import { generateKeyPair, peerIdOfPublicKey, signDocument, type KeyPair } from '../../protocol/keys.ts'
 import { buildDirectoryCandidate } from '../../protocol/registry/changes.ts'
-import type { Change, Directory, Root, SignedDirectory, SignedEnrolment, SignedRoot } from '../../protocol/registry/documents.ts'
+import { envelopeOf, headerOf, type Change, type Directory, type Root, type SignedDirectory, type SignedEnrolment, type SignedRoot } from '../../protocol/registry/documents.ts'
+import { entriesOf } from '../../protocol/registry/entries-tree.ts'
+import { directoryHash } from '../../protocol/registry/verify.ts'
+
+type Envelope<T> = { signed: T, signatures: Array<{ keyid: string, sig: string }> }
+
+/**
+ * Signs as governance would: a directory's header (its entries root made from the institutions
+ * given, as the registry makes it), beside its institutions; anything else as it is.
+ */
+export interface Signer {
+  (signed: Directory, signers?: KeyPair[]): SignedDirectory
+  <T>(signed: T, signers?: KeyPair[]): Envelope<T>
+}
 
 /** A governance of `n` members with threshold `k`, and helpers to sign what it publishes. */
 export interface TestGovernance {
@@ -9,7 +21,7 @@ export interface TestGovernance {
   timestampKey: KeyPair
   root: Root
   signedRoot: SignedRoot
-  sign: <T>(signed: T, signers?: KeyPair[]) => { signed: T, signatures: Array<{ keyid: string, sig: string }> }
+  sign: Signer
 }
 
 export function makeGovernance (k = 3, n = 5, network = 'beeldnet-test'): TestGovernance {
@@ -26,8 +38,14 @@ export function makeGovernance (k = 3, n = 5, network = 'beeldnet-test'): TestGo
     governanceKeys: keys.map((key, i) => ({ keyid: key.keyid, publicKey: key.publicKey, name: `member ${i + 1}` })),
     timestampKey: { keyid: timestampKey.keyid, publicKey: timestampKey.publicKey }
   }
-  const sign = <T>(signed: T, signers = keys.slice(0, k)): { signed: T, signatures: Array<{ keyid: string, sig: string }> } =>
-    ({ signed, signatures: signers.map((key) => signDocument(signed, key)) })
+  const sign = ((signed: unknown, signers = keys.slice(0, k)) => {
+    const s = signed as Partial<Directory> | null
+    if (s?.type === 'beeldnet/directory' && Array.isArray(s.institutions)) {
+      const dir = { ...s, entries: entriesOf(s.institutions).entries } as Directory
+      return envelopeOf(dir, signers.map((key) => signDocument(headerOf(dir), key)))
+    }
+    return { signed, signatures: signers.map((key) => signDocument(signed, key)) }
+  }) as Signer
   return { keys, timestampKey, root, signedRoot: sign(root), sign }
 }
 
@@ -57,5 +75,5 @@ export function makeEnrolment (network: string, ura: string, key: TestNodeKey, n
 /** Builds and signs the next directory version from `changes`. */
 export function nextDirectory (gov: TestGovernance, current: Directory | undefined, changes: Change[], options: { issued?: string, validityDays?: number } = {}): { signed: Directory, envelope: SignedDirectory, hash: string } {
   const signed = buildDirectoryCandidate(current, gov.root, changes, { issued: options.issued ?? new Date().toISOString(), validityDays: options.validityDays ?? 30 })
-  return { signed, envelope: gov.sign(signed), hash: hashOfSigned(signed) }
+  return { signed, envelope: gov.sign(signed), hash: directoryHash(signed) }
 }

@@ -322,7 +322,7 @@ describe('governance view (served by a real registry)', () => {
     const db = new Level<string, unknown>(join(t.dir, 'db'), { valueEncoding: 'json' })
     const directories = db.sublevel<string, SignedDirectory>('directories', { valueEncoding: 'json' })
     const stored = (await directories.get('0000000001'))!
-    stored.signed.institutions[0]!.nodes[0]!.addresses = ['/ip4/203.0.113.66/tcp/4001']
+    stored.institutions[0]!.nodes[0]!.addresses = ['/ip4/203.0.113.66/tcp/4001']
     await directories.put('0000000001', stored)
     await db.close()
 
@@ -330,7 +330,7 @@ describe('governance view (served by a real registry)', () => {
     const p = await page(t)
     expect(p.status).toBe(200)
     expect(textOf(element(p.html, '<div class="alert">', 'div'))).toContain('De opslag van het register verifieert niet')
-    expect(textOf(element(p.html, '<div class="alert">', 'div'))).toContain('BEELDNET_ERR_FORGED')
+    expect(textOf(element(p.html, '<div class="alert">', 'div'))).toContain('BEELDNET_ERR_ENTRIES_MISMATCH')
     expect(rowWith(section(p.html, 'institutions'), '11111111')).toContain('/ip4/203.0.113.66/tcp/4001')
   })
 })

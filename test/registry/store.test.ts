@@ -15,8 +15,8 @@ describe('registry store', () => {
     try {
       const key = generateKeyPair()
       const make = (issued: string): SignedDirectory => {
-        const signed = { type: 'beeldnet/directory' as const, network: 'beeldnet-test', version: 1, rootVersion: 1, prev: null, issued, expires: issued, institutions: [] }
-        return { signed, signatures: [signDocument(signed, key)] }
+        const signed = { type: 'beeldnet/directory' as const, network: 'beeldnet-test', version: 1, rootVersion: 1, prev: null, issued, expires: issued, entries: { count: 0, root: '0'.repeat(64) } }
+        return { signed, signatures: [signDocument(signed, key)], institutions: [] }
       }
       const first = make('2026-01-01T00:00:00.000Z')
       const index = { version: 1, hash: 'a'.repeat(64), issued: first.signed.issued, expires: first.signed.expires, signers: [] }

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { hashOfSigned } from '../../../protocol/canonical.ts'
 import { signDocument } from '../../../protocol/keys.ts'
-import type { Directory, Root, Timestamp } from '../../../protocol/registry/documents.ts'
+import type { DirectoryHeader, Root, SignedDirectory, Timestamp } from '../../../protocol/registry/documents.ts'
+import { directoryHash } from '../../../protocol/registry/verify.ts'
 import type { TestGovernance } from '../../helpers/registry-fixtures.ts'
 
 /*
@@ -63,20 +63,20 @@ async function readBody (req: IncomingMessage): Promise<string> {
 type Envelope<T> = { signed: T, signatures: Array<{ keyid: string, sig: string }> }
 
 /** A timestamp from the registry's online key naming `dir`. */
-export function signTimestamp (gov: TestGovernance, dir: Directory, rootVersion = dir.rootVersion): Envelope<Timestamp> {
+export function signTimestamp (gov: TestGovernance, dir: DirectoryHeader, rootVersion = dir.rootVersion): Envelope<Timestamp> {
   const signed: Timestamp = {
     type: 'beeldnet/timestamp',
     network: gov.root.network,
     issued: new Date().toISOString(),
     expires: new Date(Date.now() + 3_600_000).toISOString(),
     rootVersion,
-    directory: { version: dir.version, hash: hashOfSigned(dir) }
+    directory: { version: dir.version, hash: directoryHash(dir) }
   }
   return { signed, signatures: [signDocument(signed, gov.timestampKey)] }
 }
 
 /** Serves `envelope` as the newest directory (and under its version), with a timestamp naming it. */
-export function publishDirectory (registry: StaticRegistry, gov: TestGovernance, envelope: Envelope<Directory>, options: { timestamp?: boolean, rootVersion?: number } = {}): void {
+export function publishDirectory (registry: StaticRegistry, gov: TestGovernance, envelope: SignedDirectory, options: { timestamp?: boolean, rootVersion?: number } = {}): void {
   registry.files.set('/v1/directory', envelope)
   registry.files.set(`/v1/directories/${envelope.signed.version}`, envelope)
   if (options.timestamp ?? true) registry.files.set('/v1/timestamp', signTimestamp(gov, envelope.signed, options.rootVersion))

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { canonicalText } from '../../../protocol/canonical.ts'
 import { peerIdOfPublicKey } from '../../../protocol/keys.ts'
-import { canonicalDirectoryText, isSignedDirectory, SignedDirectory, type Directory } from '../../../protocol/registry/documents.ts'
+import { canonicalInstitution, isSignedDirectory, SignedDirectory, type Directory } from '../../../protocol/registry/documents.ts'
+import { entryLeaf, entryLeaves } from '../../../protocol/registry/entries-tree.ts'
+import { isPeerIdOf } from '../../../protocol/keys.ts'
 import { makeEnrolment, makeGovernance, makeNodeKey, nextDirectory } from '../../helpers/registry-fixtures.ts'
 
 /*
@@ -33,11 +35,13 @@ describe('fast directory verification paths', () => {
     const { dir } = richDirectory()
     expect(JSON.stringify(dir)).toContain('notAfter')
     expect(JSON.stringify(dir)).toContain('revoked')
-    expect(canonicalDirectoryText(dir)).toBe(canonicalize(dir))
+    for (const inst of dir.institutions) expect(canonicalInstitution(inst)).toBe(canonicalize(inst))
     expect(canonicalText(dir)).toBe(canonicalize(dir))
-    const lone = { ...dir, institutions: [{ ...dir.institutions[0]!, name: 'a\uD800b' }] }
-    expect(canonicalDirectoryText(lone)).toBeUndefined()
+    const lone = { ...dir.institutions[0]!, name: 'a\uD800b' }
+    expect(() => canonicalInstitution(lone)).toThrow(RangeError)
     expect(() => canonicalText(lone)).toThrow()
+    // leaves hashed in chunks are the leaves hashed one by one
+    expect(entryLeaves(dir.institutions)).toEqual(dir.institutions.map(entryLeaf))
   })
 
   it('canonicalText matches the package on assorted values and falls back for the unusual', () => {
@@ -56,19 +60,22 @@ describe('fast directory verification paths', () => {
     expect(isSignedDirectory(env)).toBe(true)
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- mutations reach anywhere, as an attacker would
     const mutations: Array<(d: any) => void> = [
-      (d) => { d.signed.institutions[0].patientName = 'Jansen^Piet' },
-      (d) => { d.signed.institutions[0].nodes[0].addresses.push('not an address') },
-      (d) => { d.signed.institutions[0].name = ' padded' },
-      (d) => { d.signed.institutions[0].kind = 'spa' },
-      (d) => { d.signed.institutions[0].status.since = '2026-02-30T00:00:00Z' },
-      (d) => { d.signed.institutions[0].nodes[0].notAfter = undefined },
+      (d) => { d.institutions[0].patientName = 'Jansen^Piet' },
+      (d) => { d.institutions[0].nodes[0].addresses.push('not an address') },
+      (d) => { d.institutions[0].name = ' padded' },
+      (d) => { d.institutions[0].kind = 'spa' },
+      (d) => { d.institutions[0].status.since = '2026-02-30T00:00:00Z' },
+      (d) => { d.institutions[0].nodes[0].notAfter = undefined },
+      (d) => { d.signed.entries.count = -1 },
+      (d) => { d.signed.entries.root = 'x' },
+      (d) => { d.signed.institutions = [] },
       (d) => { d.signed.version = 1.5 },
       (d) => { d.signed.prev = 'ABC' },
       (d) => { d.signatures.push({ keyid: 'x', sig: 'y' }) },
       (d) => { d.extra = 1 },
-      (d) => { d.signed.institutions[1].departments = Array.from({ length: 65 }, () => ({ code: 'RAD', name: 'R' })) },
-      (d) => { d.signed.institutions[1].nodes[0].revoked.reason = '' },
-      (d) => { d.signed.institutions[1].ura = '1234567' }
+      (d) => { d.institutions[1].departments = Array.from({ length: 65 }, () => ({ code: 'RAD', name: 'R' })) },
+      (d) => { d.institutions[1].nodes[0].revoked.reason = '' },
+      (d) => { d.institutions[1].ura = '1234567' }
     ]
     for (const mutate of mutations) {
       const copy = structuredClone(env)
@@ -83,6 +90,13 @@ describe('fast directory verification paths', () => {
 
   it('computes the libp2p peer id of an Ed25519 key', () => {
     const keys = [Buffer.alloc(32), Buffer.alloc(32, 0xff), ...Array.from({ length: 200 }, () => randomBytes(32))]
-    for (const k of keys) expect(peerIdOfPublicKey(k.toString('base64'))).toBe(peerIdFromPublicKey(publicKeyFromRaw(k)).toString())
+    const ids = keys.map((k) => peerIdFromPublicKey(publicKeyFromRaw(k)).toString())
+    for (const [i, k] of keys.entries()) {
+      expect(peerIdOfPublicKey(k.toString('base64'))).toBe(ids[i])
+      expect(isPeerIdOf(ids[i]!, k.toString('base64'))).toBe(true)
+      expect(isPeerIdOf(ids[(i + 1) % ids.length]!, k.toString('base64'))).toBe(false)
+    }
+    // not written as 44 base64 characters: the slow path decides
+    expect(isPeerIdOf(ids[2]!, keys[2]!.toString('base64').slice(0, 43))).toBe(peerIdOfPublicKey(keys[2]!.toString('base64').slice(0, 43)) === ids[2])
   })
 })

@@ -49,12 +49,23 @@ describe('directory verification', () => {
     expect(codeOf(() => verifyDirectory(gov.sign(v2.signed, [gov.keys[0]!, gov.keys[1]!, generateKeyPair()]), check))).toBe('BEELDNET_ERR_BELOW_THRESHOLD')
     // an entry changed after signing
     const tampered = structuredClone(v2.envelope)
-    tampered.signed.institutions[1]!.nodes[0]!.addresses = ['/ip4/203.0.113.66/tcp/4001']
-    expect(codeOf(() => verifyDirectory(tampered, check))).toBe('BEELDNET_ERR_FORGED')
+    tampered.institutions[1]!.nodes[0]!.addresses = ['/ip4/203.0.113.66/tcp/4001']
+    expect(codeOf(() => verifyDirectory(tampered, check))).toBe('BEELDNET_ERR_ENTRIES_MISMATCH')
+    // a header changed after signing
+    const edited = structuredClone(v2.envelope)
+    edited.signed.expires = new Date(Date.now() + 900 * 86_400_000).toISOString()
+    expect(codeOf(() => verifyDirectory(edited, check))).toBe('BEELDNET_ERR_FORGED')
+    // an institution left out, or one added, with the header as signed
+    expect(codeOf(() => verifyDirectory({ ...v2.envelope, institutions: v2.envelope.institutions.slice(1) }, check))).toBe('BEELDNET_ERR_ENTRIES_MISMATCH')
+    expect(codeOf(() => verifyDirectory({ ...v2.envelope, institutions: [...v2.envelope.institutions, { ...v2.envelope.institutions[1]!, ura: '99999999' }] }, check))).toBe('BEELDNET_ERR_ENTRIES_MISMATCH')
+    // listed out of URA order (the root would not care; the list must be one way only)
+    expect(codeOf(() => verifyDirectory({ ...v2.envelope, institutions: [...v2.envelope.institutions].reverse() }, check))).toBe('BEELDNET_ERR_INVALID_ENTRY')
+    // the format before signed headers
+    expect(codeOf(() => verifyDirectory({ signed: { ...v2.envelope.signed, entries: undefined, institutions: v2.envelope.institutions }, signatures: v2.envelope.signatures }, check))).toBe('BEELDNET_ERR_DIRECTORY_FORMAT')
     // replaying the older version to a node holding the newer
     expect(codeOf(() => verifyDirectory(v1.envelope, { root: gov.root, held: { version: 2, hash: v2.hash } }))).toBe('BEELDNET_ERR_ROLLBACK')
     // a v2 that does not follow the v1 held
-    const stray = nextDirectory(gov, { ...v1.signed, institutions: [] }, [])
+    const stray = nextDirectory(gov, { ...v1.signed, issued: new Date(0).toISOString(), institutions: [] }, [])
     expect(stray.signed.version).toBe(2)
     expect(codeOf(() => verifyDirectory(stray.envelope, check))).toBe('BEELDNET_ERR_BROKEN_CHAIN')
     // the same version with other content: fork
