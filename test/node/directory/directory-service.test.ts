@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { hashOfSigned } from '../../../protocol/canonical.ts'
 import { generateKeyPair, signDocument } from '../../../protocol/keys.ts'
 import { buildDirectoryCandidate } from '../../../protocol/registry/changes.ts'
+import { makeDirectoryDelta } from '../../../protocol/registry/delta.ts'
 import type { Directory, Root, SignedDirectory } from '../../../protocol/registry/documents.ts'
 import { createDirectoryService, type DirectoryAlarm, type DirectoryService, type DirectoryUpdate } from '../../../node/directory/directory-service.ts'
 import { createTrustStore, type TrustStore } from '../../../node/directory/trust-store.ts'
@@ -247,6 +248,56 @@ describe('directory service: attacks are refused and the node keeps what it had'
     expect(s.service.status().directoryVersion).toBe(2)
     // a restart re-verifies the whole root chain from the pinned root
     expect(await createTrustStore({ dir: s.trustDir }).load()).toMatchObject({ root: { signed: { version: 2 } }, directory: { signed: { version: 2 } } })
+  })
+})
+
+describe('directory service: deltas', () => {
+  const headerOf = (env: SignedDirectory) => ({ signed: env.signed, signatures: env.signatures })
+
+  it('takes the next version as a delta when it holds the one before; a forged delta is an alarm and changes nothing', async () => {
+    const s = await setup()
+    const v1 = s.publishNext()
+    await s.service.refresh()
+    const v2 = s.publishNext()
+    s.registry.files.set('/v1/directories/1/delta', makeDirectoryDelta(v1.signed, v2.signed, [headerOf(v2.envelope)]))
+    s.registry.requests.length = 0
+    expect(await s.service.refresh()).toMatchObject({ changed: true, version: 2, hash: v2.hash })
+    // the whole directory was not fetched
+    expect(s.registry.requests).toEqual(['/v1/timestamp', '/v1/directories/1/delta'])
+    expect(s.service.heldEnvelope()).toEqual(v2.envelope)
+    expect(s.updates.at(-1)).toMatchObject({ previous: { version: 1 }, current: { version: 2 } })
+    expect(await createTrustStore({ dir: s.trustDir }).load()).toMatchObject({ directoryHash: v2.hash })
+
+    const v3 = s.publishNext()
+    const forged = structuredClone(makeDirectoryDelta(v2.signed, v3.signed, [headerOf(v3.envelope)]))
+    forged.upserts[0]!.nodes[0]!.addresses = ['/ip4/203.0.113.66/tcp/4001']
+    s.registry.files.set('/v1/directories/2/delta', forged)
+    await expect(s.service.refresh()).rejects.toMatchObject({ code: 'BEELDNET_ERR_ENTRIES_MISMATCH' })
+    expect(s.alarms).toMatchObject([{ code: 'BEELDNET_ERR_ENTRIES_MISMATCH', source: s.registry.url }])
+    expect(s.service.status()).toMatchObject({ directoryVersion: 2, hash: v2.hash, lastError: { code: 'BEELDNET_ERR_ENTRIES_MISMATCH' } })
+
+    // a delta that does not start at the held version: the whole directory is taken instead
+    s.registry.files.set('/v1/directories/2/delta', makeDirectoryDelta(v1.signed, v3.signed, [headerOf(v2.envelope), headerOf(v3.envelope)]))
+    expect(await s.service.refresh()).toMatchObject({ changed: true, version: 3, hash: v3.hash })
+    expect(s.service.heldEnvelope()).toEqual(v3.envelope)
+  })
+
+  it('sets aside a directory held in the old format (BEELDNET_ERR_DIRECTORY_FORMAT) and takes the next one whole', async () => {
+    const s = await setup()
+    const v1 = s.publishNext()
+    await s.service.refresh()
+    await s.service.stop()
+    const file = join(s.trustDir, 'trusted.json')
+    const set = JSON.parse(await readFile(file, 'utf8')) as { directory: SignedDirectory }
+    const { entries: _entries, ...rest } = set.directory.signed
+    await writeFile(file, JSON.stringify({ ...set, directory: { signed: { ...rest, institutions: set.directory.institutions }, signatures: set.directory.signatures } }))
+
+    const upgraded = createDirectoryService({ trustStore: createTrustStore({ dir: s.trustDir }), logger: silent }, { registryUrl: s.registry.url, pollIntervalSeconds: 0 })
+    await upgraded.start()
+    cleanups.push(() => upgraded.stop())
+    expect(upgraded.status()).toMatchObject({ rootVersion: 1, directoryVersion: null, lastError: { code: 'BEELDNET_ERR_DIRECTORY_FORMAT' } })
+    expect(await readdir(join(s.trustDir, 'superseded'))).toHaveLength(1)
+    expect(await upgraded.refresh()).toMatchObject({ changed: true, version: 1, hash: v1.hash })
   })
 })
 
