@@ -15,6 +15,8 @@ import { directoryHash } from '../../protocol/registry/verify.ts'
 import { initRegistry } from '../../registry/init.ts'
 import { registryPaths } from '../../registry/paths.ts'
 import { RegistryStore } from '../../registry/store/registry-store.ts'
+import { buildDirectoryCandidate } from '../../protocol/registry/changes.ts'
+import { makeDirectoryDelta } from '../../protocol/registry/delta.ts'
 import { largeDirectory } from './large-directory.ts'
 import type { BenchRow } from './table.ts'
 
@@ -25,7 +27,14 @@ import type { BenchRow } from './table.ts'
  * clients, against the floor in the same run: Node's bare http server sending the same gzipped bytes.
  */
 
-export const REGISTRY_COLUMNS = ['mbPerS', 'peakRssMb', 'ms', 'wireKb', 'reqPerS', 'p99Ms', 'errors', 'ofFloor']
+export const REGISTRY_COLUMNS = ['mbPerS', 'peakRssMb', 'ms', 'wireKb', 'reqPerS', 'p99Ms', 'errors', 'ofFloor', 'target']
+
+/** Issue 18's targets, shown beside the figures. */
+const TARGETS = { verify: '< 100 ms, < 150 MB', delta: '< 10 ms', onboard: 'linear in the change' }
+const ONBOARD = 1000
+
+const row = (name: string, figures: Partial<BenchRow>): BenchRow =>
+  ({ name, mbPerS: 0, peakRssMb: null, ms: null, wireKb: null, reqPerS: null, p99Ms: null, errors: null, ofFloor: null, target: null, ...figures })
 
 const MB = 1024 * 1024
 const INSTITUTIONS = 10_000
@@ -128,6 +137,21 @@ export async function runRegistryBench (log: (line: string) => void): Promise<Be
     const verified = JSON.parse(stdout) as { seconds: number, institutions: number, peakRssMb: number }
     if (verified.institutions !== INSTITUTIONS) throw new Error(`verified ${verified.institutions} institutions, not ${INSTITUTIONS}`)
 
+    // v2 suspends one institution: a node holding v1 takes it as a delta.
+    const v2 = buildDirectoryCandidate(directory, init.root, [{ action: 'suspend', ura: directory.institutions[4_321]!.ura, reason: 'audit' }], { issued: new Date().toISOString(), validityDays: 30 })
+    const deltaFile = join(work, 'delta.json')
+    await writeFile(deltaFile, JSON.stringify(makeDirectoryDelta(directory, v2, [{ signed: headerOf(v2), signatures: governance.slice(0, 3).map((k) => signDocument(headerOf(v2), k)) }])))
+    log('verifying a one-institution delta as a node holding v1 does (median of 5, own process) ...')
+    const delta = JSON.parse((await run(process.execPath, [join(import.meta.dirname, 'registry-delta-worker.ts'), directoryFile, deltaFile, join(work, 'root.json'), '5'])).stdout) as { ms: number, version: number, deltaBytes: number, peakRssMb: number }
+    if (delta.version !== 2) throw new Error(`the delta reached v${delta.version}, not v2`)
+    const onboarding: BenchRow[] = []
+    for (const base of [1_000, INSTITUTIONS]) {
+      log(`onboarding ${ONBOARD} institutions in one governance round on a registry of ${base} (own process) ...`)
+      const { stdout: out } = await run(process.execPath, [join(import.meta.dirname, 'registry-onboard-worker.ts'), String(base), String(ONBOARD)], { maxBuffer: 16 * MB })
+      const o = JSON.parse(out) as { seconds: number, submitSeconds: number, peakRssMb: number }
+      onboarding.push(row(`onboard ${ONBOARD} institutions (${ONBOARD} admit proposals, freeze, 3 signatures, publish) on ${base}`, { ms: o.seconds * 1000, peakRssMb: o.peakRssMb, target: TARGETS.onboard }))
+    }
+
     log('starting the registry ...')
     const registry = await startChild([join(import.meta.dirname, '..', '..', 'bin', 'beeldnet.ts'), 'registry', '--data-dir', dir, 'start'],
       { BEELDNET_REGISTRY_RATE_LIMIT_PER_MINUTE: '0' },
@@ -156,8 +180,11 @@ export async function runRegistryBench (log: (line: string) => void): Promise<Be
         reqPerS: null,
         p99Ms: null,
         errors: null,
-        ofFloor: null
+        ofFloor: null,
+        target: TARGETS.verify
       },
+      row('verify a one-institution delta, holding v1 (its trie kept)', { ms: delta.ms, peakRssMb: delta.peakRssMb, wireKb: delta.deltaBytes / 1024, target: TARGETS.delta }),
+      ...onboarding,
       served,
       floor,
       timestamp
