@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util'
 import { formatTable } from '../bench/table.ts'
 import { runDay, type DayOptions } from './day.ts'
 import { CI_PRESET } from './model.ts'
+import { writeTimeToAvailablePlot } from './plot.ts'
 import { REPORT_COLUMNS, reportRows } from './report.ts'
 
 /*
- * npm run simulate:national-day [-- --ci] [--json] [--seed 18] [--plot file.svg] [--keep]
+ * npm run simulate:national-day [-- --ci] [--json] [--seed 18] [--plot file.svg (and .png)] [--keep]
  *   [--institutions 120] [--studies 3000] [--scale 0.002] [--instance-scale 0.01]
- *   [--processes 3] [--day-seconds 1800] [--drain-seconds 300]
+ *   [--processes 3] [--day-seconds 1800] [--drain-seconds 300] [--records file.jsonl]
  *
  * The full day by default; --ci is the small configuration the test suite runs (12 institutions,
  * 60 studies, every fault). README.md in this directory says what each figure means.
@@ -60,6 +61,11 @@ if (values.records !== undefined) {
   // every exchange: the plan's line, what the run saw, and its simulated timing
   const lines = result.records.map((r) => JSON.stringify({ ...r.exchange, index: r.index, study: r.studyInstanceUID, outcome: r.outcome, dispatchError: r.dispatchError, deferredSec: r.deferredSec, byteIdentical: r.byteIdentical, timing: clock.timings[r.index] }))
   await writeFile(values.records, lines.join('\n') + '\n')
+}
+if (values.plot !== undefined) {
+  const png = values.plot.endsWith('.svg') ? values.plot.replace(/\.svg$/, '.png') : undefined
+  await writeTimeToAvailablePlot(clock.timings, { institutions: options.institutions, studies: options.studies, seed: options.seed, svgPath: values.plot, ...(png === undefined ? {} : { pngPath: png }) })
+  progress(`plot: ${values.plot}${png === undefined ? '' : ` and ${png}`}`)
 }
 if (values.json) process.stdout.write(JSON.stringify({ rows }) + '\n')
 else process.stdout.write(formatTable(rows, REPORT_COLUMNS.filter((c) => rows.some((r) => r[c] !== undefined))) + '\n')
