@@ -3,6 +3,7 @@ import { aloneSeconds, runClock, summarise, type ClockResult, type ExchangeFacts
 import { excused, type DayResult, type ExchangeRecord } from './day.ts'
 import { FAULT_TIMES } from './faults.ts'
 import type { LinkMbit } from './model.ts'
+import { tenTimesBusiest, tenTimesRows } from './sizing.ts'
 
 /*
  * What the national day says (issue 18 point 3), as bench rows: `--json` prints them, the table
@@ -14,7 +15,8 @@ import type { LinkMbit } from './model.ts'
 export const REPORT_COLUMNS = [
   'institutions', 'studies', 'delivered', 'endedByFault', 'lost', 'realGb', 'movedMb', 'p50Min', 'p95Min', 'maxMin',
   'busiestPeakConcurrent', 'cpuS', 'peakRssMbPerProcess', 'rssMbPerNode',
-  'seconds', 'nodesRefusing', 'requests', 'perSecond', 'peakPerSecond', 'perNodePerSimHour', 'ended', 'codes', 'refusals', 'recovered'
+  'seconds', 'nodesRefusing', 'requests', 'perSecond', 'peakPerSecond', 'perNodePerSimHour', 'ended', 'codes', 'refusals', 'recovered',
+  'institution', 'inGiBPerDay', 'outGiBPerDay', 'peakHourGiB', 'peakHourGbit', 'peakHourCores', 'diskTiB', 'peakConcurrent'
 ]
 
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits))
@@ -129,5 +131,5 @@ export function reportRows (result: DayResult): { rows: BenchRow[], clock: Clock
     delivered: crash.filter((r) => r.outcome?.state === 'complete').length,
     lost: crash.filter((r) => isLost(r, result)).length
   }
-  return { rows: [day, revocation, suspension, registry, diskFull, crashRow], clock }
+  return { rows: [day, revocation, suspension, registry, diskFull, crashRow, ...tenTimesRows(tenTimesBusiest(plan))], clock }
 }

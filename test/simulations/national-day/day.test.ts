@@ -76,7 +76,7 @@ describe('a national day, CI size', () => {
 
   it('reports the rows the issue names, with the figures the run measured', () => {
     const { rows } = reportRows(result)
-    expect(rows.map((r) => r.name)).toEqual(['national-day', 'revocation', 'suspension', 'registry', 'disk-full', 'crash-restart'])
+    expect(rows.map((r) => r.name)).toEqual(['national-day', 'revocation', 'suspension', 'registry', 'disk-full', 'crash-restart', '10x-busiest-1g', '10x-busiest-10g'])
     const day = rows[0]!
     expect(day).toMatchObject({ institutions: CI_PRESET.institutions, studies: CI_PRESET.studies, lost: 0 })
     expect(day.p50Min as number).toBeGreaterThan(0)
@@ -86,6 +86,6 @@ describe('a national day, CI size', () => {
     expect(rows[3]!.requests as number).toBeGreaterThan(0)
     expect(rows[4]!.refusals as number).toBeGreaterThan(0)
     expect(rows[4]!.recovered).toBe(rows[4]!.refusals)
-    expect(JSON.parse(JSON.stringify({ rows })).rows).toHaveLength(6)
+    expect(JSON.parse(JSON.stringify({ rows })).rows).toHaveLength(8)
   })
 })
