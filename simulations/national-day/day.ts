@@ -346,16 +346,16 @@ async function signRevocationOffline (
   actors: FaultActors,
   file: string
 ): Promise<string> {
-  const console = makeRegistry(0)
-  await console.start()
+  const operators = makeRegistry(0)
+  await operators.start()
   try {
     const peerId = manifest.nodes.find((n) => n.ura === actors.revoked.ura)!.peerId
-    await governanceAt(console.url).publish([{ action: 'revoke-node-key', ura: actors.revoked.ura, peerId, reason: 'national day: key leaked' }])
-    const response = await fetch(`${console.url}/v1/directory`)
+    await governanceAt(operators.url).publish([{ action: 'revoke-node-key', ura: actors.revoked.ura, peerId, reason: 'national day: key leaked' }])
+    const response = await fetch(`${operators.url}/v1/directory`)
     await mkdir(join(file, '..'), { recursive: true })
     await writeFile(file, await response.text())
     return file
   } finally {
-    await console.stop()
+    await operators.stop()
   }
 }
