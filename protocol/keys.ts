@@ -1,7 +1,6 @@
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto'
+import { createRequire } from 'node:module'
 import * as ed from '@noble/ed25519'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { canonicalBytes, sha256Hex } from './canonical.ts'
 
 /*
@@ -161,18 +160,68 @@ function decodeKeyInto (publicKeyBase64: string): boolean {
   return true
 }
 
+const BASE58_VALUES = new Int8Array(128).fill(-1)
+for (let i = 0; i < BASE58.length; i++) BASE58_VALUES[BASE58.charCodeAt(i)] = i
+const LIMB = 16_777_216
+const LIMBS = 13 // 24-bit limbs: 39 bytes, room for the 38 of a peer id
+const decoded = new Float64Array(LIMBS)
+
+/**
+ * The number written by `text[from..]` in base58 into `decoded` (24-bit limbs, least significant
+ * first); returns how many limbs, or -1 if a character is not base58 or the number needs more than
+ * LIMBS. Four digits a step (58^4 < 2^24): every intermediate stays below 2^48, so doubles are exact,
+ * and the carry is a multiplication by 2^-24, not a division.
+ */
+function decodeBase58 (text: string, from: number): number {
+  let used = 0
+  let i = from
+  while (i < text.length) {
+    const take = Math.min(4, text.length - i)
+    let carry = 0
+    let scale = 1
+    for (let k = 0; k < take; k++) {
+      const code = text.charCodeAt(i++)
+      const v = code < 128 ? BASE58_VALUES[code]! : -1
+      if (v < 0) return -1
+      carry = carry * 58 + v
+      scale *= 58
+    }
+    for (let j = 0; j < used; j++) {
+      const x = decoded[j]! * scale + carry
+      carry = Math.floor(x * (1 / LIMB))
+      decoded[j] = x - carry * LIMB
+    }
+    while (carry > 0) {
+      if (used === LIMBS) return -1
+      const q = Math.floor(carry * (1 / LIMB))
+      decoded[used++] = carry - q * LIMB
+      carry = q
+    }
+  }
+  return used
+}
+
 /**
  * Is `peerId` the libp2p peer id of this Ed25519 key? The same answer as comparing with
- * peerIdOfPublicKey, without building either string (a large directory checks 20,000 keys).
+ * peerIdOfPublicKey, without building either string (a large directory checks 20,000 keys): the
+ * peer id's leading '1's must be the bytes' leading zeros, and the rest must decode to their number.
  */
 export function isPeerIdOf (peerId: string, publicKeyBase64: string): boolean {
   if (!decodeKeyInto(publicKeyBase64)) return peerIdOfPublicKey(publicKeyBase64) === peerId
-  const n = base58Digits(peerIdBytes)
   const zeros = leadingZeros(peerIdBytes)
-  if (peerId.length !== zeros + n) return false
   for (let i = 0; i < zeros; i++) if (peerId.charCodeAt(i) !== 0x31) return false
-  for (let i = 0; i < n; i++) if (peerId.charCodeAt(zeros + i) !== digitCodes[n - 1 - i]) return false
-  return true
+  if (peerId.charCodeAt(zeros) === 0x31) return false
+  const used = decodeBase58(peerId, zeros)
+  if (used < 0) return false
+  // The bytes as 24-bit limbs from the least significant end, compared with the decoded ones.
+  let expected = 0
+  for (let j = 0; j < LIMBS; j++) {
+    const end = peerIdBytes.length - 3 * j
+    const limb = (end > 0 ? peerIdBytes[end - 1]! : 0) + (end > 1 ? peerIdBytes[end - 2]! * 256 : 0) + (end > 2 ? peerIdBytes[end - 3]! * 65_536 : 0)
+    if (limb !== (j < used ? decoded[j]! : 0)) return false
+    if (limb !== 0) expected = j + 1
+  }
+  return expected === used
 }
 
 /** The libp2p peer id of a node's Ed25519 public key: how the directory ties a key to a peer. */
@@ -184,5 +233,16 @@ export function peerIdOfPublicKey (publicKeyBase64: string): string {
     peerIdBytes.set(raw, 6)
     return base58(peerIdBytes)
   }
+  return libp2pPeerIdOf(raw)
+}
+
+/**
+ * libp2p's answer for a key that is not 32 bytes, loaded on first use: libp2p's crypto is ~14 MB of
+ * a process's memory and a tenth of a second to load, and a verifier of 32-byte keys never needs it.
+ */
+function libp2pPeerIdOf (raw: Buffer): string {
+  const require = createRequire(import.meta.url)
+  const { peerIdFromPublicKey } = require('@libp2p/peer-id') as typeof import('@libp2p/peer-id')
+  const { publicKeyFromRaw } = require('@libp2p/crypto/keys') as typeof import('@libp2p/crypto/keys')
   return peerIdFromPublicKey(publicKeyFromRaw(raw)).toString()
 }

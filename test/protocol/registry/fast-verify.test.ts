@@ -1,5 +1,5 @@
 import canonicalize from 'canonicalize'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { generateKeyPair as libp2pKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -98,5 +98,28 @@ describe('fast directory verification paths', () => {
     }
     // not written as 44 base64 characters: the slow path decides
     expect(isPeerIdOf(ids[2]!, keys[2]!.toString('base64').slice(0, 43))).toBe(peerIdOfPublicKey(keys[2]!.toString('base64').slice(0, 43)) === ids[2])
+  })
+
+  it('refuses every peer id but the key\'s own, as comparing the strings does', () => {
+    const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+    for (const k of [Buffer.alloc(32), Buffer.alloc(32, 0xff), ...Array.from({ length: 50 }, () => randomBytes(32))]) {
+      const key = k.toString('base64')
+      const id = peerIdFromPublicKey(publicKeyFromRaw(k)).toString()
+      const at = 1 + (k[0]! % (id.length - 1))
+      const others = [
+        '', '1', id.slice(0, -1), id + '1', id + 'z', '1' + id, '11' + id.slice(1), id.slice(1), 'z'.repeat(60), '1'.repeat(52),
+        id.slice(0, at) + alphabet[(alphabet.indexOf(id[at]!) + 1) % 58] + id.slice(at + 1),
+        id.slice(0, at) + '0' + id.slice(at + 1), id.slice(0, at) + 'é' + id.slice(at + 1)
+      ]
+      for (const other of others) expect(isPeerIdOf(other, key)).toBe(false)
+      expect(isPeerIdOf(id, key)).toBe(true)
+    }
+  })
+
+  it('asks libp2p for the peer id of a key that is not Ed25519 (loaded only then)', async () => {
+    const secp = await libp2pKeyPair('secp256k1')
+    const raw = Buffer.from(secp.publicKey.raw)
+    expect(peerIdOfPublicKey(raw.toString('base64'))).toBe(peerIdFromPublicKey(secp.publicKey).toString())
+    expect(isPeerIdOf(peerIdFromPublicKey(secp.publicKey).toString(), raw.toString('base64'))).toBe(true)
   })
 })
