@@ -1,12 +1,12 @@
 import canonicalize from 'canonicalize'
 import { generateKeyPair as libp2pKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { canonicalText } from '../../../protocol/canonical.ts'
 import { peerIdOfPublicKey } from '../../../protocol/keys.ts'
 import { canonicalInstitution, isSignedDirectory, SignedDirectory, type Directory } from '../../../protocol/registry/documents.ts'
-import { entryLeaf, entryLeaves } from '../../../protocol/registry/entries-tree.ts'
+import { entriesOf, entryLeaf, entryLeaves } from '../../../protocol/registry/entries-tree.ts'
 import { isPeerIdOf } from '../../../protocol/keys.ts'
 import { makeEnrolment, makeGovernance, makeNodeKey, nextDirectory } from '../../helpers/registry-fixtures.ts'
 
@@ -30,7 +30,28 @@ function richDirectory (): { gov: ReturnType<typeof makeGovernance>, dir: Direct
   return { gov, dir: v2.signed }
 }
 
+/** The entries root as entries-tree.ts's comment defines it, written the plain way: the format the fast code must keep. */
+function referenceRoot (institutions: Directory['institutions']): string {
+  const sha = (...parts: Buffer[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest()
+  const node = (list: Directory['institutions'], depth: number): Buffer => {
+    if (list.length === 0) return Buffer.alloc(32)
+    if (list.length === 1) return sha(Buffer.from([0]), Buffer.from(canonicalize(list[0]!)!, 'utf8'))
+    const children = Array.from({ length: 10 }, (_, d) => node(list.filter((i) => Number(i.ura[depth]) === d), depth + 1))
+    return sha(Buffer.from([1]), ...children)
+  }
+  return node(institutions, 0).toString('hex')
+}
+
 describe('fast directory verification paths', () => {
+  it('makes the entries root the format defines (leaves, branches, one-leaf subtrees, empty children)', () => {
+    const { dir } = richDirectory()
+    const base = dir.institutions[0]!
+    const uras = ['10000000', '10000001', '10000010', '12345679', '19999999', '20000000', '99999999']
+    const many = [...dir.institutions, ...uras.map((ura, i) => ({ ...base, ura, name: `Instelling ${i} é ☃` }))].sort((a, b) => a.ura < b.ura ? -1 : 1)
+    for (const list of [[], [base], dir.institutions, many]) expect(entriesOf(list).entries).toEqual({ count: list.length, root: referenceRoot(list) })
+    expect(referenceRoot([])).toBe('0'.repeat(64))
+  })
+
   it('writes the same canonical text as the RFC 8785 package, optional fields and escapes included', () => {
     const { dir } = richDirectory()
     expect(JSON.stringify(dir)).toContain('notAfter')
