@@ -55,7 +55,7 @@ function leafText (inst: Institution): string {
 
 /** The leaf of one institution; its canonical JSON never holds a raw NUL, so '\0' + text is 0x00 || bytes. */
 export function entryLeaf (inst: Institution): EntryLeaf {
-  return { ura: inst.ura, hash: hash('sha256', '\0' + leafText(inst), 'latin1') }
+  return { ura: inst.ura, hash: hash('sha256', '\0' + leafText(inst), 'binary') }
 }
 
 // One buffer the leaves are encoded into in turn (grown for a larger entry): no buffer per leaf.
@@ -70,8 +70,8 @@ export function entryLeaves (institutions: readonly Institution[]): EntryLeaf[] 
     const text = leafText(inst)
     // UTF-8 takes at most 3 bytes per UTF-16 unit
     if (1 + 3 * text.length > scratch.length) scratch = Buffer.alloc(2 * (1 + 3 * text.length))
-    const written = scratch.utf8Write(text, 1)
-    leaves[i] = { ura: inst.ura, hash: hash('sha256', new Uint8Array(scratch.buffer, scratch.byteOffset, 1 + written), 'latin1') }
+    const written = scratch.write(text, 1, 'utf8')
+    leaves[i] = { ura: inst.ura, hash: hash('sha256', new Uint8Array(scratch.buffer, scratch.byteOffset, 1 + written), 'binary') }
   }
   return leaves
 }
@@ -82,7 +82,7 @@ function hashOf (node: EntryNode | undefined): string {
   if (node.hash === undefined) {
     let input = '\x01'
     for (let c = 0; c < BRANCHES; c++) input += hashOf(node.children[c])
-    node.hash = hash('sha256', Buffer.from(input, 'latin1'), 'latin1')
+    node.hash = hash('sha256', Buffer.from(input, 'latin1'), 'binary')
   }
   return node.hash
 }
