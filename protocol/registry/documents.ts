@@ -234,11 +234,14 @@ function isRecord (v: unknown): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v)
   return proto === Object.prototype || proto === null
 }
-/** Every own key is one of `required` (present, not undefined) or `optional` (if present, not undefined). */
+/**
+ * Every own key is one of `required` (present, not undefined) or `optional` (if present, not
+ * undefined). for-in rather than Object.keys: no array per object (70,000 objects in a large
+ * directory); isRecord has made sure there is no prototype but Object's to inherit keys from.
+ */
 function hasKeys (o: Record<string, unknown>, required: readonly string[], optional: readonly string[] = []): boolean {
-  const keys = Object.keys(o)
   let present = 0
-  for (const k of keys) {
+  for (const k in o) {
     if (o[k] === undefined) return false
     if (required.includes(k)) present++
     else if (!optional.includes(k)) return false

@@ -61,8 +61,16 @@ describe('fast directory verification paths', () => {
     const lone = { ...dir.institutions[0]!, name: 'a\uD800b' }
     expect(() => canonicalInstitution(lone)).toThrow(RangeError)
     expect(() => canonicalText(lone)).toThrow()
-    // leaves hashed in chunks are the leaves hashed one by one
+    // leaves written as bytes are the leaves of the canonical texts, for any size of entry
     expect(entryLeaves(dir.institutions)).toEqual(dir.institutions.map(entryLeaf))
+    const base = dir.institutions[0]!
+    const big = {
+      ...base,
+      departments: Array.from({ length: 64 }, (_, i) => ({ code: `D${i}`, name: `Afdeling ${i} ${'é☃"'.repeat(40)}` })),
+      nodes: Array.from({ length: 16 }, () => ({ ...base.nodes[0]!, addresses: Array.from({ length: 16 }, (_, a) => `/dns4/${'a'.repeat(240)}.nl/tcp/${a}`) }))
+    }
+    expect(entryLeaves([big, ...dir.institutions, big])).toEqual([big, ...dir.institutions, big].map(entryLeaf))
+    expect(() => entryLeaves([dir.institutions[1]!, lone])).toThrow()
   })
 
   it('canonicalText matches the package on assorted values and falls back for the unusual', () => {
