@@ -193,21 +193,22 @@ function writeLeaf (inst: Institution): void {
   emit(END)
 }
 
-/** The leaves of many institutions, each hashed from its bytes as writeLeaf puts them. */
+/** The leaf of one institution of many: hashed from its bytes as writeLeaf puts them (the same leaf as entryLeaf's). */
+export function entryLeafOfMany (inst: Institution): EntryLeaf {
+  try {
+    writeLeaf(inst)
+  } catch (err) {
+    // A free text that is not well-formed UTF-16: the reference canonicaliser decides (or throws).
+    if (!(err instanceof RangeError)) throw err
+    return entryLeaf(inst)
+  }
+  return { ura: inst.ura, hash: hash('sha256', new Uint8Array(out.buffer, out.byteOffset, at), 'binary') }
+}
+
+/** The leaves of many institutions. */
 export function entryLeaves (institutions: readonly Institution[]): EntryLeaf[] {
   const leaves = new Array<EntryLeaf>(institutions.length)
-  for (let i = 0; i < institutions.length; i++) {
-    const inst = institutions[i]!
-    try {
-      writeLeaf(inst)
-    } catch (err) {
-      // A free text that is not well-formed UTF-16: the reference canonicaliser decides (or throws).
-      if (!(err instanceof RangeError)) throw err
-      leaves[i] = entryLeaf(inst)
-      continue
-    }
-    leaves[i] = { ura: inst.ura, hash: hash('sha256', new Uint8Array(out.buffer, out.byteOffset, at), 'binary') }
-  }
+  for (let i = 0; i < institutions.length; i++) leaves[i] = entryLeafOfMany(institutions[i]!)
   return leaves
 }
 

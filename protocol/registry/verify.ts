@@ -8,7 +8,7 @@ import {
   headerOf, isSignedDirectory, parseDocument, SignedDirectory, SignedEnrolment, SignedProposal, SignedRoot, SignedTimestamp,
   type Directory, type DirectoryHeader, type Enrolment, type Institution, type Proposal, type PublicKeyEntry, type Root, type Signature, type Timestamp
 } from './documents.ts'
-import { entryLeaves, EntriesTree } from './entries-tree.ts'
+import { entryLeafOfMany, EntriesTree, type EntryLeaf } from './entries-tree.ts'
 
 /*
  * What a node (or a governance member, or the registry itself) checks before believing a registry
@@ -169,9 +169,12 @@ export function entryProblem (inst: Institution): string | undefined {
  */
 function checkEntries (what: string, institutions: Institution[], signed: { count: number, root: string }): EntriesTree {
   const peers = new Set<string>()
+  const leaves = new Array<EntryLeaf>(institutions.length)
   let problem: string | undefined
   let previous = ''
-  for (const inst of institutions) {
+  // One pass: each institution is checked and hashed while it is in the cache.
+  for (let i = 0; i < institutions.length; i++) {
+    const inst = institutions[i]!
     if (inst.ura <= previous) throw new InvalidEntryError(inst.ura === previous ? `URA ${inst.ura} appears twice` : `URA ${inst.ura} comes after ${previous}: institutions are listed in URA order`)
     previous = inst.ura
     if (problem === undefined) {
@@ -181,8 +184,9 @@ function checkEntries (what: string, institutions: Institution[], signed: { coun
         peers.add(node.peerId)
       }
     }
+    leaves[i] = entryLeafOfMany(inst)
   }
-  const tree = EntriesTree.fromSorted(entryLeaves(institutions))
+  const tree = EntriesTree.fromSorted(leaves)
   if (tree.count !== signed.count || tree.root !== signed.root) throw new EntriesMismatchError(what, signed, { count: tree.count, root: tree.root })
   if (problem !== undefined) throw new InvalidEntryError(problem)
   return tree
