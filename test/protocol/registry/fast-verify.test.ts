@@ -104,7 +104,13 @@ describe('fast directory verification paths', () => {
       (d) => { d.extra = 1 },
       (d) => { d.institutions[1].departments = Array.from({ length: 65 }, () => ({ code: 'RAD', name: 'R' })) },
       (d) => { d.institutions[1].nodes[0].revoked.reason = '' },
-      (d) => { d.institutions[1].ura = '1234567' }
+      (d) => { d.institutions[1].ura = '1234567' },
+      (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.replace(/^./, '-') },
+      (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.replace(/^./, 'é') },
+      (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.replace('=', 'A') },
+      (d) => { d.institutions[0].nodes[0].publicKey += '=' },
+      (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.slice(1) },
+      (d) => { d.institutions[0].nodes[0].publicKey = 7 }
     ]
     for (const mutate of mutations) {
       const copy = structuredClone(env)
