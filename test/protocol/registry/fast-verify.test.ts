@@ -110,8 +110,13 @@ describe('fast directory verification paths', () => {
       (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.replace('=', 'A') },
       (d) => { d.institutions[0].nodes[0].publicKey += '=' },
       (d) => { d.institutions[0].nodes[0].publicKey = d.institutions[0].nodes[0].publicKey.slice(1) },
-      (d) => { d.institutions[0].nodes[0].publicKey = 7 }
+      (d) => { d.institutions[0].nodes[0].publicKey = 7 },
+      (d) => { d.institutions[0].nodes[0].peerId = d.institutions[0].nodes[0].peerId.replace('12D3KooW', '12D3KooX') },
+      (d) => { d.institutions[0].nodes[0].peerId += 'a' },
+      (d) => { d.institutions[0].nodes[0].peerId = d.institutions[0].nodes[0].peerId.slice(0, -1) },
+      (d) => { d.institutions[0].nodes[0].peerId = null }
     ]
+    for (const c of ['0', 'O', 'I', 'l', '+', 'é']) mutations.push((d) => { d.institutions[0].nodes[0].peerId = d.institutions[0].nodes[0].peerId.slice(0, 30) + c + d.institutions[0].nodes[0].peerId.slice(31) })
     for (const mutate of mutations) {
       const copy = structuredClone(env)
       mutate(copy)
