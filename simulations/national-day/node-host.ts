@@ -57,6 +57,7 @@ async function start (hosted: HostedNode[], env: Record<string, string>, registr
     await node.start()
     nodes.set(h.ura, { hosted: h, node, env })
     watchArrivals(h.ura, node)
+    watchOutgoing(node)
     started.push({ ura: h.ura, url: node.url })
   }
   return started
@@ -134,19 +135,39 @@ async function fill (ura: string, quota: number, workRoot: string): Promise<numb
   return quota - await node.store.storedBytes()
 }
 
-/** Follows an outgoing transfer to its final state; every error code it met on the way is kept. */
+/** Outgoing transfers followed to their final state, by transfer id; every error code met on the way is kept. */
+const followed = new Map<string, { exchange: number, codes: string[] }>()
+/** final records of transfers whose follow() had not begun yet (a transfer can end before send() returns) */
+const endedEarly = new Map<string, OutgoingRecord>()
+
+/** One listener a node (not one a transfer: a busy node has hundreds under way). */
+function watchOutgoing (node: BeeldnetNode): void {
+  node.exchange.on('state', (record) => {
+    if (record.direction !== 'outgoing') return
+    const outgoing = record as OutgoingRecord
+    const entry = followed.get(outgoing.transferId)
+    if (entry === undefined) {
+      if (FINAL.has(outgoing.state)) endedEarly.set(outgoing.transferId, outgoing)
+      return
+    }
+    settle(node, entry, outgoing)
+  })
+}
+
+function settle (node: BeeldnetNode, entry: { exchange: number, codes: string[] }, record: OutgoingRecord): void {
+  const code = record.lastError?.code
+  if (code !== undefined && entry.codes.at(-1) !== code) entry.codes.push(code)
+  if (!FINAL.has(record.state)) return
+  followed.delete(record.transferId)
+  if (record.state === 'complete') void node.store.release(record.studyInstanceUID, PLAN_HOLD).catch(() => {})
+  emit({ type: 'outcome', exchange: entry.exchange, state: record.state as 'complete', code, attempts: record.attempts, wallAt: Date.now(), codes: entry.codes })
+}
+
 function follow (exchange: number, node: BeeldnetNode, transferId: string): void {
-  const codes: string[] = []
-  const onState = (record: OutgoingRecord): void => {
-    if (record.transferId !== transferId) return
-    const code = record.lastError?.code
-    if (code !== undefined && codes.at(-1) !== code) codes.push(code)
-    if (!FINAL.has(record.state)) return
-    node.exchange.off('state', onState as never)
-    if (record.state === 'complete') void node.store.release(record.studyInstanceUID, PLAN_HOLD).catch(() => {})
-    emit({ type: 'outcome', exchange, state: record.state as 'complete', code, attempts: record.attempts, wallAt: Date.now(), codes })
-  }
-  node.exchange.on('state', onState as never)
+  const entry = { exchange, codes: [] }
+  followed.set(transferId, entry)
+  const early = endedEarly.get(transferId)
+  if (early !== undefined) { endedEarly.delete(transferId); settle(node, entry, early) }
 }
 
 async function push (exchange: number, from: string, to: string, study: string): Promise<string> {
