@@ -162,66 +162,59 @@ function decodeKeyInto (publicKeyBase64: string): boolean {
 
 const BASE58_VALUES = new Int8Array(128).fill(-1)
 for (let i = 0; i < BASE58.length; i++) BASE58_VALUES[BASE58.charCodeAt(i)] = i
-const LIMB = 16_777_216
-const LIMBS = 13 // 24-bit limbs: 39 bytes, room for the 38 of a peer id
-const decoded = new Float64Array(LIMBS)
 
-/**
- * The number written by `text[from..]` in base58 into `decoded` (24-bit limbs, least significant
- * first); returns how many limbs, or -1 if a character is not base58 or the number needs more than
- * LIMBS. Four digits a step (58^4 < 2^24): every intermediate stays below 2^48, so doubles are exact,
- * and the carry is a multiplication by 2^-24, not a division.
+/*
+ * Every Ed25519 peer id is 52 characters: its 38 bytes are 0x00 (one '1') and then a number between
+ * 0x2408011220 * 2^256 and the next, which always takes 51 base58 digits. A string of fixed width
+ * is that peer id exactly when it is base58 and its digits make the same number, read as
+ * sum(pair_k * 3364^k) over pairs of digits: no carry from one digit to the next, so the 26 steps
+ * do not wait on each other. Limbs of 24 bits: 3363 * 2^24 * 26 < 2^42, exact in doubles.
  */
-function decodeBase58 (text: string, from: number): number {
-  let used = 0
-  let i = from
-  while (i < text.length) {
-    const take = Math.min(4, text.length - i)
-    let carry = 0
-    let scale = 1
-    for (let k = 0; k < take; k++) {
-      const code = text.charCodeAt(i++)
-      const v = code < 128 ? BASE58_VALUES[code]! : -1
-      if (v < 0) return -1
-      carry = carry * 58 + v
-      scale *= 58
-    }
-    for (let j = 0; j < used; j++) {
-      const x = decoded[j]! * scale + carry
-      carry = Math.floor(x * (1 / LIMB))
-      decoded[j] = x - carry * LIMB
-    }
-    while (carry > 0) {
-      if (used === LIMBS) return -1
-      const q = Math.floor(carry * (1 / LIMB))
-      decoded[used++] = carry - q * LIMB
-      carry = q
-    }
+const PEER_ID_LENGTH = 52
+const PAIRS = PEER_ID_LENGTH / 2
+const LIMB = 16_777_216
+const LIMBS = 13 // 312 bits: room for any 52-digit base58 number (< 2^305)
+/** WEIGHTS[k * LIMBS + j]: limb j of 3364^k; WEIGHT_LIMBS[k]: how many of them are not zero. */
+const WEIGHTS = new Float64Array(PAIRS * LIMBS)
+const WEIGHT_LIMBS = new Uint8Array(PAIRS)
+for (let k = 0, w = 1n; k < PAIRS; k++, w *= 3364n) {
+  let rest = w
+  for (let j = 0; j < LIMBS && rest > 0n; j++, rest >>= 24n) {
+    WEIGHTS[k * LIMBS + j] = Number(rest & 0xffffffn)
+    WEIGHT_LIMBS[k] = j + 1
   }
-  return used
 }
+const sums = new Float64Array(LIMBS)
 
 /**
  * Is `peerId` the libp2p peer id of this Ed25519 key? The same answer as comparing with
- * peerIdOfPublicKey, without building either string (a large directory checks 20,000 keys): the
- * peer id's leading '1's must be the bytes' leading zeros, and the rest must decode to their number.
+ * peerIdOfPublicKey, without building either string (a large directory checks 20,000 keys).
  */
 export function isPeerIdOf (peerId: string, publicKeyBase64: string): boolean {
   if (!decodeKeyInto(publicKeyBase64)) return peerIdOfPublicKey(publicKeyBase64) === peerId
-  const zeros = leadingZeros(peerIdBytes)
-  for (let i = 0; i < zeros; i++) if (peerId.charCodeAt(i) !== 0x31) return false
-  if (peerId.charCodeAt(zeros) === 0x31) return false
-  const used = decodeBase58(peerId, zeros)
-  if (used < 0) return false
-  // The bytes as 24-bit limbs from the least significant end, compared with the decoded ones.
-  let expected = 0
-  for (let j = 0; j < LIMBS; j++) {
-    const end = peerIdBytes.length - 3 * j
-    const limb = (end > 0 ? peerIdBytes[end - 1]! : 0) + (end > 1 ? peerIdBytes[end - 2]! * 256 : 0) + (end > 2 ? peerIdBytes[end - 3]! * 65_536 : 0)
-    if (limb !== (j < used ? decoded[j]! : 0)) return false
-    if (limb !== 0) expected = j + 1
+  if (peerId.length !== PEER_ID_LENGTH) return false
+  sums.fill(0)
+  for (let p = 0; p < PAIRS; p++) {
+    const hi = peerId.charCodeAt(2 * p)
+    const lo = peerId.charCodeAt(2 * p + 1)
+    const a = hi < 128 ? BASE58_VALUES[hi]! : -1
+    const b = lo < 128 ? BASE58_VALUES[lo]! : -1
+    if (a < 0 || b < 0) return false
+    const pair = a * 58 + b
+    const k = PAIRS - 1 - p
+    const limbs = WEIGHT_LIMBS[k]!
+    for (let j = 0; j < limbs; j++) sums[j] += pair * WEIGHTS[k * LIMBS + j]!
   }
-  return expected === used
+  // Carry the sums into 24-bit limbs and compare each with the bytes' own, least significant first.
+  let carry = 0
+  for (let j = 0; j < LIMBS; j++) {
+    const x = sums[j]! + carry
+    carry = Math.floor(x * (1 / LIMB))
+    const end = peerIdBytes.length - 3 * j
+    const limb = peerIdBytes[end - 1]! + peerIdBytes[end - 2]! * 256 + (end > 2 ? peerIdBytes[end - 3]! * 65_536 : 0)
+    if (x - carry * LIMB !== limb) return false
+  }
+  return carry === 0
 }
 
 /** The libp2p peer id of a node's Ed25519 public key: how the directory ties a key to a peer. */
