@@ -203,7 +203,7 @@ export function isPeerIdOf (peerId: string, publicKeyBase64: string): boolean {
     const pair = a * 58 + b
     const k = PAIRS - 1 - p
     const limbs = WEIGHT_LIMBS[k]!
-    for (let j = 0; j < limbs; j++) sums[j] += pair * WEIGHTS[k * LIMBS + j]!
+    for (let j = 0; j < limbs; j++) sums[j] = sums[j]! + pair * WEIGHTS[k * LIMBS + j]!
   }
   // Carry the sums into 24-bit limbs and compare each with the bytes' own, least significant first.
   let carry = 0
