@@ -6,7 +6,15 @@ import { readFile } from 'node:fs/promises'
 import type { Root } from '../../protocol/registry/documents.ts'
 import { verifyDirectory } from '../../protocol/registry/verify.ts'
 
+// With `parse-only` for the runs, it reads and parses and checks nothing: the floor of the time.
 const [directoryPath, rootPath, runsArg] = process.argv.slice(2)
+if (runsArg === 'parse-only') {
+  const started = process.hrtime.bigint()
+  const value = JSON.parse(await readFile(directoryPath!, 'utf8')) as { institutions: unknown[] }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  process.stdout.write(JSON.stringify({ seconds, institutions: value.institutions.length, peakRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n')
+  process.exit(0)
+}
 const root = JSON.parse(await readFile(rootPath!, 'utf8')) as Root
 const runs = Math.max(1, Number(runsArg ?? 3))
 const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024

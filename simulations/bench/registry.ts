@@ -145,6 +145,11 @@ export async function runRegistryBench (log: (line: string) => void): Promise<Be
       verifications.push(figures)
     }
     const verified = { seconds: median(verifications.map((v) => v.seconds)), warmSeconds: median(verifications.map((v) => v.warmSeconds!)), peakRssMb: median(verifications.map((v) => v.peakRssMb)), peakRssMbAllRuns: median(verifications.map((v) => v.peakRssMbAllRuns)), loadedRssMb: median(verifications.map((v) => v.loadedRssMb)) }
+    const parseOnly: number[] = []
+    for (let p = 0; p < 3; p++) {
+      const { stdout } = await run(process.execPath, [join(import.meta.dirname, 'registry-verify-worker.ts'), directoryFile, join(work, 'root.json'), 'parse-only'])
+      parseOnly.push((JSON.parse(stdout) as { seconds: number }).seconds)
+    }
     log(`verify: first ${verifications.map((v) => (v.seconds * 1000).toFixed(0)).join(', ')} ms, warm ${verifications.map((v) => (v.warmSeconds! * 1000).toFixed(0)).join(', ')} ms, peak ${verifications.map((v) => v.peakRssMb.toFixed(0)).join(', ')} MB, modules loaded ${verifications.map((v) => v.loadedRssMb.toFixed(0)).join(', ')} MB`)
 
     // v2 suspends one institution: a node holding v1 takes it as a delta.
@@ -195,6 +200,7 @@ export async function runRegistryBench (log: (line: string) => void): Promise<Be
       },
       row('the same directory verified again in that process (2nd and 3rd: compiled, warm)', { mbPerS: Buffer.byteLength(json) / MB / verified.warmSeconds, ms: verified.warmSeconds * 1000, peakRssMb: verified.peakRssMbAllRuns }),
       row('floor: the verifier\'s process before it reads the file (node, TypeScript stripping, zod, its modules)', { peakRssMb: verified.loadedRssMb }),
+      row('floor: reading and JSON.parse alone, first in a fresh process (no check)', { ms: median(parseOnly) * 1000 }),
       row('verify a one-institution delta, holding v1 (its trie kept)', { ms: delta.ms, peakRssMb: delta.peakRssMb, wireKb: delta.deltaBytes / 1024, target: TARGETS.delta }),
       ...onboarding,
       served,
