@@ -237,7 +237,8 @@ function isRecord (v: unknown): v is Record<string, unknown> {
 /**
  * Every own key is one of `required` (present, not undefined) or `optional` (if present, not
  * undefined). for-in rather than Object.keys: no array per object (70,000 objects in a large
- * directory); isRecord has made sure there is no prototype but Object's to inherit keys from.
+ * directory). isRecord has made sure there is no prototype but Object's; a key enumerable there
+ * (a polluted prototype) is refused as unknown, or read as zod and every later check read it.
  */
 function hasKeys (o: Record<string, unknown>, required: readonly string[], optional: readonly string[] = []): boolean {
   let present = 0
