@@ -58,6 +58,8 @@ export interface PeerGating {
   institutionOf (peerId: string): PeerEntry | undefined
   /** every node the directory admits now */
   allowedPeers (): PeerEntry[]
+  /** every node the directory lists for institution `ura`, whatever its status (to say why none is admitted) */
+  entriesOf (ura: string): PeerEntry[]
   /** counts a refusal (the gater does this itself; the host counts connections it closes as 'existing') */
   countRefusal (direction: RefusalDirection, reason: RefusalReason): void
   /** refusals so far, by direction and reason (for metrics) */
@@ -133,6 +135,10 @@ class DefaultPeerGating implements PeerGating {
   allowedPeers (): PeerEntry[] {
     const t = this.now().getTime()
     return [...(this.entries()?.values() ?? [])].filter((e) => refusalOf(e, t, this.clockSkewMs) === undefined)
+  }
+
+  entriesOf (ura: string): PeerEntry[] {
+    return [...(this.entries()?.values() ?? [])].filter((e) => e.ura === ura)
   }
 
   countRefusal (direction: RefusalDirection, reason: RefusalReason): void {

@@ -113,6 +113,13 @@ export class UnknownInstitutionError extends BeeldnetError {
   constructor (ura: string) { super('BEELDNET_ERR_UNKNOWN_INSTITUTION', `no active institution with URA ${ura} and an active node in the directory this node trusts`) }
 }
 
+/** The directory lists the institution, but admits none of its nodes now (suspended, revoked, no valid key). */
+export class InstitutionNotActiveError extends BeeldnetError {
+  constructor (ura: string, name: string, reasons: string[]) {
+    super('BEELDNET_ERR_INSTITUTION_NOT_ACTIVE', `${name} (URA ${ura}) takes no studies now: the directory this node trusts says ${reasons.join(', ')}`)
+  }
+}
+
 export class UnknownDepartmentError extends BeeldnetError {
   constructor (ura: string, department: string, known: string[]) {
     super('BEELDNET_ERR_UNKNOWN_DEPARTMENT', `institution ${ura} lists no department ${department}${known.length === 0 ? '' : `; it lists ${known.join(', ')}`}`)

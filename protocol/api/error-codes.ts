@@ -170,6 +170,7 @@ export const ERRORS = {
   BEELDNET_ERR_CSRF: { status: 403, retry: true, class: 'CsrfError' },
   BEELDNET_ERR_ALREADY_DECIDED: { status: 409, retry: true, class: 'ApprovalDecidedError' },
   BEELDNET_ERR_UNKNOWN_INSTITUTION: { status: 404, retry: false, class: 'UnknownInstitutionError' },
+  BEELDNET_ERR_INSTITUTION_NOT_ACTIVE: { status: 409, retry: false, class: 'InstitutionNotActiveError' },
   BEELDNET_ERR_UNKNOWN_DEPARTMENT: { status: 404, retry: true, class: 'UnknownDepartmentError' },
   BEELDNET_ERR_NOT_ENROLLED: { status: 409, retry: true, class: 'NotEnrolledError' },
   BEELDNET_ERR_DISK_LOW: { status: 507, retry: true, class: null },

@@ -23,6 +23,7 @@ const SENTENCES: Partial<Record<ErrorCode, Sentence>> = {
   BEELDNET_ERR_RATE_LIMITED: ['Te veel pogingen. Wacht een minuut.', 'Too many attempts. Please wait a minute.'],
   BEELDNET_ERR_STUDY_NOT_FOUND: ['Dit onderzoek is hier niet (meer) aanwezig.', 'This study is not (or no longer) here.'],
   BEELDNET_ERR_UNKNOWN_INSTITUTION: ['Dat ziekenhuis doet niet (meer) mee aan Beeldnet.', 'That hospital is not (or no longer) part of Beeldnet.'],
+  BEELDNET_ERR_INSTITUTION_NOT_ACTIVE: ['Dat ziekenhuis is op dit moment geschorst of uitgesloten in Beeldnet en ontvangt geen studies.', 'That hospital is suspended or excluded from Beeldnet at the moment and takes no studies.'],
   BEELDNET_ERR_UNKNOWN_DEPARTMENT: ['Die afdeling kent het ziekenhuis niet. Kies een afdeling uit de lijst.', 'That hospital has no such department. Choose one from the list.'],
   BEELDNET_ERR_PEER_NOT_ALLOWED: ['Dat ziekenhuis mag op dit moment niets ontvangen (geschorst of ingetrokken).', 'That hospital may not receive anything at the moment (suspended or revoked).'],
   BEELDNET_ERR_PEER_UNREACHABLE: ['Dat ziekenhuis is nu niet bereikbaar. Probeer het later opnieuw.', 'That hospital cannot be reached now. Try again later.'],

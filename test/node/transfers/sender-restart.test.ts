@@ -178,9 +178,10 @@ describe('a sender stopped and restarted, a receiver suspended', () => {
         expect(await a.node.exchange.queue.get(id)).toMatchObject({ state: 'failed', lastError: { code: 'BEELDNET_ERR_PEER_NOT_ALLOWED' } })
       }
       expect(a.node.p2p.connectedPeers().map((p) => p.peerId)).not.toContain(c.peerId)
-      // and a new send finds no admitted node of the institution
-      await expect(a.node.exchange.send({ studyInstanceUID: uid, to: { ura: c.ura, department: 'RAD' }, reason: 'verwijzing' }))
-        .rejects.toMatchObject({ code: 'BEELDNET_ERR_UNKNOWN_INSTITUTION' })
+      // and a new send is refused, saying why: the institution is listed, suspended
+      const refused = a.node.exchange.send({ studyInstanceUID: uid, to: { ura: c.ura, department: 'RAD' }, reason: 'verwijzing' })
+      await expect(refused).rejects.toMatchObject({ code: 'BEELDNET_ERR_INSTITUTION_NOT_ACTIVE' })
+      await expect(refused).rejects.toThrow(/institution-suspended/)
     } finally {
       // The cancelled deliveries still wait in their reads: let them go (their records stay failed).
       held.release()
