@@ -236,11 +236,6 @@ export async function runDay (options: DayOptions): Promise<DayResult> {
           await governanceAt(registryUrl).publish([{ action: 'suspend', ura: actors.suspended.ura, reason: 'national day: suspended at noon' }])
         }
       },
-      {
-        at: Math.max(0, diskWindow.at - 60),
-        name: `the disk of ${actors.diskFull.name} fills up (${diskWindow.studies} studies due in its busiest ${DISK_FULL_RETENTION_SECONDS / 3600} h)`,
-        run: async () => { const left = await diskHost.request<number>({ type: 'fill', ura: actors.diskFull.ura, quota }); say(`  ${(left / 1024).toFixed(0)} KiB left under its quota`) }
-      },
       { at: FAULT_TIMES.registryDownAt, name: 'registry down', run: async () => { registryLoad.pause(); await registry?.stop(); registry = undefined } },
       {
         at: FAULT_TIMES.revokeAt,
@@ -268,8 +263,16 @@ export async function runDay (options: DayOptions): Promise<DayResult> {
       })())
     }
     let next = 0
+    // The disk fills just before the first study of the full node's busiest hours is sent, in line
+    // with the dispatches: on a loaded machine a timer could fire after that study had arrived.
+    const fillBefore = records.find((r) => r.exchange.to === actors.diskFull.ura && r.exchange.at >= diskWindow.at)
     for (const r of records) {
       await delay(Math.max(0, wallAt(r.exchange.at) - Date.now()))
+      if (r === fillBefore) {
+        say(`${clock(r.exchange.at)} the disk of ${actors.diskFull.name} fills up (${diskWindow.studies} studies due in its busiest ${DISK_FULL_RETENTION_SECONDS / 3600} h)`)
+        const left = await diskHost.request<number>({ type: 'fill', ura: actors.diskFull.ura, quota })
+        say(`  ${(left / 1024).toFixed(0)} KiB left under its quota`)
+      }
       dispatch(r)
       if (++next % Math.max(1, Math.round(records.length / 10)) === 0) say(`${clock(r.exchange.at)} ${next} of ${records.length} exchanges started, ${records.filter((x) => x.outcome !== undefined).length} ended`)
     }
