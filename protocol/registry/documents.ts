@@ -279,13 +279,15 @@ const isBase64Key = (v: unknown): boolean => typeof v === 'string' && v.length =
 /** PEER_ID by hand, likewise. */
 const isPeerId = (v: unknown): boolean => typeof v === 'string' && v.length === 52 && v.startsWith('12D3KooW') && allIn(v, 8, 52, BASE58_CHARS)
 
+const isAddress = (a: unknown): boolean => typeof a === 'string' && a.length <= 256 && ADDRESS.test(a)
+
 function isDepartment (v: unknown): boolean {
   return isRecord(v) && hasKeys(v, ['code', 'name']) && matches(v.code, DEPARTMENT_CODE) && isText(v.name, 128)
 }
 function isNode (v: unknown): boolean {
   if (!isRecord(v) || !hasKeys(v, ['peerId', 'publicKey', 'addresses', 'notBefore', 'status'], ['notAfter', 'revoked'])) return false
   if (!isPeerId(v.peerId) || !isBase64Key(v.publicKey) || !matches(v.notBefore, TIME) || !NODE_STATES.has(v.status)) return false
-  if (!isArrayOf(v.addresses, 16, (a) => typeof a === 'string' && a.length <= 256 && ADDRESS.test(a))) return false
+  if (!isArrayOf(v.addresses, 16, isAddress)) return false
   if (v.notAfter !== undefined && !matches(v.notAfter, TIME)) return false
   const r = v.revoked
   return r === undefined || (isRecord(r) && hasKeys(r, ['since', 'reason']) && matches(r.since, TIME) && isText(r.reason, 512))
