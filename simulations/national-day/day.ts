@@ -70,7 +70,7 @@ export interface DayResult {
   t0: number
   records: ExchangeRecord[]
   /** wall seconds from handing the revocation to one node until each other node refused the key */
-  revocation: { handedAt: number, refusedAt: Map<string, number>, nodes: number }
+  revocation: { handedAt: number, refusedAt: Map<string, number> }
   suspension: { at: number, refusedAt: Map<string, number> }
   registry: ReturnType<RegistryLoad['summary']>
   hosts: HostStats[]
@@ -148,9 +148,8 @@ export async function runDay (options: DayOptions): Promise<DayResult> {
   for (const h of hosts) for (const ura of h.uras) hostOf.set(ura, h)
 
   const records: ExchangeRecord[] = plan.exchanges.map((exchange, index) => ({ exchange, index, deferredSec: 0 }))
-  const byStudy = new Map<string, ExchangeRecord[]>()
   const arrivals = new Map<string, string[]>()
-  const revocation = { handedAt: 0, refusedAt: new Map<string, number>(), nodes: plan.institutions.length - 1 }
+  const revocation = { handedAt: 0, refusedAt: new Map<string, number>() }
   const suspension = { at: 0, refusedAt: new Map<string, number>() }
   const peerOf = (ura: string): string => manifest.nodes.find((n) => n.ura === ura)!.peerId
   const onEvent = (e: HostEvent): void => {
@@ -184,7 +183,6 @@ export async function runDay (options: DayOptions): Promise<DayResult> {
           const r = records[p.exchange]!
           r.studyInstanceUID = p.studyInstanceUID
           r.sha256 = p.sha256
-          byStudy.set(p.studyInstanceUID, [...(byStudy.get(p.studyInstanceUID) ?? []), r])
         }
       }
     }))
