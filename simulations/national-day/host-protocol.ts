@@ -44,6 +44,12 @@ export type HostRequest =
   | { type: 'stats' }
   | { type: 'stop' }
 
+/** What every request carries besides its own fields: what the process's nodes need to know. */
+export interface HostContext { registryUrl: string, pollIntervalSeconds: number, workDir: string }
+
+/** What goes over the channel: a request, its id and the context. */
+export type HostRequestMessage = HostRequest & HostContext & { id: number }
+
 export interface PreparedStudy { exchange: number, studyInstanceUID: string, sha256: string[], bytes: number }
 
 export interface HostStats {

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import type { HostEvent, HostMessage, HostRequest, HostedNode } from './host-protocol.ts'
+import type { HostEvent, HostMessage, HostRequest, HostRequestMessage, HostedNode } from './host-protocol.ts'
 
 /*
  * The driver's side of a node-host process: requests with replies, events passed on, and a hard
@@ -70,7 +70,8 @@ export class HostProcess extends EventEmitter<{ event: [HostEvent], exit: [numbe
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      child.send({ ...request, id, registryUrl: this.init.registryUrl, pollIntervalSeconds: this.init.pollIntervalSeconds, workDir: this.init.workDir })
+      const message: HostRequestMessage = { ...request, id, registryUrl: this.init.registryUrl, pollIntervalSeconds: this.init.pollIntervalSeconds, workDir: this.init.workDir }
+      child.send(message)
     })
   }
 

@@ -10,7 +10,7 @@ import { nodePaths } from '../../node/paths.ts'
 import type { OutgoingRecord } from '../../node/transfers/transfer-store.ts'
 import { generateStudy, type SeriesSpec } from '../generator/index.ts'
 import { nodeEnv } from '../scenarios/node-env.ts'
-import type { HostedNode, HostEvent, HostMessage, HostRequest, HostStats, PreparedStudy, StudyToPrepare } from './host-protocol.ts'
+import type { HostContext, HostedNode, HostEvent, HostMessage, HostRequest, HostRequestMessage, HostStats, PreparedStudy, StudyToPrepare } from './host-protocol.ts'
 
 /*
  * One process of the national day: hosts some of its nodes (real BeeldnetNodes, the code a hospital
@@ -241,10 +241,10 @@ function stats (): HostStats {
   }
 }
 
-async function handle (request: HostRequest & { registryUrl?: string, pollIntervalSeconds?: number, workDir?: string }): Promise<unknown> {
+async function handle (request: HostRequest & HostContext): Promise<unknown> {
   switch (request.type) {
-    case 'start': return start(request.nodes, request.env, request.registryUrl!, request.pollIntervalSeconds!)
-    case 'prepare': return prepare(request.studies, request.workDir!)
+    case 'start': return start(request.nodes, request.env, request.registryUrl, request.pollIntervalSeconds)
+    case 'prepare': return prepare(request.studies, request.workDir)
     case 'push': return push(request.exchange, request.from, request.to, request.study)
     case 'pull': return pull(request.exchange, request.requester, request.source, request.study)
     case 'accept-directory': return (await nodeOf(request.ura).directory.acceptDirectoryFile(request.file))
@@ -252,8 +252,8 @@ async function handle (request: HostRequest & { registryUrl?: string, pollInterv
     case 'directory-versions': return [...nodes.entries()].map(([ura, { node }]) => ({ ura, version: node.directory.directory?.version }))
     case 'transfer-states': return transferStates()
     case 'stored-bytes': return nodeOf(request.ura).store.storedBytes()
-    case 'fill': return fill(request.ura, request.quota, request.workDir!)
-    case 'restart-node': return restartNode(request.ura, request.env, request.registryUrl!, request.pollIntervalSeconds!)
+    case 'fill': return fill(request.ura, request.quota, request.workDir)
+    case 'restart-node': return restartNode(request.ura, request.env, request.registryUrl, request.pollIntervalSeconds)
     case 'verify-trails': return Promise.all([...nodes.entries()].map(async ([ura, { hosted }]) => ({ ura, ...(await verifyTrail(nodePaths(hosted.dir).auditTrail)) })))
     case 'stats': return stats()
     case 'stop':
@@ -264,9 +264,9 @@ async function handle (request: HostRequest & { registryUrl?: string, pollInterv
   }
 }
 
-process.on('message', (raw: HostRequest & { id: number }) => {
-  const { id, ...request } = raw
-  handle(request as HostRequest).then(
+process.on('message', (message: HostRequestMessage) => {
+  const { id } = message
+  handle(message).then(
     (value) => { send({ type: 'reply', id, ok: true, value }) },
     (err: unknown) => {
       const code = isBeeldnetError(err) ? err.code : 'BEELDNET_ERR_INTERNAL'
