@@ -27,18 +27,18 @@ export function isLost (r: ExchangeRecord, result: DayResult): boolean {
   return !excused(r, result.actors, 86_400)
 }
 
-/** What the clock needs of each exchange: delivered (with the wait a fault or a retry added) or not, with its code. */
 function linkOf (result: DayResult, ura: string): LinkMbit {
   return result.plan.institutions.find((i) => i.ura === ura)!.linkMbit
 }
 
+/** What the clock needs of each exchange: delivered (with the wait a fault or a retry added) or not, with its code. */
 export function factsOf (result: DayResult): ExchangeFacts[] {
   return result.records.map((r) => {
     const code = r.outcome?.code ?? r.dispatchError ?? r.outcome?.codes.at(-1) ?? 'BEELDNET_ERR_NOT_DELIVERED'
     if (r.outcome?.state !== 'complete') return { outcome: r.outcome === undefined && r.dispatchError === undefined ? 'ended' : 'refused', code }
-    // A retried or deferred exchange starts on the simulated clock when its last try began in wall time.
+    // A retried or deferred exchange starts on the simulated clock when its last try began in wall
+    // time: its wall end, on the simulated clock, less the time it takes alone on its path.
     const retried = r.outcome.attempts > 1 || r.deferredSec > 0
-    // (its wall end, on the simulated clock, less the time it takes alone on its path)
     const endedSim = (r.outcome.wallAt - result.t0) / 1000 * result.compression
     const alone = aloneSeconds(r.exchange, linkOf(result, r.exchange.from), linkOf(result, r.exchange.to))
     return { outcome: 'delivered', extraDelaySec: retried ? Math.max(r.deferredSec, endedSim - r.exchange.at - alone) : 0 }
