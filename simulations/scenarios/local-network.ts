@@ -1,3 +1,4 @@
+import { rename, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { BeeldnetNode } from '../../node/beeldnet-node.ts'
@@ -9,7 +10,7 @@ import { NetworkNotReadyError, ScenarioOptionError } from './errors.ts'
 import { loadGovernanceMembers, LocalGovernance } from './governance.ts'
 import { ensureDemoAccounts, type DemoAccount } from './demo-accounts.ts'
 import { DUTCH_HOSPITALS } from './hospitals.ts'
-import { readManifest, writeManifest, type LocalNetworkManifest, type SampleSizeName } from './manifest.ts'
+import { DIRECTORY_FORMAT, readManifest, writeManifest, type LocalNetworkManifest, type SampleSizeName } from './manifest.ts'
 import { nodeEnv } from './node-env.ts'
 import { findFreePortRange } from './ports.ts'
 import { ensureSamples, samplePlan } from './samples.ts'
@@ -120,6 +121,13 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
   const { signal } = init
 
   let manifest = await readManifest(dataDir)
+  if (manifest !== undefined && manifest.directoryFormat !== DIRECTORY_FORMAT) {
+    // A demo network from before the directory's signed header: its registry would refuse its own
+    // store. Keep it aside (nothing is deleted) and set up a new one.
+    const aside = await moveAside(dataDir)
+    report(`the local network in ${dataDir} was made with the old directory format, which this version does not take: moved to ${aside}; setting up a new one`)
+    manifest = undefined
+  }
   const created = manifest === undefined
   if (manifest === undefined) {
     const nodeCount = init.nodeCount ?? 3
@@ -238,6 +246,17 @@ export async function startLocalNetwork (init: LocalNetworkInit): Promise<LocalN
   } catch (err) {
     await stopAll().catch((stopErr: unknown) => { logger.error({ err: stopErr }, 'stopping after a failed start failed') })
     throw err
+  }
+}
+
+/** Renames `dir` to the first free `<dir>.old-<n>` and returns that name. */
+async function moveAside (dir: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const target = `${dir}.old-${n}`
+    if (await stat(target).then(() => false, () => true)) {
+      await rename(dir, target)
+      return target
+    }
   }
 }
 

@@ -15,8 +15,15 @@ export const MANIFEST_FILE = 'network.json'
 
 const SampleSize = z.enum(['demo', 'test'])
 
+/**
+ * The directory format its registry and nodes were set up with. Absent: made before the signed
+ * header and entries root (issue 18), which this version's registry does not take.
+ */
+export const DIRECTORY_FORMAT = 2
+
 const Manifest = z.strictObject({
   type: z.literal('beeldnet/local-network'),
+  directoryFormat: z.literal(DIRECTORY_FORMAT).optional(),
   network: NetworkName,
   created: z.string(),
   registry: z.strictObject({ dir: z.string(), rootHash: z.string().regex(/^[0-9a-f]{64}$/) }),

@@ -10,7 +10,7 @@ import { initRegistry } from '../../registry/init.ts'
 import { createRegistry } from '../../registry/registry.ts'
 import { createGovernanceMembers, describeMembers, LocalGovernance } from './governance.ts'
 import { GOVERNANCE_MEMBERS, type HospitalProfile } from './hospitals.ts'
-import type { LocalNetworkManifest, SampleSizeName } from './manifest.ts'
+import { DIRECTORY_FORMAT, type LocalNetworkManifest, type SampleSizeName } from './manifest.ts'
 import { loopbackMultiaddrs } from './node-env.ts'
 import { ensureSamples, samplePlan } from './samples.ts'
 
@@ -108,6 +108,7 @@ export async function setUpLocalNetwork (init: SetUpInit): Promise<LocalNetworkM
 
   return {
     type: 'beeldnet/local-network',
+    directoryFormat: DIRECTORY_FORMAT,
     network,
     created: new Date().toISOString(),
     registry: { dir: 'registry', rootHash: made.rootHash },

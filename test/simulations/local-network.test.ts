@@ -134,4 +134,25 @@ describe('local network scenario', () => {
     await expect(stat(staging)).rejects.toMatchObject({ code: 'ENOENT' })
     expect(await readdir(dataDir)).not.toContain('half-made')
   })
+
+  it('moves a network made with the old directory format aside and sets up a new one, saying so', async () => {
+    const dataDir = join(await tempDir('old-format'), 'net')
+    const first = await startLocalNetwork({ dataDir, nodeCount: 1, sampleSize: 'test', pollIntervalSeconds: 1 })
+    const firstPeer = first.nodes[0]!.peerId
+    await first.stop()
+    // what a network.json from before the directory's signed header looks like: no directoryFormat
+    const manifest = JSON.parse(await readFile(join(dataDir, 'network.json'), 'utf8')) as Record<string, unknown>
+    expect(manifest.directoryFormat).toBe(2)
+    delete manifest.directoryFormat
+    await writeFile(join(dataDir, 'network.json'), JSON.stringify(manifest))
+
+    const lines: string[] = []
+    const second = await startLocalNetwork({ dataDir, nodeCount: 1, sampleSize: 'test', pollIntervalSeconds: 1, onProgress: (l) => lines.push(l) })
+    running.push(second)
+    expect(second.created).toBe(true)
+    expect(second.nodes[0]!.peerId).not.toBe(firstPeer)
+    expect(lines[0]).toContain(`moved to ${dataDir}.old-1`)
+    // nothing is deleted: the old network is all there
+    expect(JSON.parse(await readFile(join(`${dataDir}.old-1`, 'network.json'), 'utf8'))).toEqual(manifest)
+  })
 })
