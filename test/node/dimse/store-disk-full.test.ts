@@ -1,12 +1,8 @@
-import { join } from 'node:path'
-import { pino } from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
-import { AuditLog } from '../../../node/audit/audit-log.ts'
-import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
+import { describe, expect, it } from 'vitest'
 import type { DiskRefusal } from '../../../node/store/disk-space.ts'
-import { StudyStore } from '../../../node/store/study-store.ts'
 import { generateStudy } from '../../../simulations/generator/index.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
+import { useDimseStoreNodes } from '../../helpers/dimse-store-node.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 /*
@@ -16,30 +12,13 @@ import { useTempDirs } from '../../helpers/temp-dir.ts'
  */
 
 const tempDir = useTempDirs()
+const startDimseStoreNode = useDimseStoreNodes()
 const GiB = 1024 ** 3
-const started: Array<{ service: DimseService, store: StudyStore, audit: AuditLog }> = []
-
-afterEach(async () => {
-  for (const s of started.splice(0)) {
-    await s.service.stop()
-    await s.audit.stop()
-    await s.store.stop()
-  }
-})
-
 describe('C-STORE into a node whose disk is full', () => {
   it('answers A700 Refused: Out of Resources with BEELDNET_ERR_DISK_FULL, stores nothing, and takes the instances once space is freed', async () => {
     const dir = await tempDir('node')
     let free = 100 * 1024 ** 2
-    const store = new StudyStore({ dir, space: { statfs: async () => ({ bsize: 4096, bavail: Math.floor(free / 4096), blocks: 200 * GiB / 4096 }) } })
-    await store.start()
-    const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
-    await audit.start()
-    const service = createDimseService({ store, logger: pino({ level: 'silent' }), audit }, {
-      enabled: true, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: ['PACS'], destinations: []
-    })
-    await service.start()
-    started.push({ service, store, audit })
+    const { store, service } = await startDimseStoreNode(dir, { space: { statfs: async () => ({ bsize: 4096, bavail: Math.floor(free / 4096), blocks: 200 * GiB / 4096 }) } })
     const refusals: DiskRefusal[] = []
     store.space.on('refused', (r) => refusals.push(r))
     const study = await generateStudy(await tempDir('src'), { seed: 951, patient: { id: 'F951', issuer: 'HOSP-A', name: 'Smit^Els' }, series: [{ modality: 'CT', instances: 2, rows: 32, columns: 32 }] })

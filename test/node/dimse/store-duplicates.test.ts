@@ -1,13 +1,11 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pino } from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
-import { AuditLog } from '../../../node/audit/audit-log.ts'
-import { createDimseService, type DimseService } from '../../../node/dimse/dimse-service.ts'
+import { describe, expect, it } from 'vitest'
 import type { DuplicatePolicy } from '../../../node/store/duplicates.ts'
 import { StudyStore, type DuplicateEvent } from '../../../node/store/study-store.ts'
 import { generateStudy, type GeneratedStudy } from '../../../simulations/generator/index.ts'
 import { dcmtk } from '../../helpers/dcmtk.ts'
+import { useDimseStoreNodes } from '../../helpers/dimse-store-node.ts'
 import { useTempDirs } from '../../helpers/temp-dir.ts'
 
 /*
@@ -16,31 +14,14 @@ import { useTempDirs } from '../../helpers/temp-dir.ts'
  */
 
 const tempDir = useTempDirs()
+const startDimseStoreNode = useDimseStoreNodes()
 const IMPLICIT = '1.2.840.10008.1.2'
-const started: Array<{ service: DimseService, store: StudyStore, audit: AuditLog }> = []
-
-afterEach(async () => {
-  for (const s of started.splice(0)) {
-    await s.service.stop()
-    await s.audit.stop()
-    await s.store.stop()
-  }
-})
-
 interface Node { store: StudyStore, events: DuplicateEvent[], send: (args: string[]) => Promise<{ code: number, out: string }> }
 
 async function node (policy: DuplicatePolicy): Promise<Node> {
   const dir = await tempDir('node')
   const events: DuplicateEvent[] = []
-  const store = new StudyStore({ dir, duplicates: policy, onDuplicate: (e) => events.push(e) })
-  await store.start()
-  const audit = new AuditLog(join(dir, 'audit', 'trail.jsonl'))
-  await audit.start()
-  const service = createDimseService({ store, logger: pino({ level: 'silent' }), audit }, {
-    enabled: true, host: '127.0.0.1', port: 0, aeTitle: 'BEELDNET', acceptCalling: ['PACS'], destinations: []
-  })
-  await service.start()
-  started.push({ service, store, audit })
+  const { store, service } = await startDimseStoreNode(dir, { duplicates: policy, onDuplicate: (e) => events.push(e) })
   return {
     store,
     events,
